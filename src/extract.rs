@@ -1,0 +1,167 @@
+//! axum extractors (feature `axum`).
+//!
+//! - [`RequestId`] (and `Option<RequestId>`) from a [`RequestIdLayer`](crate::RequestIdLayer);
+//! - [`CspNonce`] (and `Option<CspNonce>`) from a
+//!   [`SecurityHeadersLayer`](crate::SecurityHeadersLayer) whose policy has a nonce;
+//! - [`Rejector`], to answer from a handler with a problem rendered exactly like the layers'
+//!   rejections (same renderer, same request id).
+//!
+//! A required extractor whose layer is missing is a server misconfiguration: it answers a
+//! generic `500` problem and logs the cause at `ERROR` level, never telling the client.
+//!
+//! ```
+//! use axum::{Router, routing::get};
+//! use tower_shield::{RequestId, RequestIdLayer};
+//!
+//! async fn handler(id: RequestId) -> String {
+//!     format!("your request is {id}")
+//! }
+//!
+//! let app: Router = Router::new().route("/", get(handler)).layer(RequestIdLayer::new());
+//! ```
+
+use axum_core::extract::{FromRequestParts, OptionalFromRequestParts};
+use axum_core::response::{IntoResponse, Response};
+use http::request::Parts;
+use http::{HeaderMap, Method, Uri};
+
+use crate::problem::{self, Problem, Rejection, RenderContext, Renderer, SharedRenderer};
+use crate::request_id::RequestId;
+use crate::security_headers::CspNonce;
+
+fn into_axum(res: http::Response<bytes::Bytes>) -> Response {
+    let (parts, body) = res.into_parts();
+    Response::from_parts(parts, axum_core::body::Body::from(body))
+}
+
+fn missing(parts: &Parts, what: &'static str, layer: &'static str) -> Response {
+    tracing::error!(
+        extractor = what,
+        "the {what} extractor needs {layer} outside the handler; answering 500"
+    );
+    let problem = problem::internal_error();
+    let cx = RenderContext::from_parts(parts);
+    into_axum(problem::render_with(&parts.extensions, &problem, &cx))
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for RequestId {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        match parts.extensions.get::<RequestId>() {
+            Some(id) => Ok(id.clone()),
+            None => Err(missing(parts, "RequestId", "RequestIdLayer")),
+        }
+    }
+}
+
+impl<S: Send + Sync> OptionalFromRequestParts<S> for RequestId {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        _state: &S,
+    ) -> Result<Option<Self>, Self::Rejection> {
+        Ok(parts.extensions.get::<RequestId>().cloned())
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for CspNonce {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        match parts.extensions.get::<CspNonce>() {
+            Some(nonce) => Ok(*nonce),
+            None => Err(missing(
+                parts,
+                "CspNonce",
+                "a SecurityHeadersLayer whose policy has Source::Nonce",
+            )),
+        }
+    }
+}
+
+impl<S: Send + Sync> OptionalFromRequestParts<S> for CspNonce {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        _state: &S,
+    ) -> Result<Option<Self>, Self::Rejection> {
+        Ok(parts.extensions.get::<CspNonce>().copied())
+    }
+}
+
+/// Answers a request with a problem rendered like the layers' rejections: by the renderer of
+/// a [`RendererLayer`](crate::problem::RendererLayer) if one is installed (else
+/// [`ProblemJson`](crate::problem::ProblemJson)), with the request id.
+///
+/// ```
+/// use axum::{Router, response::Response, routing::get};
+/// use http::StatusCode;
+/// use tower_shield::extract::Rejector;
+/// use tower_shield::problem::Problem;
+/// use tower_shield::RequestIdLayer;
+///
+/// async fn not_found(rejector: Rejector) -> Response {
+///     rejector.reject(Problem::new(StatusCode::NOT_FOUND).with_detail("No such route."))
+/// }
+///
+/// let app: Router = Router::new().fallback(not_found).layer(RequestIdLayer::new());
+/// ```
+#[derive(Clone, Debug)]
+pub struct Rejector {
+    renderer: Option<SharedRenderer>,
+    request_id: Option<RequestId>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+}
+
+impl Rejector {
+    /// The response for `rejection`, which also goes into the response's extensions with its
+    /// [`Problem`].
+    pub fn reject<R: Rejection>(&self, rejection: R) -> Response {
+        let problem = rejection.problem();
+        let cx = RenderContext::new(
+            &self.method,
+            &self.uri,
+            &self.headers,
+            self.request_id.as_ref(),
+        );
+        let res = match &self.renderer {
+            Some(renderer) => renderer.render(&problem, &cx),
+            None => problem::ProblemJson.render(&problem, &cx),
+        };
+        let mut res = into_axum(res);
+        res.extensions_mut().insert(rejection);
+        res.extensions_mut().insert(problem);
+        res
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Rejector {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self {
+            renderer: parts.extensions.get::<SharedRenderer>().cloned(),
+            request_id: parts.extensions.get::<RequestId>().cloned(),
+            method: parts.method.clone(),
+            uri: parts.uri.clone(),
+            headers: parts.headers.clone(),
+        })
+    }
+}
+
+/// Renders the problem with [`ProblemJson`](crate::problem::ProblemJson), without a request id
+/// (use [`Rejector`] to render it like the layers do).
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        let (method, uri, headers) = (Method::GET, Uri::default(), HeaderMap::new());
+        let cx = RenderContext::new(&method, &uri, &headers, None);
+        let mut res = into_axum(problem::ProblemJson.render(&self, &cx));
+        res.extensions_mut().insert(self);
+        res
+    }
+}

@@ -1,0 +1,57 @@
+//! Tower middleware for API security.
+//!
+//! Each piece is an independent [`tower::Layer`](tower_layer::Layer) that any tower, axum,
+//! hyper or tonic service stacks in the order it needs:
+//!
+//! | layer | what it does |
+//! |---|---|
+//! | [`RequestIdLayer`] | a validated or generated request id on the request, the response and the logs |
+//! | [`SecurityHeadersLayer`] | HSTS, CSP (typed, report-only, nonces), nosniff, framing, referrer, permissions and cross-origin policies, cache control |
+//! | [`problem::RendererLayer`] | how every rejection is rendered (problem+json by default, plain text, gRPC status, or yours) |
+//!
+//! Layers talk to each other through typed request extensions ([`RequestId`],
+//! [`CspNonce`](security_headers::CspNonce)), and reject with typed [`problem::Rejection`]s that
+//! one [`problem::Renderer`] turns into responses. Configuration that can be wrong is checked
+//! when a layer is built and returns a typed error; nothing panics at run time.
+//!
+//! ```
+//! use axum::{Router, routing::get};
+//! use tower::ServiceExt;
+//! use tower_shield::{RequestIdLayer, SecurityHeadersLayer};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! let app = Router::new()
+//!     .route("/v2/health", get(|| async { r#"{"status":"ok"}"# }))
+//!     .layer(SecurityHeadersLayer::json_api())
+//!     .layer(RequestIdLayer::new());
+//!
+//! let res = app
+//!     .oneshot(http::Request::get("/v2/health").body(axum::body::Body::empty()).unwrap())
+//!     .await
+//!     .unwrap();
+//! assert_eq!(res.headers()["x-content-type-options"], "nosniff");
+//! assert_eq!(res.headers()["x-request-id"].len(), 36); // a UUID v7
+//! # }
+//! ```
+//!
+//! # Cargo features
+//!
+//! - `axum` (default): axum extractors for [`RequestId`], [`CspNonce`](security_headers::CspNonce)
+//!   and [`Rejector`](extract::Rejector), and `IntoResponse` for [`problem::Problem`].
+#![forbid(unsafe_code)]
+#![deny(missing_docs, unreachable_pub)]
+#![warn(missing_debug_implementations, rust_2018_idioms)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+pub mod body;
+#[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+pub mod extract;
+pub mod problem;
+pub mod request_id;
+pub mod security_headers;
+
+pub use problem::{Problem, RendererLayer};
+pub use request_id::{RequestId, RequestIdLayer};
+pub use security_headers::SecurityHeadersLayer;
