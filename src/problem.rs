@@ -72,7 +72,14 @@ pub const TYPE_BASE: &str = "https://docs.rs/tower-shield/latest/tower_shield/pr
 /// Media type of the default renderer, per [RFC 9457 section 3](https://www.rfc-editor.org/rfc/rfc9457#section-3).
 pub const APPLICATION_PROBLEM_JSON: &str = "application/problem+json";
 
-const RESERVED_MEMBERS: [&str; 6] = ["type", "title", "status", "detail", "instance", "request_id"];
+const RESERVED_MEMBERS: [&str; 6] = [
+    "type",
+    "title",
+    "status",
+    "detail",
+    "instance",
+    "request_id",
+];
 
 /// An [RFC 9457](https://www.rfc-editor.org/rfc/rfc9457) problem: what a rejection tells the
 /// client, plus the headers its response must carry.
@@ -442,7 +449,7 @@ impl GrpcStatus {
             413 | 429 => 8,
             503 => 14,
             504 => 4,
-            401..=499 => 9,
+            c if (400..500).contains(&c) => 9,
             _ => 13,
         }
     }

@@ -78,10 +78,7 @@ impl RequestId {
     /// When `id` is empty, longer than 1024 bytes, or has a character that is not visible
     /// ASCII (space, control or non-ASCII).
     pub fn new(id: &str) -> Result<Self, RequestIdError> {
-        if id.is_empty()
-            || id.len() > MAX_MAX_LENGTH
-            || !id.bytes().all(|b| b.is_ascii_graphic())
-        {
+        if id.is_empty() || id.len() > MAX_MAX_LENGTH || !id.bytes().all(|b| b.is_ascii_graphic()) {
             return Err(RequestIdError(()));
         }
         HeaderValue::from_str(id)
@@ -198,8 +195,9 @@ impl MakeRequestId for UuidV7 {
         let text = uuid.hyphenated().encode_lower(&mut buf);
         // Hex digits and hyphens are always a valid header value.
         RequestId(
-            HeaderValue::from_str(text)
-                .unwrap_or(HeaderValue::from_static("00000000-0000-7000-8000-000000000000")),
+            HeaderValue::from_str(text).unwrap_or(HeaderValue::from_static(
+                "00000000-0000-7000-8000-000000000000",
+            )),
         )
     }
 }
@@ -224,7 +222,10 @@ impl fmt::Display for ConfigError {
         match self {
             Self::InvalidHeaderName(name) => write!(f, "invalid request id header name {name:?}"),
             Self::ReservedHeaderName(name) => {
-                write!(f, "{name:?} cannot carry request ids: it has another meaning")
+                write!(
+                    f,
+                    "{name:?} cannot carry request ids: it has another meaning"
+                )
             }
             Self::InvalidMaxLength(n) => write!(
                 f,
@@ -563,7 +564,8 @@ where
             Incoming::Invalid => (config.generator.make_request_id(), true),
         };
         let value = id.0.clone();
-        req.headers_mut().insert(config.header.clone(), value.clone());
+        req.headers_mut()
+            .insert(config.header.clone(), value.clone());
         if invalid {
             // The rejected value is never logged: it may be crafted to forge log lines.
             tracing::debug!(request_id = %id, "replaced an unacceptable incoming request id");
@@ -669,7 +671,10 @@ mod tests {
             let s = id.as_str();
             assert_eq!(s.len(), 36);
             assert_eq!(&s[14..15], "7", "version nibble of {s}");
-            assert!(matches!(&s[19..20], "8" | "9" | "a" | "b"), "variant of {s}");
+            assert!(
+                matches!(&s[19..20], "8" | "9" | "a" | "b"),
+                "variant of {s}"
+            );
             assert!(
                 s.bytes()
                     .all(|c| c == b'-' || c.is_ascii_digit() || (b'a'..=b'f').contains(&c))

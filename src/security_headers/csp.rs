@@ -409,9 +409,7 @@ impl ContentSecurityPolicy {
 
     /// Whether some directive has a per-request [`Source::Nonce`].
     pub fn uses_nonce(&self) -> bool {
-        self.sources
-            .iter()
-            .any(|(_, s)| s.contains(&Source::Nonce))
+        self.sources.iter().any(|(_, s)| s.contains(&Source::Nonce))
     }
 
     /// Checks the policy and renders it into the text between nonces.
@@ -445,12 +443,10 @@ impl ContentSecurityPolicy {
                         continue;
                     }
                     Source::Expr(expr) => {
-                        check_source(expr).map_err(|reason| {
-                            CspError::InvalidSource {
-                                directive: *directive,
-                                source: expr.to_string(),
-                                reason,
-                            }
+                        check_source(expr).map_err(|reason| CspError::InvalidSource {
+                            directive: *directive,
+                            source: expr.to_string(),
+                            reason,
                         })?;
                         expr
                     }
@@ -742,8 +738,7 @@ impl fmt::Display for CspNonce {
 }
 
 fn base64url_16(input: &[u8; NONCE_BYTES]) -> [u8; NONCE_LEN] {
-    const ALPHABET: &[u8; 64] =
-        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let mut out = [0u8; NONCE_LEN];
     let mut o = 0;
     for chunk in input.chunks(3) {
@@ -937,10 +932,7 @@ mod tests {
     #[test]
     fn setting_a_directive_again_replaces_it_in_place() {
         let policy = ContentSecurityPolicy::json_api().default_src([Source::SelfOrigin]);
-        assert_eq!(
-            fixed(&policy),
-            "default-src 'self'; frame-ancestors 'none'"
-        );
+        assert_eq!(fixed(&policy), "default-src 'self'; frame-ancestors 'none'");
     }
 
     #[test]

@@ -64,9 +64,9 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use http::header::{
-    CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY_REPORT_ONLY, Entry,
-    HeaderName, REFERRER_POLICY, SERVER, STRICT_TRANSPORT_SECURITY, X_CONTENT_TYPE_OPTIONS,
-    X_FRAME_OPTIONS, X_XSS_PROTECTION,
+    CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY_REPORT_ONLY, Entry, HeaderName,
+    REFERRER_POLICY, SERVER, STRICT_TRANSPORT_SECURITY, X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
+    X_XSS_PROTECTION,
 };
 use http::{HeaderMap, HeaderValue, Request, Response};
 use pin_project_lite::pin_project;
@@ -418,7 +418,11 @@ impl SecurityHeadersBuilder {
             (CONTENT_SECURITY_POLICY, &self.csp),
             (CONTENT_SECURITY_POLICY_REPORT_ONLY, &self.csp_report_only),
         ] {
-            match policy.as_ref().map(ContentSecurityPolicy::compile).transpose()? {
+            match policy
+                .as_ref()
+                .map(ContentSecurityPolicy::compile)
+                .transpose()?
+            {
                 Some(Template::Fixed(value)) => fixed.push((name, value)),
                 Some(template) => nonced.push((name, template)),
                 None => {}
@@ -432,13 +436,22 @@ impl SecurityHeadersBuilder {
             fixed.push((PERMISSIONS_POLICY, text_value(text)));
         }
         if let Some(v) = self.coop {
-            fixed.push((CROSS_ORIGIN_OPENER_POLICY, HeaderValue::from_static(v.as_str())));
+            fixed.push((
+                CROSS_ORIGIN_OPENER_POLICY,
+                HeaderValue::from_static(v.as_str()),
+            ));
         }
         if let Some(v) = self.corp {
-            fixed.push((CROSS_ORIGIN_RESOURCE_POLICY, HeaderValue::from_static(v.as_str())));
+            fixed.push((
+                CROSS_ORIGIN_RESOURCE_POLICY,
+                HeaderValue::from_static(v.as_str()),
+            ));
         }
         if let Some(v) = self.coep {
-            fixed.push((CROSS_ORIGIN_EMBEDDER_POLICY, HeaderValue::from_static(v.as_str())));
+            fixed.push((
+                CROSS_ORIGIN_EMBEDDER_POLICY,
+                HeaderValue::from_static(v.as_str()),
+            ));
         }
         if let Some(v) = self.cache_control {
             let value = HeaderValue::from_str(&v)
@@ -564,7 +577,12 @@ impl Compiled {
     }
 }
 
-fn set(headers: &mut HeaderMap, name: &HeaderName, mode: Mode, value: impl FnOnce() -> HeaderValue) {
+fn set(
+    headers: &mut HeaderMap,
+    name: &HeaderName,
+    mode: Mode,
+    value: impl FnOnce() -> HeaderValue,
+) {
     match mode {
         Mode::Overwrite => {
             headers.insert(name.clone(), value());

@@ -59,8 +59,7 @@ impl Hsts {
     }
 
     pub(crate) fn is_preloadable(&self) -> bool {
-        !self.preload
-            || (self.include_subdomains && self.max_age >= HSTS_PRELOAD_MIN_AGE.as_secs())
+        !self.preload || (self.include_subdomains && self.max_age >= HSTS_PRELOAD_MIN_AGE.as_secs())
     }
 }
 
@@ -294,7 +293,10 @@ impl PermissionsPolicy {
         }
         let mut out = String::new();
         for (i, (feature, list)) in self.features.iter().enumerate() {
-            let valid_name = feature.bytes().next().is_some_and(|b| b.is_ascii_lowercase())
+            let valid_name = feature
+                .bytes()
+                .next()
+                .is_some_and(|b| b.is_ascii_lowercase())
                 && feature
                     .bytes()
                     .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
@@ -338,7 +340,10 @@ pub(crate) fn is_origin(s: &str) -> bool {
     let Some((scheme, rest)) = s.split_once("://") else {
         return false;
     };
-    let scheme_ok = scheme.bytes().next().is_some_and(|b| b.is_ascii_alphabetic())
+    let scheme_ok = scheme
+        .bytes()
+        .next()
+        .is_some_and(|b| b.is_ascii_alphabetic())
         && scheme
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'));
@@ -378,11 +383,7 @@ mod tests {
             "max-age=600"
         );
         assert!(Hsts::recommended().is_preloadable());
-        assert!(
-            !Hsts::new(HSTS_PRELOAD_MIN_AGE)
-                .preload()
-                .is_preloadable()
-        );
+        assert!(!Hsts::new(HSTS_PRELOAD_MIN_AGE).preload().is_preloadable());
         assert!(
             !Hsts::new(Duration::from_secs(86_400))
                 .include_subdomains()
@@ -395,7 +396,10 @@ mod tests {
     fn permissions_policy_renders_structured_field() {
         let policy = PermissionsPolicy::recommended()
             .allow_self("fullscreen")
-            .allow("payment", [Allow::SelfOrigin, "https://pay.example.com".into()])
+            .allow(
+                "payment",
+                [Allow::SelfOrigin, "https://pay.example.com".into()],
+            )
             .allow("autoplay", [Allow::Any])
             .deny("camera");
         assert_eq!(
@@ -418,13 +422,17 @@ mod tests {
             PermissionsPolicy::new()
                 .allow("geolocation", ["https://a.com\", *"])
                 .render(),
-            Err(PermissionsPolicyError::InvalidOrigin("https://a.com\", *".into()))
+            Err(PermissionsPolicyError::InvalidOrigin(
+                "https://a.com\", *".into()
+            ))
         );
         assert_eq!(
             PermissionsPolicy::new()
                 .allow("geolocation", ["maps.example.com"])
                 .render(),
-            Err(PermissionsPolicyError::InvalidOrigin("maps.example.com".into()))
+            Err(PermissionsPolicyError::InvalidOrigin(
+                "maps.example.com".into()
+            ))
         );
         assert_eq!(
             PermissionsPolicy::new().render(),
