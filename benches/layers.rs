@@ -1,1 +1,206 @@
-fn main() {}
+//! Per-request cost of tower-shield's layers against a bare axum Router and against tower-http's
+//! equivalents, in one run.
+//!
+//! `cargo bench --bench layers` prints criterion's numbers, then a summary of what each stack
+//! adds over the bare Router, and the issue's target: tower-shield's request id + security
+//! headers must add less than half of what tower-http's equivalents add.
+//!
+//! Every variant answers the same request (`GET /` with no incoming id) with the same handler;
+//! the tower-http stacks are `SetRequestIdLayer` + `PropagateRequestIdLayer` (UUID ids) and
+//! one `SetResponseHeaderLayer` per header of `SecurityHeadersLayer::json_api()` (also in
+//! tower-http 0.7's `SetMultipleResponseHeadersLayer` form). tower-shield does strictly more
+//! work: it validates incoming ids, opens a tracing span, and strips `Server`/`X-Powered-By`.
+
+use std::hint::black_box;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::routing::get;
+use criterion::{Criterion, criterion_group};
+use http::header::{
+    CACHE_CONTROL, CONTENT_SECURITY_POLICY, REFERRER_POLICY, STRICT_TRANSPORT_SECURITY,
+    X_CONTENT_TYPE_OPTIONS,
+};
+use http::{HeaderName, HeaderValue, Request};
+use tower::{ServiceBuilder, ServiceExt};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::set_header::response::SetMultipleResponseHeadersLayer;
+use tower_shield::{RequestIdLayer, SecurityHeadersLayer};
+
+const GROUP: &str = "per_request";
+
+fn routes() -> Router {
+    Router::new().route("/", get(|| async { "ok" }))
+}
+
+fn json_api_headers() -> Vec<(HeaderName, HeaderValue)> {
+    vec![
+        (
+            STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000; includeSubDomains; preload"),
+        ),
+        (X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")),
+        (
+            CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
+        ),
+        (REFERRER_POLICY, HeaderValue::from_static("no-referrer")),
+        (CACHE_CONTROL, HeaderValue::from_static("no-store")),
+    ]
+}
+
+fn x_request_id() -> HeaderName {
+    HeaderName::from_static("x-request-id")
+}
+
+/// Every stack is applied with a single `Router::layer` call (one `ServiceBuilder`), as users
+/// write it: axum boxes the route once per `layer` call, and that cost is not the layers'.
+fn tower_http_request_id() -> Router {
+    routes().layer(
+        ServiceBuilder::new()
+            .layer(SetRequestIdLayer::new(x_request_id(), MakeRequestUuid))
+            .layer(PropagateRequestIdLayer::new(x_request_id())),
+    )
+}
+
+/// One `SetResponseHeaderLayer` per header, composed with `tower::layer::util::Stack`.
+macro_rules! header_layers {
+    ($builder:expr) => {{
+        let mut headers = json_api_headers().into_iter();
+        let mut next = || {
+            let (name, value) = headers.next().expect("five headers");
+            SetResponseHeaderLayer::if_not_present(name, value)
+        };
+        $builder
+            .layer(next())
+            .layer(next())
+            .layer(next())
+            .layer(next())
+            .layer(next())
+    }};
+}
+
+fn tower_http_headers() -> Router {
+    routes().layer(header_layers!(ServiceBuilder::new()))
+}
+
+fn tower_http_multi_headers() -> Router {
+    routes().layer(SetMultipleResponseHeadersLayer::if_not_present(
+        json_api_headers().into_iter().map(Into::into).collect(),
+    ))
+}
+
+fn tower_http_stack() -> Router {
+    routes().layer(header_layers!(
+        ServiceBuilder::new()
+            .layer(SetRequestIdLayer::new(x_request_id(), MakeRequestUuid))
+            .layer(PropagateRequestIdLayer::new(x_request_id()))
+    ))
+}
+
+/// The variants, in the order they are reported.
+fn variants() -> Vec<(&'static str, Router)> {
+    vec![
+        ("bare_router", routes()),
+        ("shield_request_id", routes().layer(RequestIdLayer::new())),
+        (
+            "shield_security_headers",
+            routes().layer(SecurityHeadersLayer::json_api()),
+        ),
+        (
+            "shield_stack",
+            routes().layer(
+                ServiceBuilder::new()
+                    .layer(RequestIdLayer::new())
+                    .layer(SecurityHeadersLayer::json_api()),
+            ),
+        ),
+        ("tower_http_request_id", tower_http_request_id()),
+        ("tower_http_security_headers", tower_http_headers()),
+        (
+            "tower_http_security_headers_multi",
+            tower_http_multi_headers(),
+        ),
+        ("tower_http_stack", tower_http_stack()),
+    ]
+}
+
+fn bench(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    let mut group = c.benchmark_group(GROUP);
+    for (name, router) in variants() {
+        group.bench_function(name, |b| {
+            b.to_async(&rt).iter(|| {
+                let router = router.clone();
+                async move {
+                    let req = Request::get("/").body(Body::empty()).expect("request");
+                    let res = router.oneshot(req).await.expect("infallible");
+                    black_box(res)
+                }
+            });
+        });
+    }
+    group.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3));
+    targets = bench
+}
+
+/// criterion's estimate of the mean time of `name`, in nanoseconds, from this run.
+fn mean_ns(name: &str) -> Option<f64> {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target"));
+    let path = target
+        .join("criterion")
+        .join(GROUP)
+        .join(name)
+        .join("new")
+        .join("estimates.json");
+    let text = std::fs::read_to_string(path).ok()?;
+    let json: serde_json::Value = serde_json::from_str(&text).ok()?;
+    json["mean"]["point_estimate"].as_f64()
+}
+
+fn summary() {
+    let Some(bare) = mean_ns("bare_router") else {
+        return;
+    };
+    println!("\nPer-request cost over a bare axum Router ({bare:.0} ns):");
+    println!("{:<36} {:>10} {:>10}", "variant", "mean ns", "added ns");
+    for (name, _) in variants() {
+        if let Some(mean) = mean_ns(name) {
+            println!("{name:<36} {mean:>10.0} {:>10.0}", mean - bare);
+        }
+    }
+    let added = |name| mean_ns(name).map(|m| m - bare);
+    if let (Some(ours), Some(theirs)) = (added("shield_stack"), added("tower_http_stack")) {
+        let ratio = ours / theirs;
+        println!(
+            "\nrequest id + security headers: tower-shield adds {ours:.0} ns, tower-http adds \
+             {theirs:.0} ns: {:.0}% of tower-http's cost (target: under 50%) -> {}",
+            ratio * 100.0,
+            if ratio < 0.5 { "met" } else { "NOT met" }
+        );
+    }
+}
+
+fn main() {
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+    // Only a real measurement (cargo bench) has numbers to compare; `cargo test --benches`
+    // runs each variant once.
+    if std::env::args().any(|a| a == "--bench") {
+        summary();
+    }
+}

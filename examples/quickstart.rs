@@ -47,9 +47,8 @@ async fn health() -> Json<Value> {
 }
 
 async fn not_found(rejector: Rejector) -> axum::response::Response {
-    rejector.reject(
-        Problem::new(StatusCode::NOT_FOUND).with_detail("No resource matches this path."),
-    )
+    rejector
+        .reject(Problem::new(StatusCode::NOT_FOUND).with_detail("No resource matches this path."))
 }
 
 async fn method_not_allowed(rejector: Rejector) -> axum::response::Response {
@@ -93,7 +92,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .unwrap_or_else(|_| "info,tower_shield=debug".into()),
         )
         .init();
-    let addr = std::env::args().nth(1).unwrap_or_else(|| DEFAULT_ADDR.to_owned());
+    let addr = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| DEFAULT_ADDR.to_owned());
     let listener = TcpListener::bind(&addr)
         .await
         .map_err(|e| format!("cannot listen on {addr}: {e}"))?;

@@ -192,12 +192,14 @@ impl MakeRequestId for UuidV7 {
         rand::rng().fill_bytes(&mut random);
         let uuid = uuid::Builder::from_unix_timestamp_millis(millis, &random).into_uuid();
         let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
-        let text = uuid.hyphenated().encode_lower(&mut buf);
-        // Hex digits and hyphens are always a valid header value.
+        uuid.hyphenated().encode_lower(&mut buf);
+        // One allocation shared by the request header, the extension and the response header
+        // (a `Bytes` made from a `Vec` would allocate again on its first clone). Hex digits and
+        // hyphens are always a valid header value.
         RequestId(
-            HeaderValue::from_str(text).unwrap_or(HeaderValue::from_static(
-                "00000000-0000-7000-8000-000000000000",
-            )),
+            HeaderValue::from_maybe_shared(bytes::Bytes::from_owner(buf)).unwrap_or(
+                HeaderValue::from_static("00000000-0000-7000-8000-000000000000"),
+            ),
         )
     }
 }

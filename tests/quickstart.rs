@@ -79,6 +79,8 @@ fn the_banner_shows_the_address_and_ready_curl_lines() {
     let banner = quickstart::banner("127.0.0.1:3999".parse().unwrap());
     assert!(banner.starts_with("tower-shield quickstart listening on http://127.0.0.1:3999\n"));
     assert!(banner.contains("  curl -i http://127.0.0.1:3999/v2/health\n"));
-    assert!(banner.contains("curl -i -H 'X-Request-Id: my-trace-123' http://127.0.0.1:3999/v2/health"));
+    assert!(
+        banner.contains("curl -i -H 'X-Request-Id: my-trace-123' http://127.0.0.1:3999/v2/health")
+    );
     assert_eq!(quickstart::DEFAULT_ADDR, "127.0.0.1:3000");
 }
