@@ -55,3 +55,8 @@ pub mod security_headers;
 pub use problem::{Problem, RendererLayer};
 pub use request_id::{RequestId, RequestIdLayer};
 pub use security_headers::SecurityHeadersLayer;
+
+/// The README's code blocks, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -1,0 +1,55 @@
+//! A page served with the `web_app()` headers, a per-request CSP nonce and a report endpoint:
+//! `cargo run --example security_headers [-- ADDR]`, then open the page in a browser. The
+//! script with the nonce runs; the inline one without it is blocked, and the browser POSTs a
+//! violation report to `/csp-report`, which this server logs.
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::response::Html;
+use axum::routing::{get, post};
+use tower_shield::RequestIdLayer;
+use tower_shield::security_headers::{
+    ContentSecurityPolicy, CspNonce, SecurityHeadersBuilder, Source,
+};
+
+async fn page(nonce: CspNonce) -> Html<String> {
+    Html(format!(
+        r#"<!doctype html>
+<title>tower-shield CSP demo</title>
+<p id="allowed">waiting</p>
+<p id="blocked">the inline script without a nonce did not run</p>
+<script nonce="{nonce}">document.getElementById("allowed").textContent = "the nonce script ran";</script>
+<script>document.getElementById("blocked").textContent = "CSP FAILED: unnonced script ran";</script>
+"#
+    ))
+}
+
+async fn csp_report(body: Bytes) {
+    tracing::warn!(report = %String::from_utf8_lossy(&body), "CSP violation");
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    tracing_subscriber::fmt().init();
+    let headers = SecurityHeadersBuilder::web_app()
+        .content_security_policy(
+            ContentSecurityPolicy::web_app()
+                .script_src([Source::SelfOrigin, Source::Nonce])
+                .report_uri("/csp-report")
+                .report_to("csp"),
+        )
+        .reporting_endpoint("csp", "/csp-report")
+        .build()?;
+    let app = Router::new()
+        .route("/", get(page))
+        .route("/csp-report", post(csp_report))
+        .layer(headers)
+        .layer(RequestIdLayer::new());
+    let addr = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "127.0.0.1:3001".into());
+    let listener = tokio::net::TcpListener::bind(&addr).await?;
+    println!("open http://{}/", listener.local_addr()?);
+    axum::serve(listener, app).await?;
+    Ok(())
+}
