@@ -128,10 +128,29 @@ fn variants() -> Vec<(&'static str, Router)> {
     ]
 }
 
+/// Every variant must do the work it is compared on: answer 200, and set the id and/or the
+/// five headers it claims to set. A variant that silently did less would win unfairly.
+async fn check_variants() {
+    for (name, router) in variants() {
+        let req = Request::get("/").body(Body::empty()).expect("request");
+        let res = router.oneshot(req).await.expect("infallible");
+        assert_eq!(res.status(), 200, "{name}");
+        let headers = res.headers();
+        let sets_id = name.contains("request_id") || name.contains("stack");
+        let sets_headers = name.contains("security_headers") || name.contains("stack");
+        assert_eq!(headers.contains_key("x-request-id"), sets_id, "{name}");
+        for (header, value) in json_api_headers() {
+            let expected = sets_headers.then_some(&value);
+            assert_eq!(headers.get(&header), expected, "{name}: {header}");
+        }
+    }
+}
+
 fn bench(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .expect("runtime");
+    rt.block_on(check_variants());
     let mut group = c.benchmark_group(GROUP);
     for (name, router) in variants() {
         group.bench_function(name, |b| {

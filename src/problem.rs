@@ -601,6 +601,7 @@ where
 }
 
 /// The problem of a server-side misconfiguration: a generic 500 that tells the client nothing.
+#[cfg_attr(not(feature = "axum"), allow(dead_code))]
 pub(crate) fn internal_error() -> Problem {
     Problem::new(StatusCode::INTERNAL_SERVER_ERROR)
         .with_type(problem_type("internal-error"))

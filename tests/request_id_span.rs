@@ -11,19 +11,21 @@ use axum::routing::get;
 use common::{call, get_with};
 use tower_shield::RequestIdLayer;
 
-#[test]
-fn the_id_is_recorded_in_a_tracing_span() {
-    #[derive(Clone, Default)]
-    struct Capture(Arc<Mutex<Vec<u8>>>);
-    impl std::io::Write for Capture {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
+#[derive(Clone, Default)]
+struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
     }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// What a handler's event looks like in the logs under `layer`.
+fn logs_of(layer: RequestIdLayer) -> String {
     let capture = Capture::default();
     let writer = capture.clone();
     let subscriber = tracing_subscriber::fmt()
@@ -39,7 +41,7 @@ fn the_id_is_recorded_in_a_tracing_span() {
                 "ok"
             }),
         )
-        .layer(RequestIdLayer::new());
+        .layer(layer);
     tracing::subscriber::with_default(subscriber, || {
         let rt = tokio::runtime::Builder::new_current_thread()
             .build()
@@ -48,9 +50,15 @@ fn the_id_is_recorded_in_a_tracing_span() {
             call(&app, get_with("/", "x-request-id", b"trace-me-42")).await;
         });
     });
-    let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
-    assert!(
-        logs.contains(r#"request{request_id=trace-me-42}: "#) && logs.contains("handling"),
-        "{logs}"
+    String::from_utf8(capture.0.lock().unwrap().clone()).unwrap()
+}
+
+#[test]
+fn the_id_is_recorded_in_a_tracing_span() {
+    assert_eq!(
+        logs_of(RequestIdLayer::new()),
+        " INFO request{request_id=trace-me-42}: request_id_span: handling\n"
     );
+    let no_span = RequestIdLayer::builder().span(false).build().unwrap();
+    assert_eq!(logs_of(no_span), " INFO request_id_span: handling\n");
 }

@@ -491,6 +491,7 @@ impl SecurityHeadersBuilder {
                 .filter(|_| value.bytes().all(|b| b.is_ascii() && b >= b' '))
                 .ok_or(ConfigError::InvalidHeader(name))?;
             fixed.retain(|(n, _)| *n != header);
+            nonced.retain(|(n, _)| *n != header);
             fixed.push((header, value));
         }
 
