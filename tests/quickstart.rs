@@ -17,21 +17,6 @@ async fn start() -> std::net::SocketAddr {
     addr
 }
 
-fn assert_json_api_headers(res: &common::RawResponse) {
-    assert_eq!(
-        res.header("strict-transport-security"),
-        Some("max-age=31536000; includeSubDomains; preload")
-    );
-    assert_eq!(res.header("x-content-type-options"), Some("nosniff"));
-    assert_eq!(res.header("cache-control"), Some("no-store"));
-    assert_eq!(
-        res.header("content-security-policy"),
-        Some("default-src 'none'; frame-ancestors 'none'")
-    );
-    assert_eq!(res.header("referrer-policy"), Some("no-referrer"));
-    assert_eq!(res.header("server"), None);
-}
-
 #[tokio::test]
 async fn health_answers_ok_with_the_stack_headers() {
     let addr = start().await;
@@ -40,7 +25,7 @@ async fn health_answers_ok_with_the_stack_headers() {
     assert_eq!(res.header("content-type"), Some("application/json"));
     assert_eq!(res.body, br#"{"status":"ok"}"#);
     assert_eq!(res.header("x-request-id"), Some("qs-check-1"));
-    assert_json_api_headers(&res);
+    res.assert_json_api_headers();
 }
 
 #[tokio::test]
@@ -58,7 +43,7 @@ async fn unknown_routes_and_methods_are_problems_with_the_request_id() {
         )
         .as_bytes()
     );
-    assert_json_api_headers(&res);
+    res.assert_json_api_headers();
 
     let res = raw(addr, b"DELETE /v2/health HTTP/1.1").await;
     assert_eq!(res.status, 405);

@@ -65,6 +65,22 @@ impl RawResponse {
             .map(|(_, v)| std::str::from_utf8(v).expect("ascii header"))
     }
 
+    /// Asserts the headers of `SecurityHeadersLayer::json_api()`, and no `Server` header.
+    pub fn assert_json_api_headers(&self) {
+        assert_eq!(
+            self.header("strict-transport-security"),
+            Some("max-age=31536000; includeSubDomains; preload")
+        );
+        assert_eq!(self.header("x-content-type-options"), Some("nosniff"));
+        assert_eq!(self.header("cache-control"), Some("no-store"));
+        assert_eq!(
+            self.header("content-security-policy"),
+            Some("default-src 'none'; frame-ancestors 'none'")
+        );
+        assert_eq!(self.header("referrer-policy"), Some("no-referrer"));
+        assert_eq!(self.header("server"), None);
+    }
+
     pub fn all(&self, name: &str) -> Vec<&[u8]> {
         self.headers
             .iter()
