@@ -7,6 +7,7 @@
 //! |---|---|
 //! | [`RequestIdLayer`] | a validated or generated request id on the request, the response and the logs |
 //! | [`SecurityHeadersLayer`] | HSTS, CSP (typed, report-only, nonces), nosniff, framing, referrer, permissions and cross-origin policies, cache control |
+//! | [`CorsLayer`] | allow-listed origins with anchored subdomain patterns, preflights answered before anything else runs, misconfiguration refused at build time |
 //! | [`problem::RendererLayer`] | how every rejection is rendered (problem+json by default, plain text, gRPC status, or yours) |
 //!
 //! Layers talk to each other through typed request extensions ([`RequestId`],
@@ -45,6 +46,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod body;
+pub mod cors;
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub mod extract;
@@ -52,6 +54,7 @@ pub mod problem;
 pub mod request_id;
 pub mod security_headers;
 
+pub use cors::CorsLayer;
 pub use problem::{Problem, RendererLayer};
 pub use request_id::{RequestId, RequestIdLayer};
 pub use security_headers::SecurityHeadersLayer;

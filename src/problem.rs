@@ -44,6 +44,11 @@
 //! [reject invalid ids](crate::request_id::RequestIdBuilder::reject_invalid) instead of
 //! replacing them. It is too long, empty, repeated, or has a character outside the allowed set.
 //!
+//! ## cors-origin-not-allowed
+//!
+//! `403 Forbidden`: the request's `Origin` is not allowed by a [`CorsLayer`](crate::CorsLayer)
+//! configured to [reject disallowed origins](crate::cors::CorsBuilder::reject_disallowed).
+//!
 //! ## internal-error
 //!
 //! `500 Internal Server Error`: the server is misconfigured (for example an extractor needs a

@@ -1,0 +1,415 @@
+//! CorsLayer through real axum Routers: preflights, actual requests, disallowed origins,
+//! predicates, stacking, and a preflight in front of an auth-like service that rejects.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::routing::get;
+use common::call;
+use http::{HeaderMap, Method, Request, StatusCode};
+use tower_shield::CorsLayer;
+use tower_shield::cors::CorsBuilder;
+
+const EXPOSED: &str = "x-request-id, x-ratelimit-limit, x-ratelimit-remaining, x-ratelimit-reset, \
+                       retry-after, ratelimit, ratelimit-policy, deprecation, sunset, link";
+
+fn builder() -> CorsBuilder {
+    CorsLayer::builder()
+        .allow_origin("https://frontend.example.com")
+        .allow_origin("https://*.example.com")
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::DELETE,
+            Method::PATCH,
+        ])
+        .allow_headers(["Authorization", "Content-Type", "X-API-Key", "X-Request-Id"])
+        .allow_credentials(true)
+        .max_age(Duration::from_secs(86_400))
+}
+
+/// A Router that counts the calls that reach it.
+fn app(cors: CorsLayer) -> (Router, Arc<AtomicUsize>) {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let seen = Arc::clone(&calls);
+    let router = Router::new()
+        .route(
+            "/posts",
+            get(|| async { "posts" })
+                .post(|| async { (StatusCode::CREATED, "created") })
+                .options(|| async { "options handled by the app" }),
+        )
+        .layer(axum::middleware::from_fn(
+            move |req: axum::extract::Request, next: axum::middleware::Next| {
+                let seen = Arc::clone(&seen);
+                async move {
+                    seen.fetch_add(1, Ordering::SeqCst);
+                    next.run(req).await
+                }
+            },
+        ))
+        .layer(cors);
+    (router, calls)
+}
+
+fn with_origin(method: Method, origin: &str) -> Request<Body> {
+    Request::builder()
+        .method(method)
+        .uri("/posts")
+        .header("origin", origin)
+        .body(Body::empty())
+        .unwrap()
+}
+
+fn preflight(origin: &str) -> Request<Body> {
+    Request::builder()
+        .method(Method::OPTIONS)
+        .uri("/posts")
+        .header("origin", origin)
+        .header("access-control-request-method", "POST")
+        .header(
+            "access-control-request-headers",
+            "authorization, content-type",
+        )
+        .body(Body::empty())
+        .unwrap()
+}
+
+fn cors_headers(headers: &HeaderMap) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = headers
+        .iter()
+        .filter(|(n, _)| n.as_str().starts_with("access-control-") || n.as_str() == "vary")
+        .map(|(n, v)| (n.to_string(), v.to_str().unwrap().to_owned()))
+        .collect();
+    out.sort();
+    out
+}
+
+fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+    let mut out: Vec<_> = list
+        .iter()
+        .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
+        .collect();
+    out.sort();
+    out
+}
+
+#[tokio::test]
+async fn preflight_from_an_allowed_origin_is_answered_without_the_inner_service() {
+    let (app, calls) = app(builder().build().unwrap());
+    let (status, headers, body) = call(&app, preflight("https://frontend.example.com")).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert!(body.is_empty());
+    assert_eq!(
+        cors_headers(&headers),
+        pairs(&[
+            (
+                "access-control-allow-origin",
+                "https://frontend.example.com"
+            ),
+            ("access-control-allow-credentials", "true"),
+            (
+                "access-control-allow-methods",
+                "GET, POST, PUT, DELETE, PATCH"
+            ),
+            (
+                "access-control-allow-headers",
+                "authorization, content-type, x-api-key, x-request-id"
+            ),
+            ("access-control-max-age", "86400"),
+            (
+                "vary",
+                "origin, access-control-request-method, access-control-request-headers"
+            ),
+        ])
+    );
+    assert_eq!(calls.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn preflight_from_a_disallowed_origin_gets_no_allow_headers() {
+    let (app, calls) = app(builder().build().unwrap());
+    for origin in [
+        "https://evil-example.com",
+        "https://example.com.evil.com",
+        "http://a.example.com",
+        "https://a.example.com:8443",
+        "null",
+    ] {
+        let (status, headers, _) = call(&app, preflight(origin)).await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "{origin}");
+        assert_eq!(
+            cors_headers(&headers),
+            pairs(&[(
+                "vary",
+                "origin, access-control-request-method, access-control-request-headers"
+            )]),
+            "{origin}"
+        );
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn actual_request_from_an_allowed_origin_gets_the_allow_and_expose_headers() {
+    let (app, calls) = app(builder().build().unwrap());
+    for origin in ["https://api.example.com", "https://A.B.Example.com"] {
+        let (status, headers, body) = call(&app, with_origin(Method::POST, origin)).await;
+        assert_eq!(
+            (status, body.as_ref()),
+            (StatusCode::CREATED, b"created".as_ref())
+        );
+        assert_eq!(
+            cors_headers(&headers),
+            pairs(&[
+                ("access-control-allow-origin", origin),
+                ("access-control-allow-credentials", "true"),
+                ("access-control-expose-headers", EXPOSED),
+                ("vary", "origin"),
+            ])
+        );
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn actual_request_from_a_disallowed_origin_is_served_without_cors_headers() {
+    let (app, calls) = app(builder().build().unwrap());
+    let (status, headers, body) =
+        call(&app, with_origin(Method::GET, "https://evil-example.com")).await;
+    assert_eq!((status, body.as_ref()), (StatusCode::OK, b"posts".as_ref()));
+    assert_eq!(cors_headers(&headers), pairs(&[("vary", "origin")]));
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn disallowed_origins_can_be_rejected_with_a_problem() {
+    let (app, calls) = app(builder().reject_disallowed(true).build().unwrap());
+    let (status, headers, body) =
+        call(&app, with_origin(Method::GET, "https://evil-example.com")).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(headers["content-type"], "application/problem+json");
+    assert_eq!(
+        body,
+        r#"{"type":"https://docs.rs/tower-shield/latest/tower_shield/problem/index.html#cors-origin-not-allowed","title":"Origin not allowed","status":403,"detail":"Requests from this origin are not allowed."}"#
+    );
+    assert!(headers.get("access-control-allow-origin").is_none());
+    let (status, _, _) = call(&app, preflight("https://evil-example.com")).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(calls.load(Ordering::SeqCst), 0);
+    // Same-origin and non-browser requests carry no Origin and are served.
+    let (status, _, _) = call(&app, Request::get("/posts").body(Body::empty()).unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_plain_options_request_reaches_the_inner_service() {
+    let (app, calls) = app(builder().build().unwrap());
+    let (status, headers, body) = call(
+        &app,
+        with_origin(Method::OPTIONS, "https://frontend.example.com"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body, "options handled by the app");
+    assert_eq!(
+        headers["access-control-allow-origin"],
+        "https://frontend.example.com"
+    );
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn requests_without_origin_get_vary_only() {
+    let (app, _) = app(builder().build().unwrap());
+    let (status, headers, _) =
+        call(&app, Request::get("/posts").body(Body::empty()).unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(cors_headers(&headers), pairs(&[("vary", "origin")]));
+}
+
+#[tokio::test]
+async fn a_preflight_is_answered_before_an_auth_layer_that_would_reject() {
+    // An AuthLayer-like inner service: everything without credentials is a 401.
+    let auth_like = tower::service_fn(|req: Request<Body>| async move {
+        let status = if req.headers().contains_key("authorization") {
+            StatusCode::OK
+        } else {
+            StatusCode::UNAUTHORIZED
+        };
+        let mut res = http::Response::new(Body::empty());
+        *res.status_mut() = status;
+        Ok::<_, std::convert::Infallible>(res)
+    });
+    let app = Router::new()
+        .route_service("/posts", auth_like)
+        .layer(builder().build().unwrap());
+    let (status, headers, _) = call(&app, preflight("https://frontend.example.com")).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        headers["access-control-allow-origin"],
+        "https://frontend.example.com"
+    );
+    // The actual request without credentials is a 401 the page can read.
+    let (status, headers, _) = call(
+        &app,
+        with_origin(Method::POST, "https://frontend.example.com"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        headers["access-control-allow-origin"],
+        "https://frontend.example.com"
+    );
+}
+
+#[tokio::test]
+async fn private_network_access_is_answered_only_when_asked_and_enabled() {
+    let pna = |enabled: bool, asked: bool| async move {
+        let (app, _) = app(builder().allow_private_network(enabled).build().unwrap());
+        let mut req = preflight("https://frontend.example.com");
+        if asked {
+            req.headers_mut().insert(
+                "access-control-request-private-network",
+                http::HeaderValue::from_static("true"),
+            );
+        }
+        let (_, headers, _) = call(&app, req).await;
+        headers
+            .get("access-control-allow-private-network")
+            .map(|v| v.to_str().unwrap().to_owned())
+    };
+    assert_eq!(pna(true, true).await.as_deref(), Some("true"));
+    assert_eq!(pna(false, true).await, None);
+    assert_eq!(pna(true, false).await, None);
+}
+
+#[tokio::test]
+async fn stacked_layers_never_duplicate_vary_and_the_outer_one_decides() {
+    let inner = CorsLayer::builder()
+        .allow_origin("https://a.example.com")
+        .allow_origin("https://b.example.com")
+        .build()
+        .unwrap();
+    let outer = CorsLayer::builder()
+        .allow_origin("https://a.example.com")
+        .build()
+        .unwrap();
+    let app = Router::new()
+        .route(
+            "/posts",
+            get(|| async { ([("vary", "Accept-Encoding")], "posts") }),
+        )
+        .layer(inner)
+        .layer(outer);
+    let (_, headers, _) = call(&app, with_origin(Method::GET, "https://a.example.com")).await;
+    assert_eq!(
+        headers.get_all("vary").iter().collect::<Vec<_>>(),
+        ["Accept-Encoding, origin"]
+    );
+    assert_eq!(
+        headers["access-control-allow-origin"],
+        "https://a.example.com"
+    );
+    assert_eq!(
+        headers
+            .get_all("access-control-allow-origin")
+            .iter()
+            .count(),
+        1
+    );
+    // The inner layer allows b, the outer does not: no CORS header survives.
+    let (_, headers, _) = call(&app, with_origin(Method::GET, "https://b.example.com")).await;
+    assert_eq!(
+        cors_headers(&headers),
+        pairs(&[("vary", "Accept-Encoding, origin")])
+    );
+}
+
+#[tokio::test]
+async fn predicates_sync_and_async_decide_unlisted_origins() {
+    let asked = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&asked);
+    let cors = CorsLayer::builder()
+        .allow_origin("https://listed.example.com")
+        .allow_origin_predicate(|origin| origin.ends_with(".trusted.test"))
+        .allow_origin_async(move |origin: String| {
+            let counter = Arc::clone(&counter);
+            async move {
+                counter.fetch_add(1, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(1)).await;
+                origin == "https://tenant-42.customers.test"
+            }
+        })
+        .allow_credentials(true)
+        .build()
+        .unwrap();
+    let (app, calls) = app(cors);
+    let origin_of = |headers: &HeaderMap| {
+        headers
+            .get("access-control-allow-origin")
+            .map(|v| v.to_str().unwrap().to_owned())
+    };
+    let (_, h, _) = call(&app, with_origin(Method::GET, "https://listed.example.com")).await;
+    assert_eq!(origin_of(&h).as_deref(), Some("https://listed.example.com"));
+    let (_, h, _) = call(&app, with_origin(Method::GET, "https://x.trusted.test")).await;
+    assert_eq!(origin_of(&h).as_deref(), Some("https://x.trusted.test"));
+    assert_eq!(
+        asked.load(Ordering::SeqCst),
+        0,
+        "lists and sync predicate answer first"
+    );
+    let (status, h, _) = call(
+        &app,
+        with_origin(Method::GET, "https://tenant-42.customers.test"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        origin_of(&h).as_deref(),
+        Some("https://tenant-42.customers.test")
+    );
+    let (status, h, _) = call(
+        &app,
+        with_origin(Method::GET, "https://tenant-43.customers.test"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(origin_of(&h), None);
+    let (status, h, _) = call(&app, preflight("https://tenant-42.customers.test")).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        origin_of(&h).as_deref(),
+        Some("https://tenant-42.customers.test")
+    );
+    assert_eq!(asked.load(Ordering::SeqCst), 3);
+    assert_eq!(calls.load(Ordering::SeqCst), 4);
+}
+
+#[tokio::test]
+async fn permissive_allows_everything_without_credentials() {
+    let (app, _) = app(CorsLayer::permissive());
+    let (_, headers, _) = call(&app, preflight("https://anything.test")).await;
+    assert_eq!(
+        cors_headers(&headers),
+        pairs(&[
+            ("access-control-allow-origin", "*"),
+            ("access-control-allow-methods", "*"),
+            ("access-control-allow-headers", "*"),
+            (
+                "vary",
+                "origin, access-control-request-method, access-control-request-headers"
+            ),
+        ])
+    );
+    let (_, headers, _) = call(&app, with_origin(Method::GET, "https://anything.test")).await;
+    assert_eq!(headers["access-control-allow-origin"], "*");
+    assert_eq!(headers["access-control-expose-headers"], "*");
+    assert!(headers.get("access-control-allow-credentials").is_none());
+}
