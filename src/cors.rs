@@ -48,7 +48,7 @@ use std::time::Duration;
 use http::header::{
     ACCESS_CONTROL_ALLOW_CREDENTIALS, ACCESS_CONTROL_ALLOW_HEADERS, ACCESS_CONTROL_ALLOW_METHODS,
     ACCESS_CONTROL_ALLOW_ORIGIN, ACCESS_CONTROL_EXPOSE_HEADERS, ACCESS_CONTROL_MAX_AGE,
-    ACCESS_CONTROL_REQUEST_METHOD, HeaderName, ORIGIN, VARY,
+    ACCESS_CONTROL_REQUEST_METHOD, HeaderName, ORIGIN,
 };
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
 use pin_project_lite::pin_project;
@@ -57,6 +57,7 @@ use tower_service::Service;
 
 use crate::body::ResponseBody;
 use crate::problem::{self, Problem, Rejection};
+use crate::util::merge_vary;
 
 /// `access-control-request-private-network`
 const REQUEST_PRIVATE_NETWORK: HeaderName =
@@ -888,35 +889,6 @@ fn strip_cors(headers: &mut HeaderMap) {
     }
 }
 
-/// Adds `names` (lowercase) to `Vary`, keeping what is there and never repeating a name.
-pub(crate) fn merge_vary(headers: &mut HeaderMap, names: &[&str]) {
-    let mut present: Vec<String> = Vec::new();
-    for value in headers.get_all(VARY) {
-        let Ok(text) = value.to_str() else { continue };
-        for item in text.split(',') {
-            let item = item.trim();
-            if item == "*" {
-                return;
-            }
-            if !item.is_empty() && !present.iter().any(|p| p.eq_ignore_ascii_case(item)) {
-                present.push(item.to_owned());
-            }
-        }
-    }
-    let before = present.len();
-    for name in names {
-        if !present.iter().any(|p| p.eq_ignore_ascii_case(name)) {
-            present.push((*name).to_owned());
-        }
-    }
-    if present.len() == before && headers.get_all(VARY).iter().count() <= 1 {
-        return;
-    }
-    if let Ok(value) = HeaderValue::try_from(present.join(", ")) {
-        headers.insert(VARY, value);
-    }
-}
-
 pin_project! {
     /// The response future of [`Cors`].
     pub struct ResponseFuture<S, ReqBody, ResBody>
@@ -1147,22 +1119,5 @@ mod tests {
                 .allow_headers(["bad header"])),
             CorsError::InvalidHeaderName("bad header".into())
         );
-    }
-
-    #[test]
-    fn vary_is_merged_never_duplicated() {
-        let mut headers = HeaderMap::new();
-        headers.insert(VARY, HeaderValue::from_static("Accept-Encoding, Origin"));
-        merge_vary(&mut headers, &["origin", "access-control-request-method"]);
-        assert_eq!(
-            headers[VARY],
-            "Accept-Encoding, Origin, access-control-request-method"
-        );
-        merge_vary(&mut headers, &["origin"]);
-        assert_eq!(headers.get_all(VARY).iter().count(), 1);
-        let mut star = HeaderMap::new();
-        star.insert(VARY, HeaderValue::from_static("*"));
-        merge_vary(&mut star, &["origin"]);
-        assert_eq!(star[VARY], "*");
     }
 }

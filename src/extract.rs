@@ -1,6 +1,7 @@
 //! axum extractors (feature `axum`).
 //!
 //! - [`RequestId`] (and `Option<RequestId>`) from a [`RequestIdLayer`](crate::RequestIdLayer);
+//! - [`ApiVersion`] (and `Option<ApiVersion>`) from a [`VersioningLayer`](crate::VersioningLayer);
 //! - [`CspNonce`] (and `Option<CspNonce>`) from a
 //!   [`SecurityHeadersLayer`](crate::SecurityHeadersLayer) whose policy has a nonce;
 //! - [`Rejector`], to answer from a handler with a problem rendered exactly like the layers'
@@ -28,6 +29,7 @@ use http::{HeaderMap, Method, Uri};
 use crate::problem::{self, Problem, Rejection, RenderContext, Renderer, SharedRenderer};
 use crate::request_id::RequestId;
 use crate::security_headers::CspNonce;
+use crate::versioning::ApiVersion;
 
 fn into_axum(res: http::Response<bytes::Bytes>) -> Response {
     let (parts, body) = res.into_parts();
@@ -63,6 +65,28 @@ impl<S: Send + Sync> OptionalFromRequestParts<S> for RequestId {
         _state: &S,
     ) -> Result<Option<Self>, Self::Rejection> {
         Ok(parts.extensions.get::<RequestId>().cloned())
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for ApiVersion {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        match parts.extensions.get::<ApiVersion>() {
+            Some(version) => Ok(*version),
+            None => Err(missing(parts, "ApiVersion", "VersioningLayer")),
+        }
+    }
+}
+
+impl<S: Send + Sync> OptionalFromRequestParts<S> for ApiVersion {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        _state: &S,
+    ) -> Result<Option<Self>, Self::Rejection> {
+        Ok(parts.extensions.get::<ApiVersion>().copied())
     }
 }
 

@@ -8,6 +8,7 @@
 //! | [`RequestIdLayer`] | a validated or generated request id on the request, the response and the logs |
 //! | [`SecurityHeadersLayer`] | HSTS, CSP (typed, report-only, nonces), nosniff, framing, referrer, permissions and cross-origin policies, cache control |
 //! | [`CorsLayer`] | allow-listed origins with anchored subdomain patterns, preflights answered before anything else runs, misconfiguration refused at build time |
+//! | [`VersioningLayer`] | the API version from the path, a header, the media type or the query; deprecation and sunset headers; `410` after sunset |
 //! | [`problem::RendererLayer`] | how every rejection is rendered (problem+json by default, plain text, gRPC status, or yours) |
 //!
 //! Layers talk to each other through typed request extensions ([`RequestId`],
@@ -53,11 +54,14 @@ pub mod extract;
 pub mod problem;
 pub mod request_id;
 pub mod security_headers;
+mod util;
+pub mod versioning;
 
 pub use cors::CorsLayer;
 pub use problem::{Problem, RendererLayer};
 pub use request_id::{RequestId, RequestIdLayer};
 pub use security_headers::SecurityHeadersLayer;
+pub use versioning::{ApiVersion, VersioningLayer};
 
 /// The README's code blocks, compiled and run as doc tests.
 #[cfg(doctest)]

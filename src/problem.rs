@@ -49,6 +49,29 @@
 //! `403 Forbidden`: the request's `Origin` is not allowed by a [`CorsLayer`](crate::CorsLayer)
 //! configured to [reject disallowed origins](crate::cors::CorsBuilder::reject_disallowed).
 //!
+//! ## unsupported-version
+//!
+//! `400 Bad Request`: the API has no such version (a [`VersioningLayer`](crate::VersioningLayer));
+//! `supported_versions` lists the ones it serves.
+//!
+//! ## invalid-version
+//!
+//! `400 Bad Request`: a version source (path, header, media type, query) holds something that
+//! is not a version number such as `2` or `v2`, or holds two different ones.
+//!
+//! ## conflicting-versions
+//!
+//! `400 Bad Request`: two sources ask for different versions (say `/v1/...` with
+//! `API-Version: 2`).
+//!
+//! ## missing-version
+//!
+//! `400 Bad Request`: the API requires a version and the request carries none.
+//!
+//! ## version-gone
+//!
+//! `410 Gone`: the version is retired or past its sunset; `migration_guide` links to the guide.
+//!
 //! ## internal-error
 //!
 //! `500 Internal Server Error`: the server is misconfigured (for example an extractor needs a
