@@ -22,7 +22,8 @@
 //! // The layer strips `/v1`, `/v2` before routing, so the routes are written once. It must wrap
 //! // the Router as a service (a `Router::layer` runs after routing).
 //! let routes = Router::new().route("/health", get(|v: ApiVersion| async move { format!("v{v}") }));
-//! let app = Router::new().fallback_service(tower::ServiceBuilder::new().layer(versioning).service(routes));
+//! let app: Router = Router::new()
+//!     .fallback_service(tower::ServiceBuilder::new().layer(versioning).service(routes));
 //! # let _ = app; Ok(()) }
 //! ```
 //!
