@@ -11,8 +11,9 @@
 //! tower-http 0.7's `SetMultipleResponseHeadersLayer` form). tower-shield does strictly more
 //! work: it validates incoming ids, opens a tracing span, and strips `Server`/`X-Powered-By`.
 
+mod support;
+
 use std::hint::black_box;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use axum::Router;
@@ -175,34 +176,12 @@ criterion_group! {
     targets = bench
 }
 
-/// criterion's estimate of the mean time of `name`, in nanoseconds, from this run.
-fn mean_ns(name: &str) -> Option<f64> {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target"));
-    let path = target
-        .join("criterion")
-        .join(GROUP)
-        .join(name)
-        .join("new")
-        .join("estimates.json");
-    let text = std::fs::read_to_string(path).ok()?;
-    let json: serde_json::Value = serde_json::from_str(&text).ok()?;
-    json["mean"]["point_estimate"].as_f64()
-}
-
 fn summary() {
-    let Some(bare) = mean_ns("bare_router") else {
+    let names: Vec<&str> = variants().into_iter().map(|(name, _)| name).collect();
+    let Some(bare) = support::table(GROUP, "bare_router", &names) else {
         return;
     };
-    println!("\nPer-request cost over a bare axum Router ({bare:.0} ns):");
-    println!("{:<36} {:>10} {:>10}", "variant", "mean ns", "added ns");
-    for (name, _) in variants() {
-        if let Some(mean) = mean_ns(name) {
-            println!("{name:<36} {mean:>10.0} {:>10.0}", mean - bare);
-        }
-    }
-    let added = |name| mean_ns(name).map(|m| m - bare);
+    let added = |name| support::mean_ns(GROUP, name).map(|m| m - bare);
     if let (Some(ours), Some(theirs)) = (added("shield_stack"), added("tower_http_stack")) {
         let ratio = ours / theirs;
         println!(
@@ -219,7 +198,7 @@ fn main() {
     Criterion::default().configure_from_args().final_summary();
     // Only a real measurement (cargo bench) has numbers to compare; `cargo test --benches`
     // runs each variant once.
-    if std::env::args().any(|a| a == "--bench") {
+    if support::measuring() {
         summary();
     }
 }

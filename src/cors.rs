@@ -57,7 +57,7 @@ use tower_service::Service;
 
 use crate::body::ResponseBody;
 use crate::problem::{self, Problem, Rejection};
-use crate::util::merge_vary;
+use crate::util::Vary;
 
 /// `access-control-request-private-network`
 const REQUEST_PRIVATE_NETWORK: HeaderName =
@@ -339,6 +339,20 @@ struct Config {
     max_age: Option<HeaderValue>,
     private_network: bool,
     reject_disallowed: bool,
+    vary: Option<Vary>,
+    vary_preflight: Option<Vary>,
+}
+
+fn vary_actual() -> Option<Vary> {
+    Vary::new(&["origin"])
+}
+
+fn vary_preflight() -> Option<Vary> {
+    Vary::new(&[
+        "origin",
+        "access-control-request-method",
+        "access-control-request-headers",
+    ])
 }
 
 /// Builds a [`CorsLayer`]; see the [module docs](self).
@@ -573,6 +587,8 @@ impl CorsBuilder {
                 max_age: self.max_age.map(|d| HeaderValue::from(d.as_secs())),
                 private_network: self.private_network,
                 reject_disallowed: self.reject_disallowed,
+                vary: vary_actual(),
+                vary_preflight: vary_preflight(),
             }),
         })
     }
@@ -642,6 +658,8 @@ impl CorsLayer {
                 max_age: None,
                 private_network: false,
                 reject_disallowed: false,
+                vary: vary_actual(),
+                vary_preflight: vary_preflight(),
             }),
         }
     }
@@ -796,14 +814,9 @@ where
         let mut res = Response::new(ResponseBody::default());
         *res.status_mut() = StatusCode::NO_CONTENT;
         let headers = res.headers_mut();
-        merge_vary(
-            headers,
-            &[
-                "origin",
-                "access-control-request-method",
-                "access-control-request-headers",
-            ],
-        );
+        if let Some(vary) = &config.vary_preflight {
+            vary.apply(headers);
+        }
         if allowed {
             if let Some(origin) = origin {
                 preflight_headers(headers, config, origin, req.headers());
@@ -976,7 +989,9 @@ where
                     }
                     if !matches!(this.config.origins, Origins::Any) || *this.kind != Kind::NoOrigin
                     {
-                        merge_vary(&mut parts.headers, &["origin"]);
+                        if let Some(vary) = &this.config.vary {
+                            vary.apply(&mut parts.headers);
+                        }
                     }
                     return Poll::Ready(Ok(Response::from_parts(parts, ResponseBody::new(body))));
                 }

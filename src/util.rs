@@ -3,8 +3,40 @@
 use http::header::VARY;
 use http::{HeaderMap, HeaderValue};
 
+/// Names to merge into `Vary`, with their joined value built once, at layer construction.
+#[derive(Clone, Debug)]
+pub(crate) struct Vary {
+    names: Box<[String]>,
+    joined: HeaderValue,
+}
+
+impl Vary {
+    /// `None` when `names` is empty (or not a valid header value).
+    pub(crate) fn new(names: &[&str]) -> Option<Self> {
+        if names.is_empty() {
+            return None;
+        }
+        let joined = HeaderValue::try_from(names.join(", ")).ok()?;
+        Some(Self {
+            names: names.iter().map(|n| (*n).to_owned()).collect(),
+            joined,
+        })
+    }
+
+    /// Adds the names to the response's `Vary`: one insert of the prebuilt value when there is
+    /// none yet, a merge otherwise.
+    pub(crate) fn apply(&self, headers: &mut HeaderMap) {
+        if headers.contains_key(VARY) {
+            let names: Vec<&str> = self.names.iter().map(String::as_str).collect();
+            merge_vary(headers, &names);
+        } else {
+            headers.insert(VARY, self.joined.clone());
+        }
+    }
+}
+
 /// Adds `names` (lowercase) to `Vary`, keeping what is there and never repeating a name.
-pub(crate) fn merge_vary(headers: &mut HeaderMap, names: &[&str]) {
+fn merge_vary(headers: &mut HeaderMap, names: &[&str]) {
     let mut present: Vec<String> = Vec::new();
     for value in headers.get_all(VARY) {
         let Ok(text) = value.to_str() else { continue };
@@ -47,6 +79,13 @@ mod tests {
         );
         merge_vary(&mut headers, &["origin"]);
         assert_eq!(headers.get_all(VARY).iter().count(), 1);
+        let vary = Vary::new(&["origin", "accept"]).unwrap();
+        let mut fresh = HeaderMap::new();
+        vary.apply(&mut fresh);
+        assert_eq!(fresh[VARY], "origin, accept");
+        vary.apply(&mut fresh);
+        assert_eq!(fresh[VARY], "origin, accept");
+        assert!(Vary::new(&[]).is_none());
         let mut star = HeaderMap::new();
         star.insert(VARY, HeaderValue::from_static("*"));
         merge_vary(&mut star, &["origin"]);

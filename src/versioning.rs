@@ -58,7 +58,7 @@ use tower_service::Service;
 
 use crate::body::ResponseBody;
 use crate::problem::{self, Problem, Rejection};
-use crate::util::merge_vary;
+use crate::util::Vary;
 
 /// `deprecation` ([RFC 9745](https://www.rfc-editor.org/rfc/rfc9745))
 pub const DEPRECATION: HeaderName = HeaderName::from_static("deprecation");
@@ -442,8 +442,7 @@ struct Config {
     default: Option<u32>,
     strip_prefix: bool,
     entries: Vec<Entry>,
-    vary: Vec<&'static str>,
-    vary_header: Option<String>,
+    vary: Option<Vary>,
     clock: Clock,
 }
 
@@ -616,13 +615,14 @@ impl VersioningBuilder {
                 return Err(VersioningError::InvalidDefault(default));
             }
         }
-        let mut vary = Vec::new();
+        let mut vary_names = Vec::new();
         if sources.contains(&VersionSource::MediaType) {
-            vary.push("accept");
+            vary_names.push("accept");
         }
-        let vary_header = sources
-            .contains(&VersionSource::Header)
-            .then(|| header.as_str().to_owned());
+        if sources.contains(&VersionSource::Header) {
+            vary_names.push(header.as_str());
+        }
+        let vary = Vary::new(&vary_names);
         Ok(VersioningLayer {
             config: Arc::new(Config {
                 sources,
@@ -636,7 +636,6 @@ impl VersioningBuilder {
                 strip_prefix: self.strip_prefix,
                 entries,
                 vary,
-                vary_header,
                 clock: self.clock,
             }),
         })
@@ -942,12 +941,8 @@ where
 }
 
 fn add_vary(config: &Config, headers: &mut http::HeaderMap) {
-    let mut names: Vec<&str> = config.vary.clone();
-    if let Some(h) = &config.vary_header {
-        names.push(h);
-    }
-    if !names.is_empty() {
-        merge_vary(headers, &names);
+    if let Some(vary) = &config.vary {
+        vary.apply(headers);
     }
 }
 
