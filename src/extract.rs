@@ -154,7 +154,11 @@ impl Rejector {
             self.request_id.as_ref(),
         );
         let res = match &self.renderer {
-            Some(renderer) => renderer.render(&problem, &cx),
+            Some(renderer) => {
+                let mut res = renderer.render(&problem, &cx);
+                problem::keep_problem_headers(&problem, res.headers_mut());
+                res
+            }
             None => problem::ProblemJson.render(&problem, &cx),
         };
         let mut res = into_axum(res);

@@ -10,18 +10,29 @@
 //! One [`Renderer`] turns the problem into the response. The default, [`ProblemJson`], writes
 //! `application/problem+json` with `type`, `title`, `status`, `detail` and the request id (when
 //! a [`RequestIdLayer`](crate::RequestIdLayer) runs outside). To answer in another format put a
-//! [`RendererLayer`] outside the layers that reject; no layer has to be touched:
+//! [`RendererLayer`] outside the layers that reject — make it the outermost layer, so it also
+//! covers the request id layer's own rejections; no layer has to be touched:
 //!
 //! ```
-//! use axum::{Router, routing::get};
+//! use axum::{Router, body::Body, routing::get};
+//! use http::{Request, StatusCode};
+//! use tower::ServiceExt;
 //! use tower_shield::problem::{PlainText, RendererLayer};
 //! use tower_shield::RequestIdLayer;
 //!
-//! let app: Router = Router::new()
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let strict_ids = RequestIdLayer::builder().reject_invalid(true).build()?;
+//! let app = Router::new()
 //!     .route("/", get(|| async { "hello" }))
-//!     // ... layers that may reject go here ...
-//!     .layer(RendererLayer::new(PlainText))
-//!     .layer(RequestIdLayer::new());
+//!     .layer(strict_ids) // ... and any other layer that may reject ...
+//!     .layer(RendererLayer::new(PlainText)); // outermost
+//!
+//! let req = Request::get("/").header("x-request-id", "not valid!").body(Body::empty())?;
+//! let res = app.oneshot(req).await?;
+//! assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+//! assert_eq!(res.headers()["content-type"], "text/plain; charset=utf-8");
+//! # Ok(()) }
 //! ```
 //!
 //! [`GrpcStatus`] renders rejections as gRPC trailers-only responses for tonic services, and any
@@ -174,14 +185,19 @@ impl Problem {
         self
     }
 
-    /// Adds an extension member. Members named like a standard member (`type`, `title`,
-    /// `status`, `detail`, `instance`) or `request_id` are not rendered.
+    /// Adds an extension member, or replaces the one of the same name. Members named like a
+    /// standard member (`type`, `title`, `status`, `detail`, `instance`) or `request_id` are not
+    /// rendered.
     pub fn with_extension(
         mut self,
         name: impl Into<Cow<'static, str>>,
         value: impl Into<serde_json::Value>,
     ) -> Self {
-        self.extensions.push((name.into(), value.into()));
+        let (name, value) = (name.into(), value.into());
+        match self.extensions.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, existing)) => *existing = value,
+            None => self.extensions.push((name, value)),
+        }
         self
     }
 
@@ -530,14 +546,33 @@ impl fmt::Debug for SharedRenderer {
 }
 
 /// Renders `problem` with the renderer installed by a [`RendererLayer`] (or [`ProblemJson`]).
+///
+/// The problem's headers (`WWW-Authenticate`, `Retry-After`, ...) are on the response whatever
+/// the renderer did: a header name the renderer left out is added.
 pub(crate) fn render_with(
     extensions: &http::Extensions,
     problem: &Problem,
     cx: &RenderContext<'_>,
 ) -> Response<Bytes> {
-    match extensions.get::<SharedRenderer>() {
+    let renderer = extensions.get::<SharedRenderer>();
+    let mut res = match renderer {
         Some(renderer) => renderer.0.render(problem, cx),
         None => ProblemJson.render(problem, cx),
+    };
+    if renderer.is_some() {
+        keep_problem_headers(problem, res.headers_mut());
+    }
+    res
+}
+
+/// Adds the problem's headers whose names the rendered response lacks.
+pub(crate) fn keep_problem_headers(problem: &Problem, headers: &mut HeaderMap) {
+    for name in problem.headers.keys() {
+        if !headers.contains_key(name) {
+            for value in problem.headers.get_all(name) {
+                headers.append(name.clone(), value.clone());
+            }
+        }
     }
 }
 
@@ -562,8 +597,9 @@ pub(crate) fn reject<B, ReqBody, R: Rejection>(
 
 /// Installs a [`Renderer`] for every rejection from the layers inside it.
 ///
-/// Put it outside (after, in `Router::layer` order) the layers whose rejections it should
-/// render. Without one, rejections are rendered by [`ProblemJson`].
+/// Make it the outermost layer (the last `Router::layer` call, or the first in a
+/// `ServiceBuilder`), so every layer's rejections see it. Without one, rejections are rendered
+/// by [`ProblemJson`].
 #[derive(Clone)]
 pub struct RendererLayer {
     renderer: SharedRenderer,
@@ -661,6 +697,18 @@ mod tests {
         assert_eq!(
             json,
             r#"{"type":"https://example.com/p/forbidden","title":"Forbidden","status":403,"detail":"missing scope write:posts","instance":"/posts/1","request_id":"abc-123","scope":"write:posts"}"#
+        );
+    }
+
+    #[test]
+    fn an_extension_set_twice_keeps_one_member() {
+        let problem = Problem::new(StatusCode::BAD_REQUEST)
+            .with_extension("a", 1)
+            .with_extension("b", 2)
+            .with_extension("a", 3);
+        assert_eq!(
+            String::from_utf8(problem.to_json(None)).unwrap(),
+            r#"{"type":"about:blank","title":"Bad Request","status":400,"a":3,"b":2}"#
         );
     }
 

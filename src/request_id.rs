@@ -12,16 +12,27 @@
 //! - put in the request's extensions as a [`RequestId`] (an axum extractor under the `axum`
 //!   feature), where the crate's problem renderer picks it up,
 //! - set on the response's header,
-//! - recorded as the `request_id` field of a `request` [`tracing`] span around the inner service.
+//! - recorded as the `request_id` field of a `request` [`tracing`] span (at `INFO`) around the
+//!   inner service, and of the enclosing span when that span declares a `request_id` field.
 //!
 //! ```
-//! use axum::{Extension, Router, routing::get};
+//! use axum::{Extension, Router, body::Body, routing::get};
+//! use http::Request;
+//! use tower::ServiceExt;
 //! use tower_shield::{RequestId, RequestIdLayer};
 //!
-//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-//! let app: Router = Router::new()
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let app = Router::new()
 //!     .route("/", get(|Extension(id): Extension<RequestId>| async move { id.to_string() }))
 //!     .layer(RequestIdLayer::new());
+//!
+//! let req = Request::get("/").header("x-request-id", "abc-123").body(Body::empty())?;
+//! let kept = app.clone().oneshot(req).await?;
+//! assert_eq!(kept.headers()["x-request-id"], "abc-123");
+//! let req = Request::get("/").header("x-request-id", "<script>").body(Body::empty())?;
+//! let replaced = app.oneshot(req).await?;
+//! assert_eq!(replaced.headers()["x-request-id"].len(), 36); // a fresh UUID v7
 //!
 //! // At an edge that does not trust its clients, with another header name:
 //! let edge = RequestIdLayer::builder()
@@ -66,7 +77,8 @@ const FORBIDDEN_SYMBOLS: &[u8] = b"\"\\,;<>`'";
 
 /// The id of one request, from [`RequestIdLayer`].
 ///
-/// Always 1 to 1024 visible ASCII characters, so it is safe in a header and a log line.
+/// Always 1 to 1024 visible ASCII characters without field delimiters, so it is safe in a
+/// header, a log line and an HTML or JSON document.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct RequestId(HeaderValue);
 
@@ -75,10 +87,12 @@ impl RequestId {
     ///
     /// # Errors
     ///
-    /// When `id` is empty, longer than 1024 bytes, or has a character that is not visible
-    /// ASCII (space, control or non-ASCII).
+    /// When `id` is empty, longer than 1024 bytes, has a character that is not visible ASCII
+    /// (space, control or non-ASCII), or one that delimits fields in headers, logs or markup
+    /// (`" \ , ; < > ` '`).
     pub fn new(id: &str) -> Result<Self, RequestIdError> {
-        if id.is_empty() || id.len() > MAX_MAX_LENGTH || !id.bytes().all(|b| b.is_ascii_graphic()) {
+        let allowed = |b: u8| b.is_ascii_graphic() && !FORBIDDEN_SYMBOLS.contains(&b);
+        if id.is_empty() || id.len() > MAX_MAX_LENGTH || !id.bytes().all(allowed) {
             return Err(RequestIdError(()));
         }
         HeaderValue::from_str(id)
@@ -135,7 +149,9 @@ pub struct RequestIdError(());
 
 impl fmt::Display for RequestIdError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a request id must be 1 to 1024 visible ASCII characters")
+        f.write_str(
+            "a request id must be 1 to 1024 visible ASCII characters, without \" \\ , ; < > ` '",
+        )
     }
 }
 
@@ -178,8 +194,14 @@ where
 /// Makes UUID v7 ids (RFC 9562): 48 bits of Unix milliseconds, then 74 bits from the
 /// thread-local CSPRNG, written lowercase with hyphens (36 characters).
 ///
-/// Time-ordered ids sort by arrival in logs and index well in databases; the random part makes
-/// a collision as unlikely as for UUID v4 within one millisecond.
+/// Ids sort by the millisecond they were made in (not within one millisecond: there is no
+/// counter), which keeps logs and database indexes in rough arrival order; the random part
+/// makes a collision as unlikely as for UUID v4.
+///
+/// # Panics
+///
+/// Only if the operating system's random source fails when a thread first seeds its CSPRNG
+/// (`rand::rng()`), which Linux, macOS and Windows do not do once booted.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct UuidV7;
 
@@ -217,6 +239,10 @@ pub enum ConfigError {
     /// A symbol is not visible ASCII punctuation, or is one that delimits fields in headers,
     /// logs or markup (`" \ , ; < > ` '`).
     InvalidSymbol(char),
+    /// [`reject_invalid`](RequestIdBuilder::reject_invalid) together with
+    /// [`trust_incoming(false)`](RequestIdBuilder::trust_incoming): incoming ids are never
+    /// read, so nothing would ever be rejected.
+    RejectWithoutTrust,
 }
 
 impl fmt::Display for ConfigError {
@@ -234,6 +260,9 @@ impl fmt::Display for ConfigError {
                 "request id maximum length must be 1 to {MAX_MAX_LENGTH}, not {n}"
             ),
             Self::InvalidSymbol(c) => write!(f, "{c:?} cannot be allowed in request ids"),
+            Self::RejectWithoutTrust => f.write_str(
+                "reject_invalid needs trust_incoming: untrusted incoming ids are never read",
+            ),
         }
     }
 }
@@ -318,18 +347,49 @@ impl Default for RequestIdBuilder {
 }
 
 const RESERVED_HEADERS: &[&str] = &[
+    "accept",
+    "accept-encoding",
+    "accept-language",
+    "api-version",
     "authorization",
+    "cache-control",
     "connection",
+    "content-encoding",
     "content-length",
+    "content-security-policy",
     "content-type",
     "cookie",
+    "forwarded",
     "host",
+    "keep-alive",
+    "location",
+    "origin",
     "proxy-authorization",
+    "referer",
     "set-cookie",
+    "strict-transport-security",
     "te",
+    "trailer",
     "transfer-encoding",
     "upgrade",
+    "user-agent",
+    "via",
+    "www-authenticate",
+    "x-api-key",
+    "x-forwarded-for",
+    "x-forwarded-host",
+    "x-forwarded-proto",
+    "x-real-ip",
 ];
+
+/// Whether `name` already has a meaning that rewriting it would break.
+fn is_reserved(name: &str) -> bool {
+    RESERVED_HEADERS.contains(&name)
+        || name.starts_with("sec-")
+        || name.starts_with("access-control-")
+        || name.starts_with("proxy-")
+        || name.starts_with("x-ratelimit-")
+}
 
 impl<M: MakeRequestId> RequestIdBuilder<M> {
     /// The header that carries the id on requests and responses (default `x-request-id`).
@@ -395,8 +455,11 @@ impl<M: MakeRequestId> RequestIdBuilder<M> {
     pub fn build(self) -> Result<RequestIdLayer<M>, ConfigError> {
         let header = HeaderName::try_from(self.header.as_str())
             .map_err(|_| ConfigError::InvalidHeaderName(self.header.clone()))?;
-        if RESERVED_HEADERS.contains(&header.as_str()) {
+        if is_reserved(header.as_str()) {
             return Err(ConfigError::ReservedHeaderName(self.header));
+        }
+        if self.reject_invalid && !self.trust_incoming {
+            return Err(ConfigError::RejectWithoutTrust);
         }
         if self.max_length == 0 || self.max_length > MAX_MAX_LENGTH {
             return Err(ConfigError::InvalidMaxLength(self.max_length));
@@ -572,6 +635,9 @@ where
             // The rejected value is never logged: it may be crafted to forge log lines.
             tracing::debug!(request_id = %id, "replaced an unacceptable incoming request id");
         }
+        // An enclosing span that declares `request_id` (tower-http's TraceLayer with
+        // `request_id = tracing::field::Empty`, say) gets it too.
+        Span::current().record("request_id", id.as_str());
         let span = if config.span {
             tracing::info_span!("request", request_id = %id)
         } else {
@@ -664,25 +730,32 @@ where
 mod tests {
     use super::*;
 
+    fn millis_now() -> u64 {
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+        u64::try_from(now.as_millis()).unwrap()
+    }
+
     #[test]
-    fn uuid_v7_ids_are_version_7_lowercase_and_time_ordered() {
-        let a = UuidV7.make_request_id();
-        std::thread::sleep(std::time::Duration::from_millis(2));
-        let b = UuidV7.make_request_id();
-        for id in [&a, &b] {
-            let s = id.as_str();
-            assert_eq!(s.len(), 36);
-            assert_eq!(&s[14..15], "7", "version nibble of {s}");
-            assert!(
-                matches!(&s[19..20], "8" | "9" | "a" | "b"),
-                "variant of {s}"
-            );
-            assert!(
-                s.bytes()
-                    .all(|c| c == b'-' || c.is_ascii_digit() || (b'a'..=b'f').contains(&c))
-            );
-        }
-        assert!(a.as_str() < b.as_str(), "{a} then {b}");
+    fn uuid_v7_ids_carry_the_current_millisecond_version_and_variant() {
+        let before = millis_now();
+        let id = UuidV7.make_request_id();
+        let after = millis_now();
+        let s = id.as_str();
+        assert_eq!(s.len(), 36);
+        assert_eq!(&s[14..15], "7", "version nibble of {s}");
+        assert!(
+            matches!(&s[19..20], "8" | "9" | "a" | "b"),
+            "variant of {s}"
+        );
+        assert!(
+            s.bytes()
+                .all(|c| c == b'-' || c.is_ascii_digit() || (b'a'..=b'f').contains(&c))
+        );
+        let millis = u64::from_str_radix(&s[..13].replace('-', ""), 16).unwrap();
+        assert!(
+            (before..=after).contains(&millis),
+            "{before} <= {millis} <= {after}"
+        );
     }
 
     #[test]
@@ -692,6 +765,9 @@ mod tests {
         assert!(RequestId::new("a b").is_err());
         assert!(RequestId::new("a\nb").is_err());
         assert!(RequestId::new("é").is_err());
+        for delimiter in ["a\"b", "a'b", "a\\b", "a,b", "a;b", "<script>", "a`b"] {
+            assert!(RequestId::new(delimiter).is_err(), "{delimiter}");
+        }
         assert!(RequestId::new(&"a".repeat(1025)).is_err());
         assert!(RequestId::new(&"a".repeat(1024)).is_ok());
     }
@@ -712,6 +788,24 @@ mod tests {
         assert_eq!(
             err(RequestIdLayer::builder().header_name("Authorization")),
             ConfigError::ReservedHeaderName("Authorization".into())
+        );
+        for reserved in [
+            "X-Forwarded-For",
+            "origin",
+            "sec-fetch-site",
+            "x-api-key",
+            "api-version",
+        ] {
+            assert_eq!(
+                err(RequestIdLayer::builder().header_name(reserved)),
+                ConfigError::ReservedHeaderName(reserved.into())
+            );
+        }
+        assert_eq!(
+            err(RequestIdLayer::builder()
+                .reject_invalid(true)
+                .trust_incoming(false)),
+            ConfigError::RejectWithoutTrust
         );
         assert_eq!(
             err(RequestIdLayer::builder().max_length(0)),

@@ -23,6 +23,22 @@ fn app() -> Router {
     Router::new()
         .route("/", get(|| async { "ok" }))
         .route("/id", get(|id: RequestId| async move { id.to_string() }))
+        .route(
+            "/challenge",
+            get(|rejector: Rejector| async move {
+                rejector.reject(
+                    Problem::new(StatusCode::UNAUTHORIZED)
+                        .with_header(
+                            http::header::WWW_AUTHENTICATE,
+                            http::HeaderValue::from_static("Bearer realm=\"api\""),
+                        )
+                        .with_header(
+                            http::header::WWW_AUTHENTICATE,
+                            http::HeaderValue::from_static("Basic realm=\"api\""),
+                        ),
+                )
+            }),
+        )
         .fallback(|rejector: Rejector| async move {
             rejector.reject(
                 Problem::new(StatusCode::NOT_FOUND)
@@ -143,6 +159,17 @@ async fn a_closure_is_a_renderer() {
     let id = headers["x-request-id"].to_str().unwrap();
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(body, format!("404 GET {id}"));
+
+    // The closure copies no header: the problem's own headers are added all the same.
+    let (status, headers, _) = call(&app, request("/challenge")).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        headers
+            .get_all("www-authenticate")
+            .iter()
+            .collect::<Vec<_>>(),
+        ["Bearer realm=\"api\"", "Basic realm=\"api\""]
+    );
 }
 
 #[tokio::test]
