@@ -33,7 +33,8 @@ async fn page(nonce: CspNonce) -> Html<String> {
 
 async fn csp_report(State(reports): State<Reports>, body: Bytes) {
     let report = String::from_utf8_lossy(&body).into_owned();
-    tracing::warn!(%report, "CSP violation");
+    // Debug formatting escapes newlines and control characters the browser may forward.
+    tracing::warn!(?report, "CSP violation");
     reports.lock().await.push(report);
 }
 

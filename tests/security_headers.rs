@@ -327,6 +327,51 @@ async fn a_nonce_extractor_without_a_nonce_policy_is_a_generic_500() {
     );
 }
 
+#[tokio::test]
+async fn overwrite_mode_replaces_a_handler_csp_with_the_nonce_policy() {
+    let layer = SecurityHeadersBuilder::new()
+        .content_security_policy(ContentSecurityPolicy::new().script_src([Source::Nonce]))
+        .mode(Mode::Overwrite)
+        .build()
+        .unwrap();
+    let app = Router::new()
+        .route(
+            "/",
+            get(|nonce: CspNonce| async move {
+                (
+                    [("content-security-policy", "script-src *")],
+                    nonce.to_string(),
+                )
+            }),
+        )
+        .layer(layer);
+    let (_, headers, body) = call(&app, request("/")).await;
+    let nonce = std::str::from_utf8(&body).unwrap();
+    assert_eq!(headers.get_all("content-security-policy").iter().count(), 1);
+    assert_eq!(
+        headers["content-security-policy"],
+        format!("script-src 'nonce-{nonce}'")
+    );
+}
+
+#[tokio::test]
+async fn dropping_a_nonce_policy_drops_the_nonce_too() {
+    let layer = SecurityHeadersBuilder::web_app()
+        .content_security_policy(
+            ContentSecurityPolicy::web_app().script_src([Source::SelfOrigin, Source::Nonce]),
+        )
+        .without(HeaderName::from_static("content-security-policy"))
+        .build()
+        .unwrap();
+    let (status, headers, _) = call(&nonce_app(layer), request("/")).await;
+    assert!(headers.get("content-security-policy").is_none());
+    assert_eq!(
+        status,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "no nonce was made"
+    );
+}
+
 #[test]
 fn invalid_policies_are_build_errors_not_panics() {
     let csp_err = |policy: ContentSecurityPolicy| match SecurityHeadersBuilder::json_api()
@@ -369,9 +414,16 @@ fn invalid_policies_are_build_errors_not_panics() {
         }
     );
     let report_only = SecurityHeadersBuilder::new()
-        .content_security_policy_report_only(ContentSecurityPolicy::new().report_uri("/a;b"))
+        .content_security_policy_report_only(
+            ContentSecurityPolicy::new()
+                .default_src([Source::SelfOrigin])
+                .report_uri("/a;b"),
+        )
         .build();
-    assert_eq!(report_only.unwrap_err(), ConfigError::Csp(CspError::Empty));
+    assert_eq!(
+        report_only.unwrap_err(),
+        ConfigError::Csp(CspError::InvalidReportUri("/a;b".into()))
+    );
     assert_eq!(
         SecurityHeadersBuilder::new()
             .hsts(

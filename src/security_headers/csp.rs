@@ -206,7 +206,8 @@ pub enum CspError {
     NonceNotAllowed(Directive),
     /// A `report-uri` that is not a URI reference.
     InvalidReportUri(String),
-    /// A `report-to` group name that is not a token.
+    /// A `report-to` group name that is not a structured-field key (lowercase letters, digits,
+    /// `_ - . *`, starting with a letter or `*`), so no `Reporting-Endpoints` entry can match.
     InvalidReportTo(String),
     /// An unknown `sandbox` token.
     InvalidSandboxToken(String),
@@ -214,6 +215,10 @@ pub enum CspError {
     Empty,
     /// The rendered policy is not a valid header value.
     InvalidHeaderValue,
+    /// A report-only policy with `sandbox`, which browsers ignore there.
+    SandboxInReportOnly,
+    /// A report-only policy without `report-uri` or `report-to`: it would do nothing.
+    ReportOnlyWithoutReporting,
 }
 
 impl fmt::Display for CspError {
@@ -234,11 +239,15 @@ impl fmt::Display for CspError {
             Self::InvalidReportUri(u) => write!(f, "invalid CSP report-uri {u:?}"),
             Self::InvalidReportTo(g) => write!(
                 f,
-                "invalid CSP report-to group {g:?}: letters, digits, '-' and '_' only"
+                "invalid CSP report-to group {g:?}: lowercase letters, digits, '_', '-', '.', '*'"
             ),
             Self::InvalidSandboxToken(t) => write!(f, "unknown CSP sandbox token {t:?}"),
             Self::Empty => f.write_str("the content security policy has no directive"),
             Self::InvalidHeaderValue => f.write_str("the policy is not a valid header value"),
+            Self::SandboxInReportOnly => f.write_str("sandbox is ignored in a report-only policy"),
+            Self::ReportOnlyWithoutReporting => {
+                f.write_str("a report-only policy without report-uri or report-to reports nowhere")
+            }
         }
     }
 }
@@ -407,6 +416,21 @@ impl ContentSecurityPolicy {
         self
     }
 
+    /// The `report-to` group, if any.
+    pub(crate) fn report_group(&self) -> Option<&str> {
+        self.report_to.as_deref()
+    }
+
+    /// Whether the policy sends violation reports somewhere.
+    pub(crate) fn reports(&self) -> bool {
+        !self.report_uri.is_empty() || self.report_to.is_some()
+    }
+
+    /// Whether the policy has `sandbox`, which report-only policies cannot carry.
+    pub(crate) fn has_sandbox(&self) -> bool {
+        self.sandbox.is_some()
+    }
+
     /// Whether some directive has a per-request [`Source::Nonce`].
     pub fn uses_nonce(&self) -> bool {
         self.sources.iter().any(|(_, s)| s.contains(&Source::Nonce))
@@ -429,7 +453,12 @@ impl ContentSecurityPolicy {
             if sources.is_empty() {
                 return Err(CspError::EmptySourceList(*directive));
             }
-            if sources.len() > 1 && sources.contains(&Source::None) {
+            let is_none = |s: &Source| match s {
+                Source::None => true,
+                Source::Expr(text) => text.as_ref() == "'none'",
+                _ => false,
+            };
+            if sources.len() > 1 && sources.iter().any(is_none) {
                 return Err(CspError::NoneWithOtherSources(*directive));
             }
             w.directive(directive.as_str());
@@ -494,7 +523,7 @@ impl ContentSecurityPolicy {
             }
         }
         if let Some(group) = &self.report_to {
-            if !is_token(group) {
+            if !is_sf_key(group) {
                 return Err(CspError::InvalidReportTo(group.clone()));
             }
             w.directive("report-to ");
@@ -532,11 +561,16 @@ impl Writer {
     }
 }
 
-/// `[A-Za-z0-9_-]+`
-pub(crate) fn is_token(s: &str) -> bool {
-    !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+/// A structured-field key (RFC 8941): `(lcalpha / "*") *(lcalpha / DIGIT / "_" / "-" / "." /
+/// "*")`, the names of `Reporting-Endpoints` and so of CSP `report-to` groups.
+pub(crate) fn is_sf_key(s: &str) -> bool {
+    let mut bytes = s.bytes();
+    bytes
+        .next()
+        .is_some_and(|b| b.is_ascii_lowercase() || b == b'*')
+        && bytes.all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'-' | b'.' | b'*')
+        })
 }
 
 /// Visible ASCII with nothing that ends a directive, a list or a quoted string.
@@ -582,12 +616,20 @@ fn check_source(s: &str) -> Result<(), &'static str> {
         if inner.starts_with("nonce-") {
             return Err("a fixed nonce defeats its purpose; use Source::Nonce for a fresh one");
         }
-        for alg in ["sha256-", "sha384-", "sha512-"] {
+        for (alg, unpadded, padded) in [
+            ("sha256-", 43, 44),
+            ("sha384-", 64, 64),
+            ("sha512-", 86, 88),
+        ] {
             if let Some(hash) = inner.strip_prefix(alg) {
-                return if is_base64_value(hash) {
+                if !is_base64_value(hash) {
+                    return Err("the hash is not base64");
+                }
+                let digits = hash.trim_end_matches('=').len();
+                return if digits == unpadded && (hash.len() == unpadded || hash.len() == padded) {
                     Ok(())
                 } else {
-                    Err("the hash is not base64")
+                    Err("the hash has the wrong length for its algorithm")
                 };
             }
         }
@@ -615,12 +657,18 @@ fn check_source(s: &str) -> Result<(), &'static str> {
             Err("malformed scheme")
         };
     }
-    let rest = match s.split_once("://") {
-        Some((scheme, rest)) if is_scheme(scheme) => rest,
-        Some(_) => return Err("malformed scheme"),
-        None => s,
+    // A scheme is present only when "://" comes before the path.
+    let path_start = s.find('/').unwrap_or(s.len());
+    let rest = match s.find("://") {
+        Some(i) if i < path_start => {
+            if !is_scheme(&s[..i]) {
+                return Err("malformed scheme");
+            }
+            &s[i + 3..]
+        }
+        _ => s,
     };
-    let (authority, _path) = match rest.find('/') {
+    let (authority, path) = match rest.find('/') {
         Some(i) => rest.split_at(i),
         None => (rest, ""),
     };
@@ -629,11 +677,12 @@ fn check_source(s: &str) -> Result<(), &'static str> {
         None => (authority, None),
     };
     if let Some(port) = port {
-        if port != "*" && (port.is_empty() || !port.bytes().all(|b| b.is_ascii_digit())) {
+        if port != "*" && port.parse::<u16>().is_err() {
             return Err("malformed port");
         }
     }
     let labels = host.strip_prefix("*.").unwrap_or(host);
+    let labels = labels.strip_suffix('.').unwrap_or(labels);
     let host_ok = host == "*"
         || (!labels.is_empty()
             && labels.split('.').all(|label| {
@@ -645,7 +694,50 @@ fn check_source(s: &str) -> Result<(), &'static str> {
     if !host_ok {
         return Err("malformed host");
     }
+    if !is_path(path) {
+        return Err("a source's path takes only path characters (no query or fragment)");
+    }
     Ok(())
+}
+
+/// `*( "/" / pchar )` with valid percent-encoding, and none of `;` `,` (checked before).
+fn is_path(path: &str) -> bool {
+    let bytes = path.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if b == b'%' {
+            let hex = bytes.get(i + 1..i + 3);
+            if !hex.is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit)) {
+                return false;
+            }
+            i += 3;
+            continue;
+        }
+        let ok = b.is_ascii_alphanumeric()
+            || matches!(
+                b,
+                b'/' | b'-'
+                    | b'.'
+                    | b'_'
+                    | b'~'
+                    | b'!'
+                    | b'$'
+                    | b'&'
+                    | b'('
+                    | b')'
+                    | b'*'
+                    | b'+'
+                    | b'='
+                    | b':'
+                    | b'@'
+            );
+        if !ok {
+            return false;
+        }
+        i += 1;
+    }
+    true
 }
 
 /// A compiled policy: the text around its nonces.
@@ -798,7 +890,10 @@ mod tests {
             .default_src([Source::SelfOrigin])
             .img_src(["https://*.example.com:8443/img/", "data:", "blob:"])
             .script_src(["'sha256-abc+/=' ", "x"].map(|s| Source::from(s.trim())))
-            .script_src([Source::StrictDynamic, "'sha384-q1w2E3r4=='".into()])
+            .script_src([
+                Source::StrictDynamic,
+                "'sha384-OqLDbBpKhvG3ScdXI2PdIX8ioAIFJXiVr8vRIaBmIUZKnuDTqFB8d6gA6mvEmTJV'".into(),
+            ])
             .upgrade_insecure_requests()
             .sandbox(["allow-forms", "allow-scripts"])
             .require_trusted_types_for_script()
@@ -808,7 +903,7 @@ mod tests {
         assert_eq!(
             fixed(&policy),
             "default-src 'self'; img-src https://*.example.com:8443/img/ data: blob:; \
-             script-src 'strict-dynamic' 'sha384-q1w2E3r4=='; upgrade-insecure-requests; \
+             script-src 'strict-dynamic' 'sha384-OqLDbBpKhvG3ScdXI2PdIX8ioAIFJXiVr8vRIaBmIUZKnuDTqFB8d6gA6mvEmTJV'; upgrade-insecure-requests; \
              sandbox allow-forms allow-scripts; require-trusted-types-for 'script'; \
              report-uri /csp-report https://reports.example.com/csp; report-to csp-endpoint"
         );
@@ -860,6 +955,27 @@ mod tests {
             "a fixed nonce defeats its purpose; use Source::Nonce for a fresh one"
         );
         assert_eq!(invalid("'sha256-!!'"), "the hash is not base64");
+        assert_eq!(
+            invalid("'sha256-abc'"),
+            "the hash has the wrong length for its algorithm"
+        );
+        assert_eq!(
+            invalid("'sha512-RFWPLDbv2BY+rCkDzsE+0fr8ylGr2R2faWMhq4lfEQc='"),
+            "the hash has the wrong length for its algorithm"
+        );
+        assert_eq!(
+            invalid("https://a.com/x?y"),
+            "a source's path takes only path characters (no query or fragment)"
+        );
+        assert_eq!(
+            invalid("https://a.com/x#frag"),
+            "a source's path takes only path characters (no query or fragment)"
+        );
+        assert_eq!(
+            invalid("https://a.com/%zz"),
+            "a source's path takes only path characters (no query or fragment)"
+        );
+        assert_eq!(invalid("https://a.com:99999"), "malformed port");
         assert_eq!(invalid("'self"), "unbalanced quote");
         assert_eq!(invalid("'selfish'"), "unknown quoted keyword");
         assert_eq!(invalid("https://a.com:80x"), "malformed port");
@@ -869,7 +985,35 @@ mod tests {
     }
 
     #[test]
+    fn valid_sources_the_grammar_allows() {
+        let policy = ContentSecurityPolicy::new().script_src([
+            "'sha256-RFWPLDbv2BY+rCkDzsE+0fr8ylGr2R2faWMhq4lfEQc='",
+            "'sha384-OqLDbBpKhvG3ScdXI2PdIX8ioAIFJXiVr8vRIaBmIUZKnuDTqFB8d6gA6mvEmTJV'",
+            "example.com.",
+            "a.com/x://y",
+            "https://cdn.example.com/js/app%20v1.js",
+            "https://*.example.com:*",
+        ]);
+        assert!(policy.compile().is_ok(), "{:?}", policy.compile());
+    }
+
+    #[test]
     fn structural_errors() {
+        assert_eq!(
+            ContentSecurityPolicy::new()
+                .default_src(["'none'".into(), Source::SelfOrigin])
+                .compile()
+                .unwrap_err(),
+            CspError::NoneWithOtherSources(Directive::DefaultSrc)
+        );
+        assert_eq!(
+            ContentSecurityPolicy::new()
+                .default_src([Source::SelfOrigin])
+                .report_to("CSP")
+                .compile()
+                .unwrap_err(),
+            CspError::InvalidReportTo("CSP".into())
+        );
         assert_eq!(
             ContentSecurityPolicy::new()
                 .default_src([Source::None, Source::SelfOrigin])

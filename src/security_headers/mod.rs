@@ -98,6 +98,38 @@ pub const REPORTING_ENDPOINTS: HeaderName = HeaderName::from_static("reporting-e
 /// `x-powered-by`
 pub const X_POWERED_BY: HeaderName = HeaderName::from_static("x-powered-by");
 
+/// Headers [`SecurityHeadersBuilder::header`] refuses: they frame or route the response, carry
+/// state, or have a typed setter that checks their value.
+const NOT_CUSTOM: &[&str] = &[
+    "connection",
+    "content-encoding",
+    "content-length",
+    "content-type",
+    "date",
+    "host",
+    "keep-alive",
+    "location",
+    "proxy-connection",
+    "set-cookie",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "www-authenticate",
+    "cache-control",
+    "content-security-policy",
+    "content-security-policy-report-only",
+    "cross-origin-embedder-policy",
+    "cross-origin-opener-policy",
+    "cross-origin-resource-policy",
+    "permissions-policy",
+    "referrer-policy",
+    "reporting-endpoints",
+    "strict-transport-security",
+    "x-content-type-options",
+    "x-frame-options",
+];
+
 /// Headers this crate refuses to send: obsolete, and harmful or ignored by browsers today.
 const DEPRECATED: &[&str] = &[
     "expect-ct",
@@ -145,6 +177,16 @@ pub enum ConfigError {
     /// A deprecated header (`Expect-CT`, `Public-Key-Pins`, `Feature-Policy`, ...) or
     /// `X-XSS-Protection` with a value other than `0`.
     DeprecatedHeader(String),
+    /// A custom header that frames or routes the response (`Content-Length`, `Connection`,
+    /// ...), carries state (`Set-Cookie`), or has a typed setter that checks its value (CSP,
+    /// HSTS, ...).
+    NotACustomHeader(String),
+    /// A CSP `report-to` group that no [`reporting_endpoint`](SecurityHeadersBuilder::reporting_endpoint)
+    /// defines: the browser would have nowhere to send reports.
+    UnknownReportGroup(String),
+    /// [`without`](SecurityHeadersBuilder::without) or
+    /// [`mode_for`](SecurityHeadersBuilder::mode_for) names a header the layer does not set.
+    HeaderNotSet(String),
 }
 
 impl fmt::Display for ConfigError {
@@ -166,6 +208,16 @@ impl fmt::Display for ConfigError {
                 f,
                 "{name:?} is deprecated and not sent by this crate (X-XSS-Protection only as 0)"
             ),
+            Self::NotACustomHeader(name) => write!(
+                f,
+                "{name:?} cannot be set as a custom header: it frames the response, carries \
+                 state, or has a typed setter"
+            ),
+            Self::UnknownReportGroup(group) => write!(
+                f,
+                "CSP report-to {group:?} names no reporting endpoint; add reporting_endpoint({group:?}, url)"
+            ),
+            Self::HeaderNotSet(name) => write!(f, "{name:?} is not a header this layer sets"),
         }
     }
 }
@@ -406,13 +458,35 @@ impl SecurityHeadersBuilder {
             if !hsts.is_preloadable() {
                 return Err(ConfigError::HstsPreloadRequirements);
             }
-            fixed.push((STRICT_TRANSPORT_SECURITY, text_value(hsts.to_string())));
+            fixed.push((
+                STRICT_TRANSPORT_SECURITY,
+                text_value(&STRICT_TRANSPORT_SECURITY, hsts.to_string())?,
+            ));
         }
         if self.nosniff {
             fixed.push((X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")));
         }
         if let Some(v) = self.frame_options {
             fixed.push((X_FRAME_OPTIONS, HeaderValue::from_static(v.as_str())));
+        }
+        if let Some(policy) = &self.csp_report_only {
+            if policy.has_sandbox() {
+                return Err(CspError::SandboxInReportOnly.into());
+            }
+            if !policy.reports() {
+                return Err(CspError::ReportOnlyWithoutReporting.into());
+            }
+        }
+        for policy in [&self.csp, &self.csp_report_only].into_iter().flatten() {
+            if let Some(group) = policy.report_group() {
+                if !self
+                    .reporting_endpoints
+                    .iter()
+                    .any(|(name, _)| name == group)
+                {
+                    return Err(ConfigError::UnknownReportGroup(group.to_owned()));
+                }
+            }
         }
         for (name, policy) in [
             (CONTENT_SECURITY_POLICY, &self.csp),
@@ -433,7 +507,7 @@ impl SecurityHeadersBuilder {
         }
         if let Some(policy) = &self.permissions_policy {
             let text = policy.render().map_err(ConfigError::PermissionsPolicy)?;
-            fixed.push((PERMISSIONS_POLICY, text_value(text)));
+            fixed.push((PERMISSIONS_POLICY, text_value(&PERMISSIONS_POLICY, text)?));
         }
         if let Some(v) = self.coop {
             fixed.push((
@@ -466,7 +540,7 @@ impl SecurityHeadersBuilder {
         if !self.reporting_endpoints.is_empty() {
             let mut text = String::new();
             for (i, (name, url)) in self.reporting_endpoints.iter().enumerate() {
-                if !csp::is_token(name) || !is_report_url(url) {
+                if !csp::is_sf_key(name) || !is_report_url(url) {
                     return Err(ConfigError::InvalidReportingEndpoint {
                         name: name.clone(),
                         url: url.clone(),
@@ -477,7 +551,7 @@ impl SecurityHeadersBuilder {
                 }
                 text.push_str(&format!("{name}=\"{url}\""));
             }
-            fixed.push((REPORTING_ENDPOINTS, text_value(text)));
+            fixed.push((REPORTING_ENDPOINTS, text_value(&REPORTING_ENDPOINTS, text)?));
         }
         for (name, value) in self.custom {
             let header = HeaderName::try_from(name.as_str())
@@ -485,6 +559,11 @@ impl SecurityHeadersBuilder {
             if DEPRECATED.contains(&header.as_str()) || (header == X_XSS_PROTECTION && value != "0")
             {
                 return Err(ConfigError::DeprecatedHeader(name));
+            }
+            if NOT_CUSTOM.contains(&header.as_str())
+                || header.as_str().starts_with("access-control-")
+            {
+                return Err(ConfigError::NotACustomHeader(name));
             }
             let value = HeaderValue::from_str(&value)
                 .ok()
@@ -495,6 +574,12 @@ impl SecurityHeadersBuilder {
             fixed.push((header, value));
         }
 
+        for name in self.without.iter().chain(self.modes.iter().map(|(n, _)| n)) {
+            let set = fixed.iter().any(|(n, _)| n == name) || nonced.iter().any(|(n, _)| n == name);
+            if !set {
+                return Err(ConfigError::HeaderNotSet(name.to_string()));
+            }
+        }
         let mode_of = |name: &HeaderName| {
             self.modes
                 .iter()
@@ -530,8 +615,8 @@ impl SecurityHeadersBuilder {
 }
 
 /// A header value from text this module rendered from checked parts.
-fn text_value(text: String) -> HeaderValue {
-    HeaderValue::try_from(text).unwrap_or(HeaderValue::from_static(""))
+fn text_value(name: &HeaderName, text: String) -> Result<HeaderValue, ConfigError> {
+    HeaderValue::try_from(text).map_err(|_| ConfigError::InvalidHeader(name.to_string()))
 }
 
 fn is_report_url(url: &str) -> bool {
@@ -541,17 +626,40 @@ fn is_report_url(url: &str) -> bool {
     if url.starts_with('/') {
         return !url.starts_with("//");
     }
-    if let Some(rest) = url.strip_prefix("https://") {
-        return !rest.is_empty();
+    let (secure, rest) = match (url.strip_prefix("https://"), url.strip_prefix("http://")) {
+        (Some(rest), _) => (true, rest),
+        (None, Some(rest)) => (false, rest),
+        (None, None) => return false,
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    if authority.contains('@') {
+        return false;
     }
-    url.strip_prefix("http://").is_some_and(|rest| {
-        let host = rest.split('/').next().unwrap_or_default();
-        let host = host
-            .rsplit_once(':')
-            .filter(|(h, _)| !h.is_empty() && !h.ends_with(':'))
-            .map_or(host, |(h, _)| h);
-        matches!(host, "localhost" | "127.0.0.1" | "[::1]")
-    })
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => match v6.split_once(']') {
+            Some((addr, port))
+                if port.is_empty() || port.strip_prefix(':').is_some_and(is_port) =>
+            {
+                &authority[..addr.len() + 2]
+            }
+            _ => return false,
+        },
+        None => match authority.split_once(':') {
+            Some((host, port)) if is_port(port) => host,
+            Some(_) => return false,
+            None => authority,
+        },
+    };
+    let host_ok = !host.is_empty()
+        && (host.starts_with('[')
+            || host.split('.').all(|l| {
+                !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            }));
+    host_ok && (secure || matches!(host, "localhost" | "127.0.0.1" | "[::1]"))
+}
+
+fn is_port(port: &str) -> bool {
+    port.parse::<u16>().is_ok()
 }
 
 #[derive(Debug)]
@@ -808,7 +916,125 @@ mod tests {
     }
 
     #[test]
+    fn reporting_endpoint_names_and_report_groups() {
+        let build = |name: &str, group: &str| {
+            SecurityHeadersBuilder::new()
+                .content_security_policy(
+                    ContentSecurityPolicy::new()
+                        .default_src([Source::SelfOrigin])
+                        .report_to(group),
+                )
+                .reporting_endpoint(name, "/reports")
+                .build()
+        };
+        assert!(build("csp-endpoint.v2", "csp-endpoint.v2").is_ok());
+        assert_eq!(
+            build("CSP", "CSP").unwrap_err(),
+            ConfigError::Csp(CspError::InvalidReportTo("CSP".into()))
+        );
+        assert_eq!(
+            build("_csp", "csp").unwrap_err(),
+            ConfigError::UnknownReportGroup("csp".into())
+        );
+        assert!(matches!(
+            SecurityHeadersBuilder::new()
+                .reporting_endpoint("_csp", "/reports")
+                .build(),
+            Err(ConfigError::InvalidReportingEndpoint { .. })
+        ));
+        assert_eq!(
+            build("csp", "nowhere").unwrap_err(),
+            ConfigError::UnknownReportGroup("nowhere".into())
+        );
+    }
+
+    #[test]
+    fn report_only_policies_must_report_and_cannot_sandbox() {
+        let report_only = |policy: ContentSecurityPolicy| {
+            SecurityHeadersBuilder::new()
+                .content_security_policy_report_only(policy)
+                .build()
+                .map(|_| ())
+        };
+        assert_eq!(
+            report_only(ContentSecurityPolicy::new().default_src([Source::SelfOrigin])),
+            Err(ConfigError::Csp(CspError::ReportOnlyWithoutReporting))
+        );
+        assert_eq!(
+            report_only(
+                ContentSecurityPolicy::new()
+                    .sandbox(Vec::<String>::new())
+                    .report_uri("/r")
+            ),
+            Err(ConfigError::Csp(CspError::SandboxInReportOnly))
+        );
+        assert_eq!(
+            report_only(
+                ContentSecurityPolicy::new()
+                    .default_src([Source::SelfOrigin])
+                    .report_uri("/a;b")
+            ),
+            Err(ConfigError::Csp(CspError::InvalidReportUri("/a;b".into())))
+        );
+        assert_eq!(
+            report_only(
+                ContentSecurityPolicy::new()
+                    .default_src([Source::SelfOrigin])
+                    .report_uri("/r")
+            ),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn custom_headers_cannot_bypass_typed_setters_or_framing() {
+        for name in [
+            "Content-Length",
+            "Transfer-Encoding",
+            "Set-Cookie",
+            "Connection",
+            "Content-Security-Policy",
+            "Strict-Transport-Security",
+            "Access-Control-Allow-Origin",
+        ] {
+            assert_eq!(
+                SecurityHeadersBuilder::new()
+                    .header(name, "x")
+                    .build()
+                    .unwrap_err(),
+                ConfigError::NotACustomHeader(name.into()),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn naming_a_header_the_layer_does_not_set_is_an_error() {
+        assert_eq!(
+            SecurityHeadersBuilder::json_api()
+                .without(X_FRAME_OPTIONS)
+                .build()
+                .unwrap_err(),
+            ConfigError::HeaderNotSet("x-frame-options".into())
+        );
+        assert_eq!(
+            SecurityHeadersBuilder::json_api()
+                .mode_for(http::header::ETAG, Mode::Overwrite)
+                .build()
+                .unwrap_err(),
+            ConfigError::HeaderNotSet("etag".into())
+        );
+    }
+
+    #[test]
     fn report_urls() {
+        assert!(!is_report_url("http://localhost:1@evil.example/r"));
+        assert!(!is_report_url("https://user@reports.example.com/r"));
+        assert!(!is_report_url("https://?"));
+        assert!(!is_report_url("https:///path"));
+        assert!(!is_report_url("http://localhost.evil.example/r"));
+        assert!(!is_report_url("http://127.0.0.1:99999/r"));
+        assert!(is_report_url("http://localhost/r?x=1"));
         assert!(is_report_url("/csp-report"));
         assert!(is_report_url("https://reports.example.com/csp"));
         assert!(is_report_url("http://localhost:3000/csp"));

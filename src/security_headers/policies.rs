@@ -335,7 +335,8 @@ impl PermissionsPolicy {
     }
 }
 
-/// `scheme://host[:port]`, with nothing that could end a structured-field string.
+/// `scheme://host[:port]`: host labels of letters, digits and `-` (the left-most may be `*`),
+/// or a bracketed IPv6 address; nothing that could end a structured-field string.
 pub(crate) fn is_origin(s: &str) -> bool {
     let Some((scheme, rest)) = s.split_once("://") else {
         return false;
@@ -347,11 +348,20 @@ pub(crate) fn is_origin(s: &str) -> bool {
         && scheme
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'));
-    let (host, port) = if let Some(end) = rest.strip_prefix('[').and_then(|r| r.find(']')) {
-        let (host, after) = rest.split_at(end + 2);
+    let (host, port) = if let Some(v6) = rest.strip_prefix('[') {
+        let Some((addr, after)) = v6.split_once(']') else {
+            return false;
+        };
+        if addr.is_empty()
+            || !addr
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.')
+        {
+            return false;
+        }
         match after.strip_prefix(':') {
-            Some(port) => (host, Some(port)),
-            None if after.is_empty() => (host, None),
+            Some(port) => ("[v6]", Some(port)),
+            None if after.is_empty() => ("[v6]", None),
             None => return false,
         }
     } else {
@@ -360,11 +370,16 @@ pub(crate) fn is_origin(s: &str) -> bool {
             None => (rest, None),
         }
     };
-    let host_ok = !host.is_empty()
-        && host.bytes().all(|b| {
-            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'[' | b']' | b':' | b'*')
-        });
-    let port_ok = port.is_none_or(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+    let labels = host.strip_prefix("*.").unwrap_or(host);
+    let host_ok = host == "[v6]"
+        || (!labels.is_empty()
+            && labels.split('.').all(|label| {
+                !label.is_empty()
+                    && label
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            }));
+    let port_ok = port.is_none_or(|p| p.parse::<u16>().is_ok());
     scheme_ok && host_ok && port_ok
 }
 
@@ -450,5 +465,10 @@ mod tests {
         assert!(!is_origin("https://a.example.com/path"));
         assert!(!is_origin("https://"));
         assert!(!is_origin("https://a.com:"));
+        assert!(is_origin("https://*.example.com"));
+        assert!(!is_origin("http://["));
+        assert!(!is_origin("x://a*b:1:2"));
+        assert!(!is_origin("https://a.com:65536"));
+        assert!(!is_origin("https://a..com"));
     }
 }
