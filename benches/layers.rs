@@ -10,6 +10,9 @@
 //! one `SetResponseHeaderLayer` per header of `SecurityHeadersLayer::json_api()` (also in
 //! tower-http 0.7's `SetMultipleResponseHeadersLayer` form). tower-shield does strictly more
 //! work: it validates incoming ids, opens a tracing span, and strips `Server`/`X-Powered-By`.
+//! The `_v7` variants give tower-http's layers tower-shield's id generator, so the summary also
+//! shows how much of the difference is the layers' design rather than the random source. No
+//! tracing subscriber is installed: spans cost what they cost any layer, and are left out.
 
 mod support;
 
@@ -26,9 +29,12 @@ use http::header::{
 };
 use http::{HeaderName, HeaderValue, Request};
 use tower::{ServiceBuilder, ServiceExt};
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::request_id::{
+    MakeRequestId, MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer,
+};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::set_header::response::SetMultipleResponseHeadersLayer;
+use tower_shield::request_id::{MakeRequestId as _, UuidV7};
 use tower_shield::{RequestIdLayer, SecurityHeadersLayer};
 
 const GROUP: &str = "per_request";
@@ -63,6 +69,26 @@ fn tower_http_request_id() -> Router {
     routes().layer(
         ServiceBuilder::new()
             .layer(SetRequestIdLayer::new(x_request_id(), MakeRequestUuid))
+            .layer(PropagateRequestIdLayer::new(x_request_id())),
+    )
+}
+
+/// tower-http's layers with tower-shield's id generator, to tell the layers' design apart from
+/// the generators (tower-http's UUID v4 reads the OS random source on every request).
+#[derive(Clone, Copy)]
+struct ShieldIds;
+
+impl MakeRequestId for ShieldIds {
+    fn make_request_id<B>(&mut self, _: &Request<B>) -> Option<tower_http::request_id::RequestId> {
+        let id: HeaderValue = UuidV7.make_request_id().into();
+        Some(tower_http::request_id::RequestId::new(id))
+    }
+}
+
+fn tower_http_request_id_v7() -> Router {
+    routes().layer(
+        ServiceBuilder::new()
+            .layer(SetRequestIdLayer::new(x_request_id(), ShieldIds))
             .layer(PropagateRequestIdLayer::new(x_request_id())),
     )
 }
@@ -102,6 +128,14 @@ fn tower_http_stack() -> Router {
     ))
 }
 
+fn tower_http_stack_v7() -> Router {
+    routes().layer(header_layers!(
+        ServiceBuilder::new()
+            .layer(SetRequestIdLayer::new(x_request_id(), ShieldIds))
+            .layer(PropagateRequestIdLayer::new(x_request_id()))
+    ))
+}
+
 /// The variants, in the order they are reported.
 fn variants() -> Vec<(&'static str, Router)> {
     vec![
@@ -126,6 +160,8 @@ fn variants() -> Vec<(&'static str, Router)> {
             tower_http_multi_headers(),
         ),
         ("tower_http_stack", tower_http_stack()),
+        ("tower_http_request_id_v7", tower_http_request_id_v7()),
+        ("tower_http_stack_v7", tower_http_stack_v7()),
     ]
 }
 
@@ -172,7 +208,7 @@ criterion_group! {
     name = benches;
     config = Criterion::default()
         .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3));
+        .measurement_time(Duration::from_secs(5));
     targets = bench
 }
 
@@ -182,6 +218,12 @@ fn summary() {
         return;
     };
     let added = |name| support::mean_ns(GROUP, name).map(|m| m - bare);
+    if let (Some(ours), Some(theirs)) = (added("shield_stack"), added("tower_http_stack_v7")) {
+        println!(
+            "with the same id generator on both sides, tower-shield adds {:.0}% of tower-http's cost",
+            ours / theirs * 100.0
+        );
+    }
     if let (Some(ours), Some(theirs)) = (added("shield_stack"), added("tower_http_stack")) {
         let ratio = ours / theirs;
         println!(
