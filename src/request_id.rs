@@ -210,16 +210,29 @@ impl MakeRequestId for UuidV7 {
         let millis = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-        let mut random = [0u8; 10];
-        rand::rng().fill_bytes(&mut random);
-        let uuid = uuid::Builder::from_unix_timestamp_millis(millis, &random).into_uuid();
-        let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
-        uuid.hyphenated().encode_lower(&mut buf);
+        // RFC 9562 section 5.7: 48-bit big-endian Unix milliseconds, version 7, 12 random bits,
+        // variant 0b10, 62 random bits.
+        let mut uuid = [0u8; 16];
+        rand::rng().fill_bytes(&mut uuid[6..]);
+        uuid[..6].copy_from_slice(&millis.to_be_bytes()[2..]);
+        uuid[6] = (uuid[6] & 0x0f) | 0x70;
+        uuid[8] = (uuid[8] & 0x3f) | 0x80;
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut text = [b'-'; 36];
+        let mut at = 0;
+        for (i, byte) in uuid.iter().enumerate() {
+            if matches!(i, 4 | 6 | 8 | 10) {
+                at += 1;
+            }
+            text[at] = HEX[usize::from(byte >> 4)];
+            text[at + 1] = HEX[usize::from(byte & 0x0f)];
+            at += 2;
+        }
         // One allocation shared by the request header, the extension and the response header
         // (a `Bytes` made from a `Vec` would allocate again on its first clone). Hex digits and
         // hyphens are always a valid header value.
         RequestId(
-            HeaderValue::from_maybe_shared(bytes::Bytes::from_owner(buf)).unwrap_or(
+            HeaderValue::from_maybe_shared(bytes::Bytes::from_owner(text)).unwrap_or(
                 HeaderValue::from_static("00000000-0000-7000-8000-000000000000"),
             ),
         )
@@ -629,17 +642,26 @@ where
             Incoming::Invalid => (config.generator.make_request_id(), true),
         };
         let value = id.0.clone();
-        req.headers_mut()
-            .insert(config.header.clone(), value.clone());
+        // `try_insert`: a request already holding `HeaderMap`'s maximum number of headers keeps
+        // them as they are rather than panicking (the id is still in the extensions).
+        let _ = req
+            .headers_mut()
+            .try_insert(config.header.clone(), value.clone());
         if invalid {
             // The rejected value is never logged: it may be crafted to forge log lines.
             tracing::debug!(request_id = %id, "replaced an unacceptable incoming request id");
         }
-        // An enclosing span that declares `request_id` (tower-http's TraceLayer with
-        // `request_id = tracing::field::Empty`, say) gets it too.
-        Span::current().record("request_id", id.as_str());
-        let span = if config.span {
-            tracing::info_span!("request", request_id = %id)
+        // Spans exist only once a subscriber does (global or scoped): without one, even a
+        // disabled span has a cost where `tracing`'s `log` feature is on, as axum turns it on.
+        let span = if tracing::dispatcher::has_been_set() {
+            // An enclosing span that declares `request_id` (tower-http's TraceLayer with
+            // `request_id = tracing::field::Empty`, say) gets it too.
+            Span::current().record("request_id", id.as_str());
+            if config.span {
+                tracing::info_span!("request", request_id = %id)
+            } else {
+                Span::none()
+            }
         } else {
             Span::none()
         };
@@ -650,9 +672,11 @@ where
                 let _entered = span.enter();
                 problem::reject(&req, config.rejection.clone())
             };
-            res.headers_mut().insert(config.header.clone(), value);
+            let _ = res.headers_mut().try_insert(config.header.clone(), value);
             return ResponseFuture {
-                kind: Kind::Rejected { res: Some(res) },
+                kind: Kind::Rejected {
+                    res: Some(Box::new(res)),
+                },
                 span,
             };
         }
@@ -664,8 +688,7 @@ where
         ResponseFuture {
             kind: Kind::Inner {
                 future,
-                header: config.header.clone(),
-                value,
+                header: Some((config.header.clone(), value)),
             },
             span,
         }
@@ -684,8 +707,9 @@ pin_project! {
 pin_project! {
     #[project = KindProj]
     enum Kind<F, B> {
-        Inner { #[pin] future: F, header: HeaderName, value: HeaderValue },
-        Rejected { res: Option<Response<ResponseBody<B>>> },
+        Inner { #[pin] future: F, header: Option<(HeaderName, HeaderValue)> },
+        // Boxed: rejections are rare, and an inline response would make every future bigger.
+        Rejected { res: Option<Box<Response<ResponseBody<B>>>> },
     }
 }
 
@@ -705,21 +729,19 @@ where
         let this = self.project();
         let _entered = this.span.enter();
         match this.kind.project() {
-            KindProj::Inner {
-                future,
-                header,
-                value,
-            } => {
+            KindProj::Inner { future, header } => {
                 let res = match future.poll(cx) {
                     Poll::Ready(res) => res?,
                     Poll::Pending => return Poll::Pending,
                 };
                 let (mut parts, body) = res.into_parts();
-                parts.headers.insert(header.clone(), value.clone());
+                if let Some((name, value)) = header.take() {
+                    let _ = parts.headers.try_insert(name, value);
+                }
                 Poll::Ready(Ok(Response::from_parts(parts, ResponseBody::new(body))))
             }
             KindProj::Rejected { res } => match res.take() {
-                Some(res) => Poll::Ready(Ok(res)),
+                Some(res) => Poll::Ready(Ok(*res)),
                 None => Poll::Pending,
             },
         }

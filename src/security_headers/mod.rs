@@ -674,7 +674,11 @@ impl Compiled {
         for name in &self.strip {
             headers.remove(name);
         }
-        headers.reserve(self.fixed.len() + self.nonced.len());
+        // Room for ours and for the few headers outer layers and the server add next
+        // (`x-request-id`, `vary`, `content-length`, `date`): the map grows here at most once,
+        // while it holds one or two entries, instead of rehashing a full table later. A map
+        // already at `HeaderMap`'s size limit keeps its size (every insert below is `try_`).
+        let _ = headers.try_reserve(self.fixed.len() + self.nonced.len() + HEADROOM);
         for (name, value, mode) in &*self.fixed {
             set(headers, name, *mode, || value.clone());
         }
@@ -686,19 +690,24 @@ impl Compiled {
     }
 }
 
+/// Headers outer layers and the server commonly add after this layer.
+const HEADROOM: usize = 4;
+
 fn set(
     headers: &mut HeaderMap,
     name: &HeaderName,
     mode: Mode,
     value: impl FnOnce() -> HeaderValue,
 ) {
+    // `try_` forms: a response already holding `HeaderMap`'s maximum number of headers is left
+    // as it is instead of panicking.
     match mode {
         Mode::Overwrite => {
-            headers.insert(name.clone(), value());
+            let _ = headers.try_insert(name.clone(), value());
         }
         Mode::IfMissing => {
-            if let Entry::Vacant(entry) = headers.entry(name) {
-                entry.insert(value());
+            if let Ok(Entry::Vacant(entry)) = headers.try_entry(name) {
+                let _ = entry.try_insert(value());
             }
         }
     }
