@@ -29,12 +29,15 @@
 //! instead of sending a broken or injectable header:
 //!
 //! ```
-//! use axum::{Extension, Router, response::Html, routing::get};
+//! use axum::{Extension, Router, body::Body, response::Html, routing::get};
+//! use http::Request;
+//! use tower::ServiceExt;
 //! use tower_shield::security_headers::{
 //!     ContentSecurityPolicy, CspNonce, SecurityHeadersBuilder, SecurityHeadersLayer, Source,
 //! };
 //!
-//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let headers = SecurityHeadersBuilder::web_app()
 //!     .content_security_policy(
 //!         ContentSecurityPolicy::web_app()
@@ -43,11 +46,16 @@
 //!     )
 //!     .build()?;
 //!
-//! let app: Router = Router::new()
+//! let app = Router::new()
 //!     .route("/", get(|Extension(nonce): Extension<CspNonce>| async move {
 //!         Html(format!(r#"<script nonce="{nonce}">console.log("allowed")</script>"#))
 //!     }))
 //!     .layer(headers);
+//!
+//! let res = app.oneshot(Request::get("/").body(Body::empty())?).await?;
+//! let csp = res.headers()["content-security-policy"].to_str()?;
+//! assert!(csp.starts_with("default-src 'self'; script-src 'self' 'nonce-"));
+//! assert_eq!(res.headers()["x-frame-options"], "DENY");
 //! # Ok(()) }
 //! ```
 //!
