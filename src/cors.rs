@@ -115,6 +115,11 @@ pub enum CorsError {
     InvalidHeaderName(String),
     /// No origin is allowed at all: the layer would do nothing.
     NoOrigin,
+    /// The list of allowed methods is empty.
+    NoMethod,
+    /// The sync predicate allows an origin no one configured (a probe), so it reflects any
+    /// origin; with credentials that lets every site act as the user.
+    ReflectingPredicateWithCredentials,
 }
 
 impl fmt::Display for CorsError {
@@ -137,6 +142,11 @@ impl fmt::Display for CorsError {
             }
             Self::InvalidHeaderName(name) => write!(f, "CORS: invalid header name {name:?}"),
             Self::NoOrigin => f.write_str("CORS: no origin is allowed"),
+            Self::NoMethod => f.write_str("CORS: no method is allowed"),
+            Self::ReflectingPredicateWithCredentials => f.write_str(
+                "CORS: the origin predicate allows an arbitrary probe origin; with credentials \
+                 that lets every site act as the user",
+            ),
         }
     }
 }
@@ -177,11 +187,7 @@ fn split_origin(s: &str) -> Option<(&str, &str, Option<u16>)> {
             None => (rest, None),
         }
     };
-    let host_ok = !host.is_empty()
-        && host.bytes().all(|b| {
-            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'[' | b']' | b':' | b'*')
-        });
-    if !host_ok {
+    if !valid_host(host) {
         return None;
     }
     let port = match port {
@@ -200,7 +206,47 @@ fn split_origin(s: &str) -> Option<(&str, &str, Option<u16>)> {
     Some((scheme, host, port))
 }
 
+/// A bracketed IPv6 address in canonical form, or DNS labels (letters, digits, `-`, `_`, at
+/// most 63 bytes each, an optional trailing dot) where the left-most label may be `*` (checked
+/// by the callers).
+fn valid_host(host: &str) -> bool {
+    if let Some(v6) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        return v6.parse::<std::net::Ipv6Addr>().is_ok();
+    }
+    let labels = host.strip_suffix('.').unwrap_or(host);
+    !labels.is_empty()
+        && labels.len() <= 253
+        && labels.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && (label == "*"
+                    || label
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+        })
+}
+
+/// The host as browsers serialize it: lowercase, IPv6 compressed.
+fn canonical_host(host: &str) -> Result<String, &'static str> {
+    if let Some(v6) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        let addr: std::net::Ipv6Addr = v6.parse().map_err(|_| "malformed IPv6 address")?;
+        return Ok(format!("[{addr}]"));
+    }
+    let all_numeric = host
+        .split('.')
+        .all(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_digit()));
+    if all_numeric && host.parse::<std::net::Ipv4Addr>().is_err() {
+        return Err(
+            "an IPv4 address must be four decimal numbers (browsers send 127.0.0.1, not 127.1)",
+        );
+    }
+    Ok(host.to_ascii_lowercase())
+}
+
 fn parse_config_origin(s: &str) -> Result<Origin, &'static str> {
+    if !s.is_ascii() {
+        return Err("write an internationalized host in punycode (xn--...), as browsers send it");
+    }
     if s.contains('/')
         && s.split_once("://")
             .is_some_and(|(_, rest)| rest.contains('/'))
@@ -214,12 +260,9 @@ fn parse_config_origin(s: &str) -> Result<Origin, &'static str> {
             "`*` belongs in a pattern, as the whole left-most label: https://*.example.com",
         );
     }
-    if host.starts_with('.') || host.ends_with('.') || host.contains("..") {
-        return Err("empty label in the host");
-    }
     Ok(Origin {
         scheme: scheme.to_ascii_lowercase(),
-        host: host.to_ascii_lowercase(),
+        host: canonical_host(host)?,
         port,
     })
 }
@@ -245,9 +288,17 @@ fn parse_pattern(s: &str) -> Result<Pattern, &'static str> {
         return Err("only one wildcard, as the whole left-most label");
     }
     let parsed = parse_config_origin(&origin)?;
-    let domain = &parsed.host[2..];
-    if domain.starts_with('[') || domain.split('.').count() < 2 {
-        return Err("the domain after `*.` needs at least two labels (*.example.com, not *.com)");
+    let domain = parsed.host[2..].trim_end_matches('.');
+    if domain.starts_with('[') || domain.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        return Err("a pattern needs a domain name, not an IP address");
+    }
+    // Anyone can register a name under a public suffix (com, co.uk, github.io, vercel.app...):
+    // a pattern on one would allow every attacker's site. `localhost` is reserved (RFC 6761).
+    if domain != "localhost" && psl::domain_str(domain).is_none() {
+        return Err(
+            "the domain after `*.` is a public suffix (like com, co.uk or github.io) that anyone \
+             can register names under; use your own registered domain",
+        );
     }
     Ok(Pattern {
         scheme: parsed.scheme,
@@ -337,6 +388,9 @@ struct Config {
     headers: Option<HeaderValue>,
     expose: Option<HeaderValue>,
     max_age: Option<HeaderValue>,
+    /// Answer preflights with the headers they ask for (`permissive()` only: `*` does not
+    /// cover `Authorization`).
+    mirror_headers: bool,
     private_network: bool,
     reject_disallowed: bool,
     vary: Option<Vary>,
@@ -347,12 +401,16 @@ fn vary_actual() -> Option<Vary> {
     Vary::new(&["origin"])
 }
 
-fn vary_preflight() -> Option<Vary> {
-    Vary::new(&[
+fn vary_preflight(private_network: bool) -> Option<Vary> {
+    let mut names = vec![
         "origin",
         "access-control-request-method",
         "access-control-request-headers",
-    ])
+    ];
+    if private_network {
+        names.push("access-control-request-private-network");
+    }
+    Vary::new(&names)
 }
 
 /// Builds a [`CorsLayer`]; see the [module docs](self).
@@ -364,8 +422,8 @@ pub struct CorsBuilder {
     async_predicate: Option<AsyncPredicate>,
     credentials: bool,
     methods: Vec<Method>,
-    any_method: bool,
     headers: Vec<String>,
+    mirror_headers: bool,
     expose: Vec<String>,
     max_age: Option<Duration>,
     private_network: bool,
@@ -395,8 +453,8 @@ impl Default for CorsBuilder {
             async_predicate: None,
             credentials: false,
             methods: vec![Method::GET, Method::HEAD, Method::POST],
-            any_method: false,
             headers: Vec::new(),
+            mirror_headers: false,
             expose: DEFAULT_EXPOSE_HEADERS
                 .iter()
                 .map(|s| (*s).to_owned())
@@ -428,7 +486,8 @@ impl CorsBuilder {
 
     /// Allows the origins for which `predicate` answers `true` (given the `Origin` as sent;
     /// called only for well-formed origins the lists did not match). A predicate that answers
-    /// `true` to everything reflects any origin: never combine it with credentials.
+    /// `true` to everything reflects any origin: with credentials, the build probes it with a
+    /// reserved name and refuses it if it says yes.
     pub fn allow_origin_predicate<F>(mut self, predicate: F) -> Self
     where
         F: Fn(&str) -> bool + Send + Sync + 'static,
@@ -438,7 +497,8 @@ impl CorsBuilder {
     }
 
     /// Allows the origins for which the asynchronous `predicate` answers `true` (a database or
-    /// a tenant registry). Asked only when the lists and the sync predicate did not match.
+    /// a tenant registry). Asked only when the lists and the sync predicate did not match. It
+    /// cannot be probed at build: it must never answer `true` to origins it does not know.
     pub fn allow_origin_async<F, Fut>(mut self, predicate: F) -> Self
     where
         F: Fn(String) -> Fut + Send + Sync + 'static,
@@ -464,7 +524,6 @@ impl CorsBuilder {
     /// The methods preflights allow (default `GET, HEAD, POST`).
     pub fn allow_methods<I: IntoIterator<Item = Method>>(mut self, methods: I) -> Self {
         self.methods = methods.into_iter().collect();
-        self.any_method = false;
         self
     }
 
@@ -522,8 +581,12 @@ impl CorsBuilder {
             return Err(CorsError::AnyOriginWithCredentials);
         }
         let wildcard = |list: &[String]| list.iter().any(|h| h == "*");
-        if self.credentials && (wildcard(&self.headers) || wildcard(&self.expose)) {
+        let any_method = self.methods.iter().any(|m| m.as_str() == "*");
+        if self.credentials && (wildcard(&self.headers) || wildcard(&self.expose) || any_method) {
             return Err(CorsError::WildcardWithCredentials);
+        }
+        if self.methods.is_empty() {
+            return Err(CorsError::NoMethod);
         }
         let origins = if self.any_origin {
             Origins::Any
@@ -564,6 +627,11 @@ impl CorsBuilder {
             {
                 return Err(CorsError::NoOrigin);
             }
+            // A predicate that reflects anything would accept this name, reserved by RFC 2606.
+            let probe = "https://tower-shield-cors-probe.invalid";
+            if self.credentials && self.predicate.as_ref().is_some_and(|p| p(probe)) {
+                return Err(CorsError::ReflectingPredicateWithCredentials);
+            }
             Origins::List {
                 exact,
                 patterns,
@@ -571,12 +639,7 @@ impl CorsBuilder {
                 async_predicate: self.async_predicate,
             }
         };
-        let methods = if self.any_method {
-            HeaderValue::from_static("*")
-        } else {
-            join(self.methods.iter().map(Method::as_str))
-                .ok_or(CorsError::InvalidHeaderName(String::new()))?
-        };
+        let methods = join(self.methods.iter().map(Method::as_str)).ok_or(CorsError::NoMethod)?;
         Ok(CorsLayer {
             config: Arc::new(Config {
                 origins,
@@ -585,10 +648,11 @@ impl CorsBuilder {
                 headers: header_list(&self.headers)?,
                 expose: header_list(&self.expose)?,
                 max_age: self.max_age.map(|d| HeaderValue::from(d.as_secs())),
+                mirror_headers: self.mirror_headers,
                 private_network: self.private_network,
                 reject_disallowed: self.reject_disallowed,
                 vary: vary_actual(),
-                vary_preflight: vary_preflight(),
+                vary_preflight: vary_preflight(self.private_network),
             }),
         })
     }
@@ -656,10 +720,11 @@ impl CorsLayer {
                 headers: Some(HeaderValue::from_static("*")),
                 expose: Some(HeaderValue::from_static("*")),
                 max_age: None,
+                mirror_headers: true,
                 private_network: false,
                 reject_disallowed: false,
                 vary: vary_actual(),
-                vary_preflight: vary_preflight(),
+                vary_preflight: vary_preflight(false),
             }),
         }
     }
@@ -725,6 +790,9 @@ where
     type Error = S::Error;
     type Future = ResponseFuture<S, ReqBody, ResBody>;
 
+    /// Forwards to the inner service, as tower requires: put `CorsLayer` outside tower's own
+    /// `RateLimit`, `ConcurrencyLimit` or `LoadShed`, or preflights wait for (or are shed with)
+    /// the requests they precede. This crate's layers decide in `call`, not here.
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
     }
@@ -805,9 +873,23 @@ fn decide<S, ReqBody, ResBody>(
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,
 {
-    if kind != Kind::NoOrigin && !allowed && config.reject_disallowed {
+    // Browsers send `Origin` on same-origin POSTs too; `Sec-Fetch-Site` (which pages cannot
+    // forge) tells those apart, so the API's own front end is not refused.
+    let same_origin = req
+        .headers()
+        .get("sec-fetch-site")
+        .is_some_and(|v| v.as_bytes() == b"same-origin");
+    if kind != Kind::NoOrigin && !allowed && config.reject_disallowed && !same_origin {
+        let mut res = problem::reject(&req, OriginNotAllowed);
+        let vary = match kind {
+            Kind::Preflight => &config.vary_preflight,
+            _ => &config.vary,
+        };
+        if let Some(vary) = vary {
+            vary.apply(res.headers_mut());
+        }
         return State::Done {
-            response: Some(problem::reject(&req, OriginNotAllowed)),
+            response: Some(res),
         };
     }
     if kind == Kind::Preflight {
@@ -856,8 +938,15 @@ fn preflight_headers(
         );
     }
     headers.insert(ACCESS_CONTROL_ALLOW_METHODS, config.methods.clone());
-    if let Some(allowed) = &config.headers {
-        headers.insert(ACCESS_CONTROL_ALLOW_HEADERS, allowed.clone());
+    let requested = request.get(http::header::ACCESS_CONTROL_REQUEST_HEADERS);
+    match (&config.headers, requested) {
+        (_, Some(asked)) if config.mirror_headers => {
+            headers.insert(ACCESS_CONTROL_ALLOW_HEADERS, asked.clone());
+        }
+        (Some(allowed), _) => {
+            headers.insert(ACCESS_CONTROL_ALLOW_HEADERS, allowed.clone());
+        }
+        (None, _) => {}
     }
     if let Some(max_age) = &config.max_age {
         headers.insert(ACCESS_CONTROL_MAX_AGE, max_age.clone());
@@ -871,6 +960,8 @@ fn preflight_headers(
 }
 
 fn actual_headers(headers: &mut HeaderMap, config: &Config, origin: &HeaderValue) {
+    // This layer decides: whatever an inner layer said about CORS goes first.
+    strip_cors(headers);
     headers.insert(
         ACCESS_CONTROL_ALLOW_ORIGIN,
         allow_origin_value(config, origin),
@@ -980,15 +1071,24 @@ where
                         Poll::Pending => return Poll::Pending,
                     };
                     let (mut parts, body) = res.into_parts();
+                    let any = matches!(this.config.origins, Origins::Any);
                     match (&*this.origin, *this.kind) {
                         (Some(origin), Kind::Actual) if allowed => {
                             actual_headers(&mut parts.headers, this.config, origin);
                         }
+                        // `*` answers the same to everyone, so every response carries it and
+                        // caches need no `Vary`.
+                        (None, Kind::NoOrigin) if any => {
+                            actual_headers(
+                                &mut parts.headers,
+                                this.config,
+                                &HeaderValue::from_static("*"),
+                            );
+                        }
                         (_, Kind::NoOrigin) => {}
                         _ => strip_cors(&mut parts.headers),
                     }
-                    if !matches!(this.config.origins, Origins::Any) || *this.kind != Kind::NoOrigin
-                    {
+                    if !any {
                         if let Some(vary) = &this.config.vary {
                             vary.apply(&mut parts.headers);
                         }
@@ -1063,6 +1163,22 @@ mod tests {
     }
 
     #[test]
+    fn ips_trailing_dots_and_localhost_patterns() {
+        let layer = CorsLayer::builder()
+            .allow_origin("http://[0:0:0:0:0:0:0:1]:8080")
+            .allow_origin("https://example.com.")
+            .allow_origin("http://*.localhost:5173")
+            .allow_origin("https://my_host.example.net")
+            .build()
+            .unwrap();
+        assert!(allowed(&layer, "http://[::1]:8080"));
+        assert!(allowed(&layer, "https://example.com."));
+        assert!(!allowed(&layer, "https://example.com"));
+        assert!(allowed(&layer, "http://app.localhost:5173"));
+        assert!(allowed(&layer, "https://my_host.example.net"));
+    }
+
+    #[test]
     fn pattern_with_port() {
         let layer = CorsLayer::builder()
             .allow_origin("https://*.example.com:8443")
@@ -1100,6 +1216,41 @@ mod tests {
             CorsError::NullOrigin
         );
         assert_eq!(err(CorsLayer::builder()), CorsError::NoOrigin);
+        assert_eq!(
+            err(CorsLayer::builder()
+                .allow_origin("https://a.com")
+                .allow_methods([])),
+            CorsError::NoMethod
+        );
+        assert_eq!(
+            err(CorsLayer::builder()
+                .allow_origin("https://a.com")
+                .allow_methods([Method::from_bytes(b"*").unwrap()])
+                .allow_credentials(true)),
+            CorsError::WildcardWithCredentials
+        );
+        assert_eq!(
+            err(CorsLayer::builder()
+                .allow_origin_predicate(|_| true)
+                .allow_credentials(true)),
+            CorsError::ReflectingPredicateWithCredentials
+        );
+        for bad in [
+            "http://a:b:8080",
+            "https://a]b.com",
+            "https://[not-an-ip]",
+            "https://exämple.com",
+            "http://127.1",
+            &format!("https://{}.com", "a".repeat(64)),
+        ] {
+            assert!(
+                matches!(
+                    err(CorsLayer::builder().allow_origin(bad)),
+                    CorsError::InvalidOrigin { .. }
+                ),
+                "{bad}"
+            );
+        }
         assert!(matches!(
             err(CorsLayer::builder().allow_origin("https://a.com/")),
             CorsError::InvalidOrigin { .. }
@@ -1113,6 +1264,11 @@ mod tests {
             CorsError::InvalidOrigin { .. }
         ));
         for pattern in [
+            "https://*.co.uk",
+            "https://*.github.io",
+            "https://*.vercel.app",
+            "https://*.168.1.1",
+            "https://*.[::1]",
             "https://*example.com",
             "https://a*.example.com",
             "https://*.com",

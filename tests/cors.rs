@@ -401,7 +401,11 @@ async fn permissive_allows_everything_without_credentials() {
         pairs(&[
             ("access-control-allow-origin", "*"),
             ("access-control-allow-methods", "*"),
-            ("access-control-allow-headers", "*"),
+            // Mirrored: `*` would not cover Authorization.
+            (
+                "access-control-allow-headers",
+                "authorization, content-type"
+            ),
             (
                 "vary",
                 "origin, access-control-request-method, access-control-request-headers"
@@ -412,4 +416,131 @@ async fn permissive_allows_everything_without_credentials() {
     assert_eq!(headers["access-control-allow-origin"], "*");
     assert_eq!(headers["access-control-expose-headers"], "*");
     assert!(headers.get("access-control-allow-credentials").is_none());
+    // Same answer for everyone, so even requests without Origin carry it (and no Vary).
+    let (_, headers, _) = call(&app, Request::get("/posts").body(Body::empty()).unwrap()).await;
+    assert_eq!(headers["access-control-allow-origin"], "*");
+    assert!(headers.get("vary").is_none());
+}
+
+#[tokio::test]
+async fn the_403_varies_by_origin_and_same_origin_requests_pass() {
+    let (app, calls) = app(builder().reject_disallowed(true).build().unwrap());
+    let (status, headers, _) =
+        call(&app, with_origin(Method::POST, "https://evil-example.com")).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(headers["vary"], "origin");
+    let (status, headers, _) = call(&app, preflight("https://evil-example.com")).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        headers["vary"],
+        "origin, access-control-request-method, access-control-request-headers"
+    );
+    // The API's own page POSTs with its own Origin; the browser marks it same-origin.
+    let mut same_origin = with_origin(Method::POST, "https://api.internal.test");
+    same_origin.headers_mut().insert(
+        "sec-fetch-site",
+        http::HeaderValue::from_static("same-origin"),
+    );
+    let (status, headers, _) = call(&app, same_origin).await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert!(headers.get("access-control-allow-origin").is_none());
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn an_outer_layer_removes_what_an_inner_one_granted() {
+    let inner = CorsLayer::builder()
+        .allow_origin("https://a.example.com")
+        .allow_credentials(true)
+        .expose_headers(["x-secret"])
+        .build()
+        .unwrap();
+    let outer = CorsLayer::builder()
+        .allow_origin("https://a.example.com")
+        .expose_headers(Vec::<String>::new())
+        .build()
+        .unwrap();
+    let app = Router::new()
+        .route("/posts", get(|| async { "posts" }))
+        .layer(inner)
+        .layer(outer);
+    let (_, headers, _) = call(&app, with_origin(Method::GET, "https://a.example.com")).await;
+    assert_eq!(
+        cors_headers(&headers),
+        pairs(&[
+            ("access-control-allow-origin", "https://a.example.com"),
+            ("vary", "origin"),
+        ])
+    );
+}
+
+#[tokio::test]
+async fn private_network_preflights_vary_on_their_request_header() {
+    let (app, _) = app(builder().allow_private_network(true).build().unwrap());
+    let (_, headers, _) = call(&app, preflight("https://frontend.example.com")).await;
+    assert_eq!(
+        headers["vary"],
+        "origin, access-control-request-method, access-control-request-headers, \
+         access-control-request-private-network"
+    );
+}
+
+/// A service that answers 500 when called without `poll_ready` on the same instance, as tower
+/// requires; clones start not ready.
+struct Strict {
+    ready: bool,
+}
+
+impl Clone for Strict {
+    fn clone(&self) -> Self {
+        Self { ready: false }
+    }
+}
+
+impl tower::Service<Request<Body>> for Strict {
+    type Response = http::Response<Body>;
+    type Error = std::convert::Infallible;
+    type Future = std::future::Ready<Result<Self::Response, Self::Error>>;
+
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.ready = true;
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _: Request<Body>) -> Self::Future {
+        let mut res = http::Response::new(Body::empty());
+        if !std::mem::take(&mut self.ready) {
+            *res.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+        }
+        std::future::ready(Ok(res))
+    }
+}
+
+#[tokio::test]
+async fn after_an_async_predicate_the_service_polled_ready_is_the_one_called() {
+    use tower::{Layer, Service, ServiceExt};
+    let cors = CorsLayer::builder()
+        .allow_origin_async(|origin: String| async move {
+            tokio::task::yield_now().await;
+            origin == "https://tenant.customers.test"
+        })
+        .build()
+        .unwrap();
+    let mut svc = cors.layer(Strict { ready: false });
+    for origin in [
+        "https://tenant.customers.test",
+        "https://other.customers.test",
+    ] {
+        let res = svc
+            .ready()
+            .await
+            .unwrap()
+            .call(with_origin(Method::GET, origin))
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "{origin}");
+    }
 }
