@@ -142,7 +142,14 @@ impl Date {
             Self::Text(text) => {
                 let mut parts = text.splitn(3, '-');
                 let (y, m, d) = (parts.next()?, parts.next()?, parts.next()?);
-                if y.len() != 4 || m.len() != 2 || d.len() != 2 {
+                let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+                if y.len() != 4
+                    || m.len() != 2
+                    || d.len() != 2
+                    || !digits(y)
+                    || !digits(m)
+                    || !digits(d)
+                {
                     return None;
                 }
                 let (y, m, d): (i64, u32, u32) =
@@ -202,6 +209,7 @@ pub struct Version {
     stage: Stage,
     link: Option<String>,
     sunset_link: Option<String>,
+    misplaced_sunset: bool,
 }
 
 impl Version {
@@ -212,6 +220,7 @@ impl Version {
             stage: Stage::Supported,
             link: None,
             sunset_link: None,
+            misplaced_sunset: false,
         }
     }
 
@@ -226,6 +235,7 @@ impl Version {
             },
             link: None,
             sunset_link: None,
+            misplaced_sunset: false,
         }
     }
 
@@ -236,13 +246,16 @@ impl Version {
             stage: Stage::Retired,
             link: None,
             sunset_link: None,
+            misplaced_sunset: false,
         }
     }
 
     /// The date after which a deprecated version answers `410 Gone` (the `Sunset` header).
+    /// Only deprecated versions have one: on another, the build fails.
     pub fn sunset(mut self, date: impl Into<Date>) -> Self {
-        if let Stage::Deprecated { sunset, .. } = &mut self.stage {
-            *sunset = Some(date.into());
+        match &mut self.stage {
+            Stage::Deprecated { sunset, .. } => *sunset = Some(date.into()),
+            _ => self.misplaced_sunset = true,
         }
         self
     }
@@ -282,6 +295,8 @@ pub enum VersioningError {
     InvalidDate(String),
     /// A link is not an absolute `http(s)` URL that fits in `<...>`.
     InvalidLink(String),
+    /// A sunset date or sunset link on a version that is not deprecated.
+    SunsetOnUndeprecated(u32),
 }
 
 impl fmt::Display for VersioningError {
@@ -306,6 +321,10 @@ impl fmt::Display for VersioningError {
                 "versioning: invalid date {d:?} (YYYY-MM-DD, sunset after deprecation)"
             ),
             Self::InvalidLink(l) => write!(f, "versioning: invalid link {l:?}"),
+            Self::SunsetOnUndeprecated(v) => write!(
+                f,
+                "versioning: version {v} has a sunset but is not deprecated (Version::deprecated)"
+            ),
         }
     }
 }
@@ -592,6 +611,10 @@ impl VersioningBuilder {
             if entries.iter().any(|e| e.number == version.number) {
                 return Err(VersioningError::DuplicateVersion(version.number));
             }
+            let deprecated = matches!(version.stage, Stage::Deprecated { .. });
+            if version.misplaced_sunset || (version.sunset_link.is_some() && !deprecated) {
+                return Err(VersioningError::SunsetOnUndeprecated(version.number));
+            }
             for link in [&version.link, &version.sunset_link].into_iter().flatten() {
                 if !is_link(link) {
                     return Err(VersioningError::InvalidLink(link.clone()));
@@ -649,15 +672,31 @@ fn is_link(url: &str) -> bool {
             .all(|b| b.is_ascii_graphic() && !matches!(b, b'<' | b'>' | b'"' | b'\\'))
 }
 
+/// 10000-01-01T00:00:00Z: HTTP-dates have four-digit years.
+const YEAR_10000: u64 = 253_402_300_800;
+
 fn deprecation(
     version: &Version,
     at: &Date,
     sunset: Option<&Date>,
 ) -> Result<Deprecated, VersioningError> {
-    let invalid = |d: &Date| VersioningError::InvalidDate(format!("{d:?}"));
-    let at_time = at.resolve().ok_or_else(|| invalid(at))?;
+    let invalid = |d: &Date| {
+        VersioningError::InvalidDate(match d {
+            Date::Text(text) => text.clone(),
+            Date::Time(t) => format!("{t:?}"),
+        })
+    };
+    let resolve = |d: &Date| {
+        d.resolve()
+            .filter(|t| {
+                t.duration_since(UNIX_EPOCH)
+                    .is_ok_and(|since| since.as_secs() < YEAR_10000)
+            })
+            .ok_or_else(|| invalid(d))
+    };
+    let at_time = resolve(at)?;
     let sunset_time = match sunset {
-        Some(d) => Some(d.resolve().ok_or_else(|| invalid(d))?),
+        Some(d) => Some(resolve(d)?),
         None => None,
     };
     if let Some(s) = sunset_time {
@@ -735,27 +774,84 @@ impl<S: fmt::Debug> fmt::Debug for Versioning<S> {
     }
 }
 
-/// `2` or `v2` (or `V2`), nothing else.
+/// `2` or `v2` (or `V2`), nothing else: no sign, no leading zero, at most 9 digits.
 fn parse_number(text: &str) -> Option<u32> {
     let digits = text
         .strip_prefix('v')
         .or_else(|| text.strip_prefix('V'))
         .unwrap_or(text);
-    if digits.is_empty() || digits.len() > 9 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+    let canonical = digits == "0" || !digits.starts_with('0');
+    if digits.is_empty()
+        || digits.len() > 9
+        || !canonical
+        || !digits.bytes().all(|b| b.is_ascii_digit())
+    {
         return None;
     }
     digits.parse().ok()
 }
 
-/// The version of the first path segment and the rest of the path, if it is `/v<digits>`.
-fn path_version(path: &str) -> Option<(u32, &str)> {
-    let rest = path.strip_prefix("/v")?;
+/// The first path segment as a version, and the rest of the path: `None` when the segment is
+/// not `v`/`V` and digits (a route such as `/video`), `Some(Err)` when it is but is not a valid
+/// number (`/v01`, `/v9999999999`) — those are refused, never routed as the default version.
+fn path_version(path: &str) -> Option<Result<(u32, &str), ()>> {
+    let rest = path
+        .strip_prefix("/v")
+        .or_else(|| path.strip_prefix("/V"))?;
     let end = rest.find('/').unwrap_or(rest.len());
     let (digits, tail) = rest.split_at(end);
-    if digits.is_empty() || digits.len() > 9 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    Some((digits.parse().ok()?, tail))
+    Some(parse_number(digits).map(|v| (v, tail)).ok_or(()))
+}
+
+/// Percent-decodes a query component (`+` is a space), or `None` if it is not valid UTF-8.
+fn decode_query(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let hex = bytes
+                    .get(i + 1..i + 3)
+                    .and_then(|h| std::str::from_utf8(h).ok());
+                match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                    Some(byte) => {
+                        out.push(byte);
+                        i += 2;
+                    }
+                    None => out.push(b'%'),
+                }
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8(out).ok()
+}
+
+/// Adds `version` from `source` unless the same source already said it.
+fn note(found: &mut Vec<(VersionSource, u32)>, source: VersionSource, version: u32) {
+    if !found.contains(&(source, version)) {
+        found.push((source, version));
+    }
+}
+
+/// An RFC 9110 weight (`0`, `0.5`, `1.000`) in thousandths.
+fn quality(text: &str) -> Option<u16> {
+    let (int, frac) = text.split_once('.').unwrap_or((text, ""));
+    if frac.len() > 3 || !frac.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let frac: u16 = format!("{frac:0<3}").parse().ok()?;
+    match int {
+        "0" => Some(frac),
+        "1" if frac == 0 => Some(1000),
+        _ => None,
+    }
 }
 
 impl Entry {
@@ -787,41 +883,39 @@ impl Config {
     fn requested<B>(&self, req: &Request<B>) -> Result<Option<u32>, VersionError> {
         let mut found: Vec<(VersionSource, u32)> = Vec::new();
         for &source in &self.sources {
-            let version = match source {
-                VersionSource::Path => path_version(req.uri().path()).map(|(v, _)| v),
+            let invalid = VersionError::Invalid { source };
+            match source {
+                VersionSource::Path => match path_version(req.uri().path()) {
+                    None => {}
+                    Some(Ok((v, _))) => note(&mut found, source, v),
+                    Some(Err(())) => return Err(invalid),
+                },
                 VersionSource::Header => {
-                    let mut values = req.headers().get_all(&self.header).iter();
-                    match (values.next(), values.next()) {
-                        (None, _) => None,
-                        (Some(value), None) => Some(
-                            value
-                                .to_str()
-                                .ok()
-                                .and_then(|t| parse_number(t.trim()))
-                                .ok_or(VersionError::Invalid { source })?,
-                        ),
-                        _ => return Err(VersionError::Invalid { source }),
+                    for value in req.headers().get_all(&self.header) {
+                        let v = value
+                            .to_str()
+                            .ok()
+                            .and_then(|t| parse_number(t.trim()))
+                            .ok_or_else(|| invalid.clone())?;
+                        note(&mut found, source, v);
                     }
                 }
-                VersionSource::MediaType => self.media_version(req)?,
+                VersionSource::MediaType => {
+                    if let Some(v) = self.media_version(req)? {
+                        note(&mut found, source, v);
+                    }
+                }
                 VersionSource::Query => {
-                    let query = req.uri().query().unwrap_or_default();
-                    let mut version = None;
-                    for pair in query.split('&') {
+                    for pair in req.uri().query().unwrap_or_default().split('&') {
                         let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-                        if name == self.query {
-                            let v = parse_number(value).ok_or(VersionError::Invalid { source })?;
-                            if version.is_some_and(|seen| seen != v) {
-                                return Err(VersionError::Invalid { source });
-                            }
-                            version = Some(v);
+                        if decode_query(name).as_deref() == Some(self.query.as_str()) {
+                            let v = decode_query(value)
+                                .and_then(|v| parse_number(&v))
+                                .ok_or_else(|| invalid.clone())?;
+                            note(&mut found, source, v);
                         }
                     }
-                    version
                 }
-            };
-            if let Some(v) = version {
-                found.push((source, v));
             }
         }
         match found.first() {
@@ -831,26 +925,53 @@ impl Config {
         }
     }
 
+    /// The version of the most preferred `application/vnd.<vendor>.v<N>` media range (q > 0);
+    /// other subtypes of the vendor's tree are not versions and are ignored.
     fn media_version<B>(&self, req: &Request<B>) -> Result<Option<u32>, VersionError> {
-        let source = VersionSource::MediaType;
-        let mut version = None;
+        let mut best: Option<(u32, u16)> = None;
         for value in req.headers().get_all(ACCEPT) {
             let Ok(text) = value.to_str() else { continue };
             for range in text.split(',') {
-                let media = range.split(';').next().unwrap_or_default().trim();
-                let lower = media.to_ascii_lowercase();
-                let Some(rest) = lower.strip_prefix(&self.media_prefix) else {
+                let mut parts = range.split(';');
+                let media = parts.next().unwrap_or_default().trim().to_ascii_lowercase();
+                let Some(rest) = media.strip_prefix(&self.media_prefix) else {
                     continue;
                 };
-                let number = rest.split('+').next().unwrap_or_default();
-                let v = parse_number(number).ok_or(VersionError::Invalid { source })?;
-                if version.is_some_and(|seen| seen != v) {
-                    return Err(VersionError::Invalid { source });
+                let subtype = rest.split(['+', '.']).next().unwrap_or_default();
+                let looks_versioned = subtype
+                    .strip_prefix('v')
+                    .is_some_and(|d| d.bytes().next().is_some_and(|b| b.is_ascii_digit()));
+                if !looks_versioned {
+                    continue;
                 }
-                version = Some(v);
+                let v = parse_number(subtype).ok_or(VersionError::Invalid {
+                    source: VersionSource::MediaType,
+                })?;
+                let q = parts
+                    .filter_map(|p| p.trim().strip_prefix("q="))
+                    .next()
+                    .map_or(Some(1000), quality)
+                    .ok_or(VersionError::Invalid {
+                        source: VersionSource::MediaType,
+                    })?;
+                if q == 0 {
+                    continue;
+                }
+                best = match best {
+                    Some((seen, seen_q)) if seen_q > q => Some((seen, seen_q)),
+                    Some((seen, seen_q)) if seen_q == q && seen != v => {
+                        return Err(VersionError::Conflicting {
+                            found: vec![
+                                (VersionSource::MediaType, seen),
+                                (VersionSource::MediaType, v),
+                            ],
+                        });
+                    }
+                    _ => Some((v, q)),
+                };
             }
         }
-        Ok(version)
+        Ok(best.map(|(v, _)| v))
     }
 
     /// The version to serve, or the rejection.
@@ -886,7 +1007,7 @@ impl Config {
     }
 
     fn strip(&self, uri: &Uri) -> Option<Uri> {
-        let (_, tail) = path_version(uri.path())?;
+        let (_, tail) = path_version(uri.path())?.ok()?;
         let path = if tail.is_empty() { "/" } else { tail };
         let path_and_query = match uri.query() {
             Some(q) => format!("{path}?{q}"),
@@ -1032,9 +1153,24 @@ mod tests {
             "27-06-30",
             "2027-06-31",
             "soon",
+            "2027-+6-30",
+            "2027-06-+5",
         ] {
             assert_eq!(Date::from(bad).resolve(), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn query_decoding_and_weights() {
+        assert_eq!(decode_query("%32").as_deref(), Some("2"));
+        assert_eq!(decode_query("vers%69on").as_deref(), Some("version"));
+        assert_eq!(decode_query("a+b%zz").as_deref(), Some("a b%zz"));
+        assert_eq!(decode_query("%ff"), None);
+        assert_eq!(quality("0"), Some(0));
+        assert_eq!(quality("0.5"), Some(500));
+        assert_eq!(quality("1.000"), Some(1000));
+        assert_eq!(quality("1.5"), None);
+        assert_eq!(quality("0.1234"), None);
     }
 
     #[test]
@@ -1042,11 +1178,25 @@ mod tests {
         assert_eq!(parse_number("2"), Some(2));
         assert_eq!(parse_number("v2"), Some(2));
         assert_eq!(parse_number("V10"), Some(10));
-        for bad in ["", "v", "2.0", "-1", "v2x", "9999999999", " 2"] {
+        for bad in [
+            "",
+            "v",
+            "2.0",
+            "-1",
+            "v2x",
+            "9999999999",
+            " 2",
+            "02",
+            "v01",
+            "+2",
+        ] {
             assert_eq!(parse_number(bad), None, "{bad:?}");
         }
-        assert_eq!(path_version("/v2/posts"), Some((2, "/posts")));
-        assert_eq!(path_version("/v2"), Some((2, "")));
+        assert_eq!(path_version("/v2/posts"), Some(Ok((2, "/posts"))));
+        assert_eq!(path_version("/V2/posts"), Some(Ok((2, "/posts"))));
+        assert_eq!(path_version("/v2"), Some(Ok((2, ""))));
+        assert_eq!(path_version("/v01/posts"), Some(Err(())));
+        assert_eq!(path_version("/v9999999999/posts"), Some(Err(())));
         assert_eq!(path_version("/v2x/posts"), None);
         assert_eq!(path_version("/video"), None);
         assert_eq!(path_version("/posts"), None);
@@ -1099,6 +1249,26 @@ mod tests {
                 .build(),
             Err(VersioningError::InvalidDate(_))
         ));
+        assert!(matches!(
+            b().version(
+                Version::deprecated(1, "2026-01-01")
+                    .sunset(UNIX_EPOCH + Duration::from_secs(300_000_000_000))
+            )
+            .build(),
+            Err(VersioningError::InvalidDate(_))
+        ));
+        assert_eq!(
+            b().version(Version::retired(1).sunset("2027-01-01"))
+                .build()
+                .unwrap_err(),
+            VersioningError::SunsetOnUndeprecated(1)
+        );
+        assert_eq!(
+            b().version(Version::supported(3).sunset_link("https://x.com/s"))
+                .build()
+                .unwrap_err(),
+            VersioningError::SunsetOnUndeprecated(3)
+        );
         assert_eq!(
             b().version(Version::retired(1).link("docs/migrate"))
                 .build()

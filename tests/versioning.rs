@@ -40,7 +40,12 @@ fn builder(clock: Arc<AtomicU64>) -> VersioningBuilder {
 fn routes() -> Router {
     Router::new().route(
         "/posts",
-        get(|v: ApiVersion, uri: Uri| async move { format!("v{v} {}", uri.path()) }),
+        get(|v: ApiVersion, uri: Uri| async move {
+            match uri.query() {
+                Some(query) => format!("v{v} {}?{query}", uri.path()),
+                None => format!("v{v} {}", uri.path()),
+            }
+        }),
     )
 }
 
@@ -69,7 +74,7 @@ async fn a_path_version_is_stripped_and_given_to_the_handler() {
     let (app, _) = app();
     let (status, headers, body) = call(&app, req("/v2/posts?page=2", &[])).await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(body, "v2 /posts");
+    assert_eq!(body, "v2 /posts?page=2", "the query survives the stripping");
     assert!(headers.get("deprecation").is_none());
     assert!(headers.get("sunset").is_none());
     assert_eq!(headers["vary"], "accept, api-version");
@@ -156,7 +161,7 @@ async fn header_media_type_and_query_sources() {
         assert_eq!(res_headers["deprecation"], "@1767225600");
     }
     let (_, _, body) = call(&app, req("/posts?version=1&page=3", &[])).await;
-    assert_eq!(body, "v1 /posts");
+    assert_eq!(body, "v1 /posts?version=1&page=3");
     // No version anywhere: the default.
     let (_, _, body) = call(&app, req("/posts", &[("accept", "application/json")])).await;
     assert_eq!(body, "v2 /posts");
@@ -164,7 +169,7 @@ async fn header_media_type_and_query_sources() {
     let (status, _, body) = call(&app, req("/v1/posts?version=v1", &[("api-version", "1")])).await;
     assert_eq!(
         (status, body.as_ref()),
-        (StatusCode::OK, b"v1 /posts".as_ref())
+        (StatusCode::OK, b"v1 /posts?version=v1".as_ref())
     );
 }
 
@@ -194,18 +199,20 @@ async fn malformed_versions_are_a_400() {
     let (app, _) = app();
     for (uri, headers, source) in [
         ("/posts", vec![("api-version", "two")], "header"),
+        ("/posts", vec![("api-version", "02")], "header"),
         (
             "/posts",
-            vec![("api-version", "1"), ("api-version", "2")],
-            "header",
+            vec![("accept", "application/vnd.example.v2x+json")],
+            "media type",
         ),
         (
             "/posts",
-            vec![("accept", "application/vnd.example.vtwo+json")],
+            vec![("accept", "application/vnd.example.v1+json;q=2")],
             "media type",
         ),
         ("/posts?version=latest", vec![], "query"),
-        ("/posts?version=1&version=2", vec![], "query"),
+        ("/v01/posts", vec![], "path"),
+        ("/v9999999999/posts", vec![], "path"),
     ] {
         let mut request = Request::get(uri);
         for (n, v) in &headers {
@@ -220,6 +227,88 @@ async fn malformed_versions_are_a_400() {
             )
         );
     }
+}
+
+#[tokio::test]
+async fn values_within_one_source_must_agree() {
+    let (app, _) = app();
+    let two_headers = Request::get("/posts")
+        .header("api-version", "1")
+        .header("api-version", "2")
+        .body(Body::empty())
+        .unwrap();
+    let (status, _, body) = call(&app, two_headers).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(std::str::from_utf8(&body).unwrap().contains(
+        r#""detail":"The request asks for different versions: v1 in the header, v2 in the header.""#
+    ));
+    let (status, _, _) = call(&app, req("/posts?version=1&version=2", &[])).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    // The same version twice is no disagreement.
+    let same = Request::get("/posts?version=1&version=v1")
+        .header("api-version", "1")
+        .header("api-version", "1")
+        .body(Body::empty())
+        .unwrap();
+    let (status, _, body) = call(&app, same).await;
+    assert_eq!(
+        (status, body.as_ref()),
+        (StatusCode::OK, b"v1 /posts?version=1&version=v1".as_ref())
+    );
+}
+
+#[tokio::test]
+async fn media_types_are_negotiated_by_weight() {
+    let (app, _) = app();
+    for (accept, expected) in [
+        // q=0 means "not acceptable": it selects nothing, so the default applies.
+        ("application/vnd.example.v1+json;q=0", "v2 /posts"),
+        (
+            "application/vnd.example.v2+json, application/vnd.example.v1+json;q=0.5",
+            "v2 /posts",
+        ),
+        (
+            "application/vnd.example.v2+json;q=0.4, application/vnd.example.v1+json;q=0.9",
+            "v1 /posts",
+        ),
+        // Other subtypes of the vendor tree are not versions.
+        (
+            "application/vnd.example.report+csv, application/vnd.example.v1+json",
+            "v1 /posts",
+        ),
+    ] {
+        let (status, _, body) = call(&app, req("/posts", &[("accept", accept)])).await;
+        assert_eq!(
+            (status, std::str::from_utf8(&body).unwrap()),
+            (StatusCode::OK, expected),
+            "{accept}"
+        );
+    }
+    let (status, _, _) = call(
+        &app,
+        req(
+            "/posts",
+            &[(
+                "accept",
+                "application/vnd.example.v1+json, application/vnd.example.v2+json",
+            )],
+        ),
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "two versions at the same weight"
+    );
+}
+
+#[tokio::test]
+async fn uppercase_paths_and_encoded_queries_are_read() {
+    let (app, _) = app();
+    let (_, _, body) = call(&app, req("/V1/posts", &[])).await;
+    assert_eq!(body, "v1 /posts");
+    let (_, _, body) = call(&app, req("/posts?vers%69on=%31", &[])).await;
+    assert_eq!(body, "v1 /posts?vers%69on=%31");
 }
 
 #[tokio::test]
@@ -274,7 +363,7 @@ async fn configured_sources_are_the_only_ones_read() {
         .unwrap();
     let app = wrap(layer, routes());
     let (_, _, body) = call(&app, req("/posts?v=1", &[("api-version", "9")])).await;
-    assert_eq!(body, "v1 /posts");
+    assert_eq!(body, "v1 /posts?v=1");
     let (_, headers, body) = call(&app, req("/posts", &[("x-version", "1")])).await;
     assert_eq!(body, "v1 /posts");
     assert_eq!(headers["vary"], "x-version");
