@@ -27,7 +27,8 @@
 //! # let _ = app; Ok(()) }
 //! ```
 //!
-//! - **Sources** ([`VersionSource`]): the first path segment (`/v2/...`), a header
+//! - **Sources** ([`VersionSource`]): the first path segment (`/v2/...`; wrap the Router that
+//!   sees `/v2/...` first, not one mounted under a prefix such as `/api`), a header
 //!   (`API-Version: 2`, name configurable), the `Accept` media type
 //!   (`application/vnd.<vendor>.v2+json`) and a query parameter (`?version=2`, name
 //!   configurable), in the configured order. Sources that disagree are a `400` problem, not a
