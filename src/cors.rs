@@ -57,7 +57,7 @@ use tower_service::Service;
 
 use crate::body::ResponseBody;
 use crate::problem::{self, Problem, Rejection};
-use crate::util::Vary;
+use crate::util::{self, Vary};
 
 /// `access-control-request-private-network`
 const REQUEST_PRIVATE_NETWORK: HeaderName =
@@ -161,42 +161,10 @@ struct Origin {
     port: Option<u16>,
 }
 
-/// Splits `scheme://host[:port]` without allocating; `None` if it is not of that form.
+/// Splits `scheme://host[:port]` without allocating, the scheme's default port removed;
+/// `None` if it is not of that form.
 fn split_origin(s: &str) -> Option<(&str, &str, Option<u16>)> {
-    let (scheme, rest) = s.split_once("://")?;
-    let scheme_ok = scheme
-        .bytes()
-        .next()
-        .is_some_and(|b| b.is_ascii_alphabetic())
-        && scheme
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'));
-    if !scheme_ok || rest.is_empty() {
-        return None;
-    }
-    let (host, port) = if rest.starts_with('[') {
-        let end = rest.find(']')?;
-        let (host, after) = rest.split_at(end + 1);
-        match after {
-            "" => (host, None),
-            _ => (host, Some(after.strip_prefix(':')?)),
-        }
-    } else {
-        match rest.rsplit_once(':') {
-            Some((host, port)) => (host, Some(port)),
-            None => (rest, None),
-        }
-    };
-    if !valid_host(host) {
-        return None;
-    }
-    let port = match port {
-        None => None,
-        Some(p) if !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()) => {
-            Some(p.parse::<u16>().ok()?)
-        }
-        Some(_) => return None,
-    };
+    let (scheme, host, port) = util::split_origin(s)?;
     let default = match scheme.to_ascii_lowercase().as_str() {
         "http" | "ws" => Some(80),
         "https" | "wss" => Some(443),
@@ -204,26 +172,6 @@ fn split_origin(s: &str) -> Option<(&str, &str, Option<u16>)> {
     };
     let port = if port == default { None } else { port };
     Some((scheme, host, port))
-}
-
-/// A bracketed IPv6 address in canonical form, or DNS labels (letters, digits, `-`, `_`, at
-/// most 63 bytes each, an optional trailing dot) where the left-most label may be `*` (checked
-/// by the callers).
-fn valid_host(host: &str) -> bool {
-    if let Some(v6) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
-        return v6.parse::<std::net::Ipv6Addr>().is_ok();
-    }
-    let labels = host.strip_suffix('.').unwrap_or(host);
-    !labels.is_empty()
-        && labels.len() <= 253
-        && labels.split('.').all(|label| {
-            !label.is_empty()
-                && label.len() <= 63
-                && (label == "*"
-                    || label
-                        .bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
-        })
 }
 
 /// The host as browsers serialize it: lowercase, IPv6 compressed.

@@ -3,6 +3,64 @@
 use http::header::VARY;
 use http::{HeaderMap, HeaderValue};
 
+/// `ALPHA *( ALPHA / DIGIT / "+" / "-" / "." )` (RFC 3986 scheme).
+pub(crate) fn is_scheme(s: &str) -> bool {
+    let mut bytes = s.bytes();
+    bytes.next().is_some_and(|b| b.is_ascii_alphabetic())
+        && bytes.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
+}
+
+/// Splits and checks `scheme://host[:port]`: the host a bracketed IPv6 address or DNS labels
+/// (letters, digits, `-`, `_`, at most 63 bytes each, an optional trailing dot; the left-most
+/// label may be `*`), the port a 16-bit number. Nothing else: no path, no userinfo.
+pub(crate) fn split_origin(s: &str) -> Option<(&str, &str, Option<u16>)> {
+    let (scheme, rest) = s.split_once("://")?;
+    if !is_scheme(scheme) || rest.is_empty() {
+        return None;
+    }
+    let (host, port) = if rest.starts_with('[') {
+        let end = rest.find(']')?;
+        let (host, after) = rest.split_at(end + 1);
+        match after {
+            "" => (host, None),
+            _ => (host, Some(after.strip_prefix(':')?)),
+        }
+    } else {
+        match rest.rsplit_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (rest, None),
+        }
+    };
+    if !valid_host(host) {
+        return None;
+    }
+    let port = match port {
+        None => None,
+        Some(p) if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) => {
+            Some(p.parse::<u16>().ok()?)
+        }
+        Some(_) => return None,
+    };
+    Some((scheme, host, port))
+}
+
+fn valid_host(host: &str) -> bool {
+    if let Some(v6) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        return v6.parse::<std::net::Ipv6Addr>().is_ok();
+    }
+    let labels = host.strip_suffix('.').unwrap_or(host);
+    let labels = labels.strip_prefix("*.").unwrap_or(labels);
+    !labels.is_empty()
+        && labels.len() <= 253
+        && labels.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+}
+
 /// Names to merge into `Vary`, with their joined value built once, at layer construction.
 #[derive(Clone, Debug)]
 pub(crate) struct Vary {
@@ -67,6 +125,37 @@ fn merge_vary(headers: &mut HeaderMap, names: &[&str]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn origins_split_and_checked() {
+        assert_eq!(
+            split_origin("https://a.example.com:8443"),
+            Some(("https", "a.example.com", Some(8443)))
+        );
+        assert_eq!(
+            split_origin("http://[::1]:3000"),
+            Some(("http", "[::1]", Some(3000)))
+        );
+        assert_eq!(
+            split_origin("https://*.example.com"),
+            Some(("https", "*.example.com", None))
+        );
+        for bad in [
+            "https://",
+            "https://a.com:",
+            "https://a.com:65536",
+            "https://a.com/path",
+            "https://user@a.com",
+            "http://[",
+            "http://[not-v6]",
+            "x://a*b:1:2",
+            "https://a.*.com",
+            "https://a..com",
+            "1http://a.com",
+        ] {
+            assert_eq!(split_origin(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn vary_is_merged_never_duplicated() {

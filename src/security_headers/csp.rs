@@ -5,6 +5,8 @@ use std::borrow::Cow;
 use std::fmt;
 
 use http::HeaderValue;
+
+use crate::util::is_scheme;
 use rand::RngCore;
 
 /// A directive that takes a source list.
@@ -587,12 +589,6 @@ fn is_base64_value(s: &str) -> bool {
         && body
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'-' | b'_'))
-}
-
-fn is_scheme(s: &str) -> bool {
-    let mut bytes = s.bytes();
-    bytes.next().is_some_and(|b| b.is_ascii_alphabetic())
-        && bytes.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
 }
 
 /// Checks one textual source expression against the CSP3 grammar.

@@ -335,52 +335,10 @@ impl PermissionsPolicy {
     }
 }
 
-/// `scheme://host[:port]`: host labels of letters, digits and `-` (the left-most may be `*`),
-/// or a bracketed IPv6 address; nothing that could end a structured-field string.
+/// `scheme://host[:port]` (the left-most label may be `*`), with nothing that could end a
+/// structured-field string.
 pub(crate) fn is_origin(s: &str) -> bool {
-    let Some((scheme, rest)) = s.split_once("://") else {
-        return false;
-    };
-    let scheme_ok = scheme
-        .bytes()
-        .next()
-        .is_some_and(|b| b.is_ascii_alphabetic())
-        && scheme
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'));
-    let (host, port) = if let Some(v6) = rest.strip_prefix('[') {
-        let Some((addr, after)) = v6.split_once(']') else {
-            return false;
-        };
-        if addr.is_empty()
-            || !addr
-                .bytes()
-                .all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.')
-        {
-            return false;
-        }
-        match after.strip_prefix(':') {
-            Some(port) => ("[v6]", Some(port)),
-            None if after.is_empty() => ("[v6]", None),
-            None => return false,
-        }
-    } else {
-        match rest.rsplit_once(':') {
-            Some((host, port)) => (host, Some(port)),
-            None => (rest, None),
-        }
-    };
-    let labels = host.strip_prefix("*.").unwrap_or(host);
-    let host_ok = host == "[v6]"
-        || (!labels.is_empty()
-            && labels.split('.').all(|label| {
-                !label.is_empty()
-                    && label
-                        .bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b == b'-')
-            }));
-    let port_ok = port.is_none_or(|p| p.parse::<u16>().is_ok());
-    scheme_ok && host_ok && port_ok
+    crate::util::split_origin(s).is_some()
 }
 
 #[cfg(test)]
