@@ -49,7 +49,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use http::header::HeaderName;
+use http::header::{Entry, HeaderName};
 use http::{HeaderValue, Request, Response, StatusCode};
 use pin_project_lite::pin_project;
 use rand::RngCore;
@@ -605,12 +605,6 @@ impl<S: fmt::Debug, M> fmt::Debug for RequestIdService<S, M> {
     }
 }
 
-enum Incoming {
-    Missing,
-    Valid(HeaderValue),
-    Invalid,
-}
-
 impl<S, M, ReqBody, ResBody> Service<Request<ReqBody>> for RequestIdService<S, M>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,
@@ -626,27 +620,37 @@ where
 
     fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
         let config = &*self.config;
-        let incoming = if config.trust_incoming {
-            let mut values = req.headers().get_all(&config.header).iter();
-            match (values.next(), values.next()) {
-                (None, _) => Incoming::Missing,
-                (Some(value), None) if config.accepts(value) => Incoming::Valid(value.clone()),
-                _ => Incoming::Invalid,
+        // One hash lookup finds the incoming id and, when a new one is needed, the slot for it.
+        let (id, invalid) = match req.headers_mut().try_entry(&config.header) {
+            Ok(Entry::Occupied(mut entry)) => {
+                let mut values = entry.iter();
+                let acceptable = match (values.next(), values.next()) {
+                    (Some(value), None) if config.trust_incoming && config.accepts(value) => {
+                        Some(value.clone())
+                    }
+                    _ => None,
+                };
+                match acceptable {
+                    // Kept as it is: the request header already holds it.
+                    Some(value) => (RequestId(value), false),
+                    None => {
+                        let id = config.generator.make_request_id();
+                        // Replaces every value the client sent.
+                        entry.insert(id.0.clone());
+                        (id, config.trust_incoming)
+                    }
+                }
             }
-        } else {
-            Incoming::Missing
-        };
-        let (id, invalid) = match incoming {
-            Incoming::Valid(value) => (RequestId(value), false),
-            Incoming::Missing => (config.generator.make_request_id(), false),
-            Incoming::Invalid => (config.generator.make_request_id(), true),
+            Ok(Entry::Vacant(entry)) => {
+                let id = config.generator.make_request_id();
+                let _ = entry.try_insert(id.0.clone());
+                (id, false)
+            }
+            // A request already at `HeaderMap`'s size limit keeps its headers as they are (no
+            // panic); the id still goes to the extensions and the response.
+            Err(_) => (config.generator.make_request_id(), false),
         };
         let value = id.0.clone();
-        // `try_insert`: a request already holding `HeaderMap`'s maximum number of headers keeps
-        // them as they are rather than panicking (the id is still in the extensions).
-        let _ = req
-            .headers_mut()
-            .try_insert(config.header.clone(), value.clone());
         if invalid {
             // The rejected value is never logged: it may be crafted to forge log lines.
             tracing::debug!(request_id = %id, "replaced an unacceptable incoming request id");
