@@ -909,11 +909,20 @@ impl Config {
                 VersionSource::Query => {
                     for pair in req.uri().query().unwrap_or_default().split('&') {
                         let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-                        if decode_query(name).as_deref() == Some(self.query.as_str()) {
-                            let v = decode_query(value)
-                                .and_then(|v| parse_number(&v))
-                                .ok_or_else(|| invalid.clone())?;
-                            note(&mut found, source, v);
+                        // Decoding (an allocation) only when something is encoded.
+                        let encoded = |t: &str| t.contains(['%', '+']);
+                        let is_ours = if encoded(name) {
+                            decode_query(name).as_deref() == Some(self.query.as_str())
+                        } else {
+                            name == self.query
+                        };
+                        if is_ours {
+                            let v = if encoded(value) {
+                                decode_query(value).and_then(|v| parse_number(&v))
+                            } else {
+                                parse_number(value)
+                            };
+                            note(&mut found, source, v.ok_or_else(|| invalid.clone())?);
                         }
                     }
                 }
@@ -934,13 +943,18 @@ impl Config {
             let Ok(text) = value.to_str() else { continue };
             for range in text.split(',') {
                 let mut parts = range.split(';');
-                let media = parts.next().unwrap_or_default().trim().to_ascii_lowercase();
-                let Some(rest) = media.strip_prefix(&self.media_prefix) else {
+                let media = parts.next().unwrap_or_default().trim();
+                // Compared without allocating: media types are case-insensitive.
+                let prefix = self.media_prefix.len();
+                let ours = media
+                    .get(..prefix)
+                    .is_some_and(|p| p.eq_ignore_ascii_case(&self.media_prefix));
+                let Some(rest) = media.get(prefix..).filter(|_| ours) else {
                     continue;
                 };
                 let subtype = rest.split(['+', '.']).next().unwrap_or_default();
                 let looks_versioned = subtype
-                    .strip_prefix('v')
+                    .strip_prefix(['v', 'V'])
                     .is_some_and(|d| d.bytes().next().is_some_and(|b| b.is_ascii_digit()));
                 if !looks_versioned {
                     continue;
