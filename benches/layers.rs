@@ -18,7 +18,6 @@
 mod support;
 
 use std::hint::black_box;
-use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
@@ -218,9 +217,7 @@ fn bench(c: &mut Criterion) {
 
 criterion_group! {
     name = benches;
-    config = Criterion::default()
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(5));
+    config = support::criterion();
     targets = bench
 }
 

@@ -875,53 +875,65 @@ fn preflight_headers(
     origin: &HeaderValue,
     request: &HeaderMap,
 ) {
-    headers.insert(
+    util::set_header(
+        headers,
         ACCESS_CONTROL_ALLOW_ORIGIN,
         allow_origin_value(config, origin),
     );
     if config.credentials {
-        headers.insert(
+        util::set_header(
+            headers,
             ACCESS_CONTROL_ALLOW_CREDENTIALS,
             HeaderValue::from_static("true"),
         );
     }
-    headers.insert(ACCESS_CONTROL_ALLOW_METHODS, config.methods.clone());
+    util::set_header(
+        headers,
+        ACCESS_CONTROL_ALLOW_METHODS,
+        config.methods.clone(),
+    );
     let requested = request.get(http::header::ACCESS_CONTROL_REQUEST_HEADERS);
     match (&config.headers, requested) {
         (_, Some(asked)) if config.mirror_headers => {
-            headers.insert(ACCESS_CONTROL_ALLOW_HEADERS, asked.clone());
+            util::set_header(headers, ACCESS_CONTROL_ALLOW_HEADERS, asked.clone());
         }
         (Some(allowed), _) => {
-            headers.insert(ACCESS_CONTROL_ALLOW_HEADERS, allowed.clone());
+            util::set_header(headers, ACCESS_CONTROL_ALLOW_HEADERS, allowed.clone());
         }
         (None, _) => {}
     }
     if let Some(max_age) = &config.max_age {
-        headers.insert(ACCESS_CONTROL_MAX_AGE, max_age.clone());
+        util::set_header(headers, ACCESS_CONTROL_MAX_AGE, max_age.clone());
     }
     let asks_private_network = request
         .get(REQUEST_PRIVATE_NETWORK)
         .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"true"));
     if config.private_network && asks_private_network {
-        headers.insert(ALLOW_PRIVATE_NETWORK, HeaderValue::from_static("true"));
+        util::set_header(
+            headers,
+            ALLOW_PRIVATE_NETWORK,
+            HeaderValue::from_static("true"),
+        );
     }
 }
 
 fn actual_headers(headers: &mut HeaderMap, config: &Config, origin: &HeaderValue) {
     // This layer decides: whatever an inner layer said about CORS goes first.
     strip_cors(headers);
-    headers.insert(
+    util::set_header(
+        headers,
         ACCESS_CONTROL_ALLOW_ORIGIN,
         allow_origin_value(config, origin),
     );
     if config.credentials {
-        headers.insert(
+        util::set_header(
+            headers,
             ACCESS_CONTROL_ALLOW_CREDENTIALS,
             HeaderValue::from_static("true"),
         );
     }
     if let Some(expose) = &config.expose {
-        headers.insert(ACCESS_CONTROL_EXPOSE_HEADERS, expose.clone());
+        util::set_header(headers, ACCESS_CONTROL_EXPOSE_HEADERS, expose.clone());
     }
 }
 

@@ -46,75 +46,44 @@ fn missing(parts: &Parts, what: &'static str, layer: &'static str) -> Response {
     into_axum(problem::render_with(&parts.extensions, &problem, &cx))
 }
 
-impl<S: Send + Sync> FromRequestParts<S> for RequestId {
-    type Rejection = Response;
+/// `FromRequestParts` (a generic 500 when the layer is missing) and `OptionalFromRequestParts`
+/// for an extension that a layer puts into requests.
+macro_rules! extension_extractor {
+    ($ty:ty, $name:literal, $layer:literal) => {
+        impl<S: Send + Sync> FromRequestParts<S> for $ty {
+            type Rejection = Response;
 
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        match parts.extensions.get::<RequestId>() {
-            Some(id) => Ok(id.clone()),
-            None => Err(missing(parts, "RequestId", "RequestIdLayer")),
+            async fn from_request_parts(
+                parts: &mut Parts,
+                _state: &S,
+            ) -> Result<Self, Self::Rejection> {
+                match parts.extensions.get::<$ty>() {
+                    Some(value) => Ok(value.clone()),
+                    None => Err(missing(parts, $name, $layer)),
+                }
+            }
         }
-    }
-}
 
-impl<S: Send + Sync> OptionalFromRequestParts<S> for RequestId {
-    type Rejection = std::convert::Infallible;
+        impl<S: Send + Sync> OptionalFromRequestParts<S> for $ty {
+            type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        _state: &S,
-    ) -> Result<Option<Self>, Self::Rejection> {
-        Ok(parts.extensions.get::<RequestId>().cloned())
-    }
-}
-
-impl<S: Send + Sync> FromRequestParts<S> for ApiVersion {
-    type Rejection = Response;
-
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        match parts.extensions.get::<ApiVersion>() {
-            Some(version) => Ok(*version),
-            None => Err(missing(parts, "ApiVersion", "VersioningLayer")),
+            async fn from_request_parts(
+                parts: &mut Parts,
+                _state: &S,
+            ) -> Result<Option<Self>, Self::Rejection> {
+                Ok(parts.extensions.get::<$ty>().cloned())
+            }
         }
-    }
+    };
 }
 
-impl<S: Send + Sync> OptionalFromRequestParts<S> for ApiVersion {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        _state: &S,
-    ) -> Result<Option<Self>, Self::Rejection> {
-        Ok(parts.extensions.get::<ApiVersion>().copied())
-    }
-}
-
-impl<S: Send + Sync> FromRequestParts<S> for CspNonce {
-    type Rejection = Response;
-
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        match parts.extensions.get::<CspNonce>() {
-            Some(nonce) => Ok(*nonce),
-            None => Err(missing(
-                parts,
-                "CspNonce",
-                "a SecurityHeadersLayer whose policy has Source::Nonce",
-            )),
-        }
-    }
-}
-
-impl<S: Send + Sync> OptionalFromRequestParts<S> for CspNonce {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        _state: &S,
-    ) -> Result<Option<Self>, Self::Rejection> {
-        Ok(parts.extensions.get::<CspNonce>().copied())
-    }
-}
+extension_extractor!(RequestId, "RequestId", "RequestIdLayer");
+extension_extractor!(ApiVersion, "ApiVersion", "VersioningLayer");
+extension_extractor!(
+    CspNonce,
+    "CspNonce",
+    "a SecurityHeadersLayer whose policy has Source::Nonce"
+);
 
 /// Answers a request with a problem rendered like the layers' rejections: by the renderer of
 /// a [`RendererLayer`](crate::problem::RendererLayer) if one is installed (else

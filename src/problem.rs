@@ -570,7 +570,7 @@ pub(crate) fn keep_problem_headers(problem: &Problem, headers: &mut HeaderMap) {
     for name in problem.headers.keys() {
         if !headers.contains_key(name) {
             for value in problem.headers.get_all(name) {
-                headers.append(name.clone(), value.clone());
+                crate::util::add_header(headers, name.clone(), value.clone());
             }
         }
     }

@@ -1,7 +1,19 @@
 //! Small header helpers shared by the layers.
 
-use http::header::VARY;
+use http::header::{HeaderName, VARY};
 use http::{HeaderMap, HeaderValue};
+
+/// Sets `name` on a response the layer did not build, replacing what is there. A map already
+/// at `HeaderMap`'s size limit is left as it is rather than panicking, as `insert` would.
+pub(crate) fn set_header(headers: &mut HeaderMap, name: HeaderName, value: HeaderValue) {
+    let _ = headers.try_insert(name, value);
+}
+
+/// Adds a value of `name` beside those there (`Link`, `WWW-Authenticate`), without panicking at
+/// `HeaderMap`'s size limit.
+pub(crate) fn add_header(headers: &mut HeaderMap, name: HeaderName, value: HeaderValue) {
+    let _ = headers.try_append(name, value);
+}
 
 /// `ALPHA *( ALPHA / DIGIT / "+" / "-" / "." )` (RFC 3986 scheme).
 pub(crate) fn is_scheme(s: &str) -> bool {
@@ -88,7 +100,7 @@ impl Vary {
             let names: Vec<&str> = self.names.iter().map(String::as_str).collect();
             merge_vary(headers, &names);
         } else {
-            headers.insert(VARY, self.joined.clone());
+            set_header(headers, VARY, self.joined.clone());
         }
     }
 }
@@ -118,7 +130,7 @@ fn merge_vary(headers: &mut HeaderMap, names: &[&str]) {
         return;
     }
     if let Ok(value) = HeaderValue::try_from(present.join(", ")) {
-        headers.insert(VARY, value);
+        set_header(headers, VARY, value);
     }
 }
 

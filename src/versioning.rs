@@ -59,7 +59,7 @@ use tower_service::Service;
 
 use crate::body::ResponseBody;
 use crate::problem::{self, Problem, Rejection};
-use crate::util::Vary;
+use crate::util::{self, Vary};
 
 /// `deprecation` ([RFC 9745](https://www.rfc-editor.org/rfc/rfc9745))
 pub const DEPRECATION: HeaderName = HeaderName::from_static("deprecation");
@@ -1127,9 +1127,9 @@ where
                     if let Some(d) = entry.and_then(|e| e.deprecated.as_ref()) {
                         for (name, value) in &d.headers {
                             if *name == LINK {
-                                parts.headers.append(name.clone(), value.clone());
+                                util::add_header(&mut parts.headers, name.clone(), value.clone());
                             } else {
-                                parts.headers.insert(name.clone(), value.clone());
+                                util::set_header(&mut parts.headers, name.clone(), value.clone());
                             }
                         }
                     }

@@ -1,6 +1,16 @@
 //! Reading criterion's results of this run back, to print comparisons.
 
 use std::path::PathBuf;
+use std::time::Duration;
+
+use criterion::Criterion;
+
+/// The settings every bench of this crate measures with.
+pub fn criterion() -> Criterion {
+    Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(5))
+}
 
 /// criterion's estimate of the mean time of `group/name`, in nanoseconds, from this run.
 pub fn mean_ns(group: &str, name: &str) -> Option<f64> {
