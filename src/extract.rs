@@ -26,6 +26,7 @@ use axum_core::response::{IntoResponse, Response};
 use http::request::Parts;
 use http::{HeaderMap, Method, Uri};
 
+use crate::auth::{AuthError, AuthMethod, Claims, Principal};
 use crate::problem::{self, Problem, Rejection, RenderContext, Renderer, SharedRenderer};
 use crate::request_id::RequestId;
 use crate::security_headers::CspNonce;
@@ -78,12 +79,44 @@ macro_rules! extension_extractor {
 }
 
 extension_extractor!(RequestId, "RequestId", "RequestIdLayer");
+extension_extractor!(Principal, "Principal", "AuthLayer");
 extension_extractor!(ApiVersion, "ApiVersion", "VersioningLayer");
 extension_extractor!(
     CspNonce,
     "CspNonce",
     "a SecurityHeadersLayer whose policy has Source::Nonce"
 );
+
+/// The claims of the request's JWT as a `T`: `401` (`invalid_token`) when the principal has
+/// no claims or they do not have `T`'s shape, `500` when no [`AuthLayer`](crate::AuthLayer)
+/// runs outside.
+impl<S, T> FromRequestParts<S> for Claims<T>
+where
+    S: Send + Sync,
+    T: serde::de::DeserializeOwned,
+{
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let Some(principal) = parts.extensions.get::<Principal>() else {
+            return Err(missing(parts, "Claims", "AuthLayer"));
+        };
+        match principal.claims::<T>() {
+            Ok(claims) => Ok(Claims(claims)),
+            Err(e) => {
+                tracing::debug!(error = %e, "token claims rejected by the Claims extractor");
+                let method = if principal.is_anonymous() { AuthMethod::Jwt } else { principal.method() };
+                let rejection = if principal.is_anonymous() {
+                    AuthError::missing()
+                } else {
+                    AuthError::invalid(method, "the token's claims are not accepted here")
+                };
+                let rejector = Rejector::from_parts(parts);
+                Err(rejector.reject(rejection))
+            }
+        }
+    }
+}
 
 /// Answers a request with a problem rendered like the layers' rejections: by the renderer of
 /// a [`RendererLayer`](crate::problem::RendererLayer) if one is installed (else
@@ -112,6 +145,16 @@ pub struct Rejector {
 }
 
 impl Rejector {
+    fn from_parts(parts: &Parts) -> Self {
+        Self {
+            renderer: parts.extensions.get::<SharedRenderer>().cloned(),
+            request_id: parts.extensions.get::<RequestId>().cloned(),
+            method: parts.method.clone(),
+            uri: parts.uri.clone(),
+            headers: parts.headers.clone(),
+        }
+    }
+
     /// The response for `rejection`, which also goes into the response's extensions with its
     /// [`Problem`].
     pub fn reject<R: Rejection>(&self, rejection: R) -> Response {
@@ -141,13 +184,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Rejector {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        Ok(Self {
-            renderer: parts.extensions.get::<SharedRenderer>().cloned(),
-            request_id: parts.extensions.get::<RequestId>().cloned(),
-            method: parts.method.clone(),
-            uri: parts.uri.clone(),
-            headers: parts.headers.clone(),
-        })
+        Ok(Self::from_parts(parts))
     }
 }
 

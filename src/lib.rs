@@ -46,6 +46,7 @@
 #![warn(missing_debug_implementations, rust_2018_idioms)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod auth;
 pub mod body;
 pub mod cors;
 #[cfg(feature = "axum")]
@@ -53,13 +54,16 @@ pub mod cors;
 pub mod extract;
 pub mod problem;
 pub mod request_id;
+pub mod scope;
 pub mod security_headers;
 mod util;
 pub mod versioning;
 
+pub use auth::{AuthLayer, Principal};
 pub use cors::CorsLayer;
 pub use problem::{Problem, RendererLayer};
 pub use request_id::{RequestId, RequestIdLayer};
+pub use scope::ScopeLayer;
 pub use security_headers::SecurityHeadersLayer;
 pub use versioning::{ApiVersion, VersioningLayer};
 

@@ -1,0 +1,202 @@
+//! The rejections of authentication and authorization: [`AuthError`] (401) and
+//! [`Forbidden`] (403).
+
+use std::borrow::Cow;
+use std::fmt;
+use std::sync::Arc;
+
+use http::header::WWW_AUTHENTICATE;
+use http::{HeaderValue, StatusCode};
+
+use super::AuthMethod;
+use crate::problem::{Problem, Rejection, problem_type};
+
+/// What went wrong with a request's credentials.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum AuthErrorKind {
+    /// No credential was presented, and the layer does not let anonymous requests through.
+    Missing,
+    /// A credential was presented and is not valid: unknown, malformed, badly signed, revoked.
+    Invalid,
+    /// A credential was presented and has expired (or is not valid yet).
+    Expired,
+    /// An `Authorization` header with a scheme no authenticator of the layer accepts.
+    UnsupportedScheme,
+    /// The credential could not be checked: the identity provider's keys are unreachable and
+    /// none were ever loaded. Answered with `503`.
+    Unavailable,
+}
+
+/// A request turned away by an [`AuthLayer`](super::AuthLayer) or a
+/// [`ScopeLayer`](crate::scope::ScopeLayer) that found no principal: `401 Unauthorized` with a
+/// `WWW-Authenticate` challenge per authentication scheme the layer accepts (`503` for
+/// [`AuthErrorKind::Unavailable`]).
+///
+/// The detail tells a developer what to fix ("token expired", "invalid API key") and never
+/// which secret was close, or anything of the server's internals.
+#[derive(Clone)]
+pub struct AuthError {
+    kind: AuthErrorKind,
+    method: Option<AuthMethod>,
+    detail: Cow<'static, str>,
+    pub(crate) challenges: Arc<[HeaderValue]>,
+}
+
+impl AuthError {
+    fn new(kind: AuthErrorKind, method: Option<AuthMethod>, detail: Cow<'static, str>) -> Self {
+        Self {
+            kind,
+            method,
+            detail,
+            challenges: Arc::new([]),
+        }
+    }
+
+    /// No credential was presented.
+    pub fn missing() -> Self {
+        Self::new(
+            AuthErrorKind::Missing,
+            None,
+            Cow::Borrowed("This resource needs authentication; no credentials were presented."),
+        )
+    }
+
+    /// A credential for `method` was presented and is not valid; `detail` says why, for a
+    /// developer ("invalid API key", "token signature invalid").
+    pub fn invalid(method: AuthMethod, detail: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(AuthErrorKind::Invalid, Some(method), detail.into())
+    }
+
+    /// A credential for `method` was presented and has expired, or is not valid yet.
+    pub fn expired(method: AuthMethod, detail: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(AuthErrorKind::Expired, Some(method), detail.into())
+    }
+
+    /// A credential for `method` could not be checked because something it depends on is
+    /// down (`503`).
+    pub fn unavailable(method: AuthMethod, detail: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(AuthErrorKind::Unavailable, Some(method), detail.into())
+    }
+
+    pub(crate) fn unsupported_scheme() -> Self {
+        Self::new(
+            AuthErrorKind::UnsupportedScheme,
+            None,
+            Cow::Borrowed("The Authorization header's scheme is not accepted here."),
+        )
+    }
+
+    /// What went wrong.
+    pub fn kind(&self) -> AuthErrorKind {
+        self.kind
+    }
+
+    /// The method whose credential failed, when one was presented.
+    pub fn method(&self) -> Option<AuthMethod> {
+        self.method
+    }
+
+    /// The reason given to the client.
+    pub fn detail(&self) -> &str {
+        &self.detail
+    }
+
+    /// Whether a Bearer token was presented and failed: its challenge carries
+    /// `error="invalid_token"` (RFC 6750 section 3.1).
+    pub fn is_bearer_failure(&self) -> bool {
+        self.method.is_some_and(|m| m.is_bearer())
+            && matches!(self.kind, AuthErrorKind::Invalid | AuthErrorKind::Expired)
+    }
+
+    pub(crate) fn with_challenges(mut self, challenges: Arc<[HeaderValue]>) -> Self {
+        self.challenges = challenges;
+        self
+    }
+}
+
+impl fmt::Debug for AuthError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthError")
+            .field("kind", &self.kind)
+            .field("method", &self.method)
+            .field("detail", &self.detail)
+            .finish_non_exhaustive()
+    }
+}
+
+impl fmt::Display for AuthError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.detail)
+    }
+}
+
+impl std::error::Error for AuthError {}
+
+impl Rejection for AuthError {
+    fn problem(&self) -> Problem {
+        if self.kind == AuthErrorKind::Unavailable {
+            return Problem::new(StatusCode::SERVICE_UNAVAILABLE)
+                .with_type(problem_type("auth-unavailable"))
+                .with_title("Authentication Unavailable")
+                .with_detail(self.detail.clone());
+        }
+        let mut problem = Problem::new(StatusCode::UNAUTHORIZED)
+            .with_type(problem_type("unauthorized"))
+            .with_detail(self.detail.clone());
+        for challenge in self.challenges.iter() {
+            problem = problem.with_header(WWW_AUTHENTICATE, challenge.clone());
+        }
+        problem
+    }
+}
+
+/// A request whose principal lacks a scope or role a [`ScopeLayer`](crate::scope::ScopeLayer)
+/// requires: `403 Forbidden`; for a Bearer principal with
+/// `WWW-Authenticate: Bearer error="insufficient_scope", scope="..."` (RFC 6750 section 3.1).
+#[derive(Clone, Debug)]
+pub struct Forbidden {
+    pub(crate) detail: Arc<str>,
+    pub(crate) missing: Arc<[Box<str>]>,
+    pub(crate) challenge: Option<HeaderValue>,
+}
+
+impl Forbidden {
+    /// The scopes or roles required (all of them, or one of them, as the layer says in the
+    /// detail).
+    pub fn required(&self) -> impl Iterator<Item = &str> {
+        self.missing.iter().map(|s| &**s)
+    }
+}
+
+impl Rejection for Forbidden {
+    fn problem(&self) -> Problem {
+        let mut problem = Problem::new(StatusCode::FORBIDDEN)
+            .with_type(problem_type("insufficient-scope"))
+            .with_detail(self.detail.to_string());
+        if let Some(challenge) = &self.challenge {
+            problem = problem.with_header(WWW_AUTHENTICATE, challenge.clone());
+        }
+        problem
+    }
+}
+
+/// A `WWW-Authenticate` challenge: `scheme realm="realm"` plus `params` (already quoted where
+/// needed), or `None` when a part cannot be a header value.
+pub(crate) fn challenge(scheme: &str, realm: &str, params: &[(&str, &str)]) -> Option<HeaderValue> {
+    let mut out = format!("{scheme} realm=\"{realm}\"");
+    for (name, value) in params {
+        out.push_str(", ");
+        out.push_str(name);
+        out.push_str("=\"");
+        out.push_str(value);
+        out.push('"');
+    }
+    HeaderValue::from_str(&out).ok()
+}
+
+/// Whether `s` can sit between double quotes in a header parameter as it is: printable ASCII
+/// without `"` or `\` (what RFC 6750 allows in `realm`, `scope` and `error_description`).
+pub(crate) fn is_quotable(s: &str) -> bool {
+    s.bytes().all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
+}

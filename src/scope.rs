@@ -1,0 +1,340 @@
+//! Authorization: [`ScopeLayer`] requires scopes or roles of the request's
+//! [`Principal`](crate::auth::Principal).
+//!
+//! - No principal, or the anonymous one: `401` (the request has not authenticated), with the
+//!   challenges of the [`AuthLayer`](crate::auth::AuthLayer) that let it through.
+//! - A principal without what is required: `403`, an `insufficient-scope` problem; for a Bearer
+//!   principal (JWT) also `WWW-Authenticate: Bearer error="insufficient_scope", scope="..."`
+//!   ([RFC 6750 section 3.1](https://www.rfc-editor.org/rfc/rfc6750#section-3.1)).
+//!
+//! Use it per route (`route_layer`) or on a whole router, inside an `AuthLayer`:
+//!
+//! ```
+//! use axum::{Router, body::Body, routing::{delete, get}};
+//! use http::{Request, StatusCode};
+//! use tower::ServiceExt;
+//! use tower_shield::auth::{
+//!     ApiKeyAuth, ApiKeyRecord, AuthLayer, AuthMethod, KeyDigest, MemoryKeyStore, Principal,
+//! };
+//! use tower_shield::scope::ScopeLayer;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let store = MemoryKeyStore::new();
+//! let reader = Principal::builder("reader", AuthMethod::ApiKey).scopes(["read:posts"]).build();
+//! store.insert(KeyDigest::of("ak_test_reader"), ApiKeyRecord::new(reader));
+//!
+//! let app = Router::new()
+//!     .route("/posts", get(|| async { "[]" }).route_layer(ScopeLayer::all_of(["read:posts"])?))
+//!     .route(
+//!         "/posts/{id}",
+//!         delete(|| async { "" }).route_layer(ScopeLayer::all_of(["delete:posts"])?),
+//!     )
+//!     .layer(AuthLayer::new(ApiKeyAuth::new(store)));
+//!
+//! let get = Request::get("/posts").header("x-api-key", "ak_test_reader").body(Body::empty())?;
+//! assert_eq!(app.clone().oneshot(get).await?.status(), StatusCode::OK);
+//!
+//! let del = Request::delete("/posts/1").header("x-api-key", "ak_test_reader").body(Body::empty())?;
+//! assert_eq!(app.oneshot(del).await?.status(), StatusCode::FORBIDDEN);
+//! # Ok(()) }
+//! ```
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use http::{HeaderValue, Request, Response};
+use pin_project_lite::pin_project;
+use tower_layer::Layer;
+use tower_service::Service;
+
+use crate::auth::{AuthError, Challenges, Forbidden, Principal, Scopes, is_quotable};
+use crate::body::ResponseBody;
+use crate::problem::reject;
+
+/// A requirement that cannot be checked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ScopeError {
+    /// No scope or role was given: the layer would let everyone through, or no one.
+    Empty,
+    /// A scope is empty, or has a character outside what RFC 6749 allows in a scope
+    /// (printable ASCII except space, `"` and `\`).
+    InvalidScope(String),
+}
+
+impl fmt::Display for ScopeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Empty => f.write_str("a scope requirement needs at least one scope or role"),
+            Self::InvalidScope(s) => write!(f, "`{s}` is not a valid scope"),
+        }
+    }
+}
+
+impl std::error::Error for ScopeError {}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    AllOf,
+    AnyOf,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Scopes,
+    Roles,
+}
+
+struct Config {
+    required: Scopes,
+    mode: Mode,
+    kind: Kind,
+    detail: Arc<str>,
+    required_list: Arc<[Box<str>]>,
+    bearer_challenge: Option<HeaderValue>,
+}
+
+/// Requires scopes or roles of the request's principal; see the [module docs](self).
+#[derive(Clone)]
+pub struct ScopeLayer {
+    config: Arc<Config>,
+}
+
+impl ScopeLayer {
+    fn new<S: AsRef<str>>(
+        items: impl IntoIterator<Item = S>,
+        mode: Mode,
+        kind: Kind,
+    ) -> Result<Self, ScopeError> {
+        let mut list = Vec::new();
+        for item in items {
+            let item = item.as_ref();
+            if item.is_empty() || !is_quotable(item) || item.contains(' ') {
+                return Err(ScopeError::InvalidScope(item.to_owned()));
+            }
+            list.push(item.to_owned());
+        }
+        let required: Scopes = list.iter().collect();
+        if required.is_empty() {
+            return Err(ScopeError::Empty);
+        }
+        let what = match kind {
+            Kind::Scopes => "scope",
+            Kind::Roles => "role",
+        };
+        let detail = match (mode, required.len()) {
+            (_, 1) => format!("This request needs the {what} {required}."),
+            (Mode::AllOf, _) => format!("This request needs every {what} of: {required}."),
+            (Mode::AnyOf, _) => format!("This request needs one {what} of: {required}."),
+        };
+        // RFC 6750 defines `scope` for scopes; roles get the error code alone.
+        let bearer_challenge = match kind {
+            Kind::Scopes => HeaderValue::from_str(&format!(
+                "Bearer error=\"insufficient_scope\", scope=\"{required}\""
+            ))
+            .ok(),
+            Kind::Roles => Some(HeaderValue::from_static(r#"Bearer error="insufficient_scope""#)),
+        };
+        Ok(Self {
+            config: Arc::new(Config {
+                required_list: required.iter().map(Box::from).collect(),
+                required,
+                mode,
+                kind,
+                detail: detail.into(),
+                bearer_challenge,
+            }),
+        })
+    }
+
+    /// Requires every one of `scopes`.
+    ///
+    /// # Errors
+    ///
+    /// When `scopes` is empty or one is not a valid OAuth scope.
+    pub fn all_of<S: AsRef<str>>(scopes: impl IntoIterator<Item = S>) -> Result<Self, ScopeError> {
+        Self::new(scopes, Mode::AllOf, Kind::Scopes)
+    }
+
+    /// Requires at least one of `scopes`.
+    ///
+    /// # Errors
+    ///
+    /// When `scopes` is empty or one is not a valid OAuth scope.
+    pub fn any_of<S: AsRef<str>>(scopes: impl IntoIterator<Item = S>) -> Result<Self, ScopeError> {
+        Self::new(scopes, Mode::AnyOf, Kind::Scopes)
+    }
+
+    /// Requires every one of `roles`.
+    ///
+    /// # Errors
+    ///
+    /// When `roles` is empty or one is empty or has a space, quote or backslash.
+    pub fn all_roles<S: AsRef<str>>(roles: impl IntoIterator<Item = S>) -> Result<Self, ScopeError> {
+        Self::new(roles, Mode::AllOf, Kind::Roles)
+    }
+
+    /// Requires at least one of `roles`.
+    ///
+    /// # Errors
+    ///
+    /// When `roles` is empty or one is empty or has a space, quote or backslash.
+    pub fn any_role<S: AsRef<str>>(roles: impl IntoIterator<Item = S>) -> Result<Self, ScopeError> {
+        Self::new(roles, Mode::AnyOf, Kind::Roles)
+    }
+}
+
+impl fmt::Debug for ScopeLayer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ScopeLayer")
+            .field("required", &self.config.required)
+            .field("mode", &self.config.mode)
+            .field("kind", &self.config.kind)
+            .finish()
+    }
+}
+
+impl<S> Layer<S> for ScopeLayer {
+    type Service = Scope<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Scope {
+            inner,
+            config: Arc::clone(&self.config),
+        }
+    }
+}
+
+/// The service of a [`ScopeLayer`].
+#[derive(Clone)]
+pub struct Scope<S> {
+    inner: S,
+    config: Arc<Config>,
+}
+
+impl<S: fmt::Debug> fmt::Debug for Scope<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Scope")
+            .field("inner", &self.inner)
+            .finish_non_exhaustive()
+    }
+}
+
+fn allowed(config: &Config, principal: &Principal) -> bool {
+    let held = match config.kind {
+        Kind::Scopes => principal.scopes(),
+        Kind::Roles => principal.roles(),
+    };
+    match config.mode {
+        Mode::AllOf => config.required.iter().all(|s| held.contains(s)),
+        Mode::AnyOf => config.required.iter().any(|s| held.contains(s)),
+    }
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for Scope<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+{
+    type Response = Response<ResponseBody<ResBody>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future, ResBody>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
+        let config = &self.config;
+        let rejection = match req.extensions().get::<Principal>() {
+            Some(p) if !p.is_anonymous() && allowed(config, p) => {
+                return ResponseFuture {
+                    state: State::Calling {
+                        future: self.inner.call(req),
+                    },
+                };
+            }
+            Some(p) if !p.is_anonymous() => {
+                tracing::info!(
+                    target: "tower_shield::auth",
+                    subject = p.subject(),
+                    required = %config.required,
+                    "insufficient scope"
+                );
+                let forbidden = Forbidden {
+                    detail: Arc::clone(&config.detail),
+                    missing: Arc::clone(&config.required_list),
+                    challenge: if p.method().is_bearer() {
+                        config.bearer_challenge.clone()
+                    } else {
+                        None
+                    },
+                };
+                return ResponseFuture {
+                    state: State::Done {
+                        response: Some(reject(&req, forbidden)),
+                    },
+                };
+            }
+            Some(_) => {
+                let challenges = req.extensions().get::<Challenges>().map(|c| Arc::clone(&c.0));
+                AuthError::missing().with_challenges(challenges.unwrap_or_else(|| Arc::new([])))
+            }
+            None => {
+                tracing::error!(
+                    "ScopeLayer found no Principal: put an AuthLayer outside it; answering 401"
+                );
+                AuthError::missing()
+            }
+        };
+        ResponseFuture {
+            state: State::Done {
+                response: Some(reject(&req, rejection)),
+            },
+        }
+    }
+}
+
+pin_project! {
+    /// The response future of [`Scope`].
+    pub struct ResponseFuture<F, B> {
+        #[pin]
+        state: State<F, B>,
+    }
+}
+
+pin_project! {
+    #[project = StateProj]
+    enum State<F, B> {
+        Calling { #[pin] future: F },
+        Done { response: Option<Response<ResponseBody<B>>> },
+    }
+}
+
+impl<F, B> fmt::Debug for ResponseFuture<F, B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ResponseFuture").finish_non_exhaustive()
+    }
+}
+
+impl<F, B, E> Future for ResponseFuture<F, B>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+{
+    type Output = Result<Response<ResponseBody<B>>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project().state.project() {
+            StateProj::Calling { future } => {
+                future.poll(cx).map(|r| r.map(|res| res.map(ResponseBody::new)))
+            }
+            StateProj::Done { response } => match response.take() {
+                Some(res) => Poll::Ready(Ok(res)),
+                None => Poll::Pending,
+            },
+        }
+    }
+}
