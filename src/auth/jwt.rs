@@ -285,6 +285,7 @@ impl KeySet {
     /// # Errors
     ///
     /// When the document is not a JWK set.
+    #[cfg_attr(not(feature = "jwks"), allow(dead_code))]
     pub(crate) fn from_jwk_set(json: &[u8]) -> Result<Self, String> {
         let doc: Value = serde_json::from_slice(json).map_err(|e| e.to_string())?;
         let keys = doc
@@ -299,11 +300,13 @@ impl KeySet {
     }
 
     /// How many keys the set has.
+    #[cfg_attr(not(feature = "jwks"), allow(dead_code))]
     pub(crate) fn len(&self) -> usize {
         self.keys.len()
     }
 
     /// The kids of the set, for comparing two sets.
+    #[cfg_attr(not(feature = "jwks"), allow(dead_code))]
     pub(crate) fn kids(&self) -> impl Iterator<Item = &str> {
         self.keys.iter().filter_map(|k| k.kid.as_deref())
     }
