@@ -12,21 +12,39 @@
 //!    `Accept: application/vnd.example.v2+json`, default 2), `/v1/...` deprecated until its
 //!    sunset on 2027-06-30, `/v0/...` gone, anything else a 400.
 //!
-//! Authentication, rate limiting and scopes slot in below them, in that order (see `app`).
-//! Every error is an RFC 9457 `application/problem+json` document.
+//! 5. `AuthLayer`: an API key (`X-API-Key`), then a Bearer JWT (RS256, verified with
+//!    `examples/keys/jwt_public.pem`), then HTTP Basic. A request without any credential goes on
+//!    as the anonymous principal; a bad credential is a 401.
+//! 6. (Rate limiting slots in here, keyed by principal or client IP.)
+//! 7. `ScopeLayer` per route: `read:posts`, `write:posts`, `delete:posts`.
+//!
+//! The server stores SHA-256 digests of the API keys and an Argon2id hash of the Basic
+//! password, never the plain values. Every error is an RFC 9457 `application/problem+json`
+//! document.
 
 use std::net::SocketAddr;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use axum::routing::get;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get};
 use axum::{Json, Router};
-use http::{Method, StatusCode};
+use http::{Method, StatusCode, header};
+use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tower::ServiceBuilder;
+use tower_shield::auth::{
+    Algorithm, ApiKeyAuth, ApiKeyRecord, Argon2Users, AuthLayer, AuthMethod, Authenticator,
+    BasicAuth, JwtAuth, JwtKey, KeyDigest, MemoryKeyStore, Principal, Tier,
+};
 use tower_shield::extract::Rejector;
 use tower_shield::versioning::{ApiVersion, Version};
-use tower_shield::{CorsLayer, Problem, RequestIdLayer, SecurityHeadersLayer, VersioningLayer};
+use tower_shield::{
+    CorsLayer, Problem, RequestIdLayer, ScopeLayer, SecurityHeadersLayer, VersioningLayer,
+};
 
 /// The default address; the first argument overrides it.
 pub const DEFAULT_ADDR: &str = "127.0.0.1:3000";
@@ -37,10 +55,230 @@ pub const ORIGINS: [&str; 2] = ["https://frontend.example.com", "https://*.examp
 /// Where clients of old versions learn how to move on.
 pub const MIGRATION_GUIDE: &str = "https://api.example.com/docs/migrate-v2";
 
+/// The demo API key of `demo-app` (authenticated tier); `QUICKSTART_API_KEY` overrides it.
+pub const DEMO_API_KEY: &str = "ak_live_7f3a9b2c4d5e6f1a8b9c0d1e2f3a4b5c";
+/// SHA-256 of [`DEMO_API_KEY`]: what the server actually stores.
+pub const DEMO_API_KEY_SHA256: &str =
+    "f8b6b4f130c61be1d414e4be7dbb3004d1743f993b7dbbeb3a5ec76f5c03db3e";
+/// The demo API key of `premium-app` (premium tier); `QUICKSTART_PREMIUM_API_KEY` overrides it.
+pub const PREMIUM_API_KEY: &str = "ak_live_premium_0123456789abcdef0123456789ab";
+/// SHA-256 of [`PREMIUM_API_KEY`].
+pub const PREMIUM_API_KEY_SHA256: &str =
+    "91d9949adbb229c58803853783d34ead4a869d2481fc48fa9cc10a3ae1301ba6";
+/// The demo Basic user (`QUICKSTART_BASIC_USER` overrides it).
+pub const BASIC_USER: &str = "jane";
+/// The demo Basic password (`QUICKSTART_BASIC_PASSWORD` overrides it); only its hash is stored.
+pub const BASIC_PASSWORD: &str = "password123";
+/// The Argon2id hash of [`BASIC_PASSWORD`] (m = 19 MiB, t = 2, p = 1).
+pub const BASIC_PASSWORD_HASH: &str =
+    "$argon2id$v=19$m=19456,t=2,p=1$4ONmEtEfLsNsLkVpDWzXXw$7pmtJduD+KRf8Xt5SzYvKzYazd/VhkU7+bI7JGdJLas";
+/// The issuer and audience demo JWTs must carry.
+pub const JWT_ISSUER: &str = "https://auth.example.com";
+/// See [`JWT_ISSUER`].
+pub const JWT_AUDIENCE: &str = "https://api.example.com";
+/// The key that verifies demo JWTs (`QUICKSTART_JWT_PUBLIC_KEY`, a PEM file, overrides it).
+pub const JWT_PUBLIC_KEY: &[u8] = include_bytes!("keys/jwt_public.pem");
+/// Its private key, here for the demo only: the banner mints a token with it.
+pub const JWT_PRIVATE_KEY: &[u8] = include_bytes!("keys/jwt_private.pem");
+
+/// The demo credentials: defaults, or what the environment says.
+#[derive(Clone, Debug)]
+pub struct Credentials {
+    /// `demo-app`'s key, if given in the environment (else the stored digest is used).
+    pub api_key: Option<String>,
+    /// `premium-app`'s key, if given in the environment.
+    pub premium_api_key: Option<String>,
+    /// The Basic user.
+    pub basic_user: String,
+    /// The Basic password, if given in the environment (else the stored hash is used).
+    pub basic_password: Option<String>,
+    /// A PEM public key for JWTs, if given in the environment.
+    pub jwt_public_key: Option<Vec<u8>>,
+}
+
+impl Credentials {
+    /// The built-in demo credentials.
+    pub fn demo() -> Self {
+        Self {
+            api_key: None,
+            premium_api_key: None,
+            basic_user: BASIC_USER.to_owned(),
+            basic_password: None,
+            jwt_public_key: None,
+        }
+    }
+
+    /// The demo credentials, overridden by `QUICKSTART_API_KEY`, `QUICKSTART_PREMIUM_API_KEY`,
+    /// `QUICKSTART_BASIC_USER`, `QUICKSTART_BASIC_PASSWORD` and `QUICKSTART_JWT_PUBLIC_KEY`.
+    ///
+    /// # Errors
+    ///
+    /// When `QUICKSTART_JWT_PUBLIC_KEY` names a file that cannot be read.
+    pub fn from_env() -> Result<Self, Box<dyn std::error::Error>> {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        Ok(Self {
+            api_key: var("QUICKSTART_API_KEY"),
+            premium_api_key: var("QUICKSTART_PREMIUM_API_KEY"),
+            basic_user: var("QUICKSTART_BASIC_USER").unwrap_or_else(|| BASIC_USER.to_owned()),
+            basic_password: var("QUICKSTART_BASIC_PASSWORD"),
+            jwt_public_key: match var("QUICKSTART_JWT_PUBLIC_KEY") {
+                Some(path) => Some(
+                    std::fs::read(&path).map_err(|e| format!("cannot read {path}: {e}"))?,
+                ),
+                None => None,
+            },
+        })
+    }
+
+    /// Whether every credential is the built-in demo one.
+    pub fn are_demo(&self) -> bool {
+        self.api_key.is_none()
+            && self.premium_api_key.is_none()
+            && self.basic_user == BASIC_USER
+            && self.basic_password.is_none()
+            && self.jwt_public_key.is_none()
+    }
+}
+
+/// The authenticators: API key, then Bearer JWT, then Basic; anonymous requests go on.
+///
+/// # Errors
+///
+/// When a key or hash is malformed.
+pub fn auth(creds: &Credentials) -> Result<AuthLayer, Box<dyn std::error::Error>> {
+    let digest = |key: &Option<String>, stored: &str| match key {
+        Some(key) => Ok(KeyDigest::of(key)),
+        None => KeyDigest::from_hex(stored).ok_or("bad stored digest"),
+    };
+    let keys = MemoryKeyStore::new();
+    keys.insert(
+        digest(&creds.api_key, DEMO_API_KEY_SHA256)?,
+        ApiKeyRecord::new(
+            Principal::builder("demo-app", AuthMethod::ApiKey)
+                .scopes(["read:posts", "write:posts"])
+                .key_id("demo-app-1")
+                .build(),
+        ),
+    );
+    keys.insert(
+        digest(&creds.premium_api_key, PREMIUM_API_KEY_SHA256)?,
+        ApiKeyRecord::new(
+            Principal::builder("premium-app", AuthMethod::ApiKey)
+                .scopes(["read:posts", "write:posts", "delete:posts"])
+                .tier(Tier::PREMIUM)
+                .key_id("premium-app-1")
+                .build(),
+        ),
+    );
+    let users = Argon2Users::new();
+    let hash = match &creds.basic_password {
+        Some(password) => Argon2Users::hash_password(password),
+        None => BASIC_PASSWORD_HASH.to_owned(),
+    };
+    users.insert(
+        creds.basic_user.as_str(),
+        &hash,
+        Principal::builder(creds.basic_user.as_str(), AuthMethod::Basic)
+            .scopes(["read:posts"])
+            .build(),
+    )?;
+    let jwt = JwtAuth::builder()
+        .key(JwtKey::rsa_pem(
+            Algorithm::RS256,
+            creds.jwt_public_key.as_deref().unwrap_or(JWT_PUBLIC_KEY),
+        )?)
+        .issuer(JWT_ISSUER)
+        .audience(JWT_AUDIENCE)
+        .cache(10_000)
+        .build()?;
+    let chain = ApiKeyAuth::new(keys).or(jwt).or(BasicAuth::new(users));
+    Ok(AuthLayer::new(chain).allow_anonymous(true))
+}
+
+/// A demo JWT for `user_42` with every scope, signed with [`JWT_PRIVATE_KEY`], valid an hour.
+pub fn demo_token() -> Result<String, Box<dyn std::error::Error>> {
+    let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
+    let claims = json!({
+        "sub": "user_42",
+        "scope": "read:posts write:posts delete:posts",
+        "iss": JWT_ISSUER,
+        "aud": JWT_AUDIENCE,
+        "iat": now,
+        "exp": now + 3600,
+    });
+    let key = jsonwebtoken::EncodingKey::from_rsa_pem(JWT_PRIVATE_KEY)?;
+    Ok(jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256),
+        &claims,
+        &key,
+    )?)
+}
+
+/// A post of the demo API.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Post {
+    id: u64,
+    title: String,
+    body: String,
+    author: String,
+}
+
+#[derive(Deserialize)]
+struct NewPost {
+    title: String,
+    #[serde(default)]
+    body: String,
+}
+
+/// The posts, in memory.
+#[derive(Clone, Default)]
+pub struct Posts(Arc<Mutex<(u64, Vec<Post>)>>);
+
+impl Posts {
+    fn with_samples() -> Self {
+        let posts = vec![
+            Post {
+                id: 1,
+                title: "Hello, tower-shield".into(),
+                body: "Security middleware for tower.".into(),
+                author: "demo-app".into(),
+            },
+            Post {
+                id: 2,
+                title: "Rate limits by tier".into(),
+                body: "Anonymous, authenticated, premium.".into(),
+                author: "premium-app".into(),
+            },
+        ];
+        Self(Arc::new(Mutex::new((2, posts))))
+    }
+}
+
+/// The largest request body `POST /posts` reads.
+pub const MAX_BODY: usize = 1024 * 1024;
+
+fn scope(scope: &str) -> ScopeLayer {
+    ScopeLayer::all_of([scope]).unwrap_or_else(|e| unreachable!("{e}"))
+}
+
 /// The API's routes, written once for every version (the versioning layer strips `/vN`).
 pub fn routes() -> Router {
     Router::new()
         .route("/health", get(health))
+        .route("/me", get(me).route_layer(ScopeLayer::authenticated()))
+        .route(
+            "/posts",
+            get(list_posts)
+                .route_layer(scope("read:posts"))
+                .merge(axum::routing::post(create_post).route_layer(scope("write:posts"))),
+        )
+        .route(
+            "/posts/{id}",
+            delete(delete_post).route_layer(scope("delete:posts")),
+        )
+        .route("/search", get(search).route_layer(scope("read:posts")))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(Posts::with_samples())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
 }
@@ -61,7 +299,10 @@ pub fn env_origins() -> Vec<String> {
 /// # Errors
 ///
 /// When an origin in `extra_origins` is malformed (or `null`, or a too broad pattern).
-pub fn app(extra_origins: &[String]) -> Result<Router, Box<dyn std::error::Error>> {
+pub fn app(
+    extra_origins: &[String],
+    creds: &Credentials,
+) -> Result<Router, Box<dyn std::error::Error>> {
     let cors = CorsLayer::builder()
         .allow_origins(ORIGINS)
         .allow_origins(extra_origins.iter().cloned())
@@ -97,8 +338,9 @@ pub fn app(extra_origins: &[String]) -> Result<Router, Box<dyn std::error::Error
         .layer(RequestIdLayer::new())
         .layer(SecurityHeadersLayer::json_api())
         .layer(cors)
-        .layer(versioning);
-    // Later layers go here, in this order: AuthLayer, RateLimitLayer; ScopeLayer per route.
+        .layer(versioning)
+        .layer(auth(creds)?);
+    // RateLimitLayer goes here, inside AuthLayer; ScopeLayer is per route (see `routes`).
     //
     // The versioning layer rewrites the path before routing, so the stack wraps the Router as
     // a service (a `Router::layer` would run after routing).
@@ -107,6 +349,109 @@ pub fn app(extra_origins: &[String]) -> Result<Router, Box<dyn std::error::Error
 
 async fn health(_version: ApiVersion) -> Json<Value> {
     Json(json!({ "status": "ok" }))
+}
+
+/// `GET /me`: who you are (the anonymous principal gets a 401 from the route's ScopeLayer).
+async fn me(principal: Principal) -> Json<Principal> {
+    Json(principal)
+}
+
+async fn list_posts(State(posts): State<Posts>) -> Json<Vec<Post>> {
+    Json(posts.0.lock().map(|p| p.1.clone()).unwrap_or_default())
+}
+
+async fn create_post(
+    State(posts): State<Posts>,
+    principal: Principal,
+    rejector: Rejector,
+    body: Result<Json<NewPost>, JsonRejection>,
+) -> Response {
+    let new = match body {
+        Ok(Json(new)) => new,
+        Err(e) => {
+            let status = e.status();
+            let detail = match status {
+                StatusCode::UNSUPPORTED_MEDIA_TYPE => "Send the post as application/json.",
+                StatusCode::PAYLOAD_TOO_LARGE => "The body is larger than 1 MiB.",
+                _ => "The body is not a post: a JSON object with a string `title`.",
+            };
+            return rejector.reject(Problem::new(status).with_detail(detail));
+        }
+    };
+    if new.title.trim().is_empty() {
+        return rejector.reject(
+            Problem::new(StatusCode::UNPROCESSABLE_ENTITY).with_detail("A post needs a title."),
+        );
+    }
+    let Ok(mut guard) = posts.0.lock() else {
+        return rejector.reject(Problem::new(StatusCode::INTERNAL_SERVER_ERROR));
+    };
+    guard.0 += 1;
+    let post = Post {
+        id: guard.0,
+        title: new.title,
+        body: new.body,
+        author: principal.subject().to_owned(),
+    };
+    guard.1.push(post.clone());
+    let location = format!("/v2/posts/{}", post.id);
+    (
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        Json(post),
+    )
+        .into_response()
+}
+
+async fn delete_post(
+    State(posts): State<Posts>,
+    Path(id): Path<String>,
+    rejector: Rejector,
+) -> Response {
+    let removed = id.parse::<u64>().ok().and_then(|id| {
+        let mut guard = posts.0.lock().ok()?;
+        let before = guard.1.len();
+        guard.1.retain(|p| p.id != id);
+        (guard.1.len() < before).then_some(())
+    });
+    match removed {
+        Some(()) => StatusCode::NO_CONTENT.into_response(),
+        None => rejector
+            .reject(Problem::new(StatusCode::NOT_FOUND).with_detail("There is no such post.")),
+    }
+}
+
+#[derive(Deserialize)]
+struct SearchQuery {
+    #[serde(default)]
+    q: String,
+}
+
+async fn search(
+    State(posts): State<Posts>,
+    query: Result<Query<SearchQuery>, axum::extract::rejection::QueryRejection>,
+    rejector: Rejector,
+) -> Response {
+    let Ok(Query(query)) = query else {
+        return rejector.reject(
+            Problem::new(StatusCode::BAD_REQUEST).with_detail("The query string is malformed."),
+        );
+    };
+    let needle = query.q.to_lowercase();
+    let found: Vec<Post> = posts
+        .0
+        .lock()
+        .map(|p| {
+            p.1.iter()
+                .filter(|post| {
+                    post.title.to_lowercase().contains(&needle)
+                        || post.body.to_lowercase().contains(&needle)
+                })
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default();
+    Json(found).into_response()
 }
 
 async fn not_found(rejector: Rejector) -> axum::response::Response {
@@ -130,16 +475,48 @@ pub async fn serve(listener: TcpListener, app: Router) -> std::io::Result<()> {
         .await
 }
 
-/// What the server prints when it starts.
-pub fn banner(addr: SocketAddr, extra_origins: &[String]) -> String {
+/// What the server prints when it starts; `token` is a demo JWT to show.
+pub fn banner(
+    addr: SocketAddr,
+    extra_origins: &[String],
+    creds: &Credentials,
+    token: Option<&str>,
+) -> String {
     let base = format!("http://{addr}");
     let mut origins: Vec<String> = ORIGINS.iter().map(|s| (*s).to_owned()).collect();
     origins.extend(extra_origins.iter().cloned());
+    let credentials = if creds.are_demo() {
+        format!(
+            "Demo credentials (demo values only; override with QUICKSTART_API_KEY,\n\
+             QUICKSTART_PREMIUM_API_KEY, QUICKSTART_BASIC_USER, QUICKSTART_BASIC_PASSWORD,\n\
+             QUICKSTART_JWT_PUBLIC_KEY):\n  \
+               X-API-Key: {DEMO_API_KEY}              demo-app, authenticated, read:posts write:posts\n  \
+               X-API-Key: {PREMIUM_API_KEY}      premium-app, premium, read/write/delete:posts\n  \
+               Basic {BASIC_USER} / {BASIC_PASSWORD}                                      jane, authenticated, read:posts\n  \
+               Bearer JWT (RS256, iss {JWT_ISSUER}, aud {JWT_AUDIENCE}),\n    \
+               verified with examples/keys/jwt_public.pem; a demo token valid for an hour:\n    \
+               {}\n",
+            token.unwrap_or("(none: the demo key was replaced)")
+        )
+    } else {
+        "Credentials: from the environment (QUICKSTART_*).\n".to_owned()
+    };
+    let key = creds.api_key.as_deref().unwrap_or(DEMO_API_KEY);
     format!(
         "tower-shield quickstart listening on {base}\n\
          \n\
+         {credentials}\
+         \n\
          Try:\n  \
            curl -i {base}/v2/health\n  \
+           curl -i -H 'X-API-Key: {key}' {base}/v2/me\n  \
+           curl -i -u {BASIC_USER}:{BASIC_PASSWORD} {base}/v2/posts\n  \
+           curl -i -H \"Authorization: Bearer $TOKEN\" {base}/v2/posts     # the demo token above\n  \
+           curl -i -X POST -H 'X-API-Key: {key}' -H 'Content-Type: application/json' \\\n       \
+                -d '{{\"title\":\"Hi\"}}' {base}/v2/posts                # 201\n  \
+           curl -i -u {BASIC_USER}:{BASIC_PASSWORD} -X DELETE {base}/v2/posts/1      # 403: insufficient scope\n  \
+           curl -i {base}/v2/posts                                    # 401: no credentials\n  \
+           curl -i -H 'X-API-Key: ak_live_wrong' {base}/v2/health     # 401: a bad key is never anonymous\n  \
            curl -i -H 'X-Request-Id: my-trace-123' {base}/v2/health   # a valid id is kept\n  \
            curl -i -H 'X-Request-Id: <script>' {base}/v2/health       # an unsafe one is replaced\n  \
            curl -i {base}/v1/health                                   # deprecated: Deprecation, Sunset, Link\n  \
@@ -151,7 +528,8 @@ pub fn banner(addr: SocketAddr, extra_origins: &[String]) -> String {
          \n\
          CORS origins (with credentials): {}\n\
          Stack (outermost first): RequestIdLayer -> SecurityHeadersLayer::json_api() -> \
-         CorsLayer -> VersioningLayer\n\
+         CorsLayer -> VersioningLayer -> AuthLayer (API key, JWT, Basic; anonymous allowed) -> \
+         ScopeLayer per route\n\
          Stop with Ctrl-C.\n",
         origins.join(", ")
     )
@@ -169,11 +547,20 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .nth(1)
         .unwrap_or_else(|| DEFAULT_ADDR.to_owned());
     let extra_origins = env_origins();
-    let app = app(&extra_origins).map_err(|e| format!("invalid ALLOWED_ORIGINS: {e}"))?;
+    let creds = Credentials::from_env()?;
+    let app = app(&extra_origins, &creds).map_err(|e| format!("invalid configuration: {e}"))?;
+    let token = if creds.jwt_public_key.is_none() {
+        Some(demo_token()?)
+    } else {
+        None
+    };
     let listener = TcpListener::bind(&addr)
         .await
         .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
-    print!("{}", banner(listener.local_addr()?, &extra_origins));
+    print!(
+        "{}",
+        banner(listener.local_addr()?, &extra_origins, &creds, token.as_deref())
+    );
     serve(listener, app).await?;
     Ok(())
 }

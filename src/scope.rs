@@ -151,6 +151,22 @@ impl ScopeLayer {
         })
     }
 
+    /// Requires an authenticated principal, any: the anonymous one (of an
+    /// [`AuthLayer`](crate::auth::AuthLayer) that [allows it](crate::auth::AuthLayer::allow_anonymous))
+    /// gets a `401`.
+    pub fn authenticated() -> Self {
+        Self {
+            config: Arc::new(Config {
+                required: Scopes::default(),
+                mode: Mode::AllOf,
+                kind: Kind::Scopes,
+                detail: Arc::from(""),
+                required_list: Arc::new([]),
+                bearer_challenge: None,
+            }),
+        }
+    }
+
     /// Requires every one of `scopes`.
     ///
     /// # Errors

@@ -7,13 +7,18 @@ mod common;
 #[path = "../examples/quickstart.rs"]
 mod quickstart;
 
-use common::{is_uuid_v7, raw};
+use common::{is_uuid_v7, raw, raw_with_body};
+use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
 async fn start() -> std::net::SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let app = quickstart::app(&["http://127.0.0.1:8123".to_owned()]).unwrap();
+    let app = quickstart::app(
+        &["http://127.0.0.1:8123".to_owned()],
+        &quickstart::Credentials::demo(),
+    )
+    .unwrap();
     tokio::spawn(quickstart::serve(listener, app));
     addr
 }
@@ -62,7 +67,13 @@ async fn unknown_routes_and_methods_are_problems_with_the_request_id() {
 
 #[test]
 fn the_banner_shows_the_address_and_ready_curl_lines() {
-    let banner = quickstart::banner("127.0.0.1:3999".parse().unwrap(), &[]);
+    let creds = quickstart::Credentials::demo();
+    let banner = quickstart::banner("127.0.0.1:3999".parse().unwrap(), &[], &creds, Some("t.o.k"));
+    assert!(banner.contains("X-API-Key: ak_live_7f3a9b2c4d5e6f1a8b9c0d1e2f3a4b5c"));
+    assert!(banner.contains("X-API-Key: ak_live_premium_0123456789abcdef0123456789ab"));
+    assert!(banner.contains("Basic jane / password123"));
+    assert!(banner.contains("demo values only"));
+    assert!(banner.contains("    t.o.k\n"));
     assert!(banner.starts_with("tower-shield quickstart listening on http://127.0.0.1:3999\n"));
     assert!(banner.contains("  curl -i http://127.0.0.1:3999/v2/health\n"));
     assert!(
@@ -77,7 +88,10 @@ fn the_banner_shows_the_address_and_ready_curl_lines() {
 #[test]
 fn a_bad_allowed_origin_is_a_startup_error() {
     for bad in ["null", "https://*.com", "https://app.example.com/"] {
-        assert!(quickstart::app(&[bad.to_owned()]).is_err(), "{bad}");
+        assert!(
+            quickstart::app(&[bad.to_owned()], &quickstart::Credentials::demo()).is_err(),
+            "{bad}"
+        );
     }
 }
 
@@ -181,4 +195,179 @@ async fn cors_preflights_are_answered_for_allowed_origins_only() {
     .await;
     assert_eq!(res.status, 204);
     assert_eq!(res.header("access-control-allow-origin"), None);
+}
+
+const KEY: &str = "X-API-Key: ak_live_7f3a9b2c4d5e6f1a8b9c0d1e2f3a4b5c";
+const PREMIUM: &str = "X-API-Key: ak_live_premium_0123456789abcdef0123456789ab";
+const JANE: &str = "Authorization: Basic amFuZTpwYXNzd29yZDEyMw==";
+
+async fn get(addr: std::net::SocketAddr, path: &str, header: &str) -> (u16, Value, common::RawResponse) {
+    let head = if header.is_empty() {
+        format!("GET {path} HTTP/1.1")
+    } else {
+        format!("GET {path} HTTP/1.1\r\n{header}")
+    };
+    let res = raw(addr, head.as_bytes()).await;
+    let body = serde_json::from_slice(&res.body).unwrap_or(Value::Null);
+    (res.status, body, res)
+}
+
+#[tokio::test]
+async fn demo_credentials_authenticate() {
+    let addr = start().await;
+    let (status, body, _) = get(addr, "/v2/me", KEY).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        body,
+        json!({"subject": "demo-app", "method": "api_key", "tier": "authenticated", "scopes": ["read:posts", "write:posts"]})
+    );
+    let (status, body, _) = get(addr, "/v2/me", PREMIUM).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        body,
+        json!({"subject": "premium-app", "method": "api_key", "tier": "premium", "scopes": ["read:posts", "write:posts", "delete:posts"]})
+    );
+    let (status, body, _) = get(addr, "/v2/me", JANE).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        body,
+        json!({"subject": "jane", "method": "basic", "tier": "authenticated", "scopes": ["read:posts"]})
+    );
+    let token = quickstart::demo_token().unwrap();
+    let (status, body, _) = get(addr, "/v2/me", &format!("Authorization: Bearer {token}")).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        body,
+        json!({"subject": "user_42", "method": "jwt", "tier": "authenticated", "scopes": ["read:posts", "write:posts", "delete:posts"]})
+    );
+    // v1 serves the same answers, deprecated.
+    let (status, body, res) = get(addr, "/v1/me", KEY).await;
+    assert_eq!((status, body["subject"].clone()), (200, json!("demo-app")));
+    assert_eq!(res.header("sunset"), Some("Wed, 30 Jun 2027 00:00:00 GMT"));
+}
+
+#[tokio::test]
+async fn anonymous_and_bad_credentials() {
+    let addr = start().await;
+    let (status, body, _) = get(addr, "/v2/health", "").await;
+    assert_eq!((status, body), (200, json!({"status": "ok"})));
+    let (status, body, res) = get(addr, "/v2/me", "").await;
+    assert_eq!(status, 401);
+    assert_eq!(body["detail"], "This resource needs authentication; no credentials were presented.");
+    assert_eq!(
+        res.all("www-authenticate"),
+        [
+            &br#"ApiKey realm="api", header="X-API-Key""#[..],
+            br#"Bearer realm="api""#,
+            br#"Basic realm="api", charset="UTF-8""#,
+        ]
+    );
+    assert!(is_uuid_v7(body["request_id"].as_str().unwrap()));
+    assert_eq!(res.header("content-type"), Some("application/problem+json"));
+
+    // A bad credential is a 401 even on a public route.
+    let (status, body, _) = get(addr, "/v2/health", "X-API-Key: ak_live_wrong").await;
+    assert_eq!((status, body["detail"].clone()), (401, json!("invalid API key")));
+    let (status, body, _) = get(addr, "/v2/health", "Authorization: Basic amFuZTp3cm9uZw==").await;
+    assert_eq!((status, body["detail"].clone()), (401, json!("invalid username or password")));
+    let (status, _, res) = get(addr, "/v2/health", "Authorization: Bearer a.b.c").await;
+    assert_eq!(status, 401);
+    assert_eq!(
+        res.all("www-authenticate")[1],
+        &br#"Bearer realm="api", error="invalid_token", error_description="malformed token""#[..]
+    );
+    // The query form of API keys is refused here.
+    let (status, body, _) =
+        get(addr, "/v2/me?api_key=ak_live_7f3a9b2c4d5e6f1a8b9c0d1e2f3a4b5c", "").await;
+    assert_eq!(status, 401);
+    assert_eq!(
+        body["detail"],
+        "API keys are not accepted in the query string; send the key in the header"
+    );
+}
+
+#[tokio::test]
+async fn scopes_per_route() {
+    let addr = start().await;
+    let (status, body, _) = get(addr, "/v2/posts", JANE).await;
+    assert_eq!(status, 200);
+    assert_eq!(body[0]["title"], "Hello, tower-shield");
+    let (status, _, _) = get(addr, "/v2/search?q=tier", KEY).await;
+    assert_eq!(status, 200);
+    let (status, body, res) = get(addr, "/v2/posts", "").await;
+    assert_eq!(status, 401);
+    assert_eq!(res.all("www-authenticate").len(), 3);
+    assert_eq!(body["detail"], "This resource needs authentication; no credentials were presented.");
+
+    // Jane may read but not write; a Bearer principal without the scope gets RFC 6750's answer.
+    let post = async |auth: &str| {
+        let head = format!(
+            "POST /v2/posts HTTP/1.1\r\n{auth}\r\nContent-Type: application/json\r\nContent-Length: 14"
+        );
+        raw_with_body(addr, head.as_bytes(), br#"{"title":"Hi"}"#).await
+    };
+    let res = post(JANE).await;
+    assert_eq!(res.status, 403);
+    assert_eq!(res.header("www-authenticate"), None);
+    let body: Value = serde_json::from_slice(&res.body).unwrap();
+    assert_eq!(body["detail"], "This request needs the scope write:posts.");
+
+    let res = post(KEY).await;
+    assert_eq!(res.status, 201);
+    let body: Value = serde_json::from_slice(&res.body).unwrap();
+    assert_eq!(body["title"], "Hi");
+    assert_eq!(body["author"], "demo-app");
+    let id = body["id"].as_u64().unwrap();
+    assert_eq!(res.header("location"), Some(format!("/v2/posts/{id}").as_str()));
+
+    let del = |auth: &str, id: u64| format!("DELETE /v2/posts/{id} HTTP/1.1\r\n{auth}");
+    let res = raw(addr, del(KEY, id).as_bytes()).await;
+    assert_eq!(res.status, 403);
+    let res = raw(addr, del(PREMIUM, id).as_bytes()).await;
+    assert_eq!(res.status, 204);
+    let res = raw(addr, del(PREMIUM, id).as_bytes()).await;
+    assert_eq!(res.status, 404);
+
+    let mut claims = json!({
+        "sub": "reader", "scope": "read:posts",
+        "iss": quickstart::JWT_ISSUER, "aud": quickstart::JWT_AUDIENCE,
+        "exp": std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() + 60,
+    });
+    claims["tier"] = json!("premium");
+    let key = jsonwebtoken::EncodingKey::from_rsa_pem(quickstart::JWT_PRIVATE_KEY).unwrap();
+    let token = jsonwebtoken::encode(&jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256), &claims, &key).unwrap();
+    let res = raw(addr, del(&format!("Authorization: Bearer {token}"), 1).as_bytes()).await;
+    assert_eq!(res.status, 403);
+    assert_eq!(
+        res.header("www-authenticate"),
+        Some(r#"Bearer error="insufficient_scope", scope="delete:posts""#)
+    );
+    let (_, body, _) = get(addr, "/v2/me", &format!("Authorization: Bearer {token}")).await;
+    assert_eq!(body["tier"], "premium");
+}
+
+#[tokio::test]
+async fn post_bodies_are_json_only_and_bounded() {
+    use tower::ServiceExt;
+    let app = quickstart::app(&[], &quickstart::Credentials::demo()).unwrap();
+    let post = |content_type: &str, body: Vec<u8>| {
+        http::Request::post("/v2/posts")
+            .header("x-api-key", "ak_live_7f3a9b2c4d5e6f1a8b9c0d1e2f3a4b5c")
+            .header("content-type", content_type)
+            .body(axum::body::Body::from(body))
+            .unwrap()
+    };
+    let res = app.clone().oneshot(post("text/plain", b"hi".to_vec())).await.unwrap();
+    assert_eq!(res.status(), 415);
+    assert_eq!(res.headers()["content-type"], "application/problem+json");
+    let mut big = br#"{"title":"big","body":""#.to_vec();
+    big.extend(std::iter::repeat_n(b'x', 1024 * 1024));
+    big.extend_from_slice(br#""}"#);
+    let res = app.clone().oneshot(post("application/json", big)).await.unwrap();
+    assert_eq!(res.status(), 413);
+    let bytes = http_body_util::BodyExt::collect(res.into_body()).await.unwrap().to_bytes();
+    let body: Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(body["detail"], "The body is larger than 1 MiB.");
+    let res = app.oneshot(post("application/json", b"{\"title\":1}".to_vec())).await.unwrap();
+    assert_eq!(res.status(), 422);
 }

@@ -93,9 +93,15 @@ impl RawResponse {
 /// Sends `head` (request line and headers, without the final blank line) over a new connection
 /// and reads the whole response (the request asks the server to close the connection).
 pub async fn raw(addr: SocketAddr, head: &[u8]) -> RawResponse {
+    raw_with_body(addr, head, b"").await
+}
+
+/// [`raw`] with a request body after the head.
+pub async fn raw_with_body(addr: SocketAddr, head: &[u8], body: &[u8]) -> RawResponse {
     let mut stream = TcpStream::connect(addr).await.expect("connect");
     let mut request = head.to_vec();
     request.extend_from_slice(b"\r\nHost: test\r\nConnection: close\r\n\r\n");
+    request.extend_from_slice(body);
     stream.write_all(&request).await.expect("write");
     let mut bytes = Vec::new();
     stream.read_to_end(&mut bytes).await.expect("read");
