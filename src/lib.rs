@@ -9,10 +9,12 @@
 //! | [`SecurityHeadersLayer`] | HSTS, CSP (typed, report-only, nonces), nosniff, framing, referrer, permissions and cross-origin policies, cache control |
 //! | [`CorsLayer`] | allow-listed origins with anchored subdomain patterns, preflights answered before anything else runs, misconfiguration refused at build time |
 //! | [`VersioningLayer`] | the API version from the path, a header, the media type or the query; deprecation and sunset headers; `410` after sunset |
+//! | [`AuthLayer`] | a chain of authenticators: API keys (hashed, rotatable), Basic (Argon2), Bearer JWT (static keys or JWKS); optional anonymous principal |
+//! | [`ScopeLayer`] | required scopes or roles of the [`Principal`]: `401` without one, `403` without the scope |
 //! | [`problem::RendererLayer`] | how every rejection is rendered (problem+json by default, plain text, gRPC status, or yours) |
 //!
-//! Layers talk to each other through typed request extensions ([`RequestId`],
-//! [`CspNonce`](security_headers::CspNonce)), and reject with typed [`problem::Rejection`]s that
+//! Layers talk to each other through typed request extensions ([`RequestId`], [`Principal`],
+//! [`ApiVersion`], [`CspNonce`](security_headers::CspNonce)), and reject with typed [`problem::Rejection`]s that
 //! one [`problem::Renderer`] turns into responses. Configuration that can be wrong is checked
 //! when a layer is built and returns a typed error; nothing panics at run time.
 //!
@@ -39,8 +41,14 @@
 //!
 //! # Cargo features
 //!
-//! - `axum` (default): axum extractors for [`RequestId`], [`CspNonce`](security_headers::CspNonce)
-//!   and [`Rejector`](extract::Rejector), and `IntoResponse` for [`problem::Problem`].
+//! - `axum` (default): axum extractors for [`RequestId`], [`Principal`],
+//!   [`Claims<T>`](auth::Claims), [`ApiVersion`], [`CspNonce`](security_headers::CspNonce) and
+//!   [`Rejector`](extract::Rejector), and `IntoResponse` for [`problem::Problem`].
+//! - `jwt` (default): Bearer JWT authentication (`auth::JwtAuth`) with static keys, through
+//!   `jsonwebtoken` on aws-lc-rs.
+//! - `basic` (default): HTTP Basic authentication (`auth::BasicAuth`) with Argon2 hashes.
+//! - `jwks`: JWT keys from a remote JWK set or OIDC discovery (`auth::Jwks`), fetched with
+//!   `reqwest` (rustls) on tokio.
 #![forbid(unsafe_code)]
 #![deny(missing_docs, unreachable_pub)]
 #![warn(missing_debug_implementations, rust_2018_idioms)]

@@ -83,6 +83,26 @@
 //!
 //! `410 Gone`: the version is retired or past its sunset; `migration_guide` links to the guide.
 //!
+//! ## unauthorized
+//!
+//! `401 Unauthorized`: the request has no credential where one is needed, or its credential
+//! is not valid (an [`AuthError`](crate::auth::AuthError) of an
+//! [`AuthLayer`](crate::AuthLayer), or a [`ScopeLayer`](crate::ScopeLayer) that met the
+//! anonymous principal). `WWW-Authenticate` carries one challenge per accepted scheme; the
+//! Bearer one has `error="invalid_token"` and a description when a token was presented (RFC
+//! 6750). The detail says what to fix ("token expired", "invalid API key").
+//!
+//! ## auth-unavailable
+//!
+//! `503 Service Unavailable`: the credential could not be checked because the identity
+//! provider's signing keys could not be loaded. Try again later.
+//!
+//! ## insufficient-scope
+//!
+//! `403 Forbidden`: the principal is authenticated but lacks a scope or role the route needs
+//! (a [`ScopeLayer`](crate::ScopeLayer)); for Bearer principals `WWW-Authenticate` says
+//! `error="insufficient_scope"` and the scope needed.
+//!
 //! ## internal-error
 //!
 //! `500 Internal Server Error`: the server is misconfigured (for example an extractor needs a

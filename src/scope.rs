@@ -1,5 +1,4 @@
-//! Authorization: [`ScopeLayer`] requires scopes or roles of the request's
-//! [`Principal`](crate::auth::Principal).
+//! Authorization: [`ScopeLayer`] requires scopes or roles of the request's [`Principal`].
 //!
 //! - No principal, or the anonymous one: `401` (the request has not authenticated), with the
 //!   challenges of the [`AuthLayer`](crate::auth::AuthLayer) that let it through.

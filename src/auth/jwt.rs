@@ -1,5 +1,5 @@
-//! Bearer JSON Web Tokens, verified with `jsonwebtoken` against static keys or a remote JWK
-//! set (feature `jwks`).
+//! Bearer JSON Web Tokens, verified with `jsonwebtoken` (on aws-lc-rs) against static keys or
+//! a remote JWK set (feature `jwks`).
 
 use std::collections::HashMap;
 use std::fmt;
@@ -331,6 +331,28 @@ impl KeySet {
     }
 }
 
+/// Makes sure `jsonwebtoken` has a working crypto provider, so that no request can meet its
+/// "no provider" panic: installs aws-lc-rs as the process default (unless the application
+/// installed one first) and verifies a known HS256 signature. When a dependency graph turns on
+/// both of jsonwebtoken's backends and nothing is installed, this is a build error here rather
+/// than a panic per request.
+fn crypto_ready() -> Result<(), JwtConfigError> {
+    let _ = jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER.install_default();
+    let key = DecodingKey::from_secret(b"tower-shield self-test key 32 b!");
+    let check = || {
+        jsonwebtoken::crypto::verify(
+            "MuhT29KTresj0ySsh3XAcfiAdJBLN_3fC7youwh4k6g",
+            b"eyJhbGciOiJIUzI1NiJ9.e30",
+            &key,
+            Algorithm::HS256,
+        )
+    };
+    match std::panic::catch_unwind(check) {
+        Ok(Ok(true)) => Ok(()),
+        _ => Err(JwtConfigError::CryptoProvider),
+    }
+}
+
 /// Where a [`JwtAuth`] gets its keys.
 #[derive(Clone)]
 enum Keys {
@@ -364,6 +386,8 @@ pub enum JwtConfigError {
     InvalidValue(String),
     /// Both static keys and a JWK set were given: use one source of keys.
     KeysAndJwks,
+    /// `jsonwebtoken` has no working crypto provider (another crate installed a broken one).
+    CryptoProvider,
 }
 
 impl fmt::Display for JwtConfigError {
@@ -381,6 +405,7 @@ impl fmt::Display for JwtConfigError {
             }
             Self::InvalidValue(v) => write!(f, "invalid value: {v}"),
             Self::KeysAndJwks => f.write_str("give static keys or a JWK set, not both"),
+            Self::CryptoProvider => f.write_str("jsonwebtoken has no working crypto provider"),
         }
     }
 }
@@ -398,8 +423,10 @@ struct CacheEntry {
 
 /// A bounded map from a token's SHA-256 digest to its principal, sharded so that readers on
 /// different shards never meet.
+type Shard = RwLock<HashMap<[u8; 32], CacheEntry>>;
+
 struct TokenCache {
-    shards: Box<[RwLock<HashMap<[u8; 32], CacheEntry>>]>,
+    shards: Box<[Shard]>,
     per_shard: usize,
 }
 
@@ -413,7 +440,7 @@ impl TokenCache {
         }
     }
 
-    fn shard(&self, digest: &[u8; 32]) -> &RwLock<HashMap<[u8; 32], CacheEntry>> {
+    fn shard(&self, digest: &[u8; 32]) -> &Shard {
         &self.shards[usize::from(digest[0]) % SHARDS]
     }
 
@@ -755,16 +782,18 @@ impl JwtAuth {
         if token.len() > self.config.max_len {
             return Err("token too large");
         }
-        let dots = token.bytes().filter(|&b| b == b'.').count();
-        if dots != 2
-            || !token
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
-        {
-            return Err("malformed token");
-        }
         Ok(Some(token))
     }
+}
+
+/// Whether `token` has the shape of a compact JWS: three base64url parts. Checked after the
+/// cache (a cached token had it when it was verified) and before any decoding.
+fn well_formed(token: &str) -> bool {
+    let mut dots = 0;
+    token.bytes().all(|b| {
+        dots += usize::from(b == b'.');
+        b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.')
+    }) && dots == 2
 }
 
 impl Authenticator for JwtAuth {
@@ -787,6 +816,9 @@ impl Authenticator for JwtAuth {
                     if let Some(p) = cache.get(&digest, now_secs(&c.clock), 0) {
                         return Answer::Ready(Outcome::Authenticated(p));
                     }
+                }
+                if !well_formed(token) {
+                    return Answer::Ready(Self::reject(Failure::Invalid("malformed token")));
                 }
                 Answer::Ready(match self.verify(token, set, 0) {
                     Ok(p) => Outcome::Authenticated(p),
@@ -824,9 +856,12 @@ impl JwtAuth {
                 return Answer::Ready(Outcome::Authenticated(p));
             }
         }
+        if !well_formed(token) {
+            return Answer::Ready(Self::reject(Failure::Invalid("malformed token")));
+        }
         let loaded = current.loaded;
         match self.verify(token, &current.keys, current.generation) {
-            Ok(p) => Answer::Ready(Outcome::Authenticated(p)),
+            Ok(p) => return Answer::Ready(Outcome::Authenticated(p)),
             Err(Failure::UnknownKid) => {}
             // A token without a kid and an empty set: the set may not be loaded yet.
             Err(Failure::Invalid("no key for this token")) if !loaded => {}
@@ -1019,6 +1054,7 @@ impl JwtBuilder {
         if !super::is_quotable(&self.realm) {
             return Err(JwtConfigError::InvalidValue(self.realm));
         }
+        crypto_ready()?;
         let challenge = super::challenge("Bearer", &self.realm, &[])
             .ok_or_else(|| JwtConfigError::InvalidValue(self.realm.clone()))?;
         #[cfg(feature = "jwks")]

@@ -87,7 +87,9 @@ pub use api_key::{
 };
 #[cfg(feature = "basic")]
 #[cfg_attr(docsrs, doc(cfg(feature = "basic")))]
-pub use basic::{Argon2Users, BasicAuth, BasicConfigError, InvalidPasswordHash, PasswordVerifier};
+pub use basic::{
+    Argon2Users, BasicAuth, BasicBuilder, BasicConfigError, InvalidPasswordHash, PasswordVerifier,
+};
 pub use error::{AuthError, AuthErrorKind, Forbidden};
 #[cfg(feature = "jwks")]
 #[cfg_attr(docsrs, doc(cfg(feature = "jwks")))]
@@ -541,6 +543,7 @@ fn audit(config: &Config, outcome: AuditOutcome<'_>, head: &RequestHead<'_>) {
 }
 
 /// Applies the chain's outcome: the request to pass on, or the rejection.
+#[allow(clippy::result_large_err)] // both sides are moved once, never stored
 fn settle<ReqBody, ResBody>(
     config: &Config,
     mut req: Request<ReqBody>,

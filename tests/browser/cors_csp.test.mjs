@@ -124,7 +124,8 @@ async function fetchFrom(pageOrigin, path) {
       try {
         const res = await fetch(url, {
           credentials: 'include',
-          headers: { Authorization: 'Bearer demo-token', 'Content-Type': 'application/json' },
+          // The quickstart's demo Basic credential (jane / password123).
+          headers: { Authorization: 'Basic amFuZTpwYXNzd29yZDEyMw==', 'Content-Type': 'application/json' },
         });
         return {
           ok: true,
@@ -159,6 +160,18 @@ test('an allowed origin makes a credentialed fetch after a preflight and reads t
       ['GET', '/v2/health', allowedPage, undefined, undefined],
     ],
   );
+});
+
+test('a cross-origin page authenticates with a demo credential', async () => {
+  const result = await fetchFrom(allowedPage, '/v2/me');
+  assert.equal(result.ok, true, result.error);
+  assert.equal(result.status, 200);
+  assert.deepEqual(JSON.parse(result.body), {
+    subject: 'jane',
+    method: 'basic',
+    tier: 'authenticated',
+    scopes: ['read:posts'],
+  });
 });
 
 test('a deprecated version shows its Deprecation and Sunset headers to the page', async () => {
