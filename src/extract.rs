@@ -105,7 +105,11 @@ where
             Ok(claims) => Ok(Claims(claims)),
             Err(e) => {
                 tracing::debug!(error = %e, "token claims rejected by the Claims extractor");
-                let method = if principal.is_anonymous() { AuthMethod::Jwt } else { principal.method() };
+                let method = if principal.is_anonymous() {
+                    AuthMethod::Jwt
+                } else {
+                    principal.method()
+                };
                 let rejection = if principal.is_anonymous() {
                     AuthError::missing()
                 } else {

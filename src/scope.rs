@@ -136,7 +136,9 @@ impl ScopeLayer {
                 "Bearer error=\"insufficient_scope\", scope=\"{required}\""
             ))
             .ok(),
-            Kind::Roles => Some(HeaderValue::from_static(r#"Bearer error="insufficient_scope""#)),
+            Kind::Roles => Some(HeaderValue::from_static(
+                r#"Bearer error="insufficient_scope""#,
+            )),
         };
         Ok(Self {
             config: Arc::new(Config {
@@ -189,7 +191,9 @@ impl ScopeLayer {
     /// # Errors
     ///
     /// When `roles` is empty or one is empty or has a space, quote or backslash.
-    pub fn all_roles<S: AsRef<str>>(roles: impl IntoIterator<Item = S>) -> Result<Self, ScopeError> {
+    pub fn all_roles<S: AsRef<str>>(
+        roles: impl IntoIterator<Item = S>,
+    ) -> Result<Self, ScopeError> {
         Self::new(roles, Mode::AllOf, Kind::Roles)
     }
 
@@ -295,7 +299,10 @@ where
                 };
             }
             Some(_) => {
-                let challenges = req.extensions().get::<Challenges>().map(|c| Arc::clone(&c.0));
+                let challenges = req
+                    .extensions()
+                    .get::<Challenges>()
+                    .map(|c| Arc::clone(&c.0));
                 AuthError::missing().with_challenges(challenges.unwrap_or_else(|| Arc::new([])))
             }
             None => {
@@ -343,9 +350,9 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.project().state.project() {
-            StateProj::Calling { future } => {
-                future.poll(cx).map(|r| r.map(|res| res.map(ResponseBody::new)))
-            }
+            StateProj::Calling { future } => future
+                .poll(cx)
+                .map(|r| r.map(|res| res.map(ResponseBody::new))),
             StateProj::Done { response } => match response.take() {
                 Some(res) => Poll::Ready(Ok(res)),
                 None => Poll::Pending,

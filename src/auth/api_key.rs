@@ -326,11 +326,13 @@ impl fmt::Display for ApiKeyConfigError {
             Self::ReservedHeader(h) => {
                 write!(f, "`{h}` has its own meaning and cannot carry API keys")
             }
-            Self::InvalidQueryParameter(q) => write!(f, "`{q}` is not a plain query parameter name"),
+            Self::InvalidQueryParameter(q) => {
+                write!(f, "`{q}` is not a plain query parameter name")
+            }
             Self::InvalidRealm(r) => write!(f, "realm `{r}` cannot be quoted in a header"),
-            Self::InvalidPrefix => f.write_str(
-                "an API key prefix is at most 32 ASCII letters, digits and underscores",
-            ),
+            Self::InvalidPrefix => {
+                f.write_str("an API key prefix is at most 32 ASCII letters, digits and underscores")
+            }
         }
     }
 }
@@ -426,7 +428,9 @@ fn query_value(query: &str, name: &str) -> Option<Result<String, ()>> {
     while i < bytes.len() {
         match bytes[i] {
             b'%' => {
-                let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
+                let hex = bytes
+                    .get(i + 1..i + 3)
+                    .and_then(|h| std::str::from_utf8(h).ok());
                 match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
                     Some(b) => out.push(b),
                     None => return Some(Err(())),
@@ -449,7 +453,10 @@ fn query_value(query: &str, name: &str) -> Option<Result<String, ()>> {
 impl<K: KeyStore> Authenticator for ApiKeyAuth<K> {
     fn authenticate(&self, req: &RequestHead<'_>) -> Answer<Outcome> {
         let invalid = |detail: &'static str| {
-            Answer::Ready(Outcome::Rejected(AuthError::invalid(AuthMethod::ApiKey, detail)))
+            Answer::Ready(Outcome::Rejected(AuthError::invalid(
+                AuthMethod::ApiKey,
+                detail,
+            )))
         };
         let mut values = req.headers().get_all(&self.header).iter();
         let owned;
@@ -620,7 +627,10 @@ mod tests {
 
     #[test]
     fn query_values_are_decoded() {
-        assert_eq!(query_value("a=1&api_key=k%5Fx+y", "api_key"), Some(Ok("k_x y".into())));
+        assert_eq!(
+            query_value("a=1&api_key=k%5Fx+y", "api_key"),
+            Some(Ok("k_x y".into()))
+        );
         assert_eq!(query_value("api_key=%zz", "api_key"), Some(Err(())));
         assert_eq!(query_value("api_keys=1", "api_key"), None);
     }

@@ -198,5 +198,6 @@ pub(crate) fn challenge(scheme: &str, realm: &str, params: &[(&str, &str)]) -> O
 /// Whether `s` can sit between double quotes in a header parameter as it is: printable ASCII
 /// without `"` or `\` (what RFC 6750 allows in `realm`, `scope` and `error_description`).
 pub(crate) fn is_quotable(s: &str) -> bool {
-    s.bytes().all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
+    s.bytes()
+        .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
 }

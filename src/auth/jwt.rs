@@ -124,7 +124,11 @@ impl JwtKey {
     ///
     /// When `alg` is not an RSA algorithm.
     pub fn rsa_der(alg: Algorithm, der: &[u8]) -> Result<Self, JwtConfigError> {
-        Self::checked(Ok(DecodingKey::from_rsa_der(der)), alg, AlgorithmFamily::Rsa)
+        Self::checked(
+            Ok(DecodingKey::from_rsa_der(der)),
+            alg,
+            AlgorithmFamily::Rsa,
+        )
     }
 
     /// An elliptic-curve public key (SubjectPublicKeyInfo PEM) for `ES256` (P-256) or
@@ -152,7 +156,11 @@ impl JwtKey {
     ///
     /// When the PEM holds no Ed25519 public key.
     pub fn ed_pem(pem: &[u8]) -> Result<Self, JwtConfigError> {
-        Self::checked(DecodingKey::from_ed_pem(pem), Algorithm::EdDSA, AlgorithmFamily::Ed)
+        Self::checked(
+            DecodingKey::from_ed_pem(pem),
+            Algorithm::EdDSA,
+            AlgorithmFamily::Ed,
+        )
     }
 
     /// An Ed25519 public key: its 32 raw bytes.
@@ -166,7 +174,11 @@ impl JwtKey {
                 "an Ed25519 public key is 32 bytes".into(),
             ));
         }
-        Self::checked(Ok(DecodingKey::from_ed_der(raw)), Algorithm::EdDSA, AlgorithmFamily::Ed)
+        Self::checked(
+            Ok(DecodingKey::from_ed_der(raw)),
+            Algorithm::EdDSA,
+            AlgorithmFamily::Ed,
+        )
     }
 
     /// A shared secret for `HS256`/`384`/`512`, at least as long as the hash (32, 48 or 64
@@ -187,7 +199,11 @@ impl JwtKey {
                 min,
             });
         }
-        Self::checked(Ok(DecodingKey::from_secret(secret)), alg, AlgorithmFamily::Hmac)
+        Self::checked(
+            Ok(DecodingKey::from_secret(secret)),
+            alg,
+            AlgorithmFamily::Hmac,
+        )
     }
 
     /// A public key from one JWK (JSON). Its `kid` is kept; its `alg`, when given, fixes the
@@ -204,7 +220,11 @@ impl JwtKey {
 
     pub(crate) fn from_jwk_value(value: &Value) -> Result<Self, String> {
         let obj = value.as_object().ok_or("a JWK is a JSON object")?;
-        if obj.get("use").and_then(Value::as_str).is_some_and(|u| u != "sig") {
+        if obj
+            .get("use")
+            .and_then(Value::as_str)
+            .is_some_and(|u| u != "sig")
+        {
             return Err("the JWK is not for signatures".into());
         }
         if obj.contains_key("d") {
@@ -222,7 +242,10 @@ impl JwtKey {
         let key = DecodingKey::from_jwk(&jwk).map_err(|e| e.to_string())?;
         if let Some(alg) = alg {
             if family_of(alg) != key.family() {
-                return Err(format!("the JWK's alg {} does not fit its key", alg_name(alg)));
+                return Err(format!(
+                    "the JWK's alg {} does not fit its key",
+                    alg_name(alg)
+                ));
             }
         }
         if key.family() == AlgorithmFamily::Hmac {
@@ -319,8 +342,12 @@ impl KeySet {
                 None => Selection::UnknownKid,
             },
             None => {
-                let keys: Vec<&JwtKey> =
-                    self.keys.iter().map(|k| &**k).filter(|k| k.fits(alg)).collect();
+                let keys: Vec<&JwtKey> = self
+                    .keys
+                    .iter()
+                    .map(|k| &**k)
+                    .filter(|k| k.fits(alg))
+                    .collect();
                 if keys.is_empty() {
                     Selection::NoKey
                 } else {
@@ -398,7 +425,10 @@ impl fmt::Display for JwtConfigError {
             Self::InvalidKey(e) => write!(f, "invalid key: {e}"),
             Self::KeyAlgorithmMismatch(alg) => write!(f, "the key is not a key for {alg}"),
             Self::AlgorithmNotAccepted(alg) => {
-                write!(f, "a key is for {alg}, which is not among the accepted algorithms")
+                write!(
+                    f,
+                    "a key is for {alg}, which is not among the accepted algorithms"
+                )
             }
             Self::WeakSecret { alg, min } => {
                 write!(f, "an {alg} secret must be at least {min} bytes")
@@ -451,7 +481,10 @@ impl TokenCache {
     }
 
     fn insert(&self, digest: [u8; 32], entry: CacheEntry, now: u64) {
-        let mut shard = self.shard(&digest).write().unwrap_or_else(|e| e.into_inner());
+        let mut shard = self
+            .shard(&digest)
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
         if shard.len() >= self.per_shard && !shard.contains_key(&digest) {
             shard.retain(|_, e| now < e.exp);
             if shard.len() >= self.per_shard {
@@ -705,8 +738,8 @@ impl JwtAuth {
         if c.required_claims.iter().any(|name| !map.contains_key(name)) {
             return Err(Failure::Invalid("token lacks a required claim"));
         }
-        let subject = match map.get("sub") {
-            Some(Value::String(sub)) if !sub.is_empty() => sub.as_str(),
+        let subject: Box<str> = match map.get("sub") {
+            Some(Value::String(sub)) if !sub.is_empty() => sub.as_str().into(),
             _ => return Err(Failure::Invalid("token has no sub claim")),
         };
         let mut scopes = strings(map.get("scope"));
@@ -733,7 +766,7 @@ impl JwtAuth {
         if let Some(kid) = kid {
             builder = builder.key_id(kid);
         }
-        let principal = builder.claims(claims.clone()).build();
+        let principal = builder.claims(claims).build();
         if let (Some(cache), Some(exp)) = (&c.cache, exp) {
             // Never past `exp` itself, whatever the leeway.
             let exp = exp.floor();
@@ -832,12 +865,18 @@ impl Authenticator for JwtAuth {
 
     fn challenge(&self, failure: Option<&AuthError>) -> Option<HeaderValue> {
         match failure {
-            Some(e) if e.method() == Some(AuthMethod::Jwt) && e.kind() != AuthErrorKind::Unavailable => {
+            Some(e)
+                if e.method() == Some(AuthMethod::Jwt)
+                    && e.kind() != AuthErrorKind::Unavailable =>
+            {
                 // RFC 6750 section 3: the error code and a description for the developer.
                 super::challenge(
                     "Bearer",
                     &self.config.realm,
-                    &[("error", "invalid_token"), ("error_description", e.detail())],
+                    &[
+                        ("error", "invalid_token"),
+                        ("error_description", e.detail()),
+                    ],
                 )
             }
             _ => Some(self.config.challenge.clone()),
@@ -1109,7 +1148,10 @@ mod tests {
         );
         assert_eq!(
             JwtKey::hmac(Algorithm::HS256, b"short").unwrap_err(),
-            JwtConfigError::WeakSecret { alg: "HS256", min: 32 }
+            JwtConfigError::WeakSecret {
+                alg: "HS256",
+                min: 32
+            }
         );
     }
 

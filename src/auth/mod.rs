@@ -82,8 +82,8 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 pub use api_key::{
-    ApiKeyAuth, ApiKeyBuilder, ApiKeyConfigError, ApiKeyRecord, GeneratedKey, KeyDigest,
-    KeyStore, MemoryKeyStore, generate_api_key,
+    ApiKeyAuth, ApiKeyBuilder, ApiKeyConfigError, ApiKeyRecord, GeneratedKey, KeyDigest, KeyStore,
+    MemoryKeyStore, generate_api_key,
 };
 #[cfg(feature = "basic")]
 #[cfg_attr(docsrs, doc(cfg(feature = "basic")))]
@@ -97,9 +97,7 @@ pub use jwks::{Jwks, JwksBuilder, JwksError};
 #[cfg(feature = "jwt")]
 #[cfg_attr(docsrs, doc(cfg(feature = "jwt")))]
 pub use jwt::{Algorithm, JwtAuth, JwtBuilder, JwtConfigError, JwtKey};
-pub use principal::{
-    AuthMethod, Claims, ClaimsError, Principal, PrincipalBuilder, Scopes, Tier,
-};
+pub use principal::{AuthMethod, Claims, ClaimsError, Principal, PrincipalBuilder, Scopes, Tier};
 
 use crate::body::ResponseBody;
 use crate::problem::reject;
@@ -305,9 +303,7 @@ impl<A: Authenticator> From<A> for Chain {
 
 impl fmt::Debug for Chain {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Chain")
-            .field("len", &self.0.len())
-            .finish()
+        f.debug_struct("Chain").field("len", &self.0.len()).finish()
     }
 }
 
@@ -551,7 +547,11 @@ fn settle<ReqBody, ResBody>(
 ) -> Result<Request<ReqBody>, Response<ResponseBody<ResBody>>> {
     let rejection = match outcome {
         Outcome::Authenticated(principal) => {
-            audit(config, AuditOutcome::Authenticated(&principal), &RequestHead::of(&req));
+            audit(
+                config,
+                AuditOutcome::Authenticated(&principal),
+                &RequestHead::of(&req),
+            );
             req.extensions_mut().insert(principal);
             return Ok(req);
         }
@@ -571,7 +571,11 @@ fn settle<ReqBody, ResBody>(
             e.with_challenges(challenges)
         }
     };
-    audit(config, AuditOutcome::Rejected(&rejection), &RequestHead::of(&req));
+    audit(
+        config,
+        AuditOutcome::Rejected(&rejection),
+        &RequestHead::of(&req),
+    );
     Err(reject(&req, rejection))
 }
 
@@ -596,7 +600,9 @@ where
                 Ok(req) => State::Calling {
                     future: self.inner.call(req),
                 },
-                Err(res) => State::Done { response: Some(res) },
+                Err(res) => State::Done {
+                    response: Some(res),
+                },
             },
             Progress::Waiting(pending, next) => {
                 // The service that was polled ready is the one that will be called.
@@ -698,7 +704,9 @@ where
                         Ok(req) => State::Calling {
                             future: svc.call(req),
                         },
-                        Err(res) => State::Done { response: Some(res) },
+                        Err(res) => State::Done {
+                            response: Some(res),
+                        },
                     };
                     this.state.set(next_state);
                 }
