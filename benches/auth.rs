@@ -138,9 +138,7 @@ fn bench(c: &mut Criterion) {
     let token = token();
     // Every variant must accept its request, or the comparison means nothing.
     for (name, router, make) in variants(&token) {
-        let res = rt
-            .block_on(router.oneshot(make()))
-            .expect("infallible");
+        let res = rt.block_on(router.oneshot(make())).expect("infallible");
         assert_eq!(res.status(), 200, "{name}");
     }
     let mut group = c.benchmark_group(GROUP);
@@ -219,6 +217,8 @@ criterion_group! {
 
 fn main() {
     benches();
-    criterion::Criterion::default().configure_from_args().final_summary();
+    criterion::Criterion::default()
+        .configure_from_args()
+        .final_summary();
     summary();
 }

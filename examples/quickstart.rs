@@ -70,8 +70,7 @@ pub const BASIC_USER: &str = "jane";
 /// The demo Basic password (`QUICKSTART_BASIC_PASSWORD` overrides it); only its hash is stored.
 pub const BASIC_PASSWORD: &str = "password123";
 /// The Argon2id hash of [`BASIC_PASSWORD`] (m = 19 MiB, t = 2, p = 1).
-pub const BASIC_PASSWORD_HASH: &str =
-    "$argon2id$v=19$m=19456,t=2,p=1$4ONmEtEfLsNsLkVpDWzXXw$7pmtJduD+KRf8Xt5SzYvKzYazd/VhkU7+bI7JGdJLas";
+pub const BASIC_PASSWORD_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$4ONmEtEfLsNsLkVpDWzXXw$7pmtJduD+KRf8Xt5SzYvKzYazd/VhkU7+bI7JGdJLas";
 /// The issuer and audience demo JWTs must carry.
 pub const JWT_ISSUER: &str = "https://auth.example.com";
 /// See [`JWT_ISSUER`].
@@ -122,9 +121,9 @@ impl Credentials {
             basic_user: var("QUICKSTART_BASIC_USER").unwrap_or_else(|| BASIC_USER.to_owned()),
             basic_password: var("QUICKSTART_BASIC_PASSWORD"),
             jwt_public_key: match var("QUICKSTART_JWT_PUBLIC_KEY") {
-                Some(path) => Some(
-                    std::fs::read(&path).map_err(|e| format!("cannot read {path}: {e}"))?,
-                ),
+                Some(path) => {
+                    Some(std::fs::read(&path).map_err(|e| format!("cannot read {path}: {e}"))?)
+                }
                 None => None,
             },
         })
@@ -559,7 +558,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     print!(
         "{}",
-        banner(listener.local_addr()?, &extra_origins, &creds, token.as_deref())
+        banner(
+            listener.local_addr()?,
+            &extra_origins,
+            &creds,
+            token.as_deref()
+        )
     );
     serve(listener, app).await?;
     Ok(())

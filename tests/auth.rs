@@ -95,7 +95,8 @@ async fn missing_unknown_and_near_miss_keys_are_401_with_a_challenge() {
     // A key that shares all but its last character with a valid one is just as unknown.
     let near = format!("{}d", &DEMO[..DEMO.len() - 1]);
     for key in [near.as_str(), "ak_live_nope", "x"] {
-        let (status, headers, body) = call(&app, get_with("/me", "x-api-key", key.as_bytes())).await;
+        let (status, headers, body) =
+            call(&app, get_with("/me", "x-api-key", key.as_bytes())).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{key}");
         assert_eq!(headers["www-authenticate"], CHALLENGE);
         assert_eq!(problem(&body), unauthorized("invalid API key"));
@@ -149,13 +150,18 @@ async fn stores_are_asked_by_sha256_digest_only() {
         ]
     );
     // The digest of the demo key as stored in QUICKSTART's hashes.
-    assert_eq!(KeyDigest::from_hex(&KeyDigest::of(DEMO).to_hex()), Some(KeyDigest::of(DEMO)));
+    assert_eq!(
+        KeyDigest::from_hex(&KeyDigest::of(DEMO).to_hex()),
+        Some(KeyDigest::of(DEMO))
+    );
 }
 
 #[tokio::test]
 async fn rotation_revocation_and_expiry() {
     let store = store();
-    let now = Arc::new(Mutex::new(SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000)));
+    let now = Arc::new(Mutex::new(
+        SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000),
+    ));
     let clock = Arc::clone(&now);
     let auth = ApiKeyAuth::builder(store.clone())
         .clock(move || *clock.lock().unwrap())
@@ -168,7 +174,9 @@ async fn rotation_revocation_and_expiry() {
     store.insert(
         new_key.digest(),
         ApiKeyRecord::new(
-            Principal::builder("demo-app", AuthMethod::ApiKey).key_id("demo-2").build(),
+            Principal::builder("demo-app", AuthMethod::ApiKey)
+                .key_id("demo-2")
+                .build(),
         )
         .expires_at(SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_100)),
     );
@@ -221,7 +229,8 @@ async fn query_keys_are_refused_unless_enabled() {
     let (status, _, body) = call(&app_on, request(&format!("/me?a=1&key={DEMO}"))).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(problem(&body)["subject"], "demo-app");
-    let (status, headers, _) = call(&app_on, get_with("/me", "x-client-key", PREMIUM.as_bytes())).await;
+    let (status, headers, _) =
+        call(&app_on, get_with("/me", "x-client-key", PREMIUM.as_bytes())).await;
     assert_eq!(status, StatusCode::OK);
     assert!(!headers.contains_key("www-authenticate"));
     let (_, headers, _) = call(&app_on, request("/me")).await;
@@ -266,8 +275,13 @@ async fn anonymous_mode_lets_no_credential_through_but_not_a_bad_one() {
     assert_eq!(problem(&body), unauthorized("invalid API key"));
 
     // An Authorization header no authenticator of the chain takes is never anonymous.
-    for value in ["Bearer demo-token", "Digest username=\"x\"", "Basic amFuZTpwYXNzd29yZDEyMw=="] {
-        let (status, headers, body) = call(&app, get_with("/me", "authorization", value.as_bytes())).await;
+    for value in [
+        "Bearer demo-token",
+        "Digest username=\"x\"",
+        "Basic amFuZTpwYXNzd29yZDEyMw==",
+    ] {
+        let (status, headers, body) =
+            call(&app, get_with("/me", "authorization", value.as_bytes())).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{value}");
         assert_eq!(headers["www-authenticate"], CHALLENGE);
         assert_eq!(
@@ -292,15 +306,28 @@ async fn audit_hook_sees_every_decision_and_no_secret() {
                 AuditOutcome::Rejected(e) => format!("rejected {:?} {}", e.method(), e.detail()),
                 _ => "other".to_owned(),
             };
-            let rid = event.request_id().map(RequestId::as_str).unwrap_or("-").to_owned();
-            sink.lock().unwrap().push(format!("{} {} {what} {}", event.method(), event.path(), rid.len()));
+            let rid = event
+                .request_id()
+                .map(RequestId::as_str)
+                .unwrap_or("-")
+                .to_owned();
+            sink.lock().unwrap().push(format!(
+                "{} {} {what} {}",
+                event.method(),
+                event.path(),
+                rid.len()
+            ));
         });
     let app = Router::new()
         .route("/me", get(me))
         .layer(layer)
         .layer(RequestIdLayer::new());
     call(&app, get_with("/me", "x-api-key", DEMO.as_bytes())).await;
-    call(&app, get_with("/me?api_key=secret", "x-api-key", b"ak_live_wrong")).await;
+    call(
+        &app,
+        get_with("/me?api_key=secret", "x-api-key", b"ak_live_wrong"),
+    )
+    .await;
     call(&app, request("/me")).await;
     let seen = seen.lock().unwrap().clone();
     assert_eq!(
@@ -332,7 +359,8 @@ fn forbidden(detail: &str) -> Value {
 #[tokio::test]
 async fn scopes_all_of_and_any_of() {
     let app = scoped(ScopeLayer::all_of(["read:posts", "delete:posts"]).unwrap());
-    let (status, headers, body) = call(&app, get_with("/posts", "x-api-key", DEMO.as_bytes())).await;
+    let (status, headers, body) =
+        call(&app, get_with("/posts", "x-api-key", DEMO.as_bytes())).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     // An API-key principal is not a Bearer one: no RFC 6750 challenge.
     assert!(!headers.contains_key("www-authenticate"));
@@ -349,7 +377,10 @@ async fn scopes_all_of_and_any_of() {
 
     let app = scoped(ScopeLayer::all_of(["delete:posts"]).unwrap());
     let (_, _, body) = call(&app, get_with("/posts", "x-api-key", DEMO.as_bytes())).await;
-    assert_eq!(problem(&body), forbidden("This request needs the scope delete:posts."));
+    assert_eq!(
+        problem(&body),
+        forbidden("This request needs the scope delete:posts.")
+    );
 }
 
 #[tokio::test]
@@ -370,7 +401,9 @@ async fn roles() {
     store.insert(
         KeyDigest::of("ak_test_admin"),
         ApiKeyRecord::new(
-            Principal::builder("ops", AuthMethod::ApiKey).roles(["admin", "ops"]).build(),
+            Principal::builder("ops", AuthMethod::ApiKey)
+                .roles(["admin", "ops"])
+                .build(),
         ),
     );
     let app = |layer: ScopeLayer| {
@@ -380,11 +413,27 @@ async fn roles() {
             .layer(AuthLayer::new(ApiKeyAuth::new(store.clone())))
     };
     let req = || get_with("/admin", "x-api-key", b"ak_test_admin");
-    assert_eq!(call(&app(ScopeLayer::all_roles(["admin", "ops"]).unwrap()), req()).await.0, StatusCode::OK);
-    assert_eq!(call(&app(ScopeLayer::any_role(["root", "ops"]).unwrap()), req()).await.0, StatusCode::OK);
+    assert_eq!(
+        call(
+            &app(ScopeLayer::all_roles(["admin", "ops"]).unwrap()),
+            req()
+        )
+        .await
+        .0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        call(&app(ScopeLayer::any_role(["root", "ops"]).unwrap()), req())
+            .await
+            .0,
+        StatusCode::OK
+    );
     let (status, _, body) = call(&app(ScopeLayer::all_roles(["root"]).unwrap()), req()).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    assert_eq!(problem(&body), forbidden("This request needs the role root."));
+    assert_eq!(
+        problem(&body),
+        forbidden("This request needs the role root.")
+    );
 }
 
 #[tokio::test]
@@ -402,7 +451,10 @@ async fn scope_layer_without_auth_layer_is_401() {
 
 #[test]
 fn scope_configuration_errors() {
-    assert_eq!(ScopeLayer::all_of(Vec::<String>::new()).unwrap_err(), ScopeError::Empty);
+    assert_eq!(
+        ScopeLayer::all_of(Vec::<String>::new()).unwrap_err(),
+        ScopeError::Empty
+    );
     assert_eq!(
         ScopeLayer::any_of(["read posts"]).unwrap_err(),
         ScopeError::InvalidScope("read posts".into())
@@ -411,7 +463,10 @@ fn scope_configuration_errors() {
         ScopeLayer::all_of(["a\"b"]).unwrap_err(),
         ScopeError::InvalidScope("a\"b".into())
     );
-    assert_eq!(ScopeLayer::all_roles([""]).unwrap_err(), ScopeError::InvalidScope(String::new()));
+    assert_eq!(
+        ScopeLayer::all_roles([""]).unwrap_err(),
+        ScopeError::InvalidScope(String::new())
+    );
 }
 
 #[tokio::test]
@@ -419,5 +474,8 @@ async fn principal_extractor_without_auth_layer_is_a_500() {
     let app = Router::new().route("/me", get(me));
     let (status, _, body) = call(&app, request("/me")).await;
     assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
-    assert_eq!(problem(&body)["detail"], "The server could not handle this request.");
+    assert_eq!(
+        problem(&body)["detail"],
+        "The server could not handle this request."
+    );
 }

@@ -32,7 +32,10 @@ const AUD: &str = "https://api.example.com";
 const BEARER: &str = r#"Bearer realm="api""#;
 
 fn now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
 }
 
 fn claims() -> Value {
@@ -46,7 +49,12 @@ fn claims() -> Value {
     })
 }
 
-fn sign(alg: jsonwebtoken::Algorithm, key: &EncodingKey, kid: Option<&str>, claims: &Value) -> String {
+fn sign(
+    alg: jsonwebtoken::Algorithm,
+    key: &EncodingKey,
+    kid: Option<&str>,
+    claims: &Value,
+) -> String {
     let mut header = Header::new(alg);
     header.kid = kid.map(Into::into);
     encode(&header, claims, key).unwrap()
@@ -82,7 +90,9 @@ async fn me(p: Principal) -> axum::Json<Principal> {
 }
 
 fn app(jwt: JwtAuth) -> Router {
-    Router::new().route("/me", get(me)).layer(AuthLayer::new(jwt))
+    Router::new()
+        .route("/me", get(me))
+        .layer(AuthLayer::new(jwt))
 }
 
 fn bearer(token: &str) -> Request<Body> {
@@ -135,7 +145,11 @@ async fn a_valid_token_gives_its_principal() {
     // The scheme is case-insensitive; an audience array is fine.
     let mut c = claims();
     c["aud"] = json!(["https://other.example.com", AUD]);
-    let req = get_with("/me", "authorization", format!("bEaReR {}", rs256(&c)).as_bytes());
+    let req = get_with(
+        "/me",
+        "authorization",
+        format!("bEaReR {}", rs256(&c)).as_bytes(),
+    );
     assert_eq!(call(&app, req).await.0, StatusCode::OK);
 }
 
@@ -161,14 +175,25 @@ async fn typed_claims_extractor() {
         .layer(AuthLayer::new(jwt()));
     let mut c = claims();
     c["org"] = json!(7);
-    let req = get_with("/org", "authorization", format!("Bearer {}", rs256(&c)).as_bytes());
+    let req = get_with(
+        "/org",
+        "authorization",
+        format!("Bearer {}", rs256(&c)).as_bytes(),
+    );
     let (status, _, bytes) = call(&app, req).await;
     assert_eq!((status, &bytes[..]), (StatusCode::OK, &b"user_42 7"[..]));
     // Claims without `org` are not this route's kind of token.
-    let req = get_with("/org", "authorization", format!("Bearer {}", rs256(&claims())).as_bytes());
+    let req = get_with(
+        "/org",
+        "authorization",
+        format!("Bearer {}", rs256(&claims())).as_bytes(),
+    );
     let (status, _, bytes) = call(&app, req).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
-    assert_eq!(body(&bytes)["detail"], "the token's claims are not accepted here");
+    assert_eq!(
+        body(&bytes)["detail"],
+        "the token's claims are not accepted here"
+    );
 }
 
 #[tokio::test]
@@ -176,12 +201,32 @@ async fn alg_none_in_any_case_is_refused() {
     let app = app(jwt());
     for alg in ["none", "None", "NONE", "nOnE"] {
         let header = json!({"alg": alg, "typ": "JWT"});
-        assert_refused(&app, &forge(&header, &claims(), ""), "token algorithm not accepted").await;
-        assert_refused(&app, &forge(&header, &claims(), "c2ln"), "token algorithm not accepted").await;
+        assert_refused(
+            &app,
+            &forge(&header, &claims(), ""),
+            "token algorithm not accepted",
+        )
+        .await;
+        assert_refused(
+            &app,
+            &forge(&header, &claims(), "c2ln"),
+            "token algorithm not accepted",
+        )
+        .await;
     }
     // No alg at all, or not a string.
-    assert_refused(&app, &forge(&json!({"typ": "JWT"}), &claims(), "c2ln"), "token algorithm not accepted").await;
-    assert_refused(&app, &forge(&json!({"alg": 256}), &claims(), "c2ln"), "token algorithm not accepted").await;
+    assert_refused(
+        &app,
+        &forge(&json!({"typ": "JWT"}), &claims(), "c2ln"),
+        "token algorithm not accepted",
+    )
+    .await;
+    assert_refused(
+        &app,
+        &forge(&json!({"alg": 256}), &claims(), "c2ln"),
+        "token algorithm not accepted",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -196,8 +241,16 @@ async fn hs256_signed_with_the_rsa_public_key_is_refused() {
 
     // Even where HS256 is accepted (for another key), it cannot borrow the RSA key by kid.
     let both = JwtAuth::builder()
-        .key(JwtKey::rsa_pem(Algorithm::RS256, PUBLIC).unwrap().with_kid("rsa"))
-        .key(JwtKey::hmac(Algorithm::HS256, &[7u8; 32]).unwrap().with_kid("hmac"))
+        .key(
+            JwtKey::rsa_pem(Algorithm::RS256, PUBLIC)
+                .unwrap()
+                .with_kid("rsa"),
+        )
+        .key(
+            JwtKey::hmac(Algorithm::HS256, &[7u8; 32])
+                .unwrap()
+                .with_kid("hmac"),
+        )
         .issuer(ISS)
         .audience(AUD)
         .build()
@@ -241,12 +294,22 @@ async fn bad_signatures_are_refused() {
     let mut evil = claims();
     evil["sub"] = json!("admin");
     evil["scope"] = json!("delete:posts");
-    let tampered = format!("{}.{}.{}", parts[0], URL_SAFE_NO_PAD.encode(evil.to_string()), parts[2]);
+    let tampered = format!(
+        "{}.{}.{}",
+        parts[0],
+        URL_SAFE_NO_PAD.encode(evil.to_string()),
+        parts[2]
+    );
     assert_refused(&app, &tampered, "token signature invalid").await;
     let stripped = format!("{}.{}.", parts[0], parts[1]);
     assert_refused(&app, &stripped, "token signature invalid").await;
     // Structure and charset are checked before anything is decoded.
-    assert_refused(&app, &format!("{}.{}", parts[0], parts[1]), "malformed token").await;
+    assert_refused(
+        &app,
+        &format!("{}.{}", parts[0], parts[1]),
+        "malformed token",
+    )
+    .await;
     assert_refused(&app, &format!("{good}.x"), "malformed token").await;
     assert_refused(&app, &good.replacen('.', "+", 1), "malformed token").await;
 }
@@ -263,7 +326,12 @@ async fn ecdsa_signature_of_zeros_is_refused() {
     let app = app(ec);
     let header = json!({"alg": "ES256", "typ": "JWT"});
     let zeros = URL_SAFE_NO_PAD.encode([0u8; 64]);
-    assert_refused(&app, &forge(&header, &claims(), &zeros), "token signature invalid").await;
+    assert_refused(
+        &app,
+        &forge(&header, &claims(), &zeros),
+        "token signature invalid",
+    )
+    .await;
     let good = sign(
         jsonwebtoken::Algorithm::ES256,
         &EncodingKey::from_ec_pem(EC_PRIVATE).unwrap(),
@@ -327,10 +395,18 @@ fn app_of(jwt: JwtAuth) -> Router {
 async fn issuer_and_audience_are_required_when_configured() {
     let app = app(jwt());
     for (claim, value, detail) in [
-        ("iss", json!("https://evil.example.com"), "token issuer not accepted"),
+        (
+            "iss",
+            json!("https://evil.example.com"),
+            "token issuer not accepted",
+        ),
         ("iss", json!(42), "token issuer not accepted"),
         ("iss", json!([ISS]), "token issuer not accepted"),
-        ("aud", json!("https://evil.example.com"), "token audience not accepted"),
+        (
+            "aud",
+            json!("https://evil.example.com"),
+            "token audience not accepted",
+        ),
         ("aud", json!(42), "token audience not accepted"),
         ("aud", json!([]), "token audience not accepted"),
     ] {
@@ -339,7 +415,11 @@ async fn issuer_and_audience_are_required_when_configured() {
         assert_refused(&app, &rs256(&c), detail).await;
     }
     // jsonwebtoken accepts a token without iss/aud unless told they are required; we refuse.
-    for (claim, detail) in [("iss", "token has no iss claim"), ("aud", "token has no aud claim"), ("sub", "token has no sub claim")] {
+    for (claim, detail) in [
+        ("iss", "token has no iss claim"),
+        ("aud", "token has no aud claim"),
+        ("sub", "token has no sub claim"),
+    ] {
         let mut c = claims();
         c.as_object_mut().unwrap().remove(claim);
         assert_refused(&app, &rs256(&c), detail).await;
@@ -349,7 +429,12 @@ async fn issuer_and_audience_are_required_when_configured() {
         .require_claim("jti")
         .build()
         .unwrap();
-    assert_refused(&app_of(jti), &rs256(&claims()), "token lacks a required claim").await;
+    assert_refused(
+        &app_of(jti),
+        &rs256(&claims()),
+        "token lacks a required claim",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -374,17 +459,31 @@ async fn oversized_and_duplicated_headers() {
 #[tokio::test]
 async fn kids_select_keys_and_header_urls_are_never_followed() {
     let keyed = JwtAuth::builder()
-        .key(JwtKey::rsa_pem(Algorithm::RS256, PUBLIC).unwrap().with_kid("main"))
+        .key(
+            JwtKey::rsa_pem(Algorithm::RS256, PUBLIC)
+                .unwrap()
+                .with_kid("main"),
+        )
         .issuer(ISS)
         .audience(AUD)
         .build()
         .unwrap();
     let app = app(keyed);
     let private = EncodingKey::from_rsa_pem(PRIVATE).unwrap();
-    let good = sign(jsonwebtoken::Algorithm::RS256, &private, Some("main"), &claims());
+    let good = sign(
+        jsonwebtoken::Algorithm::RS256,
+        &private,
+        Some("main"),
+        &claims(),
+    );
     assert_eq!(call(&app, bearer(&good)).await.0, StatusCode::OK);
     for kid in ["../../etc/passwd", "main?x=1", "%2e%2e", "main\u{0}"] {
-        let token = sign(jsonwebtoken::Algorithm::RS256, &private, Some(kid), &claims());
+        let token = sign(
+            jsonwebtoken::Algorithm::RS256,
+            &private,
+            Some(kid),
+            &claims(),
+        );
         assert_refused(&app, &token, "unknown signing key").await;
     }
     // jku / x5u / an embedded jwk offer the attacker's key: never used.
@@ -448,11 +547,17 @@ async fn chain_of_api_key_and_jwt_with_scopes() {
     let (status, headers, _) = call(&app, request("/me")).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     let challenges: Vec<_> = headers.get_all("www-authenticate").iter().collect();
-    assert_eq!(challenges, [r#"ApiKey realm="api", header="X-API-Key""#, BEARER]);
+    assert_eq!(
+        challenges,
+        [r#"ApiKey realm="api", header="X-API-Key""#, BEARER]
+    );
 
     let token = rs256(&claims());
     let (status, _, bytes) = call(&app, bearer(&token)).await;
-    assert_eq!((status, body(&bytes)["method"].clone()), (StatusCode::OK, json!("jwt")));
+    assert_eq!(
+        (status, body(&bytes)["method"].clone()),
+        (StatusCode::OK, json!("jwt"))
+    );
     // An invalid API key is a 401 at once, even with a valid token beside it.
     let req = Request::get("/me")
         .header("x-api-key", "ak_test_wrong")
@@ -462,26 +567,43 @@ async fn chain_of_api_key_and_jwt_with_scopes() {
     let (status, headers, _) = call(&app, req).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     let challenges: Vec<_> = headers.get_all("www-authenticate").iter().collect();
-    assert_eq!(challenges, [r#"ApiKey realm="api", header="X-API-Key""#, BEARER]);
+    assert_eq!(
+        challenges,
+        [r#"ApiKey realm="api", header="X-API-Key""#, BEARER]
+    );
 
     // A Bearer principal without the scope: 403 per RFC 6750.
     let mut c = claims();
     c["scope"] = json!("read:posts");
-    let req = get_with("/posts", "authorization", format!("Bearer {}", rs256(&c)).as_bytes());
+    let req = get_with(
+        "/posts",
+        "authorization",
+        format!("Bearer {}", rs256(&c)).as_bytes(),
+    );
     let (status, headers, bytes) = call(&app, req).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert_eq!(
         headers["www-authenticate"],
         r#"Bearer error="insufficient_scope", scope="write:posts""#
     );
-    assert_eq!(body(&bytes)["detail"], "This request needs the scope write:posts.");
-    let req = get_with("/posts", "authorization", format!("Bearer {token}").as_bytes());
+    assert_eq!(
+        body(&bytes)["detail"],
+        "This request needs the scope write:posts."
+    );
+    let req = get_with(
+        "/posts",
+        "authorization",
+        format!("Bearer {token}").as_bytes(),
+    );
     assert_eq!(call(&app, req).await.0, StatusCode::OK);
 }
 
 #[test]
 fn configuration_errors() {
-    assert_eq!(JwtAuth::builder().build().unwrap_err(), JwtConfigError::NoKeys);
+    assert_eq!(
+        JwtAuth::builder().build().unwrap_err(),
+        JwtConfigError::NoKeys
+    );
     assert_eq!(
         JwtAuth::builder()
             .key(JwtKey::rsa_pem(Algorithm::RS256, PUBLIC).unwrap())

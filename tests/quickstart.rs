@@ -68,7 +68,12 @@ async fn unknown_routes_and_methods_are_problems_with_the_request_id() {
 #[test]
 fn the_banner_shows_the_address_and_ready_curl_lines() {
     let creds = quickstart::Credentials::demo();
-    let banner = quickstart::banner("127.0.0.1:3999".parse().unwrap(), &[], &creds, Some("t.o.k"));
+    let banner = quickstart::banner(
+        "127.0.0.1:3999".parse().unwrap(),
+        &[],
+        &creds,
+        Some("t.o.k"),
+    );
     assert!(banner.contains("X-API-Key: ak_live_7f3a9b2c4d5e6f1a8b9c0d1e2f3a4b5c"));
     assert!(banner.contains("X-API-Key: ak_live_premium_0123456789abcdef0123456789ab"));
     assert!(banner.contains("Basic jane / password123"));
@@ -201,7 +206,11 @@ const KEY: &str = "X-API-Key: ak_live_7f3a9b2c4d5e6f1a8b9c0d1e2f3a4b5c";
 const PREMIUM: &str = "X-API-Key: ak_live_premium_0123456789abcdef0123456789ab";
 const JANE: &str = "Authorization: Basic amFuZTpwYXNzd29yZDEyMw==";
 
-async fn get(addr: std::net::SocketAddr, path: &str, header: &str) -> (u16, Value, common::RawResponse) {
+async fn get(
+    addr: std::net::SocketAddr,
+    path: &str,
+    header: &str,
+) -> (u16, Value, common::RawResponse) {
     let head = if header.is_empty() {
         format!("GET {path} HTTP/1.1")
     } else {
@@ -253,7 +262,10 @@ async fn anonymous_and_bad_credentials() {
     assert_eq!((status, body), (200, json!({"status": "ok"})));
     let (status, body, res) = get(addr, "/v2/me", "").await;
     assert_eq!(status, 401);
-    assert_eq!(body["detail"], "This resource needs authentication; no credentials were presented.");
+    assert_eq!(
+        body["detail"],
+        "This resource needs authentication; no credentials were presented."
+    );
     assert_eq!(
         res.all("www-authenticate"),
         [
@@ -267,9 +279,15 @@ async fn anonymous_and_bad_credentials() {
 
     // A bad credential is a 401 even on a public route.
     let (status, body, _) = get(addr, "/v2/health", "X-API-Key: ak_live_wrong").await;
-    assert_eq!((status, body["detail"].clone()), (401, json!("invalid API key")));
+    assert_eq!(
+        (status, body["detail"].clone()),
+        (401, json!("invalid API key"))
+    );
     let (status, body, _) = get(addr, "/v2/health", "Authorization: Basic amFuZTp3cm9uZw==").await;
-    assert_eq!((status, body["detail"].clone()), (401, json!("invalid username or password")));
+    assert_eq!(
+        (status, body["detail"].clone()),
+        (401, json!("invalid username or password"))
+    );
     let (status, _, res) = get(addr, "/v2/health", "Authorization: Bearer a.b.c").await;
     assert_eq!(status, 401);
     assert_eq!(
@@ -277,8 +295,12 @@ async fn anonymous_and_bad_credentials() {
         &br#"Bearer realm="api", error="invalid_token", error_description="malformed token""#[..]
     );
     // The query form of API keys is refused here.
-    let (status, body, _) =
-        get(addr, "/v2/me?api_key=ak_live_7f3a9b2c4d5e6f1a8b9c0d1e2f3a4b5c", "").await;
+    let (status, body, _) = get(
+        addr,
+        "/v2/me?api_key=ak_live_7f3a9b2c4d5e6f1a8b9c0d1e2f3a4b5c",
+        "",
+    )
+    .await;
     assert_eq!(status, 401);
     assert_eq!(
         body["detail"],
@@ -297,7 +319,10 @@ async fn scopes_per_route() {
     let (status, body, res) = get(addr, "/v2/posts", "").await;
     assert_eq!(status, 401);
     assert_eq!(res.all("www-authenticate").len(), 3);
-    assert_eq!(body["detail"], "This resource needs authentication; no credentials were presented.");
+    assert_eq!(
+        body["detail"],
+        "This resource needs authentication; no credentials were presented."
+    );
 
     // Jane may read but not write; a Bearer principal without the scope gets RFC 6750's answer.
     let post = async |auth: &str| {
@@ -318,7 +343,10 @@ async fn scopes_per_route() {
     assert_eq!(body["title"], "Hi");
     assert_eq!(body["author"], "demo-app");
     let id = body["id"].as_u64().unwrap();
-    assert_eq!(res.header("location"), Some(format!("/v2/posts/{id}").as_str()));
+    assert_eq!(
+        res.header("location"),
+        Some(format!("/v2/posts/{id}").as_str())
+    );
 
     let del = |auth: &str, id: u64| format!("DELETE /v2/posts/{id} HTTP/1.1\r\n{auth}");
     let res = raw(addr, del(KEY, id).as_bytes()).await;
@@ -335,8 +363,17 @@ async fn scopes_per_route() {
     });
     claims["tier"] = json!("premium");
     let key = jsonwebtoken::EncodingKey::from_rsa_pem(quickstart::JWT_PRIVATE_KEY).unwrap();
-    let token = jsonwebtoken::encode(&jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256), &claims, &key).unwrap();
-    let res = raw(addr, del(&format!("Authorization: Bearer {token}"), 1).as_bytes()).await;
+    let token = jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256),
+        &claims,
+        &key,
+    )
+    .unwrap();
+    let res = raw(
+        addr,
+        del(&format!("Authorization: Bearer {token}"), 1).as_bytes(),
+    )
+    .await;
     assert_eq!(res.status, 403);
     assert_eq!(
         res.header("www-authenticate"),
@@ -357,17 +394,31 @@ async fn post_bodies_are_json_only_and_bounded() {
             .body(axum::body::Body::from(body))
             .unwrap()
     };
-    let res = app.clone().oneshot(post("text/plain", b"hi".to_vec())).await.unwrap();
+    let res = app
+        .clone()
+        .oneshot(post("text/plain", b"hi".to_vec()))
+        .await
+        .unwrap();
     assert_eq!(res.status(), 415);
     assert_eq!(res.headers()["content-type"], "application/problem+json");
     let mut big = br#"{"title":"big","body":""#.to_vec();
     big.extend(std::iter::repeat_n(b'x', 1024 * 1024));
     big.extend_from_slice(br#""}"#);
-    let res = app.clone().oneshot(post("application/json", big)).await.unwrap();
+    let res = app
+        .clone()
+        .oneshot(post("application/json", big))
+        .await
+        .unwrap();
     assert_eq!(res.status(), 413);
-    let bytes = http_body_util::BodyExt::collect(res.into_body()).await.unwrap().to_bytes();
+    let bytes = http_body_util::BodyExt::collect(res.into_body())
+        .await
+        .unwrap()
+        .to_bytes();
     let body: Value = serde_json::from_slice(&bytes).unwrap();
     assert_eq!(body["detail"], "The body is larger than 1 MiB.");
-    let res = app.oneshot(post("application/json", b"{\"title\":1}".to_vec())).await.unwrap();
+    let res = app
+        .oneshot(post("application/json", b"{\"title\":1}".to_vec()))
+        .await
+        .unwrap();
     assert_eq!(res.status(), 422);
 }
