@@ -7,9 +7,9 @@
 //! `npm ci --prefix tests/interop`; the tests fail (they do not skip) without them.
 
 mod common;
+#[path = "interop_support/mod.rs"]
+mod interop;
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
@@ -17,6 +17,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use common::call;
 use http::{Request, StatusCode};
+use interop::{Idp, node_mint};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tower_shield::auth::{Algorithm, AuthLayer, Jwks, JwksError, JwtAuth, Principal};
@@ -25,149 +26,6 @@ const AUDIENCE: &str = "https://api.example.com";
 const DISCOVERY: &str = "/.well-known/openid-configuration";
 const UNKNOWN_KEY_CHALLENGE: &str =
     r#"Bearer realm="api", error="invalid_token", error_description="unknown signing key""#;
-const INTEROP: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop");
-
-/// `tests/interop/idp.py`, running until dropped (it also exits when its stdin closes, so a
-/// test that dies does not leave it behind).
-struct Idp {
-    base: String,
-    http: reqwest::Client,
-    child: Child,
-    stdin: Option<ChildStdin>,
-}
-
-impl Idp {
-    fn start() -> Idp {
-        let check = Command::new("python3")
-            .args(["-c", "import jwt, cryptography"])
-            .output()
-            .unwrap_or_else(|e| {
-                panic!("these tests need python3 ({e}); then `pip install -r tests/interop/requirements.txt`")
-            });
-        assert!(
-            check.status.success(),
-            "these tests need PyJWT and cryptography: `pip install -r tests/interop/requirements.txt` ({})",
-            String::from_utf8_lossy(&check.stderr).trim()
-        );
-        let mut child = Command::new("python3")
-            .arg(format!("{INTEROP}/idp.py"))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn tests/interop/idp.py");
-        let stdin = child.stdin.take();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout"))
-            .read_line(&mut line)
-            .expect("read idp.py's first line");
-        let Some(base) = line.trim().strip_prefix("listening ") else {
-            let _ = child.kill();
-            panic!("idp.py did not start (its stderr is above); it printed {line:?}");
-        };
-        Idp {
-            base: base.to_owned(),
-            http: reqwest::Client::new(),
-            child,
-            stdin,
-        }
-    }
-
-    /// Stops the provider; its port refuses connections from then on.
-    fn stop(&mut self) {
-        self.stdin = None;
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-
-    fn jwks_url(&self) -> String {
-        format!("{}/jwks.json", self.base)
-    }
-
-    async fn get(&self, path: &str, query: &[(&str, &str)]) -> String {
-        let res = self
-            .http
-            .get(format!("{}{path}", self.base))
-            .query(query)
-            .send()
-            .await
-            .expect("idp.py answers");
-        let status = res.status();
-        let text = res.text().await.expect("body");
-        assert!(status.is_success(), "GET {path}: {status} {text}");
-        text
-    }
-
-    async fn post(&self, path: &str) -> Value {
-        let res = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .send()
-            .await
-            .expect("idp.py answers");
-        assert!(res.status().is_success(), "POST {path}: {}", res.status());
-        serde_json::from_str(&res.text().await.expect("body")).expect("json")
-    }
-
-    /// A token signed by PyJWT with the provider's current key for `alg`.
-    async fn mint(&self, alg: &str, query: &[(&str, &str)]) -> String {
-        let mut q = vec![("alg", alg)];
-        q.extend_from_slice(query);
-        self.get("/mint", &q).await
-    }
-
-    async fn stats(&self) -> Value {
-        serde_json::from_str(&self.get("/stats", &[]).await).expect("stats json")
-    }
-
-    async fn jwks_fetches(&self) -> u64 {
-        self.stats().await["jwks_fetches"].as_u64().expect("count")
-    }
-
-    async fn reset_stats(&self) {
-        self.post("/stats/reset").await;
-    }
-}
-
-impl Drop for Idp {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-/// A token signed by node (`jsonwebtoken`; `jose` for EdDSA) with the PEM private key `pem`.
-fn node_mint(alg: &str, kid: &str, pem: &str, claims: Value) -> String {
-    for module in ["jsonwebtoken", "jose"] {
-        assert!(
-            std::path::Path::new(&format!("{INTEROP}/node_modules/{module}/package.json")).exists(),
-            "these tests need the node modules: `npm ci --prefix tests/interop`"
-        );
-    }
-    let mut child = Command::new("node")
-        .arg(format!("{INTEROP}/mint.mjs"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("these tests need node ({e})"));
-    let input = json!({"alg": alg, "kid": kid, "privateKeyPem": pem, "claims": claims});
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(input.to_string().as_bytes())
-        .expect("write to mint.mjs");
-    let out = child.wait_with_output().expect("mint.mjs");
-    assert!(
-        out.status.success(),
-        "mint.mjs failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .expect("utf-8")
-        .trim()
-        .to_owned()
-}
 
 fn jwt(jwks: Jwks, issuer: &str) -> tower_shield::auth::JwtBuilder {
     JwtAuth::builder()

@@ -6,9 +6,9 @@
 //! `npm ci --prefix tests/interop`; the tests fail (they do not skip) without them.
 
 mod common;
+#[path = "interop_support/mod.rs"]
+mod interop;
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::body::Body;
@@ -16,144 +16,13 @@ use axum::routing::get;
 use axum::{Json, Router};
 use common::call;
 use http::{Request, StatusCode};
+use interop::{Idp, node_mint};
 use serde_json::{Value, json};
-use tower_shield::auth::{Algorithm, AuthLayer, Jwks, JwtAuth, JwtBuilder, JwtKey, Principal};
+use tower_shield::auth::{Algorithm, AuthLayer, Jwks, JwtAuth, JwtBuilder, Principal};
 
 const AUDIENCE: &str = "https://api.example.com";
-const INTEROP: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop");
 /// The algorithms, and the kid of each one's first key at the provider.
 const ALGS: [(&str, &str); 3] = [("RS256", "rsa-1"), ("ES256", "ec-1"), ("EdDSA", "ed-1")];
-
-/// `tests/interop/idp.py`, running until dropped (it also exits when its stdin closes).
-struct Idp {
-    base: String,
-    http: reqwest::Client,
-    child: Child,
-    _stdin: ChildStdin,
-}
-
-impl Idp {
-    fn start() -> Idp {
-        let check = Command::new("python3")
-            .args(["-c", "import jwt, cryptography"])
-            .output()
-            .unwrap_or_else(|e| {
-                panic!("these tests need python3 ({e}); then `pip install -r tests/interop/requirements.txt`")
-            });
-        assert!(
-            check.status.success(),
-            "these tests need PyJWT and cryptography: `pip install -r tests/interop/requirements.txt` ({})",
-            String::from_utf8_lossy(&check.stderr).trim()
-        );
-        let mut child = Command::new("python3")
-            .arg(format!("{INTEROP}/idp.py"))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn tests/interop/idp.py");
-        let stdin = child.stdin.take().expect("stdin");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout"))
-            .read_line(&mut line)
-            .expect("read idp.py's first line");
-        let Some(base) = line.trim().strip_prefix("listening ") else {
-            let _ = child.kill();
-            panic!("idp.py did not start (its stderr is above); it printed {line:?}");
-        };
-        Idp {
-            base: base.to_owned(),
-            http: reqwest::Client::new(),
-            child,
-            _stdin: stdin,
-        }
-    }
-
-    async fn get(&self, path: &str, query: &[(&str, &str)]) -> String {
-        let res = self
-            .http
-            .get(format!("{}{path}", self.base))
-            .query(query)
-            .send()
-            .await
-            .expect("idp.py answers");
-        let status = res.status();
-        let text = res.text().await.expect("body");
-        assert!(status.is_success(), "GET {path}: {status} {text}");
-        text
-    }
-
-    /// A token signed by PyJWT.
-    async fn mint(&self, alg: &str, query: &[(&str, &str)]) -> String {
-        let mut q = vec![("alg", alg)];
-        q.extend_from_slice(query);
-        self.get("/mint", &q).await
-    }
-
-    /// Static keys for all three algorithms, from the provider's public PEMs.
-    async fn static_keys(&self, builder: JwtBuilder) -> JwtBuilder {
-        let rsa = self.get("/public", &[("kid", "rsa-1")]).await;
-        let ec = self.get("/public", &[("kid", "ec-1")]).await;
-        let ed = self.get("/public", &[("kid", "ed-1")]).await;
-        builder
-            .key(
-                JwtKey::rsa_pem(Algorithm::RS256, rsa.as_bytes())
-                    .expect("RSA SPKI PEM")
-                    .with_kid("rsa-1"),
-            )
-            .key(
-                JwtKey::ec_pem(Algorithm::ES256, ec.as_bytes())
-                    .expect("P-256 SPKI PEM")
-                    .with_kid("ec-1"),
-            )
-            .key(
-                JwtKey::ed_pem(ed.as_bytes())
-                    .expect("Ed25519 SPKI PEM")
-                    .with_kid("ed-1"),
-            )
-    }
-}
-
-impl Drop for Idp {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A token signed by node (`jsonwebtoken`; `jose` for EdDSA) with the PEM private key `pem`.
-fn node_mint(alg: &str, kid: &str, pem: &str, claims: &Value) -> String {
-    for module in ["jsonwebtoken", "jose"] {
-        assert!(
-            std::path::Path::new(&format!("{INTEROP}/node_modules/{module}/package.json")).exists(),
-            "these tests need the node modules: `npm ci --prefix tests/interop`"
-        );
-    }
-    let mut child = Command::new("node")
-        .arg(format!("{INTEROP}/mint.mjs"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("these tests need node ({e})"));
-    let input = json!({"alg": alg, "kid": kid, "privateKeyPem": pem, "claims": claims});
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(input.to_string().as_bytes())
-        .expect("write to mint.mjs");
-    let out = child.wait_with_output().expect("mint.mjs");
-    assert!(
-        out.status.success(),
-        "mint.mjs failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .expect("utf-8")
-        .trim()
-        .to_owned()
-}
 
 fn now() -> u64 {
     SystemTime::now()
@@ -302,7 +171,7 @@ async fn node_tokens_verify_with_static_pem_keys() {
     for (alg, kid) in ALGS {
         let pem = idp.get("/private", &[("kid", kid)]).await;
         let claims = node_claims(&idp.base, alg);
-        let token = node_mint(alg, kid, &pem, &claims);
+        let token = node_mint(alg, kid, &pem, claims.clone());
         assert_claims(accepted_claims(&app, &token, kid).await, &claims);
         assert_tampered_refused(&app, &token).await;
     }
@@ -333,7 +202,7 @@ async fn node_tokens_verify_with_the_jwk_set() {
     for (alg, kid) in ALGS {
         let pem = idp.get("/private", &[("kid", kid)]).await;
         let claims = node_claims(&idp.base, alg);
-        let token = node_mint(alg, kid, &pem, &claims);
+        let token = node_mint(alg, kid, &pem, claims.clone());
         assert_claims(accepted_claims(&app, &token, kid).await, &claims);
     }
 }
