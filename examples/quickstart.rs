@@ -41,6 +41,7 @@ use tower_shield::auth::{
     BasicAuth, JwtAuth, JwtKey, KeyDigest, MemoryKeyStore, Principal, Tier,
 };
 use tower_shield::extract::Rejector;
+use tower_shield::scope::ScopeError;
 use tower_shield::versioning::{ApiVersion, Version};
 use tower_shield::{
     CorsLayer, Problem, RequestIdLayer, ScopeLayer, SecurityHeadersLayer, VersioningLayer,
@@ -256,30 +257,31 @@ impl Posts {
 /// The largest request body `POST /posts` reads.
 pub const MAX_BODY: usize = 1024 * 1024;
 
-fn scope(scope: &str) -> ScopeLayer {
-    ScopeLayer::all_of([scope]).unwrap_or_else(|e| unreachable!("{e}"))
-}
-
 /// The API's routes, written once for every version (the versioning layer strips `/vN`).
-pub fn routes() -> Router {
-    Router::new()
+///
+/// # Errors
+///
+/// When a required scope is not a valid OAuth scope.
+pub fn routes() -> Result<Router, ScopeError> {
+    let scope = |s: &str| ScopeLayer::all_of([s]);
+    Ok(Router::new()
         .route("/health", get(health))
         .route("/me", get(me).route_layer(ScopeLayer::authenticated()))
         .route(
             "/posts",
             get(list_posts)
-                .route_layer(scope("read:posts"))
-                .merge(axum::routing::post(create_post).route_layer(scope("write:posts"))),
+                .route_layer(scope("read:posts")?)
+                .merge(axum::routing::post(create_post).route_layer(scope("write:posts")?)),
         )
         .route(
             "/posts/{id}",
-            delete(delete_post).route_layer(scope("delete:posts")),
+            delete(delete_post).route_layer(scope("delete:posts")?),
         )
-        .route("/search", get(search).route_layer(scope("read:posts")))
+        .route("/search", get(search).route_layer(scope("read:posts")?))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(Posts::with_samples())
         .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
+        .method_not_allowed_fallback(method_not_allowed))
 }
 
 /// The origins from `ALLOWED_ORIGINS` (comma-separated), besides [`ORIGINS`].
@@ -343,7 +345,7 @@ pub fn app(
     //
     // The versioning layer rewrites the path before routing, so the stack wraps the Router as
     // a service (a `Router::layer` would run after routing).
-    Ok(Router::new().fallback_service(stack.service(routes())))
+    Ok(Router::new().fallback_service(stack.service(routes()?)))
 }
 
 async fn health(_version: ApiVersion) -> Json<Value> {

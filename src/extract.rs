@@ -26,7 +26,11 @@ use axum_core::response::{IntoResponse, Response};
 use http::request::Parts;
 use http::{HeaderMap, Method, Uri};
 
-use crate::auth::{AuthError, AuthMethod, Claims, Principal};
+use std::sync::Arc;
+
+use http::HeaderValue;
+
+use crate::auth::{AuthError, Challenges, Claims, Principal};
 use crate::problem::{self, Problem, Rejection, RenderContext, Renderer, SharedRenderer};
 use crate::request_id::RequestId;
 use crate::security_headers::CspNonce;
@@ -105,15 +109,21 @@ where
             Ok(claims) => Ok(Claims(claims)),
             Err(e) => {
                 tracing::debug!(error = %e, "token claims rejected by the Claims extractor");
-                let method = if principal.is_anonymous() {
-                    AuthMethod::Jwt
-                } else {
-                    principal.method()
-                };
                 let rejection = if principal.is_anonymous() {
+                    // The challenges of the AuthLayer that let the request through.
+                    let challenges = parts.extensions.get::<Challenges>();
                     AuthError::missing()
+                        .with_challenges(challenges.map(|c| Arc::clone(&c.0)).unwrap_or_default())
                 } else {
-                    AuthError::invalid(method, "the token's claims are not accepted here")
+                    let detail = "the token's claims are not accepted here";
+                    let rejection = AuthError::invalid(principal.method(), detail);
+                    if principal.method().is_bearer() {
+                        rejection.with_challenges(Arc::new([HeaderValue::from_static(
+                            r#"Bearer error="invalid_token", error_description="the token's claims are not accepted here""#,
+                        )]))
+                    } else {
+                        rejection
+                    }
                 };
                 let rejector = Rejector::from_parts(parts);
                 Err(rejector.reject(rejection))

@@ -93,7 +93,6 @@ struct Config {
     mode: Mode,
     kind: Kind,
     detail: Arc<str>,
-    required_list: Arc<[Box<str>]>,
     bearer_challenge: Option<HeaderValue>,
 }
 
@@ -142,7 +141,6 @@ impl ScopeLayer {
         };
         Ok(Self {
             config: Arc::new(Config {
-                required_list: required.iter().map(Box::from).collect(),
                 required,
                 mode,
                 kind,
@@ -162,7 +160,6 @@ impl ScopeLayer {
                 mode: Mode::AllOf,
                 kind: Kind::Scopes,
                 detail: Arc::from(""),
-                required_list: Arc::new([]),
                 bearer_challenge: None,
             }),
         }
@@ -285,7 +282,7 @@ where
                 );
                 let forbidden = Forbidden {
                     detail: Arc::clone(&config.detail),
-                    missing: Arc::clone(&config.required_list),
+                    required: config.required.clone(),
                     challenge: if p.method().is_bearer() {
                         config.bearer_challenge.clone()
                     } else {

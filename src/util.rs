@@ -1,4 +1,6 @@
-//! Small header helpers shared by the layers.
+//! Small header and query helpers shared by the layers.
+
+use std::borrow::Cow;
 
 use http::header::{HeaderName, VARY};
 use http::{HeaderMap, HeaderValue};
@@ -13,6 +15,59 @@ pub(crate) fn set_header(headers: &mut HeaderMap, name: HeaderName, value: Heade
 /// `HeaderMap`'s size limit.
 pub(crate) fn add_header(headers: &mut HeaderMap, name: HeaderName, value: HeaderValue) {
     let _ = headers.try_append(name, value);
+}
+
+/// Percent-decodes a query component (`+` is a space; a `%` not followed by two hex digits
+/// stays as it is), or `None` if the result is not valid UTF-8.
+pub(crate) fn decode_query(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let hex = bytes
+                    .get(i + 1..i + 3)
+                    .and_then(|h| std::str::from_utf8(h).ok());
+                match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                    Some(byte) => {
+                        out.push(byte);
+                        i += 2;
+                    }
+                    None => out.push(b'%'),
+                }
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8(out).ok()
+}
+
+/// The values of parameter `name` in `query`, in order, each percent-decoded (`None` when it
+/// is not UTF-8 once decoded). Names are compared decoded; decoding (an allocation) happens
+/// only for components that are encoded.
+pub(crate) fn query_values<'a>(
+    query: &'a str,
+    name: &'a str,
+) -> impl Iterator<Item = Option<Cow<'a, str>>> + 'a {
+    let encoded = |t: &str| t.contains(['%', '+']);
+    query.split('&').filter_map(move |pair| {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let ours = if encoded(key) {
+            decode_query(key).as_deref() == Some(name)
+        } else {
+            key == name
+        };
+        ours.then(|| {
+            if encoded(value) {
+                decode_query(value).map(Cow::Owned)
+            } else {
+                Some(Cow::Borrowed(value))
+            }
+        })
+    })
 }
 
 /// `ALPHA *( ALPHA / DIGIT / "+" / "-" / "." )` (RFC 3986 scheme).

@@ -59,7 +59,7 @@ use tower_service::Service;
 
 use crate::body::ResponseBody;
 use crate::problem::{self, Problem, Rejection};
-use crate::util::{self, Vary};
+use crate::util::{self, Vary, query_values};
 
 /// `deprecation` ([RFC 9745](https://www.rfc-editor.org/rfc/rfc9745))
 pub const DEPRECATION: HeaderName = HeaderName::from_static("deprecation");
@@ -807,33 +807,6 @@ fn path_version(path: &str) -> Option<Result<(u32, &str), ()>> {
     Some(parse_number(digits).map(|v| (v, tail)).ok_or(()))
 }
 
-/// Percent-decodes a query component (`+` is a space), or `None` if it is not valid UTF-8.
-fn decode_query(text: &str) -> Option<String> {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' => {
-                let hex = bytes
-                    .get(i + 1..i + 3)
-                    .and_then(|h| std::str::from_utf8(h).ok());
-                match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
-                    Some(byte) => {
-                        out.push(byte);
-                        i += 2;
-                    }
-                    None => out.push(b'%'),
-                }
-            }
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8(out).ok()
-}
-
 /// Adds `version` from `source` unless the same source already said it.
 fn note(found: &mut Vec<(VersionSource, u32)>, source: VersionSource, version: u32) {
     if !found.contains(&(source, version)) {
@@ -907,23 +880,10 @@ impl Config {
                     }
                 }
                 VersionSource::Query => {
-                    for pair in req.uri().query().unwrap_or_default().split('&') {
-                        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-                        // Decoding (an allocation) only when something is encoded.
-                        let encoded = |t: &str| t.contains(['%', '+']);
-                        let is_ours = if encoded(name) {
-                            decode_query(name).as_deref() == Some(self.query.as_str())
-                        } else {
-                            name == self.query
-                        };
-                        if is_ours {
-                            let v = if encoded(value) {
-                                decode_query(value).and_then(|v| parse_number(&v))
-                            } else {
-                                parse_number(value)
-                            };
-                            note(&mut found, source, v.ok_or_else(|| invalid.clone())?);
-                        }
+                    let query = req.uri().query().unwrap_or_default();
+                    for value in query_values(query, &self.query) {
+                        let v = value.and_then(|v| parse_number(&v));
+                        note(&mut found, source, v.ok_or_else(|| invalid.clone())?);
                     }
                 }
             }
@@ -1177,6 +1137,7 @@ mod tests {
 
     #[test]
     fn query_decoding_and_weights() {
+        use crate::util::decode_query;
         assert_eq!(decode_query("%32").as_deref(), Some("2"));
         assert_eq!(decode_query("vers%69on").as_deref(), Some("version"));
         assert_eq!(decode_query("a+b%zz").as_deref(), Some("a b%zz"));

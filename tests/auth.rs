@@ -213,7 +213,7 @@ async fn rotation_revocation_and_expiry() {
 #[tokio::test]
 async fn query_keys_are_refused_unless_enabled() {
     let app_off = app(AuthLayer::new(ApiKeyAuth::new(store())).allow_anonymous(true));
-    let (status, _, body) = call(&app_off, request(&format!("/me?api_key={DEMO}"))).await;
+    let (status, _, body) = call(&app_off, request(&format!("/me?api%5Fkey={DEMO}"))).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(
         problem(&body),
@@ -229,6 +229,10 @@ async fn query_keys_are_refused_unless_enabled() {
     let (status, _, body) = call(&app_on, request(&format!("/me?a=1&key={DEMO}"))).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(problem(&body)["subject"], "demo-app");
+    let twice = format!("/me?key={DEMO}&key={PREMIUM}");
+    let (status, _, body) = call(&app_on, request(&twice)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(problem(&body), unauthorized("more than one API key"));
     let (status, headers, _) =
         call(&app_on, get_with("/me", "x-client-key", PREMIUM.as_bytes())).await;
     assert_eq!(status, StatusCode::OK);

@@ -188,11 +188,15 @@ async fn typed_claims_extractor() {
         "authorization",
         format!("Bearer {}", rs256(&claims())).as_bytes(),
     );
-    let (status, _, bytes) = call(&app, req).await;
+    let (status, headers, bytes) = call(&app, req).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(
         body(&bytes)["detail"],
         "the token's claims are not accepted here"
+    );
+    assert_eq!(
+        headers["www-authenticate"],
+        r#"Bearer error="invalid_token", error_description="the token's claims are not accepted here""#
     );
 }
 
@@ -504,6 +508,33 @@ async fn kids_select_keys_and_header_urls_are_never_followed() {
         "token has critical header parameters this server does not understand",
     )
     .await;
+}
+
+#[tokio::test]
+async fn a_token_seen_again_is_answered_from_the_cache() {
+    let clock = Arc::new(Mutex::new(SystemTime::now()));
+    let make = |cache: bool| {
+        let c2 = Arc::clone(&clock);
+        let mut b = JwtAuth::builder()
+            .key(JwtKey::rsa_pem(Algorithm::RS256, PUBLIC).unwrap())
+            .leeway(Duration::ZERO)
+            .clock(move || *c2.lock().unwrap());
+        if cache {
+            b = b.cache(100);
+        }
+        app(b.build().unwrap())
+    };
+    let (cached, uncached) = (make(true), make(false));
+    let mut c = claims();
+    c["nbf"] = json!(now());
+    let token = rs256(&c);
+    assert_eq!(call(&cached, bearer(&token)).await.0, StatusCode::OK);
+    assert_eq!(call(&uncached, bearer(&token)).await.0, StatusCode::OK);
+    // With the clock moved back before `nbf`, only a full verification notices: the cached
+    // layer answers from the cache, without verifying again.
+    *clock.lock().unwrap() -= Duration::from_secs(600);
+    assert_eq!(call(&cached, bearer(&token)).await.0, StatusCode::OK);
+    assert_refused(&uncached, &token, "token not yet valid").await;
 }
 
 #[tokio::test]

@@ -13,6 +13,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::{Answer, AuthError, AuthMethod, Authenticator, Outcome, Principal, RequestHead};
+use crate::util::query_values;
 
 /// The longest API key looked at; longer ones are refused before they are hashed.
 const MAX_KEY_LEN: usize = 256;
@@ -353,7 +354,7 @@ type Clock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
 pub struct ApiKeyAuth<K = MemoryKeyStore> {
     store: K,
     header: HeaderName,
-    query: Option<Box<str>>,
+    query: Box<str>,
     query_enabled: bool,
     challenge: HeaderValue,
     clock: Clock,
@@ -376,7 +377,7 @@ impl<K: KeyStore> ApiKeyAuth<K> {
         Self {
             store,
             header: HeaderName::from_static("x-api-key"),
-            query: Some("api_key".into()),
+            query: "api_key".into(),
             query_enabled: false,
             challenge: HeaderValue::from_static(r#"ApiKey realm="api", header="X-API-Key""#),
             clock: Arc::new(SystemTime::now),
@@ -415,41 +416,6 @@ fn decide(record: Option<ApiKeyRecord>, clock: &Clock) -> Outcome {
     Outcome::Authenticated(record.principal)
 }
 
-/// The value of query parameter `name` in `query`, percent-decoded; `Err` when it is there
-/// but cannot be decoded.
-fn query_value(query: &str, name: &str) -> Option<Result<String, ()>> {
-    let raw = query.split('&').find_map(|pair| {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        (k == name).then_some(v)
-    })?;
-    let bytes = raw.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'%' => {
-                let hex = bytes
-                    .get(i + 1..i + 3)
-                    .and_then(|h| std::str::from_utf8(h).ok());
-                match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
-                    Some(b) => out.push(b),
-                    None => return Some(Err(())),
-                }
-                i += 3;
-            }
-            b'+' => {
-                out.push(b' ');
-                i += 1;
-            }
-            b => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    Some(String::from_utf8(out).map_err(|_| ()))
-}
-
 impl<K: KeyStore> Authenticator for ApiKeyAuth<K> {
     fn authenticate(&self, req: &RequestHead<'_>) -> Answer<Outcome> {
         let invalid = |detail: &'static str| {
@@ -467,19 +433,18 @@ impl<K: KeyStore> Authenticator for ApiKeyAuth<K> {
                 Err(_) => return invalid("malformed API key"),
             },
             (None, _) => {
-                let found = match (&self.query, req.uri().query()) {
-                    (Some(name), Some(query)) => query_value(query, name),
-                    _ => None,
-                };
-                match found {
-                    None => return Answer::Ready(Outcome::Skip),
-                    Some(_) if !self.query_enabled => {
+                let query = req.uri().query().unwrap_or_default();
+                let mut found = query_values(query, &self.query);
+                match (found.next(), found.next()) {
+                    (None, _) => return Answer::Ready(Outcome::Skip),
+                    (Some(_), _) if !self.query_enabled => {
                         return invalid(
                             "API keys are not accepted in the query string; send the key in the header",
                         );
                     }
-                    Some(Err(())) => return invalid("malformed API key"),
-                    Some(Ok(key)) => {
+                    (Some(_), Some(_)) => return invalid("more than one API key"),
+                    (Some(None), None) => return invalid("malformed API key"),
+                    (Some(Some(key)), None) => {
                         owned = key;
                         &owned
                     }
@@ -589,7 +554,7 @@ impl<K: KeyStore> ApiKeyBuilder<K> {
         Ok(ApiKeyAuth {
             store: self.store,
             header,
-            query: Some(self.query.into()),
+            query: self.query.into(),
             query_enabled: self.query_enabled,
             challenge,
             clock: self.clock,
@@ -627,11 +592,17 @@ mod tests {
 
     #[test]
     fn query_values_are_decoded() {
+        let values = |q| {
+            query_values(q, "api_key")
+                .map(|v| v.map(|v| v.into_owned()))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(values("a=1&api_key=k%5Fx+y"), [Some("k_x y".to_owned())]);
         assert_eq!(
-            query_value("a=1&api_key=k%5Fx+y", "api_key"),
-            Some(Ok("k_x y".into()))
+            values("api%5Fkey=k&api_key=j"),
+            [Some("k".to_owned()), Some("j".to_owned())]
         );
-        assert_eq!(query_value("api_key=%zz", "api_key"), Some(Err(())));
-        assert_eq!(query_value("api_keys=1", "api_key"), None);
+        assert_eq!(values("api_key=%ff"), [None]);
+        assert!(values("api_keys=1").is_empty());
     }
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use http::header::WWW_AUTHENTICATE;
 use http::{HeaderValue, StatusCode};
 
-use super::AuthMethod;
+use super::{AuthMethod, Scopes};
 use crate::problem::{Problem, Rejection, problem_type};
 
 /// What went wrong with a request's credentials.
@@ -157,15 +157,15 @@ impl Rejection for AuthError {
 #[derive(Clone, Debug)]
 pub struct Forbidden {
     pub(crate) detail: Arc<str>,
-    pub(crate) missing: Arc<[Box<str>]>,
+    pub(crate) required: Scopes,
     pub(crate) challenge: Option<HeaderValue>,
 }
 
 impl Forbidden {
     /// The scopes or roles required (all of them, or one of them, as the layer says in the
     /// detail).
-    pub fn required(&self) -> impl Iterator<Item = &str> {
-        self.missing.iter().map(|s| &**s)
+    pub fn required(&self) -> &Scopes {
+        &self.required
     }
 }
 

@@ -23,21 +23,6 @@ use super::{
 /// The default cap on a token's size, checked before any parsing.
 const DEFAULT_MAX_TOKEN_LEN: usize = 8 * 1024;
 
-const ALL_ALGORITHMS: [Algorithm; 12] = [
-    Algorithm::HS256,
-    Algorithm::HS384,
-    Algorithm::HS512,
-    Algorithm::ES256,
-    Algorithm::ES384,
-    Algorithm::RS256,
-    Algorithm::RS384,
-    Algorithm::RS512,
-    Algorithm::PS256,
-    Algorithm::PS384,
-    Algorithm::PS512,
-    Algorithm::EdDSA,
-];
-
 fn alg_name(alg: Algorithm) -> &'static str {
     match alg {
         Algorithm::HS256 => "HS256",
@@ -57,7 +42,7 @@ fn alg_name(alg: Algorithm) -> &'static str {
 
 /// The algorithm named exactly `name` (case-sensitive, as RFC 7518 names them).
 fn alg_by_name(name: &str) -> Option<Algorithm> {
-    ALL_ALGORITHMS.into_iter().find(|a| alg_name(*a) == name)
+    name.parse().ok()
 }
 
 /// A key that verifies token signatures, with the algorithm it is for.
@@ -808,7 +793,7 @@ impl JwtAuth {
             return Err("more than one Authorization header");
         }
         // Size first: nothing of an oversized token is parsed.
-        if bytes.len() > self.config.max_len + 64 {
+        if bytes.len() > self.config.max_len.saturating_add(64) {
             return Err("token too large");
         }
         let token = value.to_str().map_err(|_| "malformed token")?[7..].trim_start_matches(' ');
@@ -1128,6 +1113,21 @@ impl JwtBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const ALL_ALGORITHMS: [Algorithm; 12] = [
+        Algorithm::HS256,
+        Algorithm::HS384,
+        Algorithm::HS512,
+        Algorithm::ES256,
+        Algorithm::ES384,
+        Algorithm::RS256,
+        Algorithm::RS384,
+        Algorithm::RS512,
+        Algorithm::PS256,
+        Algorithm::PS384,
+        Algorithm::PS512,
+        Algorithm::EdDSA,
+    ];
 
     #[test]
     fn algorithm_names_round_trip() {

@@ -372,6 +372,7 @@ where
 #[derive(Clone, Debug)]
 pub(crate) struct Challenges(pub(crate) Arc<[HeaderValue]>);
 
+#[derive(Clone)]
 struct Config {
     chain: Box<[Arc<dyn Authenticator>]>,
     anonymous: bool,
@@ -431,16 +432,7 @@ impl AuthLayer {
     }
 
     fn config_mut(&mut self) -> &mut Config {
-        if Arc::get_mut(&mut self.config).is_none() {
-            let c = &self.config;
-            self.config = Arc::new(Config {
-                chain: c.chain.clone(),
-                anonymous: c.anonymous,
-                missing: Arc::clone(&c.missing),
-                audit: c.audit.clone(),
-            });
-        }
-        Arc::get_mut(&mut self.config).unwrap_or_else(|| unreachable!("just made unique"))
+        Arc::make_mut(&mut self.config)
     }
 }
 
