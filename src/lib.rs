@@ -11,6 +11,7 @@
 //! | [`VersioningLayer`] | the API version from the path, a header, the media type or the query; deprecation and sunset headers; `410` after sunset |
 //! | [`AuthLayer`] | a chain of authenticators: API keys (hashed, rotatable), Basic (Argon2), Bearer JWT (static keys or JWKS); optional anonymous principal |
 //! | [`ScopeLayer`] | required scopes or roles of the [`Principal`]: `401` without one, `403` without the scope |
+//! | [`RateLimitLayer`] | token bucket (GCRA), fixed and sliding windows, leaky bucket; keys by IP (trusted-proxy aware), API key, principal, tier, route; quotas by tier and route; `X-RateLimit-*`, `Retry-After` and IETF `RateLimit` headers; a bounded in-memory store |
 //! | [`problem::RendererLayer`] | how every rejection is rendered (problem+json by default, plain text, gRPC status, or yours) |
 //!
 //! Layers talk to each other through typed request extensions ([`RequestId`], [`Principal`],
@@ -61,6 +62,7 @@ pub mod cors;
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub mod extract;
 pub mod problem;
+pub mod rate_limit;
 pub mod request_id;
 pub mod scope;
 pub mod security_headers;
@@ -70,6 +72,7 @@ pub mod versioning;
 pub use auth::{AuthLayer, Principal};
 pub use cors::CorsLayer;
 pub use problem::{Problem, RendererLayer};
+pub use rate_limit::RateLimitLayer;
 pub use request_id::{RequestId, RequestIdLayer};
 pub use scope::ScopeLayer;
 pub use security_headers::SecurityHeadersLayer;

@@ -143,6 +143,14 @@ impl<T> Answer<T> {
         }
     }
 
+    /// The value if it is ready now, else `None`.
+    pub fn into_ready(self) -> Option<T> {
+        match self {
+            Self::Ready(v) => Some(v),
+            Self::Later(_) => None,
+        }
+    }
+
     /// The value, waiting for it if needed.
     pub async fn resolve(self) -> T {
         match self {

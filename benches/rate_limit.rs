@@ -1,0 +1,2 @@
+//! Placeholder replaced by the rate-limit benchmark.
+fn main() {}

@@ -1,0 +1,419 @@
+//! Whom a limit counts: [`KeyBy`].
+
+use std::fmt;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use http::HeaderName;
+use sha2::{Digest as _, Sha256};
+use smallvec::SmallVec;
+
+use super::client_ip::ClientIp;
+use crate::auth::{AuthMethod, Principal, RequestHead};
+
+/// A key's bytes, built per request on the stack.
+pub(crate) type KeyBuf = SmallVec<[u8; 64]>;
+
+/// Whom a [`Limit`](super::Limit) counts: the client IP, the API key, the principal, the
+/// route, a header, your own function, or a combination.
+///
+/// Keys are opaque byte strings made of tagged parts; secrets (API keys) enter them only as a
+/// SHA-256 digest. When a part cannot be found (no principal for [`subject`](KeyBy::subject),
+/// no peer address for [`ip`](KeyBy::ip), a missing header), the request follows the layer's
+/// [`MissingKey`](super::MissingKey) policy.
+///
+/// ```
+/// use tower_shield::rate_limit::KeyBy;
+///
+/// // One counter per authenticated principal, per client IP for the anonymous ones.
+/// let per_client = KeyBy::principal_or_ip();
+/// // One counter per route and principal.
+/// let per_route = KeyBy::route().and(KeyBy::subject());
+/// // Your own key: a tenant header set by a trusted gateway.
+/// let per_tenant = KeyBy::custom(|req| {
+///     req.headers().get("x-tenant").and_then(|v| v.to_str().ok()).map(str::to_owned)
+/// });
+/// # let _ = (per_client, per_route, per_tenant);
+/// ```
+#[derive(Clone)]
+pub struct KeyBy {
+    parts: SmallVec<[Part; 2]>,
+}
+
+type CustomKey = Arc<dyn Fn(&RequestHead<'_>) -> Option<String> + Send + Sync>;
+
+#[derive(Clone)]
+enum Part {
+    Ip,
+    ApiKey(HeaderName),
+    Subject,
+    PrincipalOrIp,
+    Tier,
+    Route,
+    Header(HeaderName),
+    Custom(CustomKey),
+    Global,
+}
+
+/// Part tags in a key's bytes.
+const TAG_IP: u8 = 1;
+const TAG_TEXT: u8 = 2;
+const TAG_DIGEST: u8 = 3;
+const TAG_GLOBAL: u8 = 4;
+const TAG_SUBJECT: u8 = 5;
+
+/// Text longer than this enters a key as its SHA-256 digest.
+const MAX_TEXT: usize = 256;
+
+impl KeyBy {
+    fn one(part: Part) -> Self {
+        let mut parts = SmallVec::new();
+        parts.push(part);
+        Self { parts }
+    }
+
+    /// The client IP, found by the layer's [`ClientIp`](super::RateLimitBuilder::client_ip)
+    /// (the socket peer by default; trusted proxies' forwarding headers when configured; IPv6
+    /// grouped by /64).
+    pub fn ip() -> Self {
+        Self::one(Part::Ip)
+    }
+
+    /// The API key: the key id of an [`ApiKeyAuth`](crate::auth::ApiKeyAuth) principal, else
+    /// the SHA-256 of the `X-API-Key` header (so a limit works without an `AuthLayer` too,
+    /// and never holds the secret).
+    pub fn api_key() -> Self {
+        Self::one(Part::ApiKey(HeaderName::from_static("x-api-key")))
+    }
+
+    /// Like [`api_key`](KeyBy::api_key), reading the key from `header`.
+    pub fn api_key_in(header: HeaderName) -> Self {
+        Self::one(Part::ApiKey(header))
+    }
+
+    /// The subject of an authenticated [`Principal`]; missing for the anonymous one.
+    pub fn subject() -> Self {
+        Self::one(Part::Subject)
+    }
+
+    /// The subject of an authenticated principal, else the client IP: the usual key behind an
+    /// [`AuthLayer`](crate::AuthLayer) that lets anonymous requests through.
+    pub fn principal_or_ip() -> Self {
+        Self::one(Part::PrincipalOrIp)
+    }
+
+    /// The principal's [`Tier`](crate::auth::Tier) (`anonymous` without a principal): one
+    /// counter shared by everyone on a plan.
+    pub fn tier() -> Self {
+        Self::one(Part::Tier)
+    }
+
+    /// The route: axum's `MatchedPath` template (such as `/posts/{id}`) when the layer runs
+    /// inside the router, else the request path.
+    pub fn route() -> Self {
+        Self::one(Part::Route)
+    }
+
+    /// The value of `header`; missing when the request has none. Only for headers that a
+    /// trusted component sets: a client chooses its own headers.
+    pub fn header(header: HeaderName) -> Self {
+        Self::one(Part::Header(header))
+    }
+
+    /// Whatever `f` returns; `None` is a missing key.
+    pub fn custom<F>(f: F) -> Self
+    where
+        F: Fn(&RequestHead<'_>) -> Option<String> + Send + Sync + 'static,
+    {
+        Self::one(Part::Custom(Arc::new(f)))
+    }
+
+    /// One counter for every request.
+    pub fn global() -> Self {
+        Self::one(Part::Global)
+    }
+
+    /// This key and `other` together: one counter per combination.
+    pub fn and(mut self, other: KeyBy) -> Self {
+        self.parts.extend(other.parts);
+        self
+    }
+
+    /// Writes the key of a request into `out`; `false` when a part is missing.
+    pub(crate) fn write(&self, cx: &KeyContext<'_>, out: &mut KeyBuf) -> bool {
+        self.parts.iter().all(|part| write_part(part, cx, out))
+    }
+
+    /// How a key reads in logs: `ip=203.0.113.7`, `subject=jane,route=/search`.
+    pub(crate) fn display(key: &[u8]) -> KeyDisplay<'_> {
+        KeyDisplay(key)
+    }
+}
+
+impl fmt::Debug for KeyBy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut list = f.debug_list();
+        for part in &self.parts {
+            list.entry(&match part {
+                Part::Ip => "ip".to_owned(),
+                Part::ApiKey(h) => format!("api_key({h})"),
+                Part::Subject => "subject".to_owned(),
+                Part::PrincipalOrIp => "principal_or_ip".to_owned(),
+                Part::Tier => "tier".to_owned(),
+                Part::Route => "route".to_owned(),
+                Part::Header(h) => format!("header({h})"),
+                Part::Custom(_) => "custom".to_owned(),
+                Part::Global => "global".to_owned(),
+            });
+        }
+        list.finish()
+    }
+}
+
+/// What key parts are made from.
+pub(crate) struct KeyContext<'a> {
+    pub(crate) head: RequestHead<'a>,
+    pub(crate) client_ip: &'a ClientIp,
+    pub(crate) principal: Option<&'a Principal>,
+}
+
+impl KeyContext<'_> {
+    fn ip(&self) -> Option<IpAddr> {
+        self.client_ip
+            .resolve(self.head.extensions(), self.head.headers())
+    }
+
+    fn authenticated(&self) -> Option<&Principal> {
+        self.principal.filter(|p| !p.is_anonymous())
+    }
+}
+
+fn write_part(part: &Part, cx: &KeyContext<'_>, out: &mut KeyBuf) -> bool {
+    match part {
+        Part::Ip => write_ip(cx, out),
+        Part::PrincipalOrIp => match cx.authenticated() {
+            Some(p) => write_text(TAG_SUBJECT, p.subject().as_bytes(), out),
+            None => write_ip(cx, out),
+        },
+        Part::Subject => match cx.authenticated() {
+            Some(p) => write_text(TAG_SUBJECT, p.subject().as_bytes(), out),
+            None => false,
+        },
+        Part::ApiKey(header) => {
+            if let Some(id) = cx
+                .authenticated()
+                .filter(|p| p.method() == AuthMethod::ApiKey)
+                .and_then(Principal::key_id)
+            {
+                return write_text(TAG_TEXT, id.as_bytes(), out);
+            }
+            match cx.head.headers().get(header) {
+                Some(v) => {
+                    write_digest(v.as_bytes(), out);
+                    true
+                }
+                None => false,
+            }
+        }
+        Part::Tier => {
+            let tier = cx.principal.map_or("anonymous", |p| p.tier().as_str());
+            write_text(TAG_TEXT, tier.as_bytes(), out)
+        }
+        Part::Route => write_text(TAG_TEXT, route(&cx.head).as_bytes(), out),
+        Part::Header(name) => match cx.head.headers().get(name) {
+            Some(v) => write_text(TAG_TEXT, v.as_bytes(), out),
+            None => false,
+        },
+        Part::Custom(f) => match f(&cx.head) {
+            Some(s) => write_text(TAG_TEXT, s.as_bytes(), out),
+            None => false,
+        },
+        Part::Global => {
+            out.push(TAG_GLOBAL);
+            true
+        }
+    }
+}
+
+/// The route of a request: the router's template when known.
+pub(crate) fn route<'a>(head: &RequestHead<'a>) -> &'a str {
+    #[cfg(feature = "axum")]
+    if let Some(m) = head.extensions().get::<axum::extract::MatchedPath>() {
+        return m.as_str();
+    }
+    head.uri().path()
+}
+
+fn write_ip(cx: &KeyContext<'_>, out: &mut KeyBuf) -> bool {
+    let Some(ip) = cx.ip() else {
+        return false;
+    };
+    out.push(TAG_IP);
+    match ip {
+        IpAddr::V4(v4) => {
+            out.push(4);
+            out.extend_from_slice(&v4.octets());
+        }
+        IpAddr::V6(v6) => {
+            out.push(16);
+            out.extend_from_slice(&v6.octets());
+        }
+    }
+    true
+}
+
+fn write_text(tag: u8, text: &[u8], out: &mut KeyBuf) -> bool {
+    if text.len() > MAX_TEXT {
+        write_digest(text, out);
+        return true;
+    }
+    out.push(tag);
+    // `MAX_TEXT` fits a byte... twice over; the length keeps `a`+`bc` apart from `ab`+`c`.
+    out.extend_from_slice(&u16::try_from(text.len()).unwrap_or(u16::MAX).to_be_bytes());
+    out.extend_from_slice(text);
+    true
+}
+
+fn write_digest(secret: &[u8], out: &mut KeyBuf) {
+    out.push(TAG_DIGEST);
+    out.extend_from_slice(&Sha256::digest(secret)[..16]);
+}
+
+/// A key's bytes, as they read in logs.
+pub(crate) struct KeyDisplay<'a>(&'a [u8]);
+
+impl fmt::Display for KeyDisplay<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut rest = self.0;
+        let mut first = true;
+        while let Some((&tag, tail)) = rest.split_first() {
+            if !first {
+                f.write_str(",")?;
+            }
+            first = false;
+            match tag {
+                TAG_IP => {
+                    let (len, tail) = tail.split_first().map_or((0, tail), |(l, t)| (*l, t));
+                    let (bytes, tail) = tail.split_at(usize::from(len).min(tail.len()));
+                    match (<[u8; 4]>::try_from(bytes), <[u8; 16]>::try_from(bytes)) {
+                        (Ok(v4), _) => write!(f, "ip={}", IpAddr::from(v4))?,
+                        (_, Ok(v6)) => write!(f, "ip={}", IpAddr::from(v6))?,
+                        _ => f.write_str("ip=?")?,
+                    }
+                    rest = tail;
+                }
+                TAG_TEXT | TAG_SUBJECT => {
+                    let (len, tail) = match tail {
+                        [a, b, tail @ ..] => (usize::from(u16::from_be_bytes([*a, *b])), tail),
+                        _ => (0, tail),
+                    };
+                    let (text, tail) = tail.split_at(len.min(tail.len()));
+                    let name = if tag == TAG_SUBJECT {
+                        "subject"
+                    } else {
+                        "text"
+                    };
+                    write!(f, "{name}={:?}", String::from_utf8_lossy(text))?;
+                    rest = tail;
+                }
+                TAG_DIGEST => {
+                    let (digest, tail) = tail.split_at(16.min(tail.len()));
+                    f.write_str("sha256=")?;
+                    for b in digest {
+                        write!(f, "{b:02x}")?;
+                    }
+                    rest = tail;
+                }
+                TAG_GLOBAL => {
+                    f.write_str("global")?;
+                    rest = tail;
+                }
+                _ => return f.write_str("?"),
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rate_limit::PeerAddr;
+    use http::Request;
+
+    fn key(by: &KeyBy, req: &Request<()>) -> Option<String> {
+        let ip = ClientIp::peer();
+        let cx = KeyContext {
+            head: RequestHead::of(req),
+            client_ip: &ip,
+            principal: req.extensions().get::<Principal>(),
+        };
+        let mut out = KeyBuf::new();
+        by.write(&cx, &mut out)
+            .then(|| KeyBy::display(&out).to_string())
+    }
+
+    fn request() -> Request<()> {
+        let mut req = Request::get("/search?q=x")
+            .header("x-api-key", "ak_live_secret")
+            .header("x-tenant", "acme")
+            .body(())
+            .unwrap();
+        req.extensions_mut()
+            .insert(PeerAddr("203.0.113.7:5000".parse().unwrap()));
+        req
+    }
+
+    #[test]
+    fn parts_and_composites() {
+        let mut req = request();
+        assert_eq!(key(&KeyBy::ip(), &req).unwrap(), "ip=203.0.113.7");
+        assert_eq!(
+            key(&KeyBy::principal_or_ip(), &req).unwrap(),
+            "ip=203.0.113.7"
+        );
+        assert_eq!(key(&KeyBy::subject(), &req), None);
+        assert_eq!(key(&KeyBy::tier(), &req).unwrap(), r#"text="anonymous""#);
+        assert_eq!(
+            key(&KeyBy::route().and(KeyBy::ip()), &req).unwrap(),
+            r#"text="/search",ip=203.0.113.7"#
+        );
+        assert_eq!(
+            key(&KeyBy::header(HeaderName::from_static("x-tenant")), &req).unwrap(),
+            r#"text="acme""#
+        );
+        assert_eq!(
+            key(&KeyBy::header(HeaderName::from_static("x-none")), &req),
+            None
+        );
+        assert_eq!(key(&KeyBy::global(), &req).unwrap(), "global");
+        // The API key enters as a digest, never as itself.
+        let k = key(&KeyBy::api_key(), &req).unwrap();
+        assert!(k.starts_with("sha256=") && !k.contains("secret"), "{k}");
+        let custom = KeyBy::custom(|r| Some(r.method().to_string()));
+        assert_eq!(key(&custom, &req).unwrap(), r#"text="GET""#);
+
+        req.extensions_mut().insert(
+            Principal::builder("jane", AuthMethod::Basic)
+                .tier(crate::auth::Tier::PREMIUM)
+                .build(),
+        );
+        assert_eq!(
+            key(&KeyBy::principal_or_ip(), &req).unwrap(),
+            r#"subject="jane""#
+        );
+        assert_eq!(key(&KeyBy::subject(), &req).unwrap(), r#"subject="jane""#);
+        assert_eq!(key(&KeyBy::tier(), &req).unwrap(), r#"text="premium""#);
+    }
+
+    #[test]
+    fn long_text_is_digested_and_lengths_separate_parts() {
+        let req = request();
+        let long = "x".repeat(1000);
+        let by = KeyBy::custom(move |_| Some(long.clone()));
+        assert!(key(&by, &req).unwrap().starts_with("sha256="));
+        let ab_c = KeyBy::custom(|_| Some("ab".into())).and(KeyBy::custom(|_| Some("c".into())));
+        let a_bc = KeyBy::custom(|_| Some("a".into())).and(KeyBy::custom(|_| Some("bc".into())));
+        assert_ne!(key(&ab_c, &req), key(&a_bc, &req));
+    }
+}

@@ -1,0 +1,946 @@
+//! The layer, its builder, its service and its response future.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use http::{HeaderName, HeaderValue, Method, Request, Response};
+use pin_project_lite::pin_project;
+use smallvec::SmallVec;
+use tower_layer::Layer;
+use tower_service::Service;
+
+use super::algorithm::MICROS_PER_SEC;
+use super::client_ip::{ClientIp, Network};
+use super::error::{KeyMissing, RateLimitError, RateLimitUnavailable, RateLimited};
+use super::key::{KeyBuf, KeyBy, KeyContext};
+use super::limit::{Compiled, Limit};
+use super::memory::MemoryStore;
+use super::store::{Check, Decision, Store, StoreError};
+use crate::auth::{Answer, AuthError, BoxFuture, Principal, RequestHead, Tier};
+use crate::body::ResponseBody;
+use crate::problem::reject;
+use crate::request_id::RequestId;
+
+/// The most limits one layer holds.
+const MAX_LIMITS: usize = 16;
+
+/// The key of every request whose own key is missing, under [`MissingKey::Shared`].
+const SHARED_KEY: &[u8] = b"\x04shared";
+
+/// Which rate-limit headers the layer writes on every response it lets through and on its
+/// `429`s.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum HeaderStyle {
+    /// `X-RateLimit-Limit`, `X-RateLimit-Remaining`, `X-RateLimit-Reset` (Unix time, seconds)
+    /// of the limit closest to refusing. The default.
+    #[default]
+    XRateLimit,
+    /// The IETF fields of [draft-ietf-httpapi-ratelimit-headers]: `RateLimit-Policy`
+    /// (`"hourly";q=1000;w=3600`) and `RateLimit` (`"hourly";r=998;t=7`), one item per limit
+    /// that applied.
+    ///
+    /// [draft-ietf-httpapi-ratelimit-headers]: https://datatracker.ietf.org/doc/draft-ietf-httpapi-ratelimit-headers/
+    Ietf,
+    /// Both.
+    Both,
+    /// None (a `429` still carries `Retry-After`).
+    None,
+}
+
+/// What the layer does with a request whose key cannot be found: no peer address for
+/// [`KeyBy::ip`], no principal for [`KeyBy::subject`], a missing header.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum MissingKey {
+    /// Answer `500` (a [`KeyMissing`]) and log an error: the server is misconfigured (for
+    /// example axum served without `into_make_service_with_connect_info`). The default.
+    #[default]
+    InternalError,
+    /// Answer `401` (an [`AuthError`] with the `AuthLayer`'s challenges): for limits keyed by
+    /// a principal that only authenticated requests should reach.
+    Unauthorized,
+    /// Count every such request on one shared key of the limit.
+    Shared,
+}
+
+/// What the layer does when its store cannot decide (a remote store unreachable or slow).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum StoreFailure {
+    /// Let the request through unchecked, with an [`Unchecked`] extension on the request.
+    /// The default: an outage of the store is not an outage of the API.
+    #[default]
+    Open,
+    /// Answer `503` (a [`RateLimitUnavailable`]).
+    Closed,
+}
+
+/// On a request that went through unchecked because the store failed and
+/// the layer [fails open](StoreFailure::Open).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Unchecked;
+
+/// What happened to a request, for a [`RateLimitObserver`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RateOutcome {
+    /// Admitted.
+    Allowed,
+    /// Refused with `429`.
+    Limited,
+    /// Over its limit, but let through: the layer is in [shadow mode](RateLimitBuilder::shadow).
+    ShadowLimited,
+    /// Allow-listed: not counted.
+    Bypassed,
+    /// Its key could not be found.
+    KeyMissing,
+    /// The store failed.
+    StoreFailed,
+}
+
+/// One decision of the layer, as a [`RateLimitObserver`] sees it.
+#[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
+pub struct RateLimitEvent<'a> {
+    /// What happened.
+    pub outcome: RateOutcome,
+    /// The limit closest to refusing (or that refused), when one was checked.
+    pub limit: Option<&'a str>,
+    /// Its remaining requests.
+    pub remaining: Option<u64>,
+    /// When refused: how long until a retry is admitted.
+    pub retry_after: Option<Duration>,
+    /// The request's method.
+    pub method: &'a Method,
+    /// The request's path.
+    pub path: &'a str,
+}
+
+/// Sees every decision: for metrics (counters of allowed and limited requests per limit).
+///
+/// Any `Fn(&RateLimitEvent<'_>)` is an observer. Keep it cheap: it runs on every request.
+pub trait RateLimitObserver: Send + Sync + 'static {
+    /// Called once per request that reached the layer.
+    fn observe(&self, event: &RateLimitEvent<'_>);
+}
+
+impl<F> RateLimitObserver for F
+where
+    F: Fn(&RateLimitEvent<'_>) + Send + Sync + 'static,
+{
+    fn observe(&self, event: &RateLimitEvent<'_>) {
+        self(event)
+    }
+}
+
+type Predicate = Arc<dyn Fn(&RequestHead<'_>) -> bool + Send + Sync>;
+
+struct Config {
+    limits: Box<[Compiled]>,
+    store: Arc<dyn Store>,
+    client_ip: ClientIp,
+    allow_networks: Vec<Network>,
+    allow_tiers: Vec<Tier>,
+    allow_if: Option<Predicate>,
+    shadow: bool,
+    headers: HeaderStyle,
+    missing: MissingKey,
+    failure: StoreFailure,
+    observer: Option<Arc<dyn RateLimitObserver>>,
+    /// The second of the last store-failure log line (one per second at most).
+    last_failure_log: AtomicU64,
+}
+
+/// Limits requests per key against one or more [`Limit`]s; see the
+/// [module docs](super).
+///
+/// Clones (and the services of every connection) share one store: the limit holds across
+/// connections.
+#[derive(Clone)]
+pub struct RateLimitLayer {
+    config: Arc<Config>,
+}
+
+impl RateLimitLayer {
+    /// A layer with one limit and the defaults (in-memory store, socket peer addresses,
+    /// `X-RateLimit-*` headers).
+    ///
+    /// # Errors
+    ///
+    /// When the limit is invalid ([`RateLimitError`]).
+    pub fn new(limit: Limit) -> Result<Self, RateLimitError> {
+        Self::builder().limit(limit).build()
+    }
+
+    /// Configures a layer.
+    pub fn builder() -> RateLimitBuilder {
+        RateLimitBuilder {
+            limits: Vec::new(),
+            store: None,
+            client_ip: ClientIp::peer(),
+            allow_networks: Vec::new(),
+            allow_tiers: Vec::new(),
+            allow_if: None,
+            shadow: false,
+            headers: HeaderStyle::default(),
+            missing: MissingKey::default(),
+            failure: StoreFailure::default(),
+            observer: None,
+        }
+    }
+}
+
+impl fmt::Debug for RateLimitLayer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names: Vec<&str> = self.config.limits.iter().map(|l| &*l.name).collect();
+        f.debug_struct("RateLimitLayer")
+            .field("limits", &names)
+            .field("shadow", &self.config.shadow)
+            .field("headers", &self.config.headers)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Configures a [`RateLimitLayer`].
+#[must_use]
+pub struct RateLimitBuilder {
+    limits: Vec<Limit>,
+    store: Option<Arc<dyn Store>>,
+    client_ip: ClientIp,
+    allow_networks: Vec<String>,
+    allow_tiers: Vec<Tier>,
+    allow_if: Option<Predicate>,
+    shadow: bool,
+    headers: HeaderStyle,
+    missing: MissingKey,
+    failure: StoreFailure,
+    observer: Option<Arc<dyn RateLimitObserver>>,
+}
+
+impl RateLimitBuilder {
+    /// Adds a limit. A request is checked against every limit that applies to it, as one
+    /// step: it is admitted only if all admit it, and then it is counted by all; the tightest
+    /// decides.
+    pub fn limit(mut self, limit: Limit) -> Self {
+        self.limits.push(limit);
+        self
+    }
+
+    /// Keeps counters in `store` (default: a [`MemoryStore`] with its defaults).
+    pub fn store(mut self, store: impl Store) -> Self {
+        self.store = Some(Arc::new(store));
+        self
+    }
+
+    /// Finds client IPs with `client_ip` (default [`ClientIp::peer`]: the socket peer, no
+    /// forwarding header trusted).
+    pub fn client_ip(mut self, client_ip: ClientIp) -> Self {
+        self.client_ip = client_ip;
+        self
+    }
+
+    /// Never limits clients in these networks (`"10.0.0.0/8"`, `"2001:db8::/32"`, a single
+    /// address). The client IP is found as for [`KeyBy::ip`], grouped by the
+    /// [`ClientIp`]'s prefixes.
+    pub fn allow_networks<I, S>(mut self, networks: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        self.allow_networks
+            .extend(networks.into_iter().map(|s| s.as_ref().to_owned()));
+        self
+    }
+
+    /// Never limits principals of `tier`.
+    pub fn allow_tier(mut self, tier: Tier) -> Self {
+        self.allow_tiers.push(tier);
+        self
+    }
+
+    /// Never limits requests for which `f` returns `true`.
+    pub fn allow_if<F>(mut self, f: F) -> Self
+    where
+        F: Fn(&RequestHead<'_>) -> bool + Send + Sync + 'static,
+    {
+        self.allow_if = Some(Arc::new(f));
+        self
+    }
+
+    /// Shadow (dry-run) mode: count, report (headers, logs, observer) but never refuse. For
+    /// trying limits on real traffic before enforcing them.
+    pub fn shadow(mut self, shadow: bool) -> Self {
+        self.shadow = shadow;
+        self
+    }
+
+    /// Which headers to write (default [`HeaderStyle::XRateLimit`]).
+    pub fn headers(mut self, headers: HeaderStyle) -> Self {
+        self.headers = headers;
+        self
+    }
+
+    /// What to do when a request's key is missing (default [`MissingKey::InternalError`]).
+    pub fn on_missing_key(mut self, missing: MissingKey) -> Self {
+        self.missing = missing;
+        self
+    }
+
+    /// What to do when the store fails (default [`StoreFailure::Open`]).
+    pub fn on_store_failure(mut self, failure: StoreFailure) -> Self {
+        self.failure = failure;
+        self
+    }
+
+    /// Reports every decision to `observer`.
+    pub fn observer(mut self, observer: impl RateLimitObserver) -> Self {
+        self.observer = Some(Arc::new(observer));
+        self
+    }
+
+    /// The layer.
+    ///
+    /// # Errors
+    ///
+    /// No limit or more than 16, an invalid or duplicate name, a quota that does not fit its
+    /// algorithm, an allow-listed network that does not parse.
+    pub fn build(self) -> Result<RateLimitLayer, RateLimitError> {
+        if self.limits.is_empty() {
+            return Err(RateLimitError::NoLimits);
+        }
+        if self.limits.len() > MAX_LIMITS {
+            return Err(RateLimitError::TooManyLimits);
+        }
+        let mut limits = Vec::with_capacity(self.limits.len());
+        for limit in self.limits {
+            let compiled = limit.compile()?;
+            if limits.iter().any(|l: &Compiled| l.name == compiled.name) {
+                return Err(RateLimitError::DuplicateName {
+                    name: compiled.name.to_string(),
+                });
+            }
+            limits.push(compiled);
+        }
+        let allow_networks = self
+            .allow_networks
+            .iter()
+            .map(|n| {
+                Network::parse(n).map_err(|_| RateLimitError::InvalidNetwork { value: n.clone() })
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(RateLimitLayer {
+            config: Arc::new(Config {
+                limits: limits.into(),
+                store: self.store.unwrap_or_else(|| Arc::new(MemoryStore::new())),
+                client_ip: self.client_ip,
+                allow_networks,
+                allow_tiers: self.allow_tiers,
+                allow_if: self.allow_if,
+                shadow: self.shadow,
+                headers: self.headers,
+                missing: self.missing,
+                failure: self.failure,
+                observer: self.observer,
+                last_failure_log: AtomicU64::new(0),
+            }),
+        })
+    }
+}
+
+impl fmt::Debug for RateLimitBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RateLimitBuilder")
+            .field("limits", &self.limits)
+            .field("shadow", &self.shadow)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S> Layer<S> for RateLimitLayer {
+    type Service = RateLimit<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        RateLimit {
+            inner,
+            config: Arc::clone(&self.config),
+        }
+    }
+}
+
+/// The service of a [`RateLimitLayer`].
+#[derive(Clone)]
+pub struct RateLimit<S> {
+    inner: S,
+    config: Arc<Config>,
+}
+
+impl<S: fmt::Debug> fmt::Debug for RateLimit<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RateLimit")
+            .field("inner", &self.inner)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The limits (and their quota variants) that apply to a request, and its keys.
+struct Plan {
+    entries: SmallVec<[(usize, usize, u32); 4]>,
+    keys: SmallVec<[KeyBuf; 2]>,
+}
+
+/// Headers to put on the response.
+type RateHeaders = SmallVec<[(HeaderName, HeaderValue); 3]>;
+
+enum Next<ReqBody, ResBody> {
+    Call(Request<ReqBody>, Option<RateHeaders>),
+    Delay(Request<ReqBody>, u64, Option<RateHeaders>),
+    Reject(Response<ResponseBody<ResBody>>),
+}
+
+impl Config {
+    fn observe(&self, head: &RequestHead<'_>, outcome: RateOutcome, binding: Option<Binding<'_>>) {
+        if let Some(observer) = &self.observer {
+            observer.observe(&RateLimitEvent {
+                outcome,
+                limit: binding.map(|b| b.name),
+                remaining: binding.map(|b| b.remaining),
+                retry_after: binding.and_then(|b| b.retry_after.map(Duration::from_micros)),
+                method: head.method(),
+                path: head.uri().path(),
+            });
+        }
+    }
+
+    fn bypass(&self, head: &RequestHead<'_>, principal: Option<&Principal>) -> bool {
+        if let Some(p) = principal {
+            if self.allow_tiers.contains(p.tier()) {
+                return true;
+            }
+        }
+        if !self.allow_networks.is_empty() {
+            if let Some(ip) = self.client_ip.resolve(head.extensions(), head.headers()) {
+                if self.allow_networks.iter().any(|n| n.contains(ip)) {
+                    return true;
+                }
+            }
+        }
+        self.allow_if.as_ref().is_some_and(|f| f(head))
+    }
+
+    /// The limits that apply to `req` and its keys, or the answer when a key is missing.
+    #[allow(clippy::result_large_err)] // the error is the rejection response, moved once
+    fn plan<ReqBody, ResBody>(
+        &self,
+        req: &Request<ReqBody>,
+    ) -> Result<Plan, Response<ResponseBody<ResBody>>> {
+        let head = RequestHead::of(req);
+        let principal = req.extensions().get::<Principal>();
+        let cx = KeyContext {
+            head,
+            client_ip: &self.client_ip,
+            principal,
+        };
+        let mut plan = Plan {
+            entries: SmallVec::new(),
+            keys: SmallVec::new(),
+        };
+        for (i, limit) in self.limits.iter().enumerate() {
+            if !limit.applies(&head) {
+                continue;
+            }
+            let variant = limit.variant(principal.map(Principal::tier));
+            let mut key = KeyBuf::new();
+            if !limit.key.write(&cx, &mut key) {
+                self.observe(&head, RateOutcome::KeyMissing, None);
+                match self.missing {
+                    MissingKey::Shared => {
+                        key.clear();
+                        key.extend_from_slice(SHARED_KEY);
+                    }
+                    MissingKey::InternalError => {
+                        tracing::error!(
+                            target: "tower_shield::rate_limit",
+                            limit = &*limit.name,
+                            key = ?limit.key,
+                            "rate-limit key missing from the request (is the peer address \
+                             or the principal there?)"
+                        );
+                        return Err(reject(
+                            req,
+                            KeyMissing {
+                                limit: Arc::clone(&limit.name),
+                            },
+                        ));
+                    }
+                    MissingKey::Unauthorized => {
+                        let challenges = req
+                            .extensions()
+                            .get::<crate::auth::Challenges>()
+                            .map(|c| Arc::clone(&c.0))
+                            .unwrap_or_else(|| Arc::new([]));
+                        return Err(reject(
+                            req,
+                            AuthError::missing().with_challenges(challenges),
+                        ));
+                    }
+                }
+            }
+            plan.entries.push((i, variant, limit.cost(&head)));
+            plan.keys.push(key);
+        }
+        Ok(plan)
+    }
+
+    fn checks<'a>(&'a self, plan: &'a Plan) -> SmallVec<[Check<'a>; 4]> {
+        plan.entries
+            .iter()
+            .zip(&plan.keys)
+            .map(|(&(l, v, cost), key)| {
+                let variant = &self.limits[l].variants[v];
+                Check {
+                    scope: &variant.scope,
+                    key,
+                    rule: variant.rule,
+                    cost,
+                }
+            })
+            .collect()
+    }
+
+    /// Turns the store's answer into what to do with the request.
+    fn settle<ReqBody, ResBody>(
+        &self,
+        mut req: Request<ReqBody>,
+        plan: &Plan,
+        result: Result<Decision, StoreError>,
+    ) -> Next<ReqBody, ResBody> {
+        let decision = match result {
+            Ok(d) if d.verdicts.len() == plan.entries.len() => d,
+            Ok(_) => {
+                return self.store_failed(req, &"the store answered the wrong number of checks");
+            }
+            Err(e) => return self.store_failed(req, &e),
+        };
+        let head = RequestHead::of(&req);
+        let allowed = decision.allowed();
+        let Some(binding) = self.binding(plan, &decision) else {
+            return Next::Call(req, None);
+        };
+        let headers = self.headers(plan, &decision, &binding);
+        if allowed {
+            self.observe(&head, RateOutcome::Allowed, Some(binding));
+            let delay = decision
+                .verdicts
+                .iter()
+                .map(|v| v.status.delay)
+                .max()
+                .unwrap_or(0);
+            return if delay > 0 {
+                Next::Delay(req, delay, headers)
+            } else {
+                Next::Call(req, headers)
+            };
+        }
+        let key = plan.keys.get(binding.index).map_or(&[][..], |k| &k[..]);
+        let request_id = req.extensions().get::<RequestId>();
+        let retry_after = binding.retry_after.map(|us| us.div_ceil(MICROS_PER_SEC));
+        tracing::info!(
+            target: "tower_shield::rate_limit",
+            limit = binding.name,
+            key = %KeyBy::display(key),
+            retry_after = retry_after.unwrap_or_default(),
+            shadow = self.shadow,
+            request_id = request_id.map(RequestId::as_str).unwrap_or_default(),
+            "rate limited"
+        );
+        if self.shadow {
+            self.observe(&head, RateOutcome::ShadowLimited, Some(binding));
+            return Next::Call(req, headers);
+        }
+        self.observe(&head, RateOutcome::Limited, Some(binding));
+        let (l, v, _) = plan.entries[binding.index];
+        let rejection = RateLimited {
+            limit: Arc::clone(&self.limits[l].name),
+            quota: Arc::clone(&self.limits[l].variants[v].quota_text),
+            retry_after,
+        };
+        let mut res = reject(&req, rejection);
+        if let Some(headers) = headers {
+            apply(res.headers_mut(), headers);
+        }
+        // Not read again; the request is dropped with the rejection.
+        req.extensions_mut().clear();
+        Next::Reject(res)
+    }
+
+    fn store_failed<ReqBody, ResBody>(
+        &self,
+        mut req: Request<ReqBody>,
+        error: &dyn fmt::Display,
+    ) -> Next<ReqBody, ResBody> {
+        let second = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        if self.last_failure_log.swap(second, Ordering::Relaxed) != second {
+            tracing::warn!(
+                target: "tower_shield::rate_limit",
+                error = %error,
+                policy = ?self.failure,
+                "rate-limit store failed (logged at most once a second)"
+            );
+        }
+        self.observe(&RequestHead::of(&req), RateOutcome::StoreFailed, None);
+        match self.failure {
+            StoreFailure::Open => {
+                req.extensions_mut().insert(Unchecked);
+                Next::Call(req, None)
+            }
+            StoreFailure::Closed => Next::Reject(reject(&req, RateLimitUnavailable)),
+        }
+    }
+
+    /// The limit that decides what the client is told: the refusing one with the longest
+    /// wait, else the one with the fewest requests left.
+    fn binding<'a>(&'a self, plan: &Plan, decision: &Decision) -> Option<Binding<'a>> {
+        let mut best: Option<Binding<'a>> = None;
+        for (index, (verdict, &(l, _, _))) in
+            decision.verdicts.iter().zip(&plan.entries).enumerate()
+        {
+            let s = verdict.status;
+            let candidate = Binding {
+                index,
+                name: &self.limits[l].name,
+                allowed: verdict.allowed,
+                limit: s.limit,
+                remaining: s.remaining,
+                reset_after: s.reset_after,
+                retry_after: if verdict.allowed { None } else { s.retry_after },
+            };
+            let better = match &best {
+                None => true,
+                Some(b) => match (candidate.allowed, b.allowed) {
+                    (false, true) => true,
+                    (true, false) => false,
+                    // Both refuse: the longer wait (none at all is the longest).
+                    (false, false) => match (candidate.retry_after, b.retry_after) {
+                        (None, Some(_)) => true,
+                        (Some(c), Some(o)) => c > o,
+                        _ => false,
+                    },
+                    (true, true) => {
+                        (
+                            candidate.remaining,
+                            std::cmp::Reverse(candidate.reset_after),
+                        ) < (b.remaining, std::cmp::Reverse(b.reset_after))
+                    }
+                },
+            };
+            if better {
+                best = Some(candidate);
+            }
+        }
+        best
+    }
+
+    fn headers(&self, plan: &Plan, decision: &Decision, b: &Binding<'_>) -> Option<RateHeaders> {
+        let mut out = RateHeaders::new();
+        if matches!(self.headers, HeaderStyle::XRateLimit | HeaderStyle::Both) {
+            let reset = decision
+                .now
+                .saturating_add(b.reset_after)
+                .div_ceil(MICROS_PER_SEC);
+            out.push((X_LIMIT, HeaderValue::from(b.limit)));
+            out.push((X_REMAINING, HeaderValue::from(b.remaining)));
+            out.push((X_RESET, HeaderValue::from(reset)));
+        }
+        if matches!(self.headers, HeaderStyle::Ietf | HeaderStyle::Both) {
+            let mut policy = String::new();
+            let mut state = String::new();
+            for (verdict, &(l, v, _)) in decision.verdicts.iter().zip(&plan.entries) {
+                let limit = &self.limits[l];
+                if !policy.is_empty() {
+                    policy.push_str(", ");
+                    state.push_str(", ");
+                }
+                policy.push_str(&limit.variants[v].policy);
+                let t = verdict.status.reset_after.div_ceil(MICROS_PER_SEC);
+                state.push_str(&format!(
+                    "\"{}\";r={};t={t}",
+                    limit.name, verdict.status.remaining
+                ));
+            }
+            if let (Ok(p), Ok(s)) = (HeaderValue::try_from(policy), HeaderValue::try_from(state)) {
+                out.push((RATELIMIT_POLICY, p));
+                out.push((RATELIMIT, s));
+            }
+        }
+        (!out.is_empty()).then_some(out)
+    }
+}
+
+#[derive(Clone, Copy)]
+struct Binding<'a> {
+    index: usize,
+    name: &'a str,
+    allowed: bool,
+    limit: u64,
+    remaining: u64,
+    reset_after: u64,
+    retry_after: Option<u64>,
+}
+
+const X_LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit");
+const X_REMAINING: HeaderName = HeaderName::from_static("x-ratelimit-remaining");
+const X_RESET: HeaderName = HeaderName::from_static("x-ratelimit-reset");
+const RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
+const RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
+
+fn apply(headers: &mut http::HeaderMap, rate: RateHeaders) {
+    for (name, value) in rate {
+        crate::util::set_header(headers, name, value);
+    }
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for RateLimit<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
+    S::Future: Send,
+    ReqBody: Send + 'static,
+{
+    type Response = Response<ResponseBody<ResBody>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S, ReqBody, ResBody>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
+        let config = Arc::clone(&self.config);
+        let head = RequestHead::of(&req);
+        if config.bypass(&head, req.extensions().get::<Principal>()) {
+            config.observe(&head, RateOutcome::Bypassed, None);
+            return self.calling(req, None, config);
+        }
+        let plan = match config.plan(&req) {
+            Ok(plan) if plan.entries.is_empty() => return self.calling(req, None, config),
+            Ok(plan) => plan,
+            Err(res) => {
+                return ResponseFuture {
+                    state: State::Done {
+                        response: Some(res),
+                    },
+                    config,
+                };
+            }
+        };
+        let answer = config.store.decide(&config.checks(&plan));
+        match answer {
+            Answer::Ready(result) => {
+                let next = config.settle(req, &plan, result);
+                self.next(next, config)
+            }
+            Answer::Later(pending) => ResponseFuture {
+                state: State::Deciding {
+                    pending,
+                    plan,
+                    request: Some(req),
+                    inner: Some(self.take_inner()),
+                },
+                config,
+            },
+        }
+    }
+}
+
+impl<S> RateLimit<S> {
+    /// The service that was polled ready, leaving a clone in its place.
+    fn take_inner(&mut self) -> S
+    where
+        S: Clone,
+    {
+        let clone = self.inner.clone();
+        std::mem::replace(&mut self.inner, clone)
+    }
+
+    fn calling<ReqBody, ResBody>(
+        &mut self,
+        req: Request<ReqBody>,
+        headers: Option<RateHeaders>,
+        config: Arc<Config>,
+    ) -> ResponseFuture<S, ReqBody, ResBody>
+    where
+        S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    {
+        ResponseFuture {
+            state: State::Calling {
+                future: self.inner.call(req),
+                headers,
+            },
+            config,
+        }
+    }
+
+    fn next<ReqBody, ResBody>(
+        &mut self,
+        next: Next<ReqBody, ResBody>,
+        config: Arc<Config>,
+    ) -> ResponseFuture<S, ReqBody, ResBody>
+    where
+        S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone,
+    {
+        match next {
+            Next::Call(req, headers) => self.calling(req, headers, config),
+            Next::Delay(req, delay, headers) => ResponseFuture {
+                state: State::Delaying {
+                    sleep: Box::pin(tokio::time::sleep(Duration::from_micros(delay))),
+                    request: Some(req),
+                    inner: Some(self.take_inner()),
+                    headers,
+                },
+                config,
+            },
+            Next::Reject(res) => ResponseFuture {
+                state: State::Done {
+                    response: Some(res),
+                },
+                config,
+            },
+        }
+    }
+}
+
+pin_project! {
+    /// The response future of [`RateLimit`].
+    pub struct ResponseFuture<S, ReqBody, ResBody>
+    where
+        S: Service<Request<ReqBody>>,
+    {
+        #[pin]
+        state: State<S, ReqBody, ResBody>,
+        config: Arc<Config>,
+    }
+}
+
+pin_project! {
+    #[project = StateProj]
+    enum State<S, ReqBody, ResBody>
+    where
+        S: Service<Request<ReqBody>>,
+    {
+        Deciding {
+            pending: BoxFuture<Result<Decision, StoreError>>,
+            plan: Plan,
+            request: Option<Request<ReqBody>>,
+            inner: Option<S>,
+        },
+        Delaying {
+            sleep: Pin<Box<tokio::time::Sleep>>,
+            request: Option<Request<ReqBody>>,
+            inner: Option<S>,
+            headers: Option<RateHeaders>,
+        },
+        Calling {
+            #[pin]
+            future: S::Future,
+            headers: Option<RateHeaders>,
+        },
+        Done { response: Option<Response<ResponseBody<ResBody>>> },
+    }
+}
+
+impl<S, ReqBody, ResBody> fmt::Debug for ResponseFuture<S, ReqBody, ResBody>
+where
+    S: Service<Request<ReqBody>>,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ResponseFuture").finish_non_exhaustive()
+    }
+}
+
+impl<S, ReqBody, ResBody> Future for ResponseFuture<S, ReqBody, ResBody>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+{
+    type Output = Result<Response<ResponseBody<ResBody>>, S::Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        loop {
+            match this.state.as_mut().project() {
+                StateProj::Deciding {
+                    pending,
+                    plan,
+                    request,
+                    inner,
+                } => {
+                    let result = match pending.as_mut().poll(cx) {
+                        Poll::Ready(result) => result,
+                        Poll::Pending => return Poll::Pending,
+                    };
+                    let (Some(req), Some(mut svc)) = (request.take(), inner.take()) else {
+                        return Poll::Pending;
+                    };
+                    let next = match this.config.settle(req, plan, result) {
+                        Next::Call(req, headers) => State::Calling {
+                            future: svc.call(req),
+                            headers,
+                        },
+                        Next::Delay(req, delay, headers) => State::Delaying {
+                            sleep: Box::pin(tokio::time::sleep(Duration::from_micros(delay))),
+                            request: Some(req),
+                            inner: Some(svc),
+                            headers,
+                        },
+                        Next::Reject(res) => State::Done {
+                            response: Some(res),
+                        },
+                    };
+                    this.state.set(next);
+                }
+                StateProj::Delaying {
+                    sleep,
+                    request,
+                    inner,
+                    headers,
+                } => {
+                    if sleep.as_mut().poll(cx).is_pending() {
+                        return Poll::Pending;
+                    }
+                    let (Some(req), Some(mut svc)) = (request.take(), inner.take()) else {
+                        return Poll::Pending;
+                    };
+                    let headers = headers.take();
+                    this.state.set(State::Calling {
+                        future: svc.call(req),
+                        headers,
+                    });
+                }
+                StateProj::Calling { future, headers } => {
+                    let res = match future.poll(cx) {
+                        Poll::Ready(Ok(res)) => res,
+                        Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                        Poll::Pending => return Poll::Pending,
+                    };
+                    let mut res = res.map(ResponseBody::new);
+                    if let Some(h) = headers.take() {
+                        apply(res.headers_mut(), h);
+                    }
+                    return Poll::Ready(Ok(res));
+                }
+                StateProj::Done { response } => {
+                    return match response.take() {
+                        Some(res) => Poll::Ready(Ok(res)),
+                        None => Poll::Pending,
+                    };
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,113 @@
+//! Rate limiting: [`RateLimitLayer`].
+//!
+//! A layer holds one or more [`Limit`]s. Each names a [`Quota`] (or one per
+//! [`Tier`](crate::auth::Tier), see [`Tiers`]), the [`Algorithm`] that applies it, whom it
+//! counts ([`KeyBy`]: client IP, API key, principal, tier, route, header, your function, or a
+//! combination), what a request costs, and which paths and methods it covers. Counters live in
+//! a [`Store`]: the in-process [`MemoryStore`] by default, a shared one for many instances.
+//!
+//! ```
+//! use axum::{Router, body::Body, routing::get};
+//! use http::{Request, StatusCode};
+//! use tower::ServiceExt;
+//! use tower_shield::rate_limit::{Limit, PeerAddr, Quota, RateLimitLayer};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let limits = RateLimitLayer::builder()
+//!     // 2 requests per minute per client (per principal behind an AuthLayer, else per IP).
+//!     .limit(Limit::new("per-minute", Quota::per_minute(2)))
+//!     .build()?;
+//! let app = Router::new().route("/", get(|| async { "hello" })).layer(limits);
+//!
+//! let call = |app: Router| async move {
+//!     // axum's `into_make_service_with_connect_info` puts the peer address there; here the
+//!     // test does it by hand.
+//!     let mut req = Request::get("/").body(Body::empty())?;
+//!     req.extensions_mut().insert(PeerAddr("203.0.113.7:50000".parse()?));
+//!     Ok::<_, Box<dyn std::error::Error>>(app.oneshot(req).await?)
+//! };
+//! let first = call(app.clone()).await?;
+//! assert_eq!(first.headers()["x-ratelimit-limit"], "2");
+//! assert_eq!(first.headers()["x-ratelimit-remaining"], "1");
+//! call(app.clone()).await?;
+//! let third = call(app).await?;
+//! assert_eq!(third.status(), StatusCode::TOO_MANY_REQUESTS);
+//! assert_eq!(third.headers()["retry-after"], "30");
+//! assert_eq!(third.headers()["content-type"], "application/problem+json");
+//! # Ok(()) }
+//! ```
+//!
+//! # Algorithms
+//!
+//! | [`Algorithm`] | behaviour | `X-RateLimit-Limit` | `X-RateLimit-Reset` |
+//! |---|---|---|---|
+//! | `TokenBucket` (default; GCRA) | bursts up to [`Quota::burst`] (the whole limit by default), refilled evenly: `per_hour(1000).burst(20)` is 20 at once, one more every 3.6 s | the burst | when the bucket is full again |
+//! | `FixedWindow` | `limit` per window aligned on the Unix epoch; twice the limit can pass around a boundary | the limit | the window's end |
+//! | `SlidingWindow` | the previous window's count weighted by its overlap with the last period, plus the current count: 80 × 0.5 + 30 = 70 of 100 | the limit | when the weighted count is 0 |
+//! | `LeakyBucket { max_wait }` | a queue drained at `limit / period`: requests are delayed to their turn, refused if the turn is more than `max_wait` away | the queue's capacity | when the queue is empty |
+//!
+//! The math of each lives once, in [`algorithm`], as pure integer functions; every store
+//! applies the same functions, so stores decide alike.
+//!
+//! # Keys and client IPs
+//!
+//! [`KeyBy::ip`] uses the layer's [`ClientIp`]: by default the socket peer (axum's
+//! `ConnectInfo<SocketAddr>` or a [`PeerAddr`] extension), with every forwarding header
+//! ignored. Behind reverse proxies, [`ClientIp::builder`] names the proxies to trust; the
+//! client is then the right-most untrusted hop of `X-Forwarded-For` (or `Forwarded`), so a
+//! forged left-most entry changes nothing. IPv6 clients are grouped by /64 (configurable), as
+//! one host usually holds a whole /64.
+//!
+//! A request whose key cannot be found follows the [`MissingKey`] policy: a `500` by default
+//! (the server is misconfigured), a `401`, or one shared counter.
+//!
+//! # Tiers, routes, costs, several limits
+//!
+//! [`Limit::tiered`] picks a quota by the principal's tier; [`Tiers::standard`] is the design
+//! table (anonymous 60/h, authenticated 1,000/h, premium 10,000/h, internal 100,000/h).
+//! [`Limit::path`] narrows a limit to a route, [`Limit::cost`] weighs requests. A request is
+//! checked against every limit that applies, as one atomic step: it passes only if all admit
+//! it, and then all count it.
+//!
+//! # Headers
+//!
+//! Every response the layer lets through, and its `429`s, carry `X-RateLimit-Limit`,
+//! `X-RateLimit-Remaining` and `X-RateLimit-Reset` (Unix seconds) of the limit closest to
+//! refusing; a `429` also carries `Retry-After` in whole seconds, rounded up, so that a retry
+//! after it is admitted. [`HeaderStyle`] switches to (or adds) the IETF `RateLimit` and
+//! `RateLimit-Policy` fields. The `429` body is a problem ([`RateLimited`]) from the crate's
+//! [renderer](crate::problem).
+//!
+//! # Allow-lists, shadow mode, events
+//!
+//! [`RateLimitBuilder::allow_networks`], [`allow_tier`](RateLimitBuilder::allow_tier) and
+//! [`allow_if`](RateLimitBuilder::allow_if) bypass the limits. In
+//! [shadow mode](RateLimitBuilder::shadow) the layer counts and reports but never refuses. A
+//! refused request logs an INFO event on the `tower_shield::rate_limit` target (limit, key,
+//! retry); a [`RateLimitObserver`] sees every decision, for metrics.
+
+pub mod algorithm;
+mod client_ip;
+mod error;
+mod key;
+mod layer;
+mod limit;
+mod memory;
+mod store;
+
+pub use crate::auth::Answer;
+pub use algorithm::{Algorithm, Quota, QuotaError, Rule, RuleError};
+pub use client_ip::{ClientIp, ClientIpBuilder, ClientIpError, ForwardedHeader, PeerAddr};
+pub use error::{KeyMissing, RateLimitError, RateLimitUnavailable, RateLimited};
+pub use key::KeyBy;
+pub use layer::{
+    HeaderStyle, MissingKey, RateLimit, RateLimitBuilder, RateLimitEvent, RateLimitLayer,
+    RateLimitObserver, RateOutcome, ResponseFuture, StoreFailure, Unchecked,
+};
+pub use limit::{Limit, Tiers};
+pub use memory::{BYTES_PER_KEY, DEFAULT_MAX_KEYS, MemoryStore, MemoryStoreBuilder};
+pub use store::{
+    Check, Clock, Decision, ManualClock, Pending, Store, StoreError, StoreErrorKind, SystemClock,
+    Verdict,
+};

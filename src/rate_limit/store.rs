@@ -1,0 +1,229 @@
+//! Where rate-limit state lives: the [`Store`] trait, and the clock of stores that keep time
+//! themselves.
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use smallvec::SmallVec;
+
+use super::algorithm::{Rule, Status};
+use crate::auth::Answer;
+
+/// One limit to decide for a request: a counter, its rule and what the request costs.
+///
+/// The counter is named by `scope` (the limit's name, and its tier for tiered limits, such as
+/// `hourly:premium`) and `key` (whom it counts: opaque bytes, see
+/// [`KeyBy`](super::KeyBy)). Two checks with the same scope and key share a counter; a store
+/// must keep counters of different scopes apart.
+#[derive(Clone, Copy, Debug)]
+pub struct Check<'a> {
+    /// The limit (and tier) this counter belongs to. Printable ASCII.
+    pub scope: &'a str,
+    /// Whom the counter counts.
+    pub key: &'a [u8],
+    /// The compiled quota.
+    pub rule: Rule,
+    /// What the request costs (1 unless the limit weighs requests).
+    pub cost: u32,
+}
+
+/// One check's result.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Verdict {
+    /// Whether this limit alone would admit the request.
+    pub allowed: bool,
+    /// The counter's standing after the decision (after spending, when the whole request was
+    /// admitted).
+    pub status: Status,
+}
+
+/// A store's answer for all the checks of a request.
+///
+/// A request is admitted when every check admits it, and then it is spent on every counter;
+/// when one refuses, nothing is spent on any (the store applies all checks as one atomic step).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Decision {
+    /// The store's time of the decision, in microseconds since the Unix epoch.
+    pub now: u64,
+    /// One verdict per check, in the order of the checks.
+    pub verdicts: SmallVec<[Verdict; 4]>,
+}
+
+impl Decision {
+    /// Whether every check admitted the request.
+    pub fn allowed(&self) -> bool {
+        self.verdicts.iter().all(|v| v.allowed)
+    }
+}
+
+/// What a store answers: now, or later for a store across the network.
+pub type Pending = Answer<Result<Decision, StoreError>>;
+
+/// Keeps rate-limit counters and decides requests against them.
+///
+/// [`MemoryStore`](super::MemoryStore) is the default. A store for many instances (Redis)
+/// answers with [`Answer::Later`] and may fail; the layer then follows its
+/// [`StoreFailure`](super::StoreFailure) policy.
+///
+/// Implementations apply the math of [`algorithm::decide`](super::algorithm::decide) to every
+/// check, atomically for the whole slice: either every check admits the request and all are
+/// spent, or none is.
+pub trait Store: Send + Sync + 'static {
+    /// Decides one request against `checks` (at least one).
+    fn decide(&self, checks: &[Check<'_>]) -> Pending;
+}
+
+impl<S: Store + ?Sized> Store for Arc<S> {
+    fn decide(&self, checks: &[Check<'_>]) -> Pending {
+        (**self).decide(checks)
+    }
+}
+
+/// Why a store could not decide.
+#[derive(Debug)]
+pub struct StoreError {
+    kind: StoreErrorKind,
+    source: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
+
+/// The kind of a [`StoreError`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum StoreErrorKind {
+    /// The store cannot be reached.
+    Unavailable,
+    /// The store did not answer in time.
+    Timeout,
+    /// The store answered something it should not have.
+    Protocol,
+}
+
+impl StoreError {
+    /// An error of `kind`, caused by `source`.
+    pub fn new(
+        kind: StoreErrorKind,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        Self {
+            kind,
+            source: Some(source.into()),
+        }
+    }
+
+    /// The store did not answer in time.
+    pub fn timeout() -> Self {
+        Self {
+            kind: StoreErrorKind::Timeout,
+            source: None,
+        }
+    }
+
+    /// What went wrong.
+    pub fn kind(&self) -> StoreErrorKind {
+        self.kind
+    }
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self.kind {
+            StoreErrorKind::Unavailable => "rate-limit store unavailable",
+            StoreErrorKind::Timeout => "rate-limit store timed out",
+            StoreErrorKind::Protocol => "rate-limit store answered unexpectedly",
+        })?;
+        if let Some(source) = &self.source {
+            write!(f, ": {source}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for StoreError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
+
+/// A source of time for stores that keep time themselves: microseconds since the Unix epoch.
+pub trait Clock: Send + Sync + 'static {
+    /// Now, in microseconds since the Unix epoch.
+    fn now(&self) -> u64;
+}
+
+/// The system clock, read monotonically: the wall-clock time at start plus the monotonic time
+/// since, so a step of the system clock (NTP) never moves a limiter back or forward.
+#[derive(Clone, Copy, Debug)]
+pub struct SystemClock {
+    base: u64,
+    start: Instant,
+}
+
+impl SystemClock {
+    /// The clock, anchored now.
+    pub fn new() -> Self {
+        let base = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+            .unwrap_or(0);
+        Self {
+            base,
+            start: Instant::now(),
+        }
+    }
+}
+
+impl Default for SystemClock {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Clock for SystemClock {
+    fn now(&self) -> u64 {
+        let elapsed = u64::try_from(self.start.elapsed().as_micros()).unwrap_or(u64::MAX);
+        self.base.saturating_add(elapsed)
+    }
+}
+
+/// A clock that moves only when told to: for tests and simulations.
+///
+/// Clones share the time.
+///
+/// ```
+/// use std::time::Duration;
+/// use tower_shield::rate_limit::{Clock, ManualClock};
+///
+/// let clock = ManualClock::at_unix_secs(1_718_451_800);
+/// clock.advance(Duration::from_millis(1500));
+/// assert_eq!(clock.now(), 1_718_451_801_500_000);
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct ManualClock(Arc<AtomicU64>);
+
+impl ManualClock {
+    /// A clock reading `secs` seconds after the Unix epoch.
+    pub fn at_unix_secs(secs: u64) -> Self {
+        Self(Arc::new(AtomicU64::new(secs.saturating_mul(1_000_000))))
+    }
+
+    /// Moves the clock forward by `by`.
+    pub fn advance(&self, by: Duration) {
+        let us = u64::try_from(by.as_micros()).unwrap_or(u64::MAX);
+        self.0.fetch_add(us, Ordering::SeqCst);
+    }
+
+    /// Sets the clock to `micros` microseconds after the Unix epoch.
+    pub fn set_micros(&self, micros: u64) {
+        self.0.store(micros, Ordering::SeqCst);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> u64 {
+        self.0.load(Ordering::SeqCst)
+    }
+}
