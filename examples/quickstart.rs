@@ -11,11 +11,13 @@
 //! 4. `VersioningLayer`: `/v2/...` (or `API-Version: 2`, or
 //!    `Accept: application/vnd.example.v2+json`, default 2), `/v1/...` deprecated until its
 //!    sunset on 2027-06-30, `/v0/...` gone, anything else a 400.
-//!
 //! 5. `AuthLayer`: an API key (`X-API-Key`), then a Bearer JWT (RS256, verified with
 //!    `examples/keys/jwt_public.pem`), then HTTP Basic. A request without any credential goes on
 //!    as the anonymous principal; a bad credential is a 401.
-//! 6. (Rate limiting slots in here, keyed by principal or client IP.)
+//! 6. `RateLimitLayer` on the in-memory store, keyed by principal (by client IP for the
+//!    anonymous one): per hour, anonymous 60, authenticated 1,000, premium 10,000; `/search`
+//!    also bursts of 20 at 2 per second. Every answer carries `X-RateLimit-Limit`,
+//!    `X-RateLimit-Remaining` and `X-RateLimit-Reset`; a 429 also `Retry-After`.
 //! 7. `ScopeLayer` per route: `read:posts`, `write:posts`, `delete:posts`.
 //!
 //! The server stores SHA-256 digests of the API keys and an Argon2id hash of the Basic
@@ -41,6 +43,7 @@ use tower_shield::auth::{
     BasicAuth, JwtAuth, JwtKey, KeyDigest, MemoryKeyStore, Principal, Tier,
 };
 use tower_shield::extract::Rejector;
+use tower_shield::rate_limit::{Limit, Quota, RateLimitError, RateLimitLayer, Tiers};
 use tower_shield::scope::ScopeError;
 use tower_shield::versioning::{ApiVersion, Version};
 use tower_shield::{
@@ -340,12 +343,27 @@ pub fn app(
         .layer(SecurityHeadersLayer::json_api())
         .layer(cors)
         .layer(versioning)
-        .layer(auth(creds)?);
-    // RateLimitLayer goes here, inside AuthLayer; ScopeLayer is per route (see `routes`).
+        .layer(auth(creds)?)
+        .layer(rate_limit()?);
+    // ScopeLayer is per route (see `routes`).
     //
     // The versioning layer rewrites the path before routing, so the stack wraps the Router as
     // a service (a `Router::layer` would run after routing).
     Ok(Router::new().fallback_service(stack.service(routes()?)))
+}
+
+/// The limits of QUICKSTART.md, on the in-memory store: per hour by tier (anonymous 60 per
+/// client IP, authenticated 1,000, premium 10,000, internal 100,000 per principal), and the
+/// search route's own (bursts of 20, 2 per second).
+///
+/// # Errors
+///
+/// Never with these limits; the builder checks them.
+pub fn rate_limit() -> Result<RateLimitLayer, RateLimitError> {
+    RateLimitLayer::builder()
+        .limit(Limit::tiered("hourly", Tiers::standard()))
+        .limit(Limit::new("search", Quota::per_second(2).burst(20)).path("/search"))
+        .build()
 }
 
 async fn health(_version: ApiVersion) -> Json<Value> {
@@ -469,11 +487,15 @@ async fn method_not_allowed(rejector: Rejector) -> axum::response::Response {
 
 /// Serves `app` on `listener` until Ctrl-C.
 pub async fn serve(listener: TcpListener, app: Router) -> std::io::Result<()> {
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await
+    // The peer address of each connection: the rate limiter keys anonymous clients by it.
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await
 }
 
 /// What the server prints when it starts; `token` is a demo JWT to show.
@@ -530,7 +552,9 @@ pub fn banner(
          CORS origins (with credentials): {}\n\
          Stack (outermost first): RequestIdLayer -> SecurityHeadersLayer::json_api() -> \
          CorsLayer -> VersioningLayer -> AuthLayer (API key, JWT, Basic; anonymous allowed) -> \
-         ScopeLayer per route\n\
+         RateLimitLayer -> ScopeLayer per route\n\
+         Limits per hour: anonymous 60 (per IP), authenticated 1000, premium 10000; \
+         /search: bursts of 20, 2 per second.\n\
          Stop with Ctrl-C.\n",
         origins.join(", ")
     )

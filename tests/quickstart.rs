@@ -422,3 +422,139 @@ async fn post_bodies_are_json_only_and_bounded() {
         .unwrap();
     assert_eq!(res.status(), 422);
 }
+
+/// A request from `ip`, as `into_make_service_with_connect_info` would hand it to the app.
+fn from_ip(ip: &str, uri: &str, header: Option<(&str, &str)>) -> http::Request<axum::body::Body> {
+    let mut req = http::Request::get(uri);
+    if let Some((name, value)) = header {
+        req = req.header(name, value);
+    }
+    let mut req = req.body(axum::body::Body::empty()).unwrap();
+    let addr: std::net::SocketAddr = format!("{ip}:40000").parse().unwrap();
+    req.extensions_mut()
+        .insert(axum::extract::ConnectInfo(addr));
+    req
+}
+
+async fn send(
+    app: &axum::Router,
+    req: http::Request<axum::body::Body>,
+) -> (u16, http::HeaderMap, Vec<u8>) {
+    use tower::ServiceExt;
+    let res = app.clone().oneshot(req).await.unwrap();
+    let (parts, body) = res.into_parts();
+    let body = http_body_util::BodyExt::collect(body)
+        .await
+        .unwrap()
+        .to_bytes();
+    (parts.status.as_u16(), parts.headers, body.to_vec())
+}
+
+fn limits(h: &http::HeaderMap) -> (&str, &str) {
+    (
+        h["x-ratelimit-limit"].to_str().unwrap(),
+        h["x-ratelimit-remaining"].to_str().unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn anonymous_clients_get_60_requests_an_hour_per_ip() {
+    let app = quickstart::app(&[], &quickstart::Credentials::demo()).unwrap();
+    for i in 0..60 {
+        let (status, h, _) = send(&app, from_ip("192.0.2.10", "/v2/health", None)).await;
+        assert_eq!(status, 200);
+        assert_eq!(limits(&h), ("60", (59 - i).to_string().as_str()));
+        let reset: u64 = h["x-ratelimit-reset"].to_str().unwrap().parse().unwrap();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        // One request's worth comes back every minute.
+        assert!(
+            reset > now && reset <= now + 60 * (i + 1) + 1,
+            "{reset} vs {now}"
+        );
+    }
+    let (status, h, body) = send(&app, from_ip("192.0.2.10", "/v2/health", None)).await;
+    assert_eq!(status, 429);
+    assert_eq!(limits(&h), ("60", "0"));
+    assert_eq!(h["retry-after"], "60");
+    assert_eq!(h["content-type"], "application/problem+json");
+    // The outer layers still dress the rejection.
+    assert_eq!(h["x-content-type-options"], "nosniff");
+    let id = h["x-request-id"].to_str().unwrap().to_owned();
+    let body: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(
+        body,
+        json!({
+            "type": "https://docs.rs/tower-shield/latest/tower_shield/problem/index.html#rate-limited",
+            "title": "Too Many Requests",
+            "status": 429,
+            "detail": "Rate limit exceeded (60 per hour). Retry in 60 seconds.",
+            "request_id": id,
+            "limit": "hourly",
+            "retry_after": 60
+        })
+    );
+    // Another client IP has its own 60.
+    let (status, h, _) = send(&app, from_ip("192.0.2.11", "/v2/health", None)).await;
+    assert_eq!((status, limits(&h)), (200, ("60", "59")));
+    // A credential is its own counter, whatever the IP.
+    let key = Some(("x-api-key", quickstart::DEMO_API_KEY));
+    let (status, h, _) = send(&app, from_ip("192.0.2.10", "/v2/me", key)).await;
+    assert_eq!((status, limits(&h)), (200, ("1000", "999")));
+}
+
+#[tokio::test]
+async fn tiers_set_the_quota_and_search_has_its_own_burst() {
+    let app = quickstart::app(&[], &quickstart::Credentials::demo()).unwrap();
+    let demo = Some(("x-api-key", quickstart::DEMO_API_KEY));
+    let premium = Some(("x-api-key", quickstart::PREMIUM_API_KEY));
+    let jane = Some(("authorization", "Basic amFuZTpwYXNzd29yZDEyMw=="));
+    let (_, h, _) = send(&app, from_ip("192.0.2.20", "/v2/me", premium)).await;
+    assert_eq!(limits(&h), ("10000", "9999"));
+    let (_, h, _) = send(&app, from_ip("192.0.2.20", "/v2/me", jane)).await;
+    assert_eq!(limits(&h), ("1000", "999"));
+    let (_, h, _) = send(&app, from_ip("192.0.2.20", "/v2/me", demo)).await;
+    assert_eq!(limits(&h), ("1000", "999"));
+    // The search route: 20 at once (its numbers are the tighter ones), then 429.
+    for i in 0..20 {
+        let (status, h, _) = send(&app, from_ip("192.0.2.20", "/v2/search?q=rust", demo)).await;
+        assert_eq!(status, 200);
+        assert_eq!(limits(&h), ("20", (19 - i).to_string().as_str()));
+    }
+    let (status, h, body) = send(&app, from_ip("192.0.2.20", "/v2/search?q=rust", demo)).await;
+    assert_eq!(status, 429);
+    assert_eq!(h["retry-after"], "1");
+    let body: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(body["limit"], "search");
+    // The refused search did not spend the hourly quota: 1 + 20 requests so far.
+    let (_, h, _) = send(&app, from_ip("192.0.2.20", "/v2/posts", demo)).await;
+    assert_eq!(limits(&h), ("1000", "978"));
+}
+
+#[tokio::test]
+async fn preflights_are_answered_before_the_rate_limit() {
+    let addr = start().await;
+    for _ in 0..70 {
+        let res = raw(
+            addr,
+            b"OPTIONS /v2/posts HTTP/1.1\r\nOrigin: https://frontend.example.com\r\nAccess-Control-Request-Method: POST",
+        )
+        .await;
+        assert_eq!(res.status, 204);
+        assert_eq!(res.header("x-ratelimit-limit"), None);
+    }
+    let res = raw(
+        addr,
+        b"GET /v2/health HTTP/1.1\r\nOrigin: https://frontend.example.com",
+    )
+    .await;
+    assert_eq!(res.status, 200);
+    assert_eq!(res.header("x-ratelimit-remaining"), Some("59"));
+    assert_eq!(
+        res.header("access-control-expose-headers")
+            .map(|v| v.contains("x-ratelimit-remaining")),
+        Some(true)
+    );
+}
