@@ -135,6 +135,9 @@ async function fetchFrom(pageOrigin, path) {
           deprecation: res.headers.get('deprecation'),
           sunset: res.headers.get('sunset'),
           csp: res.headers.get('content-security-policy'),
+          rateLimit: res.headers.get('x-ratelimit-limit'),
+          rateRemaining: res.headers.get('x-ratelimit-remaining'),
+          rateReset: res.headers.get('x-ratelimit-reset'),
         };
       } catch (e) {
         return { ok: false, error: `${e.name}: ${e.message}` };
@@ -153,6 +156,10 @@ test('an allowed origin makes a credentialed fetch after a preflight and reads t
   assert.equal(result.body, '{"status":"ok"}');
   assert.match(result.requestId, UUID_V7, 'X-Request-Id is exposed to the page');
   assert.equal(result.csp, null, 'a header that is not exposed stays hidden from the page');
+  // The rate-limit headers are exposed: jane's first request of her hourly 1,000.
+  assert.equal(result.rateLimit, '1000');
+  assert.equal(result.rateRemaining, '999');
+  assert.match(result.rateReset, /^\d{10}$/);
   assert.deepEqual(
     seen.map((r) => [r.method, r.path, r.origin, r.acrm, r.acrh]),
     [
