@@ -103,10 +103,23 @@
 //! (a [`ScopeLayer`](crate::ScopeLayer)); for Bearer principals `WWW-Authenticate` says
 //! `error="insufficient_scope"` and the scope needed.
 //!
+//! ## rate-limited
+//!
+//! `429 Too Many Requests`: a [`RateLimitLayer`](crate::RateLimitLayer) limit is spent.
+//! `Retry-After` says in whole seconds (rounded up) when a retry will be admitted; the members
+//! `limit` (the limit's name) and `retry_after` say the same in the body. Without
+//! `Retry-After`, the request costs more than the whole limit and no wait helps.
+//!
+//! ## rate-limit-unavailable
+//!
+//! `503 Service Unavailable`: the rate-limit store could not be reached and the layer is
+//! configured to [fail closed](crate::rate_limit::StoreFailure::Closed).
+//!
 //! ## internal-error
 //!
 //! `500 Internal Server Error`: the server is misconfigured (for example an extractor needs a
-//! layer that is not installed). The cause is logged, never sent.
+//! layer that is not installed, or a rate limit keyed by client IP runs without the peer
+//! address). The cause is logged, never sent.
 //!
 //! [RFC 9457]: https://www.rfc-editor.org/rfc/rfc9457
 
