@@ -522,9 +522,14 @@ fn check_leaky_bucket(sc: &Scenario, steps: &[Step]) -> Result<(), TestCaseError
     let mut last: Option<(u64, u32)> = None; // (start, cost) of the last admitted
     for (k, s) in steps.iter().enumerate() {
         let wait = free.max(s.t) - s.t;
-        // Cost-0 reads: see `leaky_bucket_admits_cost_zero_reads`.
+        if s.cost == 0 {
+            // A read takes no turn: admitted at once, and the queue is as it was.
+            prop_assert!(s.out.allowed, "step {}: read refused", k);
+            prop_assert_eq!(s.out.status.delay, 0, "step {}: read delayed", k);
+            continue;
+        }
         prop_assert!(
-            s.cost == 0 || s.out.allowed == (wait <= max_wait),
+            s.out.allowed == (wait <= max_wait),
             "step {}: cost {} at {} would wait {} µs, max_wait {}",
             k,
             s.cost,
@@ -618,7 +623,12 @@ fn check_retry_after(sc: &Scenario, steps: &[Step]) -> Result<(), TestCaseError>
                     s.cost,
                     r
                 );
-                prop_assert!(r >= 1, "cost {} refused at {} with retry_after 0", s.cost, s.t);
+                prop_assert!(
+                    r >= 1,
+                    "cost {} refused at {} with retry_after 0",
+                    s.cost,
+                    s.t
+                );
                 prop_assert!(
                     admitted(s.t + r),
                     "cost {} refused at {}, still refused after retry_after {}",
@@ -717,11 +727,7 @@ fn check_refusals_and_reads(sc: &Scenario, steps: &[Step]) -> Result<(), TestCas
             prop_assert_eq!(s.out.state, s.before, "refused cost {} at {}", s.cost, s.t);
         }
         let read = decide(&sc.rule, &s.before, s.t, 0);
-        // The leaky bucket refuses a cost-0 read when its queue is full: see
-        // `leaky_bucket_admits_cost_zero_reads`, ignored until fixed.
-        if !sc.is_leaky() {
-            prop_assert!(read.allowed, "cost-0 read refused at {}", s.t);
-        }
+        prop_assert!(read.allowed, "cost-0 read refused at {}", s.t);
         if read.allowed {
             prop_assert_eq!(read.status.retry_after, None);
             decide_alike(
@@ -991,14 +997,9 @@ fn leaky_bucket_count_bound_is_tight() {
     // Their starts, T0 and T0 + 1 s, are one interval apart.
 }
 
-/// BUG (`src/rate_limit/algorithm.rs`, `leaky`): a cost-0 read is refused when the queue is
-/// full, although [`decide`] documents that "a cost of 0 admits and changes nothing" (and
-/// `Limit::cost` that it "spends nothing and still reports the standing"). `leaky` admits
-/// when `delay <= max_wait` whatever the cost, so a read while the next slot is more than
-/// `max_wait` away is refused (with a `retry_after`), and a `Limit` of cost 0 on a leaky
-/// bucket answers 429.
+/// A cost-0 read of a leaky bucket whose queue is full is admitted at once, takes no turn and
+/// reports the standing (once a bug: reads were refused like requests).
 #[test]
-#[ignore = "bug: the leaky bucket refuses cost-0 reads when its queue is full"]
 fn leaky_bucket_admits_cost_zero_reads() {
     let r = rule(
         Algorithm::LeakyBucket {
@@ -1011,5 +1012,6 @@ fn leaky_bucket_admits_cost_zero_reads() {
     let read = decide(&r, &full.state, T0, 0);
     assert!(read.allowed, "cost-0 read refused: {read:?}");
     assert_eq!(read.status.retry_after, None);
+    assert_eq!(read.status.delay, 0);
     assert_eq!(read.status.remaining, 0);
 }

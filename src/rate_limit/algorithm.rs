@@ -566,7 +566,8 @@ fn sliding_retry(
 
 fn leaky(t: u64, max_wait: u64, state: &State, now: u64, cost: u64) -> Outcome {
     let begin = state.a.max(now);
-    let delay = begin - now;
+    // A read (cost 0) takes no turn: it is admitted at once, whatever the queue holds.
+    let delay = if cost == 0 { 0 } else { begin - now };
     let allowed = delay <= max_wait;
     let kept = if allowed {
         begin.saturating_add(cost.saturating_mul(t))

@@ -516,7 +516,7 @@ impl Config {
     /// Turns the store's answer into what to do with the request.
     fn settle<ReqBody, ResBody>(
         &self,
-        mut req: Request<ReqBody>,
+        req: Request<ReqBody>,
         plan: &Plan,
         result: Result<Decision, StoreError>,
     ) -> Next<ReqBody, ResBody> {
@@ -574,8 +574,6 @@ impl Config {
         if let Some(headers) = headers {
             apply(res.headers_mut(), headers);
         }
-        // Not read again; the request is dropped with the rejection.
-        req.extensions_mut().clear();
         Next::Reject(res)
     }
 
