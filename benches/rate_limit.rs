@@ -39,7 +39,8 @@ use tower::{Layer, Service, ServiceExt, service_fn};
 use tower_governor::GovernorLayer;
 use tower_governor::governor::GovernorConfigBuilder;
 use tower_shield::rate_limit::{
-    Algorithm, Check, HeaderStyle, KeyBy, Limit, MemoryStore, Quota, RateLimitLayer, Rule, Store,
+    Algorithm, Answer, Check, HeaderStyle, KeyBy, Limit, MemoryStore, Quota, RateLimitLayer, Rule,
+    Store,
 };
 
 const STORE: &str = "rate_limit_store";
@@ -114,7 +115,11 @@ impl Decider for ShieldStore {
             rule: self.rule,
             cost: 1,
         };
-        matches!(self.store.decide(&[check]).into_ready(), Some(Ok(d)) if d.allowed())
+        // The least a caller does with the answer (`into_ready` would move it once more).
+        match self.store.decide(&[check]) {
+            Answer::Ready(Ok(decision)) => decision.allowed(),
+            _ => false,
+        }
     }
 
     fn keys(&self) -> usize {
