@@ -12,7 +12,7 @@ use super::client_ip::ClientIp;
 use crate::auth::{AuthMethod, Principal, RequestHead};
 
 /// A key's bytes, built per request on the stack.
-pub(crate) type KeyBuf = SmallVec<[u8; 64]>;
+pub(crate) type KeyBuf = SmallVec<[u8; 32]>;
 
 /// Whom a [`Limit`](super::Limit) counts: the client IP, the API key, the principal, the
 /// route, a header, your own function, or a combination.

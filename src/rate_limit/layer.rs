@@ -1,6 +1,6 @@
 //! The layer, its builder, its service and its response future.
 
-use std::fmt;
+use std::fmt::{self, Write as _};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -18,7 +18,7 @@ use super::algorithm::MICROS_PER_SEC;
 use super::client_ip::{ClientIp, Network};
 use super::error::{KeyMissing, RateLimitError, RateLimitUnavailable, RateLimited};
 use super::key::{KeyBuf, KeyBy, KeyContext};
-use super::limit::{Compiled, Limit};
+use super::limit::{Compiled, Limit, Variant};
 use super::memory::MemoryStore;
 use super::store::{Check, Decision, Store, StoreError};
 use crate::auth::{Answer, AuthError, BoxFuture, Principal, RequestHead, Tier};
@@ -153,6 +153,8 @@ struct Config {
     missing: MissingKey,
     failure: StoreFailure,
     observer: Option<Arc<dyn RateLimitObserver>>,
+    /// Whether any allow-list is configured (else the bypass check is skipped).
+    has_allow_rules: bool,
     /// The second of the last store-failure log line (one per second at most).
     last_failure_log: AtomicU64,
 }
@@ -334,8 +336,12 @@ impl RateLimitBuilder {
                 Network::parse(n).map_err(|_| RateLimitError::InvalidNetwork { value: n.clone() })
             })
             .collect::<Result<_, _>>()?;
+        let has_allow_rules = !self.allow_networks.is_empty()
+            || !self.allow_tiers.is_empty()
+            || self.allow_if.is_some();
         Ok(RateLimitLayer {
             config: Arc::new(Config {
+                has_allow_rules,
                 limits: limits.into(),
                 store: self.store.unwrap_or_else(|| Arc::new(MemoryStore::new())),
                 client_ip: self.client_ip,
@@ -390,16 +396,39 @@ impl<S: fmt::Debug> fmt::Debug for RateLimit<S> {
 
 /// The limits (and their quota variants) that apply to a request, and its keys.
 struct Plan {
-    entries: SmallVec<[(usize, usize, u32); 4]>,
-    keys: SmallVec<[KeyBuf; 2]>,
+    /// (limit, variant, cost) per check.
+    entries: SmallVec<[(u32, u32, u32); 2]>,
+    keys: SmallVec<[KeyBuf; 1]>,
 }
 
-/// Headers to put on the response.
-type RateHeaders = SmallVec<[(HeaderName, HeaderValue); 3]>;
+/// The rate-limit headers of a response, kept as numbers until the response is there.
+struct Report {
+    /// `X-RateLimit-Limit` (built once per limit), remaining, reset (Unix seconds).
+    x: Option<(HeaderValue, u64, u64)>,
+    /// `RateLimit-Policy` and `RateLimit`.
+    ietf: Option<Box<(HeaderValue, HeaderValue)>>,
+}
 
-enum Next<ReqBody, ResBody> {
-    Call(Request<ReqBody>, Option<RateHeaders>),
-    Delay(Request<ReqBody>, u64, Option<RateHeaders>),
+impl Report {
+    fn apply(self, headers: &mut http::HeaderMap) {
+        use crate::util::set_header;
+        if let Some((limit, remaining, reset)) = self.x {
+            set_header(headers, X_LIMIT, limit);
+            set_header(headers, X_REMAINING, HeaderValue::from(remaining));
+            set_header(headers, X_RESET, HeaderValue::from(reset));
+        }
+        if let Some(ietf) = self.ietf {
+            let (policy, state) = *ietf;
+            set_header(headers, RATELIMIT_POLICY, policy);
+            set_header(headers, RATELIMIT, state);
+        }
+    }
+}
+
+/// What to do with a request once decided.
+enum Next<ResBody> {
+    Call(Option<Report>),
+    Delay(u64, Option<Report>),
     Reject(Response<ResponseBody<ResBody>>),
 }
 
@@ -438,9 +467,9 @@ impl Config {
     fn plan<ReqBody, ResBody>(
         &self,
         req: &Request<ReqBody>,
+        principal: Option<&Principal>,
     ) -> Result<Plan, Response<ResponseBody<ResBody>>> {
         let head = RequestHead::of(req);
-        let principal = req.extensions().get::<Principal>();
         let cx = KeyContext {
             head,
             client_ip: &self.client_ip,
@@ -491,24 +520,34 @@ impl Config {
                     }
                 }
             }
+            // At most MAX_LIMITS limits, and a variant per tier: both fit a u32.
+            let (i, variant) = (
+                u32::try_from(i).unwrap_or(u32::MAX),
+                u32::try_from(variant).unwrap_or(u32::MAX),
+            );
             plan.entries.push((i, variant, limit.cost(&head)));
             plan.keys.push(key);
         }
         Ok(plan)
     }
 
-    fn checks<'a>(&'a self, plan: &'a Plan) -> SmallVec<[Check<'a>; 4]> {
+    fn entry(&self, l: u32, v: u32) -> Option<(&Compiled, &Variant)> {
+        let limit = self.limits.get(l as usize)?;
+        Some((limit, limit.variants.get(v as usize)?))
+    }
+
+    fn checks<'a>(&'a self, plan: &'a Plan) -> SmallVec<[Check<'a>; 2]> {
         plan.entries
             .iter()
             .zip(&plan.keys)
-            .map(|(&(l, v, cost), key)| {
-                let variant = &self.limits[l].variants[v];
-                Check {
+            .filter_map(|(&(l, v, cost), key)| {
+                let (_, variant) = self.entry(l, v)?;
+                Some(Check {
                     scope: &variant.scope,
                     key,
                     rule: variant.rule,
                     cost,
-                }
+                })
             })
             .collect()
     }
@@ -516,10 +555,10 @@ impl Config {
     /// Turns the store's answer into what to do with the request.
     fn settle<ReqBody, ResBody>(
         &self,
-        req: Request<ReqBody>,
+        req: &mut Request<ReqBody>,
         plan: &Plan,
         result: Result<Decision, StoreError>,
-    ) -> Next<ReqBody, ResBody> {
+    ) -> Next<ResBody> {
         let decision = match result {
             Ok(d) if d.verdicts.len() == plan.entries.len() => d,
             Ok(_) => {
@@ -527,13 +566,12 @@ impl Config {
             }
             Err(e) => return self.store_failed(req, &e),
         };
-        let head = RequestHead::of(&req);
-        let allowed = decision.allowed();
         let Some(binding) = self.binding(plan, &decision) else {
-            return Next::Call(req, None);
+            return Next::Call(None);
         };
-        let headers = self.headers(plan, &decision, &binding);
-        if allowed {
+        let head = RequestHead::of(req);
+        let report = self.report(plan, &decision, &binding);
+        if decision.allowed() {
             self.observe(&head, RateOutcome::Allowed, Some(binding));
             let delay = decision
                 .verdicts
@@ -542,9 +580,9 @@ impl Config {
                 .max()
                 .unwrap_or(0);
             return if delay > 0 {
-                Next::Delay(req, delay, headers)
+                Next::Delay(delay, report)
             } else {
-                Next::Call(req, headers)
+                Next::Call(report)
             };
         }
         let key = plan.keys.get(binding.index).map_or(&[][..], |k| &k[..]);
@@ -561,27 +599,26 @@ impl Config {
         );
         if self.shadow {
             self.observe(&head, RateOutcome::ShadowLimited, Some(binding));
-            return Next::Call(req, headers);
+            return Next::Call(report);
         }
         self.observe(&head, RateOutcome::Limited, Some(binding));
-        let (l, v, _) = plan.entries[binding.index];
         let rejection = RateLimited {
-            limit: Arc::clone(&self.limits[l].name),
-            quota: Arc::clone(&self.limits[l].variants[v].quota_text),
+            limit: Arc::clone(&binding.limit.name),
+            quota: Arc::clone(&binding.variant.quota_text),
             retry_after,
         };
-        let mut res = reject(&req, rejection);
-        if let Some(headers) = headers {
-            apply(res.headers_mut(), headers);
+        let mut res = reject(req, rejection);
+        if let Some(report) = report {
+            report.apply(res.headers_mut());
         }
         Next::Reject(res)
     }
 
     fn store_failed<ReqBody, ResBody>(
         &self,
-        mut req: Request<ReqBody>,
+        req: &mut Request<ReqBody>,
         error: &dyn fmt::Display,
-    ) -> Next<ReqBody, ResBody> {
+    ) -> Next<ResBody> {
         let second = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
@@ -593,13 +630,13 @@ impl Config {
                 "rate-limit store failed (logged at most once a second)"
             );
         }
-        self.observe(&RequestHead::of(&req), RateOutcome::StoreFailed, None);
+        self.observe(&RequestHead::of(req), RateOutcome::StoreFailed, None);
         match self.failure {
             StoreFailure::Open => {
                 req.extensions_mut().insert(Unchecked);
-                Next::Call(req, None)
+                Next::Call(None)
             }
-            StoreFailure::Closed => Next::Reject(reject(&req, RateLimitUnavailable)),
+            StoreFailure::Closed => Next::Reject(reject(req, RateLimitUnavailable)),
         }
     }
 
@@ -607,15 +644,19 @@ impl Config {
     /// wait, else the one with the fewest requests left.
     fn binding<'a>(&'a self, plan: &Plan, decision: &Decision) -> Option<Binding<'a>> {
         let mut best: Option<Binding<'a>> = None;
-        for (index, (verdict, &(l, _, _))) in
+        for (index, (verdict, &(l, v, _))) in
             decision.verdicts.iter().zip(&plan.entries).enumerate()
         {
+            let Some((limit, variant)) = self.entry(l, v) else {
+                continue;
+            };
             let s = verdict.status;
             let candidate = Binding {
                 index,
-                name: &self.limits[l].name,
+                name: &limit.name,
+                limit,
+                variant,
                 allowed: verdict.allowed,
-                limit: s.limit,
                 remaining: s.remaining,
                 reset_after: s.reset_after,
                 retry_after: if verdict.allowed { None } else { s.retry_after },
@@ -646,39 +687,41 @@ impl Config {
         best
     }
 
-    fn headers(&self, plan: &Plan, decision: &Decision, b: &Binding<'_>) -> Option<RateHeaders> {
-        let mut out = RateHeaders::new();
-        if matches!(self.headers, HeaderStyle::XRateLimit | HeaderStyle::Both) {
+    fn report(&self, plan: &Plan, decision: &Decision, b: &Binding<'_>) -> Option<Report> {
+        let x = matches!(self.headers, HeaderStyle::XRateLimit | HeaderStyle::Both).then(|| {
             let reset = decision
                 .now
                 .saturating_add(b.reset_after)
                 .div_ceil(MICROS_PER_SEC);
-            out.push((X_LIMIT, HeaderValue::from(b.limit)));
-            out.push((X_REMAINING, HeaderValue::from(b.remaining)));
-            out.push((X_RESET, HeaderValue::from(reset)));
-        }
-        if matches!(self.headers, HeaderStyle::Ietf | HeaderStyle::Both) {
+            (b.variant.limit_header.clone(), b.remaining, reset)
+        });
+        let ietf = if matches!(self.headers, HeaderStyle::Ietf | HeaderStyle::Both) {
             let mut policy = String::new();
             let mut state = String::new();
             for (verdict, &(l, v, _)) in decision.verdicts.iter().zip(&plan.entries) {
-                let limit = &self.limits[l];
+                let Some((limit, variant)) = self.entry(l, v) else {
+                    continue;
+                };
                 if !policy.is_empty() {
                     policy.push_str(", ");
                     state.push_str(", ");
                 }
-                policy.push_str(&limit.variants[v].policy);
+                policy.push_str(&variant.policy);
                 let t = verdict.status.reset_after.div_ceil(MICROS_PER_SEC);
-                state.push_str(&format!(
+                let _ = write!(
+                    state,
                     "\"{}\";r={};t={t}",
                     limit.name, verdict.status.remaining
-                ));
+                );
             }
-            if let (Ok(p), Ok(s)) = (HeaderValue::try_from(policy), HeaderValue::try_from(state)) {
-                out.push((RATELIMIT_POLICY, p));
-                out.push((RATELIMIT, s));
+            match (HeaderValue::try_from(policy), HeaderValue::try_from(state)) {
+                (Ok(p), Ok(s)) => Some(Box::new((p, s))),
+                _ => None,
             }
-        }
-        (!out.is_empty()).then_some(out)
+        } else {
+            None
+        };
+        (x.is_some() || ietf.is_some()).then_some(Report { x, ietf })
     }
 }
 
@@ -686,8 +729,9 @@ impl Config {
 struct Binding<'a> {
     index: usize,
     name: &'a str,
+    limit: &'a Compiled,
+    variant: &'a Variant,
     allowed: bool,
-    limit: u64,
     remaining: u64,
     reset_after: u64,
     retry_after: Option<u64>,
@@ -698,12 +742,6 @@ const X_REMAINING: HeaderName = HeaderName::from_static("x-ratelimit-remaining")
 const X_RESET: HeaderName = HeaderName::from_static("x-ratelimit-reset");
 const RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
 const RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
-
-fn apply(headers: &mut http::HeaderMap, rate: RateHeaders) {
-    for (name, value) in rate {
-        crate::util::set_header(headers, name, value);
-    }
-}
 
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for RateLimit<S>
 where
@@ -719,39 +757,38 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
-        let config = Arc::clone(&self.config);
-        let head = RequestHead::of(&req);
-        if config.bypass(&head, req.extensions().get::<Principal>()) {
-            config.observe(&head, RateOutcome::Bypassed, None);
-            return self.calling(req, None, config);
+    fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
+        let config = &*self.config;
+        let principal = req.extensions().get::<Principal>();
+        if config.has_allow_rules && config.bypass(&RequestHead::of(&req), principal) {
+            config.observe(&RequestHead::of(&req), RateOutcome::Bypassed, None);
+            return self.calling(req, None);
         }
-        let plan = match config.plan(&req) {
-            Ok(plan) if plan.entries.is_empty() => return self.calling(req, None, config),
+        let plan = match config.plan(&req, principal) {
+            Ok(plan) if plan.entries.is_empty() => return self.calling(req, None),
             Ok(plan) => plan,
-            Err(res) => {
-                return ResponseFuture {
-                    state: State::Done {
-                        response: Some(res),
-                    },
-                    config,
-                };
-            }
+            Err(res) => return ResponseFuture::done(res),
         };
         let answer = config.store.decide(&config.checks(&plan));
         match answer {
-            Answer::Ready(result) => {
-                let next = config.settle(req, &plan, result);
-                self.next(next, config)
-            }
+            Answer::Ready(result) => match config.settle(&mut req, &plan, result) {
+                Next::Call(report) => self.calling(req, report),
+                Next::Delay(delay, report) => {
+                    let inner = self.take_inner();
+                    ResponseFuture::delaying(delay, req, inner, report)
+                }
+                Next::Reject(res) => ResponseFuture::done(res),
+            },
             Answer::Later(pending) => ResponseFuture {
                 state: State::Deciding {
-                    pending,
-                    plan,
-                    request: Some(req),
-                    inner: Some(self.take_inner()),
+                    waiting: Box::new(Deciding {
+                        pending,
+                        plan,
+                        request: Some(req),
+                        inner: Some(self.take_inner()),
+                        config: Arc::clone(&self.config),
+                    }),
                 },
-                config,
             },
         }
     }
@@ -770,8 +807,7 @@ impl<S> RateLimit<S> {
     fn calling<ReqBody, ResBody>(
         &mut self,
         req: Request<ReqBody>,
-        headers: Option<RateHeaders>,
-        config: Arc<Config>,
+        report: Option<Report>,
     ) -> ResponseFuture<S, ReqBody, ResBody>
     where
         S: Service<Request<ReqBody>, Response = Response<ResBody>>,
@@ -779,38 +815,29 @@ impl<S> RateLimit<S> {
         ResponseFuture {
             state: State::Calling {
                 future: self.inner.call(req),
-                headers,
+                report,
             },
-            config,
         }
     }
+}
 
-    fn next<ReqBody, ResBody>(
-        &mut self,
-        next: Next<ReqBody, ResBody>,
-        config: Arc<Config>,
-    ) -> ResponseFuture<S, ReqBody, ResBody>
-    where
-        S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone,
-    {
-        match next {
-            Next::Call(req, headers) => self.calling(req, headers, config),
-            Next::Delay(req, delay, headers) => ResponseFuture {
-                state: State::Delaying {
-                    sleep: Box::pin(tokio::time::sleep(Duration::from_micros(delay))),
-                    request: Some(req),
-                    inner: Some(self.take_inner()),
-                    headers,
-                },
-                config,
-            },
-            Next::Reject(res) => ResponseFuture {
-                state: State::Done {
-                    response: Some(res),
-                },
-                config,
-            },
-        }
+/// A request waiting for a remote store's decision (boxed: the rare path).
+struct Deciding<S, ReqBody> {
+    pending: BoxFuture<Result<Decision, StoreError>>,
+    plan: Plan,
+    request: Option<Request<ReqBody>>,
+    inner: Option<S>,
+    config: Arc<Config>,
+}
+
+pin_project! {
+    /// A request waiting for its turn in a leaky bucket (boxed: the rare path).
+    struct Delayed<S, ReqBody> {
+        #[pin]
+        sleep: tokio::time::Sleep,
+        request: Option<Request<ReqBody>>,
+        inner: Option<S>,
+        report: Option<Report>,
     }
 }
 
@@ -822,7 +849,6 @@ pin_project! {
     {
         #[pin]
         state: State<S, ReqBody, ResBody>,
-        config: Arc<Config>,
     }
 }
 
@@ -832,24 +858,40 @@ pin_project! {
     where
         S: Service<Request<ReqBody>>,
     {
-        Deciding {
-            pending: BoxFuture<Result<Decision, StoreError>>,
-            plan: Plan,
-            request: Option<Request<ReqBody>>,
-            inner: Option<S>,
-        },
-        Delaying {
-            sleep: Pin<Box<tokio::time::Sleep>>,
-            request: Option<Request<ReqBody>>,
-            inner: Option<S>,
-            headers: Option<RateHeaders>,
-        },
+        Deciding { waiting: Box<Deciding<S, ReqBody>> },
+        Delaying { delayed: Pin<Box<Delayed<S, ReqBody>>> },
         Calling {
             #[pin]
             future: S::Future,
-            headers: Option<RateHeaders>,
+            report: Option<Report>,
         },
         Done { response: Option<Response<ResponseBody<ResBody>>> },
+    }
+}
+
+impl<S, ReqBody, ResBody> ResponseFuture<S, ReqBody, ResBody>
+where
+    S: Service<Request<ReqBody>>,
+{
+    fn done(res: Response<ResponseBody<ResBody>>) -> Self {
+        Self {
+            state: State::Done {
+                response: Some(res),
+            },
+        }
+    }
+
+    fn delaying(delay: u64, req: Request<ReqBody>, inner: S, report: Option<Report>) -> Self {
+        Self {
+            state: State::Delaying {
+                delayed: Box::pin(Delayed {
+                    sleep: tokio::time::sleep(Duration::from_micros(delay)),
+                    request: Some(req),
+                    inner: Some(inner),
+                    report,
+                }),
+            },
+        }
     }
 }
 
@@ -872,63 +914,51 @@ where
         let mut this = self.project();
         loop {
             match this.state.as_mut().project() {
-                StateProj::Deciding {
-                    pending,
-                    plan,
-                    request,
-                    inner,
-                } => {
-                    let result = match pending.as_mut().poll(cx) {
+                StateProj::Deciding { waiting } => {
+                    let result = match waiting.pending.as_mut().poll(cx) {
                         Poll::Ready(result) => result,
                         Poll::Pending => return Poll::Pending,
                     };
-                    let (Some(req), Some(mut svc)) = (request.take(), inner.take()) else {
+                    let (Some(mut req), Some(mut svc)) =
+                        (waiting.request.take(), waiting.inner.take())
+                    else {
                         return Poll::Pending;
                     };
-                    let next = match this.config.settle(req, plan, result) {
-                        Next::Call(req, headers) => State::Calling {
+                    let next = match waiting.config.settle(&mut req, &waiting.plan, result) {
+                        Next::Call(report) => State::Calling {
                             future: svc.call(req),
-                            headers,
+                            report,
                         },
-                        Next::Delay(req, delay, headers) => State::Delaying {
-                            sleep: Box::pin(tokio::time::sleep(Duration::from_micros(delay))),
-                            request: Some(req),
-                            inner: Some(svc),
-                            headers,
-                        },
+                        Next::Delay(delay, report) => Self::delaying(delay, req, svc, report).state,
                         Next::Reject(res) => State::Done {
                             response: Some(res),
                         },
                     };
                     this.state.set(next);
                 }
-                StateProj::Delaying {
-                    sleep,
-                    request,
-                    inner,
-                    headers,
-                } => {
-                    if sleep.as_mut().poll(cx).is_pending() {
+                StateProj::Delaying { delayed } => {
+                    let d = delayed.as_mut().project();
+                    if d.sleep.poll(cx).is_pending() {
                         return Poll::Pending;
                     }
-                    let (Some(req), Some(mut svc)) = (request.take(), inner.take()) else {
+                    let (Some(req), Some(mut svc)) = (d.request.take(), d.inner.take()) else {
                         return Poll::Pending;
                     };
-                    let headers = headers.take();
+                    let report = d.report.take();
                     this.state.set(State::Calling {
                         future: svc.call(req),
-                        headers,
+                        report,
                     });
                 }
-                StateProj::Calling { future, headers } => {
+                StateProj::Calling { future, report } => {
                     let res = match future.poll(cx) {
                         Poll::Ready(Ok(res)) => res,
                         Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
                         Poll::Pending => return Poll::Pending,
                     };
                     let mut res = res.map(ResponseBody::new);
-                    if let Some(h) = headers.take() {
-                        apply(res.headers_mut(), h);
+                    if let Some(report) = report.take() {
+                        report.apply(res.headers_mut());
                     }
                     return Poll::Ready(Ok(res));
                 }

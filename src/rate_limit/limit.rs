@@ -244,6 +244,8 @@ pub(crate) struct Variant {
     pub(crate) policy: Box<str>,
     /// The quota as a problem detail says it: `60 per hour`.
     pub(crate) quota_text: Arc<str>,
+    /// `X-RateLimit-Limit`, built once.
+    pub(crate) limit_header: http::HeaderValue,
 }
 
 fn valid_name(s: &str) -> bool {
@@ -268,6 +270,7 @@ impl Limit {
                 tier,
                 policy: format!("\"{name}\";q={};w={window}", rule.limit()).into(),
                 quota_text: quota.to_string().into(),
+                limit_header: http::HeaderValue::from(rule.limit()),
                 scope: scope.into(),
                 rule,
             })

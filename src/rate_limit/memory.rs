@@ -208,7 +208,7 @@ impl MemoryStore {
         }
     }
 
-    fn decide_many(&self, checks: &[Check<'_>], now: u64) -> SmallVec<[Verdict; 4]> {
+    fn decide_many(&self, checks: &[Check<'_>], now: u64) -> SmallVec<[Verdict; 1]> {
         let digests: SmallVec<[(Digest, usize); 4]> = checks
             .iter()
             .map(|c| {

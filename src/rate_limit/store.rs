@@ -4,7 +4,7 @@
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use smallvec::SmallVec;
 
@@ -48,7 +48,7 @@ pub struct Decision {
     /// The store's time of the decision, in microseconds since the Unix epoch.
     pub now: u64,
     /// One verdict per check, in the order of the checks.
-    pub verdicts: SmallVec<[Verdict; 4]>,
+    pub verdicts: SmallVec<[Verdict; 1]>,
 }
 
 impl Decision {
@@ -155,24 +155,26 @@ pub trait Clock: Send + Sync + 'static {
 }
 
 /// The system clock, read monotonically: the wall-clock time at start plus the monotonic time
-/// since, so a step of the system clock (NTP) never moves a limiter back or forward.
-#[derive(Clone, Copy, Debug)]
+/// since, so a step of the system clock (NTP) never moves a limiter back or forward. The
+/// monotonic part comes from the CPU's time-stamp counter where it is reliable (through
+/// `quanta`, as `governor` does): a few nanoseconds a reading.
+#[derive(Clone, Debug)]
 pub struct SystemClock {
     base: u64,
-    start: Instant,
+    start: quanta::Instant,
+    clock: quanta::Clock,
 }
 
 impl SystemClock {
     /// The clock, anchored now.
     pub fn new() -> Self {
+        let clock = quanta::Clock::new();
+        let start = clock.now();
         let base = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
             .unwrap_or(0);
-        Self {
-            base,
-            start: Instant::now(),
-        }
+        Self { base, start, clock }
     }
 }
 
@@ -184,7 +186,8 @@ impl Default for SystemClock {
 
 impl Clock for SystemClock {
     fn now(&self) -> u64 {
-        let elapsed = u64::try_from(self.start.elapsed().as_micros()).unwrap_or(u64::MAX);
+        let elapsed = self.clock.now().saturating_duration_since(self.start);
+        let elapsed = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
         self.base.saturating_add(elapsed)
     }
 }
