@@ -429,7 +429,8 @@ impl Report {
 enum Next<ResBody> {
     Call(Option<Report>),
     Delay(u64, Option<Report>),
-    Reject(Response<ResponseBody<ResBody>>),
+    /// Boxed: rare, and large enough to slow every move of `Next`.
+    Reject(Box<Response<ResponseBody<ResBody>>>),
 }
 
 impl Config {
@@ -463,12 +464,11 @@ impl Config {
     }
 
     /// The limits that apply to `req` and its keys, or the answer when a key is missing.
-    #[allow(clippy::result_large_err)] // the error is the rejection response, moved once
     fn plan<ReqBody, ResBody>(
         &self,
         req: &Request<ReqBody>,
         principal: Option<&Principal>,
-    ) -> Result<Plan, Response<ResponseBody<ResBody>>> {
+    ) -> Result<Plan, Box<Response<ResponseBody<ResBody>>>> {
         let head = RequestHead::of(req);
         let cx = KeyContext {
             head,
@@ -500,12 +500,12 @@ impl Config {
                             "rate-limit key missing from the request (is the peer address \
                              or the principal there?)"
                         );
-                        return Err(reject(
+                        return Err(Box::new(reject(
                             req,
                             KeyMissing {
                                 limit: Arc::clone(&limit.name),
                             },
-                        ));
+                        )));
                     }
                     MissingKey::Unauthorized => {
                         let challenges = req
@@ -513,10 +513,10 @@ impl Config {
                             .get::<crate::auth::Challenges>()
                             .map(|c| Arc::clone(&c.0))
                             .unwrap_or_else(|| Arc::new([]));
-                        return Err(reject(
+                        return Err(Box::new(reject(
                             req,
                             AuthError::missing().with_challenges(challenges),
-                        ));
+                        )));
                     }
                 }
             }
@@ -611,7 +611,7 @@ impl Config {
         if let Some(report) = report {
             report.apply(res.headers_mut());
         }
-        Next::Reject(res)
+        Next::Reject(Box::new(res))
     }
 
     fn store_failed<ReqBody, ResBody>(
@@ -636,7 +636,7 @@ impl Config {
                 req.extensions_mut().insert(Unchecked);
                 Next::Call(None)
             }
-            StoreFailure::Closed => Next::Reject(reject(req, RateLimitUnavailable)),
+            StoreFailure::Closed => Next::Reject(Box::new(reject(req, RateLimitUnavailable))),
         }
     }
 
@@ -767,7 +767,7 @@ where
         let plan = match config.plan(&req, principal) {
             Ok(plan) if plan.entries.is_empty() => return self.calling(req, None),
             Ok(plan) => plan,
-            Err(res) => return ResponseFuture::done(res),
+            Err(res) => return ResponseFuture::done(*res),
         };
         let answer = config.store.decide(&config.checks(&plan));
         match answer {
@@ -777,7 +777,7 @@ where
                     let inner = self.take_inner();
                     ResponseFuture::delaying(delay, req, inner, report)
                 }
-                Next::Reject(res) => ResponseFuture::done(res),
+                Next::Reject(res) => ResponseFuture::done(*res),
             },
             Answer::Later(pending) => ResponseFuture {
                 state: State::Deciding {
@@ -931,7 +931,7 @@ where
                         },
                         Next::Delay(delay, report) => Self::delaying(delay, req, svc, report).state,
                         Next::Reject(res) => State::Done {
-                            response: Some(res),
+                            response: Some(*res),
                         },
                     };
                     this.state.set(next);

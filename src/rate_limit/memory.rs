@@ -2,35 +2,40 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::hash::{BuildHasherDefault, Hash, Hasher};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::atomic::AtomicU64;
+use std::sync::atomic::Ordering::{AcqRel, Relaxed};
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
-use siphasher::sip128::{Hasher128, SipHasher13};
+use siphasher::sip::SipHasher13;
 use smallvec::SmallVec;
 
-use super::algorithm::{State, decide};
+use super::algorithm::{Outcome, Rule, State, decide};
 use super::store::{Check, Clock, Decision, Pending, Store, SystemClock, Verdict};
 use crate::auth::Answer;
 
 /// The default bound on the number of keys a [`MemoryStore`] keeps.
 pub const DEFAULT_MAX_KEYS: usize = 1_000_000;
 
-/// Bytes one key takes in a [`MemoryStore`]'s table: a 128-bit digest of the key and its state.
+/// Bytes one key takes in a [`MemoryStore`]'s table: a 64-bit digest of the key and its state.
 ///
-/// The table keeps between 1/8 and 1/2 of its slots free, and one control byte per slot, so a
-/// store holding `n` keys uses about `n × 66` to `n × 130` bytes.
+/// The table keeps between 1/8 and about 9/16 of its slots free, and one control byte per slot,
+/// so a store holding `n` keys uses about `n × 56` to `n × 112` bytes.
 pub const BYTES_PER_KEY: usize = std::mem::size_of::<(Digest, Entry)>();
 
 /// Rate-limit counters in this process's memory: the default [`Store`].
 ///
 /// - **No global lock.** Keys are spread over shards (four per CPU, a power of two), each a
-///   hash map behind its own mutex held only for the decision's arithmetic; requests for
-///   different keys rarely meet. A request checked against several limits locks their shards
-///   in a fixed order, so all its checks are decided as one step.
-/// - **Keys are digests.** A key is stored as a 128-bit SipHash-1-3 digest under a random
-///   per-store secret: a fixed [`BYTES_PER_KEY`] per key whatever the key's length, and no
-///   client can aim two keys at one slot.
+///   hash map behind its own read-write lock. A token or leaky bucket is decided under the
+///   read lock with one compare-and-swap (as governor does), so requests for one hot key run
+///   in parallel; windows, new keys and evictions take the write lock, held only for the
+///   arithmetic. A request checked against several limits write-locks their shards in a
+///   fixed order, so all its checks are decided as one step.
+/// - **Keys are digests.** A key is stored as its 64-bit SipHash-1-3 digest under a random
+///   per-store secret: a fixed [`BYTES_PER_KEY`] per key whatever the key's length. No client
+///   can compute digests, so none can aim its key at another's counter; by chance, two of a
+///   million keys share a counter with a probability of about 3 × 10⁻⁸.
 /// - **Bounded.** At most [`max_keys`](MemoryStoreBuilder::max_keys) keys are kept
 ///   ([`DEFAULT_MAX_KEYS`] by default). When a shard is full, an insert first sweeps it: keys
 ///   whose state has run back to a fresh key's (their window ended, their bucket refilled) go
@@ -66,7 +71,7 @@ pub struct MemoryStore {
 }
 
 struct Inner {
-    shards: Box<[Mutex<Shard>]>,
+    shards: Box<[RwLock<Shard>]>,
     mask: u64,
     shard_cap: usize,
     idle: Option<u64>,
@@ -76,15 +81,8 @@ struct Inner {
 
 type Shard = HashMap<Digest, Entry, BuildHasherDefault<PassThrough>>;
 
-/// A key's 128-bit digest.
-#[derive(Clone, Copy, PartialEq, Eq)]
-struct Digest(u64, u64);
-
-impl Hash for Digest {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        state.write_u64(self.0);
-    }
-}
+/// A key's 64-bit keyed digest.
+type Digest = u64;
 
 /// The digest is already a keyed hash: the map uses it as is.
 #[derive(Default)]
@@ -106,13 +104,78 @@ impl Hasher for PassThrough {
     }
 }
 
-#[derive(Clone, Copy)]
+/// A key's state. Buckets (one number) are updated with a compare-and-swap under the shard's
+/// read lock; windows (two or three numbers) under its write lock.
 struct Entry {
-    state: State,
+    a: AtomicU64,
+    b: AtomicU64,
+    c: AtomicU64,
     /// When the key was last used, µs.
-    seen: u64,
+    seen: AtomicU64,
     /// When its state is no different from a fresh key's, µs.
-    fresh_at: u64,
+    fresh_at: AtomicU64,
+}
+
+impl Entry {
+    fn new(state: State, now: u64, fresh_at: u64) -> Self {
+        Self {
+            a: AtomicU64::new(state.a),
+            b: AtomicU64::new(state.b),
+            c: AtomicU64::new(state.c),
+            seen: AtomicU64::new(now),
+            fresh_at: AtomicU64::new(fresh_at),
+        }
+    }
+
+    fn state(&self) -> State {
+        State {
+            a: self.a.load(Relaxed),
+            b: self.b.load(Relaxed),
+            c: self.c.load(Relaxed),
+        }
+    }
+
+    /// Stores `state`: only under the shard's write lock.
+    fn set(&self, state: State, now: u64, fresh_at: u64) {
+        self.a.store(state.a, Relaxed);
+        self.b.store(state.b, Relaxed);
+        self.c.store(state.c, Relaxed);
+        self.seen.store(now, Relaxed);
+        self.fresh_at.store(fresh_at, Relaxed);
+    }
+
+    /// Decides a bucket rule (state in `a` alone) with a compare-and-swap: safe under the
+    /// shard's read lock, as concurrent deciders retry on a changed `a`.
+    fn decide_bucket(&self, check: &Check<'_>, now: u64) -> Outcome {
+        let mut current = self.a.load(Relaxed);
+        loop {
+            let state = State {
+                a: current,
+                ..State::default()
+            };
+            let outcome = decide(&check.rule, &state, now, check.cost);
+            if !outcome.allowed || outcome.state.a == current {
+                self.seen.store(now, Relaxed);
+                return outcome;
+            }
+            match self
+                .a
+                .compare_exchange_weak(current, outcome.state.a, AcqRel, Relaxed)
+            {
+                Ok(_) => {
+                    self.seen.store(now, Relaxed);
+                    self.fresh_at
+                        .store(now.saturating_add(outcome.status.expires_after), Relaxed);
+                    return outcome;
+                }
+                Err(actual) => current = actual,
+            }
+        }
+    }
+}
+
+fn is_bucket(rule: &Rule) -> bool {
+    matches!(rule, Rule::TokenBucket { .. } | Rule::LeakyBucket { .. })
 }
 
 impl MemoryStore {
@@ -133,7 +196,7 @@ impl MemoryStore {
 
     /// The number of keys held now.
     pub fn len(&self) -> usize {
-        self.inner.shards.iter().map(|s| lock(s).len()).sum()
+        self.inner.shards.iter().map(|s| read(s).len()).sum()
     }
 
     /// Whether no key is held.
@@ -153,7 +216,7 @@ impl MemoryStore {
         self.inner
             .shards
             .iter()
-            .map(|s| self.inner.drop_stale(&mut lock(s), now))
+            .map(|s| self.inner.drop_stale(&mut write(s), now))
             .sum()
     }
 
@@ -162,49 +225,56 @@ impl MemoryStore {
         h.write_usize(check.scope.len());
         h.write(check.scope.as_bytes());
         h.write(check.key);
-        let d = h.finish128();
-        Digest(d.h1, d.h2)
+        h.finish()
     }
 
     fn shard_of(&self, d: Digest) -> usize {
-        usize::try_from(d.1 & self.inner.mask).unwrap_or(0)
+        // The map's buckets use the low bits; shards the high ones.
+        usize::try_from((d >> 48) & self.inner.mask).unwrap_or(0)
     }
 
     fn decide_one(&self, check: &Check<'_>, now: u64) -> Verdict {
         let digest = self.digest(check);
-        let mut shard = lock(&self.inner.shards[self.shard_of(digest)]);
-        match shard.get_mut(&digest) {
-            Some(entry) => {
-                let outcome = decide(&check.rule, &entry.state, now, check.cost);
-                // A refused key is active too: the last to be evicted.
-                entry.seen = now;
-                if outcome.allowed {
-                    entry.state = outcome.state;
-                    entry.fresh_at = now.saturating_add(outcome.status.expires_after);
-                }
-                Verdict {
+        let shard = &self.inner.shards[self.shard_of(digest)];
+        if is_bucket(&check.rule) {
+            // The hot path: a read lock and a compare-and-swap, as in governor.
+            if let Some(entry) = read(shard).get(&digest) {
+                let outcome = entry.decide_bucket(check, now);
+                return Verdict {
                     allowed: outcome.allowed,
                     status: outcome.status,
+                };
+            }
+        }
+        let mut map = write(shard);
+        let outcome = match map.get(&digest) {
+            Some(entry) => {
+                let outcome = decide(&check.rule, &entry.state(), now, check.cost);
+                if outcome.allowed {
+                    entry.set(
+                        outcome.state,
+                        now,
+                        now.saturating_add(outcome.status.expires_after),
+                    );
+                } else {
+                    // A refused key is active too: the last to be evicted.
+                    entry.seen.store(now, Relaxed);
                 }
+                outcome
             }
             None => {
                 let outcome = decide(&check.rule, &State::default(), now, check.cost);
                 if outcome.allowed && outcome.status.expires_after > 0 {
-                    self.inner.make_room(&mut shard, now);
-                    shard.insert(
-                        digest,
-                        Entry {
-                            state: outcome.state,
-                            seen: now,
-                            fresh_at: now.saturating_add(outcome.status.expires_after),
-                        },
-                    );
+                    self.inner.make_room(&mut map, now);
+                    let fresh_at = now.saturating_add(outcome.status.expires_after);
+                    map.insert(digest, Entry::new(outcome.state, now, fresh_at));
                 }
-                Verdict {
-                    allowed: outcome.allowed,
-                    status: outcome.status,
-                }
+                outcome
             }
+        };
+        Verdict {
+            allowed: outcome.allowed,
+            status: outcome.status,
         }
     }
 
@@ -219,17 +289,20 @@ impl MemoryStore {
         let mut order: SmallVec<[usize; 4]> = digests.iter().map(|&(_, s)| s).collect();
         order.sort_unstable();
         order.dedup();
-        // Locks in ascending shard order: two requests never wait on each other in a cycle.
-        let mut guards: SmallVec<[MutexGuard<'_, Shard>; 4]> =
-            order.iter().map(|&i| lock(&self.inner.shards[i])).collect();
-        let mut outcomes: SmallVec<[_; 4]> = SmallVec::new();
+        // Write locks in ascending shard order: two requests never wait on each other in a
+        // cycle, and no one decides on these shards meanwhile.
+        let mut guards: SmallVec<[RwLockWriteGuard<'_, Shard>; 4]> = order
+            .iter()
+            .map(|&i| write(&self.inner.shards[i]))
+            .collect();
+        let guard_of = |shard: usize| order.binary_search(&shard).unwrap_or(0);
+        let mut outcomes: SmallVec<[Outcome; 4]> = SmallVec::new();
         let mut states: SmallVec<[State; 4]> = SmallVec::new();
         for (check, &(digest, shard)) in checks.iter().zip(&digests) {
-            let g = order.binary_search(&shard).unwrap_or(0);
             let state = guards
-                .get(g)
+                .get(guard_of(shard))
                 .and_then(|m| m.get(&digest))
-                .map(|e| e.state)
+                .map(Entry::state)
                 .unwrap_or_default();
             outcomes.push(decide(&check.rule, &state, now, check.cost));
             states.push(state);
@@ -245,26 +318,16 @@ impl MemoryStore {
         }
         let mut verdicts = SmallVec::new();
         for (outcome, &(digest, shard)) in outcomes.iter().zip(&digests) {
-            if !allowed {
-                let g = order.binary_search(&shard).unwrap_or(0);
-                if let Some(e) = guards.get_mut(g).and_then(|m| m.get_mut(&digest)) {
-                    e.seen = now;
-                }
-            } else if outcome.status.expires_after > 0 {
-                let g = order.binary_search(&shard).unwrap_or(0);
-                if let Some(map) = guards.get_mut(g) {
-                    let entry = Entry {
-                        state: outcome.state,
-                        seen: now,
-                        fresh_at: now.saturating_add(outcome.status.expires_after),
-                    };
-                    match map.get_mut(&digest) {
-                        Some(e) => *e = entry,
-                        None => {
-                            self.inner.make_room(map, now);
-                            map.insert(digest, entry);
-                        }
+            if let Some(map) = guards.get_mut(guard_of(shard)) {
+                let fresh_at = now.saturating_add(outcome.status.expires_after);
+                match map.get(&digest) {
+                    Some(e) if allowed => e.set(outcome.state, now, fresh_at),
+                    Some(e) => e.seen.store(now, Relaxed),
+                    None if allowed && outcome.status.expires_after > 0 => {
+                        self.inner.make_room(map, now);
+                        map.insert(digest, Entry::new(outcome.state, now, fresh_at));
                     }
+                    None => {}
                 }
             }
             verdicts.push(Verdict {
@@ -281,7 +344,9 @@ impl Inner {
     fn drop_stale(&self, shard: &mut Shard, now: u64) -> usize {
         let before = shard.len();
         let idle_since = self.idle.map(|idle| now.saturating_sub(idle));
-        shard.retain(|_, e| e.fresh_at > now && idle_since.is_none_or(|t| e.seen >= t));
+        shard.retain(|_, e| {
+            e.fresh_at.load(Relaxed) > now && idle_since.is_none_or(|t| e.seen.load(Relaxed) >= t)
+        });
         before - shard.len()
     }
 
@@ -297,11 +362,11 @@ impl Inner {
         }
         // Still full of live keys: forget the ones idle the longest.
         let excess = shard.len() - target;
-        let mut seen: Vec<u64> = shard.values().map(|e| e.seen).collect();
+        let mut seen: Vec<u64> = shard.values().map(|e| e.seen.load(Relaxed)).collect();
         let (_, &mut cutoff, _) = seen.select_nth_unstable(excess - 1);
         let mut budget = excess;
         shard.retain(|_, e| {
-            if budget > 0 && e.seen <= cutoff {
+            if budget > 0 && e.seen.load(Relaxed) <= cutoff {
                 budget -= 1;
                 false
             } else {
@@ -316,9 +381,13 @@ impl Inner {
     }
 }
 
-fn lock(shard: &Mutex<Shard>) -> MutexGuard<'_, Shard> {
-    // Nothing panics while a shard is locked; if something ever did, its map is still sound.
-    shard.lock().unwrap_or_else(PoisonError::into_inner)
+// Nothing panics while a shard is locked; if something ever did, its map is still sound.
+fn read(shard: &RwLock<Shard>) -> RwLockReadGuard<'_, Shard> {
+    shard.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn write(shard: &RwLock<Shard>) -> RwLockWriteGuard<'_, Shard> {
+    shard.write().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl Store for MemoryStore {
@@ -398,7 +467,7 @@ impl MemoryStoreBuilder {
         let shard_cap = (self.max_keys / shards).max(1);
         MemoryStore {
             inner: Arc::new(Inner {
-                shards: (0..shards).map(|_| Mutex::new(Shard::default())).collect(),
+                shards: (0..shards).map(|_| RwLock::new(Shard::default())).collect(),
                 mask: (shards as u64) - 1,
                 shard_cap,
                 idle: self
@@ -590,6 +659,6 @@ mod tests {
 
     #[test]
     fn bytes_per_key() {
-        assert_eq!(BYTES_PER_KEY, 56);
+        assert_eq!(BYTES_PER_KEY, 48);
     }
 }
