@@ -248,14 +248,13 @@ fn write_ip(cx: &KeyContext<'_>, out: &mut KeyBuf) -> bool {
     let Some(ip) = cx.ip() else {
         return false;
     };
-    out.push(TAG_IP);
     match ip {
         IpAddr::V4(v4) => {
-            out.push(4);
-            out.extend_from_slice(&v4.octets());
+            let [a, b, c, d] = v4.octets();
+            out.extend_from_slice(&[TAG_IP, 4, a, b, c, d]);
         }
         IpAddr::V6(v6) => {
-            out.push(16);
+            out.extend_from_slice(&[TAG_IP, 16]);
             out.extend_from_slice(&v6.octets());
         }
     }

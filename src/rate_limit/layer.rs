@@ -401,6 +401,22 @@ struct Plan {
     keys: SmallVec<[KeyBuf; 1]>,
 }
 
+/// A view of a [`Plan`], or of the one check of a single-limit layer built on the stack.
+#[derive(Clone, Copy)]
+struct PlanRef<'a> {
+    entries: &'a [(u32, u32, u32)],
+    keys: &'a [KeyBuf],
+}
+
+impl Plan {
+    fn view(&self) -> PlanRef<'_> {
+        PlanRef {
+            entries: &self.entries,
+            keys: &self.keys,
+        }
+    }
+}
+
 /// The rate-limit headers of a response, kept as numbers until the response is there.
 struct Report {
     /// `X-RateLimit-Limit` (built once per limit), remaining, reset (Unix seconds).
@@ -536,10 +552,10 @@ impl Config {
         Some((limit, limit.variants.get(v as usize)?))
     }
 
-    fn checks<'a>(&'a self, plan: &'a Plan) -> SmallVec<[Check<'a>; 2]> {
+    fn checks<'a>(&'a self, plan: PlanRef<'a>) -> SmallVec<[Check<'a>; 2]> {
         plan.entries
             .iter()
-            .zip(&plan.keys)
+            .zip(plan.keys)
             .filter_map(|(&(l, v, cost), key)| {
                 let (_, variant) = self.entry(l, v)?;
                 Some(Check {
@@ -556,7 +572,7 @@ impl Config {
     fn settle<ReqBody, ResBody>(
         &self,
         req: &mut Request<ReqBody>,
-        plan: &Plan,
+        plan: PlanRef<'_>,
         result: Result<Decision, StoreError>,
     ) -> Next<ResBody> {
         let decision = match result {
@@ -642,10 +658,9 @@ impl Config {
 
     /// The limit that decides what the client is told: the refusing one with the longest
     /// wait, else the one with the fewest requests left.
-    fn binding<'a>(&'a self, plan: &Plan, decision: &Decision) -> Option<Binding<'a>> {
+    fn binding<'a>(&'a self, plan: PlanRef<'_>, decision: &Decision) -> Option<Binding<'a>> {
         let mut best: Option<Binding<'a>> = None;
-        for (index, (verdict, &(l, v, _))) in
-            decision.verdicts.iter().zip(&plan.entries).enumerate()
+        for (index, (verdict, &(l, v, _))) in decision.verdicts.iter().zip(plan.entries).enumerate()
         {
             let Some((limit, variant)) = self.entry(l, v) else {
                 continue;
@@ -687,7 +702,7 @@ impl Config {
         best
     }
 
-    fn report(&self, plan: &Plan, decision: &Decision, b: &Binding<'_>) -> Option<Report> {
+    fn report(&self, plan: PlanRef<'_>, decision: &Decision, b: &Binding<'_>) -> Option<Report> {
         let x = matches!(self.headers, HeaderStyle::XRateLimit | HeaderStyle::Both).then(|| {
             let reset = decision
                 .now
@@ -698,7 +713,7 @@ impl Config {
         let ietf = if matches!(self.headers, HeaderStyle::Ietf | HeaderStyle::Both) {
             let mut policy = String::new();
             let mut state = String::new();
-            for (verdict, &(l, v, _)) in decision.verdicts.iter().zip(&plan.entries) {
+            for (verdict, &(l, v, _)) in decision.verdicts.iter().zip(plan.entries) {
                 let Some((limit, variant)) = self.entry(l, v) else {
                     continue;
                 };
@@ -764,32 +779,64 @@ where
             config.observe(&RequestHead::of(&req), RateOutcome::Bypassed, None);
             return self.calling(req, None);
         }
+        // One limit (the common case): its check is built on the stack, no plan is collected.
+        if let [limit] = &*config.limits {
+            let head = RequestHead::of(&req);
+            if !limit.applies(&head) {
+                return self.calling(req, None);
+            }
+            let cx = KeyContext {
+                head,
+                client_ip: &config.client_ip,
+                principal,
+            };
+            let mut key = KeyBuf::new();
+            if limit.key.write(&cx, &mut key) {
+                let v = limit.variant(principal.map(Principal::tier));
+                let cost = limit.cost(&head);
+                let Some(variant) = limit.variants.get(v) else {
+                    return self.calling(req, None);
+                };
+                let check = Check {
+                    scope: &variant.scope,
+                    key: &key,
+                    rule: variant.rule,
+                    cost,
+                };
+                let entry = [(0, u32::try_from(v).unwrap_or(u32::MAX), cost)];
+                let answer = config.store.decide(std::slice::from_ref(&check));
+                return match answer {
+                    Answer::Ready(result) => {
+                        let plan = PlanRef {
+                            entries: &entry,
+                            keys: std::slice::from_ref(&key),
+                        };
+                        let next = config.settle(&mut req, plan, result);
+                        self.next(req, next)
+                    }
+                    Answer::Later(pending) => {
+                        let plan = Plan {
+                            entries: SmallVec::from_slice(&entry),
+                            keys: std::iter::once(key).collect(),
+                        };
+                        self.deciding(pending, plan, req)
+                    }
+                };
+            }
+            // A missing key: the general path applies the policy.
+        }
         let plan = match config.plan(&req, principal) {
             Ok(plan) if plan.entries.is_empty() => return self.calling(req, None),
             Ok(plan) => plan,
             Err(res) => return ResponseFuture::done(*res),
         };
-        let answer = config.store.decide(&config.checks(&plan));
+        let answer = config.store.decide(&config.checks(plan.view()));
         match answer {
-            Answer::Ready(result) => match config.settle(&mut req, &plan, result) {
-                Next::Call(report) => self.calling(req, report),
-                Next::Delay(delay, report) => {
-                    let inner = self.take_inner();
-                    ResponseFuture::delaying(delay, req, inner, report)
-                }
-                Next::Reject(res) => ResponseFuture::done(*res),
-            },
-            Answer::Later(pending) => ResponseFuture {
-                state: State::Deciding {
-                    waiting: Box::new(Deciding {
-                        pending,
-                        plan,
-                        request: Some(req),
-                        inner: Some(self.take_inner()),
-                        config: Arc::clone(&self.config),
-                    }),
-                },
-            },
+            Answer::Ready(result) => {
+                let next = config.settle(&mut req, plan.view(), result);
+                self.next(req, next)
+            }
+            Answer::Later(pending) => self.deciding(pending, plan, req),
         }
     }
 }
@@ -802,6 +849,46 @@ impl<S> RateLimit<S> {
     {
         let clone = self.inner.clone();
         std::mem::replace(&mut self.inner, clone)
+    }
+
+    fn next<ReqBody, ResBody>(
+        &mut self,
+        req: Request<ReqBody>,
+        next: Next<ResBody>,
+    ) -> ResponseFuture<S, ReqBody, ResBody>
+    where
+        S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone,
+    {
+        match next {
+            Next::Call(report) => self.calling(req, report),
+            Next::Delay(delay, report) => {
+                let inner = self.take_inner();
+                ResponseFuture::delaying(delay, req, inner, report)
+            }
+            Next::Reject(res) => ResponseFuture::done(*res),
+        }
+    }
+
+    fn deciding<ReqBody, ResBody>(
+        &mut self,
+        pending: BoxFuture<Result<Decision, StoreError>>,
+        plan: Plan,
+        req: Request<ReqBody>,
+    ) -> ResponseFuture<S, ReqBody, ResBody>
+    where
+        S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone,
+    {
+        ResponseFuture {
+            state: State::Deciding {
+                waiting: Box::new(Deciding {
+                    pending,
+                    plan,
+                    request: Some(req),
+                    inner: Some(self.take_inner()),
+                    config: Arc::clone(&self.config),
+                }),
+            },
+        }
     }
 
     fn calling<ReqBody, ResBody>(
@@ -924,7 +1011,7 @@ where
                     else {
                         return Poll::Pending;
                     };
-                    let next = match waiting.config.settle(&mut req, &waiting.plan, result) {
+                    let next = match waiting.config.settle(&mut req, waiting.plan.view(), result) {
                         Next::Call(report) => State::Calling {
                             future: svc.call(req),
                             report,
