@@ -94,6 +94,8 @@ mod key;
 mod layer;
 mod limit;
 mod memory;
+#[cfg(feature = "redis")]
+mod redis;
 mod store;
 
 pub use crate::auth::Answer;
@@ -107,6 +109,9 @@ pub use layer::{
 };
 pub use limit::{Limit, Tiers};
 pub use memory::{BYTES_PER_KEY, DEFAULT_MAX_KEYS, MemoryStore, MemoryStoreBuilder};
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub use redis::{DEFAULT_PREFIX, DEFAULT_TIMEOUT, RedisStore, RedisStoreBuilder, RedisStoreError};
 pub use store::{
     Check, Clock, Decision, ManualClock, Pending, Store, StoreError, StoreErrorKind, SystemClock,
     Verdict,

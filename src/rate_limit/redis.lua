@@ -1,0 +1,148 @@
+-- tower-shield rate limiting: every check of one request, decided and applied as one step.
+--
+-- KEYS[i]: the counter of check i. ARGV[4i-3 .. 4i]: kind (1 token bucket, 2 fixed window,
+-- 3 sliding window, 4 leaky bucket), the rule's two numbers, the cost. Time is Redis's own
+-- (TIME), in microseconds. The arithmetic is src/rate_limit/algorithm.rs, line for line, in
+-- integers that stay below 2^53 (exact in Lua's doubles) for any realistic quota.
+--
+-- Returns { now, then per check: allowed, limit, remaining, reset_after, retry_after (-1:
+-- none), delay, expires_after }.
+
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+
+-- floor(a / b) for integers, exact where a / b in doubles may round across an integer.
+local function fdiv(a, b)
+  local q = math.floor(a / b)
+  if q * b > a then
+    q = q - 1
+  elseif (q + 1) * b <= a then
+    q = q + 1
+  end
+  return q
+end
+
+local function gcra(iv, cap, a, now, cost)
+  local tau = iv * cap
+  local tat = math.max(a, now)
+  local new_tat = tat + cost * iv
+  local allowed = new_tat - now <= tau
+  local kept = allowed and new_tat or tat
+  local retry = -1
+  if not allowed and cost <= cap then retry = new_tat - tau - now end
+  return allowed, { allowed and new_tat or a, 0, 0 },
+    { cap, fdiv(math.max(tau - (kept - now), 0), iv), kept - now, retry, 0, kept - now }
+end
+
+local function fixed(w, limit, a, b, c, now, cost)
+  now = math.max(now, a)
+  local start = now - now % w
+  local count = (a == start) and b or 0
+  local total = count + cost
+  local allowed = total <= limit
+  local kept = allowed and total or count
+  local ends = start + w - now
+  local retry = -1
+  if not allowed and cost <= limit then retry = ends end
+  local state = allowed and { start, total, 0 } or { a, b, c }
+  local reset = (kept == 0) and 0 or ends
+  return allowed, state, { limit, limit - kept, reset, retry, 0, reset }
+end
+
+local function sliding_retry(w, limit, start, elapsed, prev, cur, cost)
+  if prev > 0 and cur + cost <= limit then
+    local slack = fdiv((limit - cur - cost) * w, prev)
+    if slack > 0 then
+      return start + math.max(math.max(w - slack, 0), elapsed)
+    end
+  end
+  local e = 0
+  if cur > 0 then e = math.max(w - fdiv((limit - cost) * w, cur), 0) end
+  return start + w + e
+end
+
+local function sliding(w, limit, a, b, c, now, cost)
+  now = math.max(now, a)
+  local start = now - now % w
+  local prev, cur = 0, 0
+  if a == start then
+    prev, cur = c, b
+  elseif a + w == start then
+    prev, cur = b, 0
+  end
+  local elapsed = now - start
+  local carried = prev * (w - elapsed)
+  local budget = limit * w
+  local total = cur + cost
+  local allowed = carried + total * w <= budget
+  local kept = allowed and total or cur
+  local remaining = fdiv(math.max(budget - (carried + kept * w), 0), w)
+  local full_at = now
+  if kept > 0 then full_at = start + 2 * w elseif prev > 0 then full_at = start + w end
+  local retry = -1
+  if not allowed and cost <= limit then
+    retry = sliding_retry(w, limit, start, elapsed, prev, cur, cost) - now
+  end
+  local state = allowed and { start, total, prev } or { a, b, c }
+  local reset = math.max(full_at - now, 0)
+  return allowed, state, { limit, remaining, reset, retry, 0, reset }
+end
+
+local function leaky(iv, max_wait, a, now, cost)
+  local begin = math.max(a, now)
+  local delay = (cost == 0) and 0 or (begin - now)
+  local allowed = delay <= max_wait
+  local kept = allowed and (begin + cost * iv) or a
+  local ahead = math.max(kept - now, 0)
+  local remaining = 0
+  if ahead <= max_wait then remaining = fdiv(max_wait - ahead, iv) + 1 end
+  local retry = -1
+  if not allowed then retry = a - max_wait - now end
+  return allowed, { allowed and kept or a, 0, 0 },
+    { fdiv(max_wait, iv) + 1, remaining, ahead, retry, allowed and delay or 0, ahead }
+end
+
+local function decide(kind, p1, p2, s, cost)
+  if kind == 1 then return gcra(p1, p2, s[1], now, cost) end
+  if kind == 2 then return fixed(p1, p2, s[1], s[2], s[3], now, cost) end
+  if kind == 3 then return sliding(p1, p2, s[1], s[2], s[3], now, cost) end
+  return leaky(p1, p2, s[1], now, cost)
+end
+
+local n = #KEYS
+local rules, states, results, oks = {}, {}, {}, {}
+local all = true
+for i = 1, n do
+  local base = (i - 1) * 4
+  local rule = { tonumber(ARGV[base + 1]), tonumber(ARGV[base + 2]), tonumber(ARGV[base + 3]),
+    tonumber(ARGV[base + 4]) }
+  local raw = redis.call('HMGET', KEYS[i], 'a', 'b', 'c')
+  local s = { tonumber(raw[1]) or 0, tonumber(raw[2]) or 0, tonumber(raw[3]) or 0 }
+  local ok, state, status = decide(rule[1], rule[2], rule[3], s, rule[4])
+  rules[i], states[i], results[i], oks[i] = rule, { s, state }, status, ok
+  if not ok then all = false end
+end
+
+local out = { now }
+for i = 1, n do
+  local status = results[i]
+  if all then
+    local state = states[i][2]
+    if rules[i][4] > 0 then
+      if status[6] > 0 then
+        redis.call('HSET', KEYS[i], 'a', state[1], 'b', state[2], 'c', state[3])
+        -- The expiry is set with the state: the key lives until it is a fresh key again.
+        redis.call('PEXPIRE', KEYS[i], fdiv(status[6] + 999, 1000))
+      else
+        redis.call('DEL', KEYS[i])
+      end
+    end
+  elseif oks[i] then
+    -- Nothing is spent: report the standing a read would.
+    local _, _, read = decide(rules[i][1], rules[i][2], rules[i][3], states[i][1], 0)
+    status = read
+  end
+  out[#out + 1] = oks[i] and 1 or 0
+  for j = 1, 6 do out[#out + 1] = status[j] end
+end
+return out

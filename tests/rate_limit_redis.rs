@@ -1,0 +1,403 @@
+//! The Redis store against real redis-server processes that the tests start (never a mock):
+//! decisions identical to the memory store's, one quota across instances, Redis's clock,
+//! outages, `SCRIPT FLUSH`, and a 3-master cluster.
+
+mod common;
+#[path = "common/redis.rs"]
+mod redis_support;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::routing::get;
+use common::call;
+use http::{Request, StatusCode};
+use redis_support::{RedisCluster, RedisServer, shared_or_start};
+use tower_shield::rate_limit::{
+    Algorithm, Answer, Check, Decision, KeyBy, Limit, ManualClock, MemoryStore, PeerAddr, Quota,
+    RateLimitLayer, RedisStore, Rule, Store, StoreFailure, Unchecked,
+};
+
+async fn decide(store: &impl Store, checks: &[Check<'_>]) -> Decision {
+    match store.decide(checks) {
+        Answer::Ready(r) => r.expect("decision"),
+        Answer::Later(f) => f.await.expect("decision"),
+    }
+}
+
+fn from(ip: &str) -> Request<Body> {
+    let mut req = Request::get("/").body(Body::empty()).unwrap();
+    req.extensions_mut()
+        .insert(PeerAddr(format!("{ip}:40000").parse().unwrap()));
+    req
+}
+
+fn app(store: RedisStore, quota: Quota, failure: StoreFailure) -> Router {
+    Router::new()
+        .route(
+            "/",
+            get(|req: Request<Body>| async move {
+                if req.extensions().get::<Unchecked>().is_some() {
+                    "unchecked"
+                } else {
+                    "checked"
+                }
+            }),
+        )
+        .layer(
+            RateLimitLayer::builder()
+                .store(store)
+                .limit(Limit::new("test", quota).key(KeyBy::ip()))
+                .on_store_failure(failure)
+                .build()
+                .unwrap(),
+        )
+}
+
+fn unique_prefix(name: &str) -> String {
+    format!(
+        "test-{name}-{}-{}:",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    )
+}
+
+#[tokio::test]
+async fn decisions_match_the_memory_store_step_by_step() {
+    let (url, _server) = shared_or_start();
+    let redis = RedisStore::builder(&url)
+        .prefix(unique_prefix("diff"))
+        .timeout(Duration::from_secs(2))
+        .build()
+        .unwrap();
+    let clock = ManualClock::at_unix_secs(0);
+    let memory = MemoryStore::builder().clock(clock.clone()).build();
+    let rules = [
+        Rule::new(Algorithm::TokenBucket, Quota::per_second(20).burst(5)).unwrap(),
+        Rule::new(
+            Algorithm::FixedWindow,
+            Quota::new(6, Duration::from_millis(200)),
+        )
+        .unwrap(),
+        Rule::new(
+            Algorithm::SlidingWindow,
+            Quota::new(6, Duration::from_millis(200)),
+        )
+        .unwrap(),
+        Rule::new(
+            Algorithm::LeakyBucket {
+                max_wait: Duration::from_millis(60),
+            },
+            Quota::per_second(50),
+        )
+        .unwrap(),
+    ];
+    let mut compared = 0;
+    let mut refused = 0;
+    for (r, rule) in rules.iter().enumerate() {
+        let scope = format!("diff{r}");
+        for step in 0u32..60 {
+            let cost = [1, 1, 2, 0, 1, 3][step as usize % 6];
+            let check = Check {
+                scope: &scope,
+                key: b"k",
+                rule: *rule,
+                cost,
+            };
+            let from_redis = decide(&redis, &[check]).await;
+            // The memory store at the very microsecond Redis decided.
+            clock.set_micros(from_redis.now);
+            let from_memory = decide(&memory, &[check]).await;
+            assert_eq!(
+                from_redis.verdicts, from_memory.verdicts,
+                "rule {rule:?}, step {step}, cost {cost}"
+            );
+            compared += 1;
+            refused += usize::from(!from_redis.allowed());
+            // Bursts at one instant, then pauses across windows and refills.
+            if step % 7 == 6 {
+                tokio::time::sleep(Duration::from_millis(45)).await;
+            } else if step % 3 == 0 {
+                tokio::time::sleep(Duration::from_millis(3)).await;
+            }
+        }
+    }
+    assert_eq!(compared, 240);
+    // The timeline exercised refusals too, not only admissions.
+    assert!(refused > 20, "only {refused} refusals");
+}
+
+#[tokio::test]
+async fn several_checks_on_one_server_are_one_atomic_step() {
+    let (url, _server) = shared_or_start();
+    let store = RedisStore::builder(&url)
+        .prefix(unique_prefix("multi"))
+        .build()
+        .unwrap();
+    let burst = Rule::new(Algorithm::TokenBucket, Quota::per_hour(2)).unwrap();
+    let hourly = Rule::new(Algorithm::FixedWindow, Quota::per_hour(10)).unwrap();
+    let checks = [
+        Check {
+            scope: "burst",
+            key: b"a",
+            rule: burst,
+            cost: 1,
+        },
+        Check {
+            scope: "hourly",
+            key: b"b",
+            rule: hourly,
+            cost: 1,
+        },
+    ];
+    assert!(decide(&store, &checks).await.allowed());
+    assert!(decide(&store, &checks).await.allowed());
+    let d = decide(&store, &checks).await;
+    assert!(!d.allowed());
+    // The refused request spent nothing of the hourly counter: 8 left, reported as such.
+    assert_eq!(
+        d.verdicts
+            .iter()
+            .map(|v| (v.allowed, v.status.remaining))
+            .collect::<Vec<_>>(),
+        [(false, 0), (true, 8)]
+    );
+}
+
+#[test]
+fn four_instances_allow_exactly_the_quota() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let (url, _server) = shared_or_start();
+        let prefix = unique_prefix("instances");
+        let allowed = Arc::new(AtomicUsize::new(0));
+        let refused = Arc::new(AtomicUsize::new(0));
+        let mut tasks = Vec::new();
+        for _instance in 0..4 {
+            // Each instance has its own store, so its own connection manager.
+            let store = RedisStore::builder(&url)
+                .prefix(&prefix)
+                .timeout(Duration::from_secs(2))
+                .build()
+                .unwrap();
+            let app = app(store, Quota::per_hour(300), StoreFailure::Closed);
+            for _task in 0..4 {
+                let app = app.clone();
+                let (allowed, refused) = (Arc::clone(&allowed), Arc::clone(&refused));
+                tasks.push(tokio::spawn(async move {
+                    for _ in 0..50 {
+                        match call(&app, from("192.0.2.1")).await.0 {
+                            StatusCode::OK => allowed.fetch_add(1, Ordering::SeqCst),
+                            StatusCode::TOO_MANY_REQUESTS => refused.fetch_add(1, Ordering::SeqCst),
+                            other => panic!("unexpected {other}"),
+                        };
+                    }
+                }));
+            }
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        assert_eq!(allowed.load(Ordering::SeqCst), 300);
+        assert_eq!(refused.load(Ordering::SeqCst), 500);
+    });
+}
+
+#[tokio::test]
+async fn time_comes_from_redis_and_keys_expire_with_their_state() {
+    let server = RedisServer::start();
+    let store = RedisStore::builder(server.url())
+        .prefix("svc:")
+        .build()
+        .unwrap();
+    let rule = Rule::new(Algorithm::FixedWindow, Quota::per_minute(10)).unwrap();
+    let redis_time = |s: &RedisServer| {
+        let out = s.cli(&["TIME"]);
+        let mut parts = out.split_whitespace().map(|p| p.parse::<u64>().unwrap());
+        parts.next().unwrap() * 1_000_000 + parts.next().unwrap()
+    };
+    let before = redis_time(&server);
+    let d = decide(
+        &store,
+        &[Check {
+            scope: "minute",
+            key: &[1, 4, 192, 0, 2, 1],
+            rule,
+            cost: 1,
+        }],
+    )
+    .await;
+    let after = redis_time(&server);
+    // The store's clock is Redis's, whatever this process's clock says.
+    assert!(
+        before <= d.now && d.now <= after,
+        "{before} <= {} <= {after}",
+        d.now
+    );
+    assert_eq!(server.cli(&["KEYS", "svc:*"]), "svc:{0104c0000201}:minute");
+    assert_eq!(server.cli(&["HGET", "svc:{0104c0000201}:minute", "b"]), "1");
+    // It expires when its window ends, set by the same script.
+    let ttl: u64 = server
+        .cli(&["PTTL", "svc:{0104c0000201}:minute"])
+        .parse()
+        .unwrap();
+    let window_left = d.verdicts[0].status.reset_after / 1000;
+    assert!(
+        ttl > 0 && ttl <= window_left + 1,
+        "ttl {ttl} ms, window {window_left} ms"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outage_follows_the_policy_and_decisions_resume_by_themselves() {
+    let mut server = RedisServer::start();
+    let prefix = unique_prefix("outage");
+    let store = || {
+        RedisStore::builder(server.url())
+            .prefix(&prefix)
+            .timeout(Duration::from_millis(100))
+            .build()
+            .unwrap()
+    };
+    let open = app(store(), Quota::per_hour(100), StoreFailure::Open);
+    let closed = app(store(), Quota::per_hour(100), StoreFailure::Closed);
+    let (status, h, _) = call(&open, from("192.0.2.1")).await;
+    assert_eq!(
+        (status, h["x-ratelimit-remaining"].to_str().unwrap()),
+        (StatusCode::OK, "99")
+    );
+    assert_eq!(call(&closed, from("192.0.2.1")).await.0, StatusCode::OK);
+
+    server.kill();
+    for _ in 0..5 {
+        // Never hangs: each answer comes within the store's timeout (the guard is generous).
+        let (status, h, body) =
+            tokio::time::timeout(Duration::from_secs(5), call(&open, from("192.0.2.1")))
+                .await
+                .expect("no hang");
+        assert_eq!((status, &body[..]), (StatusCode::OK, &b"unchecked"[..]));
+        assert!(h.get("x-ratelimit-remaining").is_none());
+        let (status, h, _) =
+            tokio::time::timeout(Duration::from_secs(5), call(&closed, from("192.0.2.1")))
+                .await
+                .expect("no hang");
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(h["retry-after"], "1");
+    }
+
+    server.restart();
+    // The connection managers reconnect on their own (persistence is off: counts start over).
+    let mut resumed = None;
+    for _ in 0..100 {
+        let (status, h, body) = call(&open, from("192.0.2.1")).await;
+        if &body[..] == b"checked" {
+            resumed = Some((
+                status,
+                h["x-ratelimit-remaining"].to_str().unwrap().to_owned(),
+            ));
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(resumed, Some((StatusCode::OK, "99".to_owned())));
+    let mut closed_back = false;
+    for _ in 0..100 {
+        if call(&closed, from("192.0.2.1")).await.0 == StatusCode::OK {
+            closed_back = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(closed_back, "the fail-closed instance never recovered");
+}
+
+#[tokio::test]
+async fn script_flush_is_answered_by_reloading_without_counting_twice() {
+    let server = RedisServer::start();
+    let store = RedisStore::builder(server.url())
+        .prefix("flush:")
+        .build()
+        .unwrap();
+    let app = app(store, Quota::per_hour(5), StoreFailure::Closed);
+    for remaining in ["4", "3"] {
+        let (status, h, _) = call(&app, from("192.0.2.1")).await;
+        assert_eq!(
+            (status, h["x-ratelimit-remaining"].to_str().unwrap()),
+            (StatusCode::OK, remaining)
+        );
+    }
+    assert_eq!(server.cli(&["SCRIPT", "FLUSH"]), "OK");
+    // NOSCRIPT → loaded again → evaluated once: the count goes on from 3.
+    for remaining in ["2", "1", "0"] {
+        let (status, h, _) = call(&app, from("192.0.2.1")).await;
+        assert_eq!(
+            (status, h["x-ratelimit-remaining"].to_str().unwrap()),
+            (StatusCode::OK, remaining)
+        );
+    }
+    assert_eq!(
+        call(&app, from("192.0.2.1")).await.0,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_three_master_cluster_spreads_keys_and_keeps_each_limit() {
+    let cluster = RedisCluster::start();
+    let store = RedisStore::cluster(cluster.urls())
+        .prefix("c:")
+        .timeout(Duration::from_secs(2))
+        .build()
+        .unwrap();
+    let app = Router::new().route("/", get(|| async { "ok" })).layer(
+        RateLimitLayer::builder()
+            .store(store)
+            .limit(Limit::new("hourly", Quota::per_hour(3)).key(KeyBy::ip()))
+            .limit(
+                Limit::new("minute", Quota::per_minute(2))
+                    .key(KeyBy::ip())
+                    .algorithm(Algorithm::SlidingWindow),
+            )
+            .build()
+            .unwrap(),
+    );
+    for i in 0..30 {
+        let ip = format!("198.51.100.{i}");
+        let seen: Vec<StatusCode> = {
+            let mut v = Vec::new();
+            for _ in 0..3 {
+                v.push(call(&app, from(&ip)).await.0);
+            }
+            v
+        };
+        // The minute limit (2) refuses the third; both counters of one IP share a slot.
+        assert_eq!(
+            seen,
+            [
+                StatusCode::OK,
+                StatusCode::OK,
+                StatusCode::TOO_MANY_REQUESTS
+            ],
+            "{ip}"
+        );
+    }
+    // The counters are spread over all three masters.
+    for port in cluster.ports() {
+        let out = std::process::Command::new("redis-cli")
+            .args(["-p", &port.to_string(), "DBSIZE"])
+            .output()
+            .unwrap();
+        let keys: u64 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+        assert!(keys > 0, "node {port} holds no counter");
+    }
+}
