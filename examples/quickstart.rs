@@ -43,7 +43,9 @@ use tower_shield::auth::{
     BasicAuth, JwtAuth, JwtKey, KeyDigest, MemoryKeyStore, Principal, Tier,
 };
 use tower_shield::extract::Rejector;
-use tower_shield::rate_limit::{Limit, Quota, RateLimitError, RateLimitLayer, Tiers};
+use tower_shield::rate_limit::{
+    Limit, Quota, RateLimitBuilder, RateLimitError, RateLimitLayer, Tiers,
+};
 use tower_shield::scope::ScopeError;
 use tower_shield::versioning::{ApiVersion, Version};
 use tower_shield::{
@@ -307,6 +309,19 @@ pub fn app(
     extra_origins: &[String],
     creds: &Credentials,
 ) -> Result<Router, Box<dyn std::error::Error>> {
+    app_with_limits(extra_origins, creds, rate_limit()?)
+}
+
+/// [`app`] with the given rate-limit layer (the same limits on a Redis store, say).
+///
+/// # Errors
+///
+/// As [`app`].
+pub fn app_with_limits(
+    extra_origins: &[String],
+    creds: &Credentials,
+    limits: RateLimitLayer,
+) -> Result<Router, Box<dyn std::error::Error>> {
     let cors = CorsLayer::builder()
         .allow_origins(ORIGINS)
         .allow_origins(extra_origins.iter().cloned())
@@ -344,7 +359,7 @@ pub fn app(
         .layer(cors)
         .layer(versioning)
         .layer(auth(creds)?)
-        .layer(rate_limit()?);
+        .layer(limits);
     // ScopeLayer is per route (see `routes`).
     //
     // The versioning layer rewrites the path before routing, so the stack wraps the Router as
@@ -360,10 +375,66 @@ pub fn app(
 ///
 /// Never with these limits; the builder checks them.
 pub fn rate_limit() -> Result<RateLimitLayer, RateLimitError> {
+    limits().build()
+}
+
+/// The limits, on the store of the caller's choice.
+pub fn limits() -> RateLimitBuilder {
     RateLimitLayer::builder()
         .limit(Limit::tiered("hourly", Tiers::standard()))
         .limit(Limit::new("search", Quota::per_second(2).burst(20)).path("/search"))
-        .build()
+}
+
+/// The same limits on the Redis server at `url`, shared by every process that uses it.
+///
+/// # Errors
+///
+/// When `url` is not a Redis URL.
+#[cfg(feature = "redis")]
+pub fn redis_rate_limit(url: &str) -> Result<RateLimitLayer, Box<dyn std::error::Error>> {
+    let store = tower_shield::rate_limit::RedisStore::builder(url)
+        .prefix("quickstart:")
+        .build()?;
+    Ok(limits().store(store).build()?)
+}
+
+/// The rate-limit layer `main` uses: on Redis when `TOWER_SHIELD_REDIS_URL` is set, else in
+/// memory; and what to say about it at start.
+///
+/// # Errors
+///
+/// A Redis URL that does not parse, or set while the example was built without the `redis`
+/// feature.
+pub fn limits_from_env() -> Result<(RateLimitLayer, String), Box<dyn std::error::Error>> {
+    match std::env::var("TOWER_SHIELD_REDIS_URL") {
+        Ok(url) if !url.is_empty() => {
+            #[cfg(feature = "redis")]
+            {
+                let layer = redis_rate_limit(&url)?;
+                Ok((
+                    layer,
+                    format!(
+                        "Rate limits: on Redis at {url} (TOWER_SHIELD_REDIS_URL), shared by \
+                         every instance using it.\n"
+                    ),
+                ))
+            }
+            #[cfg(not(feature = "redis"))]
+            {
+                Err(format!(
+                    "TOWER_SHIELD_REDIS_URL is set ({url}), but this build has no Redis store: \
+                     run `cargo run --example quickstart --features redis`"
+                )
+                .into())
+            }
+        }
+        _ => Ok((
+            rate_limit()?,
+            "Rate limits: in this process's memory (set TOWER_SHIELD_REDIS_URL and build with \
+             --features redis to share them between instances).\n"
+                .to_owned(),
+        )),
+    }
 }
 
 async fn health(_version: ApiVersion) -> Json<Value> {
@@ -573,7 +644,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .unwrap_or_else(|| DEFAULT_ADDR.to_owned());
     let extra_origins = env_origins();
     let creds = Credentials::from_env()?;
-    let app = app(&extra_origins, &creds).map_err(|e| format!("invalid configuration: {e}"))?;
+    let (limits, store_line) = limits_from_env()?;
+    let app = app_with_limits(&extra_origins, &creds, limits)
+        .map_err(|e| format!("invalid configuration: {e}"))?;
     let token = if creds.jwt_public_key.is_none() {
         Some(demo_token()?)
     } else {
@@ -591,6 +664,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             token.as_deref()
         )
     );
+    print!("{store_line}");
     serve(listener, app).await?;
     Ok(())
 }

@@ -246,6 +246,12 @@ async fn time_comes_from_redis_and_keys_expire_with_their_state() {
     );
     assert_eq!(server.cli(&["KEYS", "svc:*"]), "svc:{0104c0000201}:minute");
     assert_eq!(server.cli(&["HGET", "svc:{0104c0000201}:minute", "b"]), "1");
+    // About 100 bytes of Redis memory (the docs say 100 to 140).
+    let bytes: u64 = server
+        .cli(&["MEMORY", "USAGE", "svc:{0104c0000201}:minute"])
+        .parse()
+        .unwrap();
+    assert!((60..=140).contains(&bytes), "{bytes} bytes");
     // It expires when its window ends, set by the same script.
     let ttl: u64 = server
         .cli(&["PTTL", "svc:{0104c0000201}:minute"])

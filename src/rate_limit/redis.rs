@@ -44,8 +44,9 @@ const SCRIPT: &str = include_str!("redis.lua");
 /// `tower-shield:{0504cb00710a}:hourly:authenticated`. The braces are a Redis Cluster hash tag:
 /// all the counters of one client key share a slot, so a request's checks on one key run in
 /// one script on one node. Each key expires, in the same script that writes it, when its
-/// state would be a fresh key's. A key takes about 100 bytes in Redis (a small hash with
-/// three integer fields, its name and expiry).
+/// state would be a fresh key's. A counter takes about 100 to 140 bytes of Redis memory
+/// (`MEMORY USAGE` on Redis 7.0: a small listpack hash of three integers, its name included),
+/// plus its entry in Redis's table of expiries.
 ///
 /// On a cluster, checks on *different* keys (a limit per IP beside one per principal) run as
 /// one script per key, in parallel; each is atomic, but one may spend while another refuses.

@@ -1,0 +1,2 @@
+//! Placeholder, replaced by the Redis store's throughput bench.
+fn main() {}
