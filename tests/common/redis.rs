@@ -287,13 +287,19 @@ fn free_port(bus: bool) -> u16 {
         if !(1024..MAX_PORT).contains(&port) {
             continue;
         }
-        if bus && TcpListener::bind(("127.0.0.1", port + 10_000)).is_err() {
+        let bus_port = port + 10_000;
+        if bus && TcpListener::bind(("127.0.0.1", bus_port)).is_err() {
             continue;
         }
         let mut reserved = RESERVED.lock().unwrap_or_else(|e| e.into_inner());
-        if reserved.insert(port) {
-            return port;
+        if reserved.contains(&port) || (bus && reserved.contains(&bus_port)) {
+            continue;
         }
+        reserved.insert(port);
+        if bus {
+            reserved.insert(bus_port);
+        }
+        return port;
     }
     panic!("no free loopback port below {MAX_PORT} found");
 }
