@@ -82,6 +82,12 @@ pub use versioning::{ApiVersion, VersioningLayer};
 
 /// The README's code blocks, compiled and run as doc tests (they use every feature:
 /// `cargo test --all-features`).
-#[cfg(all(doctest, feature = "axum", feature = "jwt", feature = "basic", feature = "redis"))]
+#[cfg(all(
+    doctest,
+    feature = "axum",
+    feature = "jwt",
+    feature = "basic",
+    feature = "redis"
+))]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;

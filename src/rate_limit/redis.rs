@@ -77,10 +77,13 @@ struct Inner {
 
 enum Conn {
     Single(ConnectionManager),
-    Cluster {
-        client: ClusterClient,
-        conn: OnceCell<ClusterConnection>,
-    },
+    /// Boxed: the client's configuration is large, and built once.
+    Cluster(Box<Cluster>),
+}
+
+struct Cluster {
+    client: ClusterClient,
+    conn: OnceCell<ClusterConnection>,
 }
 
 impl RedisStore {
@@ -150,7 +153,7 @@ impl Store for RedisStore {
             // client key (one hash slot).
             let group = match &self.inner.conn {
                 Conn::Single(_) => calls.first_mut(),
-                Conn::Cluster { .. } => {
+                Conn::Cluster(_) => {
                     let pos = checks[..i].iter().position(|c| c.key == check.key);
                     match pos {
                         Some(p) => calls.iter_mut().find(|c| c.positions.contains(&p)),
@@ -259,9 +262,10 @@ impl Inner {
                 let mut conn = manager.clone();
                 invocation.invoke_async(&mut conn).await
             }
-            Conn::Cluster { client, conn } => {
-                let shared = conn
-                    .get_or_try_init(|| client.get_async_connection())
+            Conn::Cluster(cluster) => {
+                let shared = cluster
+                    .conn
+                    .get_or_try_init(|| cluster.client.get_async_connection())
                     .await
                     .map_err(unavailable)?;
                 let mut conn = shared.clone();
@@ -364,10 +368,10 @@ impl RedisStoreBuilder {
                 .response_timeout(self.timeout)
                 .build()
                 .map_err(|e| RedisStoreError::InvalidUrl(e.to_string()))?;
-            Conn::Cluster {
+            Conn::Cluster(Box::new(Cluster {
                 client,
                 conn: OnceCell::new(),
-            }
+            }))
         } else {
             let url = self.urls.first().ok_or(RedisStoreError::NoUrl)?;
             let client = redis::Client::open(url.as_str())
@@ -427,7 +431,7 @@ impl std::error::Error for RedisStoreError {}
 impl fmt::Debug for RedisStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedisStore")
-            .field("cluster", &matches!(self.inner.conn, Conn::Cluster { .. }))
+            .field("cluster", &matches!(self.inner.conn, Conn::Cluster(_)))
             .field("prefix", &self.inner.prefix)
             .field("timeout", &self.inner.timeout)
             .finish_non_exhaustive()
