@@ -35,8 +35,9 @@
 //! `TOWER_SHIELD_REDIS_BENCHMARK` override them.
 //!
 //! Under `cargo test --bench rate_limit_redis --features redis` (no `--bench` argument) it is a
-//! smoke test instead: 1 and 4 callers, 200 decisions each, and a 200-request redis-benchmark
-//! run, against a real server, asserting that every decision was made and admitted.
+//! smoke test instead: 1 and 4 callers, 200 decisions per caller, and a 200-request
+//! redis-benchmark run, against a real server, asserting that every decision was made and
+//! admitted.
 
 use std::fs;
 use std::io::{Read, Write};
@@ -128,7 +129,7 @@ fn bench(
         let shield = runtime.block_on(shield(store, callers, *rule, Plan::Timed));
         let shield_cpu = cpu_share(server, cpu, started.elapsed());
         eprintln!(
-            "  shield    C={callers:<3} {:>9.0} decisions/s",
+            "  shield          C={callers:<3} {:>9.0} decisions/s",
             shield.per_second()
         );
 
@@ -139,7 +140,10 @@ fn bench(
         let started = Instant::now();
         let rb = redis_benchmark(server, sha, args, callers, requests);
         let rb_cpu = cpu_share(server, cpu, started.elapsed());
-        eprintln!("  redis-benchmark C={callers:<3} {:>9.0} req/s", rb.rps);
+        eprintln!(
+            "  redis-benchmark C={callers:<3} {:>9.0} requests/s",
+            rb.rps
+        );
         rows.push((callers, shield, shield_cpu, rb, rb_cpu));
     }
 
@@ -161,7 +165,8 @@ fn bench(
     for (callers, shield, shield_cpu, rb, rb_cpu) in &rows {
         let ratio = shield.per_second() / rb.rps;
         println!(
-            "{callers:>7} {:>12.0} {:>8.3} {:>8.3} {:>8} {:>12.0} {:>8.3} {:>8.3} {:>8} {ratio:>7.2}",
+            "{:>7} {:>12.0} {:>8.3} {:>8.3} {:>8} {:>12.0} {:>8.3} {:>8.3} {:>8} {:>7.2}",
+            callers,
             shield.per_second(),
             shield.percentile_ms(0.50),
             shield.percentile_ms(0.99),
@@ -170,6 +175,7 @@ fn bench(
             rb.p50_ms,
             rb.p99_ms,
             percent(*rb_cpu),
+            ratio,
         );
         if shield.errors > 0 || shield.refused > 0 {
             failures.push(format!(
