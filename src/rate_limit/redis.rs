@@ -48,6 +48,11 @@ const SCRIPT: &str = include_str!("redis.lua");
 /// (`MEMORY USAGE` on Redis 7.0: a small listpack hash of three integers, its name included),
 /// plus its entry in Redis's table of expiries.
 ///
+/// The script's integers are Lua numbers (doubles), exact below 2⁵³: for the sliding window,
+/// `limit × period in µs` must stay below that (about 2,500 requests per day-long window, or
+/// 2.5 million per minute) for its decisions to equal the memory store's to the unit; beyond
+/// it they may differ by rounding. Every other quantity is far inside the bound.
+///
 /// On a cluster, checks on *different* keys (a limit per IP beside one per principal) run as
 /// one script per key, in parallel; each is atomic, but one may spend while another refuses.
 /// On a single server all checks of a request are one script.
