@@ -49,8 +49,8 @@ const SCRIPT: &str = include_str!("redis.lua");
 /// plus its entry in Redis's table of expiries.
 ///
 /// The script's integers are Lua numbers (doubles), exact below 2⁵³: for the sliding window,
-/// `limit × period in µs` must stay below that (about 2,500 requests per day-long window, or
-/// 2.5 million per minute) for its decisions to equal the memory store's to the unit; beyond
+/// `limit × period in µs` must stay below that (about 100,000 requests per day-long window,
+/// 2.5 million per hour, 150 million per minute) for its decisions to equal the memory store's to the unit; beyond
 /// it they may differ by rounding. Every other quantity is far inside the bound.
 ///
 /// On a cluster, checks on *different* keys (a limit per IP beside one per principal) run as
