@@ -241,7 +241,9 @@ fn smoke(
 /// store sends them.
 fn script_args(rule: &Rule) -> [String; 4] {
     match *rule {
-        Rule::TokenBucket { interval, capacity } => [
+        Rule::TokenBucket {
+            interval, capacity, ..
+        } => [
             "1".into(),
             interval.to_string(),
             capacity.to_string(),

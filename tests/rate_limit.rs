@@ -398,9 +398,18 @@ async fn a_missing_key_follows_the_policy() {
         .on_missing_key(MissingKey::Unauthorized)
         .build()
         .unwrap());
-    let (status, _, body) = call(&app2, from("192.0.2.1", "/posts")).await;
+    let (status, h, body) = call(&app2, from("192.0.2.1", "/posts")).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert!(std::str::from_utf8(&body).unwrap().contains("unauthorized"));
+    assert_eq!(h["content-type"], "application/problem+json");
+    assert!(
+        std::str::from_utf8(&body).unwrap().starts_with(&format!(
+            r#"{{"type":"{TYPE_BASE}unauthorized","title":"Unauthorized","status":401"#
+        )),
+        "{body:?}"
+    );
+    // No AuthLayer outside: no scheme to challenge with.
+    assert!(h.get("www-authenticate").is_none());
     let (status, h, _) = call(
         &app2,
         as_principal(from("192.0.2.1", "/posts"), "jane", Tier::AUTHENTICATED),
@@ -745,4 +754,44 @@ fn bad_configuration_is_an_error_at_build_time() {
             tier: "gold plan".into()
         }
     );
+}
+
+#[test]
+fn a_leaky_bucket_without_a_tokio_runtime_answers_500_instead_of_panicking() {
+    use std::future::Future;
+    use std::task::{Context, Poll, Waker};
+    use tower::{Layer, Service};
+
+    let clock = clock();
+    let layer = builder(&clock)
+        .limit(
+            Limit::new("queue", Quota::per_second(1)).algorithm(Algorithm::LeakyBucket {
+                max_wait: Duration::from_secs(2),
+            }),
+        )
+        .build()
+        .unwrap();
+    let mut svc = layer.layer(tower::service_fn(|_req: Request<Body>| async {
+        Ok::<_, std::convert::Infallible>(http::Response::new(Body::empty()))
+    }));
+    fn once<S>(svc: &mut S) -> StatusCode
+    where
+        S: Service<
+                Request<Body>,
+                Response = http::Response<tower_shield::body::ResponseBody<Body>>,
+            >,
+        S::Error: std::fmt::Debug,
+    {
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut fut = Box::pin(svc.call(from("192.0.2.1", "/posts")));
+        match fut.as_mut().poll(&mut cx) {
+            Poll::Ready(Ok(res)) => res.status(),
+            Poll::Ready(Err(e)) => panic!("service error {e:?}"),
+            Poll::Pending => panic!("not ready at once"),
+        }
+    }
+    // The first request's turn is now: no wait, no timer needed.
+    assert_eq!(once(&mut svc), StatusCode::OK);
+    // The second must wait a second, which needs tokio's timer: a 500, not a panic.
+    assert_eq!(once(&mut svc), StatusCode::INTERNAL_SERVER_ERROR);
 }

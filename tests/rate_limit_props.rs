@@ -393,7 +393,10 @@ fn admitted_units(s: &Step) -> u64 {
 // ---------------------------------------------------------------------------------------------
 
 fn check_token_bucket(sc: &Scenario, steps: &[Step]) -> Result<(), TestCaseError> {
-    let Rule::TokenBucket { interval, capacity } = sc.rule else {
+    let Rule::TokenBucket {
+        interval, capacity, ..
+    } = sc.rule
+    else {
         unreachable!()
     };
     prop_assert_eq!(interval, sc.interval);
@@ -442,7 +445,7 @@ fn check_token_bucket(sc: &Scenario, steps: &[Step]) -> Result<(), TestCaseError
 }
 
 fn check_fixed_window(sc: &Scenario, steps: &[Step]) -> Result<(), TestCaseError> {
-    let Rule::FixedWindow { window, limit } = sc.rule else {
+    let Rule::FixedWindow { window, limit, .. } = sc.rule else {
         unreachable!()
     };
     prop_assert_eq!(window, sc.period);
@@ -477,7 +480,7 @@ fn check_fixed_window(sc: &Scenario, steps: &[Step]) -> Result<(), TestCaseError
 }
 
 fn check_sliding_window(sc: &Scenario, steps: &[Step]) -> Result<(), TestCaseError> {
-    let Rule::SlidingWindow { window, limit } = sc.rule else {
+    let Rule::SlidingWindow { window, limit, .. } = sc.rule else {
         unreachable!()
     };
     prop_assert_eq!(window, sc.period);
@@ -512,7 +515,10 @@ fn check_sliding_window(sc: &Scenario, steps: &[Step]) -> Result<(), TestCaseErr
 }
 
 fn check_leaky_bucket(sc: &Scenario, steps: &[Step]) -> Result<(), TestCaseError> {
-    let Rule::LeakyBucket { interval, max_wait } = sc.rule else {
+    let Rule::LeakyBucket {
+        interval, max_wait, ..
+    } = sc.rule
+    else {
         unreachable!()
     };
     prop_assert_eq!(interval, sc.interval);

@@ -208,7 +208,8 @@ pub enum Algorithm {
     SlidingWindow,
     /// Leaky bucket as a queue: requests start at the drain rate (`period / limit` apart); a
     /// request that would wait longer than `max_wait` is refused. The layer delays admitted
-    /// requests until their turn.
+    /// requests until their turn, on tokio's timer (so it needs a tokio runtime with time
+    /// enabled, as axum and tonic have).
     LeakyBucket {
         /// The longest a request may wait for its turn.
         max_wait: Duration,
@@ -229,10 +230,14 @@ impl Algorithm {
 }
 
 /// A quota compiled for its algorithm: the numbers the decision math needs, in microseconds.
+///
+/// Only [`Rule::new`] makes one (its variants cannot be built elsewhere), so a window or an
+/// interval is never zero.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Rule {
     /// GCRA.
+    #[non_exhaustive]
     TokenBucket {
         /// Microseconds per token.
         interval: u64,
@@ -240,6 +245,7 @@ pub enum Rule {
         capacity: u64,
     },
     /// Fixed window.
+    #[non_exhaustive]
     FixedWindow {
         /// Window length, microseconds.
         window: u64,
@@ -247,6 +253,7 @@ pub enum Rule {
         limit: u64,
     },
     /// Sliding window counter.
+    #[non_exhaustive]
     SlidingWindow {
         /// Window length, microseconds.
         window: u64,
@@ -254,6 +261,7 @@ pub enum Rule {
         limit: u64,
     },
     /// Leaky bucket as a queue.
+    #[non_exhaustive]
     LeakyBucket {
         /// Microseconds between two request starts.
         interval: u64,

@@ -479,15 +479,75 @@ impl Config {
         self.allow_if.as_ref().is_some_and(|f| f(head))
     }
 
-    /// The limits that apply to `req` and its keys, or the answer when a key is missing.
+    /// The key and the (limit, variant, cost) entry of limit `index` for a request, if the
+    /// limit applies to it; the key is `None` when it cannot be found.
+    fn prepare(
+        &self,
+        index: usize,
+        limit: &Compiled,
+        cx: &KeyContext<'_>,
+    ) -> Option<(Option<KeyBuf>, (u32, u32, u32))> {
+        if !limit.applies(&cx.head) {
+            return None;
+        }
+        let variant = limit.variant(cx.principal.map(Principal::tier));
+        let mut key = KeyBuf::new();
+        let found = limit.key.write(cx, &mut key);
+        // At most MAX_LIMITS limits, and a variant per tier: both fit a u32.
+        let entry = (
+            u32::try_from(index).unwrap_or(u32::MAX),
+            u32::try_from(variant).unwrap_or(u32::MAX),
+            limit.cost(&cx.head),
+        );
+        Some((found.then_some(key), entry))
+    }
+
+    /// Applies the [`MissingKey`] policy: the shared key, or the answer.
+    fn missing_key<ReqBody, ResBody>(
+        &self,
+        limit: &Compiled,
+        req: &Request<ReqBody>,
+    ) -> Result<KeyBuf, Box<Response<ResponseBody<ResBody>>>> {
+        self.observe(&RequestHead::of(req), RateOutcome::KeyMissing, None);
+        match self.missing {
+            MissingKey::Shared => Ok(KeyBuf::from_slice(SHARED_KEY)),
+            MissingKey::InternalError => {
+                tracing::error!(
+                    target: "tower_shield::rate_limit",
+                    limit = &*limit.name,
+                    key = ?limit.key,
+                    "rate-limit key missing from the request (is the peer address \
+                     or the principal there?)"
+                );
+                Err(Box::new(reject(
+                    req,
+                    KeyMissing {
+                        limit: Arc::clone(&limit.name),
+                    },
+                )))
+            }
+            MissingKey::Unauthorized => {
+                let challenges = req
+                    .extensions()
+                    .get::<crate::auth::Challenges>()
+                    .map(|c| Arc::clone(&c.0))
+                    .unwrap_or_else(|| Arc::new([]));
+                Err(Box::new(reject(
+                    req,
+                    AuthError::missing().with_challenges(challenges),
+                )))
+            }
+        }
+    }
+
+    /// The limits that apply to `req` and their keys, or the answer when a key is missing.
     fn plan<ReqBody, ResBody>(
         &self,
         req: &Request<ReqBody>,
         principal: Option<&Principal>,
     ) -> Result<Plan, Box<Response<ResponseBody<ResBody>>>> {
-        let head = RequestHead::of(req);
         let cx = KeyContext {
-            head,
+            head: RequestHead::of(req),
             client_ip: &self.client_ip,
             principal,
         };
@@ -496,52 +556,14 @@ impl Config {
             keys: SmallVec::new(),
         };
         for (i, limit) in self.limits.iter().enumerate() {
-            if !limit.applies(&head) {
+            let Some((key, entry)) = self.prepare(i, limit, &cx) else {
                 continue;
-            }
-            let variant = limit.variant(principal.map(Principal::tier));
-            let mut key = KeyBuf::new();
-            if !limit.key.write(&cx, &mut key) {
-                self.observe(&head, RateOutcome::KeyMissing, None);
-                match self.missing {
-                    MissingKey::Shared => {
-                        key.clear();
-                        key.extend_from_slice(SHARED_KEY);
-                    }
-                    MissingKey::InternalError => {
-                        tracing::error!(
-                            target: "tower_shield::rate_limit",
-                            limit = &*limit.name,
-                            key = ?limit.key,
-                            "rate-limit key missing from the request (is the peer address \
-                             or the principal there?)"
-                        );
-                        return Err(Box::new(reject(
-                            req,
-                            KeyMissing {
-                                limit: Arc::clone(&limit.name),
-                            },
-                        )));
-                    }
-                    MissingKey::Unauthorized => {
-                        let challenges = req
-                            .extensions()
-                            .get::<crate::auth::Challenges>()
-                            .map(|c| Arc::clone(&c.0))
-                            .unwrap_or_else(|| Arc::new([]));
-                        return Err(Box::new(reject(
-                            req,
-                            AuthError::missing().with_challenges(challenges),
-                        )));
-                    }
-                }
-            }
-            // At most MAX_LIMITS limits, and a variant per tier: both fit a u32.
-            let (i, variant) = (
-                u32::try_from(i).unwrap_or(u32::MAX),
-                u32::try_from(variant).unwrap_or(u32::MAX),
-            );
-            plan.entries.push((i, variant, limit.cost(&head)));
+            };
+            let key = match key {
+                Some(key) => key,
+                None => self.missing_key(limit, req)?,
+            };
+            plan.entries.push(entry);
             plan.keys.push(key);
         }
         Ok(plan)
@@ -552,19 +574,21 @@ impl Config {
         Some((limit, limit.variants.get(v as usize)?))
     }
 
+    fn check<'a>(&'a self, (l, v, cost): (u32, u32, u32), key: &'a [u8]) -> Option<Check<'a>> {
+        let (_, variant) = self.entry(l, v)?;
+        Some(Check {
+            scope: &variant.scope,
+            key,
+            rule: variant.rule,
+            cost,
+        })
+    }
+
     fn checks<'a>(&'a self, plan: PlanRef<'a>) -> SmallVec<[Check<'a>; 2]> {
         plan.entries
             .iter()
             .zip(plan.keys)
-            .filter_map(|(&(l, v, cost), key)| {
-                let (_, variant) = self.entry(l, v)?;
-                Some(Check {
-                    scope: &variant.scope,
-                    key,
-                    rule: variant.rule,
-                    cost,
-                })
-            })
+            .filter_map(|(&entry, key)| self.check(entry, key))
             .collect()
     }
 
@@ -711,17 +735,26 @@ impl Config {
             (b.variant.limit_header.clone(), b.remaining, reset)
         });
         let ietf = if matches!(self.headers, HeaderStyle::Ietf | HeaderStyle::Both) {
+            // The policy of a single limit was built once; several are joined.
+            let single = match plan.entries {
+                [(l, v, _)] => self.entry(*l, *v).map(|(_, v)| v.policy_header.clone()),
+                _ => None,
+            };
             let mut policy = String::new();
             let mut state = String::new();
             for (verdict, &(l, v, _)) in decision.verdicts.iter().zip(plan.entries) {
                 let Some((limit, variant)) = self.entry(l, v) else {
                     continue;
                 };
-                if !policy.is_empty() {
-                    policy.push_str(", ");
+                if !state.is_empty() {
                     state.push_str(", ");
                 }
-                policy.push_str(&variant.policy);
+                if single.is_none() {
+                    if !policy.is_empty() {
+                        policy.push_str(", ");
+                    }
+                    policy.push_str(&variant.policy);
+                }
                 let t = verdict.status.reset_after.div_ceil(MICROS_PER_SEC);
                 let _ = write!(
                     state,
@@ -729,7 +762,11 @@ impl Config {
                     limit.name, verdict.status.remaining
                 );
             }
-            match (HeaderValue::try_from(policy), HeaderValue::try_from(state)) {
+            let policy = match single {
+                Some(header) => Ok(header),
+                None => HeaderValue::try_from(policy),
+            };
+            match (policy, HeaderValue::try_from(state)) {
                 (Ok(p), Ok(s)) => Some(Box::new((p, s))),
                 _ => None,
             }
@@ -781,49 +818,42 @@ where
         }
         // One limit (the common case): its check is built on the stack, no plan is collected.
         if let [limit] = &*config.limits {
-            let head = RequestHead::of(&req);
-            if !limit.applies(&head) {
-                return self.calling(req, None);
-            }
             let cx = KeyContext {
-                head,
+                head: RequestHead::of(&req),
                 client_ip: &config.client_ip,
                 principal,
             };
-            let mut key = KeyBuf::new();
-            if limit.key.write(&cx, &mut key) {
-                let v = limit.variant(principal.map(Principal::tier));
-                let cost = limit.cost(&head);
-                let Some(variant) = limit.variants.get(v) else {
-                    return self.calling(req, None);
-                };
-                let check = Check {
-                    scope: &variant.scope,
-                    key: &key,
-                    rule: variant.rule,
-                    cost,
-                };
-                let entry = [(0, u32::try_from(v).unwrap_or(u32::MAX), cost)];
-                let answer = config.store.decide(std::slice::from_ref(&check));
-                return match answer {
-                    Answer::Ready(result) => {
-                        let plan = PlanRef {
-                            entries: &entry,
-                            keys: std::slice::from_ref(&key),
-                        };
-                        let next = config.settle(&mut req, plan, result);
-                        self.next(req, next)
-                    }
-                    Answer::Later(pending) => {
-                        let plan = Plan {
-                            entries: SmallVec::from_slice(&entry),
-                            keys: std::iter::once(key).collect(),
-                        };
-                        self.deciding(pending, plan, req)
-                    }
-                };
-            }
-            // A missing key: the general path applies the policy.
+            let Some((key, entry)) = config.prepare(0, limit, &cx) else {
+                return self.calling(req, None);
+            };
+            let key = match key {
+                Some(key) => key,
+                None => match config.missing_key(limit, &req) {
+                    Ok(key) => key,
+                    Err(res) => return ResponseFuture::done(*res),
+                },
+            };
+            let Some(check) = config.check(entry, &key) else {
+                return self.calling(req, None);
+            };
+            let answer = config.store.decide(std::slice::from_ref(&check));
+            return match answer {
+                Answer::Ready(result) => {
+                    let plan = PlanRef {
+                        entries: std::slice::from_ref(&entry),
+                        keys: std::slice::from_ref(&key),
+                    };
+                    let next = config.settle(&mut req, plan, result);
+                    self.next(req, next)
+                }
+                Answer::Later(pending) => {
+                    let plan = Plan {
+                        entries: std::iter::once(entry).collect(),
+                        keys: std::iter::once(key).collect(),
+                    };
+                    self.deciding(pending, plan, req)
+                }
+            };
         }
         let plan = match config.plan(&req, principal) {
             Ok(plan) if plan.entries.is_empty() => return self.calling(req, None),
@@ -968,7 +998,17 @@ where
         }
     }
 
+    /// Waits for the request's turn in a leaky bucket. The wait needs tokio's timer: without a
+    /// tokio runtime the request is answered `500` (and the misconfiguration logged) rather than
+    /// panicking in `tokio::time::sleep`.
     fn delaying(delay: u64, req: Request<ReqBody>, inner: S, report: Option<Report>) -> Self {
+        if tokio::runtime::Handle::try_current().is_err() {
+            tracing::error!(
+                target: "tower_shield::rate_limit",
+                "a leaky-bucket limit needs a tokio runtime to delay requests"
+            );
+            return Self::done(reject(&req, crate::problem::internal_error()));
+        }
         Self {
             state: State::Delaying {
                 delayed: Box::pin(Delayed {

@@ -229,9 +229,8 @@ pub(crate) struct Compiled {
     pub(crate) cost: Cost,
     pub(crate) paths: Vec<PathMatch>,
     pub(crate) methods: Vec<Method>,
-    /// One entry per tier (the last one is "otherwise"), or a single entry.
+    /// One entry per tier, then the one for every other tier (or everyone): the last one.
     pub(crate) variants: Vec<Variant>,
-    pub(crate) tiered: bool,
 }
 
 /// A quota of a limit: for everyone, or for one tier.
@@ -240,8 +239,10 @@ pub(crate) struct Variant {
     /// The store scope: `name` or `name:tier` (`name:*` for tiers without a quota of their own).
     pub(crate) scope: Box<str>,
     pub(crate) rule: Rule,
-    /// `"name";q=..;w=..` for `RateLimit-Policy`.
+    /// `"name";q=..;w=..` for `RateLimit-Policy`, as text (to join with other limits') and
+    /// as the header of a request that only this limit applies to.
     pub(crate) policy: Box<str>,
+    pub(crate) policy_header: http::HeaderValue,
     /// The quota as a problem detail says it: `60 per hour`.
     pub(crate) quota_text: Arc<str>,
     /// `X-RateLimit-Limit`, built once.
@@ -266,17 +267,20 @@ impl Limit {
                 error,
             })?;
             let window = rule.window().div_ceil(super::algorithm::MICROS_PER_SEC);
+            let policy = format!("\"{name}\";q={};w={window}", rule.limit());
             Ok::<_, RateLimitError>(Variant {
                 tier,
-                policy: format!("\"{name}\";q={};w={window}", rule.limit()).into(),
+                policy_header: http::HeaderValue::try_from(policy.as_str())
+                    .map_err(|_| RateLimitError::InvalidName { name: name.clone() })?,
+                policy: policy.into(),
                 quota_text: quota.to_string().into(),
                 limit_header: http::HeaderValue::from(rule.limit()),
                 scope: scope.into(),
                 rule,
             })
         };
-        let (variants, tiered) = match &self.quotas {
-            Quotas::One(q) => (vec![variant(None, name.clone(), *q)?], false),
+        let variants = match &self.quotas {
+            Quotas::One(q) => vec![variant(None, name.clone(), *q)?],
             Quotas::Tiered(tiers) => {
                 let mut v = Vec::with_capacity(tiers.tiers.len() + 1);
                 for (tier, quota) in &tiers.tiers {
@@ -292,7 +296,7 @@ impl Limit {
                     )?);
                 }
                 v.push(variant(None, format!("{name}:*"), tiers.otherwise)?);
-                (v, true)
+                v
             }
         };
         for p in &self.paths {
@@ -308,7 +312,6 @@ impl Limit {
             paths: self.paths,
             methods: self.methods,
             variants,
-            tiered,
         })
     }
 }
@@ -325,13 +328,11 @@ impl Compiled {
             })
     }
 
-    /// The index of the variant that applies to a principal of `tier`.
+    /// The index of the variant that applies to a principal of `tier` (the last one when
+    /// no tier has its own, which for an untiered limit is its only one).
     pub(crate) fn variant(&self, tier: Option<&Tier>) -> usize {
-        if !self.tiered {
-            return 0;
-        }
         let tier = tier.unwrap_or(&Tier::ANONYMOUS);
-        let last = self.variants.len() - 1;
+        let last = self.variants.len().saturating_sub(1);
         self.variants[..last]
             .iter()
             .position(|v| v.tier.as_ref() == Some(tier))
