@@ -57,7 +57,7 @@ use tower_service::Service;
 
 use crate::body::ResponseBody;
 use crate::problem::{self, Problem, Rejection};
-use crate::util::{self, Vary};
+use crate::core::util::{self, Vary};
 
 /// `access-control-request-private-network`
 const REQUEST_PRIVATE_NETWORK: HeaderName =

@@ -30,8 +30,9 @@ use std::sync::Arc;
 
 use http::HeaderValue;
 
-use crate::auth::{AuthError, Challenges, Claims, Principal};
-use crate::problem::{self, Problem, Rejection, RenderContext, Renderer, SharedRenderer};
+use crate::auth::{AuthError, Claims, Principal};
+use crate::core::RequestHead;
+use crate::problem::{self, Problem, Rejection, Renderer, SharedRenderer};
 use crate::request_id::RequestId;
 use crate::security_headers::CspNonce;
 use crate::versioning::ApiVersion;
@@ -47,7 +48,7 @@ fn missing(parts: &Parts, what: &'static str, layer: &'static str) -> Response {
         "the {what} extractor needs {layer} outside the handler; answering 500"
     );
     let problem = problem::internal_error();
-    let cx = RenderContext::from_parts(parts);
+    let cx = RequestHead::from_parts(parts);
     into_axum(problem::render_with(&parts.extensions, &problem, &cx))
 }
 
@@ -110,10 +111,7 @@ where
             Err(e) => {
                 tracing::debug!(error = %e, "token claims rejected by the Claims extractor");
                 let rejection = if principal.is_anonymous() {
-                    // The challenges of the AuthLayer that let the request through.
-                    let challenges = parts.extensions.get::<Challenges>();
-                    AuthError::missing()
-                        .with_challenges(challenges.map(|c| Arc::clone(&c.0)).unwrap_or_default())
+                    AuthError::anonymous(&parts.extensions)
                 } else {
                     let detail = "the token's claims are not accepted here";
                     let rejection = AuthError::invalid(principal.method(), detail);
@@ -151,8 +149,8 @@ where
 /// ```
 #[derive(Clone, Debug)]
 pub struct Rejector {
-    renderer: Option<SharedRenderer>,
-    request_id: Option<RequestId>,
+    /// The renderer and the request id, if the request had them.
+    extensions: http::Extensions,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
@@ -161,8 +159,16 @@ pub struct Rejector {
 impl Rejector {
     fn from_parts(parts: &Parts) -> Self {
         Self {
-            renderer: parts.extensions.get::<SharedRenderer>().cloned(),
-            request_id: parts.extensions.get::<RequestId>().cloned(),
+            extensions: {
+                let mut ext = http::Extensions::new();
+                if let Some(renderer) = parts.extensions.get::<SharedRenderer>() {
+                    ext.insert(renderer.clone());
+                }
+                if let Some(id) = parts.extensions.get::<RequestId>() {
+                    ext.insert(id.clone());
+                }
+                ext
+            },
             method: parts.method.clone(),
             uri: parts.uri.clone(),
             headers: parts.headers.clone(),
@@ -173,21 +179,8 @@ impl Rejector {
     /// [`Problem`].
     pub fn reject<R: Rejection>(&self, rejection: R) -> Response {
         let problem = rejection.problem();
-        let cx = RenderContext::new(
-            &self.method,
-            &self.uri,
-            &self.headers,
-            self.request_id.as_ref(),
-        );
-        let res = match &self.renderer {
-            Some(renderer) => {
-                let mut res = renderer.render(&problem, &cx);
-                problem::keep_problem_headers(&problem, res.headers_mut());
-                res
-            }
-            None => problem::ProblemJson.render(&problem, &cx),
-        };
-        let mut res = into_axum(res);
+        let cx = RequestHead::new(&self.method, &self.uri, &self.headers, &self.extensions);
+        let mut res = into_axum(problem::render_with(&self.extensions, &problem, &cx));
         res.extensions_mut().insert(rejection);
         res.extensions_mut().insert(problem);
         res
@@ -207,7 +200,8 @@ impl<S: Send + Sync> FromRequestParts<S> for Rejector {
 impl IntoResponse for Problem {
     fn into_response(self) -> Response {
         let (method, uri, headers) = (Method::GET, Uri::default(), HeaderMap::new());
-        let cx = RenderContext::new(&method, &uri, &headers, None);
+        let extensions = http::Extensions::new();
+        let cx = RequestHead::new(&method, &uri, &headers, &extensions);
         let mut res = into_axum(problem::ProblemJson.render(&self, &cx));
         res.extensions_mut().insert(self);
         res

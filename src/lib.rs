@@ -59,18 +59,20 @@
 
 pub mod auth;
 pub mod body;
+mod core;
 pub mod cors;
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub mod extract;
+mod guard;
 pub mod problem;
 pub mod rate_limit;
 pub mod request_id;
 pub mod scope;
 pub mod security_headers;
-mod util;
 pub mod versioning;
 
+pub use crate::core::{Answer, BoxFuture, Clock, ManualClock, RequestHead, SystemClock};
 pub use auth::{AuthLayer, Principal};
 pub use cors::CorsLayer;
 pub use problem::{Problem, RendererLayer};

@@ -40,19 +40,14 @@
 //! ```
 
 use std::fmt;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
-use http::{HeaderValue, Request, Response};
-use pin_project_lite::pin_project;
+use http::{HeaderValue, Request};
 use tower_layer::Layer;
-use tower_service::Service;
 
-use crate::auth::{AuthError, Challenges, Forbidden, Principal, Scopes, is_quotable};
-use crate::body::ResponseBody;
-use crate::problem::reject;
+use crate::auth::{AuthError, Forbidden, Principal, Scopes, is_quotable};
+use crate::guard::{Decision, Guard, guarded_service};
+use crate::problem::rejection_response;
 
 /// A requirement that cannot be checked.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -220,24 +215,16 @@ impl<S> Layer<S> for ScopeLayer {
     fn layer(&self, inner: S) -> Self::Service {
         Scope {
             inner,
-            config: Arc::clone(&self.config),
+            guard: self.clone(),
         }
     }
 }
 
-/// The service of a [`ScopeLayer`].
-#[derive(Clone)]
-pub struct Scope<S> {
-    inner: S,
-    config: Arc<Config>,
-}
-
-impl<S: fmt::Debug> fmt::Debug for Scope<S> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Scope")
-            .field("inner", &self.inner)
-            .finish_non_exhaustive()
-    }
+guarded_service! {
+    /// The service of a [`ScopeLayer`].
+    service Scope<S> { guard: ScopeLayer }
+    /// The response future of [`Scope`].
+    future ResponseFuture;
 }
 
 fn allowed(config: &Config, principal: &Principal) -> bool {
@@ -251,28 +238,15 @@ fn allowed(config: &Config, principal: &Principal) -> bool {
     }
 }
 
-impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for Scope<S>
-where
-    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
-{
-    type Response = Response<ResponseBody<ResBody>>;
-    type Error = S::Error;
-    type Future = ResponseFuture<S::Future, ResBody>;
+impl Guard for ScopeLayer {
+    type State = ();
+    type Wait = std::future::Pending<()>;
+    type Resumed = ();
 
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
+    fn decide<B>(&self, req: &mut Request<B>) -> Decision<Self> {
         let config = &self.config;
         let rejection = match req.extensions().get::<Principal>() {
-            Some(p) if !p.is_anonymous() && allowed(config, p) => {
-                return ResponseFuture {
-                    state: State::Calling {
-                        future: self.inner.call(req),
-                    },
-                };
-            }
+            Some(p) if !p.is_anonymous() && allowed(config, p) => return Decision::Pass(()),
             Some(p) if !p.is_anonymous() => {
                 tracing::info!(
                     target: "tower_shield::auth",
@@ -289,19 +263,9 @@ where
                         None
                     },
                 };
-                return ResponseFuture {
-                    state: State::Done {
-                        response: Some(reject(&req, forbidden)),
-                    },
-                };
+                return Decision::Answer(rejection_response(req, forbidden));
             }
-            Some(_) => {
-                let challenges = req
-                    .extensions()
-                    .get::<Challenges>()
-                    .map(|c| Arc::clone(&c.0));
-                AuthError::missing().with_challenges(challenges.unwrap_or_else(|| Arc::new([])))
-            }
+            Some(_) => AuthError::anonymous(req.extensions()),
             None => {
                 tracing::error!(
                     "ScopeLayer found no Principal: put an AuthLayer outside it; answering 401"
@@ -309,51 +273,10 @@ where
                 AuthError::missing()
             }
         };
-        ResponseFuture {
-            state: State::Done {
-                response: Some(reject(&req, rejection)),
-            },
-        }
+        Decision::Answer(rejection_response(req, rejection))
     }
-}
 
-pin_project! {
-    /// The response future of [`Scope`].
-    pub struct ResponseFuture<F, B> {
-        #[pin]
-        state: State<F, B>,
-    }
-}
-
-pin_project! {
-    #[project = StateProj]
-    enum State<F, B> {
-        Calling { #[pin] future: F },
-        Done { response: Option<Response<ResponseBody<B>>> },
-    }
-}
-
-impl<F, B> fmt::Debug for ResponseFuture<F, B> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ResponseFuture").finish_non_exhaustive()
-    }
-}
-
-impl<F, B, E> Future for ResponseFuture<F, B>
-where
-    F: Future<Output = Result<Response<B>, E>>,
-{
-    type Output = Result<Response<ResponseBody<B>>, E>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.project().state.project() {
-            StateProj::Calling { future } => future
-                .poll(cx)
-                .map(|r| r.map(|res| res.map(ResponseBody::new))),
-            StateProj::Done { response } => match response.take() {
-                Some(res) => Poll::Ready(Ok(res)),
-                None => Poll::Pending,
-            },
-        }
+    fn resume<B>(&self, _: &mut Request<B>, (): ()) -> Decision<Self> {
+        Decision::Pass(())
     }
 }

@@ -59,7 +59,7 @@ use tower_service::Service;
 
 use crate::body::ResponseBody;
 use crate::problem::{self, Problem, Rejection};
-use crate::util::{self, Vary, query_values};
+use crate::core::util::{self, Vary, query_values};
 
 /// `deprecation` ([RFC 9745](https://www.rfc-editor.org/rfc/rfc9745))
 pub const DEPRECATION: HeaderName = HeaderName::from_static("deprecation");
@@ -1137,7 +1137,7 @@ mod tests {
 
     #[test]
     fn query_decoding_and_weights() {
-        use crate::util::decode_query;
+        use crate::core::util::decode_query;
         assert_eq!(decode_query("%32").as_deref(), Some("2"));
         assert_eq!(decode_query("vers%69on").as_deref(), Some("version"));
         assert_eq!(decode_query("a+b%zz").as_deref(), Some("a b%zz"));

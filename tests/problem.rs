@@ -11,7 +11,7 @@ use common::{call, get_with, is_uuid_v7, request};
 use http::StatusCode;
 use serde_json::Value;
 use tower_shield::extract::Rejector;
-use tower_shield::problem::{GrpcStatus, PlainText, Problem, RenderContext, RendererLayer};
+use tower_shield::problem::{GrpcStatus, PlainText, Problem, RequestHead, RendererLayer};
 use tower_shield::request_id::InvalidRequestId;
 use tower_shield::{RequestId, RequestIdLayer};
 
@@ -141,7 +141,7 @@ async fn grpc_status_renderer_for_tonic_services() {
 
 #[tokio::test]
 async fn a_closure_is_a_renderer() {
-    let renderer = |problem: &Problem, cx: &RenderContext<'_>| {
+    let renderer = |problem: &Problem, cx: &RequestHead<'_>| {
         let text = format!(
             "{} {} {}",
             problem.status().as_u16(),

@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::{Answer, AuthError, AuthMethod, Authenticator, Outcome, Principal, RequestHead};
-use crate::util::query_values;
+use crate::core::util::query_values;
 
 /// The longest API key looked at; longer ones are refused before they are hashed.
 const MAX_KEY_LEN: usize = 256;

@@ -62,6 +62,17 @@ impl AuthError {
         )
     }
 
+    /// The `401` for a request that passed an [`AuthLayer`](crate::AuthLayer) as the anonymous
+    /// principal and reached something that needs a credential: no credential was presented,
+    /// with the challenges of that layer (found in `extensions`). Built here, once, for every
+    /// layer and extractor that meets the anonymous principal.
+    pub(crate) fn anonymous(extensions: &http::Extensions) -> Self {
+        let challenges = extensions
+            .get::<crate::auth::Challenges>()
+            .map(|c| Arc::clone(&c.0));
+        Self::missing().with_challenges(challenges.unwrap_or_else(|| Arc::new([])))
+    }
+
     /// A credential for `method` was presented and is not valid; `detail` says why, for a
     /// developer ("invalid API key", "token signature invalid").
     pub fn invalid(method: AuthMethod, detail: impl Into<Cow<'static, str>>) -> Self {

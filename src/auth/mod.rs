@@ -76,7 +76,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use http::header::AUTHORIZATION;
-use http::{Extensions, HeaderMap, HeaderValue, Method, Request, Response, Uri};
+use http::{HeaderValue, Method, Request, Response};
 use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
@@ -102,72 +102,9 @@ pub use principal::{AuthMethod, Claims, ClaimsError, Principal, PrincipalBuilder
 use crate::body::ResponseBody;
 use crate::problem::reject;
 use crate::request_id::RequestId;
+pub use crate::core::{Answer, BoxFuture, RequestHead};
 
 pub(crate) use error::{challenge, is_quotable};
-
-/// A boxed, sendable future: what an [`Answer`] that is not ready holds.
-pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
-
-/// A value that is ready now, or later.
-///
-/// Authenticators answer synchronously when they can (an in-memory key store, a cached token,
-/// a static key), which costs no allocation, and with a boxed future only when they must wait
-/// (a JWKS fetch, a database, a password hash on the blocking pool).
-pub enum Answer<T> {
-    /// The value, now.
-    Ready(T),
-    /// A future that yields it.
-    Later(BoxFuture<T>),
-}
-
-impl<T> Answer<T> {
-    /// An answer that is ready.
-    pub fn ready(value: T) -> Self {
-        Self::Ready(value)
-    }
-
-    /// An answer that comes from `future`.
-    pub fn later(future: impl Future<Output = T> + Send + 'static) -> Self {
-        Self::Later(Box::pin(future))
-    }
-
-    /// Applies `f` to the value, now or when it comes.
-    pub fn map<U, F>(self, f: F) -> Answer<U>
-    where
-        T: 'static,
-        F: FnOnce(T) -> U + Send + 'static,
-    {
-        match self {
-            Self::Ready(v) => Answer::Ready(f(v)),
-            Self::Later(fut) => Answer::later(async move { f(fut.await) }),
-        }
-    }
-
-    /// The value if it is ready now, else `None`.
-    pub fn into_ready(self) -> Option<T> {
-        match self {
-            Self::Ready(v) => Some(v),
-            Self::Later(_) => None,
-        }
-    }
-
-    /// The value, waiting for it if needed.
-    pub async fn resolve(self) -> T {
-        match self {
-            Self::Ready(v) => v,
-            Self::Later(fut) => fut.await,
-        }
-    }
-}
-
-impl<T> fmt::Debug for Answer<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Ready(_) => "Answer::Ready(..)",
-            Self::Later(_) => "Answer::Later(..)",
-        })
-    }
-}
 
 /// What an [`Authenticator`] concluded about a request.
 #[derive(Debug)]
@@ -178,47 +115,6 @@ pub enum Outcome {
     Authenticated(Principal),
     /// A credential of my kind that is not valid: answer `401` now.
     Rejected(AuthError),
-}
-
-/// What an authenticator sees of a request: its head, never its body.
-#[derive(Clone, Copy, Debug)]
-pub struct RequestHead<'a> {
-    method: &'a Method,
-    uri: &'a Uri,
-    headers: &'a HeaderMap,
-    extensions: &'a Extensions,
-}
-
-impl<'a> RequestHead<'a> {
-    /// The head of `req`.
-    pub fn of<B>(req: &'a Request<B>) -> Self {
-        Self {
-            method: req.method(),
-            uri: req.uri(),
-            headers: req.headers(),
-            extensions: req.extensions(),
-        }
-    }
-
-    /// The request method.
-    pub fn method(&self) -> &'a Method {
-        self.method
-    }
-
-    /// The request URI.
-    pub fn uri(&self) -> &'a Uri {
-        self.uri
-    }
-
-    /// The request headers.
-    pub fn headers(&self) -> &'a HeaderMap {
-        self.headers
-    }
-
-    /// The request extensions (a [`RequestId`], an [`ApiVersion`](crate::ApiVersion), ...).
-    pub fn extensions(&self) -> &'a Extensions {
-        self.extensions
-    }
 }
 
 /// One way of authenticating requests. Implement it for your own (opaque-token
@@ -504,7 +400,7 @@ fn run_chain(chain: &[Arc<dyn Authenticator>], from: usize, head: &RequestHead<'
 }
 
 fn audit(config: &Config, outcome: AuditOutcome<'_>, head: &RequestHead<'_>) {
-    let request_id = head.extensions.get::<RequestId>();
+    let request_id = head.request_id();
     let rid = request_id.map(RequestId::as_str).unwrap_or_default();
     match outcome {
         AuditOutcome::Authenticated(p) => tracing::info!(
@@ -531,8 +427,8 @@ fn audit(config: &Config, outcome: AuditOutcome<'_>, head: &RequestHead<'_>) {
     if let Some(hook) = &config.audit {
         hook.record(&AuthEvent {
             outcome,
-            method: head.method,
-            path: head.uri.path(),
+            method: head.method(),
+            path: head.uri().path(),
             request_id,
         });
     }

@@ -427,7 +427,7 @@ struct Report {
 
 impl Report {
     fn apply(self, headers: &mut http::HeaderMap) {
-        use crate::util::set_header;
+        use crate::core::util::set_header;
         if let Some((limit, remaining, reset)) = self.x {
             set_header(headers, X_LIMIT, limit);
             set_header(headers, X_REMAINING, HeaderValue::from(remaining));
@@ -527,15 +527,7 @@ impl Config {
                 )))
             }
             MissingKey::Unauthorized => {
-                let challenges = req
-                    .extensions()
-                    .get::<crate::auth::Challenges>()
-                    .map(|c| Arc::clone(&c.0))
-                    .unwrap_or_else(|| Arc::new([]));
-                Err(Box::new(reject(
-                    req,
-                    AuthError::missing().with_challenges(challenges),
-                )))
+                Err(Box::new(reject(req, AuthError::anonymous(req.extensions()))))
             }
         }
     }

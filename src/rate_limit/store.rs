@@ -3,13 +3,12 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use smallvec::SmallVec;
 
 use super::algorithm::{Rule, Status};
-use crate::auth::Answer;
+use crate::core::Answer;
+pub use crate::core::{Clock, ManualClock, SystemClock};
 
 /// One limit to decide for a request: a counter, its rule and what the request costs.
 ///
@@ -148,85 +147,3 @@ impl std::error::Error for StoreError {
     }
 }
 
-/// A source of time for stores that keep time themselves: microseconds since the Unix epoch.
-pub trait Clock: Send + Sync + 'static {
-    /// Now, in microseconds since the Unix epoch.
-    fn now(&self) -> u64;
-}
-
-/// The system clock, read monotonically: the wall-clock time at start plus the monotonic time
-/// since, so a step of the system clock (NTP) never moves a limiter back or forward. The
-/// monotonic part comes from the CPU's time-stamp counter where it is reliable (through
-/// `quanta`, as `governor` does): a few nanoseconds a reading.
-#[derive(Clone, Debug)]
-pub struct SystemClock {
-    base: u64,
-    start: quanta::Instant,
-    clock: quanta::Clock,
-}
-
-impl SystemClock {
-    /// The clock, anchored now.
-    pub fn new() -> Self {
-        let clock = quanta::Clock::new();
-        let start = clock.now();
-        let base = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
-            .unwrap_or(0);
-        Self { base, start, clock }
-    }
-}
-
-impl Default for SystemClock {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl Clock for SystemClock {
-    fn now(&self) -> u64 {
-        let elapsed = self.clock.now().saturating_duration_since(self.start);
-        let elapsed = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
-        self.base.saturating_add(elapsed)
-    }
-}
-
-/// A clock that moves only when told to: for tests and simulations.
-///
-/// Clones share the time.
-///
-/// ```
-/// use std::time::Duration;
-/// use tower_shield::rate_limit::{Clock, ManualClock};
-///
-/// let clock = ManualClock::at_unix_secs(1_718_451_800);
-/// clock.advance(Duration::from_millis(1500));
-/// assert_eq!(clock.now(), 1_718_451_801_500_000);
-/// ```
-#[derive(Clone, Debug, Default)]
-pub struct ManualClock(Arc<AtomicU64>);
-
-impl ManualClock {
-    /// A clock reading `secs` seconds after the Unix epoch.
-    pub fn at_unix_secs(secs: u64) -> Self {
-        Self(Arc::new(AtomicU64::new(secs.saturating_mul(1_000_000))))
-    }
-
-    /// Moves the clock forward by `by`.
-    pub fn advance(&self, by: Duration) {
-        let us = u64::try_from(by.as_micros()).unwrap_or(u64::MAX);
-        self.0.fetch_add(us, Ordering::SeqCst);
-    }
-
-    /// Sets the clock to `micros` microseconds after the Unix epoch.
-    pub fn set_micros(&self, micros: u64) {
-        self.0.store(micros, Ordering::SeqCst);
-    }
-}
-
-impl Clock for ManualClock {
-    fn now(&self) -> u64 {
-        self.0.load(Ordering::SeqCst)
-    }
-}

@@ -6,7 +6,7 @@ use std::fmt;
 
 use http::HeaderValue;
 
-use crate::util::is_scheme;
+use crate::core::util::is_scheme;
 use rand::RngCore;
 
 /// A directive that takes a source list.

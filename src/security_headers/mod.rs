@@ -710,7 +710,7 @@ fn set(
     // `try_` forms: a response already holding `HeaderMap`'s maximum number of headers is left
     // as it is instead of panicking.
     match mode {
-        Mode::Overwrite => crate::util::set_header(headers, name.clone(), value()),
+        Mode::Overwrite => crate::core::util::set_header(headers, name.clone(), value()),
         Mode::IfMissing => {
             if let Ok(Entry::Vacant(entry)) = headers.try_entry(name) {
                 let _ = entry.try_insert(value());

@@ -338,7 +338,7 @@ impl PermissionsPolicy {
 /// `scheme://host[:port]` (the left-most label may be `*`), with nothing that could end a
 /// structured-field string.
 pub(crate) fn is_origin(s: &str) -> bool {
-    crate::util::split_origin(s).is_some()
+    crate::core::util::split_origin(s).is_some()
 }
 
 #[cfg(test)]

@@ -1,0 +1,16 @@
+//! Leaf types every layer shares: the request id value, the view of a request head, the
+//! clock, values ready now or later, and small header, query and URL helpers. This module
+//! imports no layer; `problem` and every layer import it.
+
+mod answer;
+mod clock;
+mod head;
+mod request_id;
+pub(crate) mod util;
+
+pub use answer::{Answer, BoxFuture};
+pub(crate) use clock::{SharedClock, system as system_clock};
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use head::RequestHead;
+pub use request_id::{MAX_MAX_LENGTH, RequestId, RequestIdError};
+pub(crate) use request_id::FORBIDDEN_SYMBOLS;
