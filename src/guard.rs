@@ -26,7 +26,7 @@ use tower_service::Service;
 use crate::body::ResponseBody;
 
 /// What a guard decided about a request.
-pub(crate) enum Decision<G: Guard + ?Sized> {
+pub(crate) enum Decision<G: Guard> {
     /// Call the inner service; `State` comes back to [`Guard::respond`] with its response.
     Pass(G::State),
     /// Answer now with this response (a rendered rejection, a preflight); the inner service is

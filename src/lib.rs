@@ -52,9 +52,9 @@
 //!   `reqwest` (rustls) on tokio.
 //! - `redis`: the Redis store for rate limits (`rate_limit::RedisStore`): one limit shared by
 //!   every instance of a service, on a single server or a Redis Cluster.
-#![forbid(unsafe_code)]
+// The rest of the lint policy is the `[lints]` table of Cargo.toml (every target); these two
+// concern the library alone.
 #![deny(missing_docs, unreachable_pub)]
-#![warn(missing_debug_implementations, rust_2018_idioms)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod auth;
