@@ -40,6 +40,26 @@
 //! # }
 //! ```
 //!
+//! # Stacking order
+//!
+//! Each layer works alone, but a stack works best in this order, outermost first. With a
+//! `tower::ServiceBuilder` the first `.layer(..)` is the outermost; with `Router::layer` calls it
+//! is the last one.
+//!
+//! | # | layer | where it goes | needs from the layers outside it | why there |
+//! |---|---|---|---|---|
+//! | 1 | [`RendererLayer`](problem::RendererLayer) | outermost | — | every rejection inside it, the request id layer's own included, is rendered in its format |
+//! | 2 | `RequestIdLayer` | around everything that can answer | — | every response, log line and problem body carries the id |
+//! | 3 | `SecurityHeadersLayer` | around everything that can answer | — | rejections and preflights get the headers too |
+//! | 4 | `CorsLayer` | before authentication and rate limiting | — | browsers send preflights without credentials: they are answered here, never refused by auth or counted by a limit, and refusals carry the CORS headers the browser needs to read them |
+//! | 5 | `VersioningLayer` | wrapping the `Router` (`Router::new().fallback_service(stack.service(routes))`, or a `ServiceBuilder` around the `Router`) | — | it rewrites `/v1/posts` to `/posts` before routing; a `Router::layer` runs after routing, too late |
+//! | 6 | `AuthLayer` | inside versioning, wrapping the `Router` | `RequestId` (logs) | it puts the `Principal` into the request for everything inside |
+//! | 7 | `RateLimitLayer` | after `AuthLayer`: wrapping the `Router` for keys by principal, tier or IP; **inside the `Router`** (`Router::route_layer`, after routing) for keys by route | `Principal` (keys by principal and tier); the route template (`KeyBy::route()`, from axum's `MatchedPath`) | anonymous requests are keyed by client IP; a limit outside the Router never sees the matched route |
+//! | 8 | `ScopeLayer` | per route: `Router::route_layer` (or `MethodRouter::route_layer`) | `Principal`: none or anonymous → `401`, missing scope → `403` | routes need different scopes |
+//!
+//! The quickstart (`examples/quickstart.rs`) is this order.
+//!
+//!
 //! # Cargo features
 //!
 //! - `axum` (default): axum extractors for [`RequestId`], [`Principal`],
