@@ -1,0 +1,268 @@
+//! [`CorsBuilder`]: the policy as given, checked once into a [`CorsLayer`].
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::header::HeaderName;
+use http::{HeaderValue, Method};
+
+use super::layer::{Config, CorsLayer, vary_actual, vary_preflight};
+use super::origin::{AsyncPredicate, Origins, SyncPredicate, parse_config_origin, parse_pattern};
+use super::{ConfigError, DEFAULT_EXPOSE_HEADERS};
+
+/// Builds a [`CorsLayer`]; see the [module docs](super).
+#[derive(Debug)]
+#[must_use]
+pub struct CorsBuilder {
+    origins: Vec<String>,
+    any_origin: bool,
+    predicate: Option<SyncPredicate>,
+    async_predicate: Option<AsyncPredicate>,
+    credentials: bool,
+    methods: Vec<Method>,
+    headers: Vec<String>,
+    expose: Vec<String>,
+    max_age: Option<Duration>,
+    private_network: bool,
+    reject_disallowed: bool,
+}
+
+impl Default for CorsBuilder {
+    fn default() -> Self {
+        Self {
+            origins: Vec::new(),
+            any_origin: false,
+            predicate: None,
+            async_predicate: None,
+            credentials: false,
+            methods: vec![Method::GET, Method::HEAD, Method::POST],
+            headers: Vec::new(),
+            expose: DEFAULT_EXPOSE_HEADERS
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect(),
+            max_age: None,
+            private_network: false,
+            reject_disallowed: false,
+        }
+    }
+}
+
+impl CorsBuilder {
+    /// Allows an exact origin (`https://app.example.com`, `http://localhost:5173`) or an anchored
+    /// subdomain pattern (`https://*.example.com`).
+    pub fn allow_origin(mut self, origin: impl Into<String>) -> Self {
+        self.origins.push(origin.into());
+        self
+    }
+
+    /// Allows each of `origins` (see [`allow_origin`](Self::allow_origin)).
+    pub fn allow_origins<I>(mut self, origins: I) -> Self
+    where
+        I: IntoIterator,
+        I::Item: Into<String>,
+    {
+        self.origins.extend(origins.into_iter().map(Into::into));
+        self
+    }
+
+    /// Allows the origins for which `predicate` answers `true` (given the `Origin` as sent;
+    /// called only for well-formed origins the lists did not match). A predicate that answers
+    /// `true` to everything reflects any origin: with credentials, the build probes it with a
+    /// reserved name and refuses it if it says yes.
+    pub fn allow_origin_predicate<F>(mut self, predicate: F) -> Self
+    where
+        F: Fn(&str) -> bool + Send + Sync + 'static,
+    {
+        self.predicate = Some(SyncPredicate::new(predicate));
+        self
+    }
+
+    /// Allows the origins for which the asynchronous `predicate` answers `true` (a database or
+    /// a tenant registry). Asked only when the lists and the sync predicate did not match. It
+    /// cannot be probed at build: it must never answer `true` to origins it does not know.
+    pub fn allow_origin_async<F, Fut>(mut self, predicate: F) -> Self
+    where
+        F: Fn(String) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = bool> + Send + 'static,
+    {
+        self.async_predicate = Some(AsyncPredicate::new(predicate));
+        self
+    }
+
+    /// Whether to answer `Access-Control-Allow-Origin: *`: any site may read responses, without
+    /// credentials (default `false`). Refused at build together with
+    /// [`allow_credentials`](Self::allow_credentials).
+    pub fn allow_any_origin(mut self, on: bool) -> Self {
+        self.any_origin = on;
+        self
+    }
+
+    /// Whether cookies and HTTP authentication may be sent (`Access-Control-Allow-Credentials`;
+    /// default `false`).
+    pub fn allow_credentials(mut self, on: bool) -> Self {
+        self.credentials = on;
+        self
+    }
+
+    /// The methods preflights allow (default `GET, HEAD, POST`).
+    pub fn allow_methods<I: IntoIterator<Item = Method>>(mut self, methods: I) -> Self {
+        self.methods = methods.into_iter().collect();
+        self
+    }
+
+    /// The request headers preflights allow, besides the CORS-safelisted ones (default none).
+    /// `*` allows any (refused with credentials).
+    pub fn allow_headers<I>(mut self, headers: I) -> Self
+    where
+        I: IntoIterator,
+        I::Item: Into<String>,
+    {
+        self.headers = headers.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// The response headers scripts may read, replacing the default
+    /// [`DEFAULT_EXPOSE_HEADERS`]. `*` exposes all (refused with credentials).
+    pub fn expose_headers<I>(mut self, headers: I) -> Self
+    where
+        I: IntoIterator,
+        I::Item: Into<String>,
+    {
+        self.expose = headers.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// How long browsers may cache a preflight (`Access-Control-Max-Age`, whole seconds;
+    /// browsers cap it, Chromium at two hours).
+    pub fn max_age(mut self, max_age: Duration) -> Self {
+        self.max_age = Some(max_age);
+        self
+    }
+
+    /// Answers Private Network Access preflights (`Access-Control-Allow-Private-Network: true`
+    /// when the preflight asks with `Access-Control-Request-Private-Network: true`).
+    pub fn allow_private_network(mut self, on: bool) -> Self {
+        self.private_network = on;
+        self
+    }
+
+    /// Whether requests from a disallowed origin are answered `403` (a problem) instead of
+    /// served without CORS headers (default `false`: the browser then hides the response).
+    pub fn reject_disallowed(mut self, on: bool) -> Self {
+        self.reject_disallowed = on;
+        self
+    }
+
+    /// Checks the configuration and builds every header value once.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] for any origin or `*` with credentials, `null`, a malformed origin or
+    /// pattern, an invalid header name, or no allowed origin at all.
+    pub fn build(self) -> Result<CorsLayer, ConfigError> {
+        if self.credentials && self.any_origin {
+            return Err(ConfigError::AnyOriginWithCredentials);
+        }
+        let wildcard = |list: &[String]| list.iter().any(|h| h == "*");
+        let any_method = self.methods.iter().any(|m| m.as_str() == "*");
+        if self.credentials && (wildcard(&self.headers) || wildcard(&self.expose) || any_method) {
+            return Err(ConfigError::WildcardWithCredentials);
+        }
+        if self.methods.is_empty() {
+            return Err(ConfigError::NoMethod);
+        }
+        let origins = if self.any_origin {
+            Origins::Any
+        } else {
+            let mut exact = Vec::new();
+            let mut patterns = Vec::new();
+            for origin in &self.origins {
+                let trimmed = origin.trim();
+                if trimmed.eq_ignore_ascii_case("null") {
+                    return Err(ConfigError::NullOrigin);
+                }
+                if trimmed == "*" {
+                    return Err(ConfigError::InvalidOrigin {
+                        origin: origin.clone(),
+                        reason: "use allow_any_origin(true) for `*`",
+                    });
+                }
+                if trimmed.contains("://*") {
+                    patterns.push(parse_pattern(trimmed).map_err(|reason| {
+                        ConfigError::InvalidPattern {
+                            pattern: origin.clone(),
+                            reason,
+                        }
+                    })?);
+                } else {
+                    exact.push(parse_config_origin(trimmed).map_err(|reason| {
+                        ConfigError::InvalidOrigin {
+                            origin: origin.clone(),
+                            reason,
+                        }
+                    })?);
+                }
+            }
+            if exact.is_empty()
+                && patterns.is_empty()
+                && self.predicate.is_none()
+                && self.async_predicate.is_none()
+            {
+                return Err(ConfigError::NoOrigin);
+            }
+            // A predicate that reflects anything would accept this name, reserved by RFC 2606.
+            let probe = "https://tower-shield-cors-probe.invalid";
+            if self.credentials && self.predicate.as_ref().is_some_and(|p| p.allows(probe)) {
+                return Err(ConfigError::ReflectingPredicateWithCredentials);
+            }
+            Origins::List {
+                exact,
+                patterns,
+                predicate: self.predicate,
+                async_predicate: self.async_predicate,
+            }
+        };
+        let methods = join(self.methods.iter().map(Method::as_str)).ok_or(ConfigError::NoMethod)?;
+        Ok(CorsLayer {
+            config: Arc::new(Config {
+                origins,
+                credentials: self.credentials,
+                methods,
+                headers: header_list(&self.headers)?,
+                expose: header_list(&self.expose)?,
+                max_age: self.max_age.map(|d| HeaderValue::from(d.as_secs())),
+                mirror_headers: false,
+                private_network: self.private_network,
+                reject_disallowed: self.reject_disallowed,
+                vary: vary_actual(),
+                vary_preflight: vary_preflight(self.private_network),
+            }),
+        })
+    }
+}
+
+fn join<'a>(items: impl Iterator<Item = &'a str>) -> Option<HeaderValue> {
+    let text = items.collect::<Vec<_>>().join(", ");
+    HeaderValue::try_from(text).ok()
+}
+
+fn header_list(names: &[String]) -> Result<Option<HeaderValue>, ConfigError> {
+    if names.is_empty() {
+        return Ok(None);
+    }
+    let mut canonical = Vec::with_capacity(names.len());
+    for name in names {
+        if name == "*" {
+            canonical.push("*".to_owned());
+            continue;
+        }
+        let parsed = HeaderName::try_from(name.as_str())
+            .map_err(|_| ConfigError::InvalidHeaderName(name.clone()))?;
+        if !canonical.contains(&parsed.as_str().to_owned()) {
+            canonical.push(parsed.as_str().to_owned());
+        }
+    }
+    Ok(join(canonical.iter().map(String::as_str)))
+}
