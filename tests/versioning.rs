@@ -2,9 +2,7 @@
 
 mod common;
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use axum::Router;
 use axum::body::Body;
@@ -13,8 +11,8 @@ use axum::routing::get;
 use common::call;
 use http::{Request, StatusCode, Uri};
 use tower::ServiceBuilder;
-use tower_shield::VersioningLayer;
 use tower_shield::versioning::{ApiVersion, Version, VersionSource, VersioningBuilder};
+use tower_shield::{ManualClock, VersioningLayer};
 
 const GUIDE: &str = "https://api.example.com/docs/migrate-v2";
 /// 2026-11-22T00:00:00Z
@@ -22,7 +20,7 @@ const NOW: u64 = 1_795_305_600;
 /// 2027-06-30T00:00:00Z, v1's sunset.
 const SUNSET: u64 = 1_814_313_600;
 
-fn builder(clock: Arc<AtomicU64>) -> VersioningBuilder {
+fn builder(clock: ManualClock) -> VersioningBuilder {
     VersioningLayer::builder()
         .vendor("example")
         .version(Version::supported(2))
@@ -33,7 +31,7 @@ fn builder(clock: Arc<AtomicU64>) -> VersioningBuilder {
         )
         .version(Version::retired(0).link(GUIDE))
         .default_version(2)
-        .clock(move || UNIX_EPOCH + Duration::from_secs(clock.load(Ordering::SeqCst)))
+        .clock(clock)
 }
 
 /// The routes, written once without a version; the handler shows what it sees.
@@ -53,10 +51,10 @@ fn wrap(layer: VersioningLayer, routes: Router) -> Router {
     Router::new().fallback_service(ServiceBuilder::new().layer(layer).service(routes))
 }
 
-fn app() -> (Router, Arc<AtomicU64>) {
-    let clock = Arc::new(AtomicU64::new(NOW));
+fn app() -> (Router, ManualClock) {
+    let clock = ManualClock::at_unix_secs(NOW);
     (
-        wrap(builder(Arc::clone(&clock)).build().unwrap(), routes()),
+        wrap(builder(clock.clone()).build().unwrap(), routes()),
         clock,
     )
 }
@@ -124,10 +122,10 @@ async fn an_unknown_version_is_a_400_listing_the_supported_ones() {
 #[tokio::test]
 async fn past_its_sunset_a_deprecated_version_is_gone() {
     let (app, clock) = app();
-    clock.store(SUNSET - 1, Ordering::SeqCst);
+    clock.set_micros((SUNSET - 1) * 1_000_000);
     let (status, _, _) = call(&app, req("/v1/posts", &[])).await;
     assert_eq!(status, StatusCode::OK);
-    clock.store(SUNSET, Ordering::SeqCst);
+    clock.set_micros(SUNSET * 1_000_000);
     let (status, _, body) = call(&app, req("/v1/posts", &[])).await;
     assert_eq!(status, StatusCode::GONE);
     assert!(std::str::from_utf8(&body).unwrap().contains(GUIDE));
@@ -313,8 +311,8 @@ async fn uppercase_paths_and_encoded_queries_are_read() {
 
 #[tokio::test]
 async fn a_required_version_is_a_400_when_missing() {
-    let clock = Arc::new(AtomicU64::new(NOW));
-    let layer = builder(clock).require_version().build().unwrap();
+    let clock = ManualClock::at_unix_secs(NOW);
+    let layer = builder(clock).require_version(true).build().unwrap();
     let app = wrap(layer, routes());
     let (status, _, body) = call(&app, req("/posts", &[])).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
@@ -328,7 +326,7 @@ async fn a_required_version_is_a_400_when_missing() {
 
 #[tokio::test]
 async fn without_stripping_a_router_is_nested_per_version() {
-    let clock = Arc::new(AtomicU64::new(NOW));
+    let clock = ManualClock::at_unix_secs(NOW);
     let layer = builder(clock).strip_prefix(false).build().unwrap();
     let per_version = |name: &'static str| {
         Router::new().route(

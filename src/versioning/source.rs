@@ -1,0 +1,198 @@
+//! Where a request's version comes from: the path (`/v2/...`), a header (`API-Version: 2`), the
+//! `Accept` media type (`application/vnd.<vendor>.v2+json`) and the query (`?version=2`).
+
+use http::header::{ACCEPT, HeaderName};
+use http::uri::PathAndQuery;
+use http::{Request, Uri};
+
+use super::service::VersionError;
+use super::version::parse_number;
+use crate::core::util::query_values;
+
+/// Where a version may come from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum VersionSource {
+    /// The first path segment: `/v2/posts`.
+    Path,
+    /// A header: `API-Version: 2` (or `v2`).
+    Header,
+    /// The `Accept` media type: `application/vnd.<vendor>.v2+json`.
+    MediaType,
+    /// A query parameter: `?version=2` (or `v2`).
+    Query,
+}
+
+impl VersionSource {
+    pub(super) fn name(self) -> &'static str {
+        match self {
+            Self::Path => "path",
+            Self::Header => "header",
+            Self::MediaType => "media type",
+            Self::Query => "query",
+        }
+    }
+}
+
+/// The configured sources, read in order, with their names checked at build.
+#[derive(Debug)]
+pub(super) struct Sources {
+    pub(super) order: Vec<VersionSource>,
+    pub(super) header: HeaderName,
+    /// `application/vnd.<vendor>.`, lowercase.
+    pub(super) media_prefix: String,
+    pub(super) query: String,
+}
+
+impl Sources {
+    /// Whether `source` is read.
+    pub(super) fn reads(&self, source: VersionSource) -> bool {
+        self.order.contains(&source)
+    }
+
+    /// The version a request asks for (`Ok(None)`: none), or why it is unusable.
+    pub(super) fn requested<B>(&self, req: &Request<B>) -> Result<Option<u32>, VersionError> {
+        let mut found: Vec<(VersionSource, u32)> = Vec::new();
+        for &source in &self.order {
+            let invalid = VersionError::Invalid { source };
+            match source {
+                VersionSource::Path => match path_version(req.uri().path()) {
+                    None => {}
+                    Some(Ok((v, _))) => note(&mut found, source, v),
+                    Some(Err(())) => return Err(invalid),
+                },
+                VersionSource::Header => {
+                    for value in req.headers().get_all(&self.header) {
+                        let v = value
+                            .to_str()
+                            .ok()
+                            .and_then(|t| parse_number(t.trim()))
+                            .ok_or_else(|| invalid.clone())?;
+                        note(&mut found, source, v);
+                    }
+                }
+                VersionSource::MediaType => {
+                    if let Some(v) = self.media_version(req)? {
+                        note(&mut found, source, v);
+                    }
+                }
+                VersionSource::Query => {
+                    let query = req.uri().query().unwrap_or_default();
+                    for value in query_values(query, &self.query) {
+                        let v = value.and_then(|v| parse_number(&v));
+                        note(&mut found, source, v.ok_or_else(|| invalid.clone())?);
+                    }
+                }
+            }
+        }
+        match found.first() {
+            None => Ok(None),
+            Some(&(_, first)) if found.iter().all(|&(_, v)| v == first) => Ok(Some(first)),
+            Some(_) => Err(VersionError::Conflicting { found }),
+        }
+    }
+
+    /// The version of the most preferred `application/vnd.<vendor>.v<N>` media range (q > 0);
+    /// other subtypes of the vendor's tree are not versions and are ignored.
+    fn media_version<B>(&self, req: &Request<B>) -> Result<Option<u32>, VersionError> {
+        let mut best: Option<(u32, u16)> = None;
+        for value in req.headers().get_all(ACCEPT) {
+            let Ok(text) = value.to_str() else { continue };
+            for range in text.split(',') {
+                let mut parts = range.split(';');
+                let media = parts.next().unwrap_or_default().trim();
+                // Compared without allocating: media types are case-insensitive.
+                let prefix = self.media_prefix.len();
+                let ours = media
+                    .get(..prefix)
+                    .is_some_and(|p| p.eq_ignore_ascii_case(&self.media_prefix));
+                let Some(rest) = media.get(prefix..).filter(|_| ours) else {
+                    continue;
+                };
+                let subtype = rest.split(['+', '.']).next().unwrap_or_default();
+                let looks_versioned = subtype
+                    .strip_prefix(['v', 'V'])
+                    .is_some_and(|d| d.bytes().next().is_some_and(|b| b.is_ascii_digit()));
+                if !looks_versioned {
+                    continue;
+                }
+                let v = parse_number(subtype).ok_or(VersionError::Invalid {
+                    source: VersionSource::MediaType,
+                })?;
+                let q = parts
+                    .filter_map(|p| p.trim().strip_prefix("q="))
+                    .next()
+                    .map_or(Some(1000), quality)
+                    .ok_or(VersionError::Invalid {
+                        source: VersionSource::MediaType,
+                    })?;
+                if q == 0 {
+                    continue;
+                }
+                best = match best {
+                    Some((seen, seen_q)) if seen_q > q => Some((seen, seen_q)),
+                    Some((seen, seen_q)) if seen_q == q && seen != v => {
+                        return Err(VersionError::Conflicting {
+                            found: vec![
+                                (VersionSource::MediaType, seen),
+                                (VersionSource::MediaType, v),
+                            ],
+                        });
+                    }
+                    _ => Some((v, q)),
+                };
+            }
+        }
+        Ok(best.map(|(v, _)| v))
+    }
+}
+
+/// `uri` without its `/vN` first segment (`/v2` alone becomes `/`), the query kept; `None`
+/// when the path has no version.
+pub(super) fn strip(uri: &Uri) -> Option<Uri> {
+    let (_, tail) = path_version(uri.path())?.ok()?;
+    let path = if tail.is_empty() { "/" } else { tail };
+    let path_and_query = match uri.query() {
+        Some(q) => format!("{path}?{q}"),
+        None => path.to_owned(),
+    };
+    let mut parts = uri.clone().into_parts();
+    parts.path_and_query = Some(PathAndQuery::try_from(path_and_query).ok()?);
+    Uri::from_parts(parts).ok()
+}
+
+/// The first path segment as a version, and the rest of the path: `None` when the segment is
+/// not `v`/`V` and digits (a route such as `/video`), `Some(Err)` when it is but is not a valid
+/// number (`/v01`, `/v9999999999`) — those are refused, never routed as the default version.
+pub(super) fn path_version(path: &str) -> Option<Result<(u32, &str), ()>> {
+    let rest = path
+        .strip_prefix("/v")
+        .or_else(|| path.strip_prefix("/V"))?;
+    let end = rest.find('/').unwrap_or(rest.len());
+    let (digits, tail) = rest.split_at(end);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some(parse_number(digits).map(|v| (v, tail)).ok_or(()))
+}
+
+/// Adds `version` from `source` unless the same source already said it.
+fn note(found: &mut Vec<(VersionSource, u32)>, source: VersionSource, version: u32) {
+    if !found.contains(&(source, version)) {
+        found.push((source, version));
+    }
+}
+
+/// An RFC 9110 weight (`0`, `0.5`, `1.000`) in thousandths.
+pub(super) fn quality(text: &str) -> Option<u16> {
+    let (int, frac) = text.split_once('.').unwrap_or((text, ""));
+    if frac.len() > 3 || !frac.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let frac: u16 = format!("{frac:0<3}").parse().ok()?;
+    match int {
+        "0" => Some(frac),
+        "1" if frac == 0 => Some(1000),
+        _ => None,
+    }
+}
