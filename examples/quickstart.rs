@@ -236,7 +236,7 @@ struct NewPost {
 }
 
 /// The posts, in memory.
-#[derive(Clone, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct Posts(Arc<Mutex<(u64, Vec<Post>)>>);
 
 impl Posts {
