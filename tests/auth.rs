@@ -11,12 +11,13 @@ use axum::routing::get;
 use common::{call, get_with, request};
 use http::{Request, StatusCode};
 use serde_json::{Value, json};
+use tower_shield::auth::api_key;
 use tower_shield::auth::{
-    Answer, ApiKeyAuth, ApiKeyConfigError, ApiKeyRecord, AuditOutcome, AuthLayer, AuthMethod,
-    KeyDigest, KeyStore, MemoryKeyStore, Principal, Tier,
+    Answer, ApiKeyAuth, ApiKeyRecord, AuditOutcome, AuthLayer, AuthMethod, KeyDigest, KeyStore,
+    MemoryKeyStore, Principal, Tier,
 };
 use tower_shield::scope::{ScopeError, ScopeLayer};
-use tower_shield::{RequestId, RequestIdLayer};
+use tower_shield::{ManualClock, RequestId, RequestIdLayer};
 
 const DEMO: &str = "ak_live_7f3a9b2c4d5e6f1a8b9c0d1e2f3a4b5c";
 const PREMIUM: &str = "ak_live_premium_0123456789abcdef0123456789ab";
@@ -159,12 +160,9 @@ async fn stores_are_asked_by_sha256_digest_only() {
 #[tokio::test]
 async fn rotation_revocation_and_expiry() {
     let store = store();
-    let now = Arc::new(Mutex::new(
-        SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000),
-    ));
-    let clock = Arc::clone(&now);
+    let now = ManualClock::at_unix_secs(1_000_000);
     let auth = ApiKeyAuth::builder(store.clone())
-        .clock(move || *clock.lock().unwrap())
+        .clock(now.clone())
         .build()
         .unwrap();
     let app = app(AuthLayer::new(auth));
@@ -196,7 +194,7 @@ async fn rotation_revocation_and_expiry() {
     assert_eq!(status, StatusCode::OK);
 
     // The new key expires at its time, not a second later.
-    *now.lock().unwrap() = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_100);
+    now.set_micros(1_000_100 * 1_000_000);
     let (status, _, body) =
         call(&app, get_with("/me", "x-api-key", new_key.key().as_bytes())).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
@@ -249,19 +247,19 @@ fn api_key_configuration_errors() {
     let err = |b: tower_shield::auth::ApiKeyBuilder<MemoryKeyStore>| b.build().unwrap_err();
     assert_eq!(
         err(ApiKeyAuth::builder(store()).header("Authorization")),
-        ApiKeyConfigError::ReservedHeader("Authorization".into())
+        api_key::ConfigError::ReservedHeader("Authorization".into())
     );
     assert_eq!(
         err(ApiKeyAuth::builder(store()).header("bad header")),
-        ApiKeyConfigError::InvalidHeader("bad header".into())
+        api_key::ConfigError::InvalidHeader("bad header".into())
     );
     assert_eq!(
         err(ApiKeyAuth::builder(store()).query_parameter("a&b")),
-        ApiKeyConfigError::InvalidQueryParameter("a&b".into())
+        api_key::ConfigError::InvalidQueryParameter("a&b".into())
     );
     assert_eq!(
         err(ApiKeyAuth::builder(store()).realm("a\"b")),
-        ApiKeyConfigError::InvalidRealm("a\"b".into())
+        api_key::ConfigError::InvalidRealm("a\"b".into())
     );
 }
 

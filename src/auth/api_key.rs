@@ -1,4 +1,20 @@
-//! API keys: looked up by their SHA-256 digest, so stores hold hashes only.
+//! API keys: [`ApiKeyAuth`] looks them up by their SHA-256 digest ([`KeyDigest`]) in a
+//! [`KeyStore`], so stores hold hashes only; [`generate_api_key`] makes new ones. A
+//! configuration that cannot work is a [`ConfigError`].
+//!
+//! ```
+//! use tower_shield::ManualClock;
+//! use tower_shield::auth::api_key::{ApiKeyAuth, ConfigError, MemoryKeyStore};
+//!
+//! let auth = ApiKeyAuth::builder(MemoryKeyStore::new())
+//!     .header("X-Client-Key")
+//!     .clock(ManualClock::at_unix_secs(1_700_000_000)) // expiry decided on this clock
+//!     .build()?;
+//!
+//! let err = ApiKeyAuth::builder(MemoryKeyStore::new()).header("Authorization").build();
+//! assert_eq!(err.unwrap_err(), ConfigError::ReservedHeader("Authorization".into()));
+//! # Ok::<(), ConfigError>(())
+//! ```
 
 use std::collections::HashMap;
 use std::fmt;
@@ -14,6 +30,7 @@ use subtle::ConstantTimeEq;
 
 use super::{Answer, AuthError, AuthMethod, Authenticator, Outcome, Principal, RequestHead};
 use crate::core::util::query_values;
+use crate::core::{Clock, SharedClock, system_clock};
 
 /// The longest API key looked at; longer ones are refused before they are hashed.
 const MAX_KEY_LEN: usize = 256;
@@ -283,13 +300,13 @@ impl fmt::Debug for GeneratedKey {
 ///
 /// When `prefix` is longer than 32 bytes or has a character other than ASCII letters, digits
 /// and `_`.
-pub fn generate_api_key(prefix: &str) -> Result<GeneratedKey, ApiKeyConfigError> {
+pub fn generate_api_key(prefix: &str) -> Result<GeneratedKey, ConfigError> {
     if prefix.len() > 32
         || !prefix
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'_')
     {
-        return Err(ApiKeyConfigError::InvalidPrefix);
+        return Err(ConfigError::InvalidPrefix);
     }
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);
@@ -303,44 +320,28 @@ pub fn generate_api_key(prefix: &str) -> Result<GeneratedKey, ApiKeyConfigError>
     Ok(GeneratedKey { key, digest })
 }
 
-/// A configuration of [`ApiKeyAuth`] that cannot work.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// A configuration of [`ApiKeyAuth`] that cannot work: what [`ApiKeyBuilder::build`] (and
+/// [`generate_api_key`]) refuses.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
-pub enum ApiKeyConfigError {
+pub enum ConfigError {
     /// The header name is not a valid HTTP header name.
+    #[error("`{0}` is not a valid header name")]
     InvalidHeader(String),
     /// The header is `Authorization` or another header with its own meaning.
+    #[error("`{0}` has its own meaning and cannot carry API keys")]
     ReservedHeader(String),
     /// The query parameter name is empty or has characters that need percent-encoding.
+    #[error("`{0}` is not a plain query parameter name")]
     InvalidQueryParameter(String),
     /// The realm has characters that cannot sit in a quoted header parameter.
+    #[error("realm `{0}` cannot be quoted in a header")]
     InvalidRealm(String),
     /// A key prefix given to [`generate_api_key`] is too long or has characters other than
     /// ASCII letters, digits and `_`.
+    #[error("an API key prefix is at most 32 ASCII letters, digits and underscores")]
     InvalidPrefix,
 }
-
-impl fmt::Display for ApiKeyConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::InvalidHeader(h) => write!(f, "`{h}` is not a valid header name"),
-            Self::ReservedHeader(h) => {
-                write!(f, "`{h}` has its own meaning and cannot carry API keys")
-            }
-            Self::InvalidQueryParameter(q) => {
-                write!(f, "`{q}` is not a plain query parameter name")
-            }
-            Self::InvalidRealm(r) => write!(f, "realm `{r}` cannot be quoted in a header"),
-            Self::InvalidPrefix => {
-                f.write_str("an API key prefix is at most 32 ASCII letters, digits and underscores")
-            }
-        }
-    }
-}
-
-impl std::error::Error for ApiKeyConfigError {}
-
-type Clock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
 
 /// Authenticates API keys sent in a header (`X-API-Key` by default), and in a query parameter
 /// only when [explicitly enabled](ApiKeyBuilder::query_parameter).
@@ -357,7 +358,7 @@ pub struct ApiKeyAuth<K = MemoryKeyStore> {
     query: Box<str>,
     query_enabled: bool,
     challenge: HeaderValue,
-    clock: Clock,
+    clock: SharedClock,
 }
 
 impl<K: fmt::Debug> fmt::Debug for ApiKeyAuth<K> {
@@ -380,7 +381,7 @@ impl<K: KeyStore> ApiKeyAuth<K> {
             query: "api_key".into(),
             query_enabled: false,
             challenge: HeaderValue::from_static(r#"ApiKey realm="api", header="X-API-Key""#),
-            clock: Arc::new(SystemTime::now),
+            clock: system_clock(),
         }
     }
 
@@ -392,16 +393,16 @@ impl<K: KeyStore> ApiKeyAuth<K> {
             query: "api_key".into(),
             query_enabled: false,
             realm: "api".into(),
-            clock: Arc::new(SystemTime::now),
+            clock: system_clock(),
         }
     }
 
     fn decide(&self, record: Option<ApiKeyRecord>) -> Outcome {
-        decide(record, &self.clock)
+        decide(record, &*self.clock)
     }
 }
 
-fn decide(record: Option<ApiKeyRecord>, clock: &Clock) -> Outcome {
+fn decide(record: Option<ApiKeyRecord>, clock: &dyn Clock) -> Outcome {
     let Some(record) = record else {
         return Outcome::Rejected(AuthError::invalid(AuthMethod::ApiKey, "invalid API key"));
     };
@@ -409,7 +410,7 @@ fn decide(record: Option<ApiKeyRecord>, clock: &Clock) -> Outcome {
         return Outcome::Rejected(AuthError::invalid(AuthMethod::ApiKey, "API key revoked"));
     }
     if let Some(at) = record.expires_at {
-        if clock() >= at {
+        if clock.system_time() >= at {
             return Outcome::Rejected(AuthError::expired(AuthMethod::ApiKey, "API key expired"));
         }
     }
@@ -459,7 +460,7 @@ impl<K: KeyStore> Authenticator for ApiKeyAuth<K> {
             Answer::Ready(record) => Answer::Ready(self.decide(record)),
             Answer::Later(fut) => {
                 let clock = Arc::clone(&self.clock);
-                Answer::later(async move { decide(fut.await, &clock) })
+                Answer::later(async move { decide(fut.await, &*clock) })
             }
         }
     }
@@ -477,7 +478,7 @@ pub struct ApiKeyBuilder<K> {
     query: String,
     query_enabled: bool,
     realm: String,
-    clock: Clock,
+    clock: SharedClock,
 }
 
 impl<K: fmt::Debug> fmt::Debug for ApiKeyBuilder<K> {
@@ -513,11 +514,9 @@ impl<K: KeyStore> ApiKeyBuilder<K> {
         self
     }
 
-    /// The clock that decides whether a key has expired (default [`SystemTime::now`]).
-    pub fn clock<F>(mut self, clock: F) -> Self
-    where
-        F: Fn() -> SystemTime + Send + Sync + 'static,
-    {
+    /// The clock that decides whether a key has expired (default the system clock); a
+    /// [`ManualClock`](crate::ManualClock) in tests.
+    pub fn clock(mut self, clock: impl Clock) -> Self {
         self.clock = Arc::new(clock);
         self
     }
@@ -528,15 +527,15 @@ impl<K: KeyStore> ApiKeyBuilder<K> {
     ///
     /// When the header name is invalid or reserved (`Authorization`, `Cookie`, ...), the query
     /// parameter name is not plain, or the realm cannot be quoted.
-    pub fn build(self) -> Result<ApiKeyAuth<K>, ApiKeyConfigError> {
+    pub fn build(self) -> Result<ApiKeyAuth<K>, ConfigError> {
         let header = HeaderName::try_from(self.header.as_str())
-            .map_err(|_| ApiKeyConfigError::InvalidHeader(self.header.clone()))?;
+            .map_err(|_| ConfigError::InvalidHeader(self.header.clone()))?;
         if matches!(
             header.as_str(),
             "authorization" | "proxy-authorization" | "cookie" | "host" | "origin" | "forwarded"
         ) || header.as_str().starts_with("sec-")
         {
-            return Err(ApiKeyConfigError::ReservedHeader(self.header));
+            return Err(ConfigError::ReservedHeader(self.header));
         }
         if self.query.is_empty()
             || !self
@@ -544,13 +543,13 @@ impl<K: KeyStore> ApiKeyBuilder<K> {
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
         {
-            return Err(ApiKeyConfigError::InvalidQueryParameter(self.query));
+            return Err(ConfigError::InvalidQueryParameter(self.query));
         }
         if !super::is_quotable(&self.realm) {
-            return Err(ApiKeyConfigError::InvalidRealm(self.realm));
+            return Err(ConfigError::InvalidRealm(self.realm));
         }
         let challenge = super::challenge("ApiKey", &self.realm, &[("header", &self.header)])
-            .ok_or(ApiKeyConfigError::InvalidRealm(self.realm))?;
+            .ok_or(ConfigError::InvalidRealm(self.realm))?;
         Ok(ApiKeyAuth {
             store: self.store,
             header,
@@ -563,46 +562,4 @@ impl<K: KeyStore> ApiKeyBuilder<K> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn digest_hex_round_trip() {
-        let d = KeyDigest::of("abc");
-        assert_eq!(
-            d.to_hex(),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-        );
-        assert_eq!(KeyDigest::from_hex(&d.to_hex().to_uppercase()), Some(d));
-        assert_eq!(KeyDigest::from_hex("zz"), None);
-        assert_eq!(KeyDigest::from_hex(&"g".repeat(64)), None);
-    }
-
-    #[test]
-    fn generated_keys_differ_and_prefixes_are_checked() {
-        let a = generate_api_key("ak_test_").unwrap();
-        let b = generate_api_key("ak_test_").unwrap();
-        assert_ne!(a.key(), b.key());
-        assert!(!format!("{a:?}").contains(a.key()));
-        assert_eq!(
-            generate_api_key("ak live").unwrap_err(),
-            ApiKeyConfigError::InvalidPrefix
-        );
-    }
-
-    #[test]
-    fn query_values_are_decoded() {
-        let values = |q| {
-            query_values(q, "api_key")
-                .map(|v| v.map(|v| v.into_owned()))
-                .collect::<Vec<_>>()
-        };
-        assert_eq!(values("a=1&api_key=k%5Fx+y"), [Some("k_x y".to_owned())]);
-        assert_eq!(
-            values("api%5Fkey=k&api_key=j"),
-            [Some("k".to_owned()), Some("j".to_owned())]
-        );
-        assert_eq!(values("api_key=%ff"), [None]);
-        assert!(values("api_keys=1").is_empty());
-    }
-}
+mod tests;

@@ -5,11 +5,11 @@ use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
+use http::HeaderValue;
 use http::header::WWW_AUTHENTICATE;
-use http::{HeaderValue, StatusCode};
 
 use super::{AuthMethod, Scopes};
-use crate::problem::{Problem, Rejection, problem_type};
+use crate::problem::{Problem, ProblemType, Rejection};
 
 /// What went wrong with a request's credentials.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -35,7 +35,7 @@ pub enum AuthErrorKind {
 ///
 /// The detail tells a developer what to fix ("token expired", "invalid API key") and never
 /// which secret was close, or anything of the server's internals.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct AuthError {
     kind: AuthErrorKind,
     method: Option<AuthMethod>,
@@ -126,16 +126,6 @@ impl AuthError {
     }
 }
 
-impl fmt::Debug for AuthError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AuthError")
-            .field("kind", &self.kind)
-            .field("method", &self.method)
-            .field("detail", &self.detail)
-            .finish_non_exhaustive()
-    }
-}
-
 impl fmt::Display for AuthError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.detail)
@@ -147,14 +137,9 @@ impl std::error::Error for AuthError {}
 impl Rejection for AuthError {
     fn problem(&self) -> Problem {
         if self.kind == AuthErrorKind::Unavailable {
-            return Problem::new(StatusCode::SERVICE_UNAVAILABLE)
-                .with_type(problem_type("auth-unavailable"))
-                .with_title("Authentication Unavailable")
-                .with_detail(self.detail.clone());
+            return Problem::of(ProblemType::AuthUnavailable).with_detail(self.detail.clone());
         }
-        let mut problem = Problem::new(StatusCode::UNAUTHORIZED)
-            .with_type(problem_type("unauthorized"))
-            .with_detail(self.detail.clone());
+        let mut problem = Problem::of(ProblemType::Unauthorized).with_detail(self.detail.clone());
         for challenge in self.challenges.iter() {
             problem = problem.with_header(WWW_AUTHENTICATE, challenge.clone());
         }
@@ -182,9 +167,8 @@ impl Forbidden {
 
 impl Rejection for Forbidden {
     fn problem(&self) -> Problem {
-        let mut problem = Problem::new(StatusCode::FORBIDDEN)
-            .with_type(problem_type("insufficient-scope"))
-            .with_detail(self.detail.to_string());
+        let mut problem =
+            Problem::of(ProblemType::InsufficientScope).with_detail(self.detail.to_string());
         if let Some(challenge) = &self.challenge {
             problem = problem.with_header(WWW_AUTHENTICATE, challenge.clone());
         }

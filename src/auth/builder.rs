@@ -1,0 +1,83 @@
+//! [`AuthBuilder`]: what an [`AuthLayer`] runs and how it treats requests without a credential.
+
+use std::fmt;
+use std::sync::Arc;
+
+use super::audit::AuditHook;
+use super::{AuthLayer, Authenticator, Chain, ConfigError};
+
+/// Builds an [`AuthLayer`]; see [`AuthLayer::builder`].
+///
+/// ```
+/// use tower_shield::auth::{ApiKeyAuth, AuthLayer, MemoryKeyStore};
+///
+/// let layer = AuthLayer::builder()
+///     .authenticator(ApiKeyAuth::new(MemoryKeyStore::new()))
+///     .allow_anonymous(true)
+///     .build()?;
+///
+/// assert!(AuthLayer::builder().build().is_err()); // no authenticator
+/// # Ok::<(), tower_shield::auth::ConfigError>(())
+/// ```
+#[derive(Default)]
+#[must_use]
+pub struct AuthBuilder {
+    chain: Chain,
+    anonymous: bool,
+    audit: Option<Arc<dyn AuditHook>>,
+}
+
+impl AuthBuilder {
+    /// Adds `authenticator` to the chain, asked when every one added before it skips.
+    pub fn authenticator(mut self, authenticator: impl Authenticator) -> Self {
+        self.chain = self.chain.or(authenticator);
+        self
+    }
+
+    /// Adds the authenticators of `chain` (one, or several joined with
+    /// [`or`](Authenticator::or)), in order, after those added before.
+    pub fn chain(mut self, chain: impl Into<Chain>) -> Self {
+        self.chain.0.extend(chain.into().0);
+        self
+    }
+
+    /// Whether a request without any credential goes on as
+    /// [`Principal::anonymous`](super::Principal::anonymous) (default `false`: it is a `401`).
+    /// An invalid credential is a `401` either way.
+    pub fn allow_anonymous(mut self, on: bool) -> Self {
+        self.anonymous = on;
+        self
+    }
+
+    /// Sends every decision to `hook` as well as to `tracing`.
+    pub fn audit(mut self, hook: impl AuditHook) -> Self {
+        self.audit = Some(Arc::new(hook));
+        self
+    }
+
+    /// The layer.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::NoAuthenticator`] when no authenticator was added.
+    pub fn build(self) -> Result<AuthLayer, ConfigError> {
+        if self.chain.is_empty() {
+            return Err(ConfigError::NoAuthenticator);
+        }
+        Ok(AuthLayer::from_parts(
+            self.chain,
+            self.anonymous,
+            self.audit,
+        ))
+    }
+}
+
+impl fmt::Debug for AuthBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthBuilder")
+            .field("chain", &self.chain)
+            .field("anonymous", &self.anonymous)
+            .field("audit", &self.audit.is_some())
+            .finish()
+    }
+}
