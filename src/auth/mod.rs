@@ -63,10 +63,9 @@ mod api_key;
 #[cfg(feature = "basic")]
 mod basic;
 mod error;
-#[cfg(feature = "jwks")]
-mod jwks;
 #[cfg(feature = "jwt")]
-mod jwt;
+#[cfg_attr(docsrs, doc(cfg(feature = "jwt")))]
+pub mod jwt;
 mod principal;
 
 use std::fmt;
@@ -93,7 +92,7 @@ pub use basic::{
 pub use error::{AuthError, AuthErrorKind, Forbidden};
 #[cfg(feature = "jwks")]
 #[cfg_attr(docsrs, doc(cfg(feature = "jwks")))]
-pub use jwks::{Jwks, JwksBuilder, JwksError};
+pub use jwt::{Jwks, JwksBuilder, JwksError};
 #[cfg(feature = "jwt")]
 #[cfg_attr(docsrs, doc(cfg(feature = "jwt")))]
 pub use jwt::{Algorithm, JwtAuth, JwtBuilder, JwtConfigError, JwtKey};

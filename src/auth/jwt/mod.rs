@@ -15,6 +15,12 @@ use jsonwebtoken::{AlgorithmFamily, DecodingKey};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+#[cfg(feature = "jwks")]
+mod jwks;
+
+#[cfg(feature = "jwks")]
+pub use jwks::{Jwks, JwksBuilder, JwksError};
+
 use super::{
     Answer, AuthError, AuthErrorKind, AuthMethod, Authenticator, Outcome, Principal, RequestHead,
     Scopes, Tier,
@@ -370,7 +376,7 @@ fn crypto_ready() -> Result<(), JwtConfigError> {
 enum Keys {
     Static(Arc<KeySet>),
     #[cfg(feature = "jwks")]
-    Remote(super::Jwks),
+    Remote(Jwks),
 }
 
 /// A configuration of [`JwtAuth`] that cannot work.
@@ -525,13 +531,13 @@ struct Config {
 /// The principal gets `sub` as subject, the scopes of `scope` (space-separated) and `scp`
 /// (an array), the tier of the [tier claim](JwtBuilder::tier_claim), the roles of the
 /// [roles claim](JwtBuilder::roles_claim), the `kid` as key id, and all claims (for
-/// [`Claims<T>`](super::Claims)).
+/// [`Claims<T>`](crate::auth::Claims)).
 ///
 /// ```
 /// use tower_shield::auth::{Algorithm, JwtAuth, JwtKey};
 ///
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// let pem = include_bytes!("../../examples/keys/jwt_public.pem");
+/// let pem = include_bytes!("../../../examples/keys/jwt_public.pem");
 /// let jwt = JwtAuth::builder()
 ///     .key(JwtKey::rsa_pem(Algorithm::RS256, pem)?)
 ///     .issuer("https://auth.example.com")
@@ -855,7 +861,7 @@ impl Authenticator for JwtAuth {
                     && e.kind() != AuthErrorKind::Unavailable =>
             {
                 // RFC 6750 section 3: the error code and a description for the developer.
-                super::challenge(
+                crate::auth::challenge(
                     "Bearer",
                     &self.config.realm,
                     &[
@@ -871,7 +877,7 @@ impl Authenticator for JwtAuth {
 
 #[cfg(feature = "jwks")]
 impl JwtAuth {
-    fn authenticate_remote(&self, jwks: &super::Jwks, token: &str) -> Answer<Outcome> {
+    fn authenticate_remote(&self, jwks: &Jwks, token: &str) -> Answer<Outcome> {
         let c = &self.config;
         let current = jwks.current();
         if let Some(cache) = &c.cache {
@@ -920,7 +926,7 @@ impl JwtAuth {
 pub struct JwtBuilder {
     keys: Vec<JwtKey>,
     #[cfg(feature = "jwks")]
-    jwks: Option<super::Jwks>,
+    jwks: Option<Jwks>,
     algorithms: Option<Vec<Algorithm>>,
     issuers: Vec<String>,
     audiences: Vec<String>,
@@ -955,7 +961,7 @@ impl JwtBuilder {
     /// given.
     #[cfg(feature = "jwks")]
     #[cfg_attr(docsrs, doc(cfg(feature = "jwks")))]
-    pub fn jwks(mut self, jwks: super::Jwks) -> Self {
+    pub fn jwks(mut self, jwks: Jwks) -> Self {
         self.jwks = Some(jwks);
         self
     }
@@ -1075,11 +1081,11 @@ impl JwtBuilder {
                 }
             }
         }
-        if !super::is_quotable(&self.realm) {
+        if !crate::auth::is_quotable(&self.realm) {
             return Err(JwtConfigError::InvalidValue(self.realm));
         }
         crypto_ready()?;
-        let challenge = super::challenge("Bearer", &self.realm, &[])
+        let challenge = crate::auth::challenge("Bearer", &self.realm, &[])
             .ok_or_else(|| JwtConfigError::InvalidValue(self.realm.clone()))?;
         #[cfg(feature = "jwks")]
         let keys = match self.jwks {
@@ -1140,7 +1146,7 @@ mod tests {
 
     #[test]
     fn keys_are_bound_to_their_family() {
-        let pem = include_bytes!("../../examples/keys/jwt_public.pem");
+        let pem = include_bytes!("../../../examples/keys/jwt_public.pem");
         assert!(JwtKey::rsa_pem(Algorithm::RS256, pem).is_ok());
         assert_eq!(
             JwtKey::rsa_pem(Algorithm::ES256, pem).unwrap_err(),

@@ -20,7 +20,7 @@ use tokio::sync::{Mutex, OwnedMutexGuard};
 use tokio::task::AbortHandle;
 use tokio::time::Instant;
 
-use super::jwt::KeySet;
+use super::KeySet;
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 const DEFAULT_COOLDOWN: Duration = Duration::from_secs(30);
