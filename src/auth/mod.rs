@@ -92,10 +92,10 @@ pub use basic::{
 pub use error::{AuthError, AuthErrorKind, Forbidden};
 #[cfg(feature = "jwks")]
 #[cfg_attr(docsrs, doc(cfg(feature = "jwks")))]
-pub use jwt::{Jwks, JwksBuilder, JwksError};
+pub use jwt::Jwks;
 #[cfg(feature = "jwt")]
 #[cfg_attr(docsrs, doc(cfg(feature = "jwt")))]
-pub use jwt::{Algorithm, JwtAuth, JwtBuilder, JwtConfigError, JwtKey};
+pub use jwt::{Algorithm, JwtAuth, JwtKey};
 pub use principal::{AuthMethod, Claims, ClaimsError, Principal, PrincipalBuilder, Scopes, Tier};
 
 use crate::body::ResponseBody;

@@ -1,399 +1,133 @@
-//! Bearer JSON Web Tokens, verified with `jsonwebtoken` (on aws-lc-rs) against static keys or
-//! a remote JWK set (feature `jwks`).
+//! Bearer JSON Web Tokens: [`JwtAuth`] verifies `Authorization: Bearer <JWT>` with
+//! `jsonwebtoken` (on aws-lc-rs) against static keys ([`JwtKey`]) or a remote JWK set
+//! (`Jwks`, feature `jwks`), and makes the [`Principal`] of its claims.
+//!
+//! ```
+//! use std::time::{SystemTime, UNIX_EPOCH};
+//!
+//! use axum::{Router, body::Body, routing::get};
+//! use http::{Request, StatusCode};
+//! use jsonwebtoken::{EncodingKey, Header, encode};
+//! use serde_json::json;
+//! use tower::ServiceExt;
+//! use tower_shield::auth::{Algorithm, AuthLayer, JwtAuth, JwtKey, Principal};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let public = include_bytes!("../../../examples/keys/jwt_public.pem");
+//! let jwt = JwtAuth::builder()
+//!     .key(JwtKey::rsa_pem(Algorithm::RS256, public)?)
+//!     .issuer("https://auth.example.com")
+//!     .audience("https://api.example.com")
+//!     .build()?;
+//! let app = Router::new()
+//!     .route("/me", get(|p: Principal| async move { p.subject().to_owned() }))
+//!     .layer(AuthLayer::new(jwt));
+//!
+//! // A token as the identity provider signs it (here with the example's private key).
+//! let exp = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs() + 300;
+//! let claims = json!({
+//!     "sub": "user_42",
+//!     "iss": "https://auth.example.com",
+//!     "aud": "https://api.example.com",
+//!     "exp": exp,
+//! });
+//! let private = include_bytes!("../../../examples/keys/jwt_private.pem");
+//! let token = encode(
+//!     &Header::new(jsonwebtoken::Algorithm::RS256),
+//!     &claims,
+//!     &EncodingKey::from_rsa_pem(private)?,
+//! )?;
+//! let req = Request::get("/me")
+//!     .header("authorization", format!("Bearer {token}"))
+//!     .body(Body::empty())?;
+//! let res = app.clone().oneshot(req).await?;
+//! assert_eq!(res.status(), StatusCode::OK);
+//!
+//! // A token that is not one: 401, with the reason for the developer (RFC 6750).
+//! let req = Request::get("/me")
+//!     .header("authorization", "Bearer abc")
+//!     .body(Body::empty())?;
+//! let res = app.oneshot(req).await?;
+//! assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+//! assert_eq!(
+//!     res.headers()["www-authenticate"],
+//!     r#"Bearer realm="api", error="invalid_token", error_description="malformed token""#
+//! );
+//! # Ok(()) }
+//! ```
+//!
+//! What is checked, and in which order, is documented on [`JwtAuth`]; remote key sets, their
+//! refresh and key rotation on `Jwks` (feature `jwks`).
+//!
+//! # Errors
+//!
+//! A configuration that cannot work is a [`ConfigError`] at build ([`JwtBuilder::build`],
+//! [`JwtKey`]'s constructors, `JwksBuilder::build`); a JWK set that cannot be fetched is a
+//! `FetchError` (from `Jwks::refresh`; in the background it is logged and the last good set
+//! keeps serving).
 
-use std::collections::HashMap;
+mod builder;
+mod cache;
+#[cfg(feature = "jwks")]
+mod fetch;
+#[cfg(feature = "jwks")]
+mod jwks;
+mod keys;
+#[cfg(test)]
+mod tests;
+
 use std::fmt;
-use std::sync::{Arc, RwLock};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use http::HeaderValue;
 use http::header::AUTHORIZATION;
-pub use jsonwebtoken::Algorithm;
-use jsonwebtoken::{AlgorithmFamily, DecodingKey};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+pub use builder::JwtBuilder;
 #[cfg(feature = "jwks")]
-mod jwks;
-
+#[cfg_attr(docsrs, doc(cfg(feature = "jwks")))]
+pub use fetch::FetchError;
 #[cfg(feature = "jwks")]
-pub use jwks::{Jwks, JwksBuilder, JwksError};
+#[cfg_attr(docsrs, doc(cfg(feature = "jwks")))]
+pub use jwks::{Jwks, JwksBuilder};
+pub use keys::{Algorithm, JwtKey};
 
-use super::{
+use self::cache::{CacheEntry, TokenCache};
+use self::keys::{KeySet, Selection, alg_by_name};
+use crate::auth::{
     Answer, AuthError, AuthErrorKind, AuthMethod, Authenticator, Outcome, Principal, RequestHead,
-    Scopes, Tier,
+    Scopes, Tier, challenge,
 };
+use crate::core::{Clock as _, SharedClock};
 
-/// The default cap on a token's size, checked before any parsing.
-const DEFAULT_MAX_TOKEN_LEN: usize = 8 * 1024;
-
-fn alg_name(alg: Algorithm) -> &'static str {
-    match alg {
-        Algorithm::HS256 => "HS256",
-        Algorithm::HS384 => "HS384",
-        Algorithm::HS512 => "HS512",
-        Algorithm::ES256 => "ES256",
-        Algorithm::ES384 => "ES384",
-        Algorithm::RS256 => "RS256",
-        Algorithm::RS384 => "RS384",
-        Algorithm::RS512 => "RS512",
-        Algorithm::PS256 => "PS256",
-        Algorithm::PS384 => "PS384",
-        Algorithm::PS512 => "PS512",
-        Algorithm::EdDSA => "EdDSA",
-    }
-}
-
-/// The algorithm named exactly `name` (case-sensitive, as RFC 7518 names them).
-fn alg_by_name(name: &str) -> Option<Algorithm> {
-    name.parse().ok()
-}
-
-/// A key that verifies token signatures, with the algorithm it is for.
+/// A configuration that cannot work: of a [`JwtAuth`] ([`JwtBuilder::build`]), a key
+/// ([`JwtKey`]'s constructors) or a remote key set (`JwksBuilder::build`, feature `jwks`).
 ///
-/// The algorithm is part of the key, never taken from a token: an RSA key made for `RS256`
-/// verifies `RS256` signatures only, so an `HS256` token "signed" with the public key as an
-/// HMAC secret is refused.
-#[derive(Clone)]
-pub struct JwtKey {
-    pub(crate) key: DecodingKey,
-    /// `None` for a JWK without `alg`: any configured algorithm of the key's family.
-    pub(crate) alg: Option<Algorithm>,
-    pub(crate) kid: Option<Box<str>>,
-}
-
-impl fmt::Debug for JwtKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("JwtKey")
-            .field("alg", &self.alg)
-            .field("kid", &self.kid)
-            .finish_non_exhaustive()
-    }
-}
-
-fn family_of(alg: Algorithm) -> AlgorithmFamily {
-    match alg {
-        Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512 => AlgorithmFamily::Hmac,
-        Algorithm::ES256 | Algorithm::ES384 => AlgorithmFamily::Ec,
-        Algorithm::EdDSA => AlgorithmFamily::Ed,
-        _ => AlgorithmFamily::Rsa,
-    }
-}
-
-impl JwtKey {
-    fn checked(
-        key: jsonwebtoken::errors::Result<DecodingKey>,
-        alg: Algorithm,
-        family: AlgorithmFamily,
-    ) -> Result<Self, JwtConfigError> {
-        if family_of(alg) != family {
-            return Err(JwtConfigError::KeyAlgorithmMismatch(alg_name(alg)));
-        }
-        let key = key.map_err(|e| JwtConfigError::InvalidKey(e.to_string()))?;
-        Ok(Self {
-            key,
-            alg: Some(alg),
-            kid: None,
-        })
-    }
-
-    /// An RSA public key (PKCS#1 or SubjectPublicKeyInfo PEM) for `RS256`/`384`/`512` or
-    /// `PS256`/`384`/`512`.
-    ///
-    /// # Errors
-    ///
-    /// When `alg` is not an RSA algorithm or the PEM holds no RSA public key.
-    pub fn rsa_pem(alg: Algorithm, pem: &[u8]) -> Result<Self, JwtConfigError> {
-        Self::checked(DecodingKey::from_rsa_pem(pem), alg, AlgorithmFamily::Rsa)
-    }
-
-    /// An RSA public key in PKCS#1 DER.
-    ///
-    /// # Errors
-    ///
-    /// When `alg` is not an RSA algorithm.
-    pub fn rsa_der(alg: Algorithm, der: &[u8]) -> Result<Self, JwtConfigError> {
-        Self::checked(
-            Ok(DecodingKey::from_rsa_der(der)),
-            alg,
-            AlgorithmFamily::Rsa,
-        )
-    }
-
-    /// An elliptic-curve public key (SubjectPublicKeyInfo PEM) for `ES256` (P-256) or
-    /// `ES384` (P-384).
-    ///
-    /// # Errors
-    ///
-    /// When `alg` is not an ECDSA algorithm or the PEM holds no EC public key.
-    pub fn ec_pem(alg: Algorithm, pem: &[u8]) -> Result<Self, JwtConfigError> {
-        Self::checked(DecodingKey::from_ec_pem(pem), alg, AlgorithmFamily::Ec)
-    }
-
-    /// An elliptic-curve public key as a SEC1 point (DER).
-    ///
-    /// # Errors
-    ///
-    /// When `alg` is not an ECDSA algorithm.
-    pub fn ec_der(alg: Algorithm, der: &[u8]) -> Result<Self, JwtConfigError> {
-        Self::checked(Ok(DecodingKey::from_ec_der(der)), alg, AlgorithmFamily::Ec)
-    }
-
-    /// An Ed25519 public key (SubjectPublicKeyInfo PEM) for `EdDSA`.
-    ///
-    /// # Errors
-    ///
-    /// When the PEM holds no Ed25519 public key.
-    pub fn ed_pem(pem: &[u8]) -> Result<Self, JwtConfigError> {
-        Self::checked(
-            DecodingKey::from_ed_pem(pem),
-            Algorithm::EdDSA,
-            AlgorithmFamily::Ed,
-        )
-    }
-
-    /// An Ed25519 public key: its 32 raw bytes.
-    ///
-    /// # Errors
-    ///
-    /// Never for 32 bytes; an error otherwise.
-    pub fn ed_der(raw: &[u8]) -> Result<Self, JwtConfigError> {
-        if raw.len() != 32 {
-            return Err(JwtConfigError::InvalidKey(
-                "an Ed25519 public key is 32 bytes".into(),
-            ));
-        }
-        Self::checked(
-            Ok(DecodingKey::from_ed_der(raw)),
-            Algorithm::EdDSA,
-            AlgorithmFamily::Ed,
-        )
-    }
-
-    /// A shared secret for `HS256`/`384`/`512`, at least as long as the hash (32, 48 or 64
-    /// bytes), as RFC 7518 section 3.2 requires.
-    ///
-    /// # Errors
-    ///
-    /// When `alg` is not an HMAC algorithm or the secret is too short.
-    pub fn hmac(alg: Algorithm, secret: &[u8]) -> Result<Self, JwtConfigError> {
-        let min = match alg {
-            Algorithm::HS256 => 32,
-            Algorithm::HS384 => 48,
-            _ => 64,
-        };
-        if family_of(alg) == AlgorithmFamily::Hmac && secret.len() < min {
-            return Err(JwtConfigError::WeakSecret {
-                alg: alg_name(alg),
-                min,
-            });
-        }
-        Self::checked(
-            Ok(DecodingKey::from_secret(secret)),
-            alg,
-            AlgorithmFamily::Hmac,
-        )
-    }
-
-    /// A public key from one JWK (JSON). Its `kid` is kept; its `alg`, when given, fixes the
-    /// algorithm, else the key serves the configured algorithms of its family.
-    ///
-    /// # Errors
-    ///
-    /// When the JSON is not a JWK of a signature key this crate can use.
-    pub fn jwk(json: &str) -> Result<Self, JwtConfigError> {
-        let value: Value =
-            serde_json::from_str(json).map_err(|e| JwtConfigError::InvalidKey(e.to_string()))?;
-        Self::from_jwk_value(&value).map_err(JwtConfigError::InvalidKey)
-    }
-
-    pub(crate) fn from_jwk_value(value: &Value) -> Result<Self, String> {
-        let obj = value.as_object().ok_or("a JWK is a JSON object")?;
-        if obj
-            .get("use")
-            .and_then(Value::as_str)
-            .is_some_and(|u| u != "sig")
-        {
-            return Err("the JWK is not for signatures".into());
-        }
-        if obj.contains_key("d") {
-            return Err("the JWK holds a private key; give the public key".into());
-        }
-        let alg = match obj.get("alg") {
-            None => None,
-            Some(Value::String(a)) => {
-                Some(alg_by_name(a).ok_or_else(|| format!("unsupported JWK alg {a}"))?)
-            }
-            Some(_) => return Err("the JWK's alg is not a string".into()),
-        };
-        let jwk: jsonwebtoken::jwk::Jwk =
-            serde_json::from_value(value.clone()).map_err(|e| e.to_string())?;
-        let key = DecodingKey::from_jwk(&jwk).map_err(|e| e.to_string())?;
-        if let Some(alg) = alg {
-            if family_of(alg) != key.family() {
-                return Err(format!(
-                    "the JWK's alg {} does not fit its key",
-                    alg_name(alg)
-                ));
-            }
-        }
-        if key.family() == AlgorithmFamily::Hmac {
-            return Err("symmetric JWKs are not accepted".into());
-        }
-        let kid = match obj.get("kid") {
-            None => None,
-            Some(Value::String(k)) => Some(k.as_str().into()),
-            Some(_) => return Err("the JWK's kid is not a string".into()),
-        };
-        Ok(Self { key, alg, kid })
-    }
-
-    /// Gives the key an id: tokens whose header has this `kid` are verified with it.
-    #[must_use]
-    pub fn with_kid(mut self, kid: impl Into<Box<str>>) -> Self {
-        self.kid = Some(kid.into());
-        self
-    }
-
-    fn fits(&self, alg: Algorithm) -> bool {
-        match self.alg {
-            Some(a) => a == alg,
-            None => self.key.family() == family_of(alg),
-        }
-    }
-}
-
-/// A set of verification keys, by `kid`.
-#[derive(Debug, Default)]
-pub(crate) struct KeySet {
-    keys: Vec<Arc<JwtKey>>,
-    by_kid: HashMap<Box<str>, usize>,
-}
-
-/// What a key set has for a token.
-enum Selection<'a> {
-    Keys(Vec<&'a JwtKey>),
-    UnknownKid,
-    NoKey,
-}
-
-impl KeySet {
-    pub(crate) fn new(keys: Vec<JwtKey>) -> Self {
-        let mut by_kid = HashMap::new();
-        for (i, key) in keys.iter().enumerate() {
-            if let Some(kid) = &key.kid {
-                by_kid.entry(kid.clone()).or_insert(i);
-            }
-        }
-        Self {
-            keys: keys.into_iter().map(Arc::new).collect(),
-            by_kid,
-        }
-    }
-
-    /// The signature keys of a JWK set document, skipping keys this crate cannot use (other
-    /// key types, encryption keys, private or symmetric keys).
-    ///
-    /// # Errors
-    ///
-    /// When the document is not a JWK set.
-    #[cfg_attr(not(feature = "jwks"), allow(dead_code))]
-    pub(crate) fn from_jwk_set(json: &[u8]) -> Result<Self, String> {
-        let doc: Value = serde_json::from_slice(json).map_err(|e| e.to_string())?;
-        let keys = doc
-            .get("keys")
-            .and_then(Value::as_array)
-            .ok_or("the document has no `keys` array")?;
-        Ok(Self::new(
-            keys.iter()
-                .filter_map(|k| JwtKey::from_jwk_value(k).ok())
-                .collect(),
-        ))
-    }
-
-    /// How many keys the set has.
-    #[cfg_attr(not(feature = "jwks"), allow(dead_code))]
-    pub(crate) fn len(&self) -> usize {
-        self.keys.len()
-    }
-
-    /// The kids of the set, for comparing two sets.
-    #[cfg_attr(not(feature = "jwks"), allow(dead_code))]
-    pub(crate) fn kids(&self) -> impl Iterator<Item = &str> {
-        self.keys.iter().filter_map(|k| k.kid.as_deref())
-    }
-
-    fn select(&self, kid: Option<&str>, alg: Algorithm) -> Selection<'_> {
-        match kid {
-            Some(kid) => match self.by_kid.get(kid) {
-                Some(&i) if self.keys[i].fits(alg) => Selection::Keys(vec![&*self.keys[i]]),
-                Some(_) => Selection::NoKey,
-                None => Selection::UnknownKid,
-            },
-            None => {
-                let keys: Vec<&JwtKey> = self
-                    .keys
-                    .iter()
-                    .map(|k| &**k)
-                    .filter(|k| k.fits(alg))
-                    .collect();
-                if keys.is_empty() {
-                    Selection::NoKey
-                } else {
-                    Selection::Keys(keys)
-                }
-            }
-        }
-    }
-}
-
-/// Makes sure `jsonwebtoken` has a working crypto provider, so that no request can meet its
-/// "no provider" panic: installs aws-lc-rs as the process default (unless the application
-/// installed one first) and verifies a known HS256 signature. When a dependency graph turns on
-/// both of jsonwebtoken's backends and nothing is installed, this is a build error here rather
-/// than a panic per request.
-fn crypto_ready() -> Result<(), JwtConfigError> {
-    let _ = jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER.install_default();
-    let key = DecodingKey::from_secret(b"tower-shield self-test key 32 b!");
-    let check = || {
-        jsonwebtoken::crypto::verify(
-            "MuhT29KTresj0ySsh3XAcfiAdJBLN_3fC7youwh4k6g",
-            b"eyJhbGciOiJIUzI1NiJ9.e30",
-            &key,
-            Algorithm::HS256,
-        )
-    };
-    match std::panic::catch_unwind(check) {
-        Ok(Ok(true)) => Ok(()),
-        _ => Err(JwtConfigError::CryptoProvider),
-    }
-}
-
-/// Where a [`JwtAuth`] gets its keys.
-#[derive(Clone)]
-enum Keys {
-    Static(Arc<KeySet>),
-    #[cfg(feature = "jwks")]
-    Remote(Jwks),
-}
-
-/// A configuration of [`JwtAuth`] that cannot work.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Messages name the URL and the reason, never a key.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
-pub enum JwtConfigError {
+pub enum ConfigError {
     /// Neither a key nor a JWK set was given.
+    #[error("a JWT authenticator needs a key or a JWK set")]
     NoKeys,
     /// No algorithm is accepted.
+    #[error("a JWT authenticator needs accepted algorithms")]
     NoAlgorithms,
     /// A key cannot be read.
+    #[error("invalid key: {0}")]
     InvalidKey(String),
     /// A key was made for an algorithm of another family (an RSA key for `ES256`).
+    #[error("the key is not a key for {0}")]
     KeyAlgorithmMismatch(&'static str),
     /// A key's algorithm is not among the accepted algorithms.
+    #[error("a key is for {0}, which is not among the accepted algorithms")]
     AlgorithmNotAccepted(&'static str),
     /// An HMAC secret shorter than its hash.
+    #[error("an {alg} secret must be at least {min} bytes")]
     WeakSecret {
         /// The algorithm.
         alg: &'static str,
@@ -401,99 +135,39 @@ pub enum JwtConfigError {
         min: usize,
     },
     /// A realm, issuer, audience or claim name that cannot be used.
+    #[error("invalid value: {0}")]
     InvalidValue(String),
     /// Both static keys and a JWK set were given: use one source of keys.
+    #[error("give static keys or a JWK set, not both")]
     KeysAndJwks,
     /// `jsonwebtoken` has no working crypto provider (another crate installed a broken one).
+    #[error("jsonwebtoken has no working crypto provider")]
     CryptoProvider,
+    /// A JWK set's URL (or issuer) is not an absolute URL, or an issuer has a query or
+    /// fragment.
+    #[error("invalid JWKS URL or issuer: {0}")]
+    InvalidUrl(String),
+    /// A JWK set's URL scheme is neither `https` nor `http`.
+    #[error("{0}: the scheme must be https or http")]
+    UnsupportedScheme(String),
+    /// Plain `http` to a host that is not loopback, and `allow_insecure_http(true)` was not
+    /// given (`JwksBuilder::allow_insecure_http`, feature `jwks`).
+    #[error("{0}: plain http is only allowed to loopback hosts (see allow_insecure_http)")]
+    InsecureHttp(String),
+    /// A JWK set setting that cannot work; the message names it.
+    #[error("invalid JWKS configuration: {0}")]
+    InvalidJwksSetting(&'static str),
+    /// The default HTTP client of a JWK set could not be built.
+    #[error("the HTTP client could not be built: {0}")]
+    HttpClient(String),
 }
 
-impl fmt::Display for JwtConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::NoKeys => f.write_str("a JWT authenticator needs a key or a JWK set"),
-            Self::NoAlgorithms => f.write_str("a JWT authenticator needs accepted algorithms"),
-            Self::InvalidKey(e) => write!(f, "invalid key: {e}"),
-            Self::KeyAlgorithmMismatch(alg) => write!(f, "the key is not a key for {alg}"),
-            Self::AlgorithmNotAccepted(alg) => {
-                write!(
-                    f,
-                    "a key is for {alg}, which is not among the accepted algorithms"
-                )
-            }
-            Self::WeakSecret { alg, min } => {
-                write!(f, "an {alg} secret must be at least {min} bytes")
-            }
-            Self::InvalidValue(v) => write!(f, "invalid value: {v}"),
-            Self::KeysAndJwks => f.write_str("give static keys or a JWK set, not both"),
-            Self::CryptoProvider => f.write_str("jsonwebtoken has no working crypto provider"),
-        }
-    }
-}
-
-impl std::error::Error for JwtConfigError {}
-
-type Clock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
-
-/// A token already verified, and until when it may be accepted without verifying again.
-struct CacheEntry {
-    principal: Principal,
-    exp: u64,
-    generation: u64,
-}
-
-/// A bounded map from a token's SHA-256 digest to its principal, sharded so that readers on
-/// different shards never meet.
-type Shard = RwLock<HashMap<[u8; 32], CacheEntry>>;
-
-struct TokenCache {
-    shards: Box<[Shard]>,
-    per_shard: usize,
-}
-
-const SHARDS: usize = 16;
-
-impl TokenCache {
-    fn new(capacity: usize) -> Self {
-        Self {
-            shards: (0..SHARDS).map(|_| RwLock::new(HashMap::new())).collect(),
-            per_shard: capacity.div_ceil(SHARDS).max(1),
-        }
-    }
-
-    fn shard(&self, digest: &[u8; 32]) -> &Shard {
-        &self.shards[usize::from(digest[0]) % SHARDS]
-    }
-
-    fn get(&self, digest: &[u8; 32], now: u64, generation: u64) -> Option<Principal> {
-        let shard = self.shard(digest).read().unwrap_or_else(|e| e.into_inner());
-        let entry = shard.get(digest)?;
-        (now < entry.exp && entry.generation == generation).then(|| entry.principal.clone())
-    }
-
-    fn insert(&self, digest: [u8; 32], entry: CacheEntry, now: u64) {
-        let mut shard = self
-            .shard(&digest)
-            .write()
-            .unwrap_or_else(|e| e.into_inner());
-        if shard.len() >= self.per_shard && !shard.contains_key(&digest) {
-            shard.retain(|_, e| now < e.exp);
-            if shard.len() >= self.per_shard {
-                if let Some(victim) = shard.keys().next().copied() {
-                    shard.remove(&victim);
-                }
-            }
-        }
-        shard.insert(digest, entry);
-    }
-
-    #[cfg(test)]
-    fn len(&self) -> usize {
-        self.shards
-            .iter()
-            .map(|s| s.read().unwrap_or_else(|e| e.into_inner()).len())
-            .sum()
-    }
+/// Where a [`JwtAuth`] gets its keys.
+#[derive(Clone, Debug)]
+enum Keys {
+    Static(Arc<KeySet>),
+    #[cfg(feature = "jwks")]
+    Remote(Jwks),
 }
 
 struct Config {
@@ -508,7 +182,7 @@ struct Config {
     roles_claim: Option<String>,
     max_len: usize,
     cache: Option<TokenCache>,
-    clock: Clock,
+    clock: SharedClock,
     realm: String,
     challenge: HeaderValue,
 }
@@ -551,6 +225,7 @@ pub struct JwtAuth {
     config: Arc<Config>,
 }
 
+/// By hand: the configuration holds a clock, a trait object without `Debug`.
 impl fmt::Debug for JwtAuth {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("JwtAuth")
@@ -575,13 +250,6 @@ struct TokenHeader {
     kid: Option<String>,
 }
 
-fn now_secs(clock: &Clock) -> u64 {
-    clock()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
 /// A NumericDate claim: a JSON number (integer or not), else `Err`.
 fn numeric_date(value: Option<&Value>) -> Result<Option<f64>, ()> {
     match value {
@@ -602,23 +270,7 @@ fn strings(value: Option<&Value>) -> Vec<&str> {
 impl JwtAuth {
     /// Starts a configuration.
     pub fn builder() -> JwtBuilder {
-        JwtBuilder {
-            keys: Vec::new(),
-            #[cfg(feature = "jwks")]
-            jwks: None,
-            algorithms: None,
-            issuers: Vec::new(),
-            audiences: Vec::new(),
-            leeway: Duration::from_secs(60),
-            require_exp: true,
-            required_claims: Vec::new(),
-            tier_claim: Some("tier".into()),
-            roles_claim: Some("roles".into()),
-            max_len: DEFAULT_MAX_TOKEN_LEN,
-            cache: None,
-            clock: Arc::new(SystemTime::now),
-            realm: "api".into(),
-        }
+        JwtBuilder::new()
     }
 
     fn parse_header(&self, token: &str) -> Result<TokenHeader, Failure> {
@@ -689,7 +341,7 @@ impl JwtAuth {
         let Value::Object(map) = &claims else {
             return Err(Failure::Invalid("malformed token"));
         };
-        let now = now_secs(&c.clock);
+        let now = c.clock.unix_secs();
         let leeway = c.leeway as f64;
         let exp = numeric_date(map.get("exp"))
             .map_err(|()| Failure::Invalid("token exp claim is not a number"))?;
@@ -837,7 +489,7 @@ impl Authenticator for JwtAuth {
             Keys::Static(set) => {
                 if let Some(cache) = &c.cache {
                     let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-                    if let Some(p) = cache.get(&digest, now_secs(&c.clock), 0) {
+                    if let Some(p) = cache.get(&digest, c.clock.unix_secs(), 0) {
                         return Answer::Ready(Outcome::Authenticated(p));
                     }
                 }
@@ -861,7 +513,7 @@ impl Authenticator for JwtAuth {
                     && e.kind() != AuthErrorKind::Unavailable =>
             {
                 // RFC 6750 section 3: the error code and a description for the developer.
-                crate::auth::challenge(
+                challenge(
                     "Bearer",
                     &self.config.realm,
                     &[
@@ -882,7 +534,7 @@ impl JwtAuth {
         let current = jwks.current();
         if let Some(cache) = &c.cache {
             let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-            if let Some(p) = cache.get(&digest, now_secs(&c.clock), current.generation) {
+            if let Some(p) = cache.get(&digest, c.clock.unix_secs(), current.generation) {
                 return Answer::Ready(Outcome::Authenticated(p));
             }
         }
@@ -918,279 +570,5 @@ impl JwtAuth {
                 Err(f) => Self::reject(f),
             }
         })
-    }
-}
-
-/// Builds a [`JwtAuth`]; see [`JwtAuth::builder`].
-#[must_use]
-pub struct JwtBuilder {
-    keys: Vec<JwtKey>,
-    #[cfg(feature = "jwks")]
-    jwks: Option<Jwks>,
-    algorithms: Option<Vec<Algorithm>>,
-    issuers: Vec<String>,
-    audiences: Vec<String>,
-    leeway: Duration,
-    require_exp: bool,
-    required_claims: Vec<String>,
-    tier_claim: Option<String>,
-    roles_claim: Option<String>,
-    max_len: usize,
-    cache: Option<usize>,
-    clock: Clock,
-    realm: String,
-}
-
-impl fmt::Debug for JwtBuilder {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("JwtBuilder")
-            .field("keys", &self.keys)
-            .field("algorithms", &self.algorithms)
-            .finish_non_exhaustive()
-    }
-}
-
-impl JwtBuilder {
-    /// Adds a verification key (several may be given; tokens pick one by `kid`).
-    pub fn key(mut self, key: JwtKey) -> Self {
-        self.keys.push(key);
-        self
-    }
-
-    /// Takes keys from a remote JWK set instead of static keys: `algorithms` must then be
-    /// given.
-    #[cfg(feature = "jwks")]
-    #[cfg_attr(docsrs, doc(cfg(feature = "jwks")))]
-    pub fn jwks(mut self, jwks: Jwks) -> Self {
-        self.jwks = Some(jwks);
-        self
-    }
-
-    /// The accepted algorithms. Default: those of the static keys. Required with a JWK set.
-    pub fn algorithms(mut self, algorithms: impl IntoIterator<Item = Algorithm>) -> Self {
-        self.algorithms = Some(algorithms.into_iter().collect());
-        self
-    }
-
-    /// An accepted issuer (`iss`); tokens without `iss` are then refused. May be called again
-    /// to accept several.
-    pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
-        self.issuers.push(issuer.into());
-        self
-    }
-
-    /// An accepted audience (`aud`); tokens without `aud` are then refused. May be called
-    /// again to accept several.
-    pub fn audience(mut self, audience: impl Into<String>) -> Self {
-        self.audiences.push(audience.into());
-        self
-    }
-
-    /// The clock skew tolerated on `exp` and `nbf` (default 60 seconds, as `jsonwebtoken`'s).
-    pub fn leeway(mut self, leeway: Duration) -> Self {
-        self.leeway = leeway;
-        self
-    }
-
-    /// Whether tokens must have `exp` (default `true`: a token that never expires is a
-    /// credential that can never be taken back).
-    pub fn require_exp(mut self, require: bool) -> Self {
-        self.require_exp = require;
-        self
-    }
-
-    /// A claim every token must have (`jti`, `azp`, ...).
-    pub fn require_claim(mut self, name: impl Into<String>) -> Self {
-        self.required_claims.push(name.into());
-        self
-    }
-
-    /// The claim that names the principal's [`Tier`] (default `tier`; `None` for none). A
-    /// token without it is on [`Tier::AUTHENTICATED`].
-    pub fn tier_claim(mut self, name: Option<&str>) -> Self {
-        self.tier_claim = name.map(Into::into);
-        self
-    }
-
-    /// The claim that lists the principal's roles, an array or a space-separated string
-    /// (default `roles`; `None` for none).
-    pub fn roles_claim(mut self, name: Option<&str>) -> Self {
-        self.roles_claim = name.map(Into::into);
-        self
-    }
-
-    /// The largest token accepted, in bytes (default 8 KiB), checked before any parsing.
-    pub fn max_token_len(mut self, bytes: usize) -> Self {
-        self.max_len = bytes;
-        self
-    }
-
-    /// Keeps up to `capacity` verified tokens (with an `exp`), so that a token seen again is
-    /// accepted without checking its signature, until its `exp`. Keyed by the SHA-256 digest
-    /// of the whole token; a remote key set that changes empties it.
-    pub fn cache(mut self, capacity: usize) -> Self {
-        self.cache = Some(capacity);
-        self
-    }
-
-    /// The clock for `exp`, `nbf` and the cache (default [`SystemTime::now`]).
-    pub fn clock<F>(mut self, clock: F) -> Self
-    where
-        F: Fn() -> SystemTime + Send + Sync + 'static,
-    {
-        self.clock = Arc::new(clock);
-        self
-    }
-
-    /// The realm of the `WWW-Authenticate: Bearer` challenge (default `api`).
-    pub fn realm(mut self, realm: impl Into<String>) -> Self {
-        self.realm = realm.into();
-        self
-    }
-
-    /// The authenticator.
-    ///
-    /// # Errors
-    ///
-    /// When there are no keys, no accepted algorithms, a static key whose algorithm is not
-    /// accepted, or a realm that cannot be quoted.
-    pub fn build(self) -> Result<JwtAuth, JwtConfigError> {
-        #[cfg(feature = "jwks")]
-        let remote = self.jwks.is_some();
-        #[cfg(not(feature = "jwks"))]
-        let remote = false;
-        if self.keys.is_empty() && !remote {
-            return Err(JwtConfigError::NoKeys);
-        }
-        let algorithms = match self.algorithms {
-            Some(algs) => algs,
-            None if remote => return Err(JwtConfigError::NoAlgorithms),
-            None => {
-                let mut algs: Vec<Algorithm> = self.keys.iter().filter_map(|k| k.alg).collect();
-                algs.dedup();
-                algs
-            }
-        };
-        if algorithms.is_empty() {
-            return Err(JwtConfigError::NoAlgorithms);
-        }
-        for key in &self.keys {
-            if let Some(alg) = key.alg {
-                if !algorithms.contains(&alg) {
-                    return Err(JwtConfigError::AlgorithmNotAccepted(alg_name(alg)));
-                }
-            }
-        }
-        if !crate::auth::is_quotable(&self.realm) {
-            return Err(JwtConfigError::InvalidValue(self.realm));
-        }
-        crypto_ready()?;
-        let challenge = crate::auth::challenge("Bearer", &self.realm, &[])
-            .ok_or_else(|| JwtConfigError::InvalidValue(self.realm.clone()))?;
-        #[cfg(feature = "jwks")]
-        let keys = match self.jwks {
-            Some(_) if !self.keys.is_empty() => return Err(JwtConfigError::KeysAndJwks),
-            Some(jwks) => Keys::Remote(jwks),
-            None => Keys::Static(Arc::new(KeySet::new(self.keys))),
-        };
-        #[cfg(not(feature = "jwks"))]
-        let keys = Keys::Static(Arc::new(KeySet::new(self.keys)));
-        Ok(JwtAuth {
-            config: Arc::new(Config {
-                keys,
-                algorithms,
-                issuers: self.issuers,
-                audiences: self.audiences,
-                leeway: self.leeway.as_secs(),
-                require_exp: self.require_exp,
-                required_claims: self.required_claims,
-                tier_claim: self.tier_claim,
-                roles_claim: self.roles_claim,
-                max_len: self.max_len,
-                cache: self.cache.map(TokenCache::new),
-                clock: self.clock,
-                realm: self.realm,
-                challenge,
-            }),
-        })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    const ALL_ALGORITHMS: [Algorithm; 12] = [
-        Algorithm::HS256,
-        Algorithm::HS384,
-        Algorithm::HS512,
-        Algorithm::ES256,
-        Algorithm::ES384,
-        Algorithm::RS256,
-        Algorithm::RS384,
-        Algorithm::RS512,
-        Algorithm::PS256,
-        Algorithm::PS384,
-        Algorithm::PS512,
-        Algorithm::EdDSA,
-    ];
-
-    #[test]
-    fn algorithm_names_round_trip() {
-        for alg in ALL_ALGORITHMS {
-            assert_eq!(alg_by_name(alg_name(alg)), Some(alg));
-        }
-        assert_eq!(alg_by_name("none"), None);
-        assert_eq!(alg_by_name("rs256"), None);
-    }
-
-    #[test]
-    fn keys_are_bound_to_their_family() {
-        let pem = include_bytes!("../../../examples/keys/jwt_public.pem");
-        assert!(JwtKey::rsa_pem(Algorithm::RS256, pem).is_ok());
-        assert_eq!(
-            JwtKey::rsa_pem(Algorithm::ES256, pem).unwrap_err(),
-            JwtConfigError::KeyAlgorithmMismatch("ES256")
-        );
-        assert_eq!(
-            JwtKey::hmac(Algorithm::HS256, b"short").unwrap_err(),
-            JwtConfigError::WeakSecret {
-                alg: "HS256",
-                min: 32
-            }
-        );
-    }
-
-    #[test]
-    fn cache_is_bounded_and_respects_exp_and_generation() {
-        let cache = TokenCache::new(32);
-        let p = Principal::builder("s", AuthMethod::Jwt).build();
-        for i in 0..1000u32 {
-            let mut d = [0u8; 32];
-            d[..4].copy_from_slice(&i.to_le_bytes());
-            cache.insert(
-                d,
-                CacheEntry {
-                    principal: p.clone(),
-                    exp: 100,
-                    generation: 0,
-                },
-                10,
-            );
-        }
-        assert!(cache.len() <= 32, "{}", cache.len());
-        let d = [7u8; 32];
-        cache.insert(
-            d,
-            CacheEntry {
-                principal: p,
-                exp: 100,
-                generation: 3,
-            },
-            10,
-        );
-        assert!(cache.get(&d, 99, 3).is_some());
-        assert!(cache.get(&d, 100, 3).is_none());
-        assert!(cache.get(&d, 50, 4).is_none());
     }
 }
