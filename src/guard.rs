@@ -97,7 +97,11 @@ where
     }
 }
 
-fn calling<G, S, ReqBody>(inner: &mut S, req: Request<ReqBody>, state: G::State) -> State<G, S, ReqBody>
+fn calling<G, S, ReqBody>(
+    inner: &mut S,
+    req: Request<ReqBody>,
+    state: G::State,
+) -> State<G, S, ReqBody>
 where
     G: Guard,
     S: Service<Request<ReqBody>>,

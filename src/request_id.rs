@@ -58,8 +58,8 @@ use tower_service::Service;
 use tracing::Span;
 
 use crate::body::ResponseBody;
-pub use crate::core::{MAX_MAX_LENGTH, RequestId, RequestIdError};
 use crate::core::FORBIDDEN_SYMBOLS;
+pub use crate::core::{MAX_MAX_LENGTH, RequestId, RequestIdError};
 use crate::problem::{self, Problem, Rejection};
 
 /// The default header: `x-request-id`.

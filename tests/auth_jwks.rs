@@ -20,14 +20,15 @@ use http::{Request, StatusCode};
 use interop::{Idp, node_mint};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
-use tower_shield::auth::{Algorithm, AuthLayer, Jwks, JwksError, JwtAuth, Principal};
+use tower_shield::auth::jwt::FetchError;
+use tower_shield::auth::{Algorithm, AuthLayer, Jwks, JwtAuth, Principal};
 
 const AUDIENCE: &str = "https://api.example.com";
 const DISCOVERY: &str = "/.well-known/openid-configuration";
 const UNKNOWN_KEY_CHALLENGE: &str =
     r#"Bearer realm="api", error="invalid_token", error_description="unknown signing key""#;
 
-fn jwt(jwks: Jwks, issuer: &str) -> tower_shield::auth::JwtBuilder {
+fn jwt(jwks: Jwks, issuer: &str) -> tower_shield::auth::jwt::JwtBuilder {
     JwtAuth::builder()
         .jwks(jwks)
         .algorithms([Algorithm::RS256, Algorithm::ES256, Algorithm::EdDSA])
@@ -116,7 +117,7 @@ async fn discovery_refuses_a_document_for_another_issuer() {
     let jwks = Jwks::discover(&configured).build().expect("jwks");
     assert_eq!(
         jwks.refresh().await.unwrap_err(),
-        JwksError::IssuerMismatch {
+        FetchError::IssuerMismatch {
             expected: configured,
             found: idp.base.clone(),
         }
@@ -424,7 +425,7 @@ async fn a_provider_that_goes_down_leaves_the_last_good_set_serving() {
 
     assert!(matches!(
         jwks.refresh().await,
-        Err(JwksError::Request { .. })
+        Err(FetchError::Request { .. })
     ));
     assert!(jwks.is_loaded());
     for (token, alg, kid) in &tokens {

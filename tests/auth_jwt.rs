@@ -2,7 +2,6 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::Router;
@@ -14,11 +13,13 @@ use common::{call, get_with, request};
 use http::{Request, StatusCode};
 use jsonwebtoken::{EncodingKey, Header, encode};
 use serde_json::{Value, json};
+use tower_shield::auth::jwt::ConfigError;
 use tower_shield::auth::{
     Algorithm, ApiKeyAuth, ApiKeyRecord, AuthLayer, AuthMethod, Authenticator, Claims, JwtAuth,
-    JwtConfigError, JwtKey, KeyDigest, MemoryKeyStore, Principal,
+    JwtKey, KeyDigest, MemoryKeyStore, Principal,
 };
 use tower_shield::scope::ScopeLayer;
+use tower_shield::{Clock, ManualClock};
 
 const PUBLIC: &[u8] = include_bytes!("../examples/keys/jwt_public.pem");
 const PRIVATE: &[u8] = include_bytes!("../examples/keys/jwt_private.pem");
@@ -512,13 +513,12 @@ async fn kids_select_keys_and_header_urls_are_never_followed() {
 
 #[tokio::test]
 async fn a_token_seen_again_is_answered_from_the_cache() {
-    let clock = Arc::new(Mutex::new(SystemTime::now()));
+    let clock = ManualClock::at_unix_secs(now());
     let make = |cache: bool| {
-        let c2 = Arc::clone(&clock);
         let mut b = JwtAuth::builder()
             .key(JwtKey::rsa_pem(Algorithm::RS256, PUBLIC).unwrap())
             .leeway(Duration::ZERO)
-            .clock(move || *c2.lock().unwrap());
+            .clock(clock.clone());
         if cache {
             b = b.cache(100);
         }
@@ -532,22 +532,21 @@ async fn a_token_seen_again_is_answered_from_the_cache() {
     assert_eq!(call(&uncached, bearer(&token)).await.0, StatusCode::OK);
     // With the clock moved back before `nbf`, only a full verification notices: the cached
     // layer answers from the cache, without verifying again.
-    *clock.lock().unwrap() -= Duration::from_secs(600);
+    clock.set_micros(clock.now() - 600_000_000);
     assert_eq!(call(&cached, bearer(&token)).await.0, StatusCode::OK);
     assert_refused(&uncached, &token, "token not yet valid").await;
 }
 
 #[tokio::test]
 async fn the_cache_never_serves_past_exp() {
-    let clock = Arc::new(Mutex::new(SystemTime::now()));
-    let c2 = Arc::clone(&clock);
+    let clock = ManualClock::at_unix_secs(now());
     let cached = JwtAuth::builder()
         .key(JwtKey::rsa_pem(Algorithm::RS256, PUBLIC).unwrap())
         .issuer(ISS)
         .audience(AUD)
         .leeway(Duration::ZERO)
         .cache(100)
-        .clock(move || *c2.lock().unwrap())
+        .clock(clock.clone())
         .build()
         .unwrap();
     let app = app(cached);
@@ -556,7 +555,7 @@ async fn the_cache_never_serves_past_exp() {
     let token = rs256(&c);
     assert_eq!(call(&app, bearer(&token)).await.0, StatusCode::OK);
     assert_eq!(call(&app, bearer(&token)).await.0, StatusCode::OK);
-    *clock.lock().unwrap() += Duration::from_secs(11);
+    clock.advance(Duration::from_secs(11));
     assert_refused(&app, &token, "token expired").await;
 }
 
@@ -631,17 +630,14 @@ async fn chain_of_api_key_and_jwt_with_scopes() {
 
 #[test]
 fn configuration_errors() {
-    assert_eq!(
-        JwtAuth::builder().build().unwrap_err(),
-        JwtConfigError::NoKeys
-    );
+    assert_eq!(JwtAuth::builder().build().unwrap_err(), ConfigError::NoKeys);
     assert_eq!(
         JwtAuth::builder()
             .key(JwtKey::rsa_pem(Algorithm::RS256, PUBLIC).unwrap())
             .algorithms([Algorithm::ES256])
             .build()
             .unwrap_err(),
-        JwtConfigError::AlgorithmNotAccepted("RS256")
+        ConfigError::AlgorithmNotAccepted("RS256")
     );
     assert_eq!(
         JwtAuth::builder()
@@ -649,18 +645,18 @@ fn configuration_errors() {
             .algorithms([])
             .build()
             .unwrap_err(),
-        JwtConfigError::NoAlgorithms
+        ConfigError::NoAlgorithms
     );
     assert!(matches!(
         JwtKey::rsa_pem(Algorithm::RS256, b"not a pem"),
-        Err(JwtConfigError::InvalidKey(_))
+        Err(ConfigError::InvalidKey(_))
     ));
     assert_eq!(
         JwtKey::ec_pem(Algorithm::RS256, EC_PUBLIC).unwrap_err(),
-        JwtConfigError::KeyAlgorithmMismatch("RS256")
+        ConfigError::KeyAlgorithmMismatch("RS256")
     );
     assert!(matches!(
         JwtKey::jwk(r#"{"kty":"oct","k":"c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0"}"#),
-        Err(JwtConfigError::InvalidKey(_))
+        Err(ConfigError::InvalidKey(_))
     ));
 }

@@ -18,7 +18,8 @@ use common::call;
 use http::{Request, StatusCode};
 use interop::{Idp, node_mint};
 use serde_json::{Value, json};
-use tower_shield::auth::{Algorithm, AuthLayer, Jwks, JwtAuth, JwtBuilder, Principal};
+use tower_shield::auth::jwt::JwtBuilder;
+use tower_shield::auth::{Algorithm, AuthLayer, Jwks, JwtAuth, Principal};
 
 const AUDIENCE: &str = "https://api.example.com";
 /// The algorithms, and the kid of each one's first key at the provider.

@@ -11,7 +11,7 @@ use common::{call, get_with, is_uuid_v7, request};
 use http::StatusCode;
 use serde_json::Value;
 use tower_shield::extract::Rejector;
-use tower_shield::problem::{GrpcStatus, PlainText, Problem, RequestHead, RendererLayer};
+use tower_shield::problem::{GrpcStatus, PlainText, Problem, RendererLayer, RequestHead};
 use tower_shield::request_id::InvalidRequestId;
 use tower_shield::{RequestId, RequestIdLayer};
 

@@ -71,10 +71,9 @@ pub mod basic;
 mod builder;
 mod chain;
 mod error;
-#[cfg(feature = "jwks")]
-mod jwks;
 #[cfg(feature = "jwt")]
-mod jwt;
+#[cfg_attr(docsrs, doc(cfg(feature = "jwt")))]
+pub mod jwt;
 mod layer;
 mod principal;
 
@@ -95,10 +94,10 @@ pub use chain::Chain;
 pub use error::{AuthError, AuthErrorKind, Forbidden};
 #[cfg(feature = "jwks")]
 #[cfg_attr(docsrs, doc(cfg(feature = "jwks")))]
-pub use jwks::{Jwks, JwksBuilder, JwksError};
+pub use jwt::Jwks;
 #[cfg(feature = "jwt")]
 #[cfg_attr(docsrs, doc(cfg(feature = "jwt")))]
-pub use jwt::{Algorithm, JwtAuth, JwtBuilder, JwtConfigError, JwtKey};
+pub use jwt::{Algorithm, JwtAuth, JwtKey};
 pub use layer::{Auth, AuthLayer, ResponseFuture};
 pub use principal::{AuthMethod, Claims, ClaimsError, Principal, PrincipalBuilder, Scopes, Tier};
 

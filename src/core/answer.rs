@@ -67,4 +67,3 @@ impl<T> fmt::Debug for Answer<T> {
         })
     }
 }
-

@@ -9,8 +9,8 @@ mod request_id;
 pub(crate) mod util;
 
 pub use answer::{Answer, BoxFuture};
-pub(crate) use clock::{SharedClock, system as system_clock};
 pub use clock::{Clock, ManualClock, SystemClock};
+pub(crate) use clock::{SharedClock, system as system_clock};
 pub use head::RequestHead;
-pub use request_id::{MAX_MAX_LENGTH, RequestId, RequestIdError};
 pub(crate) use request_id::FORBIDDEN_SYMBOLS;
+pub use request_id::{MAX_MAX_LENGTH, RequestId, RequestIdError};

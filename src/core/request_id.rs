@@ -92,4 +92,3 @@ impl fmt::Display for RequestIdError {
 }
 
 impl std::error::Error for RequestIdError {}
-

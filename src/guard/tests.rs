@@ -84,7 +84,11 @@ impl<B> Service<Request<B>> for Strict {
         assert!(self.ready, "called without being polled ready");
         self.ready = false;
         self.calls.fetch_add(1, Ordering::SeqCst);
-        let decided = req.extensions().get::<&'static str>().copied().unwrap_or("");
+        let decided = req
+            .extensions()
+            .get::<&'static str>()
+            .copied()
+            .unwrap_or("");
         ready(Ok(Response::new(format!("inner saw {decided}"))))
     }
 }
@@ -114,8 +118,13 @@ async fn run(decide: &str) -> (StatusCode, Option<String>, String, usize, usize)
     let inner = Strict::default();
     let calls = Arc::clone(&inner.calls);
     let mut svc = ToyLayer(toy.clone()).layer(inner);
-    std::future::poll_fn(|cx| Service::<Request<()>>::poll_ready(&mut svc, cx)).await.unwrap();
-    let req = Request::get("/").header("x-decide", decide).body(()).unwrap();
+    std::future::poll_fn(|cx| Service::<Request<()>>::poll_ready(&mut svc, cx))
+        .await
+        .unwrap();
+    let req = Request::get("/")
+        .header("x-decide", decide)
+        .body(())
+        .unwrap();
     let res = svc.call(req).await.unwrap();
     let status = res.status();
     let state = res
@@ -195,7 +204,10 @@ fn poll_twice(decide: &'static str) {
     let mut svc = ToyLayer(Toy::default()).layer(Strict::default());
     let mut cx = Context::from_waker(Waker::noop());
     assert!(Service::<Request<()>>::poll_ready(&mut svc, &mut cx).is_ready());
-    let req = Request::get("/").header("x-decide", decide).body(()).unwrap();
+    let req = Request::get("/")
+        .header("x-decide", decide)
+        .body(())
+        .unwrap();
     let mut fut = std::pin::pin!(svc.call(req));
     assert!(fut.as_mut().poll(&mut cx).is_ready());
     let _ = fut.as_mut().poll(&mut cx);

@@ -130,7 +130,9 @@ mod tests {
             );
             let section = &docs[docs.find(&heading).unwrap()..];
             assert!(
-                section[heading.len()..].trim_start_matches("//!\n").starts_with(&status),
+                section[heading.len()..]
+                    .trim_start_matches("//!\n")
+                    .starts_with(&status),
                 "the section of {} does not open with its status {status}",
                 kind.slug()
             );

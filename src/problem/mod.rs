@@ -135,11 +135,10 @@ use serde::ser::{Serialize, SerializeMap, Serializer};
 
 pub use crate::core::RequestHead;
 pub use catalog::{ProblemType, TYPE_BASE};
-pub(crate) use render::{SharedRenderer, render_with};
 pub use render::{GrpcStatus, PlainText, ProblemJson, Renderer, RendererLayer, RendererService};
+pub(crate) use render::{SharedRenderer, render_with};
 
 use crate::body::ResponseBody;
-
 
 /// Media type of the default renderer, per [RFC 9457 section 3](https://www.rfc-editor.org/rfc/rfc9457#section-3).
 pub const APPLICATION_PROBLEM_JSON: &str = "application/problem+json";

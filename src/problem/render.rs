@@ -173,13 +173,6 @@ impl Renderer for GrpcStatus {
 #[derive(Clone)]
 pub(crate) struct SharedRenderer(Arc<dyn Renderer>);
 
-impl SharedRenderer {
-    #[cfg_attr(not(feature = "axum"), allow(dead_code))]
-    pub(crate) fn render(&self, problem: &Problem, cx: &RequestHead<'_>) -> Response<Bytes> {
-        self.0.render(problem, cx)
-    }
-}
-
 impl fmt::Debug for SharedRenderer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("SharedRenderer")
@@ -285,4 +278,3 @@ where
         self.inner.call(req)
     }
 }
-

@@ -1,8 +1,8 @@
 use http::header::CONTENT_TYPE;
 use http::{Method, Uri};
 
-use crate::core::RequestId;
 use super::*;
+use crate::core::RequestId;
 
 fn cx_parts() -> (Method, Uri, HeaderMap) {
     (Method::GET, Uri::from_static("/x"), HeaderMap::new())
@@ -52,7 +52,10 @@ fn problem_json_renderer_sets_status_headers_and_content_type() {
         http::header::WWW_AUTHENTICATE,
         HeaderValue::from_static("Bearer"),
     );
-    let res = ProblemJson.render(&problem, &RequestHead::new(&m, &u, &h, &http::Extensions::new()));
+    let res = ProblemJson.render(
+        &problem,
+        &RequestHead::new(&m, &u, &h, &http::Extensions::new()),
+    );
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(res.headers()[CONTENT_TYPE], APPLICATION_PROBLEM_JSON);
     assert_eq!(res.headers()[http::header::WWW_AUTHENTICATE], "Bearer");
@@ -67,7 +70,14 @@ fn plain_text_renderer() {
     let (m, u, h) = cx_parts();
     let id = RequestId::new("req-1").unwrap();
     let problem = Problem::new(StatusCode::TOO_MANY_REQUESTS).with_detail("slow down");
-    let res = PlainText.render(&problem, &RequestHead::new(&m, &u, &h, &{ let mut e = http::Extensions::new(); e.insert(id.clone()); e }));
+    let res = PlainText.render(
+        &problem,
+        &RequestHead::new(&m, &u, &h, &{
+            let mut e = http::Extensions::new();
+            e.insert(id.clone());
+            e
+        }),
+    );
     assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(res.headers()[CONTENT_TYPE], "text/plain; charset=utf-8");
     assert_eq!(
@@ -80,7 +90,10 @@ fn plain_text_renderer() {
 fn grpc_renderer_maps_status_and_encodes_message() {
     let (m, u, h) = cx_parts();
     let problem = Problem::new(StatusCode::UNAUTHORIZED).with_detail("token expired: 100%\n");
-    let res = GrpcStatus.render(&problem, &RequestHead::new(&m, &u, &h, &http::Extensions::new()));
+    let res = GrpcStatus.render(
+        &problem,
+        &RequestHead::new(&m, &u, &h, &http::Extensions::new()),
+    );
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(res.headers()[CONTENT_TYPE], "application/grpc");
     assert_eq!(res.headers()["grpc-status"], "16");

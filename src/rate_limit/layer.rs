@@ -526,9 +526,10 @@ impl Config {
                     },
                 )))
             }
-            MissingKey::Unauthorized => {
-                Err(Box::new(reject(req, AuthError::anonymous(req.extensions()))))
-            }
+            MissingKey::Unauthorized => Err(Box::new(reject(
+                req,
+                AuthError::anonymous(req.extensions()),
+            ))),
         }
     }
 

@@ -6,7 +6,8 @@ use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, Command, Stdio};
 
 use serde_json::{Value, json};
-use tower_shield::auth::{Algorithm, JwtBuilder, JwtKey};
+use tower_shield::auth::jwt::JwtBuilder;
+use tower_shield::auth::{Algorithm, JwtKey};
 
 pub const INTEROP: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop");
 
