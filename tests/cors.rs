@@ -13,7 +13,7 @@ use axum::routing::get;
 use common::call;
 use http::{HeaderMap, Method, Request, StatusCode};
 use tower_shield::CorsLayer;
-use tower_shield::cors::CorsBuilder;
+use tower_shield::cors::{ConfigError, CorsBuilder};
 
 const EXPOSED: &str = "x-request-id, x-ratelimit-limit, x-ratelimit-remaining, x-ratelimit-reset, \
                        retry-after, ratelimit, ratelimit-policy, deprecation, sunset, link";
@@ -543,4 +543,96 @@ async fn after_an_async_predicate_the_service_polled_ready_is_the_one_called() {
             .unwrap();
         assert_eq!(res.status(), StatusCode::OK, "{origin}");
     }
+}
+
+/// Issue 12, finding 6: an entry written in another form than a browser's is stored as the
+/// browser serializes it, so the `Origin` a browser really sends (here what Node's WHATWG
+/// `new URL(entry).origin` gives for each entry) gets its CORS headers, on a preflight and on the
+/// actual request.
+#[tokio::test]
+async fn entries_are_matched_in_the_form_browsers_send() {
+    let cors = CorsLayer::builder()
+        .allow_origin("http://[::ffff:127.127.127.127]:90")
+        .allow_origin("HTTP://Frontend.EXAMPLE.com:80")
+        .allow_origin("http://[0:0::1]:5173")
+        .allow_origin("https://XN--BCHER-KVA.example:443")
+        .allow_methods([Method::GET, Method::POST])
+        .allow_headers(["authorization", "content-type"])
+        .build()
+        .unwrap();
+    let (app, _) = app(cors);
+    for browser_sends in [
+        "http://[::ffff:7f7f:7f7f]:90",
+        "http://frontend.example.com",
+        "http://[::1]:5173",
+        "https://xn--bcher-kva.example",
+    ] {
+        let (status, headers, _) = call(&app, preflight(browser_sends)).await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "{browser_sends}");
+        assert_eq!(
+            headers["access-control-allow-origin"], browser_sends,
+            "preflight from {browser_sends}"
+        );
+        let (status, headers, body) = call(&app, with_origin(Method::GET, browser_sends)).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body, "posts");
+        assert_eq!(
+            headers["access-control-allow-origin"], browser_sends,
+            "GET from {browser_sends}"
+        );
+    }
+    // The form no browser sends is not what was stored.
+    let (_, headers, _) = call(
+        &app,
+        with_origin(Method::GET, "http://[::ffff:127.127.127.127]:90"),
+    )
+    .await;
+    assert!(headers.get("access-control-allow-origin").is_none());
+}
+
+/// Issue 12, finding 6: the finding's entries, which no browser sends, refuse to build, each
+/// with its typed error.
+#[test]
+fn entries_no_browser_sends_refuse_to_build() {
+    let refused = |entry: &str| {
+        CorsLayer::builder()
+            .allow_origin(entry)
+            .build()
+            .unwrap_err()
+    };
+    assert_eq!(
+        refused("file://example.com"),
+        ConfigError::UnsupportedScheme {
+            entry: "file://example.com".into(),
+            scheme: "file".into()
+        }
+    );
+    assert_eq!(
+        refused("http://foo.bar.255"),
+        ConfigError::NotAnIpv4Address {
+            entry: "http://foo.bar.255".into()
+        }
+    );
+    assert_eq!(
+        refused("http://127.0.0.1."),
+        ConfigError::TrailingDot {
+            entry: "http://127.0.0.1.".into()
+        }
+    );
+    assert_eq!(
+        refused("http://0x7f.1"),
+        ConfigError::Ipv4NotDottedDecimal {
+            entry: "http://0x7f.1".into(),
+            browser_form: "http://127.0.0.1".into()
+        }
+    );
+    let err = refused("http://xn--f");
+    assert!(
+        matches!(&err, ConfigError::InvalidPunycode { entry, label, .. } if entry == "http://xn--f" && label == "xn--f"),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "CORS: the label \"xn--f\" of \"http://xn--f\" is refused: it is not valid punycode (RFC 3492)"
+    );
 }

@@ -8,7 +8,9 @@ use http::header::HeaderName;
 use http::{HeaderValue, Method};
 
 use super::layer::{Config, CorsLayer, vary_actual, vary_preflight};
-use super::origin::{AsyncPredicate, Origins, SyncPredicate, parse_config_origin, parse_pattern};
+use super::origin::{
+    AsyncPredicate, Origins, Refusal, SyncPredicate, parse_config_origin, parse_pattern,
+};
 use super::{ConfigError, DEFAULT_EXPOSE_HEADERS};
 
 /// Builds a [`CorsLayer`]; see the [module docs](super).
@@ -52,6 +54,42 @@ impl Default for CorsBuilder {
 impl CorsBuilder {
     /// Allows an exact origin (`https://app.example.com`, `http://localhost:5173`) or an anchored
     /// subdomain pattern (`https://*.example.com`).
+    ///
+    /// An entry is compared with the `Origin` header as browsers write it, the
+    /// [WHATWG URL Standard](https://url.spec.whatwg.org/#concept-url-origin)'s serialization, so
+    /// it is stored in that form:
+    ///
+    /// - **Normalized:** the scheme and host lowercased (`HTTP://EXAMPLE.com` →
+    ///   `http://example.com`, `XN--BCHER-KVA.example` → `xn--bcher-kva.example`); the default
+    ///   port removed (`:80` on http, `:443` on https), leading zeros of a port too; an IPv6
+    ///   address compressed in lowercase hex as WHATWG serializes it (`[0:0::1]` → `[::1]`,
+    ///   `[1:0:0:2::3:0]` → `[1::2:0:0:3:0]`, `[::ffff:127.127.127.127]` → `[::ffff:7f7f:7f7f]`).
+    /// - **Refused at [`build`](Self::build)**, as no browser sends them:
+    ///   - a scheme other than `http` or `https` (`file://example.com`, `ws://…`,
+    ///     `chrome-extension://…`): [`ConfigError::UnsupportedScheme`] — a `file:` page sends
+    ///     `Origin: null`; allow an extension's origin with
+    ///     [`allow_origin_predicate`](Self::allow_origin_predicate);
+    ///   - a host ending in a dot (`http://127.0.0.1.`, `https://example.com.`):
+    ///     [`ConfigError::TrailingDot`];
+    ///   - a host whose last label is a number (all digits, or `0x…`) but which is not an IPv4
+    ///     address (`foo.bar.255`, `foo.0x1`, `1.2.3.256`): [`ConfigError::NotAnIpv4Address`];
+    ///   - an IPv4 address other than in dotted decimal (`127.1`, `0x7f.1`, `2130706433`,
+    ///     `010.0.0.1`): [`ConfigError::Ipv4NotDottedDecimal`], which names the origin a browser
+    ///     sends instead. Refused rather than rewritten: a leading zero is octal there
+    ///     (`010.0.0.1` is `8.0.0.1`), rarely what was meant;
+    ///   - an `xn--` label that is not valid punycode (`xn--f`), decodes to ASCII only
+    ///     (`xn--abc-`), or decodes to a character IDNA does not allow in a host (an uppercase
+    ///     letter, a space, a control, a compatibility form such as `²` or a fullwidth letter, a
+    ///     leading combining mark): [`ConfigError::InvalidPunycode`]. The full UTS 46 rules
+    ///     (NFC, the bidi rule, unassigned code points) need Unicode tables this crate does not
+    ///     carry: an entry breaking only those is accepted and never matches;
+    ///   - a host in Unicode (`https://exämple.com`): write it in punycode
+    ///     (`https://xn--exmple-cua.com`), as browsers send it; anything else not of the form
+    ///     `scheme://host[:port]` (a path, even `/`, userinfo, `*` outside a pattern's left-most
+    ///     label): [`ConfigError::InvalidOrigin`] (or [`ConfigError::InvalidPattern`]).
+    ///
+    /// A pattern's fixed part follows the same rules, and must be a registrable domain name
+    /// (not an IP address, not a public suffix such as `com` or `github.io`).
     pub fn allow_origin(mut self, origin: impl Into<String>) -> Self {
         self.origins.push(origin.into());
         self
@@ -160,7 +198,8 @@ impl CorsBuilder {
     /// # Errors
     ///
     /// A [`ConfigError`] for any origin or `*` with credentials, `null`, a malformed origin or
-    /// pattern, an invalid header name, or no allowed origin at all.
+    /// pattern or one no browser sends (see [`allow_origin`](Self::allow_origin)), an invalid
+    /// header name, or no allowed origin at all.
     pub fn build(self) -> Result<CorsLayer, ConfigError> {
         if self.credentials && self.any_origin {
             return Err(ConfigError::AnyOriginWithCredentials);
@@ -190,18 +229,18 @@ impl CorsBuilder {
                     });
                 }
                 if trimmed.contains("://*") {
-                    patterns.push(parse_pattern(trimmed).map_err(|reason| {
-                        ConfigError::InvalidPattern {
+                    patterns.push(parse_pattern(trimmed).map_err(|refusal| {
+                        refused(origin, refusal, |reason| ConfigError::InvalidPattern {
                             pattern: origin.clone(),
                             reason,
-                        }
+                        })
                     })?);
                 } else {
-                    exact.push(parse_config_origin(trimmed).map_err(|reason| {
-                        ConfigError::InvalidOrigin {
+                    exact.push(parse_config_origin(trimmed).map_err(|refusal| {
+                        refused(origin, refusal, |reason| ConfigError::InvalidOrigin {
                             origin: origin.clone(),
                             reason,
-                        }
+                        })
                     })?);
                 }
             }
@@ -240,6 +279,31 @@ impl CorsBuilder {
                 vary_preflight: vary_preflight(self.private_network),
             }),
         })
+    }
+}
+
+/// The [`ConfigError`] for an allow-list `entry` refused for `refusal`; `malformed` makes the
+/// one for an entry that is not of the form of an origin (or of a pattern).
+fn refused(
+    entry: &str,
+    refusal: Refusal,
+    malformed: impl FnOnce(&'static str) -> ConfigError,
+) -> ConfigError {
+    let entry = entry.to_owned();
+    match refusal {
+        Refusal::Malformed(reason) => malformed(reason),
+        Refusal::Scheme(scheme) => ConfigError::UnsupportedScheme { entry, scheme },
+        Refusal::TrailingDot => ConfigError::TrailingDot { entry },
+        Refusal::NotIpv4 => ConfigError::NotAnIpv4Address { entry },
+        Refusal::Ipv4Form(browser_form) => ConfigError::Ipv4NotDottedDecimal {
+            entry,
+            browser_form,
+        },
+        Refusal::Punycode { label, reason } => ConfigError::InvalidPunycode {
+            entry,
+            label,
+            reason,
+        },
     }
 }
 

@@ -46,7 +46,11 @@
 //!   `https://example.com.evil.com`, `http://a.example.com` or another port.
 //! - **Misconfiguration is a build error** ([`ConfigError`]), never a panic: `*` (or any origin)
 //!   with credentials, `null` in the list, a malformed origin or pattern (a path, a wildcard that
-//!   is not a whole left-most label, a pattern on a top-level domain).
+//!   is not a whole left-most label, a pattern on a top-level domain), and any entry no browser
+//!   can send (a scheme other than http and https, a trailing dot, a host ending in a number
+//!   that is no IPv4 address, invalid punycode). Entries are stored as browsers serialize
+//!   origins (lowercase, default port removed, IPv6 compressed in hex), so `HTTP://EXAMPLE.com:80`
+//!   matches the `http://example.com` a browser sends; see [`CorsBuilder::allow_origin`].
 //! - **Preflights** — `OPTIONS` *with* `Access-Control-Request-Method` — are answered `204`
 //!   right here, without running the inner service: they need no credentials and use no rate
 //!   limit. A plain `OPTIONS` goes to the inner service.
@@ -61,9 +65,11 @@
 //!   [`CorsBuilder::allow_private_network`] is on.
 //!
 //! The files: `builder.rs` checks the policy once, `origin.rs` parses origins and patterns and
-//! checks a request's `Origin`, `layer.rs` holds the layer and its decision on each request.
+//! checks a request's `Origin`, `host.rs` serializes hosts as the WHATWG URL Standard does (IPv4,
+//! IPv6, punycode labels), `layer.rs` holds the layer and its decision on each request.
 
 mod builder;
+mod host;
 mod layer;
 mod origin;
 
@@ -113,6 +119,62 @@ pub enum ConfigError {
     InvalidPattern {
         /// The pattern as given.
         pattern: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// An entry whose scheme is not `http` or `https`: a `file:` page sends `Origin: null`, and
+    /// `ws:` is never the scheme of an `Origin` (a WebSocket handshake carries the page's origin).
+    /// A browser extension's origin (`chrome-extension://…`) can be allowed with a predicate.
+    #[error(
+        "CORS: {entry:?} has the scheme {scheme:?}: only http and https origins can be listed \
+         (a file: page sends `Origin: null`; allow an extension's origin with a predicate)"
+    )]
+    UnsupportedScheme {
+        /// The entry as given.
+        entry: String,
+        /// Its scheme, lowercase.
+        scheme: String,
+    },
+    /// An entry whose host ends in a dot. Browsers drop it from an IPv4 address (`127.0.0.1.`
+    /// is sent as `127.0.0.1`) and keep it on a name (`example.com.` is another origin than
+    /// `example.com`, one users do not visit); either way the entry is not what was meant.
+    #[error("CORS: the host of {entry:?} ends in a dot: list it without the dot")]
+    TrailingDot {
+        /// The entry as given.
+        entry: String,
+    },
+    /// An entry whose host's last label is a number (`foo.bar.255`, `foo.0x1`) but which is not
+    /// an IPv4 address: browsers refuse to load such a URL, so it never sends this origin.
+    #[error(
+        "CORS: the host of {entry:?} ends in a number but is not an IPv4 address: \
+         browsers refuse such a host"
+    )]
+    NotAnIpv4Address {
+        /// The entry as given.
+        entry: String,
+    },
+    /// An IPv4 address in a form browsers never send (`127.1`, `0x7f.0.0.1`, `2130706433`,
+    /// `010.0.0.1`): a browser reads it as an address and sends it in dotted decimal. Refused
+    /// rather than rewritten, because a leading zero means octal there (`010.0.0.1` is
+    /// `8.0.0.1`), which is rarely what was meant.
+    #[error(
+        "CORS: {entry:?} writes an IPv4 address in a form browsers never send; \
+         a browser sends {browser_form:?}: list that if it is what you mean"
+    )]
+    Ipv4NotDottedDecimal {
+        /// The entry as given.
+        entry: String,
+        /// The origin a browser sends for it.
+        browser_form: String,
+    },
+    /// An entry with an `xn--` label that is not valid punycode (RFC 3492) or does not decode to
+    /// a valid internationalized label: browsers refuse the host.
+    #[error("CORS: the label {label:?} of {entry:?} is refused: {reason}")]
+    InvalidPunycode {
+        /// The entry as given.
+        entry: String,
+        /// The `xn--` label, lowercase.
+        label: String,
         /// What is wrong with it.
         reason: &'static str,
     },

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use http::HeaderValue;
 
+use super::host::{check_label, ends_in_a_number, parse_ipv4, serialize_ipv6};
 use crate::core::BoxFuture;
 use crate::core::util;
 
@@ -55,12 +56,23 @@ impl fmt::Debug for AsyncPredicate {
     }
 }
 
-/// An origin in its serialized parts, lowercase, with the scheme's default port removed.
+/// An allowed origin as a browser serializes it: lowercase scheme and host, IPv6 in WHATWG's
+/// form, the scheme's default port removed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(super) struct Origin {
     scheme: String,
     host: String,
     port: Option<u16>,
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}://{}", self.scheme, self.host)?;
+        match self.port {
+            Some(port) => write!(f, ":{port}"),
+            None => Ok(()),
+        }
+    }
 }
 
 /// Splits `scheme://host[:port]` without allocating, the scheme's default port removed;
@@ -76,46 +88,113 @@ fn split_origin(s: &str) -> Option<(&str, &str, Option<u16>)> {
     Some((scheme, host, port))
 }
 
-/// The host as browsers serialize it: lowercase, IPv6 compressed.
-fn canonical_host(host: &str) -> Result<String, &'static str> {
-    if let Some(v6) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
-        let addr: std::net::Ipv6Addr = v6.parse().map_err(|_| "malformed IPv6 address")?;
-        return Ok(format!("[{addr}]"));
-    }
-    let all_numeric = host
-        .split('.')
-        .all(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_digit()));
-    if all_numeric && host.parse::<std::net::Ipv4Addr>().is_err() {
-        return Err(
-            "an IPv4 address must be four decimal numbers (browsers send 127.0.0.1, not 127.1)",
-        );
-    }
-    Ok(host.to_ascii_lowercase())
+/// Why a configured entry (an origin or a pattern) is refused; the builder names the entry.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Refusal {
+    /// Not of the form `scheme://host[:port]` (or `scheme://*.domain[:port]`): the reason.
+    Malformed(&'static str),
+    /// A scheme other than `http` and `https` (lowercase).
+    Scheme(String),
+    /// The host ends in a dot.
+    TrailingDot,
+    /// The host ends in a number but is no IPv4 address.
+    NotIpv4,
+    /// An IPv4 address not in dotted decimal: the origin a browser would send.
+    Ipv4Form(String),
+    /// An `xn--` label that is not valid punycode.
+    Punycode {
+        /// The label.
+        label: String,
+        /// Why.
+        reason: &'static str,
+    },
 }
 
-/// Parses a configured exact origin; the error is the reason it is refused.
-pub(super) fn parse_config_origin(s: &str) -> Result<Origin, &'static str> {
+/// Parses an entry of the allow-list into the origin a browser sends: lowercase scheme and host,
+/// the default port removed, IPv6 compressed in hex. With `pattern`, the host's left-most label
+/// is `*` and the rest must be a domain name. Whatever no browser sends is refused.
+fn parse_entry(s: &str, pattern: bool) -> Result<Origin, Refusal> {
     if !s.is_ascii() {
-        return Err("write an internationalized host in punycode (xn--...), as browsers send it");
+        return Err(Refusal::Malformed(
+            "write an internationalized host in punycode (xn--...), as browsers send it",
+        ));
     }
-    if s.contains('/')
-        && s.split_once("://")
-            .is_some_and(|(_, rest)| rest.contains('/'))
+    if let Some((scheme, rest)) = s.split_once("://") {
+        if util::is_scheme(scheme)
+            && !scheme.eq_ignore_ascii_case("http")
+            && !scheme.eq_ignore_ascii_case("https")
+        {
+            return Err(Refusal::Scheme(scheme.to_ascii_lowercase()));
+        }
+        if rest.contains('/') {
+            return Err(Refusal::Malformed(
+                "an origin has no path (not even a trailing `/`)",
+            ));
+        }
+    }
+    let (scheme, host, port) = split_origin(s).ok_or(Refusal::Malformed(
+        "expected scheme://host[:port], for example https://app.example.com",
+    ))?;
+    let scheme = scheme.to_ascii_lowercase();
+    let mut host = host.to_ascii_lowercase();
+    let domain = match host.strip_prefix("*.") {
+        Some(domain) if pattern => domain,
+        _ if pattern => {
+            return Err(Refusal::Malformed(
+                "the wildcard must be the whole left-most label: https://*.example.com",
+            ));
+        }
+        _ if host.contains('*') => {
+            return Err(Refusal::Malformed(
+                "`*` belongs in a pattern, as the whole left-most label: https://*.example.com",
+            ));
+        }
+        _ => host.as_str(),
+    };
+    if domain.ends_with('.') {
+        return Err(Refusal::TrailingDot);
+    }
+    if let Some(v6) = domain.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        if pattern {
+            return Err(Refusal::Malformed(
+                "a pattern needs a domain name, not an IP address",
+            ));
+        }
+        let address = v6
+            .parse()
+            .map_err(|_| Refusal::Malformed("malformed IPv6 address"))?;
+        host = serialize_ipv6(address);
+    } else if ends_in_a_number(domain) {
+        let address = parse_ipv4(domain).ok_or(Refusal::NotIpv4)?;
+        if pattern {
+            return Err(Refusal::Malformed(
+                "a pattern needs a domain name, not an IP address",
+            ));
+        }
+        let dotted = address.to_string();
+        if dotted != host {
+            let browser_form = Origin {
+                scheme,
+                host: dotted,
+                port,
+            };
+            return Err(Refusal::Ipv4Form(browser_form.to_string()));
+        }
+    } else if let Some((label, reason)) = domain
+        .split('.')
+        .find_map(|label| check_label(label).err().map(|reason| (label, reason)))
     {
-        return Err("an origin has no path (not even a trailing `/`)");
+        return Err(Refusal::Punycode {
+            label: label.to_owned(),
+            reason,
+        });
     }
-    let (scheme, host, port) = split_origin(s)
-        .ok_or("expected scheme://host[:port], for example https://app.example.com")?;
-    if host.contains('*') {
-        return Err(
-            "`*` belongs in a pattern, as the whole left-most label: https://*.example.com",
-        );
-    }
-    Ok(Origin {
-        scheme: scheme.to_ascii_lowercase(),
-        host: canonical_host(host)?,
-        port,
-    })
+    Ok(Origin { scheme, host, port })
+}
+
+/// Parses a configured exact origin into the form a browser sends.
+pub(super) fn parse_config_origin(s: &str) -> Result<Origin, Refusal> {
+    parse_entry(s, false)
 }
 
 /// `scheme://*.domain[:port]`: matches hosts with at least one more label before `domain`.
@@ -127,30 +206,40 @@ pub(super) struct Pattern {
     port: Option<u16>,
 }
 
-/// Parses a configured pattern; the error is the reason it is refused.
-pub(super) fn parse_pattern(s: &str) -> Result<Pattern, &'static str> {
-    let origin = s.replacen("*.", "x.", 1);
+impl fmt::Display for Pattern {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}://*{}", self.scheme, self.suffix)?;
+        match self.port {
+            Some(port) => write!(f, ":{port}"),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Parses a configured pattern; its fixed part follows the rules of exact origins.
+pub(super) fn parse_pattern(s: &str) -> Result<Pattern, Refusal> {
     if !s
         .split_once("://")
         .is_some_and(|(_, rest)| rest.starts_with("*."))
     {
-        return Err("the wildcard must be the whole left-most label: https://*.example.com");
+        return Err(Refusal::Malformed(
+            "the wildcard must be the whole left-most label: https://*.example.com",
+        ));
     }
-    if origin.contains('*') {
-        return Err("only one wildcard, as the whole left-most label");
+    if s.matches('*').count() > 1 {
+        return Err(Refusal::Malformed(
+            "only one wildcard, as the whole left-most label",
+        ));
     }
-    let parsed = parse_config_origin(&origin)?;
-    let domain = parsed.host[2..].trim_end_matches('.');
-    if domain.starts_with('[') || domain.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
-        return Err("a pattern needs a domain name, not an IP address");
-    }
+    let parsed = parse_entry(s, true)?;
+    let domain = &parsed.host[2..];
     // Anyone can register a name under a public suffix (com, co.uk, github.io, vercel.app...):
     // a pattern on one would allow every attacker's site. `localhost` is reserved (RFC 6761).
     if domain != "localhost" && psl::domain_str(domain).is_none() {
-        return Err(
+        return Err(Refusal::Malformed(
             "the domain after `*.` is a public suffix (like com, co.uk or github.io) that anyone \
              can register names under; use your own registered domain",
-        );
+        ));
     }
     Ok(Pattern {
         scheme: parsed.scheme,
