@@ -69,8 +69,9 @@ impl CorsBuilder {
     ///     `chrome-extension://…`): [`ConfigError::UnsupportedScheme`] — a `file:` page sends
     ///     `Origin: null`; allow an extension's origin with
     ///     [`allow_origin_predicate`](Self::allow_origin_predicate);
-    ///   - a host ending in a dot (`http://127.0.0.1.`, `https://example.com.`):
-    ///     [`ConfigError::TrailingDot`];
+    ///   - an IP address ending in a dot (`http://127.0.0.1.`) or a name ending in an empty
+    ///     label (`https://example.com..`): [`ConfigError::TrailingDot`] (one trailing dot on
+    ///     a name, `https://example.com.`, is an origin of its own and accepted);
     ///   - a host whose last label is a number (all digits, or `0x…`) but which is not an IPv4
     ///     address (`foo.bar.255`, `foo.0x1`, `1.2.3.256`): [`ConfigError::NotAnIpv4Address`];
     ///   - an IPv4 address other than in dotted decimal (`127.1`, `0x7f.1`, `2130706433`,

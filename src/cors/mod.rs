@@ -47,7 +47,7 @@
 //! - **Misconfiguration is a build error** ([`ConfigError`]), never a panic: `*` (or any origin)
 //!   with credentials, `null` in the list, a malformed origin or pattern (a path, a wildcard that
 //!   is not a whole left-most label, a pattern on a top-level domain), and any entry no browser
-//!   can send (a scheme other than http and https, a trailing dot, a host ending in a number
+//!   can send (a scheme other than http and https, a trailing dot on an IP address, a host ending in a number
 //!   that is no IPv4 address, invalid punycode). Entries are stored as browsers serialize
 //!   origins (lowercase, default port removed, IPv6 compressed in hex), so `HTTP://EXAMPLE.com:80`
 //!   matches the `http://example.com` a browser sends; see [`CorsBuilder::allow_origin`].
@@ -135,10 +135,11 @@ pub enum ConfigError {
         /// Its scheme, lowercase.
         scheme: String,
     },
-    /// An entry whose host ends in a dot. Browsers drop it from an IPv4 address (`127.0.0.1.`
-    /// is sent as `127.0.0.1`) and keep it on a name (`example.com.` is another origin than
-    /// `example.com`, one users do not visit); either way the entry is not what was meant.
-    #[error("CORS: the host of {entry:?} ends in a dot: list it without the dot")]
+    /// An entry whose host ends in a dot that no browser sends: an IP address (the WHATWG
+    /// IPv4 parser drops the dot: `127.0.0.1.` is sent as `127.0.0.1`) or an empty label
+    /// (`example.com..`). A name with one trailing dot (`example.com.`) is accepted: it is an
+    /// origin of its own, which browsers send when a user visits it.
+    #[error("CORS: the host of {entry:?} ends in a dot no browser sends: list it without the dot")]
     TrailingDot {
         /// The entry as given.
         entry: String,

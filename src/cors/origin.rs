@@ -151,14 +151,24 @@ fn parse_entry(s: &str, pattern: bool) -> Result<Origin, Refusal> {
         }
         _ => host.as_str(),
     };
-    if domain.ends_with('.') {
-        return Err(Refusal::TrailingDot);
-    }
+    // A fully qualified name (`example.com.`) is an origin of its own that browsers do send;
+    // an IPv4 address never keeps the dot (the WHATWG IPv4 parser drops it), nor does a name
+    // with an empty label.
+    let (domain, fqdn) = match domain.strip_suffix('.') {
+        Some(bare) if bare.is_empty() || bare.ends_with('.') || ends_in_a_number(bare) => {
+            return Err(Refusal::TrailingDot);
+        }
+        Some(bare) => (bare, true),
+        None => (domain, false),
+    };
     if let Some(v6) = domain.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
         if pattern {
             return Err(Refusal::Malformed(
                 "a pattern needs a domain name, not an IP address",
             ));
+        }
+        if fqdn {
+            return Err(Refusal::TrailingDot);
         }
         let address = v6
             .parse()

@@ -68,19 +68,28 @@ fn ips_trailing_dots_and_localhost_patterns() {
         .build()
         .unwrap();
     assert!(allowed(&layer, "http://[::1]:8080"));
-    // `example.com.` is another origin; since issue 12 it cannot be listed (a `TrailingDot`).
+    // `example.com.` is another origin, which a browser sends when the user types it.
     assert!(!allowed(&layer, "https://example.com."));
     assert!(allowed(&layer, "https://example.com"));
     assert!(allowed(&layer, "http://app.localhost:5173"));
     assert!(!allowed(&layer, "http://app.localhost.:5173"));
     assert!(allowed(&layer, "https://my_host.example.net"));
+    let fqdn = CorsLayer::builder()
+        .allow_origin("https://example.com.")
+        .allow_origin("https://*.example.org.")
+        .build()
+        .unwrap();
+    assert!(allowed(&fqdn, "https://example.com."));
+    assert!(!allowed(&fqdn, "https://example.com"));
+    assert!(allowed(&fqdn, "https://a.example.org."));
+    assert!(!allowed(&fqdn, "https://a.example.org"));
     assert_eq!(
         CorsLayer::builder()
-            .allow_origin("https://example.com.")
+            .allow_origin("http://127.0.0.1.")
             .build()
             .unwrap_err(),
         ConfigError::TrailingDot {
-            entry: "https://example.com.".into()
+            entry: "http://127.0.0.1.".into()
         }
     );
 }
@@ -326,12 +335,8 @@ fn entries_no_browser_sends_are_build_errors() {
         ),
         ("wss://*.example.com", scheme("wss://*.example.com", "wss")),
         ("http://127.0.0.1.", dot("http://127.0.0.1.")),
-        ("https://example.com.", dot("https://example.com.")),
-        (
-            "https://example.com.:8443",
-            dot("https://example.com.:8443"),
-        ),
-        ("https://*.example.com.", dot("https://*.example.com.")),
+        ("http://10.0.0.1.", dot("http://10.0.0.1.")),
+        ("http://1.2.3.4.:8443", dot("http://1.2.3.4.:8443")),
         ("http://foo.bar.255", not_ipv4("http://foo.bar.255")),
         ("http://foo.0x1", not_ipv4("http://foo.0x1")),
         ("http://a.1.2.3.4", not_ipv4("http://a.1.2.3.4")),
