@@ -244,6 +244,33 @@ where
 /// response future (`$future`) on the skeleton: the `Service` impl and the `Future` impl of
 /// every guarded layer are these.
 macro_rules! guarded_service {
+    // A layer that is its own guard (it holds its configuration behind an `Arc`): its
+    // `Layer` impl too.
+    (
+        $(#[$service_doc:meta])*
+        service $service:ident<S> { guard: $guard:ty }
+        $(#[$future_doc:meta])*
+        future $future:ident;
+        layer;
+    ) => {
+        impl<S> ::tower_layer::Layer<S> for $guard {
+            type Service = $service<S>;
+
+            fn layer(&self, inner: S) -> Self::Service {
+                $service {
+                    inner,
+                    guard: ::std::clone::Clone::clone(self),
+                }
+            }
+        }
+
+        $crate::guard::guarded_service! {
+            $(#[$service_doc])*
+            service $service<S> { guard: $guard }
+            $(#[$future_doc])*
+            future $future;
+        }
+    };
     (
         $(#[$service_doc:meta])*
         service $service:ident<S $(, $param:ident: $bound:path)*> { guard: $guard:ty }

@@ -43,7 +43,6 @@ use std::fmt;
 use std::sync::Arc;
 
 use http::{HeaderValue, Request};
-use tower_layer::Layer;
 
 use crate::auth::{AuthError, Forbidden, Principal, Scopes, is_quotable};
 use crate::guard::{Decision, Guard, guarded_service};
@@ -209,22 +208,12 @@ impl fmt::Debug for ScopeLayer {
     }
 }
 
-impl<S> Layer<S> for ScopeLayer {
-    type Service = Scope<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        Scope {
-            inner,
-            guard: self.clone(),
-        }
-    }
-}
-
 guarded_service! {
     /// The service of a [`ScopeLayer`].
     service Scope<S> { guard: ScopeLayer }
     /// The response future of [`Scope`].
     future ResponseFuture;
+    layer;
 }
 
 fn allowed(config: &Config, principal: &Principal) -> bool {

@@ -5,7 +5,6 @@ use std::sync::Arc;
 
 use http::header::AUTHORIZATION;
 use http::{HeaderValue, Request};
-use tower_layer::Layer;
 
 use super::audit::{self, AuditHook, AuditOutcome};
 use super::chain::{self, Authenticating, Chain, Progress};
@@ -151,28 +150,18 @@ impl fmt::Debug for AuthLayer {
     }
 }
 
-impl<S> Layer<S> for AuthLayer {
-    type Service = Auth<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        Auth {
-            inner,
-            guard: self.clone(),
-        }
-    }
-}
-
 guarded_service! {
     /// The service of an [`AuthLayer`].
     service Auth<S> { guard: AuthLayer }
     /// The response future of [`Auth`].
     future ResponseFuture;
+    layer;
 }
 
 impl<S> Auth<S> {
     /// Wraps `inner` in `layer`.
     pub fn new(inner: S, layer: &AuthLayer) -> Self {
-        layer.layer(inner)
+        tower_layer::Layer::layer(layer, inner)
     }
 }
 

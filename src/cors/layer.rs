@@ -10,7 +10,6 @@ use http::header::{
     ACCESS_CONTROL_REQUEST_HEADERS, ACCESS_CONTROL_REQUEST_METHOD, HeaderName, ORIGIN,
 };
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
-use tower_layer::Layer;
 
 use super::builder::CorsBuilder;
 use super::origin::{Check, Origins};
@@ -105,22 +104,12 @@ impl CorsLayer {
     }
 }
 
-impl<S> Layer<S> for CorsLayer {
-    type Service = Cors<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        Cors {
-            inner,
-            guard: self.clone(),
-        }
-    }
-}
-
 guarded_service! {
     /// The service of a [`CorsLayer`].
     service Cors<S> { guard: CorsLayer }
     /// The response future of [`Cors`].
     future ResponseFuture;
+    layer;
 }
 
 /// The rejection of a request from a disallowed origin, when the layer is configured with

@@ -136,6 +136,7 @@ use serde::ser::{Serialize, SerializeMap, Serializer};
 pub use crate::core::RequestHead;
 pub use catalog::{ProblemType, TYPE_BASE};
 pub use render::{GrpcStatus, PlainText, ProblemJson, Renderer, RendererLayer, RendererService};
+#[cfg_attr(not(feature = "axum"), allow(unused_imports))]
 pub(crate) use render::{SharedRenderer, render_with};
 
 use crate::body::ResponseBody;

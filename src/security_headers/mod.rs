@@ -71,7 +71,6 @@ use std::sync::Arc;
 
 use http::header::{Entry, HeaderName};
 use http::{HeaderMap, HeaderValue, Request, Response};
-use tower_layer::Layer;
 
 use crate::guard::{Decision, Guard, guarded_service};
 
@@ -232,22 +231,12 @@ impl SecurityHeadersLayer {
     }
 }
 
-impl<S> Layer<S> for SecurityHeadersLayer {
-    type Service = SecurityHeaders<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        SecurityHeaders {
-            inner,
-            guard: self.clone(),
-        }
-    }
-}
-
 guarded_service! {
     /// The service of a [`SecurityHeadersLayer`].
     service SecurityHeaders<S> { guard: SecurityHeadersLayer }
     /// The response future of [`SecurityHeaders`].
     future ResponseFuture;
+    layer;
 }
 
 impl Guard for SecurityHeadersLayer {

@@ -5,7 +5,6 @@ use std::sync::Arc;
 
 use http::header::LINK;
 use http::{HeaderValue, Request, Response};
-use tower_layer::Layer;
 
 use super::VersioningLayer;
 use super::deprecation::ResponseHeaders;
@@ -166,22 +165,12 @@ impl Config {
     }
 }
 
-impl<S> Layer<S> for VersioningLayer {
-    type Service = Versioning<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        Versioning {
-            inner,
-            guard: self.clone(),
-        }
-    }
-}
-
 guarded_service! {
     /// The service of a [`VersioningLayer`].
     service Versioning<S> { guard: VersioningLayer }
     /// The response future of [`Versioning`].
     future ResponseFuture;
+    layer;
 }
 
 impl Guard for VersioningLayer {
