@@ -143,7 +143,9 @@ impl JwtBuilder {
 
     /// Keeps up to `capacity` verified tokens (with an `exp`), so that a token seen again is
     /// accepted without checking its signature, until its `exp`. Keyed by the SHA-256 digest
-    /// of the whole token; a remote key set that changes empties it.
+    /// of the whole token; a remote key set that changes empties it. When full, the entry
+    /// cached first is dropped to make room (first in, first out: one entry looked at per
+    /// insert, whatever the capacity).
     pub fn cache(mut self, capacity: usize) -> Self {
         self.cache = Some(capacity);
         self

@@ -421,7 +421,6 @@ impl JwtAuth {
                         exp: exp as u64,
                         generation,
                     },
-                    now,
                 );
             }
         }

@@ -60,7 +60,6 @@ fn cache_is_bounded_and_respects_exp_and_generation() {
                 exp: 100,
                 generation: 0,
             },
-            10,
         );
     }
     assert!(cache.len() <= 32, "{}", cache.len());
@@ -72,11 +71,71 @@ fn cache_is_bounded_and_respects_exp_and_generation() {
             exp: 100,
             generation: 3,
         },
-        10,
     );
     assert!(cache.get(&d, 99, 3).is_some());
     assert!(cache.get(&d, 100, 3).is_none());
     assert!(cache.get(&d, 50, 4).is_none());
+}
+
+fn digest_of(i: u64) -> [u8; 32] {
+    Sha256::digest(i.to_le_bytes()).into()
+}
+
+fn entry(exp: u64) -> CacheEntry {
+    CacheEntry {
+        principal: Principal::builder("s", AuthMethod::Jwt).build(),
+        exp,
+        generation: 0,
+    }
+}
+
+/// Fills a cache of `capacity` with live tokens, then inserts as many new ones: the entries
+/// looked at to make room, per insert.
+fn examined_per_insert(capacity: usize) -> f64 {
+    let cache = TokenCache::new(capacity);
+    let capacity = capacity as u64;
+    for i in 0..capacity * 2 {
+        cache.insert(digest_of(i), entry(1_000));
+    }
+    cache.take_examined();
+    for i in capacity * 2..capacity * 3 {
+        cache.insert(digest_of(i), entry(1_000));
+    }
+    cache.take_examined() as f64 / capacity as f64
+}
+
+#[test]
+fn inserting_into_a_full_cache_does_not_scan_it() {
+    // Finding 8 of issue 12: a full shard was scanned, under its write lock, on every insert
+    // of a new token. Eviction now looks at one entry per insert, whatever the size.
+    let small = examined_per_insert(1_000);
+    let large = examined_per_insert(100_000);
+    assert!(small <= 1.0, "{small} entries examined per insert at 1k");
+    assert!(large <= 1.0, "{large} entries examined per insert at 100k");
+}
+
+#[test]
+fn a_full_cache_evicts_the_oldest_entry_first() {
+    // One shard: every digest below starts with the same byte.
+    let cache = TokenCache::new(16 * 4);
+    let digest = |i: u8| {
+        let mut d = [0u8; 32];
+        d[1] = i;
+        d
+    };
+    for i in 0..4 {
+        cache.insert(digest(i), entry(1_000));
+    }
+    // Replacing a present entry makes no room and evicts nothing.
+    cache.insert(digest(0), entry(1_000));
+    assert!((0..4).all(|i| cache.get(&digest(i), 20, 0).is_some()));
+    cache.insert(digest(4), entry(1_000));
+    assert!(cache.get(&digest(0), 20, 0).is_none(), "the oldest went");
+    assert!((1..5).all(|i| cache.get(&digest(i), 20, 0).is_some()));
+    cache.insert(digest(5), entry(1_000));
+    assert!(cache.get(&digest(1), 20, 0).is_none());
+    assert!((2..6).all(|i| cache.get(&digest(i), 20, 0).is_some()));
+    assert_eq!(cache.len(), 4);
 }
 
 /// The remote key set: URL checks, the builder, freshness, the schedule, and fetches from a
