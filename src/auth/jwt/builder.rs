@@ -8,12 +8,15 @@ use super::cache::TokenCache;
 #[cfg(feature = "jwks")]
 use super::jwks::Jwks;
 use super::keys::{Algorithm, JwtKey, KeySet, alg_name, crypto_ready};
-use super::{Config, ConfigError, JwtAuth, Keys};
+use super::{Config, ConfigError, JwtAuth, Keys, media_type};
 use crate::auth::{challenge, is_quotable};
 use crate::core::{Clock, SharedClock, system_clock};
 
 /// The default cap on a token's size, checked before any parsing.
 const DEFAULT_MAX_TOKEN_LEN: usize = 8 * 1024;
+
+/// The `typ`s of access tokens: `JWT` (RFC 7519) and `at+jwt` (RFC 9068).
+const DEFAULT_TYPES: [&str; 2] = ["JWT", "at+jwt"];
 
 /// Builds a [`JwtAuth`]; see [`JwtAuth::builder`].
 #[must_use]
@@ -27,6 +30,8 @@ pub struct JwtBuilder {
     leeway: Duration,
     require_exp: bool,
     required_claims: Vec<String>,
+    types: Vec<String>,
+    require_type: bool,
     tier_claim: Option<String>,
     roles_claim: Option<String>,
     max_len: usize,
@@ -57,6 +62,8 @@ impl JwtBuilder {
             leeway: Duration::from_secs(60),
             require_exp: true,
             required_claims: Vec::new(),
+            types: DEFAULT_TYPES.iter().map(|&t| t.to_owned()).collect(),
+            require_type: false,
             tier_claim: Some("tier".into()),
             roles_claim: Some("roles".into()),
             max_len: DEFAULT_MAX_TOKEN_LEN,
@@ -120,6 +127,28 @@ impl JwtBuilder {
         self
     }
 
+    /// The accepted values of the token header's `typ`, replacing the default `JWT` and
+    /// `at+jwt` ([RFC 9068](https://www.rfc-editor.org/rfc/rfc9068)). A token with another
+    /// `typ` is refused (`401`, `invalid_token`, "token type not accepted"): a logout token
+    /// (`logout+jwt`) or a security event token (`secevent+jwt`) signed by the same provider is
+    /// not an access token ([RFC 8725 section 3.11](https://www.rfc-editor.org/rfc/rfc8725#section-3.11)).
+    ///
+    /// Each is a media type, `type/subtype` or `subtype` for `application/subtype`, compared
+    /// without regard to case: `at+jwt` accepts `at+jwt`, `AT+JWT` and `application/at+jwt`
+    /// ([RFC 7515 section 4.1.9](https://www.rfc-editor.org/rfc/rfc7515#section-4.1.9)). A token
+    /// without `typ` is accepted unless [`require_type`](Self::require_type) is on.
+    pub fn allowed_types<T: Into<String>>(mut self, types: impl IntoIterator<Item = T>) -> Self {
+        self.types = types.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Whether tokens must have a `typ` header (default `false`: many providers leave it out
+    /// of access tokens). On, with `allowed_types(["at+jwt"])`, for RFC 9068's profile.
+    pub fn require_type(mut self, on: bool) -> Self {
+        self.require_type = on;
+        self
+    }
+
     /// The claim that names the principal's [`Tier`](crate::auth::Tier) (default `tier`;
     /// `None` for none). A token without it is on
     /// [`Tier::AUTHENTICATED`](crate::auth::Tier::AUTHENTICATED).
@@ -169,7 +198,9 @@ impl JwtBuilder {
     /// # Errors
     ///
     /// When there are no keys, no accepted algorithms, a static key whose algorithm is not
-    /// accepted, both static keys and a JWK set, or a realm that cannot be quoted.
+    /// accepted, both static keys and a JWK set, an [allowed type](Self::allowed_types) that is
+    /// not a media type (or none with [`require_type`](Self::require_type)), or a realm that
+    /// cannot be quoted.
     pub fn build(self) -> Result<JwtAuth, ConfigError> {
         #[cfg(feature = "jwks")]
         let remote = self.jwks.is_some();
@@ -197,6 +228,15 @@ impl JwtBuilder {
                 }
             }
         }
+        let mut types = Vec::with_capacity(self.types.len());
+        for typ in self.types {
+            types.push(media_type(&typ).ok_or(ConfigError::InvalidValue(typ))?);
+        }
+        if types.is_empty() && self.require_type {
+            return Err(ConfigError::InvalidValue(
+                "require_type(true) with no allowed type".into(),
+            ));
+        }
         if !is_quotable(&self.realm) {
             return Err(ConfigError::InvalidValue(self.realm));
         }
@@ -220,6 +260,8 @@ impl JwtBuilder {
                 leeway: self.leeway.as_secs(),
                 require_exp: self.require_exp,
                 required_claims: self.required_claims,
+                types,
+                require_type: self.require_type,
                 tier_claim: self.tier_claim,
                 roles_claim: self.roles_claim,
                 max_len: self.max_len,

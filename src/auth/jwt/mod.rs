@@ -178,6 +178,9 @@ struct Config {
     leeway: u64,
     require_exp: bool,
     required_claims: Vec<String>,
+    /// The accepted `typ`s, as media types in lower case (`application/at+jwt`).
+    types: Vec<String>,
+    require_type: bool,
     tier_claim: Option<String>,
     roles_claim: Option<String>,
     max_len: usize,
@@ -193,7 +196,11 @@ struct Config {
 /// 1. the token's size (8 KiB by default), before any parsing;
 /// 2. the header: `alg` must be one of the configured [algorithms](JwtBuilder::algorithms)
 ///    (`none`, in any case, never is); a `crit` header is refused (no extension is understood);
-///    `jku`, `x5u`, `x5c` and an embedded `jwk` are never followed or used;
+///    `jku`, `x5u`, `x5c` and an embedded `jwk` are never followed or used; `typ`, when
+///    present, must be an [accepted type](JwtBuilder::allowed_types) — `JWT` or `at+jwt`
+///    ([RFC 9068](https://www.rfc-editor.org/rfc/rfc9068)) by default, so that a logout token
+///    or a security event token signed with the same keys is not taken for an access token
+///    ([RFC 8725 section 3.11](https://www.rfc-editor.org/rfc/rfc8725#section-3.11));
 /// 3. the key: by `kid` (an unknown `kid` makes a remote key set refresh, at most once per
 ///    cool-down), else every configured key of the token's algorithm; the key's own algorithm
 ///    must be the token's;
@@ -290,6 +297,17 @@ impl JwtAuth {
             return Err(Failure::Invalid(
                 "token has critical header parameters this server does not understand",
             ));
+        }
+        // RFC 8725 section 3.11: tokens of other kinds (logout, security events) may be signed
+        // by the same provider with the same keys; their `typ` tells them apart.
+        let c = &self.config;
+        let type_ok = match header.get("typ") {
+            None => !c.require_type,
+            Some(Value::String(typ)) => c.types.iter().any(|t| typ_matches(typ, t)),
+            Some(_) => false,
+        };
+        if !type_ok {
+            return Err(Failure::Invalid("token type not accepted"));
         }
         let kid = match header.get("kid") {
             None => None,
@@ -459,6 +477,32 @@ impl JwtAuth {
         }
         Ok(Some(token))
     }
+}
+
+/// Whether a token's `typ` names the media type `allowed` (lower case, with its `/`): media
+/// types compare case-insensitively, and a `typ` without `/` stands for `application/` and
+/// itself (RFC 7515 section 4.1.9).
+fn typ_matches(typ: &str, allowed: &str) -> bool {
+    if typ.contains('/') {
+        typ.eq_ignore_ascii_case(allowed)
+    } else {
+        allowed
+            .strip_prefix("application/")
+            .is_some_and(|sub| typ.eq_ignore_ascii_case(sub))
+    }
+}
+
+/// A configured `typ` as a media type in lower case (`at+jwt` → `application/at+jwt`), or
+/// `None` when it is not `type/subtype` or `subtype` of RFC 9110 tokens.
+pub(super) fn media_type(typ: &str) -> Option<String> {
+    let tchar = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+    let token = |s: &str| !s.is_empty() && s.bytes().all(tchar);
+    let full = match typ.split_once('/') {
+        Some((ty, sub)) if token(ty) && token(sub) => typ.to_owned(),
+        None if token(typ) => format!("application/{typ}"),
+        _ => return None,
+    };
+    Some(full.to_ascii_lowercase())
 }
 
 /// Whether `token` has the shape of a compact JWS: three base64url parts. Checked after the
