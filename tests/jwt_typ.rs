@@ -3,6 +3,8 @@
 //! same provider with the same keys are refused, not taken for access tokens (issue 12,
 //! finding 2). Tokens signed by `jsonwebtoken`; PyJWT and node tokens are in `jwt_interop.rs`.
 
+#![cfg(all(feature = "jwt", feature = "axum"))]
+
 mod common;
 
 use std::time::{SystemTime, UNIX_EPOCH};

@@ -27,6 +27,8 @@ pub struct JwtBuilder {
     algorithms: Option<Vec<Algorithm>>,
     issuers: Vec<String>,
     audiences: Vec<String>,
+    any_issuer: bool,
+    any_audience: bool,
     leeway: Duration,
     require_exp: bool,
     required_claims: Vec<String>,
@@ -59,6 +61,8 @@ impl JwtBuilder {
             algorithms: None,
             issuers: Vec::new(),
             audiences: Vec::new(),
+            any_issuer: false,
+            any_audience: false,
             leeway: Duration::from_secs(60),
             require_exp: true,
             required_claims: Vec::new(),
@@ -94,17 +98,43 @@ impl JwtBuilder {
         self
     }
 
-    /// An accepted issuer (`iss`); tokens without `iss` are then refused. May be called again
-    /// to accept several.
+    /// An accepted issuer (`iss`); tokens without `iss` are refused. May be called again to
+    /// accept several. Required, unless [`any_issuer(true)`](Self::any_issuer).
     pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
         self.issuers.push(issuer.into());
         self
     }
 
-    /// An accepted audience (`aud`); tokens without `aud` are then refused. May be called
-    /// again to accept several.
+    /// An accepted audience (`aud`, this API's identifier at the provider); tokens without
+    /// `aud` are refused. May be called again to accept several. Required, unless
+    /// [`any_audience(true)`](Self::any_audience).
     pub fn audience(mut self, audience: impl Into<String>) -> Self {
         self.audiences.push(audience.into());
+        self
+    }
+
+    /// **Dangerous.** Whether to accept tokens of any issuer, `iss` unchecked (default
+    /// `false`: without an [issuer](Self::issuer), [`build`](Self::build) fails with
+    /// [`ConfigError::NoIssuer`]).
+    ///
+    /// Every token the keys verify is then accepted, whoever minted it: only sound when the
+    /// keys belong to a single issuer that mints tokens for nothing but this API (an HMAC
+    /// secret shared with one service, say). Never with a shared identity provider's keys.
+    pub fn any_issuer(mut self, on: bool) -> Self {
+        self.any_issuer = on;
+        self
+    }
+
+    /// **Dangerous.** Whether to accept tokens minted for any audience, `aud` unchecked
+    /// (default `false`: without an [audience](Self::audience), [`build`](Self::build) fails
+    /// with [`ConfigError::NoAudience`]).
+    ///
+    /// A token the provider minted for another service (another API, a partner's app, an ID
+    /// token) is then accepted here: whoever holds one can replay it against this API
+    /// ([RFC 8725 section 3.9](https://www.rfc-editor.org/rfc/rfc8725#section-3.9)). Only
+    /// sound when the issuer mints tokens for this API alone.
+    pub fn any_audience(mut self, on: bool) -> Self {
+        self.any_audience = on;
         self
     }
 
@@ -198,7 +228,8 @@ impl JwtBuilder {
     /// # Errors
     ///
     /// When there are no keys, no accepted algorithms, a static key whose algorithm is not
-    /// accepted, both static keys and a JWK set, an [allowed type](Self::allowed_types) that is
+    /// accepted, no issuer or no audience (unless waived), a waiver beside a value
+    /// ([`ConfigError::Contradiction`]), both static keys and a JWK set, an [allowed type](Self::allowed_types) that is
     /// not a media type (or none with [`require_type`](Self::require_type)), or a realm that
     /// cannot be quoted.
     pub fn build(self) -> Result<JwtAuth, ConfigError> {
@@ -227,6 +258,24 @@ impl JwtBuilder {
                     return Err(ConfigError::AlgorithmNotAccepted(alg_name(alg)));
                 }
             }
+        }
+        match (self.issuers.is_empty(), self.any_issuer) {
+            (true, false) => return Err(ConfigError::NoIssuer),
+            (false, true) => {
+                return Err(ConfigError::Contradiction(
+                    "issuer(..) and any_issuer(true)",
+                ));
+            }
+            _ => {}
+        }
+        match (self.audiences.is_empty(), self.any_audience) {
+            (true, false) => return Err(ConfigError::NoAudience),
+            (false, true) => {
+                return Err(ConfigError::Contradiction(
+                    "audience(..) and any_audience(true)",
+                ));
+            }
+            _ => {}
         }
         let mut types = Vec::with_capacity(self.types.len());
         for typ in self.types {

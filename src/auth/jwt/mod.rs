@@ -134,6 +134,25 @@ pub enum ConfigError {
         /// The shortest secret allowed, in bytes.
         min: usize,
     },
+    /// No [issuer](JwtBuilder::issuer) was given, and [`any_issuer(true)`](JwtBuilder::any_issuer)
+    /// was not: the authenticator would accept tokens of every issuer its keys sign for.
+    #[error(
+        "a JWT authenticator needs an issuer: call issuer(..), or any_issuer(true) to accept \
+         every issuer the keys sign for"
+    )]
+    NoIssuer,
+    /// No [audience](JwtBuilder::audience) was given, and
+    /// [`any_audience(true)`](JwtBuilder::any_audience) was not: the authenticator would accept
+    /// tokens the same provider minted for any other service.
+    #[error(
+        "a JWT authenticator needs an audience: call audience(..), or any_audience(true) to \
+         accept tokens minted for any service"
+    )]
+    NoAudience,
+    /// Two settings that contradict each other (`issuer(..)` and `any_issuer(true)`); the
+    /// message names them.
+    #[error("{0} contradict each other")]
+    Contradiction(&'static str),
     /// A realm, issuer, audience or claim name that cannot be used.
     #[error("invalid value: {0}")]
     InvalidValue(String),
@@ -206,8 +225,10 @@ struct Config {
 ///    must be the token's;
 /// 4. the signature, by `jsonwebtoken`;
 /// 5. the claims: `exp` (required by default) and `nbf` as numbers, with the configured leeway;
-///    `iss` and `aud` when configured — a token **without** them is refused; `sub` (a
-///    string); any [required claim](JwtBuilder::require_claim).
+///    `iss` and `aud` — a token **without** them is refused (both must be configured, unless
+///    explicitly waived with [`any_issuer`](JwtBuilder::any_issuer) or
+///    [`any_audience`](JwtBuilder::any_audience)); `sub` (a string); any
+///    [required claim](JwtBuilder::require_claim).
 ///
 /// The principal gets `sub` as subject, the scopes of `scope` (space-separated) and `scp`
 /// (an array), the tier of the [tier claim](JwtBuilder::tier_claim), the roles of the
