@@ -65,7 +65,7 @@
 //! A configuration that cannot work is a [`ConfigError`] at build ([`JwtBuilder::build`],
 //! [`JwtKey`]'s constructors, `JwksBuilder::build`); a JWK set that cannot be fetched is a
 //! `FetchError` (from `Jwks::refresh`; in the background it is logged and the last good set
-//! keeps serving).
+//! keeps serving, for at most `JwksBuilder::max_stale`, 24 hours by default).
 
 mod builder;
 mod cache;
@@ -596,22 +596,31 @@ impl JwtAuth {
     fn authenticate_remote(&self, jwks: &Jwks, token: &str) -> Answer<Outcome> {
         let c = &self.config;
         let current = jwks.current();
-        if let Some(cache) = &c.cache {
-            let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-            if let Some(p) = cache.get(&digest, c.clock.unix_secs(), current.generation) {
-                return Answer::Ready(Outcome::Authenticated(p));
+        if jwks.serves(&current) {
+            if let Some(cache) = &c.cache {
+                let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+                if let Some(p) = cache.get(&digest, c.clock.unix_secs(), current.generation) {
+                    return Answer::Ready(Outcome::Authenticated(p));
+                }
             }
-        }
-        if !well_formed(token) {
-            return Answer::Ready(Self::reject(Failure::Invalid("malformed token")));
-        }
-        let loaded = current.loaded;
-        match self.verify(token, &current.keys, current.generation) {
-            Ok(p) => return Answer::Ready(Outcome::Authenticated(p)),
-            Err(Failure::UnknownKid) => {}
-            // A token without a kid and an empty set: the set may not be loaded yet.
-            Err(Failure::Invalid("no key for this token")) if !loaded => {}
-            Err(f) => return Answer::Ready(Self::reject(f)),
+            if !well_formed(token) {
+                return Answer::Ready(Self::reject(Failure::Invalid("malformed token")));
+            }
+            match self.verify(token, &current.keys, current.generation) {
+                Ok(p) => return Answer::Ready(Outcome::Authenticated(p)),
+                Err(Failure::UnknownKid) => {}
+                Err(f) => return Answer::Ready(Self::reject(f)),
+            }
+        } else {
+            // No set serves (none loaded yet, or the last is older than `max_stale`): neither
+            // its keys nor the cache are used. A token refused on its header alone is refused
+            // now; any other waits for a fetch.
+            if !well_formed(token) {
+                return Answer::Ready(Self::reject(Failure::Invalid("malformed token")));
+            }
+            if let Err(f) = self.parse_header(token) {
+                return Answer::Ready(Self::reject(f));
+            }
         }
         // An unknown key: the provider may have rotated. Refresh (single-flight, at most once
         // per cool-down) and try again.
@@ -623,7 +632,7 @@ impl JwtAuth {
         Answer::later(async move {
             jwks.refresh_for_unknown_key(seen).await;
             let current = jwks.current();
-            if !current.loaded {
+            if !jwks.serves(&current) {
                 return Outcome::Rejected(AuthError::unavailable(
                     AuthMethod::Jwt,
                     "The identity provider's signing keys could not be loaded; try again later.",

@@ -750,4 +750,97 @@ mod remote {
         jwks.refresh_for_unknown_key(0).await;
         assert_eq!(jwks.fetch_count(), after_first + 1);
     }
+
+    #[tokio::test]
+    async fn the_cooldown_counts_from_the_end_of_an_attempt() {
+        // Issue 12, finding 1: counted from the start, a fetch that took longer than the
+        // cool-down left none, and the next waiting request fetched again at once.
+        let server = Server::start(Arc::new(|_: &str| None)).await;
+        let jwks = Jwks::builder(format!("{}/jwks.json", server.url))
+            .timeout(Duration::from_millis(600))
+            .cooldown(Duration::from_millis(500))
+            .build()
+            .unwrap();
+        assert!(matches!(
+            jwks.refresh().await,
+            Err(FetchError::Timeout { .. })
+        ));
+        let fetched = jwks.fetch_count();
+        jwks.refresh_for_unknown_key(0).await;
+        assert_eq!(
+            jwks.fetch_count(),
+            fetched,
+            "the attempt ended just now: within the cool-down"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let started = Instant::now();
+        jwks.refresh_for_unknown_key(0).await;
+        assert_eq!(jwks.fetch_count(), fetched + 1, "after it: a fetch");
+        assert!(started.elapsed() >= Duration::from_millis(600));
+    }
+
+    #[test]
+    fn max_stale_is_checked_at_build() {
+        let url = "https://idp.example.com/jwks.json";
+        assert_eq!(
+            Jwks::builder(url)
+                .max_stale(Duration::from_secs(3599))
+                .build()
+                .unwrap_err(),
+            ConfigError::InvalidJwksSetting(
+                "max_stale is shorter than the longest refresh interval"
+            )
+        );
+        assert!(
+            Jwks::builder(url)
+                .max_stale(Duration::from_secs(3600))
+                .build()
+                .is_ok()
+        );
+        assert!(
+            Jwks::builder(url)
+                .refresh_interval(Duration::from_secs(60), Duration::from_secs(60))
+                .max_stale(Duration::from_secs(60))
+                .build()
+                .is_ok()
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn waiters_take_the_result_of_the_fetch_in_flight() {
+        // Even without a cool-down, requests that waited for a fetch do not start their own
+        // after it: its result is theirs (issue 12, finding 1).
+        let server = Server::start(Arc::new(|_: &str| None)).await;
+        let timeout = Duration::from_millis(400);
+        let jwks = Jwks::builder(format!("{}/jwks.json", server.url))
+            .timeout(timeout)
+            .cooldown(Duration::ZERO)
+            .build()
+            .unwrap();
+        // The background task's first fetch is in flight.
+        for _ in 0..100 {
+            if server.count("/jwks.json") == 1 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert_eq!(jwks.fetch_count(), 1);
+        let started = Instant::now();
+        let waiters: Vec<_> = (0..20)
+            .map(|_| {
+                let jwks = jwks.clone();
+                tokio::spawn(async move { jwks.refresh_for_unknown_key(0).await })
+            })
+            .collect();
+        for w in waiters {
+            w.await.unwrap();
+        }
+        assert!(
+            started.elapsed() < timeout,
+            "answered after {:?}",
+            started.elapsed()
+        );
+        assert_eq!(jwks.fetch_count(), 1);
+        assert!(!jwks.is_loaded());
+    }
 }
