@@ -10,6 +10,8 @@ mod common;
 #[path = "interop_support/mod.rs"]
 mod interop;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
@@ -499,4 +501,169 @@ async fn a_set_that_never_loaded_answers_503() {
         "{:?}",
         started.elapsed()
     );
+}
+
+/// A provider that accepts connections and never answers. Counts the connections it accepted,
+/// and the most that were open at once.
+struct SilentProvider {
+    url: String,
+    accepted: Arc<AtomicUsize>,
+    open: Arc<AtomicUsize>,
+    most_open: Arc<AtomicUsize>,
+}
+
+impl SilentProvider {
+    async fn start() -> SilentProvider {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/jwks.json", listener.local_addr().unwrap());
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let open = Arc::new(AtomicUsize::new(0));
+        let most_open = Arc::new(AtomicUsize::new(0));
+        let (a, o, m) = (accepted.clone(), open.clone(), most_open.clone());
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                a.fetch_add(1, Ordering::SeqCst);
+                let now_open = o.fetch_add(1, Ordering::SeqCst) + 1;
+                m.fetch_max(now_open, Ordering::SeqCst);
+                let o = o.clone();
+                tokio::spawn(async move {
+                    use tokio::io::AsyncReadExt;
+                    // Read the request and whatever follows; never write. The connection counts
+                    // as open until the client closes it.
+                    let mut buf = [0u8; 1024];
+                    while let Ok(n) = stream.read(&mut buf).await {
+                        if n == 0 {
+                            break;
+                        }
+                    }
+                    o.fetch_sub(1, Ordering::SeqCst);
+                });
+            }
+        });
+        SilentProvider {
+            url,
+            accepted,
+            open,
+            most_open,
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn waits_for_a_silent_provider_do_not_grow_with_the_queue() {
+    // Issue 12, finding 1: with no set loaded and a provider that never answers, each waiting
+    // request used to start a fetch in turn (five requests: 4, 6, 8, 10, 12 s with a 2 s
+    // timeout). One fetch is in flight, the others wait for its result.
+    let idp = Idp::start();
+    let token = idp.mint("RS256", &[("sub", "alice")]).await;
+    let silent = SilentProvider::start().await;
+    let timeout = Duration::from_secs(1);
+    let jwks = Jwks::builder(&silent.url)
+        .timeout(timeout)
+        .build()
+        .expect("jwks");
+    let app = app(jwt(jwks.clone(), &idp.base).build().expect("jwt"));
+
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..50)
+        .map(|_| {
+            let app = app.clone();
+            let req = bearer(&token);
+            tokio::spawn(async move {
+                let answer = call(&app, req).await;
+                (answer, started.elapsed())
+            })
+        })
+        .collect();
+    let bound = timeout + Duration::from_secs(1);
+    for task in tasks {
+        let ((status, headers, body), took) =
+            tokio::time::timeout(bound + Duration::from_secs(2), task)
+                .await
+                .expect("answered, not left waiting behind other fetches")
+                .expect("request task");
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(headers.get("www-authenticate"), None);
+        assert_eq!(
+            json_of(&body)["type"],
+            "https://docs.rs/tower-shield/latest/tower_shield/problem/index.html#auth-unavailable"
+        );
+        assert!(
+            took <= bound,
+            "answered after {took:?}, more than {bound:?}"
+        );
+    }
+    assert!(!jwks.is_loaded());
+    let accepted = silent.accepted.load(Ordering::SeqCst);
+    assert!(
+        (1..=2).contains(&accepted),
+        "{accepted} connections for 50 requests"
+    );
+    assert_eq!(
+        silent.most_open.load(Ordering::SeqCst),
+        1,
+        "never two fetches at once"
+    );
+    assert_eq!(jwks.fetch_count() as usize, accepted);
+    // The count of open connections does see a fetch end (the client closes its connection at
+    // the timeout, or when the set is dropped), so the `1` above means one fetch at a time.
+    drop(app);
+    drop(jwks);
+    for _ in 0..100 {
+        if silent.open.load(Ordering::SeqCst) == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(silent.open.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn a_set_is_served_stale_for_at_most_max_stale() {
+    // Issue 12, finding 1: the last good set keeps serving while the provider is down, but
+    // not forever — by default for 24 hours after the last successful fetch.
+    let mut idp = Idp::start();
+    let jwks = Jwks::builder(idp.jwks_url()).build().expect("jwks");
+    let app = app(jwt(jwks.clone(), &idp.base)
+        .cache(100)
+        .build()
+        .expect("jwt"));
+    jwks.refresh().await.expect("initial load");
+    // Valid for longer than the test's (virtual) day.
+    let token = idp
+        .mint("RS256", &[("sub", "alice"), ("exp_in", "999999")])
+        .await;
+    assert_accepted(&app, &token, "alice", "rsa-1").await;
+    idp.stop();
+
+    // Virtual time from here: a day passes in an instant, and fetches to the stopped provider
+    // fail.
+    tokio::time::pause();
+    tokio::time::advance(Duration::from_secs(24 * 3600 - 120)).await;
+    assert_accepted(&app, &token, "alice", "rsa-1").await;
+    assert!(jwks.is_loaded());
+    tokio::time::advance(Duration::from_secs(240)).await;
+    // Neither the keys nor the verified-token cache serve a set that old.
+    assert_unavailable(&app, &token).await;
+    assert_unavailable(&app, &token).await;
+}
+
+#[tokio::test]
+async fn max_stale_is_configurable() {
+    let mut idp = Idp::start();
+    let jwks = Jwks::builder(idp.jwks_url())
+        .refresh_interval(Duration::from_secs(60), Duration::from_secs(600))
+        .max_stale(Duration::from_secs(3600))
+        .build()
+        .expect("jwks");
+    let app = app(jwt(jwks.clone(), &idp.base).build().expect("jwt"));
+    jwks.refresh().await.expect("initial load");
+    let token = idp.mint("ES256", &[("sub", "bob")]).await;
+    assert_accepted(&app, &token, "bob", "ec-1").await;
+    idp.stop();
+    tokio::time::pause();
+    tokio::time::advance(Duration::from_secs(3600 - 60)).await;
+    assert_accepted(&app, &token, "bob", "ec-1").await;
+    tokio::time::advance(Duration::from_secs(120)).await;
+    assert_unavailable(&app, &token).await;
 }

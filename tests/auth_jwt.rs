@@ -384,6 +384,8 @@ async fn time_claims() {
 
     let strict = JwtAuth::builder()
         .key(JwtKey::rsa_pem(Algorithm::RS256, PUBLIC).unwrap())
+        .issuer(ISS)
+        .audience(AUD)
         .leeway(Duration::ZERO)
         .build()
         .unwrap();
@@ -431,6 +433,8 @@ async fn issuer_and_audience_are_required_when_configured() {
     }
     let jti = JwtAuth::builder()
         .key(JwtKey::rsa_pem(Algorithm::RS256, PUBLIC).unwrap())
+        .issuer(ISS)
+        .audience(AUD)
         .require_claim("jti")
         .build()
         .unwrap();
@@ -517,6 +521,8 @@ async fn a_token_seen_again_is_answered_from_the_cache() {
     let make = |cache: bool| {
         let mut b = JwtAuth::builder()
             .key(JwtKey::rsa_pem(Algorithm::RS256, PUBLIC).unwrap())
+            .issuer(ISS)
+            .audience(AUD)
             .leeway(Duration::ZERO)
             .clock(clock.clone());
         if cache {

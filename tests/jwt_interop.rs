@@ -16,7 +16,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use common::call;
 use http::{Request, StatusCode};
-use interop::{Idp, node_mint};
+use interop::{Idp, node_mint, node_mint_with_header};
 use serde_json::{Value, json};
 use tower_shield::auth::jwt::JwtBuilder;
 use tower_shield::auth::{Algorithm, AuthLayer, Jwks, JwtAuth, Principal};
@@ -205,5 +205,88 @@ async fn node_tokens_verify_with_the_jwk_set() {
         let claims = node_claims(&idp.base, alg);
         let token = node_mint(alg, kid, &pem, claims.clone());
         assert_claims(accepted_claims(&app, &token, kid).await, &claims);
+    }
+}
+
+/// Asserts the `401` of a token whose `typ` is not an access token's.
+async fn assert_type_refused(app: &Router, token: &str, what: &str) {
+    let req = Request::get("/claims")
+        .header("authorization", format!("Bearer {token}"))
+        .body(Body::empty())
+        .expect("request");
+    let (status, headers, body) = call(app, req).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{what}");
+    assert_eq!(
+        headers["www-authenticate"],
+        r#"Bearer realm="api", error="invalid_token", error_description="token type not accepted""#,
+        "{what}"
+    );
+    let body: Value = serde_json::from_slice(&body).expect("json");
+    assert_eq!(body["detail"], "token type not accepted", "{what}");
+}
+
+/// The header of a token, decoded.
+fn header_of(token: &str) -> Value {
+    serde_json::from_slice(&base64_url_decode(token.split('.').next().expect("header")))
+        .expect("header json")
+}
+
+#[tokio::test]
+async fn pyjwt_tokens_of_other_types_are_refused() {
+    // RFC 8725 section 3.11: a logout token or a security event token signed with the
+    // provider's keys is not an access token (issue 12, finding 2).
+    let idp = Idp::start();
+    let app = app(idp
+        .static_keys(builder(&idp.base))
+        .await
+        .build()
+        .expect("jwt"));
+    for (alg, kid) in ALGS {
+        // PyJWT writes `typ: JWT` unless told otherwise; an empty typ leaves it out.
+        for (typ, expected) in [
+            ("at+jwt", json!("at+jwt")),
+            ("application/at+jwt", json!("application/at+jwt")),
+            ("", Value::Null),
+        ] {
+            let extra = json!({ "typ": typ }).to_string();
+            let token = idp
+                .mint(alg, &[("sub", "alice"), ("extra_header", &extra)])
+                .await;
+            assert_eq!(
+                header_of(&token).get("typ").cloned().unwrap_or(Value::Null),
+                expected
+            );
+            accepted_claims(&app, &token, kid).await;
+        }
+        for typ in ["logout+jwt", "secevent+jwt", "JOSE"] {
+            let extra = json!({ "typ": typ }).to_string();
+            let token = idp
+                .mint(alg, &[("sub", "mallory"), ("extra_header", &extra)])
+                .await;
+            assert_eq!(header_of(&token)["typ"], typ);
+            assert_type_refused(&app, &token, &format!("{alg} {typ}")).await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn node_tokens_of_other_types_are_refused() {
+    let idp = Idp::start();
+    let jwks = Jwks::builder(format!("{}/jwks.json", idp.base))
+        .build()
+        .expect("jwks");
+    let app = app(builder(&idp.base).jwks(jwks).build().expect("jwt"));
+    for (alg, kid) in ALGS {
+        let pem = idp.get("/private", &[("kid", kid)]).await;
+        let claims = node_claims(&idp.base, alg);
+        let token = node_mint_with_header(alg, kid, &pem, claims.clone(), json!({"typ": "at+jwt"}));
+        assert_eq!(header_of(&token)["typ"], "at+jwt");
+        assert_claims(accepted_claims(&app, &token, kid).await, &claims);
+        for typ in ["logout+jwt", "secevent+jwt"] {
+            let token =
+                node_mint_with_header(alg, kid, &pem, claims.clone(), json!({ "typ": typ }));
+            assert_eq!(header_of(&token)["typ"], typ);
+            assert_type_refused(&app, &token, &format!("{alg} {typ}")).await;
+        }
     }
 }

@@ -144,6 +144,17 @@ impl Drop for Idp {
 
 /// A token signed by node (`jsonwebtoken`; `jose` for EdDSA) with the PEM private key `pem`.
 pub fn node_mint(alg: &str, kid: &str, pem: &str, claims: Value) -> String {
+    node_mint_with_header(alg, kid, pem, claims, json!({}))
+}
+
+/// [`node_mint`] with `header` merged into the JWT header (not `alg` or `kid`).
+pub fn node_mint_with_header(
+    alg: &str,
+    kid: &str,
+    pem: &str,
+    claims: Value,
+    header: Value,
+) -> String {
     for module in ["jsonwebtoken", "jose"] {
         assert!(
             std::path::Path::new(&format!("{INTEROP}/node_modules/{module}/package.json")).exists(),
@@ -157,7 +168,13 @@ pub fn node_mint(alg: &str, kid: &str, pem: &str, claims: Value) -> String {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap_or_else(|e| panic!("these tests need node ({e})"));
-    let input = json!({"alg": alg, "kid": kid, "privateKeyPem": pem, "claims": claims});
+    let input = json!({
+        "alg": alg,
+        "kid": kid,
+        "privateKeyPem": pem,
+        "claims": claims,
+        "header": header,
+    });
     child
         .stdin
         .take()

@@ -8,12 +8,15 @@ use super::cache::TokenCache;
 #[cfg(feature = "jwks")]
 use super::jwks::Jwks;
 use super::keys::{Algorithm, JwtKey, KeySet, alg_name, crypto_ready};
-use super::{Config, ConfigError, JwtAuth, Keys};
+use super::{Config, ConfigError, JwtAuth, Keys, media_type};
 use crate::auth::{challenge, is_quotable};
 use crate::core::{Clock, SharedClock, system_clock};
 
 /// The default cap on a token's size, checked before any parsing.
 const DEFAULT_MAX_TOKEN_LEN: usize = 8 * 1024;
+
+/// The `typ`s of access tokens: `JWT` (RFC 7519) and `at+jwt` (RFC 9068).
+const DEFAULT_TYPES: [&str; 2] = ["JWT", "at+jwt"];
 
 /// Builds a [`JwtAuth`]; see [`JwtAuth::builder`].
 #[must_use]
@@ -24,9 +27,13 @@ pub struct JwtBuilder {
     algorithms: Option<Vec<Algorithm>>,
     issuers: Vec<String>,
     audiences: Vec<String>,
+    any_issuer: bool,
+    any_audience: bool,
     leeway: Duration,
     require_exp: bool,
     required_claims: Vec<String>,
+    types: Vec<String>,
+    require_type: bool,
     tier_claim: Option<String>,
     roles_claim: Option<String>,
     max_len: usize,
@@ -54,9 +61,13 @@ impl JwtBuilder {
             algorithms: None,
             issuers: Vec::new(),
             audiences: Vec::new(),
+            any_issuer: false,
+            any_audience: false,
             leeway: Duration::from_secs(60),
             require_exp: true,
             required_claims: Vec::new(),
+            types: DEFAULT_TYPES.iter().map(|&t| t.to_owned()).collect(),
+            require_type: false,
             tier_claim: Some("tier".into()),
             roles_claim: Some("roles".into()),
             max_len: DEFAULT_MAX_TOKEN_LEN,
@@ -87,17 +98,43 @@ impl JwtBuilder {
         self
     }
 
-    /// An accepted issuer (`iss`); tokens without `iss` are then refused. May be called again
-    /// to accept several.
+    /// An accepted issuer (`iss`); tokens without `iss` are refused. May be called again to
+    /// accept several. Required, unless [`any_issuer(true)`](Self::any_issuer).
     pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
         self.issuers.push(issuer.into());
         self
     }
 
-    /// An accepted audience (`aud`); tokens without `aud` are then refused. May be called
-    /// again to accept several.
+    /// An accepted audience (`aud`, this API's identifier at the provider); tokens without
+    /// `aud` are refused. May be called again to accept several. Required, unless
+    /// [`any_audience(true)`](Self::any_audience).
     pub fn audience(mut self, audience: impl Into<String>) -> Self {
         self.audiences.push(audience.into());
+        self
+    }
+
+    /// **Dangerous.** Whether to accept tokens of any issuer, `iss` unchecked (default
+    /// `false`: without an [issuer](Self::issuer), [`build`](Self::build) fails with
+    /// [`ConfigError::NoIssuer`]).
+    ///
+    /// Every token the keys verify is then accepted, whoever minted it: only sound when the
+    /// keys belong to a single issuer that mints tokens for nothing but this API (an HMAC
+    /// secret shared with one service, say). Never with a shared identity provider's keys.
+    pub fn any_issuer(mut self, on: bool) -> Self {
+        self.any_issuer = on;
+        self
+    }
+
+    /// **Dangerous.** Whether to accept tokens minted for any audience, `aud` unchecked
+    /// (default `false`: without an [audience](Self::audience), [`build`](Self::build) fails
+    /// with [`ConfigError::NoAudience`]).
+    ///
+    /// A token the provider minted for another service (another API, a partner's app, an ID
+    /// token) is then accepted here: whoever holds one can replay it against this API
+    /// ([RFC 8725 section 3.9](https://www.rfc-editor.org/rfc/rfc8725#section-3.9)). Only
+    /// sound when the issuer mints tokens for this API alone.
+    pub fn any_audience(mut self, on: bool) -> Self {
+        self.any_audience = on;
         self
     }
 
@@ -117,6 +154,28 @@ impl JwtBuilder {
     /// A claim every token must have (`jti`, `azp`, ...).
     pub fn require_claim(mut self, name: impl Into<String>) -> Self {
         self.required_claims.push(name.into());
+        self
+    }
+
+    /// The accepted values of the token header's `typ`, replacing the default `JWT` and
+    /// `at+jwt` ([RFC 9068](https://www.rfc-editor.org/rfc/rfc9068)). A token with another
+    /// `typ` is refused (`401`, `invalid_token`, "token type not accepted"): a logout token
+    /// (`logout+jwt`) or a security event token (`secevent+jwt`) signed by the same provider is
+    /// not an access token ([RFC 8725 section 3.11](https://www.rfc-editor.org/rfc/rfc8725#section-3.11)).
+    ///
+    /// Each is a media type, `type/subtype` or `subtype` for `application/subtype`, compared
+    /// without regard to case: `at+jwt` accepts `at+jwt`, `AT+JWT` and `application/at+jwt`
+    /// ([RFC 7515 section 4.1.9](https://www.rfc-editor.org/rfc/rfc7515#section-4.1.9)). A token
+    /// without `typ` is accepted unless [`require_type`](Self::require_type) is on.
+    pub fn allowed_types<T: Into<String>>(mut self, types: impl IntoIterator<Item = T>) -> Self {
+        self.types = types.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Whether tokens must have a `typ` header (default `false`: many providers leave it out
+    /// of access tokens). On, with `allowed_types(["at+jwt"])`, for RFC 9068's profile.
+    pub fn require_type(mut self, on: bool) -> Self {
+        self.require_type = on;
         self
     }
 
@@ -143,7 +202,9 @@ impl JwtBuilder {
 
     /// Keeps up to `capacity` verified tokens (with an `exp`), so that a token seen again is
     /// accepted without checking its signature, until its `exp`. Keyed by the SHA-256 digest
-    /// of the whole token; a remote key set that changes empties it.
+    /// of the whole token; a remote key set that changes empties it. When full, the entry
+    /// cached first is dropped to make room (first in, first out: one entry looked at per
+    /// insert, whatever the capacity).
     pub fn cache(mut self, capacity: usize) -> Self {
         self.cache = Some(capacity);
         self
@@ -167,7 +228,10 @@ impl JwtBuilder {
     /// # Errors
     ///
     /// When there are no keys, no accepted algorithms, a static key whose algorithm is not
-    /// accepted, both static keys and a JWK set, or a realm that cannot be quoted.
+    /// accepted, no issuer or no audience (unless waived), a waiver beside a value
+    /// ([`ConfigError::Contradiction`]), both static keys and a JWK set, an [allowed type](Self::allowed_types) that is
+    /// not a media type (or none with [`require_type`](Self::require_type)), or a realm that
+    /// cannot be quoted.
     pub fn build(self) -> Result<JwtAuth, ConfigError> {
         #[cfg(feature = "jwks")]
         let remote = self.jwks.is_some();
@@ -195,6 +259,33 @@ impl JwtBuilder {
                 }
             }
         }
+        match (self.issuers.is_empty(), self.any_issuer) {
+            (true, false) => return Err(ConfigError::NoIssuer),
+            (false, true) => {
+                return Err(ConfigError::Contradiction(
+                    "issuer(..) and any_issuer(true)",
+                ));
+            }
+            _ => {}
+        }
+        match (self.audiences.is_empty(), self.any_audience) {
+            (true, false) => return Err(ConfigError::NoAudience),
+            (false, true) => {
+                return Err(ConfigError::Contradiction(
+                    "audience(..) and any_audience(true)",
+                ));
+            }
+            _ => {}
+        }
+        let mut types = Vec::with_capacity(self.types.len());
+        for typ in self.types {
+            types.push(media_type(&typ).ok_or(ConfigError::InvalidValue(typ))?);
+        }
+        if types.is_empty() && self.require_type {
+            return Err(ConfigError::InvalidValue(
+                "require_type(true) with no allowed type".into(),
+            ));
+        }
         if !is_quotable(&self.realm) {
             return Err(ConfigError::InvalidValue(self.realm));
         }
@@ -218,6 +309,8 @@ impl JwtBuilder {
                 leeway: self.leeway.as_secs(),
                 require_exp: self.require_exp,
                 required_claims: self.required_claims,
+                types,
+                require_type: self.require_type,
                 tier_claim: self.tier_claim,
                 roles_claim: self.roles_claim,
                 max_len: self.max_len,

@@ -7,7 +7,7 @@
 //! URL check) is in the sibling `fetch` module.
 
 use std::fmt;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
@@ -27,6 +27,7 @@ const DEFAULT_MIN_REFRESH: Duration = Duration::from_secs(60);
 const DEFAULT_MAX_REFRESH: Duration = Duration::from_secs(3600);
 const DEFAULT_MAX_AGE: Duration = Duration::from_secs(300);
 const DEFAULT_MAX_BODY: usize = 1024 * 1024;
+const DEFAULT_MAX_STALE: Duration = Duration::from_secs(24 * 3600);
 /// The cool-down while no set was ever loaded.
 pub(super) const UNLOADED_COOLDOWN: Duration = Duration::from_secs(1);
 /// How many `kid`s an `INFO` event lists.
@@ -48,7 +49,7 @@ pub(super) struct Snapshot {
 /// The fetch bookkeeping, behind the single-flight lock.
 #[derive(Debug, Default)]
 pub(super) struct State {
-    /// When the last fetch attempt (any cause) started.
+    /// When the last fetch attempt (any cause) ended: the cool-down counts from there.
     pub(super) last_attempt: Option<Instant>,
     /// When the last successful fetch ended.
     last_success: Option<Instant>,
@@ -88,7 +89,15 @@ pub(super) struct Inner {
     min_refresh: Duration,
     max_refresh: Duration,
     default_max_age: Duration,
+    max_stale: Duration,
     current: ArcSwap<Snapshot>,
+    /// The origin of `confirmed`.
+    epoch: Instant,
+    /// When a fetch last succeeded, in nanoseconds since `epoch` (read without a lock).
+    confirmed: AtomicU64,
+    /// Fetch attempts that ended, of any cause: a request that saw this change while it
+    /// waited for the lock takes that attempt's result as its own.
+    attempts: AtomicU64,
     pub(super) state: Arc<Mutex<State>>,
     pub(super) task: OnceLock<AbortHandle>,
 }
@@ -149,6 +158,11 @@ impl Drop for Inner {
 /// snapshot. A failed fetch never replaces it — the last good set keeps serving — and neither
 /// does a document without a single usable key.
 ///
+/// The last good set keeps serving for at most [`max_stale`](JwksBuilder::max_stale) (24 hours
+/// by default) after the last successful fetch: a provider down for longer, or a network that
+/// cut this server off from it, may have revoked keys meanwhile. After that, tokens are
+/// answered `503` (`auth-unavailable`), verified-token cache included, until a fetch succeeds.
+///
 /// # Key rotation
 ///
 /// Providers publish a new key before they sign with it, so the scheduled refresh usually has
@@ -162,15 +176,18 @@ impl Drop for Inner {
 ///
 /// Anyone can send tokens with made-up `kid`s. They never cause more than one fetch per
 /// cool-down (30 seconds by default), however many arrive:
-/// - single flight: while a fetch runs, other requests wait for it instead of starting their
-///   own, and when it has changed the set they do not fetch again;
-/// - after any fetch attempt (scheduled, for an unknown key, or [`Jwks::refresh`]), an unknown
-///   `kid` fetches again only once the cool-down has passed; until then it is refused at once
-///   (`401`, "unknown signing key").
+/// - single flight: one fetch at a time. While a fetch runs, other requests wait for its
+///   result instead of starting their own: whatever it brought (a new set, the same set, a
+///   failure) is their answer too, so however many wait, each is answered within about one
+///   [timeout](JwksBuilder::timeout) of the fetch in flight;
+/// - after any fetch attempt (scheduled, for an unknown key, or [`Jwks::refresh`]) ends, an
+///   unknown `kid` fetches again only once the cool-down has passed, counted from the end of
+///   the attempt; until then it is refused at once (`401`, "unknown signing key").
 ///
-/// One exception: while no set was ever loaded, the cool-down is at most 1 second, so that a
-/// provider that was down at startup is tried again soon; until a set loads, tokens are
-/// answered `503` (`auth-unavailable`).
+/// One exception: while no set is serving (none was ever loaded, or the last one is older
+/// than [`max_stale`](JwksBuilder::max_stale)), the cool-down is at most 1 second, so that a
+/// provider that was down is tried again soon; until a set loads, tokens are answered `503`
+/// (`auth-unavailable`).
 ///
 /// # What is fetched
 ///
@@ -252,9 +269,16 @@ impl Jwks {
         self.inner.fetcher.fetches.load(Ordering::Relaxed)
     }
 
-    /// Whether a set was ever loaded (for a readiness probe).
+    /// Whether a set was ever loaded (for a readiness probe). A loaded set older than
+    /// [`max_stale`](JwksBuilder::max_stale) no longer serves, but still counts as loaded.
     pub fn is_loaded(&self) -> bool {
         self.inner.current.load().loaded
+    }
+
+    /// Whether `snapshot` may verify tokens: loaded, and confirmed by the provider within
+    /// [`max_stale`](JwksBuilder::max_stale).
+    pub(super) fn serves(&self, snapshot: &Snapshot) -> bool {
+        snapshot.loaded && !self.inner.is_stale()
     }
 
     /// The current keys, without a lock.
@@ -263,23 +287,28 @@ impl Jwks {
         self.inner.current.load()
     }
 
-    /// Called when a token names a key the set of generation `seen` does not have: fetches the
-    /// set again unless another request already did, or the cool-down has not passed. Returns
-    /// when the set is as fresh as it will get for this request.
+    /// Called when a token names a key the set of generation `seen` does not have, or when no
+    /// set serves: fetches the set again unless a fetch ended while this request waited for
+    /// the lock (its result is this request's too), the set changed, or the cool-down has not
+    /// passed. Returns when the set is as fresh as it will get for this request.
     pub(super) async fn refresh_for_unknown_key(&self, seen: u64) {
         if tokio::runtime::Handle::try_current().is_err() {
             return;
         }
         self.ensure_task();
+        let attempts = self.inner.attempts.load(Ordering::Acquire);
         let state = Arc::clone(&self.inner.state).lock_owned().await;
-        let (generation, loaded) = {
+        if self.inner.attempts.load(Ordering::Acquire) != attempts {
+            return;
+        }
+        let (generation, serving) = {
             let current = self.inner.current.load();
-            (current.generation, current.loaded)
+            (current.generation, self.serves(&current))
         };
         if generation != seen {
             return;
         }
-        let cooldown = if loaded {
+        let cooldown = if serving {
             self.inner.cooldown
         } else {
             self.inner.cooldown.min(UNLOADED_COOLDOWN)
@@ -345,12 +374,14 @@ impl Inner {
     /// One fetch attempt, with the single-flight lock held.
     async fn fetch(&self, state: &mut State, cause: Cause) -> Result<(), FetchError> {
         let started = Instant::now();
-        state.last_attempt = Some(started);
-        match self.fetcher.download(&mut state.jwks_url).await {
+        let result = match self.fetcher.download(&mut state.jwks_url).await {
             Ok((parsed, max_age)) => {
                 self.install(parsed, cause);
+                let now = Instant::now();
+                self.confirmed
+                    .store(self.since_epoch(now).max(1), Ordering::Release);
                 state.failures = 0;
-                state.last_success = Some(Instant::now());
+                state.last_success = Some(now);
                 state.due = Some(started + self.refresh_after(max_age));
                 Ok(())
             }
@@ -362,7 +393,26 @@ impl Inner {
                 self.warn(state, cause, &e);
                 Err(e)
             }
-        }
+        };
+        // The cool-down counts from here, the end: an attempt that took longer than the
+        // cool-down must not let the next waiting request fetch again at once.
+        state.last_attempt = Some(Instant::now());
+        self.attempts.fetch_add(1, Ordering::Release);
+        result
+    }
+
+    /// Nanoseconds from `epoch` to `t` (0 before it, saturated after 584 years).
+    fn since_epoch(&self, t: Instant) -> u64 {
+        u64::try_from(t.saturating_duration_since(self.epoch).as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    /// Whether the set was last confirmed by the provider more than `max_stale` ago (`false`
+    /// before any success: that set is simply not loaded).
+    fn is_stale(&self) -> bool {
+        let confirmed = self.confirmed.load(Ordering::Acquire);
+        confirmed != 0
+            && self.since_epoch(Instant::now()).saturating_sub(confirmed)
+                > u64::try_from(self.max_stale.as_nanos()).unwrap_or(u64::MAX)
     }
 
     /// Makes `parsed` the current set, with a new generation if its keys changed.
@@ -404,7 +454,7 @@ impl Inner {
             tracing::debug!(cause = cause.as_str(), error = %error, "JWK set fetch failed");
             return;
         }
-        let loaded = self.current.load().loaded;
+        let loaded = self.current.load().loaded && !self.is_stale();
         tracing::warn!(
             cause = cause.as_str(),
             error = %error,
@@ -414,7 +464,8 @@ impl Inner {
             if loaded {
                 "the last good set keeps serving"
             } else {
-                "no set was ever loaded: tokens are answered 503"
+                "no set serves (none was ever loaded, or the last is older than max_stale): \
+                 tokens are answered 503"
             }
         );
         state.last_warning = Some(now);
@@ -447,6 +498,7 @@ pub struct JwksBuilder {
     min_refresh: Duration,
     max_refresh: Duration,
     default_max_age: Duration,
+    max_stale: Duration,
     max_body: usize,
     client: Option<Client>,
     allow_insecure_http: bool,
@@ -461,6 +513,7 @@ impl JwksBuilder {
             min_refresh: DEFAULT_MIN_REFRESH,
             max_refresh: DEFAULT_MAX_REFRESH,
             default_max_age: DEFAULT_MAX_AGE,
+            max_stale: DEFAULT_MAX_STALE,
             max_body: DEFAULT_MAX_BODY,
             client: None,
             allow_insecure_http: false,
@@ -503,6 +556,17 @@ impl JwksBuilder {
         self
     }
 
+    /// How long the last good set keeps serving while the provider cannot be reached, counted
+    /// from the last successful fetch (default 24 hours). Past it, tokens are answered `503`
+    /// (`auth-unavailable`) until a fetch succeeds: keys the provider may have revoked
+    /// meanwhile are not trusted forever. At least the longest
+    /// [refresh interval](Self::refresh_interval), so that a set is never stale between two
+    /// scheduled refreshes of a provider that answers.
+    pub fn max_stale(mut self, max_stale: Duration) -> Self {
+        self.max_stale = max_stale;
+        self
+    }
+
     /// The largest response accepted, in bytes (default 1 MiB; real JWK sets are a few KiB).
     /// A larger one is a failed fetch, and is not read further than the cap.
     pub fn max_body(mut self, bytes: usize) -> Self {
@@ -536,7 +600,8 @@ impl JwksBuilder {
     /// to a host that is not loopback without
     /// [`allow_insecure_http`](Self::allow_insecure_http); when an issuer has a query or
     /// fragment; when the timeout or the size cap is zero, the shortest refresh interval is
-    /// under a second or longer than the longest; or when the default client cannot be built.
+    /// under a second or longer than the longest, [`max_stale`](Self::max_stale) is shorter
+    /// than the longest; or when the default client cannot be built.
     pub fn build(self) -> Result<Jwks, ConfigError> {
         if self.timeout.is_zero() {
             return Err(ConfigError::InvalidJwksSetting("the timeout is zero"));
@@ -554,6 +619,11 @@ impl JwksBuilder {
                 "the shortest refresh interval is longer than the longest",
             ));
         }
+        if self.max_stale < self.max_refresh {
+            return Err(ConfigError::InvalidJwksSetting(
+                "max_stale is shorter than the longest refresh interval",
+            ));
+        }
         let fetcher = Fetcher::new(
             self.target,
             self.client,
@@ -568,12 +638,16 @@ impl JwksBuilder {
                 min_refresh: self.min_refresh,
                 max_refresh: self.max_refresh,
                 default_max_age: self.default_max_age,
+                max_stale: self.max_stale,
                 current: ArcSwap::from_pointee(Snapshot {
                     keys: KeySet::default(),
                     generation: 0,
                     loaded: false,
                     digest: [0; 32],
                 }),
+                epoch: Instant::now(),
+                confirmed: AtomicU64::new(0),
+                attempts: AtomicU64::new(0),
                 state: Arc::new(Mutex::new(State::default())),
                 task: OnceLock::new(),
             }),

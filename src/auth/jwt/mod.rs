@@ -65,7 +65,7 @@
 //! A configuration that cannot work is a [`ConfigError`] at build ([`JwtBuilder::build`],
 //! [`JwtKey`]'s constructors, `JwksBuilder::build`); a JWK set that cannot be fetched is a
 //! `FetchError` (from `Jwks::refresh`; in the background it is logged and the last good set
-//! keeps serving).
+//! keeps serving, for at most `JwksBuilder::max_stale`, 24 hours by default).
 
 mod builder;
 mod cache;
@@ -134,6 +134,25 @@ pub enum ConfigError {
         /// The shortest secret allowed, in bytes.
         min: usize,
     },
+    /// No [issuer](JwtBuilder::issuer) was given, and [`any_issuer(true)`](JwtBuilder::any_issuer)
+    /// was not: the authenticator would accept tokens of every issuer its keys sign for.
+    #[error(
+        "a JWT authenticator needs an issuer: call issuer(..), or any_issuer(true) to accept \
+         every issuer the keys sign for"
+    )]
+    NoIssuer,
+    /// No [audience](JwtBuilder::audience) was given, and
+    /// [`any_audience(true)`](JwtBuilder::any_audience) was not: the authenticator would accept
+    /// tokens the same provider minted for any other service.
+    #[error(
+        "a JWT authenticator needs an audience: call audience(..), or any_audience(true) to \
+         accept tokens minted for any service"
+    )]
+    NoAudience,
+    /// Two settings that contradict each other (`issuer(..)` and `any_issuer(true)`); the
+    /// message names them.
+    #[error("{0} contradict each other")]
+    Contradiction(&'static str),
     /// A realm, issuer, audience or claim name that cannot be used.
     #[error("invalid value: {0}")]
     InvalidValue(String),
@@ -178,6 +197,9 @@ struct Config {
     leeway: u64,
     require_exp: bool,
     required_claims: Vec<String>,
+    /// The accepted `typ`s, as media types in lower case (`application/at+jwt`).
+    types: Vec<String>,
+    require_type: bool,
     tier_claim: Option<String>,
     roles_claim: Option<String>,
     max_len: usize,
@@ -193,14 +215,20 @@ struct Config {
 /// 1. the token's size (8 KiB by default), before any parsing;
 /// 2. the header: `alg` must be one of the configured [algorithms](JwtBuilder::algorithms)
 ///    (`none`, in any case, never is); a `crit` header is refused (no extension is understood);
-///    `jku`, `x5u`, `x5c` and an embedded `jwk` are never followed or used;
+///    `jku`, `x5u`, `x5c` and an embedded `jwk` are never followed or used; `typ`, when
+///    present, must be an [accepted type](JwtBuilder::allowed_types) — `JWT` or `at+jwt`
+///    ([RFC 9068](https://www.rfc-editor.org/rfc/rfc9068)) by default, so that a logout token
+///    or a security event token signed with the same keys is not taken for an access token
+///    ([RFC 8725 section 3.11](https://www.rfc-editor.org/rfc/rfc8725#section-3.11));
 /// 3. the key: by `kid` (an unknown `kid` makes a remote key set refresh, at most once per
 ///    cool-down), else every configured key of the token's algorithm; the key's own algorithm
 ///    must be the token's;
 /// 4. the signature, by `jsonwebtoken`;
 /// 5. the claims: `exp` (required by default) and `nbf` as numbers, with the configured leeway;
-///    `iss` and `aud` when configured — a token **without** them is refused; `sub` (a
-///    string); any [required claim](JwtBuilder::require_claim).
+///    `iss` and `aud` — a token **without** them is refused (both must be configured, unless
+///    explicitly waived with [`any_issuer`](JwtBuilder::any_issuer) or
+///    [`any_audience`](JwtBuilder::any_audience)); `sub` (a string); any
+///    [required claim](JwtBuilder::require_claim).
 ///
 /// The principal gets `sub` as subject, the scopes of `scope` (space-separated) and `scp`
 /// (an array), the tier of the [tier claim](JwtBuilder::tier_claim), the roles of the
@@ -290,6 +318,17 @@ impl JwtAuth {
             return Err(Failure::Invalid(
                 "token has critical header parameters this server does not understand",
             ));
+        }
+        // RFC 8725 section 3.11: tokens of other kinds (logout, security events) may be signed
+        // by the same provider with the same keys; their `typ` tells them apart.
+        let c = &self.config;
+        let type_ok = match header.get("typ") {
+            None => !c.require_type,
+            Some(Value::String(typ)) => c.types.iter().any(|t| typ_matches(typ, t)),
+            Some(_) => false,
+        };
+        if !type_ok {
+            return Err(Failure::Invalid("token type not accepted"));
         }
         let kid = match header.get("kid") {
             None => None,
@@ -421,7 +460,6 @@ impl JwtAuth {
                         exp: exp as u64,
                         generation,
                     },
-                    now,
                 );
             }
         }
@@ -460,6 +498,32 @@ impl JwtAuth {
         }
         Ok(Some(token))
     }
+}
+
+/// Whether a token's `typ` names the media type `allowed` (lower case, with its `/`): media
+/// types compare case-insensitively, and a `typ` without `/` stands for `application/` and
+/// itself (RFC 7515 section 4.1.9).
+fn typ_matches(typ: &str, allowed: &str) -> bool {
+    if typ.contains('/') {
+        typ.eq_ignore_ascii_case(allowed)
+    } else {
+        allowed
+            .strip_prefix("application/")
+            .is_some_and(|sub| typ.eq_ignore_ascii_case(sub))
+    }
+}
+
+/// A configured `typ` as a media type in lower case (`at+jwt` → `application/at+jwt`), or
+/// `None` when it is not `type/subtype` or `subtype` of RFC 9110 tokens.
+pub(super) fn media_type(typ: &str) -> Option<String> {
+    let tchar = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+    let token = |s: &str| !s.is_empty() && s.bytes().all(tchar);
+    let full = match typ.split_once('/') {
+        Some((ty, sub)) if token(ty) && token(sub) => typ.to_owned(),
+        None if token(typ) => format!("application/{typ}"),
+        _ => return None,
+    };
+    Some(full.to_ascii_lowercase())
 }
 
 /// Whether `token` has the shape of a compact JWS: three base64url parts. Checked after the
@@ -532,22 +596,31 @@ impl JwtAuth {
     fn authenticate_remote(&self, jwks: &Jwks, token: &str) -> Answer<Outcome> {
         let c = &self.config;
         let current = jwks.current();
-        if let Some(cache) = &c.cache {
-            let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-            if let Some(p) = cache.get(&digest, c.clock.unix_secs(), current.generation) {
-                return Answer::Ready(Outcome::Authenticated(p));
+        if jwks.serves(&current) {
+            if let Some(cache) = &c.cache {
+                let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+                if let Some(p) = cache.get(&digest, c.clock.unix_secs(), current.generation) {
+                    return Answer::Ready(Outcome::Authenticated(p));
+                }
             }
-        }
-        if !well_formed(token) {
-            return Answer::Ready(Self::reject(Failure::Invalid("malformed token")));
-        }
-        let loaded = current.loaded;
-        match self.verify(token, &current.keys, current.generation) {
-            Ok(p) => return Answer::Ready(Outcome::Authenticated(p)),
-            Err(Failure::UnknownKid) => {}
-            // A token without a kid and an empty set: the set may not be loaded yet.
-            Err(Failure::Invalid("no key for this token")) if !loaded => {}
-            Err(f) => return Answer::Ready(Self::reject(f)),
+            if !well_formed(token) {
+                return Answer::Ready(Self::reject(Failure::Invalid("malformed token")));
+            }
+            match self.verify(token, &current.keys, current.generation) {
+                Ok(p) => return Answer::Ready(Outcome::Authenticated(p)),
+                Err(Failure::UnknownKid) => {}
+                Err(f) => return Answer::Ready(Self::reject(f)),
+            }
+        } else {
+            // No set serves (none loaded yet, or the last is older than `max_stale`): neither
+            // its keys nor the cache are used. A token refused on its header alone is refused
+            // now; any other waits for a fetch.
+            if !well_formed(token) {
+                return Answer::Ready(Self::reject(Failure::Invalid("malformed token")));
+            }
+            if let Err(f) = self.parse_header(token) {
+                return Answer::Ready(Self::reject(f));
+            }
         }
         // An unknown key: the provider may have rotated. Refresh (single-flight, at most once
         // per cool-down) and try again.
@@ -559,7 +632,7 @@ impl JwtAuth {
         Answer::later(async move {
             jwks.refresh_for_unknown_key(seen).await;
             let current = jwks.current();
-            if !current.loaded {
+            if !jwks.serves(&current) {
                 return Outcome::Rejected(AuthError::unavailable(
                     AuthMethod::Jwt,
                     "The identity provider's signing keys could not be loaded; try again later.",

@@ -60,7 +60,6 @@ fn cache_is_bounded_and_respects_exp_and_generation() {
                 exp: 100,
                 generation: 0,
             },
-            10,
         );
     }
     assert!(cache.len() <= 32, "{}", cache.len());
@@ -72,11 +71,71 @@ fn cache_is_bounded_and_respects_exp_and_generation() {
             exp: 100,
             generation: 3,
         },
-        10,
     );
     assert!(cache.get(&d, 99, 3).is_some());
     assert!(cache.get(&d, 100, 3).is_none());
     assert!(cache.get(&d, 50, 4).is_none());
+}
+
+fn digest_of(i: u64) -> [u8; 32] {
+    Sha256::digest(i.to_le_bytes()).into()
+}
+
+fn entry(exp: u64) -> CacheEntry {
+    CacheEntry {
+        principal: Principal::builder("s", AuthMethod::Jwt).build(),
+        exp,
+        generation: 0,
+    }
+}
+
+/// Fills a cache of `capacity` with live tokens, then inserts as many new ones: the entries
+/// looked at to make room, per insert.
+fn examined_per_insert(capacity: usize) -> f64 {
+    let cache = TokenCache::new(capacity);
+    let capacity = capacity as u64;
+    for i in 0..capacity * 2 {
+        cache.insert(digest_of(i), entry(1_000));
+    }
+    cache.take_examined();
+    for i in capacity * 2..capacity * 3 {
+        cache.insert(digest_of(i), entry(1_000));
+    }
+    cache.take_examined() as f64 / capacity as f64
+}
+
+#[test]
+fn inserting_into_a_full_cache_does_not_scan_it() {
+    // Finding 8 of issue 12: a full shard was scanned, under its write lock, on every insert
+    // of a new token. Eviction now looks at one entry per insert, whatever the size.
+    let small = examined_per_insert(1_000);
+    let large = examined_per_insert(100_000);
+    assert!(small <= 1.0, "{small} entries examined per insert at 1k");
+    assert!(large <= 1.0, "{large} entries examined per insert at 100k");
+}
+
+#[test]
+fn a_full_cache_evicts_the_oldest_entry_first() {
+    // One shard: every digest below starts with the same byte.
+    let cache = TokenCache::new(16 * 4);
+    let digest = |i: u8| {
+        let mut d = [0u8; 32];
+        d[1] = i;
+        d
+    };
+    for i in 0..4 {
+        cache.insert(digest(i), entry(1_000));
+    }
+    // Replacing a present entry makes no room and evicts nothing.
+    cache.insert(digest(0), entry(1_000));
+    assert!((0..4).all(|i| cache.get(&digest(i), 20, 0).is_some()));
+    cache.insert(digest(4), entry(1_000));
+    assert!(cache.get(&digest(0), 20, 0).is_none(), "the oldest went");
+    assert!((1..5).all(|i| cache.get(&digest(i), 20, 0).is_some()));
+    cache.insert(digest(5), entry(1_000));
+    assert!(cache.get(&digest(1), 20, 0).is_none());
+    assert!((2..6).all(|i| cache.get(&digest(i), 20, 0).is_some()));
+    assert_eq!(cache.len(), 4);
 }
 
 /// The remote key set: URL checks, the builder, freshness, the schedule, and fetches from a
@@ -690,5 +749,98 @@ mod remote {
         jwks.inner.state.lock().await.last_attempt = Some(Instant::now() - UNLOADED_COOLDOWN);
         jwks.refresh_for_unknown_key(0).await;
         assert_eq!(jwks.fetch_count(), after_first + 1);
+    }
+
+    #[tokio::test]
+    async fn the_cooldown_counts_from_the_end_of_an_attempt() {
+        // Issue 12, finding 1: counted from the start, a fetch that took longer than the
+        // cool-down left none, and the next waiting request fetched again at once.
+        let server = Server::start(Arc::new(|_: &str| None)).await;
+        let jwks = Jwks::builder(format!("{}/jwks.json", server.url))
+            .timeout(Duration::from_millis(600))
+            .cooldown(Duration::from_millis(500))
+            .build()
+            .unwrap();
+        assert!(matches!(
+            jwks.refresh().await,
+            Err(FetchError::Timeout { .. })
+        ));
+        let fetched = jwks.fetch_count();
+        jwks.refresh_for_unknown_key(0).await;
+        assert_eq!(
+            jwks.fetch_count(),
+            fetched,
+            "the attempt ended just now: within the cool-down"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let started = Instant::now();
+        jwks.refresh_for_unknown_key(0).await;
+        assert_eq!(jwks.fetch_count(), fetched + 1, "after it: a fetch");
+        assert!(started.elapsed() >= Duration::from_millis(600));
+    }
+
+    #[test]
+    fn max_stale_is_checked_at_build() {
+        let url = "https://idp.example.com/jwks.json";
+        assert_eq!(
+            Jwks::builder(url)
+                .max_stale(Duration::from_secs(3599))
+                .build()
+                .unwrap_err(),
+            ConfigError::InvalidJwksSetting(
+                "max_stale is shorter than the longest refresh interval"
+            )
+        );
+        assert!(
+            Jwks::builder(url)
+                .max_stale(Duration::from_secs(3600))
+                .build()
+                .is_ok()
+        );
+        assert!(
+            Jwks::builder(url)
+                .refresh_interval(Duration::from_secs(60), Duration::from_secs(60))
+                .max_stale(Duration::from_secs(60))
+                .build()
+                .is_ok()
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn waiters_take_the_result_of_the_fetch_in_flight() {
+        // Even without a cool-down, requests that waited for a fetch do not start their own
+        // after it: its result is theirs (issue 12, finding 1).
+        let server = Server::start(Arc::new(|_: &str| None)).await;
+        let timeout = Duration::from_millis(400);
+        let jwks = Jwks::builder(format!("{}/jwks.json", server.url))
+            .timeout(timeout)
+            .cooldown(Duration::ZERO)
+            .build()
+            .unwrap();
+        // The background task's first fetch is in flight.
+        for _ in 0..100 {
+            if server.count("/jwks.json") == 1 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert_eq!(jwks.fetch_count(), 1);
+        let started = Instant::now();
+        let waiters: Vec<_> = (0..20)
+            .map(|_| {
+                let jwks = jwks.clone();
+                tokio::spawn(async move { jwks.refresh_for_unknown_key(0).await })
+            })
+            .collect();
+        for w in waiters {
+            w.await.unwrap();
+        }
+        assert!(
+            started.elapsed() < timeout,
+            "answered after {:?}",
+            started.elapsed()
+        );
+        assert_eq!(jwks.fetch_count(), 1);
+        assert!(!jwks.is_loaded());
     }
 }
