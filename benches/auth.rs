@@ -8,6 +8,8 @@
 //!   beside `jsonwebtoken::decode` of the same token (the work any JWT middleware built on
 //!   jsonwebtoken does). Target: a cached token under 1 µs, against about 25–30 µs for a
 //!   full verification.
+//! - `BasicAuth::authenticate` when the Argon2 hashing queue is full: the `503` decision a
+//!   flood of Basic credentials gets instead of a hash (no hashing, no waiting).
 
 mod support;
 
@@ -131,6 +133,31 @@ fn decide(auth: &JwtAuth, req: &Request<Body>) -> bool {
     }
 }
 
+/// A `BasicAuth` whose hashing queue is full (one slot, no queue, the slot's place held by a
+/// verification that is never polled), and that verification.
+#[cfg(feature = "basic")]
+fn overloaded_basic() -> (
+    tower_shield::auth::BasicAuth,
+    Answer<Option<tower_shield::auth::Principal>>,
+) {
+    use tower_shield::auth::{Argon2Users, BasicAuth, PasswordVerifier};
+    let users = Argon2Users::builder()
+        .max_concurrent_hashes(1)
+        .max_queue(0)
+        .build();
+    let holder = users.verify("jane", "wrong");
+    assert!(matches!(holder, Answer::Later(_)));
+    (BasicAuth::new(users), holder)
+}
+
+#[cfg(feature = "basic")]
+fn refused(auth: &tower_shield::auth::BasicAuth, req: &Request<Body>) -> bool {
+    match auth.authenticate(&RequestHead::of(req)) {
+        Answer::Ready(Outcome::Rejected(e)) => black_box(e).retry_after().is_some(),
+        _ => false,
+    }
+}
+
 fn bench(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
@@ -175,6 +202,17 @@ fn bench(c: &mut Criterion) {
     group.bench_function("shield_jwt_rs256_cached", |b| {
         b.iter(|| assert!(decide(&cached, black_box(&req))))
     });
+    #[cfg(feature = "basic")]
+    {
+        // Verifications need a runtime (their hashes go to its blocking pool).
+        let _runtime = rt.enter();
+        let (basic, _holder) = overloaded_basic();
+        let req = with("authorization", "Basic amFuZTp3cm9uZw==".into())();
+        assert!(refused(&basic, &req));
+        group.bench_function("shield_basic_overloaded", |b| {
+            b.iter(|| assert!(refused(&basic, black_box(&req))))
+        });
+    }
     group.finish();
 }
 
@@ -196,6 +234,7 @@ fn summary() {
         "jsonwebtoken_decode_rs256",
         "shield_jwt_rs256_full",
         "shield_jwt_rs256_cached",
+        "shield_basic_overloaded",
     ];
     println!("\n{DECISION}: the decision alone");
     for name in names {

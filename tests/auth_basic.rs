@@ -1,8 +1,10 @@
 //! BasicAuth with Argon2Users through real axum Routers: valid credentials, wrong ones that
-//! cannot be told apart, malformed and oversized headers, other schemes, realms, and many
-//! requests at once under a concurrency limit.
+//! cannot be told apart, malformed and oversized headers, other schemes, realms, many
+//! requests at once under a concurrency limit, and a flood beyond the hashing queue (`503`).
 
 mod common;
+
+use std::time::{Duration, Instant};
 
 use argon2::password_hash::{PasswordHasher, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
@@ -37,7 +39,11 @@ fn cheap_hash(password: &str) -> String {
 }
 
 fn users() -> Argon2Users {
-    let users = Argon2Users::new();
+    users_in(Argon2Users::new())
+}
+
+/// `users` with jane and svc.
+fn users_in(users: Argon2Users) -> Argon2Users {
     users
         .insert(
             "jane",
@@ -223,7 +229,12 @@ async fn hash_password_hashes_work_through_the_layer() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn many_requests_at_once_under_a_limit_of_one_hash() {
-    let app = app(BasicAuth::new(users().max_concurrent_hashes(1)));
+    // A queue long enough for all 16: none is refused as overloaded.
+    let users = Argon2Users::builder()
+        .max_concurrent_hashes(1)
+        .max_queue(16)
+        .build();
+    let app = app(BasicAuth::new(users_in(users)));
     let mut tasks = Vec::new();
     for i in 0..16 {
         let app = app.clone();
@@ -270,4 +281,74 @@ async fn users_added_and_removed_while_serving() {
         call(&app, with_auth(&bob)).await.0,
         StatusCode::UNAUTHORIZED
     );
+}
+
+/// Issue 13, deliverable 2: one hashing slot and a queue of two. Ten wrong passwords at once:
+/// three are hashed (`401`), seven are answered `503` with `Retry-After` at once, before any
+/// hash is done, and the slot and the queue serve the next request normally.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_beyond_the_queue_is_503_with_retry_after_at_once() {
+    // Real-cost hashes (the default parameters), so the ten arrive while the first is hashed.
+    let hash = tokio::task::spawn_blocking(|| Argon2Users::hash_password("password123"))
+        .await
+        .unwrap();
+    let users = Argon2Users::builder()
+        .max_concurrent_hashes(1)
+        .max_queue(2)
+        .build();
+    users
+        .insert(
+            "jane",
+            &hash,
+            Principal::builder("jane", AuthMethod::Basic).build(),
+        )
+        .unwrap();
+    let app = app(BasicAuth::new(users));
+
+    let wrong = basic(b"jane:wrong");
+    let calls: Vec<_> = (0..10)
+        .map(|_| {
+            let (app, req) = (app.clone(), with_auth(&wrong));
+            tokio::spawn(async move {
+                let start = Instant::now();
+                let res = call(&app, req).await;
+                (res, start.elapsed())
+            })
+        })
+        .collect();
+
+    let (mut hashed, mut refused) = (Vec::new(), Vec::new());
+    for task in calls {
+        let ((status, headers, body), took) = task.await.unwrap();
+        match status {
+            StatusCode::UNAUTHORIZED => hashed.push(took),
+            StatusCode::SERVICE_UNAVAILABLE => {
+                assert_eq!(headers["retry-after"], "1");
+                assert_eq!(headers["content-type"], "application/problem+json");
+                assert!(headers.get("www-authenticate").is_none());
+                assert_eq!(
+                    std::str::from_utf8(&body).unwrap(),
+                    r#"{"type":"https://docs.rs/tower-shield/latest/tower_shield/problem/index.html#auth-overloaded","title":"Authentication Overloaded","status":503,"detail":"Too many credential checks are waiting. Retry shortly.","retry_after":1}"#
+                );
+                refused.push(took);
+            }
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert_eq!((hashed.len(), refused.len()), (3, 7));
+    // Refused at once: every 503 came before the first hash was done.
+    let slowest_refusal = refused.iter().max().unwrap();
+    let first_hash = hashed.iter().min().unwrap();
+    assert!(
+        slowest_refusal < first_hash,
+        "503 after {slowest_refusal:?}, first hash after {first_hash:?}"
+    );
+    assert!(
+        *slowest_refusal < Duration::from_millis(250),
+        "{slowest_refusal:?}"
+    );
+
+    // The places are given back: jane gets in.
+    let (status, _, _) = call(&app, with_auth(JANE)).await;
+    assert_eq!(status, StatusCode::OK);
 }

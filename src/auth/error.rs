@@ -4,9 +4,10 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use http::HeaderValue;
-use http::header::WWW_AUTHENTICATE;
+use http::header::{RETRY_AFTER, WWW_AUTHENTICATE};
 
 use super::{AuthMethod, Scopes};
 use crate::problem::{Problem, ProblemType, Rejection};
@@ -26,12 +27,15 @@ pub enum AuthErrorKind {
     /// The credential could not be checked: the identity provider's keys are unreachable and
     /// none were ever loaded. Answered with `503`.
     Unavailable,
+    /// The credential was not checked: too many checks are waiting (a flood of Basic
+    /// credentials). Answered with `503` and `Retry-After`.
+    Overloaded,
 }
 
 /// A request turned away by an [`AuthLayer`](super::AuthLayer) or a
 /// [`ScopeLayer`](crate::scope::ScopeLayer) that found no principal: `401 Unauthorized` with a
 /// `WWW-Authenticate` challenge per authentication scheme the layer accepts (`503` for
-/// [`AuthErrorKind::Unavailable`]).
+/// [`AuthErrorKind::Unavailable`] and [`AuthErrorKind::Overloaded`]).
 ///
 /// The detail tells a developer what to fix ("token expired", "invalid API key") and never
 /// which secret was close, or anything of the server's internals.
@@ -40,6 +44,7 @@ pub struct AuthError {
     kind: AuthErrorKind,
     method: Option<AuthMethod>,
     detail: Cow<'static, str>,
+    retry_after: Option<u64>,
     pub(crate) challenges: Arc<[HeaderValue]>,
 }
 
@@ -49,6 +54,7 @@ impl AuthError {
             kind,
             method,
             detail,
+            retry_after: None,
             challenges: Arc::new([]),
         }
     }
@@ -90,6 +96,20 @@ impl AuthError {
         Self::new(AuthErrorKind::Unavailable, Some(method), detail.into())
     }
 
+    /// A credential for `method` was not checked because too many checks are waiting
+    /// (`503`, `Retry-After` of `retry_after` in whole seconds, rounded up, at least 1).
+    pub fn overloaded(method: AuthMethod, retry_after: Duration) -> Self {
+        let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+        Self {
+            retry_after: Some(secs.max(1)),
+            ..Self::new(
+                AuthErrorKind::Overloaded,
+                Some(method),
+                Cow::Borrowed("Too many credential checks are waiting. Retry shortly."),
+            )
+        }
+    }
+
     pub(crate) fn unsupported_scheme() -> Self {
         Self::new(
             AuthErrorKind::UnsupportedScheme,
@@ -111,6 +131,12 @@ impl AuthError {
     /// The reason given to the client.
     pub fn detail(&self) -> &str {
         &self.detail
+    }
+
+    /// When to retry, for an [`AuthErrorKind::Overloaded`] rejection: the `Retry-After` of the
+    /// `503`, in whole seconds.
+    pub fn retry_after(&self) -> Option<Duration> {
+        self.retry_after.map(Duration::from_secs)
     }
 
     /// Whether a Bearer token was presented and failed: its challenge carries
@@ -138,6 +164,13 @@ impl Rejection for AuthError {
     fn problem(&self) -> Problem {
         if self.kind == AuthErrorKind::Unavailable {
             return Problem::of(ProblemType::AuthUnavailable).with_detail(self.detail.clone());
+        }
+        if self.kind == AuthErrorKind::Overloaded {
+            let secs = self.retry_after.unwrap_or(1);
+            return Problem::of(ProblemType::AuthOverloaded)
+                .with_detail(self.detail.clone())
+                .with_extension("retry_after", secs)
+                .with_header(RETRY_AFTER, HeaderValue::from(secs));
         }
         let mut problem = Problem::of(ProblemType::Unauthorized).with_detail(self.detail.clone());
         for challenge in self.challenges.iter() {

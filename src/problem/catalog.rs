@@ -88,6 +88,8 @@ define_problems! {
     Unauthorized => "unauthorized", UNAUTHORIZED, "Unauthorized";
     /// The credential could not be checked (the key set could not be loaded).
     AuthUnavailable => "auth-unavailable", SERVICE_UNAVAILABLE, "Authentication Unavailable";
+    /// The credential was not checked: too many password checks are waiting for a hashing slot.
+    AuthOverloaded => "auth-overloaded", SERVICE_UNAVAILABLE, "Authentication Overloaded";
     /// An authenticated principal without the scope or role needed.
     InsufficientScope => "insufficient-scope", FORBIDDEN, "Forbidden";
     /// A spent rate limit.

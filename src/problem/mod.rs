@@ -97,6 +97,13 @@
 //! `503 Service Unavailable`: the credential could not be checked because the identity
 //! provider's signing keys could not be loaded. Try again later.
 //!
+//! ## auth-overloaded
+//!
+//! `503 Service Unavailable`: the credential was not checked because too many password checks
+//! are waiting for a hashing slot (a flood of Basic credentials: the queue of `Argon2Users` is
+//! full, or the wait for a slot too long). `Retry-After` says in whole seconds when to try
+//! again; the member `retry_after` says the same in the body.
+//!
 //! ## insufficient-scope
 //!
 //! `403 Forbidden`: the principal is authenticated but lacks a scope or role the route needs

@@ -1,9 +1,11 @@
 //! [`Argon2Users`]: an in-memory [`PasswordVerifier`] of Argon2 password hashes, with the
 //! timing and memory guards a password check needs.
 
+mod slots;
+
 use std::fmt;
-use std::num::NonZeroUsize;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use ::argon2::password_hash::{PasswordHash, PasswordHasher as _, SaltString};
 use ::argon2::{Algorithm, Argon2, Params, Version};
@@ -11,9 +13,9 @@ use arc_swap::ArcSwap;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 use subtle::{Choice, ConditionallySelectable, ConstantTimeEq};
-use tokio::sync::Semaphore;
 
-use super::{Answer, PasswordVerifier, Principal, Secret};
+use self::slots::{Hashing, Memory, Slots};
+use super::{Answer, Overloaded, PasswordVerifier, Principal, Secret};
 
 /// Why [`Argon2Users::insert`] refused a password hash. Never shows the hash.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -138,12 +140,13 @@ impl Stored {
             && self.output.len() == other.output.len()
     }
 
-    /// Hashes `password` and compares, in constant time.
-    fn matches(&self, password: &[u8]) -> Choice {
+    /// Hashes `password` on `memory` (grown when too small) and compares, in constant time.
+    fn matches(&self, password: &[u8], memory: &mut Memory) -> Choice {
         let argon2 = Argon2::new(self.algorithm, self.version, self.params.clone());
         let mut out = vec![0u8; self.output.len()];
+        let blocks = memory.blocks(self.params.block_count());
         if argon2
-            .hash_password_into(password, &self.salt, &mut out)
+            .hash_password_into_with_memory(password, &self.salt, &mut out, blocks)
             .is_err()
         {
             return Choice::from(0);
@@ -172,8 +175,9 @@ struct Users {
 
 impl Users {
     /// The principal, when `username` is a user and `password` is theirs. Every name is
-    /// compared (in constant time) and exactly one hash is computed, known user or not.
-    fn check(&self, username: &str, password: &[u8]) -> Option<Principal> {
+    /// compared (in constant time) and exactly one hash is computed, on `memory`, known user or
+    /// not.
+    fn check(&self, username: &str, password: &[u8], memory: &mut Memory) -> Option<Principal> {
         let digest: [u8; 32] = Sha256::digest(username.as_bytes()).into();
         let mut index = 0u64;
         let mut found = Choice::from(0);
@@ -187,23 +191,13 @@ impl Users {
             Some(entry) if bool::from(found) => &entry.hash,
             _ => &*self.dummy,
         };
-        let matched = stored.matches(password);
+        let matched = stored.matches(password, memory);
         if bool::from(found & matched) {
             entry.map(|e| e.principal.clone())
         } else {
             None
         }
     }
-}
-
-/// How many Argon2 hashes run at once when no limit is set: the available parallelism.
-fn shared_limit() -> Arc<Semaphore> {
-    static SHARED: OnceLock<Arc<Semaphore>> = OnceLock::new();
-    let limit = SHARED.get_or_init(|| {
-        let cpus = std::thread::available_parallelism().map_or(1, NonZeroUsize::get);
-        Arc::new(Semaphore::new(cpus))
-    });
-    Arc::clone(limit)
 }
 
 /// An in-memory [`PasswordVerifier`] of users and their Argon2 password hashes (PHC strings,
@@ -223,23 +217,33 @@ fn shared_limit() -> Arc<Semaphore> {
 /// Checking compares against every username: meant for up to some thousands of users; a
 /// larger set belongs in a database behind a [`PasswordVerifier`] of yours.
 ///
-/// # Blocking and memory
+/// # Blocking, memory and floods
 ///
 /// An Argon2 hash takes tens of milliseconds and, with the default parameters, 19 MiB. Inside
-/// a tokio runtime it runs on the blocking pool ([`spawn_blocking`]), and at most
-/// [`max_concurrent_hashes`](Self::max_concurrent_hashes) run at once, so a flood of Basic
-/// requests waits in line instead of exhausting memory. Without a limit of their own, all the
-/// `Argon2Users` of the process share one limit of as many hashes as there are CPUs
-/// ([`available_parallelism`](std::thread::available_parallelism)): more would not check
-/// passwords faster, only use more memory. Outside a runtime the hash runs on the calling
-/// thread.
+/// a tokio runtime it runs on the blocking pool ([`spawn_blocking`]) in one of a fixed number
+/// of *hashing slots* ([`Argon2Builder::max_concurrent_hashes`]; by default all the
+/// `Argon2Users` of the process share one slot per CPU). Each slot allocates its memory on its
+/// first hash and keeps it for every later one, so however long a flood of Basic requests
+/// lasts, hashing holds at most one block per slot (19 MiB each with the default parameters;
+/// the largest memory cost among the hashes otherwise). Allocating a block per hash, as
+/// `Argon2::hash_password_into` does, let the allocator's per-thread arenas keep hundreds of
+/// megabytes after a flood.
+///
+/// In front of the slots is a bounded queue ([`Argon2Builder::max_queue`], default 4 per
+/// slot; [`Argon2Builder::max_wait`], default 1 s): a verification that finds it full, or
+/// whose turn comes after the longest wait, is not hashed but [`Overloaded`], which
+/// [`BasicAuth`](super::BasicAuth) answers `503` with `Retry-After`. A flood thus cannot make
+/// real users wait seconds behind it; they wait a few hashes or are told to retry. The queue
+/// refuses before the username is looked at: a `503` says nothing of whether a user exists.
+///
+/// Outside a runtime the hash runs on the calling thread, on memory of its own.
 ///
 /// [`spawn_blocking`]: tokio::task::spawn_blocking
 #[derive(Clone)]
 pub struct Argon2Users {
     users: Arc<ArcSwap<Users>>,
     writer: Arc<Mutex<()>>,
-    limit: Arc<Semaphore>,
+    hashing: Arc<Hashing>,
 }
 
 impl Default for Argon2Users {
@@ -252,31 +256,43 @@ impl fmt::Debug for Argon2Users {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Argon2Users")
             .field("users", &self.len())
+            .field("hashing_slots", &self.hashing.slots.count())
+            .field("max_queue", &self.hashing.max_queue())
+            .field("max_wait", &self.hashing.max_wait())
             .finish_non_exhaustive()
     }
 }
 
+/// How long a verification waits for a hashing slot at most, by default.
+const DEFAULT_MAX_WAIT: Duration = Duration::from_secs(1);
+/// How many verifications may wait per hashing slot, by default.
+const DEFAULT_QUEUE_PER_SLOT: usize = 4;
+
 impl Argon2Users {
-    /// No users yet.
+    /// No users yet; the process-wide hashing slots and the default queue (see
+    /// [`Argon2Builder`]).
     pub fn new() -> Self {
-        Self {
-            users: Arc::new(ArcSwap::from_pointee(Users {
-                entries: Vec::new(),
-                dummy: Arc::new(Stored::default_dummy()),
-                dummy_from_user: false,
-            })),
-            writer: Arc::new(Mutex::new(())),
-            limit: shared_limit(),
-        }
+        Self::builder().build()
     }
 
-    /// At most `n` hashes of this set (and its clones made afterwards) run at once, instead
-    /// of the process-wide limit of one per CPU; `0` counts as `1`. Peak memory is about `n`
-    /// times the hashes' memory cost (19 MiB with the default parameters).
-    #[must_use]
-    pub fn max_concurrent_hashes(mut self, n: usize) -> Self {
-        self.limit = Arc::new(Semaphore::new(n.clamp(1, Semaphore::MAX_PERMITS)));
-        self
+    /// Configures the hashing slots and the queue in front of them.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_shield::auth::basic::Argon2Users;
+    ///
+    /// let users = Argon2Users::builder()
+    ///     .max_concurrent_hashes(2) // 2 × 19 MiB at most
+    ///     .max_queue(8)
+    ///     .max_wait(Duration::from_millis(500))
+    ///     .build();
+    /// ```
+    pub fn builder() -> Argon2Builder {
+        Argon2Builder {
+            slots: None,
+            max_queue: None,
+            max_wait: DEFAULT_MAX_WAIT,
+        }
     }
 
     /// Adds user `username` (or replaces the one of that name) with password hash `phc_hash`,
@@ -383,29 +399,109 @@ impl Argon2Users {
     }
 }
 
+/// Builds an [`Argon2Users`]; see [`Argon2Users::builder`].
+///
+/// Defaults: the process-wide slots (one per CPU, shared by every `Argon2Users` without a
+/// number of its own), a queue of 4 verifications per slot, a wait of at most 1 s.
+#[derive(Clone, Debug)]
+#[must_use]
+pub struct Argon2Builder {
+    slots: Option<usize>,
+    max_queue: Option<usize>,
+    max_wait: Duration,
+}
+
+impl Argon2Builder {
+    /// At most `n` hashes of this set (and its clones) run at once, in slots of its own,
+    /// instead of the process-wide slots (one per CPU); `0` counts as `1`. Each slot keeps one
+    /// memory block for every hash it runs, so memory is about `n` times the hashes' memory
+    /// cost (19 MiB with the default parameters), whatever the load.
+    pub fn max_concurrent_hashes(mut self, n: usize) -> Self {
+        self.slots = Some(n);
+        self
+    }
+
+    /// At most `n` verifications of this set wait for a slot beyond as many as there are
+    /// slots (default 4 per slot): a verification that finds `slots + n` waiting or hashing is
+    /// [`Overloaded`] at once, without hashing. `0`: none waits beyond the slots.
+    pub fn max_queue(mut self, n: usize) -> Self {
+        self.max_queue = Some(n);
+        self
+    }
+
+    /// A verification whose turn for a slot comes after it waited longer than `wait` (default
+    /// 1 s) is [`Overloaded`] instead of hashed; `Retry-After` is this wait in whole seconds,
+    /// at least 1. Waiters take their turn as slots free, so one is answered at most one hash
+    /// after its wait is over; [`max_queue`](Self::max_queue) bounds how many hashes it waits
+    /// for in the first place.
+    pub fn max_wait(mut self, wait: Duration) -> Self {
+        self.max_wait = wait;
+        self
+    }
+
+    /// The verifier, without users yet.
+    pub fn build(self) -> Argon2Users {
+        let slots = match self.slots {
+            Some(n) => Arc::new(Slots::new(n)),
+            None => Slots::shared(),
+        };
+        let max_queue = self
+            .max_queue
+            .unwrap_or_else(|| slots.count().saturating_mul(DEFAULT_QUEUE_PER_SLOT));
+        Argon2Users {
+            users: Arc::new(ArcSwap::from_pointee(Users {
+                entries: Vec::new(),
+                dummy: Arc::new(Stored::default_dummy()),
+                dummy_from_user: false,
+            })),
+            writer: Arc::new(Mutex::new(())),
+            hashing: Arc::new(Hashing::new(slots, max_queue, self.max_wait)),
+        }
+    }
+}
+
 impl PasswordVerifier for Argon2Users {
-    /// Hashes `password` on the blocking pool within the concurrency limit (on this thread
-    /// outside a tokio runtime). A hash that cannot run (the runtime is shutting down) is a
-    /// `None`.
+    /// [`try_verify`](PasswordVerifier::try_verify), with an overloaded check answered `None`
+    /// (as a wrong password).
     fn verify(&self, username: &str, password: &str) -> Answer<Option<Principal>> {
+        self.try_verify(username, password)
+            .map(|found| found.unwrap_or(None))
+    }
+
+    /// Hashes `password` on the blocking pool in a hashing slot, after at most the queue's
+    /// wait (on this thread outside a tokio runtime); [`Overloaded`] when the queue is full or
+    /// the wait too long. A hash that cannot run (the runtime is shutting down) is a `None`.
+    fn try_verify(
+        &self,
+        username: &str,
+        password: &str,
+    ) -> Answer<Result<Option<Principal>, Overloaded>> {
         let users = self.users.load_full();
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            return Answer::ready(users.check(username, password.as_bytes()));
+            let mut memory = Memory::default();
+            return Answer::ready(Ok(users.check(username, password.as_bytes(), &mut memory)));
+        };
+        let overloaded = Overloaded::new(self.hashing.max_wait());
+        // A full queue is refused now, before anything is copied or boxed.
+        let Some(queued) = self.hashing.admit() else {
+            return Answer::ready(Err(overloaded));
         };
         let username = username.to_owned();
         let password = Secret(password.to_owned());
-        let limit = Arc::clone(&self.limit);
+        let hashing = Arc::clone(&self.hashing);
         Answer::later(async move {
-            let Ok(permit) = limit.acquire_owned().await else {
-                return None;
+            let Ok(slot) = hashing.slot().await else {
+                return Err(overloaded);
             };
-            // The permit goes with the hash: it is held until the hash ends, even when the
-            // request is dropped meanwhile.
+            // The slot and the place in the queue go with the hash: they are held until the
+            // hash ends, even when the request is dropped meanwhile.
             let hash = runtime.spawn_blocking(move || {
-                let _permit = permit;
-                users.check(&username, password.0.as_bytes())
+                let _queued = queued;
+                hashing.slots.hash(slot, |memory| {
+                    users.check(&username, password.0.as_bytes(), memory)
+                })
             });
-            hash.await.unwrap_or(None)
+            Ok(hash.await.unwrap_or(None))
         })
     }
 }

@@ -39,12 +39,19 @@
 //! Basic credentials are a password sent with every request: serve them over HTTPS only, and
 //! prefer API keys or tokens for machine clients.
 //!
+//! A password check is an Argon2 hash: tens of milliseconds of CPU and 19 MiB of memory.
+//! [`Argon2Users`] runs at most one per CPU at once, each on a memory block it reuses, behind a
+//! bounded queue: a flood of wrong passwords costs a bounded amount of memory, and what the
+//! queue cannot take is answered `503` with `Retry-After` at once ([`Overloaded`]), so real
+//! users never wait seconds behind it. [`Argon2Builder`] sets the numbers.
+//!
 //! [RFC 7617]: https://www.rfc-editor.org/rfc/rfc7617
 
 mod argon2;
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -53,7 +60,7 @@ use http::{HeaderMap, HeaderValue};
 
 use super::{Answer, AuthError, AuthMethod, Authenticator, Outcome, Principal, RequestHead};
 
-pub use self::argon2::{Argon2Users, InvalidPasswordHash};
+pub use self::argon2::{Argon2Builder, Argon2Users, InvalidPasswordHash};
 
 /// The longest `Authorization` header looked at; longer Basic credentials are refused before
 /// they are decoded.
@@ -94,11 +101,53 @@ pub trait PasswordVerifier: Send + Sync + 'static {
     /// the password wrong. Which of the two must not show, neither in the answer nor in the
     /// time it takes.
     fn verify(&self, username: &str, password: &str) -> Answer<Option<Principal>>;
+
+    /// What [`BasicAuth`] asks: [`verify`](Self::verify), or [`Overloaded`] when the check
+    /// cannot run now (too many checks waiting), which `BasicAuth` answers with `503` and
+    /// `Retry-After` instead of a `401`. The default calls `verify` and is never overloaded;
+    /// [`Argon2Users`] bounds its queue here.
+    fn try_verify(
+        &self,
+        username: &str,
+        password: &str,
+    ) -> Answer<Result<Option<Principal>, Overloaded>> {
+        self.verify(username, password).map(Ok)
+    }
 }
 
 impl<V: PasswordVerifier + ?Sized> PasswordVerifier for Arc<V> {
     fn verify(&self, username: &str, password: &str) -> Answer<Option<Principal>> {
         (**self).verify(username, password)
+    }
+
+    fn try_verify(
+        &self,
+        username: &str,
+        password: &str,
+    ) -> Answer<Result<Option<Principal>, Overloaded>> {
+        (**self).try_verify(username, password)
+    }
+}
+
+/// A [`PasswordVerifier`] too busy to check a password now: every hashing slot is taken and
+/// the queue is full, or the wait for a slot was too long. The credential was not checked:
+/// [`BasicAuth`] answers `503 Service Unavailable` with `Retry-After` (problem type
+/// [`auth-overloaded`](crate::problem#auth-overloaded)), never a `401`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("too many password checks waiting")]
+pub struct Overloaded {
+    retry_after: Duration,
+}
+
+impl Overloaded {
+    /// Overloaded; a retry has a chance after `retry_after`.
+    pub fn new(retry_after: Duration) -> Self {
+        Self { retry_after }
+    }
+
+    /// When a retry has a chance.
+    pub fn retry_after(&self) -> Duration {
+        self.retry_after
     }
 }
 
@@ -201,6 +250,11 @@ pub enum ConfigError {
 ///   does not decode to UTF-8, has no colon, or holds control characters;
 /// - "invalid username or password" when the verifier says no, whichever was wrong.
 ///
+/// A verifier that is [`Overloaded`] (too many password checks waiting: see
+/// [`Argon2Builder`]) gets the request answered `503 Service Unavailable` with `Retry-After`
+/// (problem type [`auth-overloaded`](crate::problem#auth-overloaded)): the credential was not
+/// checked, so it is neither accepted nor refused.
+///
 /// The username ends at the first colon: passwords may hold colons. The challenge, on every
 /// `401` of the layer, is
 /// [`WWW-Authenticate`](https://developer.mozilla.org/docs/Web/HTTP/Headers/WWW-Authenticate)`:
@@ -258,10 +312,14 @@ impl<V: PasswordVerifier> Authenticator for BasicAuth<V> {
             Err(detail) => return Answer::Ready(rejected(detail)),
         };
         self.verifier
-            .verify(credentials.username(), credentials.password())
+            .try_verify(credentials.username(), credentials.password())
             .map(|found| match found {
-                Some(principal) => Outcome::Authenticated(principal),
-                None => rejected(WRONG),
+                Ok(Some(principal)) => Outcome::Authenticated(principal),
+                Ok(None) => rejected(WRONG),
+                Err(overloaded) => Outcome::Rejected(AuthError::overloaded(
+                    AuthMethod::Basic,
+                    overloaded.retry_after(),
+                )),
             })
     }
 

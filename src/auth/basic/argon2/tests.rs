@@ -1,5 +1,6 @@
 use std::sync::atomic::Ordering;
 use std::task::Poll;
+use std::time::Duration;
 
 use ::argon2::password_hash::PasswordHasher as _;
 use http::header::AUTHORIZATION;
@@ -145,8 +146,12 @@ fn hash_password_makes_salted_owasp_argon2id() {
     assert_eq!(stored.salt.len(), 16);
     assert_eq!(stored.output.len(), 32);
     assert!(stored.same_cost(&Stored::default_dummy()));
-    assert!(bool::from(stored.matches(b"password123")));
-    assert!(!bool::from(stored.matches(b"password1234")));
+    assert!(bool::from(
+        stored.matches(b"password123", &mut Memory::default())
+    ));
+    assert!(!bool::from(
+        stored.matches(b"password1234", &mut Memory::default())
+    ));
 }
 
 #[tokio::test]
@@ -167,7 +172,7 @@ async fn verifies_on_the_blocking_pool_inside_a_runtime() {
 
 #[tokio::test]
 async fn hashes_wait_for_a_permit() {
-    let users = Argon2Users::new().max_concurrent_hashes(1);
+    let users = Argon2Users::builder().max_concurrent_hashes(1).build();
     users
         .insert(
             "jane",
@@ -175,7 +180,10 @@ async fn hashes_wait_for_a_permit() {
             jane(),
         )
         .unwrap();
-    let held = Arc::clone(&users.limit).acquire_owned().await.unwrap();
+    let held = Arc::clone(&users.hashing.slots.permits)
+        .acquire_owned()
+        .await
+        .unwrap();
     let Answer::Later(mut pending) = users.verify("jane", "password123") else {
         panic!("expected a future inside a runtime");
     };
@@ -188,12 +196,12 @@ async fn hashes_wait_for_a_permit() {
     assert_eq!(hashed.load(Ordering::Relaxed), 0);
     drop(held);
     assert!(pending.await.is_some());
-    assert_eq!(users.limit.available_permits(), 1);
+    assert_eq!(users.hashing.slots.permits.available_permits(), 1);
     assert_eq!(hashed.load(Ordering::Relaxed), 1);
 
     // `0` counts as one.
-    let users = Argon2Users::new().max_concurrent_hashes(0);
-    assert_eq!(users.limit.available_permits(), 1);
+    let users = Argon2Users::builder().max_concurrent_hashes(0).build();
+    assert_eq!(users.hashing.slots.permits.available_permits(), 1);
 }
 
 #[tokio::test]
@@ -232,4 +240,193 @@ async fn basic_auth_outcomes() {
         Outcome::Rejected(e) => assert_eq!(e.detail(), MALFORMED),
         other => panic!("{other:?}"),
     }
+}
+
+/// A PHC string of `password` costing `m_kib` KiB of memory, one pass.
+fn hash_with_memory(password: &str, m_kib: u32) -> String {
+    let params = Params::new(m_kib, 1, 1, None).unwrap();
+    let salt = SaltString::encode_b64(b"fedcba9876543210").unwrap();
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+        .hash_password(password.as_bytes(), &salt)
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn a_memory_grows_to_the_largest_hash_and_is_reused() {
+    let mut memory = Memory::default();
+    assert_eq!(memory.blocks(64).len(), 64);
+    assert_eq!(memory.allocations, 1);
+    assert_eq!(memory.blocks(32).len(), 32);
+    assert_eq!(memory.blocks(64).len(), 64);
+    assert_eq!(memory.allocations, 1);
+    assert_eq!(memory.blocks(128).len(), 128);
+    assert_eq!(memory.allocations, 2);
+
+    // A hash on a reused (dirty) memory is the same hash.
+    let stored = Stored::parse(&hash_with_memory("pw", 64)).unwrap();
+    assert!(bool::from(stored.matches(b"pw", &mut memory)));
+    assert!(!bool::from(stored.matches(b"pv", &mut memory)));
+    assert!(bool::from(stored.matches(b"pw", &mut memory)));
+    assert_eq!(memory.allocations, 2);
+}
+
+/// Issue 12, finding 9: a flood of wrong passwords used to allocate (and free) the hash's
+/// whole memory on every verification, which glibc's per-thread arenas kept. Now each slot
+/// allocates its memory once: however many verifications, at most `slots` allocations, and
+/// never more than `slots` hashes at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_flood_allocates_one_memory_per_slot() {
+    let users = Argon2Users::builder()
+        .max_concurrent_hashes(2)
+        .max_queue(64)
+        .build();
+    users
+        .insert("jane", &hash_with_memory("password123", 256), jane())
+        .unwrap();
+    let attempts: Vec<_> = (0..64)
+        .map(|i| {
+            let name = if i % 2 == 0 { "jane" } else { "nobody" };
+            tokio::spawn(users.try_verify(name, "wrong").resolve())
+        })
+        .collect();
+    for attempt in attempts {
+        assert!(matches!(attempt.await.unwrap(), Ok(None)));
+    }
+    let slots = &users.hashing.slots;
+    assert_eq!(slots.stats.hashed.load(Ordering::SeqCst), 64);
+    assert!(slots.stats.peak.load(Ordering::SeqCst) <= 2);
+    let allocations = slots.allocations();
+    assert!((1..=2).contains(&allocations), "{allocations} allocations");
+
+    // A known user's hash and an unknown user's cost the same memory: nothing new.
+    assert!(
+        users
+            .verify("jane", "password123")
+            .resolve()
+            .await
+            .is_some()
+    );
+    assert_eq!(slots.allocations(), allocations);
+}
+
+/// Issue 13, deliverable 2: with 1 slot and a queue of 2, 10 verifications at once: 3 are
+/// hashed, 7 are refused at once, without hashing or waiting.
+#[tokio::test]
+async fn a_full_queue_is_refused_at_once() {
+    let users = Argon2Users::builder()
+        .max_concurrent_hashes(1)
+        .max_queue(2)
+        .build();
+    users
+        .insert(
+            "jane",
+            &cheap_hash("password123", Algorithm::Argon2id),
+            jane(),
+        )
+        .unwrap();
+    let held = Arc::clone(&users.hashing.slots.permits)
+        .acquire_owned()
+        .await
+        .unwrap();
+    let mut waiting = Vec::new();
+    let mut refused = 0;
+    for _ in 0..10 {
+        match users.try_verify("jane", "wrong") {
+            Answer::Later(pending) => waiting.push(pending),
+            Answer::Ready(Err(overloaded)) => {
+                assert_eq!(overloaded.retry_after(), Duration::from_secs(1));
+                refused += 1;
+            }
+            Answer::Ready(Ok(_)) => panic!("hashed on the runtime's thread"),
+        }
+    }
+    // The slot is held: 1 + 2 wait, and the slot's own place is theirs too.
+    assert_eq!((waiting.len(), refused), (3, 7));
+    drop(held);
+    for pending in waiting {
+        assert!(matches!(pending.await, Ok(None)));
+    }
+    assert_eq!(users.hashing.slots.stats.hashed.load(Ordering::SeqCst), 3);
+
+    // Places are given back: the next ones are hashed.
+    let found = users.try_verify("jane", "password123").resolve().await;
+    assert_eq!(found.map(|p| p.is_some()), Ok(true));
+    // `verify` answers an overloaded check as a wrong password.
+    let users = Argon2Users::builder()
+        .max_concurrent_hashes(1)
+        .max_queue(0)
+        .build();
+    users
+        .insert(
+            "jane",
+            &cheap_hash("password123", Algorithm::Argon2id),
+            jane(),
+        )
+        .unwrap();
+    let held = Arc::clone(&users.hashing.slots.permits)
+        .acquire_owned()
+        .await
+        .unwrap();
+    let Answer::Later(first) = users.verify("jane", "password123") else {
+        panic!("the first one waits for the slot");
+    };
+    assert!(ready(users.verify("jane", "password123")).is_none());
+    drop(held);
+    assert!(first.await.is_some());
+}
+
+/// A verification whose turn comes after `max_wait` is refused instead of hashed; one whose
+/// turn comes in time is hashed.
+#[tokio::test]
+async fn a_turn_after_the_longest_wait_is_refused() {
+    let users = Argon2Users::builder()
+        .max_concurrent_hashes(1)
+        .max_wait(Duration::from_millis(100))
+        .build();
+    users
+        .insert(
+            "jane",
+            &cheap_hash("password123", Algorithm::Argon2id),
+            jane(),
+        )
+        .unwrap();
+    let held = Arc::clone(&users.hashing.slots.permits)
+        .acquire_owned()
+        .await
+        .unwrap();
+    let late = tokio::spawn(users.try_verify("jane", "password123").resolve());
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let in_time = tokio::spawn(users.try_verify("jane", "password123").resolve());
+    tokio::task::yield_now().await;
+    drop(held);
+    let Err(late) = late.await.unwrap() else {
+        panic!("hashed after waiting longer than max_wait");
+    };
+    assert_eq!(late, Overloaded::new(Duration::from_millis(100)));
+    assert_eq!(late.retry_after(), Duration::from_millis(100));
+    assert!(in_time.await.unwrap().unwrap().is_some());
+    assert_eq!(users.hashing.slots.stats.hashed.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn the_builder_defaults_and_debug() {
+    let users = Argon2Users::new();
+    let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    assert_eq!(users.hashing.slots.count(), cpus);
+    assert_eq!(users.hashing.max_queue(), 4 * cpus);
+    assert_eq!(users.hashing.max_wait(), Duration::from_secs(1));
+    // Sets without slots of their own share the process's.
+    assert!(Arc::ptr_eq(
+        &users.hashing.slots,
+        &Argon2Users::builder().max_queue(1).build().hashing.slots
+    ));
+
+    let users = Argon2Users::builder().max_concurrent_hashes(3).build();
+    assert_eq!(users.hashing.max_queue(), 12);
+    let debug = format!("{users:?}");
+    assert!(
+        debug.contains("hashing_slots: 3, max_queue: 12, max_wait: 1s"),
+        "{debug}"
+    );
 }
