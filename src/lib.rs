@@ -79,6 +79,9 @@
 
 pub mod auth;
 pub mod body;
+#[cfg(feature = "signature")]
+#[cfg_attr(docsrs, doc(cfg(feature = "signature")))]
+pub mod client;
 mod core;
 pub mod cors;
 #[cfg(feature = "axum")]

@@ -78,7 +78,11 @@ async fn verify(input: &str, signature: &str) -> (StatusCode, String) {
     let svc = layer.layer(service_fn(|req: Request<SignedBody>| async move {
         let p = req.extensions().get::<Principal>().cloned().unwrap();
         let body = req.into_body().collect().await.unwrap().to_bytes();
-        let text = format!("{}|{}", p.key_id().unwrap_or("-"), String::from_utf8_lossy(&body));
+        let text = format!(
+            "{}|{}",
+            p.key_id().unwrap_or("-"),
+            String::from_utf8_lossy(&body)
+        );
         Ok::<_, Infallible>(Response::new(Full::new(Bytes::from(text))))
     }));
     let res = svc.oneshot(test_request(input, signature)).await.unwrap();

@@ -77,7 +77,8 @@ pub struct VerifyingKey {
 
 #[derive(Clone)]
 pub(crate) enum Verifier {
-    Hmac(hmac::Key),
+    /// Shared: an HMAC key is large (its precomputed state).
+    Hmac(Arc<hmac::Key>),
     Public(Algorithm, Arc<ParsedPublicKey>),
 }
 
@@ -88,7 +89,7 @@ impl VerifyingKey {
         Self {
             id: None,
             owner: owner.into(),
-            material: Verifier::Hmac(hmac::Key::new(hmac::HMAC_SHA256, secret.as_ref())),
+            material: Verifier::Hmac(Arc::new(hmac::Key::new(hmac::HMAC_SHA256, secret.as_ref()))),
         }
     }
 
@@ -215,7 +216,7 @@ pub struct SigningKey {
 
 #[derive(Clone)]
 enum Signer {
-    Hmac(hmac::Key),
+    Hmac(Arc<hmac::Key>),
     Ed25519(Arc<sig::Ed25519KeyPair>),
     Ecdsa(Arc<sig::EcdsaKeyPair>),
     Rsa(Arc<sig::RsaKeyPair>, &'static dyn RsaEncoding, Algorithm),
@@ -226,7 +227,7 @@ impl SigningKey {
     pub fn hmac_sha256(secret: impl AsRef<[u8]>) -> Self {
         Self {
             id: None,
-            signer: Signer::Hmac(hmac::Key::new(hmac::HMAC_SHA256, secret.as_ref())),
+            signer: Signer::Hmac(Arc::new(hmac::Key::new(hmac::HMAC_SHA256, secret.as_ref()))),
         }
     }
 

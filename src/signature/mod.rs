@@ -72,7 +72,7 @@
 //! their problems, one file per scheme, and `http_sig/` RFC 9421 (structured fields, the
 //! signature base) with `content_digest.rs` (RFC 9530).
 
-mod body;
+pub(crate) mod body;
 mod builder;
 pub(crate) mod github;
 pub(crate) mod http_sig;
@@ -134,6 +134,9 @@ pub enum ConfigError {
     /// A body limit of zero.
     #[error("signature: the body limit must not be zero")]
     ZeroMaxBody,
+    /// An RFC 9421 component identifier that does not parse.
+    #[error("signature: invalid component identifier {0:?}")]
+    InvalidComponent(String),
 }
 
 #[cfg(test)]

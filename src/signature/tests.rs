@@ -238,7 +238,15 @@ fn structured_fields_round_trip_what_signatures_use() {
         out,
         r#"("@method" "@query-param";name="Pet" "example-dict";sf);created=1618884473;keyid="k";alg="ed25519""#
     );
-    for bad in ["sig1=(", "sig1=(\"a\"", "sig1=:AA", "Sig=1", "a=1,", "a=\"\\x\"", "a=1234567890123456"] {
+    for bad in [
+        "sig1=(",
+        "sig1=(\"a\"",
+        "sig1=:AA",
+        "Sig=1",
+        "a=1,",
+        "a=\"\\x\"",
+        "a=1234567890123456",
+    ] {
         assert!(sf::parse_dictionary(bad).is_err(), "{bad:?}");
     }
     let many = vec!["a=1"; 40].join(", ");

@@ -96,3 +96,24 @@ pub fn node_stripe_header(secret: &str, ts: u64, payload: &str) -> String {
     assert!(ok, "stripe generateTestHeaderString failed: {out}");
     out
 }
+
+/// The Python `http-message-signatures` package signs a request: the headers it adds.
+pub fn py_http_sig_sign(doc: &serde_json::Value) -> serde_json::Map<String, serde_json::Value> {
+    let (ok, out) = run(
+        "python3",
+        &["rfc9421_httpsig.py", "sign"],
+        doc.to_string().as_bytes(),
+    );
+    assert!(ok, "http-message-signatures sign failed: {out}");
+    serde_json::from_str(&out).expect("headers as JSON")
+}
+
+/// The Python `http-message-signatures` package verifies a request.
+pub fn py_http_sig_verify(doc: &serde_json::Value) -> Result<(), String> {
+    let (ok, out) = run(
+        "python3",
+        &["rfc9421_httpsig.py", "verify"],
+        doc.to_string().as_bytes(),
+    );
+    if ok { Ok(()) } else { Err(out) }
+}

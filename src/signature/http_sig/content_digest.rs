@@ -16,6 +16,7 @@ pub(crate) fn sha256_value(body: &[u8]) -> String {
 }
 
 /// The `Content-Digest` value for `body` with `sha-512`.
+#[cfg(test)]
 pub(crate) fn sha512_value(body: &[u8]) -> String {
     let mut out = String::from("sha-512=");
     sf::write_item(&mut out, &Item::Bytes(Sha512::digest(body).to_vec()));
