@@ -64,18 +64,65 @@ pub(crate) trait Guard: Sized {
     }
 }
 
+/// A guard whose service hands the inner service a request body of its own making (the body
+/// read whole, for a guard that decides on it): it decides and resumes on requests with that
+/// body, whose type it knows, so it can take the body out and put another in. Its service comes
+/// from [`guarded_service!`] with `body`.
+pub(crate) trait BodyGuard: Guard {
+    /// The body the guard decides on and the inner service gets.
+    type Body;
+
+    /// Wraps the request's own body, before the decision.
+    fn wrap<B>(&self, body: B) -> Self::Body
+    where
+        B: http_body::Body + Send + 'static,
+        B::Data: Send;
+
+    /// [`Guard::decide`] on the wrapped request.
+    fn decide_body(&self, req: &mut Request<Self::Body>) -> Decision<Self>;
+
+    /// [`Guard::resume`] on the wrapped request.
+    fn resume_body(&self, req: &mut Request<Self::Body>, resumed: Self::Resumed) -> Decision<Self>;
+}
+
+/// How a guard decides again on a request after a wait (its [`Guard::resume`], or a
+/// [`BodyGuard::resume_body`]).
+type Resume<G, ReqBody> = fn(&G, &mut Request<ReqBody>, <G as Guard>::Resumed) -> Decision<G>;
+
 /// Calls `inner` as `guard` decides. `inner` was polled ready: when the decision must wait,
 /// that ready service moves into the future and a clone stays behind (tower's discipline).
 pub(crate) fn call<G, S, ReqBody, ResBody>(
     guard: &G,
     inner: &mut S,
-    mut req: Request<ReqBody>,
+    req: Request<ReqBody>,
 ) -> ResponseFuture<G, S, ReqBody, ResBody>
 where
     G: Guard + Clone,
     S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone,
 {
-    let state = match guard.decide(&mut req) {
+    call_with(
+        guard,
+        inner,
+        req,
+        G::decide::<ReqBody>,
+        G::resume::<ReqBody>,
+    )
+}
+
+/// [`call`] with the decision and the resumption given: a [`BodyGuard`]'s, which know the
+/// request body's type.
+pub(crate) fn call_with<G, S, ReqBody, ResBody>(
+    guard: &G,
+    inner: &mut S,
+    mut req: Request<ReqBody>,
+    decide: fn(&G, &mut Request<ReqBody>) -> Decision<G>,
+    resume: Resume<G, ReqBody>,
+) -> ResponseFuture<G, S, ReqBody, ResBody>
+where
+    G: Guard + Clone,
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone,
+{
+    let state = match decide(guard, &mut req) {
         Decision::Pass(state) => calling(inner, req, state),
         Decision::Answer(res) => answered(res),
         Decision::Wait(wait) => {
@@ -85,6 +132,7 @@ where
                 waiting: Box::pin(Waiting {
                     wait,
                     guard: guard.clone(),
+                    resume,
                     request: Some(req),
                     inner: Some(ready),
                 }),
@@ -133,6 +181,7 @@ pin_project! {
         #[pin]
         wait: G::Wait,
         guard: G,
+        resume: Resume<G, ReqBody>,
         request: Option<Request<ReqBody>>,
         inner: Option<S>,
     }
@@ -201,7 +250,7 @@ where
                         Poll::Pending => return Poll::Pending,
                     };
                     let mut req = w.request.take().expect(POLLED_AFTER_COMPLETION);
-                    let next = match w.guard.resume(&mut req, resumed) {
+                    let next = match (w.resume)(w.guard, &mut req, resumed) {
                         Decision::Wait(wait) => {
                             // Waits again (the next authenticator, a delay): same box.
                             w.wait.set(wait);
@@ -243,6 +292,9 @@ where
 /// Defines a layer's service (`$service<S>`, with `get_ref`, `get_mut`, `into_inner`) and its
 /// response future (`$future`) on the skeleton: the `Service` impl and the `Future` impl of
 /// every guarded layer are these.
+///
+/// With `body: $body` the guard is a [`BodyGuard`] and the inner service gets requests with
+/// the guard's body (`$body`); the service takes any `http_body::Body`.
 macro_rules! guarded_service {
     // A layer that is its own guard (it holds its configuration behind an `Arc`): its
     // `Layer` impl too.
@@ -273,9 +325,91 @@ macro_rules! guarded_service {
     };
     (
         $(#[$service_doc:meta])*
-        service $service:ident<S $(, $param:ident: $bound:path)*> { guard: $guard:ty }
+        service $service:ident<S> { guard: $guard:ty, body: $body:ty }
         $(#[$future_doc:meta])*
         future $future:ident;
+    ) => {
+        $crate::guard::guarded_service!(@common
+            $(#[$service_doc])* service $service<S> { guard: $guard }
+        );
+
+        impl<S, ReqBody, ResBody> ::tower_service::Service<::http::Request<ReqBody>>
+            for $service<S>
+        where
+            S: ::tower_service::Service<
+                    ::http::Request<$body>,
+                    Response = ::http::Response<ResBody>,
+                > + Clone,
+            ReqBody: ::http_body::Body + Send + 'static,
+            ReqBody::Data: Send,
+        {
+            type Response = ::http::Response<$crate::body::ResponseBody<ResBody>>;
+            type Error = S::Error;
+            type Future = $future<S, ResBody>;
+
+            /// Forwards to the inner service: this crate's layers decide in `call`.
+            fn poll_ready(
+                &mut self,
+                cx: &mut ::std::task::Context<'_>,
+            ) -> ::std::task::Poll<Result<(), Self::Error>> {
+                self.inner.poll_ready(cx)
+            }
+
+            fn call(&mut self, req: ::http::Request<ReqBody>) -> Self::Future {
+                use $crate::guard::BodyGuard as _;
+                let req = req.map(|body| self.guard.wrap(body));
+                $future {
+                    inner: $crate::guard::call_with(
+                        &self.guard,
+                        &mut self.inner,
+                        req,
+                        <$guard>::decide_body,
+                        <$guard>::resume_body,
+                    ),
+                }
+            }
+        }
+
+        ::pin_project_lite::pin_project! {
+            $(#[$future_doc])*
+            pub struct $future<S, ResBody>
+            where
+                S: ::tower_service::Service<::http::Request<$body>>,
+            {
+                #[pin]
+                inner: $crate::guard::ResponseFuture<$guard, S, $body, ResBody>,
+            }
+        }
+
+        impl<S, ResBody> ::std::fmt::Debug for $future<S, ResBody>
+        where
+            S: ::tower_service::Service<::http::Request<$body>>,
+        {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                ::std::fmt::Debug::fmt(&self.inner, f)
+            }
+        }
+
+        impl<S, ResBody> ::std::future::Future for $future<S, ResBody>
+        where
+            S: ::tower_service::Service<
+                    ::http::Request<$body>,
+                    Response = ::http::Response<ResBody>,
+                >,
+        {
+            type Output = Result<::http::Response<$crate::body::ResponseBody<ResBody>>, S::Error>;
+
+            fn poll(
+                self: ::std::pin::Pin<&mut Self>,
+                cx: &mut ::std::task::Context<'_>,
+            ) -> ::std::task::Poll<Self::Output> {
+                self.project().inner.poll(cx)
+            }
+        }
+    };
+    (@common
+        $(#[$service_doc:meta])*
+        service $service:ident<S $(, $param:ident)*> { guard: $guard:ty }
     ) => {
         $(#[$service_doc])*
         pub struct $service<S $(, $param)*> {
@@ -319,6 +453,17 @@ macro_rules! guarded_service {
                     .finish_non_exhaustive()
             }
         }
+
+    };
+    (
+        $(#[$service_doc:meta])*
+        service $service:ident<S $(, $param:ident: $bound:path)*> { guard: $guard:ty }
+        $(#[$future_doc:meta])*
+        future $future:ident;
+    ) => {
+        $crate::guard::guarded_service!(@common
+            $(#[$service_doc])* service $service<S $(, $param)*> { guard: $guard }
+        );
 
         impl<S, ReqBody, ResBody $(, $param: $bound)*> ::tower_service::Service<::http::Request<ReqBody>>
             for $service<S $(, $param)*>

@@ -79,6 +79,9 @@
 
 pub mod auth;
 pub mod body;
+#[cfg(feature = "signature")]
+#[cfg_attr(docsrs, doc(cfg(feature = "signature")))]
+pub mod client;
 mod core;
 pub mod cors;
 #[cfg(feature = "axum")]
@@ -90,6 +93,9 @@ pub mod rate_limit;
 pub mod request_id;
 pub mod scope;
 pub mod security_headers;
+#[cfg(feature = "signature")]
+#[cfg_attr(docsrs, doc(cfg(feature = "signature")))]
+pub mod signature;
 pub mod versioning;
 
 pub use crate::core::{Answer, BoxFuture, Clock, ManualClock, RequestHead, SystemClock};
@@ -100,6 +106,8 @@ pub use rate_limit::RateLimitLayer;
 pub use request_id::{RequestId, RequestIdLayer};
 pub use scope::ScopeLayer;
 pub use security_headers::SecurityHeadersLayer;
+#[cfg(feature = "signature")]
+pub use signature::SignatureLayer;
 pub use versioning::{ApiVersion, VersioningLayer};
 
 /// The README's code blocks, compiled and run as doc tests (they use every feature:

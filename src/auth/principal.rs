@@ -22,13 +22,16 @@ pub enum AuthMethod {
     Jwt,
     /// An opaque Bearer token checked by an authenticator of yours (introspection, database).
     BearerToken,
+    /// A verified request signature (`SignatureLayer`, feature `signature`): the subject is the
+    /// key's owner.
+    Signature,
     /// Any other method of an authenticator of yours.
     Custom(&'static str),
 }
 
 impl AuthMethod {
     /// The method's name as it appears in logs and JSON: `anonymous`, `api_key`, `basic`,
-    /// `jwt`, `bearer_token`, or the custom name.
+    /// `jwt`, `bearer_token`, `signature`, or the custom name.
     pub fn as_str(&self) -> &'static str {
         match self {
             Self::Anonymous => "anonymous",
@@ -36,6 +39,7 @@ impl AuthMethod {
             Self::Basic => "basic",
             Self::Jwt => "jwt",
             Self::BearerToken => "bearer_token",
+            Self::Signature => "signature",
             Self::Custom(name) => name,
         }
     }

@@ -96,6 +96,12 @@ define_problems! {
     RateLimited => "rate-limited", TOO_MANY_REQUESTS, "Too Many Requests";
     /// The rate-limit store could not be reached and the layer fails closed.
     RateLimitUnavailable => "rate-limit-unavailable", SERVICE_UNAVAILABLE, "Service Unavailable";
+    /// A request signature that is missing, malformed, stale, wrong or replayed.
+    SignatureInvalid => "signature-invalid", UNAUTHORIZED, "Invalid signature";
+    /// A body larger than a layer that reads it accepts.
+    PayloadTooLarge => "payload-too-large", PAYLOAD_TOO_LARGE, "Payload Too Large";
+    /// The replay check of a signature could not be made.
+    SignatureUnavailable => "signature-unavailable", SERVICE_UNAVAILABLE, "Signature Check Unavailable";
     /// A server misconfiguration; the cause is logged, never sent.
     InternalError => "internal-error", INTERNAL_SERVER_ERROR, "Internal Server Error";
 }

@@ -122,6 +122,27 @@
 //! `503 Service Unavailable`: the rate-limit store could not be reached and the layer is
 //! configured to [fail closed](crate::rate_limit::StoreFailure::Closed).
 //!
+//! ## signature-invalid
+//!
+//! `401 Unauthorized`: a [`SignatureLayer`](crate::signature::SignatureLayer) refused the
+//! request's signature. The detail names the rule that failed — a missing, duplicated or
+//! malformed header, a timestamp outside the tolerance, an expired signature, an unknown key,
+//! a component the signature must cover, a `Content-Digest` that does not match the body, no
+//! matching signature, or a replayed message id — and never a secret or the signature expected.
+//!
+//! ## payload-too-large
+//!
+//! `413 Payload Too Large`: the body is larger than the layer reads (a
+//! [`SignatureLayer`](crate::signature::SignatureLayer) buffers the body it verifies up to
+//! [a limit](crate::signature::SignatureBuilder::max_body)); `limit` says how many bytes are
+//! accepted. The body is not read past the limit.
+//!
+//! ## signature-unavailable
+//!
+//! `503 Service Unavailable`: the signature was valid but the replay check could not be made
+//! (the store of seen message ids is unreachable), so the request is refused rather than
+//! risking a replay. Try again later.
+//!
 //! ## internal-error
 //!
 //! `500 Internal Server Error`: the server is misconfigured (for example an extractor needs a

@@ -12,7 +12,7 @@ use siphasher::sip::SipHasher13;
 use smallvec::SmallVec;
 
 use super::algorithm::{Outcome, Rule, State, decide};
-use super::store::{Check, Clock, Decision, Pending, Store, SystemClock, Verdict};
+use super::store::{Check, Clock, Decision, Pending, Store, StoreError, SystemClock, Verdict};
 use crate::auth::Answer;
 
 /// The default bound on the number of keys a [`MemoryStore`] keeps.
@@ -399,6 +399,28 @@ impl Store for MemoryStore {
         };
         Answer::Ready(Ok(Decision { now, verdicts }))
     }
+
+    /// Remembered keys share the table, and its bound, with the counters: under a flood of
+    /// new keys the oldest remembered ones may be forgotten early (and a warning logged).
+    fn remember(&self, key: &[u8], ttl_us: u64) -> Answer<Result<bool, StoreError>> {
+        let now = self.inner.clock.now();
+        let mut h = SipHasher13::new_with_keys(self.inner.keys.0, self.inner.keys.1);
+        // Apart from every counter's digest, which starts with its scope's length.
+        h.write_usize(usize::MAX);
+        h.write(key);
+        let digest = h.finish();
+        let mut map = write(&self.inner.shards[self.shard_of(digest)]);
+        if map
+            .get(&digest)
+            .is_some_and(|e| e.fresh_at.load(Relaxed) > now)
+        {
+            return Answer::Ready(Ok(false));
+        }
+        self.inner.make_room(&mut map, now);
+        let until = now.saturating_add(ttl_us.max(1));
+        map.insert(digest, Entry::new(State::default(), now, until));
+        Answer::Ready(Ok(true))
+    }
 }
 
 impl Default for MemoryStore {
@@ -655,6 +677,30 @@ mod tests {
                 .collect::<Vec<_>>(),
             [(true, 2), (false, 0)]
         );
+    }
+
+    #[test]
+    fn remembered_keys_are_refused_until_they_expire() {
+        let clock = ManualClock::at_unix_secs(1_700_000_000);
+        let store = MemoryStore::builder().clock(clock.clone()).build();
+        let remember = |k: &[u8]| store.remember(k, 60_000_000).into_ready().unwrap().unwrap();
+        assert!(remember(b"msg_1"));
+        assert!(!remember(b"msg_1"));
+        assert!(remember(b"msg_2"));
+        clock.advance(Duration::from_secs(59));
+        assert!(!remember(b"msg_1"));
+        clock.advance(Duration::from_secs(2));
+        assert!(remember(b"msg_1"));
+        // Apart from counters.
+        let rule = Rule::new(Algorithm::TokenBucket, Quota::per_hour(1)).unwrap();
+        let check = Check {
+            scope: "s",
+            key: b"msg_3",
+            rule,
+            cost: 1,
+        };
+        assert!(ready(store.decide(&[check])).allowed());
+        assert!(remember(b"msg_3"));
     }
 
     #[test]

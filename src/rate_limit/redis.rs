@@ -151,6 +151,20 @@ fn rule_args(rule: &Rule) -> [u64; 3] {
 }
 
 impl Store for RedisStore {
+    /// `SET key 1 NX PX ttl`: one atomic step on the server, so two instances that see the
+    /// same message at once agree on which saw it first. Within the store's timeout.
+    fn remember(&self, key: &[u8], ttl_us: u64) -> Answer<Result<bool, StoreError>> {
+        let key = self.remember_key(key);
+        let ttl_ms = ttl_us.div_ceil(1000).max(1);
+        let inner = Arc::clone(&self.inner);
+        Answer::later(async move {
+            match tokio::time::timeout(inner.timeout, Self::set_nx(&inner, &key, ttl_ms)).await {
+                Ok(result) => result,
+                Err(_) => Err(StoreError::timeout()),
+            }
+        })
+    }
+
     fn decide(&self, checks: &[Check<'_>]) -> Pending {
         let mut calls: SmallVec<[Call; 1]> = SmallVec::new();
         for (i, check) in checks.iter().enumerate() {
@@ -213,6 +227,44 @@ impl Store for RedisStore {
                 Err(_) => Err(StoreError::timeout()),
             }
         })
+    }
+}
+
+impl RedisStore {
+    /// The Redis key of a remembered key: `{prefix}remember:{<key in hex>}`.
+    fn remember_key(&self, key: &[u8]) -> String {
+        let mut out = String::with_capacity(self.inner.prefix.len() + key.len() * 2 + 12);
+        out.push_str(&self.inner.prefix);
+        out.push_str("remember:{");
+        for b in key {
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 15)]));
+        }
+        out.push('}');
+        out
+    }
+
+    async fn set_nx(inner: &Inner, key: &str, ttl_ms: u64) -> Result<bool, StoreError> {
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(key).arg(1).arg("NX").arg("PX").arg(ttl_ms);
+        let reply: Option<String> = match &inner.conn {
+            Conn::Single(manager) => {
+                let mut conn = manager.clone();
+                cmd.query_async(&mut conn).await
+            }
+            Conn::Cluster(cluster) => {
+                let shared = cluster
+                    .conn
+                    .get_or_try_init(|| cluster.client.get_async_connection())
+                    .await
+                    .map_err(unavailable)?;
+                let mut conn = shared.clone();
+                cmd.query_async(&mut conn).await
+            }
+        }
+        .map_err(unavailable)?;
+        // `OK` when set, nil when the key was there.
+        Ok(reply.is_some())
     }
 }
 

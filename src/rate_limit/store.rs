@@ -72,11 +72,30 @@ pub type Pending = Answer<Result<Decision, StoreError>>;
 pub trait Store: Send + Sync + 'static {
     /// Decides one request against `checks` (at least one).
     fn decide(&self, checks: &[Check<'_>]) -> Pending;
+
+    /// Remembers `key` for `ttl_us` microseconds, atomically: `true` when it was not
+    /// remembered already (a first sighting), `false` when it was (a replay). Replay
+    /// protection (`SignatureLayer`) remembers message ids and nonces here, so a replay sent
+    /// to another instance sharing the store is refused too.
+    ///
+    /// The default answers an error: a store that does not implement it cannot protect
+    /// against replays, and the layer then refuses requests rather than let replays through.
+    fn remember(&self, key: &[u8], ttl_us: u64) -> Answer<Result<bool, StoreError>> {
+        let _ = (key, ttl_us);
+        Answer::Ready(Err(StoreError::new(
+            StoreErrorKind::Unavailable,
+            "this store does not remember keys",
+        )))
+    }
 }
 
 impl<S: Store + ?Sized> Store for Arc<S> {
     fn decide(&self, checks: &[Check<'_>]) -> Pending {
         (**self).decide(checks)
+    }
+
+    fn remember(&self, key: &[u8], ttl_us: u64) -> Answer<Result<bool, StoreError>> {
+        (**self).remember(key, ttl_us)
     }
 }
 

@@ -1,0 +1,340 @@
+//! [RFC 9421 HTTP Message Signatures](https://www.rfc-editor.org/rfc/rfc9421): the
+//! `Signature-Input` and `Signature` fields (structured fields, `sf.rs`), the signature base
+//! (`components.rs`) and [RFC 9530](https://www.rfc-editor.org/rfc/rfc9530) `Content-Digest`
+//! (`content_digest.rs`).
+
+pub(crate) mod components;
+pub(crate) mod content_digest;
+pub(crate) mod sf;
+
+use std::borrow::Cow;
+
+use http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
+use http::{HeaderMap, Request};
+use sha2::{Digest as _, Sha256};
+
+use self::components::Message;
+use self::sf::{Item, Member, Params};
+use super::body::SignedBody;
+use super::key::{Algorithm, VerifyingKey};
+use super::rejection::{Failure, MAX_HEADER_LEN, MAX_SIGNATURES};
+
+pub(crate) const SIGNATURE_INPUT: &str = "signature-input";
+pub(crate) const SIGNATURE: &str = "signature";
+
+/// What an RFC 9421 signature must cover and carry.
+#[derive(Clone, Debug)]
+pub(crate) struct Policy {
+    /// Components every signature must cover (`content-digest` only when there is a body).
+    pub(crate) required: Vec<String>,
+    pub(crate) require_created: bool,
+    pub(crate) tag: Option<String>,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Self {
+            required: ["@method", "@authority", "@path", "content-digest"]
+                .map(String::from)
+                .to_vec(),
+            require_created: true,
+            tag: None,
+        }
+    }
+}
+
+/// One signature of the request that a configured key may have made.
+#[derive(Debug)]
+pub(crate) struct Candidate {
+    pub(crate) components: Vec<(Item, Params)>,
+    pub(crate) params: Params,
+    pub(crate) nonce: Option<String>,
+    pub(crate) key: usize,
+    pub(crate) signature: Vec<u8>,
+}
+
+/// The signatures worth checking once the body is here.
+#[derive(Debug)]
+pub(crate) struct Head {
+    pub(crate) candidates: Vec<Candidate>,
+    pub(crate) covers_digest: Vec<bool>,
+    /// The policy requires the body's digest to be covered.
+    pub(crate) require_digest: bool,
+}
+
+/// All lines of `name`, joined as one structured field, within [`MAX_HEADER_LEN`].
+fn field<'h>(headers: &'h HeaderMap, name: &'static str) -> Result<Cow<'h, str>, Failure> {
+    let mut values = headers.get_all(name).iter();
+    let first = values.next().ok_or(Failure::MissingHeader(name))?;
+    let mut total = first.len();
+    let mut text = Cow::Borrowed(
+        first
+            .to_str()
+            .map_err(|_| Failure::MalformedHeader(name, "not visible ASCII"))?,
+    );
+    for v in values {
+        total += v.len() + 2;
+        if total > MAX_HEADER_LEN {
+            break;
+        }
+        let v = v
+            .to_str()
+            .map_err(|_| Failure::MalformedHeader(name, "not visible ASCII"))?;
+        text.to_mut().push_str(", ");
+        text.to_mut().push_str(v);
+    }
+    if total > MAX_HEADER_LEN {
+        return Err(Failure::MalformedHeader(name, "too long"));
+    }
+    Ok(text)
+}
+
+fn param<'p>(params: &'p Params, name: &str) -> Option<&'p Item> {
+    params.iter().find(|(k, _)| k == name).map(|(_, v)| v)
+}
+
+fn has_body(headers: &HeaderMap) -> bool {
+    headers.contains_key(TRANSFER_ENCODING)
+        || headers
+            .get(CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim() != "0")
+}
+
+/// Reads `Signature-Input` and `Signature`, and keeps the signatures that a configured key
+/// could have made and that meet the policy (covered components, `created`, `expires`, `tag`,
+/// `alg`). When none is left, the failure of the first one says why.
+pub(crate) fn parse_head(
+    headers: &HeaderMap,
+    policy: &Policy,
+    keys: &[VerifyingKey],
+    now: u64,
+    tolerance: u64,
+) -> Result<Head, Failure> {
+    let inputs = sf::parse_dictionary(&field(headers, SIGNATURE_INPUT)?)
+        .map_err(|why| Failure::MalformedHeader(SIGNATURE_INPUT, why))?;
+    let signatures = sf::parse_dictionary(&field(headers, SIGNATURE)?)
+        .map_err(|why| Failure::MalformedHeader(SIGNATURE, why))?;
+    if inputs.is_empty() {
+        return Err(Failure::MalformedHeader(SIGNATURE_INPUT, "empty"));
+    }
+    if inputs.len() > MAX_SIGNATURES {
+        return Err(Failure::MalformedHeader(
+            SIGNATURE_INPUT,
+            "too many signatures",
+        ));
+    }
+    let body = has_body(headers);
+    let mut first_failure = None;
+    let mut head = Head {
+        candidates: Vec::new(),
+        covers_digest: Vec::new(),
+        require_digest: policy.required.iter().any(|r| r == content_digest::HEADER),
+    };
+    for (label, member) in inputs {
+        let result = candidate(
+            &label,
+            member,
+            &signatures,
+            policy,
+            keys,
+            now,
+            tolerance,
+            body,
+        );
+        match result {
+            Ok(Some(c)) => {
+                let digest = c
+                    .components
+                    .iter()
+                    .any(|(i, _)| matches!(i, Item::String(n) if n == content_digest::HEADER));
+                head.candidates.push(c);
+                head.covers_digest.push(digest);
+            }
+            Ok(None) => {}
+            Err(e) => {
+                first_failure.get_or_insert(e);
+            }
+        }
+    }
+    if head.candidates.is_empty() {
+        return Err(first_failure.unwrap_or(Failure::NoMatchingSignature));
+    }
+    Ok(head)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn candidate(
+    label: &str,
+    member: Member,
+    signatures: &[(String, Member)],
+    policy: &Policy,
+    keys: &[VerifyingKey],
+    now: u64,
+    tolerance: u64,
+    body: bool,
+) -> Result<Option<Candidate>, Failure> {
+    let Member::InnerList(components, params) = member else {
+        return Err(Failure::MalformedHeader(
+            SIGNATURE_INPUT,
+            "expected an inner list",
+        ));
+    };
+    if let Some(tag) = &policy.tag {
+        if !matches!(param(&params, "tag"), Some(Item::String(t)) if t == tag) {
+            return Ok(None);
+        }
+    }
+    let signature = match signatures.iter().find(|(l, _)| l == label) {
+        Some((_, Member::Item(Item::Bytes(b), _))) => b.clone(),
+        Some(_) => {
+            return Err(Failure::MalformedHeader(
+                SIGNATURE,
+                "expected a byte sequence",
+            ));
+        }
+        None => return Err(Failure::MissingHeader(SIGNATURE)),
+    };
+    let keyid = match param(&params, "keyid") {
+        Some(Item::String(k)) => k,
+        Some(_) => {
+            return Err(Failure::MalformedHeader(
+                SIGNATURE_INPUT,
+                "keyid is not a string",
+            ));
+        }
+        None => return Err(Failure::UnknownKey),
+    };
+    let key = keys
+        .iter()
+        .position(|k| k.key_id() == Some(keyid.as_str()))
+        .ok_or(Failure::UnknownKey)?;
+    match param(&params, "alg") {
+        None => {}
+        Some(Item::String(alg)) if Algorithm::from_name(alg) == Some(keys[key].algorithm()) => {}
+        Some(_) => return Err(Failure::AlgorithmMismatch),
+    }
+    let secs = |name: &'static str| match param(&params, name) {
+        None => Ok(None),
+        Some(Item::Integer(n)) if *n >= 0 => Ok(Some(n.unsigned_abs())),
+        Some(_) => Err(Failure::MalformedHeader(
+            SIGNATURE_INPUT,
+            "created and expires are integers",
+        )),
+    };
+    match secs("created")? {
+        Some(created) => super::rejection::check_tolerance(created, now, tolerance)?,
+        None if policy.require_created => {
+            return Err(Failure::MalformedHeader(
+                SIGNATURE_INPUT,
+                "created is required",
+            ));
+        }
+        None => {}
+    }
+    if secs("expires")?.is_some_and(|e| e < now) {
+        return Err(Failure::Expired);
+    }
+    let nonce = match param(&params, "nonce") {
+        Some(Item::String(n)) => Some(n.clone()),
+        None => None,
+        Some(_) => {
+            return Err(Failure::MalformedHeader(
+                SIGNATURE_INPUT,
+                "nonce is not a string",
+            ));
+        }
+    };
+    for required in &policy.required {
+        if required == content_digest::HEADER && !body {
+            continue;
+        }
+        let covered = components
+            .iter()
+            .any(|(i, p)| matches!(i, Item::String(n) if n == required) && p.is_empty());
+        if !covered {
+            return Err(Failure::MissingComponent(Cow::Owned(required.clone())));
+        }
+    }
+    Ok(Some(Candidate {
+        components,
+        params,
+        nonce,
+        key,
+        signature,
+    }))
+}
+
+/// Verifies the candidates against the request and its body: the key that signed, and what
+/// identifies the message against replays (the nonce, or a digest of the signature base).
+pub(crate) fn verify<'k>(
+    head: &Head,
+    req: &Request<SignedBody>,
+    body: &[u8],
+    keys: &'k [VerifyingKey],
+) -> Result<(&'k VerifyingKey, Vec<u8>), Failure> {
+    let message = Message {
+        method: Some(req.method()),
+        uri: Some(req.uri()),
+        headers: req.headers(),
+        status: None,
+    };
+    verify_message(head, &message, body, keys)
+}
+
+/// [`verify`] on any message (a response too, for the RFC's examples).
+pub(crate) fn verify_message<'k>(
+    head: &Head,
+    message: &Message<'_>,
+    body: &[u8],
+    keys: &'k [VerifyingKey],
+) -> Result<(&'k VerifyingKey, Vec<u8>), Failure> {
+    let mut failure = Failure::NoMatchingSignature;
+    // Checked once, when a candidate covers it.
+    let mut digest: Option<Result<(), Failure>> = None;
+    for (c, covers) in head.candidates.iter().zip(&head.covers_digest) {
+        if *covers {
+            let checked = digest.get_or_insert_with(|| {
+                match message
+                    .headers
+                    .get(content_digest::HEADER)
+                    .map(|v| v.to_str())
+                {
+                    Some(Ok(value)) => content_digest::verify(value, body),
+                    Some(Err(_)) => Err(Failure::MalformedHeader(
+                        content_digest::HEADER,
+                        "not visible ASCII",
+                    )),
+                    None => Err(Failure::AbsentComponent(Cow::Borrowed(
+                        "\"content-digest\"",
+                    ))),
+                }
+            });
+            if let Err(e) = checked {
+                failure = e.clone();
+                continue;
+            }
+        } else if head.require_digest && !body.is_empty() {
+            // The body must be signed through its digest, even when no header announced it
+            // (HTTP/2 without Content-Length).
+            failure = Failure::MissingComponent(Cow::Borrowed(content_digest::HEADER));
+            continue;
+        }
+        let base = match message.signature_base(&c.components, &c.params) {
+            Ok(base) => base,
+            Err(e) => {
+                failure = e;
+                continue;
+            }
+        };
+        let key = &keys[c.key];
+        if key.verify(&[base.as_bytes()], &c.signature) {
+            let id = match &c.nonce {
+                Some(n) => n.as_bytes().to_vec(),
+                None => Sha256::digest(base.as_bytes()).to_vec(),
+            };
+            return Ok((key, id));
+        }
+    }
+    Err(failure)
+}

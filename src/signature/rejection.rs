@@ -1,0 +1,177 @@
+//! Why a signed request is refused, and the problems that say so.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use http::HeaderMap;
+
+use crate::problem::{Problem, ProblemType, Rejection};
+
+/// The longest signature header read; a longer one is refused unread.
+pub(crate) const MAX_HEADER_LEN: usize = 8 * 1024;
+
+/// The most signatures a header may list (rotation needs two or three); more is refused
+/// before any is checked.
+pub(crate) const MAX_SIGNATURES: usize = 16;
+
+/// The rule a signed request broke: the detail of its `401` problem. Never a secret, never
+/// the signature expected.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Failure {
+    /// A header the scheme needs is absent.
+    MissingHeader(&'static str),
+    /// A header appears more than once.
+    DuplicatedHeader(&'static str),
+    /// A header does not parse (the reason).
+    MalformedHeader(&'static str, &'static str),
+    /// The timestamp is further from now than the tolerance (in seconds).
+    OutsideTolerance(u64),
+    /// The signature (RFC 9421 `expires`) has expired.
+    Expired,
+    /// No signature of the request matches a key.
+    NoMatchingSignature,
+    /// No key has the signature's `keyid`.
+    UnknownKey,
+    /// The signature's algorithm is not the key's, or not supported.
+    AlgorithmMismatch,
+    /// The signature does not cover a component that it must (its name).
+    MissingComponent(Cow<'static, str>),
+    /// A covered component is absent from the request (its name).
+    AbsentComponent(Cow<'static, str>),
+    /// The body's `Content-Digest` does not match it.
+    DigestMismatch,
+    /// The message id (or nonce) was seen already.
+    Replayed,
+    /// The body could not be read whole.
+    UnreadableBody,
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::MissingHeader(h) => write!(f, "missing {h} header"),
+            Self::DuplicatedHeader(h) => write!(f, "duplicated {h} header"),
+            Self::MalformedHeader(h, why) => write!(f, "malformed {h} header: {why}"),
+            Self::OutsideTolerance(s) => {
+                write!(f, "timestamp outside the tolerance of {s} seconds")
+            }
+            Self::Expired => f.write_str("signature expired"),
+            Self::NoMatchingSignature => f.write_str("no matching signature"),
+            Self::UnknownKey => f.write_str("unknown key id"),
+            Self::AlgorithmMismatch => f.write_str("signature algorithm does not match the key"),
+            Self::MissingComponent(c) => write!(f, "signature does not cover {c}"),
+            Self::AbsentComponent(c) => write!(f, "covered component {c} is absent"),
+            Self::DigestMismatch => f.write_str("Content-Digest does not match the body"),
+            Self::Replayed => f.write_str("replayed message: its id was seen already"),
+            Self::UnreadableBody => f.write_str("the body could not be read"),
+        }
+    }
+}
+
+/// A request refused by a [`SignatureLayer`](super::SignatureLayer): `401`, a
+/// `signature-invalid` problem whose detail names the rule that failed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InvalidSignature {
+    failure: Failure,
+}
+
+impl InvalidSignature {
+    pub(crate) fn new(failure: Failure) -> Self {
+        Self { failure }
+    }
+
+    /// The rule that failed.
+    pub fn failure(&self) -> &Failure {
+        &self.failure
+    }
+}
+
+impl Rejection for InvalidSignature {
+    fn problem(&self) -> Problem {
+        Problem::of(ProblemType::SignatureInvalid).with_detail(self.failure.to_string())
+    }
+}
+
+/// A body larger than the layer reads: `413`, a `payload-too-large` problem.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PayloadTooLarge {
+    pub(crate) limit: usize,
+}
+
+impl Rejection for PayloadTooLarge {
+    fn problem(&self) -> Problem {
+        Problem::of(ProblemType::PayloadTooLarge)
+            .with_detail(format!("the body is larger than {} bytes", self.limit))
+            .with_extension("limit", self.limit)
+    }
+}
+
+/// The replay store could not be reached: `503`, a `signature-unavailable` problem (the
+/// layer fails closed: a replay must not get through while the store is down).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SignatureUnavailable(pub(crate) ());
+
+impl Rejection for SignatureUnavailable {
+    fn problem(&self) -> Problem {
+        Problem::of(ProblemType::SignatureUnavailable)
+            .with_detail("the replay check could not be made; try again later")
+    }
+}
+
+/// The one value of header `name`, as text, within [`MAX_HEADER_LEN`].
+pub(crate) fn one_header<'h>(
+    headers: &'h HeaderMap,
+    name: &'static str,
+) -> Result<&'h str, Failure> {
+    let mut values = headers.get_all(name).iter();
+    let value = values.next().ok_or(Failure::MissingHeader(name))?;
+    if values.next().is_some() {
+        return Err(Failure::DuplicatedHeader(name));
+    }
+    if value.len() > MAX_HEADER_LEN {
+        return Err(Failure::MalformedHeader(name, "too long"));
+    }
+    let text = value
+        .to_str()
+        .map_err(|_| Failure::MalformedHeader(name, "not visible ASCII"))?
+        .trim();
+    if text.is_empty() {
+        return Err(Failure::MalformedHeader(name, "empty"));
+    }
+    Ok(text)
+}
+
+/// A Unix timestamp in seconds: 1 to 12 ASCII digits (up to the year 33658), nothing else.
+pub(crate) fn parse_unix_secs(text: &str, header: &'static str) -> Result<u64, Failure> {
+    if text.is_empty() || text.len() > 12 || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(Failure::MalformedHeader(header, "not a Unix timestamp"));
+    }
+    text.parse()
+        .map_err(|_| Failure::MalformedHeader(header, "not a Unix timestamp"))
+}
+
+/// Whether `ts` is within `tolerance` seconds of `now`, either way.
+pub(crate) fn check_tolerance(ts: u64, now: u64, tolerance: u64) -> Result<(), Failure> {
+    if ts.abs_diff(now) > tolerance {
+        return Err(Failure::OutsideTolerance(tolerance));
+    }
+    Ok(())
+}
+
+/// Lowercase hex digits to bytes.
+pub(crate) fn hex_decode(text: &str) -> Option<Vec<u8>> {
+    if text.len() % 2 != 0 {
+        return None;
+    }
+    let digit = |b: u8| match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    };
+    text.as_bytes()
+        .chunks_exact(2)
+        .map(|p| Some(digit(p[0])? << 4 | digit(p[1])?))
+        .collect()
+}

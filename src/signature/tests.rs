@@ -1,0 +1,256 @@
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use proptest::prelude::*;
+
+use super::key::{SigningKey, VerifyingKey};
+use super::rejection::{Failure, parse_unix_secs};
+use super::standard_webhooks::{self, Version};
+use super::{github, stripe};
+
+/// The vector of the Standard Webhooks reference libraries' tests.
+#[test]
+fn standard_webhooks_reference_vector() {
+    let secret = standard_webhooks::parse_secret("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
+    let key = SigningKey::hmac_sha256(&secret);
+    let sig = standard_webhooks::sign(
+        &key,
+        "msg_p5jXN8AQM9LWM0D4loKWxJek",
+        1_614_265_330,
+        br#"{"test": 2432232314}"#,
+    )
+    .unwrap();
+    assert_eq!(sig, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
+    let head = standard_webhooks::Head {
+        id: "msg_p5jXN8AQM9LWM0D4loKWxJek".into(),
+        timestamp: 1_614_265_330,
+        signatures: standard_webhooks::parse_signatures(&sig).unwrap(),
+    };
+    let keys = [VerifyingKey::hmac_sha256("o", &secret)];
+    assert!(standard_webhooks::verify(&head, br#"{"test": 2432232314}"#, &keys).is_ok());
+    assert_eq!(
+        standard_webhooks::verify(&head, br#"{"test": 2432232315}"#, &keys).err(),
+        Some(Failure::NoMatchingSignature)
+    );
+}
+
+#[test]
+fn standard_webhooks_signature_lists() {
+    let parsed = standard_webhooks::parse_signatures("v1,Zm9v  v1a,YmFy v9,eHl6").unwrap();
+    assert_eq!(
+        parsed,
+        vec![
+            (Version::V1, b"foo".to_vec()),
+            (Version::V1a, b"bar".to_vec())
+        ]
+    );
+    for bad in [
+        "", " ", "v1", "v1,", ",Zm9v", "v1,Zm9v,", "v1!,Zm9v", "v2,Zm9v",
+    ] {
+        assert!(standard_webhooks::parse_signatures(bad).is_err(), "{bad:?}");
+    }
+}
+
+#[test]
+fn secrets_and_public_keys_parse_or_are_refused() {
+    assert_eq!(
+        standard_webhooks::parse_secret("whsec_Zm9v").unwrap(),
+        b"foo"
+    );
+    assert_eq!(standard_webhooks::parse_secret("Zm9v").unwrap(), b"foo");
+    assert!(standard_webhooks::parse_secret("whsec_").is_err());
+    assert!(standard_webhooks::parse_secret("whsec_!!").is_err());
+    let pk = format!("whpk_{}", STANDARD.encode([1u8; 32]));
+    assert_eq!(standard_webhooks::parse_public_key(&pk).unwrap(), [1u8; 32]);
+    assert!(standard_webhooks::parse_public_key(&pk[5..]).is_err());
+    assert!(standard_webhooks::parse_public_key("whpk_Zm9v").is_err());
+}
+
+#[test]
+fn stripe_headers() {
+    let v1 = "5257a869e7ecebeda32affa62cdca3fa51cad7e77a0e56ff536d0ce8e108d8bd";
+    let head = stripe::parse_signature(&format!("t=1492774577,v1={v1},v0=abc,x=y")).unwrap();
+    assert_eq!(head.timestamp, 1_492_774_577);
+    assert_eq!(head.signatures.len(), 1);
+    for bad in [
+        String::new(),
+        "t=1".to_owned(),
+        format!("v1={v1}"),
+        format!("t=,v1={v1}"),
+        format!("t=1,t=1,v1={v1}"),
+        format!("t=1,v1={}", &v1[1..]),
+        format!("t=1 v1={v1}"),
+        format!("t=1,{}", vec![format!("v1={v1}"); 40].join(",")),
+    ] {
+        assert!(stripe::parse_signature(&bad).is_err(), "{bad:?}");
+    }
+}
+
+#[test]
+fn github_headers() {
+    let sig = "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17";
+    assert_eq!(github::parse_signature(sig).unwrap().len(), 32);
+    for bad in [
+        "",
+        "sha256=",
+        "sha1=abc",
+        "SHA256=757107ea",
+        &sig[..70],
+        &format!("{sig}00"),
+    ] {
+        assert!(github::parse_signature(bad).is_err(), "{bad:?}");
+    }
+}
+
+#[test]
+fn timestamps_are_short_digit_strings() {
+    assert_eq!(parse_unix_secs("0", "h"), Ok(0));
+    assert_eq!(parse_unix_secs("1718451800", "h"), Ok(1_718_451_800));
+    for bad in [
+        "",
+        "-1",
+        "+1",
+        "1.5",
+        " 1",
+        "1e9",
+        "9999999999999",
+        "18446744073709551616",
+    ] {
+        assert!(parse_unix_secs(bad, "h").is_err(), "{bad:?}");
+    }
+}
+
+proptest! {
+    #[test]
+    fn the_header_parsers_never_panic(text in "\\PC{0,300}") {
+        let _ = standard_webhooks::parse_signatures(&text);
+        let _ = stripe::parse_signature(&text);
+        let _ = github::parse_signature(&text);
+        let _ = parse_unix_secs(&text, "h");
+        let _ = super::http_sig::sf::parse_dictionary(&text);
+    }
+
+    #[test]
+    fn the_header_parsers_never_panic_on_their_own_alphabet(
+        text in "[vta1=,; ()\"@:?*a-z0-9+/_.-]{0,200}"
+    ) {
+        let _ = standard_webhooks::parse_signatures(&text);
+        let _ = stripe::parse_signature(&text);
+        let _ = super::http_sig::sf::parse_dictionary(&text);
+    }
+}
+
+/// RFC 9421 Appendix B.2.4: a response signed with `ecdsa-p256-sha256` (`r || s`).
+#[test]
+fn rfc9421_b_2_4_signing_a_response_using_ecdsa_p256_sha256() {
+    use super::http_sig::{self, components::Message};
+    let pem = include_str!("../../tests/interop_signature/rfc9421/test-key-ecc-p256.pub.pem");
+    let key = VerifyingKey::public_key_pem("ecc", super::Algorithm::EcdsaP256Sha256, pem)
+        .unwrap()
+        .with_id("test-key-ecc-p256");
+    let mut headers = http::HeaderMap::new();
+    for (k, v) in [
+        ("date", "Tue, 20 Apr 2021 02:07:56 GMT"),
+        ("content-type", "application/json"),
+        (
+            "content-digest",
+            "sha-512=:mEWXIS7MaLRuGgxOBdODa3xqM1XdEvxoYhvlCFJ41QJgJc4GTsPp29l5oGX69wWdXymyU0rjJuahq4l5aGgfLQ==:",
+        ),
+        ("content-length", "23"),
+        (
+            "signature-input",
+            r#"sig-b24=("@status" "content-type" "content-digest" "content-length");created=1618884473;keyid="test-key-ecc-p256""#,
+        ),
+        (
+            "signature",
+            "sig-b24=:wNmSUAhwb5LxtOtOpNa6W5xj067m5hFrj0XQ4fvpaCLx0NKocgPquLgyahnzDnDAUy5eCdlYUEkLIj+32oiasw==:",
+        ),
+    ] {
+        headers.insert(k, http::HeaderValue::from_static(v));
+    }
+    let policy = http_sig::Policy {
+        required: vec!["@status".into()],
+        require_created: true,
+        tag: None,
+    };
+    let keys = [key];
+    let head = http_sig::parse_head(&headers, &policy, &keys, 1_618_884_473, 300).unwrap();
+    let message = Message {
+        method: None,
+        uri: None,
+        headers: &headers,
+        status: Some(200),
+    };
+    // The signature base, as printed in the RFC.
+    let c = &head.candidates[0];
+    assert_eq!(
+        message.signature_base(&c.components, &c.params).unwrap(),
+        "\"@status\": 200\n\"content-type\": application/json\n\"content-digest\": \
+         sha-512=:mEWXIS7MaLRuGgxOBdODa3xqM1XdEvxoYhvlCFJ41QJgJc4GTsPp29l5oGX69wWdXymyU0rjJuahq4l5aGgfLQ==:\n\
+         \"content-length\": 23\n\"@signature-params\": (\"@status\" \"content-type\" \"content-digest\" \
+         \"content-length\");created=1618884473;keyid=\"test-key-ecc-p256\""
+    );
+    let body = br#"{"message": "good dog"}"#;
+    assert!(http_sig::verify_message(&head, &message, body, &keys).is_ok());
+    assert_eq!(
+        http_sig::verify_message(&head, &message, br#"{"message": "bad dog"}"#, &keys).err(),
+        Some(Failure::DigestMismatch)
+    );
+}
+
+/// RFC 9530 Appendix B: `{"hello": "world"}` and its digests.
+#[test]
+fn rfc9530_content_digest_examples() {
+    use super::http_sig::content_digest;
+    let body = br#"{"hello": "world"}"#;
+    assert_eq!(
+        content_digest::sha256_value(body),
+        "sha-256=:X48E9qOokqqrvdts8nOJRJN3OWDUoyWxBf7kbu9DBPE=:"
+    );
+    assert_eq!(
+        content_digest::sha512_value(body),
+        "sha-512=:WZDPaVn/7XgHaAy8pmojAkGWoRx2UFChF41A2svX+TaPm+AbwAgBWnrIiYllu7BNNyealdVLvRwEmTHWXvJwew==:"
+    );
+    let both = "sha-256=:X48E9qOokqqrvdts8nOJRJN3OWDUoyWxBf7kbu9DBPE=:, sha-512=:WZDPaVn/7XgHaAy8pmojAkGWoRx2UFChF41A2svX+TaPm+AbwAgBWnrIiYllu7BNNyealdVLvRwEmTHWXvJwew==:";
+    assert_eq!(content_digest::verify(both, body), Ok(()));
+    assert_eq!(
+        content_digest::verify(both, b"{\"hello\": \"world\"}\n"),
+        Err(Failure::DigestMismatch)
+    );
+    // Unknown algorithms alone are not enough; a malformed value is malformed.
+    assert!(content_digest::verify("md5=:AAAA:", body).is_err());
+    assert!(content_digest::verify("sha-256=X48E", body).is_err());
+}
+
+#[test]
+fn structured_fields_round_trip_what_signatures_use() {
+    use super::http_sig::sf::{self, Member};
+    let dict = sf::parse_dictionary(
+        r#"sig1=("@method" "@query-param";name="Pet" "example-dict";sf);created=1618884473;keyid="k";alg="ed25519", sig2=:AAEC:"#,
+    )
+    .unwrap();
+    assert_eq!(dict.len(), 2);
+    let Member::InnerList(items, params) = &dict[0].1 else {
+        panic!("inner list")
+    };
+    let mut out = String::new();
+    sf::write_inner_list(&mut out, items, params);
+    assert_eq!(
+        out,
+        r#"("@method" "@query-param";name="Pet" "example-dict";sf);created=1618884473;keyid="k";alg="ed25519""#
+    );
+    for bad in [
+        "sig1=(",
+        "sig1=(\"a\"",
+        "sig1=:AA",
+        "Sig=1",
+        "a=1,",
+        "a=\"\\x\"",
+        "a=1234567890123456",
+    ] {
+        assert!(sf::parse_dictionary(bad).is_err(), "{bad:?}");
+    }
+    let many = vec!["a=1"; 40].join(", ");
+    assert!(sf::parse_dictionary(&many).is_ok()); // duplicates collapse to one member
+    let distinct: Vec<String> = (0..40).map(|i| format!("k{i}=1")).collect();
+    assert!(sf::parse_dictionary(&distinct.join(", ")).is_err());
+}

@@ -1,0 +1,551 @@
+//! `SignatureLayer` through a real Router: Standard Webhooks (HMAC and Ed25519), Stripe and
+//! GitHub; rotation, tolerance, replays (also across two layers sharing a store), bad input,
+//! body limits (declared and streamed), the principal and store failures.
+
+mod common;
+
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::routing::post;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use common::call;
+use http::{Request, StatusCode};
+use http_body::Frame;
+use serde_json::Value;
+use tower_shield::auth::AuthMethod;
+use tower_shield::rate_limit::{Check, MemoryStore, Pending, Store};
+use tower_shield::signature::{SignatureLayer, SigningKey};
+use tower_shield::{ManualClock, Principal};
+
+const NOW: u64 = 1_718_451_800;
+const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+const OLD_SECRET: &str = "whsec_dGhlIG9sZCBzZWNyZXQ=";
+const BODY: &str = r#"{"type":"invoice.paid","data":{"id":"in_1"}}"#;
+
+fn clock() -> ManualClock {
+    ManualClock::at_unix_secs(NOW)
+}
+
+/// The handler answers what it saw: the body and the principal.
+fn app(layer: SignatureLayer) -> Router {
+    async fn echo(p: Principal, body: Bytes) -> String {
+        format!(
+            "{}|{}|{}|{}",
+            p.subject(),
+            p.method(),
+            p.key_id().unwrap_or("-"),
+            String::from_utf8_lossy(&body)
+        )
+    }
+    Router::new().route("/hook", post(echo)).layer(layer)
+}
+
+fn hmac_hex(secret: &[u8], message: &[u8]) -> String {
+    let tag = SigningKey::hmac_sha256(secret).sign(message).unwrap();
+    tag.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn sw_sig(secret: &str, id: &str, ts: u64, body: &str) -> String {
+    let key = STANDARD
+        .decode(secret.trim_start_matches("whsec_"))
+        .unwrap();
+    let tag = SigningKey::hmac_sha256(key)
+        .sign(format!("{id}.{ts}.{body}").as_bytes())
+        .unwrap();
+    format!("v1,{}", STANDARD.encode(tag))
+}
+
+fn sw_request(id: &str, ts: &str, sig: &str, body: &str) -> Request<Body> {
+    Request::post("/hook")
+        .header("webhook-id", id)
+        .header("webhook-timestamp", ts)
+        .header("webhook-signature", sig)
+        .body(Body::from(body.to_owned()))
+        .unwrap()
+}
+
+fn sw_layer(clock: &ManualClock) -> SignatureLayer {
+    SignatureLayer::standard_webhooks()
+        .secret("billing", SECRET)
+        .clock(clock.clone())
+        .build()
+        .unwrap()
+}
+
+async fn refused(app: &Router, req: Request<Body>) -> (StatusCode, String) {
+    let (status, headers, body) = call(app, req).await;
+    assert_eq!(headers["content-type"], "application/problem+json");
+    let problem: Value = serde_json::from_slice(&body).unwrap();
+    let detail = problem["detail"].as_str().unwrap_or_default().to_owned();
+    if status == StatusCode::UNAUTHORIZED {
+        assert_eq!(
+            problem["type"],
+            "https://docs.rs/tower-shield/latest/tower_shield/problem/index.html#signature-invalid"
+        );
+    }
+    (status, detail)
+}
+
+#[tokio::test]
+async fn standard_webhooks_signed_request_reaches_the_handler_with_its_body_and_principal() {
+    let clock = clock();
+    let app = app(sw_layer(&clock));
+    let sig = sw_sig(SECRET, "msg_1", NOW, BODY);
+    let (status, _, body) = call(&app, sw_request("msg_1", &NOW.to_string(), &sig, BODY)).await;
+    assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(body, format!("billing|signature|-|{BODY}"));
+}
+
+#[tokio::test]
+async fn rotation_any_listed_signature_of_any_key_passes() {
+    let clock = clock();
+    let layer = SignatureLayer::standard_webhooks()
+        .secret("billing", SECRET)
+        .secret("billing-old", OLD_SECRET)
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let app = app(layer);
+    // Signed with the old secret only, beside an unknown version and a wrong v1.
+    let old = sw_sig(OLD_SECRET, "msg_2", NOW, BODY);
+    let header = format!("v2,Zm9v v1,AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA= {old}");
+    let (status, _, body) = call(&app, sw_request("msg_2", &NOW.to_string(), &header, BODY)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.starts_with(b"billing-old|"));
+}
+
+#[tokio::test]
+async fn a_replayed_message_id_is_refused() {
+    let clock = clock();
+    let app = app(sw_layer(&clock));
+    let sig = sw_sig(SECRET, "msg_3", NOW, BODY);
+    let req = || sw_request("msg_3", &NOW.to_string(), &sig, BODY);
+    assert_eq!(call(&app, req()).await.0, StatusCode::OK);
+    let (status, detail) = refused(&app, req()).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(detail, "replayed message: its id was seen already");
+    // Still refused near the end of the span; forgotten after twice the tolerance, when the
+    // timestamp is stale anyway.
+    clock.advance(Duration::from_secs(299));
+    assert_eq!(
+        refused(&app, req()).await.1,
+        "replayed message: its id was seen already"
+    );
+    clock.advance(Duration::from_secs(2));
+    assert_eq!(
+        refused(&app, req()).await.1,
+        "timestamp outside the tolerance of 300 seconds"
+    );
+}
+
+#[tokio::test]
+async fn a_replay_to_another_instance_sharing_the_store_is_refused() {
+    let clock = clock();
+    let store = MemoryStore::builder().clock(clock.clone()).build();
+    let instance = || {
+        app(SignatureLayer::standard_webhooks()
+            .secret("billing", SECRET)
+            .clock(clock.clone())
+            .replay_store(store.clone())
+            .build()
+            .unwrap())
+    };
+    let (a, b) = (instance(), instance());
+    let sig = sw_sig(SECRET, "msg_4", NOW, BODY);
+    let req = || sw_request("msg_4", &NOW.to_string(), &sig, BODY);
+    assert_eq!(call(&a, req()).await.0, StatusCode::OK);
+    assert_eq!(refused(&b, req()).await.0, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn timestamps_outside_the_tolerance_are_refused_both_ways() {
+    let clock = clock();
+    let app = app(sw_layer(&clock));
+    for ts in [NOW - 301, NOW + 301] {
+        let id = format!("msg_ts_{ts}");
+        let sig = sw_sig(SECRET, &id, ts, BODY);
+        let (status, detail) = refused(&app, sw_request(&id, &ts.to_string(), &sig, BODY)).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert_eq!(detail, "timestamp outside the tolerance of 300 seconds");
+    }
+    for ts in [NOW - 300, NOW + 300] {
+        let id = format!("msg_ok_{ts}");
+        let sig = sw_sig(SECRET, &id, ts, BODY);
+        let (status, _, _) = call(&app, sw_request(&id, &ts.to_string(), &sig, BODY)).await;
+        assert_eq!(status, StatusCode::OK);
+    }
+}
+
+#[tokio::test]
+async fn a_tampered_body_or_id_has_no_matching_signature() {
+    let clock = clock();
+    let app = app(sw_layer(&clock));
+    let sig = sw_sig(SECRET, "msg_5", NOW, BODY);
+    let tampered = BODY.replace("in_1", "in_2");
+    let (status, detail) =
+        refused(&app, sw_request("msg_5", &NOW.to_string(), &sig, &tampered)).await;
+    assert_eq!(
+        (status, detail.as_str()),
+        (StatusCode::UNAUTHORIZED, "no matching signature")
+    );
+    let (_, detail) = refused(&app, sw_request("msg_6", &NOW.to_string(), &sig, BODY)).await;
+    assert_eq!(detail, "no matching signature");
+}
+
+#[tokio::test]
+async fn bad_headers_are_401_problems_that_name_the_rule_and_never_the_secret() {
+    let clock = clock();
+    let app = app(sw_layer(&clock));
+    let ts = NOW.to_string();
+    let good = sw_sig(SECRET, "msg_7", NOW, BODY);
+    let many = vec!["v1,AAAA"; 300].join(" ");
+    let huge = format!("v1,{}", "A".repeat(10_000));
+    let cases: Vec<(Request<Body>, &str)> = vec![
+        (
+            Request::post("/hook").body(Body::from(BODY)).unwrap(),
+            "missing webhook-id header",
+        ),
+        (
+            sw_request("msg_7", "", &good, BODY),
+            "malformed webhook-timestamp header: empty",
+        ),
+        (
+            sw_request("msg_7", "99999999999999999999", &good, BODY),
+            "malformed webhook-timestamp header: not a Unix timestamp",
+        ),
+        (
+            sw_request("msg_7", "-5", &good, BODY),
+            "malformed webhook-timestamp header: not a Unix timestamp",
+        ),
+        (
+            sw_request("msg_7", &ts, "v1,not base64!", BODY),
+            "malformed webhook-signature header: signature is not base64",
+        ),
+        (
+            sw_request("msg_7", &ts, "v1;abc", BODY),
+            "malformed webhook-signature header: expected version,signature",
+        ),
+        (
+            sw_request("msg_7", &ts, "v2,Zm9v", BODY),
+            "malformed webhook-signature header: no v1 or v1a signature",
+        ),
+        (
+            sw_request("msg_7", &ts, &many, BODY),
+            "malformed webhook-signature header: too many signatures",
+        ),
+        (
+            sw_request("msg_7", &ts, &huge, BODY),
+            "malformed webhook-signature header: too long",
+        ),
+        (
+            sw_request("msg.7", &ts, &good, BODY),
+            "malformed webhook-id header: not a message id",
+        ),
+        (
+            Request::post("/hook")
+                .header("webhook-id", "msg_7")
+                .header("webhook-timestamp", &ts)
+                .header("webhook-signature", &good)
+                .header("webhook-signature", &good)
+                .body(Body::from(BODY))
+                .unwrap(),
+            "duplicated webhook-signature header",
+        ),
+        (
+            Request::post("/hook")
+                .header("webhook-id", "msg_7")
+                .header("webhook-timestamp", &ts)
+                .header(
+                    "webhook-signature",
+                    http::HeaderValue::from_bytes(b"v1,\xff").unwrap(),
+                )
+                .body(Body::from(BODY))
+                .unwrap(),
+            "malformed webhook-signature header: not visible ASCII",
+        ),
+    ];
+    let expected_tag = good.trim_start_matches("v1,");
+    for (req, want) in cases {
+        let (status, headers, body) = call(&app, req).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{want}");
+        assert_eq!(headers["content-type"], "application/problem+json");
+        let problem: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(problem["detail"], want);
+        let text = String::from_utf8_lossy(&body);
+        assert!(
+            !text.contains("MfKQ9r8G") && !text.contains(expected_tag),
+            "{text}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn ed25519_v1a_signatures_verify_with_the_whpk_key() {
+    let signer = SigningKey::ed25519_seed(&[7; 32]).unwrap();
+    let public = format!("whpk_{}", STANDARD.encode(signer.public_key().unwrap()));
+    let clock = clock();
+    let layer = SignatureLayer::standard_webhooks()
+        .public_key("partner", &public)
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let app = app(layer);
+    let sig = signer
+        .sign(format!("msg_8.{NOW}.{BODY}").as_bytes())
+        .unwrap();
+    let header = format!("v1a,{}", STANDARD.encode(&sig));
+    let (status, _, body) = call(&app, sw_request("msg_8", &NOW.to_string(), &header, BODY)).await;
+    assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
+    assert!(body.starts_with(b"partner|signature|"));
+    // The same bytes as a v1 (HMAC) signature do not pass.
+    let header = format!("v1,{}", STANDARD.encode(&sig));
+    assert_eq!(
+        refused(&app, sw_request("msg_9", &NOW.to_string(), &header, BODY))
+            .await
+            .1,
+        "no matching signature"
+    );
+}
+
+#[tokio::test]
+async fn stripe_signatures_verify_and_replays_are_refused() {
+    let secret = "whsec_test_secret";
+    let clock = clock();
+    let layer = SignatureLayer::stripe()
+        .secret("acct_1", secret)
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let app = app(layer);
+    let v1 = hmac_hex(secret.as_bytes(), format!("{NOW}.{BODY}").as_bytes());
+    let req = |header: &str| {
+        Request::post("/hook")
+            .header("stripe-signature", header)
+            .body(Body::from(BODY))
+            .unwrap()
+    };
+    let header = format!(
+        "t={NOW},v1={v1},v0=6ffbb59b2300aae63f272406069a9788598b792a944a07aba816edb039989a39"
+    );
+    let (status, _, body) = call(&app, req(&header)).await;
+    assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
+    assert!(body.starts_with(b"acct_1|signature|"));
+    // The same message again, its signatures reordered and padded: a replay.
+    let padded = format!("v1={},t={NOW},v1={v1}", "0".repeat(64));
+    assert_eq!(
+        refused(&app, req(&padded)).await.1,
+        "replayed message: its id was seen already"
+    );
+    for (header, want) in [
+        (
+            format!("t={NOW}"),
+            "malformed stripe-signature header: no v1 signature",
+        ),
+        (
+            format!("v1={v1}"),
+            "malformed stripe-signature header: no timestamp",
+        ),
+        (
+            format!("t={NOW},t={NOW},v1={v1}"),
+            "malformed stripe-signature header: more than one timestamp",
+        ),
+        (
+            format!("t={NOW},v1=abc"),
+            "malformed stripe-signature header: v1 is not 64 hex digits",
+        ),
+        (
+            format!("t=1e9,v1={v1}"),
+            "malformed stripe-signature header: not a Unix timestamp",
+        ),
+        (
+            format!("t={},v1={v1}", NOW - 1000),
+            "timestamp outside the tolerance of 300 seconds",
+        ),
+        (
+            format!("t={NOW},v1={}", "ab".repeat(32)),
+            "no matching signature",
+        ),
+    ] {
+        assert_eq!(refused(&app, req(&header)).await.1, want);
+    }
+}
+
+#[tokio::test]
+async fn githubs_documented_example_verifies() {
+    // https://docs.github.com/en/webhooks/using-webhooks/validating-webhook-deliveries
+    let secret = "It's a Secret to Everybody";
+    let payload = "Hello, World!";
+    let expected = "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17";
+    assert_eq!(
+        format!("sha256={}", hmac_hex(secret.as_bytes(), payload.as_bytes())),
+        expected
+    );
+    let layer = SignatureLayer::github()
+        .secret("octo-org/hooks", secret)
+        .build()
+        .unwrap();
+    let app = app(layer);
+    let req = |sig: &str, delivery: Option<&str>| {
+        let mut req = Request::post("/hook").header("x-hub-signature-256", sig);
+        if let Some(d) = delivery {
+            req = req.header("x-github-delivery", d);
+        }
+        req.body(Body::from(payload)).unwrap()
+    };
+    let delivery = "72d3162e-cc78-11e3-81ab-4c9367dc0958";
+    let (status, _, body) = call(&app, req(expected, Some(delivery))).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body, "octo-org/hooks|signature|-|Hello, World!");
+    assert_eq!(
+        refused(&app, req(expected, Some(delivery))).await.1,
+        "replayed message: its id was seen already"
+    );
+    assert_eq!(
+        refused(&app, req(expected, None)).await.1,
+        "missing x-github-delivery header"
+    );
+    assert_eq!(
+        refused(&app, req("sha1=757107ea", Some("d2"))).await.1,
+        "malformed x-hub-signature-256 header: expected sha256=<hex>"
+    );
+    let wrong = expected.replace("757", "758");
+    assert_eq!(
+        refused(&app, req(&wrong, Some("d3"))).await.1,
+        "no matching signature"
+    );
+}
+
+#[tokio::test]
+async fn a_declared_body_over_the_limit_is_413() {
+    let clock = clock();
+    let layer = SignatureLayer::standard_webhooks()
+        .secret("billing", SECRET)
+        .max_body(1024)
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let app = app(layer);
+    let body = "x".repeat(1025);
+    let sig = sw_sig(SECRET, "msg_10", NOW, &body);
+    let (status, _, problem) =
+        call(&app, sw_request("msg_10", &NOW.to_string(), &sig, &body)).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    let problem: Value = serde_json::from_slice(&problem).unwrap();
+    assert_eq!(problem["limit"], 1024);
+    assert_eq!(problem["detail"], "the body is larger than 1024 bytes");
+    // At the limit it passes.
+    let body = "x".repeat(1024);
+    let sig = sw_sig(SECRET, "msg_11", NOW, &body);
+    let (status, _, _) = call(&app, sw_request("msg_11", &NOW.to_string(), &sig, &body)).await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+/// An endless chunked body without `Content-Length`, counting the bytes it gave.
+struct Endless(Arc<AtomicUsize>);
+
+impl http_body::Body for Endless {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        self.0.fetch_add(4096, Ordering::SeqCst);
+        Poll::Ready(Some(Ok(Frame::data(Bytes::from(vec![b'x'; 4096])))))
+    }
+}
+
+#[tokio::test]
+async fn a_streamed_body_over_the_limit_is_413_without_reading_past_it() {
+    let clock = clock();
+    let layer = SignatureLayer::standard_webhooks()
+        .secret("billing", SECRET)
+        .max_body(64 * 1024)
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let app = app(layer);
+    let given = Arc::new(AtomicUsize::new(0));
+    let sig = sw_sig(SECRET, "msg_12", NOW, "");
+    let req = Request::post("/hook")
+        .header("webhook-id", "msg_12")
+        .header("webhook-timestamp", NOW.to_string())
+        .header("webhook-signature", sig)
+        .body(Body::new(Endless(Arc::clone(&given))))
+        .unwrap();
+    let (status, _, _) = call(&app, req).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(given.load(Ordering::SeqCst), 64 * 1024 + 4096);
+}
+
+#[tokio::test]
+async fn bad_headers_are_refused_before_the_body_is_read() {
+    let clock = clock();
+    let app = app(sw_layer(&clock));
+    let given = Arc::new(AtomicUsize::new(0));
+    let req = Request::post("/hook")
+        .body(Body::new(Endless(Arc::clone(&given))))
+        .unwrap();
+    assert_eq!(refused(&app, req).await.1, "missing webhook-id header");
+    assert_eq!(given.load(Ordering::SeqCst), 0);
+}
+
+/// A store that cannot remember (the trait's default).
+struct Forgetful;
+
+impl Store for Forgetful {
+    fn decide(&self, _: &[Check<'_>]) -> Pending {
+        unreachable!("not a rate limit")
+    }
+}
+
+#[tokio::test]
+async fn a_failing_replay_store_fails_closed_with_503() {
+    let clock = clock();
+    let layer = SignatureLayer::standard_webhooks()
+        .secret("billing", SECRET)
+        .replay_store(Forgetful)
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let app = app(layer);
+    let sig = sw_sig(SECRET, "msg_13", NOW, BODY);
+    let (status, detail) = refused(&app, sw_request("msg_13", &NOW.to_string(), &sig, BODY)).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        detail,
+        "the replay check could not be made; try again later"
+    );
+}
+
+#[tokio::test]
+async fn without_replay_protection_a_replay_passes() {
+    let clock = clock();
+    let layer = SignatureLayer::standard_webhooks()
+        .secret("billing", SECRET)
+        .replay_protection(false)
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let app = app(layer);
+    let sig = sw_sig(SECRET, "msg_14", NOW, BODY);
+    for _ in 0..2 {
+        let (status, _, _) = call(&app, sw_request("msg_14", &NOW.to_string(), &sig, BODY)).await;
+        assert_eq!(status, StatusCode::OK);
+    }
+}
+
+#[test]
+fn the_principal_method_is_signature() {
+    assert_eq!(AuthMethod::Signature.as_str(), "signature");
+    assert!(!AuthMethod::Signature.is_bearer());
+}
