@@ -77,6 +77,15 @@ pub(crate) fn is_scheme(s: &str) -> bool {
         && bytes.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
 }
 
+/// A port number: 1 to 5 ASCII digits, at most 65535 (no sign, no whitespace). The one port
+/// parser of the crate.
+pub(crate) fn parse_port(s: &str) -> Option<u16> {
+    if s.is_empty() || s.len() > 5 || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
+}
+
 /// Splits and checks `scheme://host[:port]`: the host a bracketed IPv6 address or DNS labels
 /// (letters, digits, `-`, `_`, at most 63 bytes each, an optional trailing dot; the left-most
 /// label may be `*`), the port a 16-bit number. Nothing else: no path, no userinfo.
@@ -221,6 +230,19 @@ mod tests {
             "1http://a.com",
         ] {
             assert_eq!(split_origin(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn ports_are_one_to_five_digits_up_to_65535() {
+        assert_eq!(parse_port("0"), Some(0));
+        assert_eq!(parse_port("8080"), Some(8080));
+        assert_eq!(parse_port("00080"), Some(80));
+        assert_eq!(parse_port("65535"), Some(65535));
+        for bad in [
+            "", "65536", "000080", "+80", "-1", " 80", "80 ", "8o", "99999",
+        ] {
+            assert_eq!(parse_port(bad), None, "{bad:?}");
         }
     }
 

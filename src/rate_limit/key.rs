@@ -9,7 +9,8 @@ use sha2::{Digest as _, Sha256};
 use smallvec::SmallVec;
 
 use super::client_ip::ClientIp;
-use crate::auth::{AuthMethod, Principal, RequestHead};
+use crate::auth::{AuthMethod, Principal};
+use crate::core::RequestHead;
 
 /// A key's bytes, built per request on the stack.
 pub(crate) type KeyBuf = SmallVec<[u8; 32]>;

@@ -12,8 +12,8 @@ use siphasher::sip::SipHasher13;
 use smallvec::SmallVec;
 
 use super::algorithm::{Outcome, Rule, State, decide};
-use super::store::{Check, Clock, Decision, Pending, Store, SystemClock, Verdict};
-use crate::auth::Answer;
+use super::store::{Check, Decision, Pending, Store, Verdict};
+use crate::core::{Answer, Clock, SharedClock, system_clock};
 
 /// The default bound on the number of keys a [`MemoryStore`] keeps.
 pub const DEFAULT_MAX_KEYS: usize = 1_000_000;
@@ -76,7 +76,7 @@ struct Inner {
     shard_cap: usize,
     idle: Option<u64>,
     keys: (u64, u64),
-    clock: Box<dyn Clock>,
+    clock: SharedClock,
 }
 
 type Shard = HashMap<Digest, Entry, BuildHasherDefault<PassThrough>>;
@@ -421,7 +421,7 @@ impl fmt::Debug for MemoryStore {
 pub struct MemoryStoreBuilder {
     max_keys: usize,
     idle: Option<Duration>,
-    clock: Option<Box<dyn Clock>>,
+    clock: Option<SharedClock>,
     shards: Option<usize>,
 }
 
@@ -441,9 +441,9 @@ impl MemoryStoreBuilder {
         self
     }
 
-    /// Reads time from `clock` (default [`SystemClock`]).
+    /// Reads time from `clock` (default [`SystemClock`](crate::core::SystemClock)).
     pub fn clock(mut self, clock: impl Clock) -> Self {
-        self.clock = Some(Box::new(clock));
+        self.clock = Some(Arc::new(clock));
         self
     }
 
@@ -474,7 +474,7 @@ impl MemoryStoreBuilder {
                     .idle
                     .map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX)),
                 keys: (rand::random(), rand::random()),
-                clock: self.clock.unwrap_or_else(|| Box::new(SystemClock::new())),
+                clock: self.clock.unwrap_or_else(system_clock),
             }),
         }
     }
