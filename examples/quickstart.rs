@@ -44,7 +44,7 @@ use tower_shield::auth::{
 };
 use tower_shield::extract::Rejector;
 use tower_shield::rate_limit::{
-    Limit, Quota, RateLimitBuilder, RateLimitError, RateLimitLayer, Tiers,
+    ConfigError as RateLimitConfigError, Limit, Quota, RateLimitBuilder, RateLimitLayer, Tiers,
 };
 use tower_shield::scope::ScopeError;
 use tower_shield::versioning::{ApiVersion, Version};
@@ -374,7 +374,7 @@ pub fn app_with_limits(
 /// # Errors
 ///
 /// Never with these limits; the builder checks them.
-pub fn rate_limit() -> Result<RateLimitLayer, RateLimitError> {
+pub fn rate_limit() -> Result<RateLimitLayer, RateLimitConfigError> {
     limits().build()
 }
 

@@ -68,6 +68,7 @@ pub(crate) trait Guard: Sized {
 /// read whole, for a guard that decides on it): it decides and resumes on requests with that
 /// body, whose type it knows, so it can take the body out and put another in. Its service comes
 /// from [`guarded_service!`] with `body`.
+#[cfg_attr(not(feature = "signature"), allow(dead_code))] // used by the body-reading layers
 pub(crate) trait BodyGuard: Guard {
     /// The body the guard decides on and the inner service gets.
     type Body;

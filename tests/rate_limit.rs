@@ -18,8 +18,8 @@ use tokio::net::TcpListener;
 use tower_shield::auth::{AuthMethod, Principal, Tier};
 use tower_shield::problem::TYPE_BASE;
 use tower_shield::rate_limit::{
-    Algorithm, Answer, Check, ClientIp, HeaderStyle, KeyBy, Limit, ManualClock, MemoryStore,
-    MissingKey, PeerAddr, Pending, Quota, RateLimitBuilder, RateLimitError, RateLimitLayer,
+    Algorithm, Answer, Check, ClientIp, ConfigError, HeaderStyle, KeyBy, Limit, ManualClock,
+    MemoryStore, MissingKey, PeerAddr, Pending, Quota, RateLimitBuilder, RateLimitLayer,
     RateOutcome, Store, StoreError, StoreFailure, Tiers, Unchecked,
 };
 
@@ -707,16 +707,16 @@ async fn ipv6_clients_are_grouped_by_their_64() {
 #[test]
 fn bad_configuration_is_an_error_at_build_time() {
     let err = |b: RateLimitBuilder| b.build().unwrap_err();
-    assert_eq!(err(RateLimitLayer::builder()), RateLimitError::NoLimits);
+    assert_eq!(err(RateLimitLayer::builder()), ConfigError::NoLimits);
     assert_eq!(
         err(RateLimitLayer::builder()
             .limit(Limit::new("a", Quota::per_hour(1)))
             .limit(Limit::new("a", Quota::per_minute(1)))),
-        RateLimitError::DuplicateName { name: "a".into() }
+        ConfigError::DuplicateName { name: "a".into() }
     );
     assert_eq!(
         err(RateLimitLayer::builder().limit(Limit::new("has space", Quota::per_hour(1)))),
-        RateLimitError::InvalidName {
+        ConfigError::InvalidName {
             name: "has space".into()
         }
     );
@@ -735,13 +735,13 @@ fn bad_configuration_is_an_error_at_build_time() {
         err(RateLimitLayer::builder()
             .limit(Limit::new("a", Quota::per_hour(1)))
             .allow_networks(["10.0.0.0/33"])),
-        RateLimitError::InvalidNetwork {
+        ConfigError::InvalidNetwork {
             value: "10.0.0.0/33".into()
         }
     );
     assert_eq!(
         err(RateLimitLayer::builder().limit(Limit::new("p", Quota::per_hour(1)).path("search"))),
-        RateLimitError::InvalidPath {
+        ConfigError::InvalidPath {
             path: "search".into()
         }
     );
@@ -750,7 +750,7 @@ fn bad_configuration_is_an_error_at_build_time() {
             "t",
             Tiers::new(Quota::per_hour(1)).tier(Tier::new("gold plan"), Quota::per_hour(2))
         ))),
-        RateLimitError::InvalidTier {
+        ConfigError::InvalidTier {
             tier: "gold plan".into()
         }
     );

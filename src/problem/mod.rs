@@ -167,7 +167,6 @@ pub use render::{GrpcStatus, PlainText, ProblemJson, Renderer, RendererLayer, Re
 #[cfg_attr(not(feature = "axum"), allow(unused_imports))]
 pub(crate) use render::{SharedRenderer, render_with};
 
-use crate::body::ResponseBody;
 
 /// Media type of the default renderer, per [RFC 9457 section 3](https://www.rfc-editor.org/rfc/rfc9457#section-3).
 pub const APPLICATION_PROBLEM_JSON: &str = "application/problem+json";
@@ -387,23 +386,10 @@ pub(crate) fn rejection_response<ReqBody, R: Rejection>(
     res
 }
 
-/// [`rejection_response`] with the body of a layer's responses.
-pub(crate) fn reject<B, ReqBody, R: Rejection>(
-    req: &Request<ReqBody>,
-    rejection: R,
-) -> Response<ResponseBody<B>> {
-    rejection_response(req, rejection).map(ResponseBody::full)
-}
-
 /// The problem of a server-side misconfiguration: a generic 500 that tells the client nothing.
 #[cfg_attr(not(feature = "axum"), allow(dead_code))]
 pub(crate) fn internal_error() -> Problem {
     Problem::of(ProblemType::InternalError).with_detail("The server could not handle this request.")
-}
-
-/// The `type` URI of this crate's problem `slug`: a section of this module's docs.
-pub(crate) fn problem_type(slug: &'static str) -> String {
-    format!("{TYPE_BASE}{slug}")
 }
 
 #[cfg(test)]

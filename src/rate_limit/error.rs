@@ -1,13 +1,11 @@
-//! The rejections of the rate limiter, and its configuration errors.
+//! The rejections of the rate limiter.
 
-use std::fmt;
 use std::sync::Arc;
 
+use http::HeaderValue;
 use http::header::RETRY_AFTER;
-use http::{HeaderValue, StatusCode};
 
-use super::algorithm::RuleError;
-use crate::problem::{Problem, Rejection, problem_type};
+use crate::problem::{Problem, ProblemType, Rejection};
 
 /// A request over its limit: `429 Too Many Requests`, with `Retry-After` in whole seconds,
 /// rounded up (absent when waiting cannot help: the request costs more than the limit holds).
@@ -46,9 +44,7 @@ impl Rejection for RateLimited {
                 self.quota
             ),
         };
-        let mut p = Problem::new(StatusCode::TOO_MANY_REQUESTS)
-            .with_type(problem_type("rate-limited"))
-            .with_title("Too Many Requests")
+        let mut p = Problem::of(ProblemType::RateLimited)
             .with_detail(detail)
             .with_extension("limit", &*self.limit);
         if let Some(s) = self.retry_after {
@@ -67,8 +63,7 @@ pub struct RateLimitUnavailable;
 
 impl Rejection for RateLimitUnavailable {
     fn problem(&self) -> Problem {
-        Problem::new(StatusCode::SERVICE_UNAVAILABLE)
-            .with_type(problem_type("rate-limit-unavailable"))
+        Problem::of(ProblemType::RateLimitUnavailable)
             .with_detail("The rate limit could not be checked. Try again shortly.")
             .with_header(RETRY_AFTER, HeaderValue::from_static("1"))
     }
@@ -92,80 +87,5 @@ impl KeyMissing {
 impl Rejection for KeyMissing {
     fn problem(&self) -> Problem {
         crate::problem::internal_error()
-    }
-}
-
-/// Why a [`RateLimitLayer`](super::RateLimitLayer) cannot be built.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum RateLimitError {
-    /// The layer has no limit.
-    NoLimits,
-    /// More limits than one request may be checked against at once (16).
-    TooManyLimits,
-    /// A limit's name is empty, longer than 64 characters, or has a character other than
-    /// `A-Z a-z 0-9 _ - .`.
-    InvalidName {
-        /// The name.
-        name: String,
-    },
-    /// Two limits share a name (and so would share counters).
-    DuplicateName {
-        /// The name.
-        name: String,
-    },
-    /// A tier name that cannot be part of a store key (same rule as limit names).
-    InvalidTier {
-        /// The tier.
-        tier: String,
-    },
-    /// A path filter that does not start with `/`.
-    InvalidPath {
-        /// The path.
-        path: String,
-    },
-    /// A limit's quota does not fit its algorithm.
-    Rule {
-        /// The limit's name.
-        limit: String,
-        /// What is wrong.
-        error: RuleError,
-    },
-    /// An allow-listed network that does not parse.
-    InvalidNetwork {
-        /// The network as given.
-        value: String,
-    },
-}
-
-impl fmt::Display for RateLimitError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::NoLimits => f.write_str("a rate-limit layer needs at least one limit"),
-            Self::TooManyLimits => f.write_str("a rate-limit layer takes at most 16 limits"),
-            Self::InvalidName { name } => write!(
-                f,
-                "limit name {name:?} must be 1 to 64 characters of A-Z a-z 0-9 _ - ."
-            ),
-            Self::DuplicateName { name } => write!(f, "two limits are named {name:?}"),
-            Self::InvalidTier { tier } => write!(
-                f,
-                "tier name {tier:?} must be 1 to 64 characters of A-Z a-z 0-9 _ - ."
-            ),
-            Self::InvalidPath { path } => write!(f, "limit path {path:?} must start with '/'"),
-            Self::Rule { limit, error } => write!(f, "limit {limit:?}: {error}"),
-            Self::InvalidNetwork { value } => {
-                write!(f, "{value:?} is not an IP address or CIDR network")
-            }
-        }
-    }
-}
-
-impl std::error::Error for RateLimitError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            Self::Rule { error, .. } => Some(error),
-            _ => None,
-        }
     }
 }

@@ -7,10 +7,11 @@ use std::sync::Arc;
 
 use http::Method;
 
+use super::ConfigError;
 use super::algorithm::{Algorithm, Quota, Rule};
-use super::error::RateLimitError;
 use super::key::KeyBy;
-use crate::auth::{RequestHead, Tier};
+use crate::auth::Tier;
+use crate::core::RequestHead;
 
 /// One limit: a quota (or one per [`Tier`]), the algorithm that applies it, whom it counts
 /// ([`KeyBy`]), what a request costs, and which requests it applies to.
@@ -256,22 +257,22 @@ fn valid_name(s: &str) -> bool {
 }
 
 impl Limit {
-    pub(crate) fn compile(self) -> Result<Compiled, RateLimitError> {
+    pub(crate) fn compile(self) -> Result<Compiled, ConfigError> {
         let name = self.name.clone().into_owned();
         if !valid_name(&name) {
-            return Err(RateLimitError::InvalidName { name });
+            return Err(ConfigError::InvalidName { name });
         }
         let variant = |tier: Option<Tier>, scope: String, quota: Quota| {
-            let rule = Rule::new(self.algorithm, quota).map_err(|error| RateLimitError::Rule {
+            let rule = Rule::new(self.algorithm, quota).map_err(|error| ConfigError::Rule {
                 limit: name.clone(),
                 error,
             })?;
             let window = rule.window().div_ceil(super::algorithm::MICROS_PER_SEC);
             let policy = format!("\"{name}\";q={};w={window}", rule.limit());
-            Ok::<_, RateLimitError>(Variant {
+            Ok::<_, ConfigError>(Variant {
                 tier,
                 policy_header: http::HeaderValue::try_from(policy.as_str())
-                    .map_err(|_| RateLimitError::InvalidName { name: name.clone() })?,
+                    .map_err(|_| ConfigError::InvalidName { name: name.clone() })?,
                 policy: policy.into(),
                 quota_text: quota.to_string().into(),
                 limit_header: http::HeaderValue::from(rule.limit()),
@@ -285,7 +286,7 @@ impl Limit {
                 let mut v = Vec::with_capacity(tiers.tiers.len() + 1);
                 for (tier, quota) in &tiers.tiers {
                     if !valid_name(tier.as_str()) {
-                        return Err(RateLimitError::InvalidTier {
+                        return Err(ConfigError::InvalidTier {
                             tier: tier.as_str().to_owned(),
                         });
                     }
@@ -302,7 +303,7 @@ impl Limit {
         for p in &self.paths {
             let (PathMatch::Exact(s) | PathMatch::Prefix(s)) = p;
             if !s.starts_with('/') {
-                return Err(RateLimitError::InvalidPath { path: s.clone() });
+                return Err(ConfigError::InvalidPath { path: s.clone() });
             }
         }
         Ok(Compiled {

@@ -12,8 +12,8 @@ use siphasher::sip::SipHasher13;
 use smallvec::SmallVec;
 
 use super::algorithm::{Outcome, Rule, State, decide};
-use super::store::{Check, Clock, Decision, Pending, Store, StoreError, SystemClock, Verdict};
-use crate::auth::Answer;
+use super::store::{Check, Decision, Pending, Store, StoreError, Verdict};
+use crate::core::{Answer, Clock, SharedClock, system_clock};
 
 /// The default bound on the number of keys a [`MemoryStore`] keeps.
 pub const DEFAULT_MAX_KEYS: usize = 1_000_000;
@@ -76,7 +76,7 @@ struct Inner {
     shard_cap: usize,
     idle: Option<u64>,
     keys: (u64, u64),
-    clock: Box<dyn Clock>,
+    clock: SharedClock,
 }
 
 type Shard = HashMap<Digest, Entry, BuildHasherDefault<PassThrough>>;
@@ -443,7 +443,7 @@ impl fmt::Debug for MemoryStore {
 pub struct MemoryStoreBuilder {
     max_keys: usize,
     idle: Option<Duration>,
-    clock: Option<Box<dyn Clock>>,
+    clock: Option<SharedClock>,
     shards: Option<usize>,
 }
 
@@ -463,9 +463,9 @@ impl MemoryStoreBuilder {
         self
     }
 
-    /// Reads time from `clock` (default [`SystemClock`]).
+    /// Reads time from `clock` (default [`SystemClock`](crate::core::SystemClock)).
     pub fn clock(mut self, clock: impl Clock) -> Self {
-        self.clock = Some(Box::new(clock));
+        self.clock = Some(Arc::new(clock));
         self
     }
 
@@ -496,7 +496,7 @@ impl MemoryStoreBuilder {
                     .idle
                     .map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX)),
                 keys: (rand::random(), rand::random()),
-                clock: self.clock.unwrap_or_else(|| Box::new(SystemClock::new())),
+                clock: self.clock.unwrap_or_else(system_clock),
             }),
         }
     }
@@ -512,199 +512,4 @@ impl fmt::Debug for MemoryStoreBuilder {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::rate_limit::{Algorithm, ManualClock, Quota, Rule};
-
-    fn ready(p: Pending) -> Decision {
-        match p {
-            Answer::Ready(Ok(d)) => d,
-            _ => panic!("the memory store answers at once"),
-        }
-    }
-
-    #[test]
-    fn a_million_keys_stay_under_the_cap() {
-        let clock = ManualClock::at_unix_secs(1_700_000_000);
-        let store = MemoryStore::builder()
-            .clock(clock.clone())
-            .max_keys(100_000)
-            .build();
-        let rule = Rule::new(Algorithm::TokenBucket, Quota::per_hour(10)).unwrap();
-        let mut peak = 0;
-        for i in 0u32..1_000_000 {
-            let key = i.to_le_bytes();
-            let check = Check {
-                scope: "flood",
-                key: &key,
-                rule,
-                cost: 1,
-            };
-            assert!(ready(store.decide(&[check])).allowed());
-            if i % 1000 == 0 {
-                clock.advance(Duration::from_millis(1));
-                peak = peak.max(store.len());
-            }
-        }
-        let len = store.len();
-        assert!(peak <= 100_000, "peak {peak}");
-        assert!(len <= 100_000, "len {len}");
-        // The bound is a cap, not a purge: the store stays close to full.
-        assert!(len >= 85_000, "len {len}");
-        assert_eq!(
-            store.max_keys(),
-            100_000 / store.inner.shards.len() * store.inner.shards.len()
-        );
-    }
-
-    #[test]
-    fn a_hammered_key_survives_a_flood() {
-        let clock = ManualClock::at_unix_secs(1_700_000_000);
-        let store = MemoryStore::builder()
-            .clock(clock.clone())
-            .max_keys(1_000)
-            .shards(1)
-            .build();
-        let rule = Rule::new(Algorithm::TokenBucket, Quota::per_hour(3)).unwrap();
-        let hot = Check {
-            scope: "s",
-            key: b"attacker",
-            rule,
-            cost: 1,
-        };
-        for _ in 0..3 {
-            assert!(ready(store.decide(&[hot])).allowed());
-        }
-        for i in 0u32..10_000 {
-            clock.advance(Duration::from_micros(10));
-            let key = i.to_le_bytes();
-            let check = Check {
-                scope: "s",
-                key: &key,
-                rule,
-                cost: 1,
-            };
-            ready(store.decide(&[check]));
-            if i % 100 == 0 {
-                // Still limited: its entry was never evicted, being the most recently used.
-                assert!(!ready(store.decide(&[hot])).allowed());
-            }
-        }
-        assert!(store.len() <= 1_000);
-    }
-
-    #[test]
-    fn stale_keys_are_swept_and_idle_timeout_applies() {
-        let clock = ManualClock::at_unix_secs(1_700_000_000);
-        let store = MemoryStore::builder()
-            .clock(clock.clone())
-            .idle_timeout(Duration::from_secs(60))
-            .build();
-        let minute = Rule::new(Algorithm::FixedWindow, Quota::per_minute(5)).unwrap();
-        let day = Rule::new(Algorithm::TokenBucket, Quota::per_day(5)).unwrap();
-        ready(store.decide(&[Check {
-            scope: "m",
-            key: b"a",
-            rule: minute,
-            cost: 1,
-        }]));
-        ready(store.decide(&[Check {
-            scope: "d",
-            key: b"a",
-            rule: day,
-            cost: 1,
-        }]));
-        assert_eq!(store.len(), 2);
-        assert_eq!(store.sweep(), 0);
-        clock.advance(Duration::from_secs(61));
-        // The minute window ended, and the day bucket idled past the timeout.
-        assert_eq!(store.sweep(), 2);
-        assert!(store.is_empty());
-    }
-
-    #[test]
-    fn several_checks_are_all_or_nothing() {
-        let clock = ManualClock::at_unix_secs(1_700_000_000);
-        let store = MemoryStore::builder().clock(clock.clone()).build();
-        let burst = Rule::new(Algorithm::TokenBucket, Quota::per_second(2)).unwrap();
-        let hourly = Rule::new(Algorithm::FixedWindow, Quota::per_hour(3)).unwrap();
-        let checks = |cost| {
-            [
-                Check {
-                    scope: "burst",
-                    key: b"k",
-                    rule: burst,
-                    cost,
-                },
-                Check {
-                    scope: "hourly",
-                    key: b"k",
-                    rule: hourly,
-                    cost,
-                },
-            ]
-        };
-        let d = ready(store.decide(&checks(1)));
-        assert!(d.allowed());
-        assert_eq!(
-            d.verdicts
-                .iter()
-                .map(|v| v.status.remaining)
-                .collect::<Vec<_>>(),
-            [1, 2]
-        );
-        let d = ready(store.decide(&checks(1)));
-        assert!(d.allowed());
-        // The burst refuses: the hourly counter is not spent either.
-        let d = ready(store.decide(&checks(1)));
-        assert!(!d.allowed());
-        assert_eq!(
-            d.verdicts
-                .iter()
-                .map(|v| (v.allowed, v.status.remaining))
-                .collect::<Vec<_>>(),
-            [(false, 0), (true, 1)]
-        );
-        clock.advance(Duration::from_secs(1));
-        assert!(ready(store.decide(&checks(1))).allowed());
-        clock.advance(Duration::from_secs(1));
-        // Now the hourly one refuses, and the burst keeps its tokens.
-        let d = ready(store.decide(&checks(1)));
-        assert_eq!(
-            d.verdicts
-                .iter()
-                .map(|v| (v.allowed, v.status.remaining))
-                .collect::<Vec<_>>(),
-            [(true, 2), (false, 0)]
-        );
-    }
-
-    #[test]
-    fn remembered_keys_are_refused_until_they_expire() {
-        let clock = ManualClock::at_unix_secs(1_700_000_000);
-        let store = MemoryStore::builder().clock(clock.clone()).build();
-        let remember = |k: &[u8]| store.remember(k, 60_000_000).into_ready().unwrap().unwrap();
-        assert!(remember(b"msg_1"));
-        assert!(!remember(b"msg_1"));
-        assert!(remember(b"msg_2"));
-        clock.advance(Duration::from_secs(59));
-        assert!(!remember(b"msg_1"));
-        clock.advance(Duration::from_secs(2));
-        assert!(remember(b"msg_1"));
-        // Apart from counters.
-        let rule = Rule::new(Algorithm::TokenBucket, Quota::per_hour(1)).unwrap();
-        let check = Check {
-            scope: "s",
-            key: b"msg_3",
-            rule,
-            cost: 1,
-        };
-        assert!(ready(store.decide(&[check])).allowed());
-        assert!(remember(b"msg_3"));
-    }
-
-    #[test]
-    fn bytes_per_key() {
-        assert_eq!(BYTES_PER_KEY, 48);
-    }
-}
+mod tests;

@@ -88,31 +88,85 @@
 //! retry); a [`RateLimitObserver`] sees every decision, for metrics.
 
 pub mod algorithm;
+mod builder;
 mod client_ip;
 mod error;
+mod headers;
 mod key;
 mod layer;
 mod limit;
 mod memory;
+mod observer;
+mod plan;
 #[cfg(feature = "redis")]
 mod redis;
 mod store;
 
-pub use crate::auth::Answer;
+pub use crate::core::{Answer, Clock, ManualClock, SystemClock};
 pub use algorithm::{Algorithm, Quota, QuotaError, Rule, RuleError};
+pub use builder::RateLimitBuilder;
 pub use client_ip::{ClientIp, ClientIpBuilder, ClientIpError, ForwardedHeader, PeerAddr};
-pub use error::{KeyMissing, RateLimitError, RateLimitUnavailable, RateLimited};
+pub use error::{KeyMissing, RateLimitUnavailable, RateLimited};
+pub use headers::HeaderStyle;
 pub use key::KeyBy;
-pub use layer::{
-    HeaderStyle, MissingKey, RateLimit, RateLimitBuilder, RateLimitEvent, RateLimitLayer,
-    RateLimitObserver, RateOutcome, ResponseFuture, StoreFailure, Unchecked,
-};
+pub use layer::{RateLimit, RateLimitLayer, ResponseFuture};
 pub use limit::{Limit, Tiers};
 pub use memory::{BYTES_PER_KEY, DEFAULT_MAX_KEYS, MemoryStore, MemoryStoreBuilder};
+pub use observer::{RateLimitEvent, RateLimitObserver, RateOutcome};
+pub use plan::{MissingKey, StoreFailure, Unchecked};
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use redis::{DEFAULT_PREFIX, DEFAULT_TIMEOUT, RedisStore, RedisStoreBuilder, RedisStoreError};
-pub use store::{
-    Check, Clock, Decision, ManualClock, Pending, Store, StoreError, StoreErrorKind, SystemClock,
-    Verdict,
-};
+pub use store::{Check, Decision, Pending, Store, StoreError, StoreErrorKind, Verdict};
+
+/// Why a [`RateLimitLayer`] cannot be built ([`RateLimitBuilder::build`]).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The layer has no limit.
+    #[error("a rate-limit layer needs at least one limit")]
+    NoLimits,
+    /// More limits than one request may be checked against at once (16).
+    #[error("a rate-limit layer takes at most 16 limits")]
+    TooManyLimits,
+    /// A limit's name is empty, longer than 64 characters, or has a character other than
+    /// `A-Z a-z 0-9 _ - .`.
+    #[error("limit name {name:?} must be 1 to 64 characters of A-Z a-z 0-9 _ - .")]
+    InvalidName {
+        /// The name.
+        name: String,
+    },
+    /// Two limits share a name (and so would share counters).
+    #[error("two limits are named {name:?}")]
+    DuplicateName {
+        /// The name.
+        name: String,
+    },
+    /// A tier name that cannot be part of a store key (same rule as limit names).
+    #[error("tier name {tier:?} must be 1 to 64 characters of A-Z a-z 0-9 _ - .")]
+    InvalidTier {
+        /// The tier.
+        tier: String,
+    },
+    /// A path filter that does not start with `/`.
+    #[error("limit path {path:?} must start with '/'")]
+    InvalidPath {
+        /// The path.
+        path: String,
+    },
+    /// A limit's quota does not fit its algorithm.
+    #[error("limit {limit:?}: {error}")]
+    Rule {
+        /// The limit's name.
+        limit: String,
+        /// What is wrong.
+        #[source]
+        error: RuleError,
+    },
+    /// An allow-listed network that does not parse.
+    #[error("{value:?} is not an IP address or CIDR network")]
+    InvalidNetwork {
+        /// The network as given.
+        value: String,
+    },
+}

@@ -12,7 +12,7 @@ use tokio::sync::OnceCell;
 
 use super::algorithm::{Rule, Status};
 use super::store::{Check, Decision, Pending, Store, StoreError, StoreErrorKind, Verdict};
-use crate::auth::Answer;
+use crate::core::Answer;
 
 /// The default time a decision may take, round trip included.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(50);

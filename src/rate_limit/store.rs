@@ -1,5 +1,4 @@
-//! Where rate-limit state lives: the [`Store`] trait, and the clock of stores that keep time
-//! themselves.
+//! Where rate-limit state lives: the [`Store`] trait, what it is asked and what it answers.
 
 use std::fmt;
 use std::sync::Arc;
@@ -8,7 +7,6 @@ use smallvec::SmallVec;
 
 use super::algorithm::{Rule, Status};
 use crate::core::Answer;
-pub use crate::core::{Clock, ManualClock, SystemClock};
 
 /// One limit to decide for a request: a counter, its rule and what the request costs.
 ///

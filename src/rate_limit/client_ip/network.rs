@@ -1,0 +1,95 @@
+//! IP networks (`10.0.0.0/8`, `2001:db8::/32`, a single address), stored masked.
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use super::ClientIpError;
+
+/// A trusted network, stored masked.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Network {
+    V4 { addr: u32, bits: u8 },
+    V6 { addr: u128, bits: u8 },
+}
+
+impl Network {
+    pub(crate) fn parse(value: &str) -> Result<Self, ClientIpError> {
+        let value = value.trim();
+        let invalid = || ClientIpError::InvalidNetwork {
+            value: value.to_owned(),
+        };
+        let (addr, bits) = match value.split_once('/') {
+            None => (value.parse::<IpAddr>().map_err(|_| invalid())?, None),
+            Some((addr, bits)) => {
+                let addr = addr.parse::<IpAddr>().map_err(|_| invalid())?;
+                if bits.is_empty() || bits.len() > 3 || !bits.bytes().all(|b| b.is_ascii_digit()) {
+                    return Err(invalid());
+                }
+                (addr, Some(bits.parse::<u8>().map_err(|_| invalid())?))
+            }
+        };
+        let network = match addr {
+            IpAddr::V4(v4) => Self::v4(v4, bits.unwrap_or(32)),
+            IpAddr::V6(v6) => {
+                let bits = bits.unwrap_or(128);
+                match v6.to_ipv4_mapped() {
+                    // Addresses are canonicalized, so a mapped network must be too.
+                    Some(v4) if (96..=128).contains(&bits) => Self::v4(v4, bits - 96),
+                    _ if bits > 128 => return Err(invalid()),
+                    _ => Self::V6 {
+                        addr: u128::from(v6) & mask_v6(bits),
+                        bits,
+                    },
+                }
+            }
+        };
+        match network {
+            Self::V4 { bits, .. } if bits > 32 => Err(invalid()),
+            Self::V4 { bits: 0, .. } | Self::V6 { bits: 0, .. } => {
+                Err(ClientIpError::NetworkTooWide {
+                    value: value.to_owned(),
+                })
+            }
+            network => Ok(network),
+        }
+    }
+
+    fn v4(addr: Ipv4Addr, bits: u8) -> Self {
+        Self::V4 {
+            addr: u32::from(addr) & mask_v4(bits),
+            bits,
+        }
+    }
+
+    /// `ip` must be canonical.
+    pub(crate) fn contains(&self, ip: IpAddr) -> bool {
+        match (*self, ip) {
+            (Self::V4 { addr, bits }, IpAddr::V4(ip)) => u32::from(ip) & mask_v4(bits) == addr,
+            (Self::V6 { addr, bits }, IpAddr::V6(ip)) => u128::from(ip) & mask_v6(bits) == addr,
+            _ => false,
+        }
+    }
+}
+
+impl fmt::Debug for Network {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Self::V4 { addr, bits } => write!(f, "{}/{bits}", Ipv4Addr::from(addr)),
+            Self::V6 { addr, bits } => write!(f, "{}/{bits}", Ipv6Addr::from(addr)),
+        }
+    }
+}
+
+/// The mask of an IPv4 prefix (0 → none, 32 or more → all bits).
+pub(super) fn mask_v4(bits: u8) -> u32 {
+    u32::MAX
+        .checked_shl(32_u32.saturating_sub(u32::from(bits)))
+        .unwrap_or(0)
+}
+
+/// The mask of an IPv6 prefix (0 → none, 128 or more → all bits).
+pub(super) fn mask_v6(bits: u8) -> u128 {
+    u128::MAX
+        .checked_shl(128_u32.saturating_sub(u32::from(bits)))
+        .unwrap_or(0)
+}

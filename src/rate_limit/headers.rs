@@ -1,0 +1,132 @@
+//! The rate-limit headers of responses: `X-RateLimit-*`, the IETF `RateLimit` and
+//! `RateLimit-Policy` fields (`Retry-After` comes with the [`RateLimited`](super::RateLimited)
+//! rejection).
+
+use std::fmt::Write as _;
+
+use http::{HeaderMap, HeaderName, HeaderValue};
+
+use super::algorithm::MICROS_PER_SEC;
+use super::layer::Config;
+use super::plan::{Binding, PlanRef};
+use super::store::Decision;
+use crate::core::util::set_header;
+
+const X_LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit");
+const X_REMAINING: HeaderName = HeaderName::from_static("x-ratelimit-remaining");
+const X_RESET: HeaderName = HeaderName::from_static("x-ratelimit-reset");
+const RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
+const RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
+
+/// Which rate-limit headers the layer writes on every response it lets through and on its
+/// `429`s.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum HeaderStyle {
+    /// `X-RateLimit-Limit`, `X-RateLimit-Remaining`, `X-RateLimit-Reset` (Unix time, seconds)
+    /// of the limit closest to refusing. The default.
+    #[default]
+    XRateLimit,
+    /// The IETF fields of [draft-ietf-httpapi-ratelimit-headers]: `RateLimit-Policy`
+    /// (`"hourly";q=1000;w=3600`) and `RateLimit` (`"hourly";r=998;t=7`), one item per limit
+    /// that applied.
+    ///
+    /// [draft-ietf-httpapi-ratelimit-headers]: https://datatracker.ietf.org/doc/draft-ietf-httpapi-ratelimit-headers/
+    Ietf,
+    /// Both.
+    Both,
+    /// None (a `429` still carries `Retry-After`).
+    None,
+}
+
+/// The rate-limit headers of a response, kept as numbers until the response is there.
+pub(crate) struct Report {
+    /// `X-RateLimit-Limit` (built once per limit), remaining, reset (Unix seconds).
+    x: Option<(HeaderValue, u64, u64)>,
+    /// `RateLimit-Policy` and `RateLimit`.
+    ietf: Option<Box<(HeaderValue, HeaderValue)>>,
+}
+
+impl Report {
+    /// Writes the headers, replacing any of the same name.
+    pub(super) fn apply(self, headers: &mut HeaderMap) {
+        if let Some((limit, remaining, reset)) = self.x {
+            set_header(headers, X_LIMIT, limit);
+            set_header(headers, X_REMAINING, HeaderValue::from(remaining));
+            set_header(headers, X_RESET, HeaderValue::from(reset));
+        }
+        if let Some(ietf) = self.ietf {
+            let (policy, state) = *ietf;
+            set_header(headers, RATELIMIT_POLICY, policy);
+            set_header(headers, RATELIMIT, state);
+        }
+    }
+}
+
+impl Config {
+    /// The headers to report for a decision whose binding limit is `b`, in the configured
+    /// [`HeaderStyle`]; `None` when there are none to write.
+    pub(super) fn report(
+        &self,
+        plan: PlanRef<'_>,
+        decision: &Decision,
+        b: &Binding<'_>,
+    ) -> Option<Report> {
+        let x = matches!(self.headers, HeaderStyle::XRateLimit | HeaderStyle::Both).then(|| {
+            let reset = decision
+                .now
+                .saturating_add(b.reset_after)
+                .div_ceil(MICROS_PER_SEC);
+            (b.variant.limit_header.clone(), b.remaining, reset)
+        });
+        let ietf = if matches!(self.headers, HeaderStyle::Ietf | HeaderStyle::Both) {
+            self.ietf(plan, decision)
+        } else {
+            None
+        };
+        (x.is_some() || ietf.is_some()).then_some(Report { x, ietf })
+    }
+
+    /// `RateLimit-Policy` and `RateLimit`: one item per limit that applied.
+    fn ietf(
+        &self,
+        plan: PlanRef<'_>,
+        decision: &Decision,
+    ) -> Option<Box<(HeaderValue, HeaderValue)>> {
+        // The policy of a single limit was built once; several are joined.
+        let single = match plan.entries {
+            [(l, v, _)] => self.entry(*l, *v).map(|(_, v)| v.policy_header.clone()),
+            _ => None,
+        };
+        let mut policy = String::new();
+        let mut state = String::new();
+        for (verdict, &(l, v, _)) in decision.verdicts.iter().zip(plan.entries) {
+            let Some((limit, variant)) = self.entry(l, v) else {
+                continue;
+            };
+            if !state.is_empty() {
+                state.push_str(", ");
+            }
+            if single.is_none() {
+                if !policy.is_empty() {
+                    policy.push_str(", ");
+                }
+                policy.push_str(&variant.policy);
+            }
+            let t = verdict.status.reset_after.div_ceil(MICROS_PER_SEC);
+            let _ = write!(
+                state,
+                "\"{}\";r={};t={t}",
+                limit.name, verdict.status.remaining
+            );
+        }
+        let policy = match single {
+            Some(header) => Ok(header),
+            None => HeaderValue::try_from(policy),
+        };
+        match (policy, HeaderValue::try_from(state)) {
+            (Ok(p), Ok(s)) => Some(Box::new((p, s))),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,79 @@
+use super::*;
+use crate::rate_limit::PeerAddr;
+use http::Request;
+
+fn key(by: &KeyBy, req: &Request<()>) -> Option<String> {
+    let ip = ClientIp::peer();
+    let cx = KeyContext {
+        head: RequestHead::of(req),
+        client_ip: &ip,
+        principal: req.extensions().get::<Principal>(),
+    };
+    let mut out = KeyBuf::new();
+    by.write(&cx, &mut out)
+        .then(|| KeyBy::display(&out).to_string())
+}
+
+fn request() -> Request<()> {
+    let mut req = Request::get("/search?q=x")
+        .header("x-api-key", "ak_live_secret")
+        .header("x-tenant", "acme")
+        .body(())
+        .unwrap();
+    req.extensions_mut()
+        .insert(PeerAddr("203.0.113.7:5000".parse().unwrap()));
+    req
+}
+
+#[test]
+fn parts_and_composites() {
+    let mut req = request();
+    assert_eq!(key(&KeyBy::ip(), &req).unwrap(), "ip=203.0.113.7");
+    assert_eq!(
+        key(&KeyBy::principal_or_ip(), &req).unwrap(),
+        "ip=203.0.113.7"
+    );
+    assert_eq!(key(&KeyBy::subject(), &req), None);
+    assert_eq!(key(&KeyBy::tier(), &req).unwrap(), r#"text="anonymous""#);
+    assert_eq!(
+        key(&KeyBy::route().and(KeyBy::ip()), &req).unwrap(),
+        r#"text="/search",ip=203.0.113.7"#
+    );
+    assert_eq!(
+        key(&KeyBy::header(HeaderName::from_static("x-tenant")), &req).unwrap(),
+        r#"text="acme""#
+    );
+    assert_eq!(
+        key(&KeyBy::header(HeaderName::from_static("x-none")), &req),
+        None
+    );
+    assert_eq!(key(&KeyBy::global(), &req).unwrap(), "global");
+    // The API key enters as a digest, never as itself.
+    let k = key(&KeyBy::api_key(), &req).unwrap();
+    assert!(k.starts_with("sha256=") && !k.contains("secret"), "{k}");
+    let custom = KeyBy::custom(|r| Some(r.method().to_string()));
+    assert_eq!(key(&custom, &req).unwrap(), r#"text="GET""#);
+
+    req.extensions_mut().insert(
+        Principal::builder("jane", AuthMethod::Basic)
+            .tier(crate::auth::Tier::PREMIUM)
+            .build(),
+    );
+    assert_eq!(
+        key(&KeyBy::principal_or_ip(), &req).unwrap(),
+        r#"subject="jane""#
+    );
+    assert_eq!(key(&KeyBy::subject(), &req).unwrap(), r#"subject="jane""#);
+    assert_eq!(key(&KeyBy::tier(), &req).unwrap(), r#"text="premium""#);
+}
+
+#[test]
+fn long_text_is_digested_and_lengths_separate_parts() {
+    let req = request();
+    let long = "x".repeat(1000);
+    let by = KeyBy::custom(move |_| Some(long.clone()));
+    assert!(key(&by, &req).unwrap().starts_with("sha256="));
+    let ab_c = KeyBy::custom(|_| Some("ab".into())).and(KeyBy::custom(|_| Some("c".into())));
+    let a_bc = KeyBy::custom(|_| Some("a".into())).and(KeyBy::custom(|_| Some("bc".into())));
+    assert_ne!(key(&ab_c, &req), key(&a_bc, &req));
+}

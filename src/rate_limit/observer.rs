@@ -1,0 +1,106 @@
+//! What the layer tells about its decisions: a [`RateLimitObserver`] sees every one, and a
+//! refused request logs an INFO event.
+
+use std::time::Duration;
+
+use http::{Method, Request};
+
+use super::key::KeyBy;
+use super::layer::Config;
+use super::plan::Binding;
+use crate::core::{RequestHead, RequestId};
+
+/// What happened to a request, for a [`RateLimitObserver`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RateOutcome {
+    /// Admitted.
+    Allowed,
+    /// Refused with `429`.
+    Limited,
+    /// Over its limit, but let through: the layer is in [shadow mode](super::RateLimitBuilder::shadow).
+    ShadowLimited,
+    /// Allow-listed: not counted.
+    Bypassed,
+    /// Its key could not be found.
+    KeyMissing,
+    /// The store failed.
+    StoreFailed,
+}
+
+/// One decision of the layer, as a [`RateLimitObserver`] sees it.
+#[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
+pub struct RateLimitEvent<'a> {
+    /// What happened.
+    pub outcome: RateOutcome,
+    /// The limit closest to refusing (or that refused), when one was checked.
+    pub limit: Option<&'a str>,
+    /// Its remaining requests.
+    pub remaining: Option<u64>,
+    /// When refused: how long until a retry is admitted.
+    pub retry_after: Option<Duration>,
+    /// The request's method.
+    pub method: &'a Method,
+    /// The request's path.
+    pub path: &'a str,
+}
+
+/// Sees every decision: for metrics (counters of allowed and limited requests per limit).
+///
+/// Any `Fn(&RateLimitEvent<'_>)` is an observer. Keep it cheap: it runs on every request.
+pub trait RateLimitObserver: Send + Sync + 'static {
+    /// Called once per request that reached the layer.
+    fn observe(&self, event: &RateLimitEvent<'_>);
+}
+
+impl<F> RateLimitObserver for F
+where
+    F: Fn(&RateLimitEvent<'_>) + Send + Sync + 'static,
+{
+    fn observe(&self, event: &RateLimitEvent<'_>) {
+        self(event)
+    }
+}
+
+impl Config {
+    /// Tells the observer, if there is one.
+    pub(super) fn observe(
+        &self,
+        head: &RequestHead<'_>,
+        outcome: RateOutcome,
+        binding: Option<Binding<'_>>,
+    ) {
+        if let Some(observer) = &self.observer {
+            observer.observe(&RateLimitEvent {
+                outcome,
+                limit: binding.map(|b| b.name),
+                remaining: binding.map(|b| b.remaining),
+                retry_after: binding.and_then(|b| b.retry_after.map(Duration::from_micros)),
+                method: head.method(),
+                path: head.uri().path(),
+            });
+        }
+    }
+
+    /// The INFO event of a refused request (logged in shadow mode too): the limit, the key,
+    /// the seconds to wait, and the request id.
+    pub(super) fn log_limited<B>(
+        &self,
+        req: &Request<B>,
+        binding: &Binding<'_>,
+        key: &[u8],
+        retry_after: Option<u64>,
+    ) {
+        let request_id = req.extensions().get::<RequestId>();
+        tracing::info!(
+            target: "tower_shield::rate_limit",
+            limit = binding.name,
+            key = %KeyBy::display(key),
+            retry_after = retry_after.unwrap_or_default(),
+            shadow = self.shadow,
+            request_id = request_id.map(RequestId::as_str).unwrap_or_default(),
+            "rate limited"
+        );
+    }
+}
