@@ -98,7 +98,7 @@ fn split_quoted(s: &str, sep: u8) -> Vec<&str> {
     parts
 }
 
-/// A value as it is, or the contents of a quoted one with its escapes resolved.
+/// A value as it is, or the contents of a quoted one with its `\"` escapes resolved.
 fn unquote(raw: &str) -> Result<String, Malformed> {
     let Some(inner) = raw.strip_prefix('"') else {
         return if raw.contains('"') {
@@ -108,11 +108,16 @@ fn unquote(raw: &str) -> Result<String, Malformed> {
         };
     };
     let inner = inner.strip_suffix('"').ok_or(Malformed)?;
+    // Envoy escapes `"` only; any other `\` is the value's own (a subject's `\,`).
     let mut out = String::with_capacity(inner.len());
-    let mut chars = inner.chars();
+    let mut chars = inner.chars().peekable();
     while let Some(c) = chars.next() {
         match c {
-            '\\' => out.push(chars.next().ok_or(Malformed)?),
+            '\\' if chars.peek() == Some(&'"') => {
+                chars.next();
+                out.push('"');
+            }
+            '\\' if chars.peek().is_none() => return Err(Malformed),
             '"' => return Err(Malformed),
             c => out.push(c),
         }
