@@ -11,8 +11,8 @@ use axum::{Json, Router};
 use http::StatusCode;
 use jsonwebtoken::{EncodingKey, Header, encode};
 use rcgen::{
-    BasicConstraints, CertificateParams, CertifiedIssuer, DistinguishedName, DnType, IsCa,
-    KeyPair, KeyUsagePurpose, SanType, date_time_ymd,
+    BasicConstraints, CertificateParams, CertifiedIssuer, DistinguishedName, DnType, IsCa, KeyPair,
+    KeyUsagePurpose, SanType, date_time_ymd,
 };
 use serde_json::{Value, json};
 use tokio_rustls::rustls::crypto::{CryptoProvider, ring};
@@ -95,7 +95,10 @@ fn spiffe(id: &str) -> SanType {
 }
 
 fn now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
 }
 
 async fn me(principal: Principal) -> Json<Principal> {
@@ -110,7 +113,12 @@ fn token(sub: &str, x5t: Option<String>) -> String {
     if let Some(x5t) = x5t {
         claims["cnf"] = json!({ "x5t#S256": x5t });
     }
-    encode(&Header::default(), &claims, &EncodingKey::from_secret(SECRET)).unwrap()
+    encode(
+        &Header::default(),
+        &claims,
+        &EncodingKey::from_secret(SECRET),
+    )
+    .unwrap()
 }
 
 /// The test PKI and a server on a loopback port.
@@ -147,29 +155,51 @@ async fn start() -> World {
         .build()
         .unwrap();
     let mtls = MtlsAuth::builder()
-        .spiffe("test.example", "/ns/prod", Grant::new().scopes(["read:invoices"]))
+        .spiffe(
+            "test.example",
+            "/ns/prod",
+            Grant::new().scopes(["read:invoices"]),
+        )
         .common_name("legacy-batch", Grant::new().scopes(["run:batch"]))
         // Only 10.0.0.0/8 may forward client certificates: the loopback client may not.
-        .forwarded_client_cert(ClientIp::builder().trust_proxies(["10.0.0.0/8"]).build().unwrap())
+        .forwarded_client_cert(
+            ClientIp::builder()
+                .trust_proxies(["10.0.0.0/8"])
+                .build()
+                .unwrap(),
+        )
         .build()
         .unwrap();
     let app = Router::new()
         .route("/me", get(me))
         .route(
             "/peer",
-            get(|ConnectInfo(info): ConnectInfo<TlsConnectInfo>| async move {
-                info.peer_certificates().map(PeerCertificates::x5t_s256).unwrap_or_default()
-            }),
+            get(
+                |ConnectInfo(info): ConnectInfo<TlsConnectInfo>| async move {
+                    info.peer_certificates()
+                        .map(PeerCertificates::x5t_s256)
+                        .unwrap_or_default()
+                },
+            ),
         )
-        .layer(AuthLayer::builder().chain(jwt.or(mtls)).allow_anonymous(false).build().unwrap());
+        .layer(
+            AuthLayer::builder()
+                .chain(jwt.or(mtls))
+                .allow_anonymous(false)
+                .build()
+                .unwrap(),
+        );
 
     let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = tcp.local_addr().unwrap();
     let listener = TlsListener::new(tcp, Arc::new(tls));
     tokio::spawn(async move {
-        axum::serve(listener, app.into_make_service_with_connect_info::<TlsConnectInfo>())
-            .await
-            .unwrap();
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<TlsConnectInfo>(),
+        )
+        .await
+        .unwrap();
     });
     World { ca, addr }
 }
@@ -216,9 +246,8 @@ impl World {
             .get("www-authenticate")
             .map(|v| v.to_str().unwrap().to_owned());
         let body = res.bytes().await?;
-        let body = serde_json::from_slice(&body).unwrap_or(Value::String(
-            String::from_utf8_lossy(&body).into_owned(),
-        ));
+        let body = serde_json::from_slice(&body)
+            .unwrap_or(Value::String(String::from_utf8_lossy(&body).into_owned()));
         Ok((status, challenge, body))
     }
 }
@@ -247,8 +276,14 @@ fn chain(err: &reqwest::Error) -> String {
 #[tokio::test]
 async fn a_spiffe_id_is_an_internal_principal() {
     let world = start().await;
-    let leaf = world.ca.client(vec![spiffe("spiffe://test.example/ns/prod/sa/billing")], "billing");
-    let (status, _, body) = world.get(&world.client(Some(&leaf)), "/me", &[]).await.unwrap();
+    let leaf = world.ca.client(
+        vec![spiffe("spiffe://test.example/ns/prod/sa/billing")],
+        "billing",
+    );
+    let (status, _, body) = world
+        .get(&world.client(Some(&leaf)), "/me", &[])
+        .await
+        .unwrap();
     assert_eq!(status, StatusCode::OK);
     assert_eq!(
         body,
@@ -260,9 +295,14 @@ async fn a_spiffe_id_is_an_internal_principal() {
         })
     );
     // The connection's chain reached the handler too.
-    let (status, _, body) = world.get(&world.client(Some(&leaf)), "/peer", &[]).await.unwrap();
+    let (status, _, body) = world
+        .get(&world.client(Some(&leaf)), "/peer", &[])
+        .await
+        .unwrap();
     assert_eq!(status, StatusCode::OK);
-    let x5t = PeerCertificates::new(vec![leaf.der.clone()]).unwrap().x5t_s256();
+    let x5t = PeerCertificates::new(vec![leaf.der.clone()])
+        .unwrap()
+        .x5t_s256();
     assert_eq!(body, Value::String(x5t));
 }
 
@@ -270,7 +310,10 @@ async fn a_spiffe_id_is_an_internal_principal() {
 async fn a_certificate_without_san_by_its_common_name() {
     let world = start().await;
     let leaf = world.ca.client(vec![], "legacy-batch");
-    let (status, _, body) = world.get(&world.client(Some(&leaf)), "/me", &[]).await.unwrap();
+    let (status, _, body) = world
+        .get(&world.client(Some(&leaf)), "/me", &[])
+        .await
+        .unwrap();
     assert_eq!(status, StatusCode::OK);
     assert_eq!(
         body,
@@ -281,12 +324,19 @@ async fn a_certificate_without_san_by_its_common_name() {
 #[tokio::test]
 async fn an_unknown_identity_is_401() {
     let world = start().await;
-    let leaf = world.ca.client(vec![spiffe("spiffe://test.example/ns/dev/sa/billing")], "x");
-    let (status, challenge, body) =
-        world.get(&world.client(Some(&leaf)), "/me", &[]).await.unwrap();
+    let leaf = world
+        .ca
+        .client(vec![spiffe("spiffe://test.example/ns/dev/sa/billing")], "x");
+    let (status, challenge, body) = world
+        .get(&world.client(Some(&leaf)), "/me", &[])
+        .await
+        .unwrap();
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(challenge.as_deref(), Some(r#"Bearer realm="api""#));
-    assert_eq!(body, unauthorized("client certificate identity is not allowed"));
+    assert_eq!(
+        body,
+        unauthorized("client certificate identity is not allowed")
+    );
 }
 
 #[tokio::test]
@@ -305,8 +355,14 @@ async fn no_certificate_and_no_token_is_401() {
 async fn another_ca_is_refused_at_the_handshake() {
     let world = start().await;
     let rogue = Ca::new("rogue CA");
-    let leaf = rogue.client(vec![spiffe("spiffe://test.example/ns/prod/sa/billing")], "billing");
-    let err = world.get(&world.client(Some(&leaf)), "/me", &[]).await.unwrap_err();
+    let leaf = rogue.client(
+        vec![spiffe("spiffe://test.example/ns/prod/sa/billing")],
+        "billing",
+    );
+    let err = world
+        .get(&world.client(Some(&leaf)), "/me", &[])
+        .await
+        .unwrap_err();
     let chain = chain(&err);
     assert!(chain.contains("UnknownCA"), "{chain}");
 }
@@ -318,7 +374,10 @@ async fn an_expired_certificate_is_refused_at_the_handshake() {
     params.subject_alt_names = vec![spiffe("spiffe://test.example/ns/prod/sa/billing")];
     params.not_after = date_time_ymd(2021, 1, 1);
     let leaf = world.ca.sign(params);
-    let err = world.get(&world.client(Some(&leaf)), "/me", &[]).await.unwrap_err();
+    let err = world
+        .get(&world.client(Some(&leaf)), "/me", &[])
+        .await
+        .unwrap_err();
     let chain = chain(&err);
     assert!(chain.contains("CertificateExpired"), "{chain}");
 }
@@ -326,14 +385,23 @@ async fn an_expired_certificate_is_refused_at_the_handshake() {
 #[tokio::test]
 async fn a_certificate_bound_token_only_on_its_connection() {
     let world = start().await;
-    let alice = world.ca.client(vec![spiffe("spiffe://test.example/ns/prod/sa/alice")], "a");
-    let bob = world.ca.client(vec![spiffe("spiffe://test.example/ns/prod/sa/bob")], "b");
-    let x5t = PeerCertificates::new(vec![alice.der.clone()]).unwrap().x5t_s256();
+    let alice = world
+        .ca
+        .client(vec![spiffe("spiffe://test.example/ns/prod/sa/alice")], "a");
+    let bob = world
+        .ca
+        .client(vec![spiffe("spiffe://test.example/ns/prod/sa/bob")], "b");
+    let x5t = PeerCertificates::new(vec![alice.der.clone()])
+        .unwrap()
+        .x5t_s256();
     let bearer = format!("Bearer {}", token("user_42", Some(x5t)));
     let auth = [("authorization", bearer.as_str())];
 
     // On Alice's connection: the token's principal.
-    let (status, _, body) = world.get(&world.client(Some(&alice)), "/me", &auth).await.unwrap();
+    let (status, _, body) = world
+        .get(&world.client(Some(&alice)), "/me", &auth)
+        .await
+        .unwrap();
     assert_eq!(status, StatusCode::OK);
     assert_eq!(
         body,
@@ -341,8 +409,10 @@ async fn a_certificate_bound_token_only_on_its_connection() {
     );
 
     // On Bob's: refused, although Bob's own certificate is a valid identity.
-    let (status, challenge, body) =
-        world.get(&world.client(Some(&bob)), "/me", &auth).await.unwrap();
+    let (status, challenge, body) = world
+        .get(&world.client(Some(&bob)), "/me", &auth)
+        .await
+        .unwrap();
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(
         challenge.as_deref(),
@@ -350,7 +420,10 @@ async fn a_certificate_bound_token_only_on_its_connection() {
             r#"Bearer realm="api", error="invalid_token", error_description="token is bound to another client certificate""#
         )
     );
-    assert_eq!(body, unauthorized("token is bound to another client certificate"));
+    assert_eq!(
+        body,
+        unauthorized("token is bound to another client certificate")
+    );
 
     // Without a certificate: refused.
     let (status, challenge, body) = world.get(&world.client(None), "/me", &auth).await.unwrap();
@@ -369,7 +442,11 @@ async fn a_certificate_bound_token_only_on_its_connection() {
     // An unbound token works on any connection.
     let plain = format!("Bearer {}", token("user_7", None));
     let (status, _, _) = world
-        .get(&world.client(None), "/me", &[("authorization", plain.as_str())])
+        .get(
+            &world.client(None),
+            "/me",
+            &[("authorization", plain.as_str())],
+        )
         .await
         .unwrap();
     assert_eq!(status, StatusCode::OK);
@@ -378,13 +455,19 @@ async fn a_certificate_bound_token_only_on_its_connection() {
 #[tokio::test]
 async fn xfcc_from_an_untrusted_peer_is_refused() {
     let world = start().await;
-    let leaf = world.ca.client(vec![spiffe("spiffe://test.example/ns/prod/sa/billing")], "b");
+    let leaf = world.ca.client(
+        vec![spiffe("spiffe://test.example/ns/prod/sa/billing")],
+        "b",
+    );
     for client in [world.client(None), world.client(Some(&leaf))] {
         let (status, _, body) = world
             .get(
                 &client,
                 "/me",
-                &[("x-forwarded-client-cert", "URI=spiffe://test.example/ns/prod/sa/admin")],
+                &[(
+                    "x-forwarded-client-cert",
+                    "URI=spiffe://test.example/ns/prod/sa/admin",
+                )],
             )
             .await
             .unwrap();
@@ -402,10 +485,17 @@ async fn xfcc_from_an_untrusted_peer_is_refused() {
 async fn xfcc_from_a_trusted_proxy_over_plain_http() {
     let mtls = MtlsAuth::builder()
         .spiffe("test.example", "/ns/prod", Grant::new())
-        .forwarded_client_cert(ClientIp::builder().trust_proxies(["127.0.0.0/8"]).build().unwrap())
+        .forwarded_client_cert(
+            ClientIp::builder()
+                .trust_proxies(["127.0.0.0/8"])
+                .build()
+                .unwrap(),
+        )
         .build()
         .unwrap();
-    let app = Router::new().route("/me", get(me)).layer(AuthLayer::new(mtls));
+    let app = Router::new()
+        .route("/me", get(me))
+        .layer(AuthLayer::new(mtls));
     let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = tcp.local_addr().unwrap();
     tokio::spawn(async move {
@@ -436,20 +526,30 @@ async fn any_principal_with_cnf_is_bound() {
         fn authenticate(&self, _: &RequestHead<'_>) -> Answer<Outcome> {
             let claims = json!({"sub": "svc", "cnf": {"x5t#S256": "bm90LXRoaXMtY2VydGlmaWNhdGUtYXQtYWxsLi4uLi4"}});
             Answer::ready(Outcome::Authenticated(
-                Principal::builder("svc", AuthMethod::BearerToken).claims(claims).build(),
+                Principal::builder("svc", AuthMethod::BearerToken)
+                    .claims(claims)
+                    .build(),
             ))
         }
     }
-    let app = Router::new().route("/me", get(me)).layer(AuthLayer::new(Introspected));
+    let app = Router::new()
+        .route("/me", get(me))
+        .layer(AuthLayer::new(Introspected));
     let ca = Ca::new("unit");
     let leaf = ca.client(vec![spiffe("spiffe://test.example/x")], "x");
-    let mut req = http::Request::get("/me").body(axum::body::Body::empty()).unwrap();
-    req.extensions_mut().insert(PeerCertificates::new(vec![leaf.der]).unwrap());
+    let mut req = http::Request::get("/me")
+        .body(axum::body::Body::empty())
+        .unwrap();
+    req.extensions_mut()
+        .insert(PeerCertificates::new(vec![leaf.der]).unwrap());
     let res = app.clone().oneshot(req).await.unwrap();
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
     let body = axum::body::to_bytes(res.into_body(), 4096).await.unwrap();
     let body: Value = serde_json::from_slice(&body).unwrap();
-    assert_eq!(body, unauthorized("token is bound to another client certificate"));
+    assert_eq!(
+        body,
+        unauthorized("token is bound to another client certificate")
+    );
 
     // A malformed confirmation is refused, never ignored.
     struct Malformed;
@@ -457,13 +557,21 @@ async fn any_principal_with_cnf_is_bound() {
         fn authenticate(&self, _: &RequestHead<'_>) -> Answer<Outcome> {
             let claims = json!({"sub": "svc", "cnf": {"x5t#S256": 42}});
             Answer::ready(Outcome::Authenticated(
-                Principal::builder("svc", AuthMethod::BearerToken).claims(claims).build(),
+                Principal::builder("svc", AuthMethod::BearerToken)
+                    .claims(claims)
+                    .build(),
             ))
         }
     }
-    let app = Router::new().route("/me", get(me)).layer(AuthLayer::new(Malformed));
+    let app = Router::new()
+        .route("/me", get(me))
+        .layer(AuthLayer::new(Malformed));
     let res = app
-        .oneshot(http::Request::get("/me").body(axum::body::Body::empty()).unwrap())
+        .oneshot(
+            http::Request::get("/me")
+                .body(axum::body::Body::empty())
+                .unwrap(),
+        )
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
@@ -477,7 +585,10 @@ async fn any_principal_with_cnf_is_bound() {
 async fn a_stalled_handshake_does_not_block_others() {
     let world = start().await;
     let _stalled = tokio::net::TcpStream::connect(world.addr).await.unwrap();
-    let leaf = world.ca.client(vec![spiffe("spiffe://test.example/ns/prod/sa/billing")], "b");
+    let leaf = world.ca.client(
+        vec![spiffe("spiffe://test.example/ns/prod/sa/billing")],
+        "b",
+    );
     let res = tokio::time::timeout(
         std::time::Duration::from_secs(5),
         world.get(&world.client(Some(&leaf)), "/me", &[]),

@@ -113,8 +113,7 @@ impl AuthLayer {
     fn settle<B>(&self, req: &mut Request<B>, outcome: Outcome) -> Decision<Self> {
         let config = &*self.config;
         let rejection = match outcome {
-            Outcome::Authenticated(principal) => match cnf::confirm(&principal, req.extensions())
-            {
+            Outcome::Authenticated(principal) => match cnf::confirm(&principal, req.extensions()) {
                 Ok(()) => {
                     config.audit(
                         AuditOutcome::Authenticated(&principal),

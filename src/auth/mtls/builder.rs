@@ -121,9 +121,7 @@ impl MtlsBuilder {
         {
             return Err(ConfigError::NoIdentities);
         }
-        let uris = exact(self.uris, |uri| {
-            visible(uri).then(|| uri.to_owned())
-        })?;
+        let uris = exact(self.uris, |uri| visible(uri).then(|| uri.to_owned()))?;
         let dns = exact(self.dns, |name| {
             visible(name).then(|| name.to_ascii_lowercase())
         })?;
@@ -178,7 +176,8 @@ fn exact(
 ) -> Result<HashMap<String, Grant>, ConfigError> {
     let mut map = HashMap::with_capacity(entries.len());
     for (identity, grant) in entries {
-        let key = normalize(&identity).ok_or_else(|| ConfigError::InvalidIdentity(identity.clone()))?;
+        let key =
+            normalize(&identity).ok_or_else(|| ConfigError::InvalidIdentity(identity.clone()))?;
         if map.insert(key, grant).is_some() {
             return Err(ConfigError::Duplicate(identity));
         }
@@ -195,8 +194,9 @@ fn visible(s: &str) -> bool {
 pub(super) fn valid_trust_domain(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 255
-        && s.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'-' | b'_'))
+        && s.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'-' | b'_')
+        })
 }
 
 /// A SPIFFE path: `/`-separated non-empty segments of letters, digits, `.`, `-`, `_`, none

@@ -85,7 +85,9 @@ impl<'a> Der<'a> {
             }
             let (bytes, after) = rest.split_at(n);
             rest = after;
-            bytes.iter().fold(0usize, |acc, &b| (acc << 8) | usize::from(b))
+            bytes
+                .iter()
+                .fold(0usize, |acc, &b| (acc << 8) | usize::from(b))
         };
         if rest.len() < len {
             return Err(Malformed);
@@ -174,8 +176,12 @@ fn directory_string(tag: u8, value: &[u8]) -> Option<String> {
         0x0c | 0x13 | 0x16 => std::str::from_utf8(value).ok().map(str::to_owned),
         // BMPString: UCS-2, big-endian
         0x1e if value.len() % 2 == 0 => {
-            let units = value.chunks_exact(2).map(|c| u16::from_be_bytes([c[0], c[1]]));
-            char::decode_utf16(units).collect::<std::result::Result<_, _>>().ok()
+            let units = value
+                .chunks_exact(2)
+                .map(|c| u16::from_be_bytes([c[0], c[1]]));
+            char::decode_utf16(units)
+                .collect::<std::result::Result<_, _>>()
+                .ok()
         }
         _ => None,
     }

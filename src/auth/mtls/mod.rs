@@ -363,7 +363,9 @@ impl MtlsAuth {
             let trusted = peer_ip(extensions).is_some_and(|ip| proxies.is_trusted_proxy(ip));
             if let Some(line) = req.headers().get_all(XFCC).iter().next_back() {
                 if !trusted {
-                    return invalid("X-Forwarded-Client-Cert is only accepted from trusted proxies");
+                    return invalid(
+                        "X-Forwarded-Client-Cert is only accepted from trusted proxies",
+                    );
                 }
                 return match xfcc::parse(line.as_bytes()) {
                     Ok(forwarded) => {

@@ -22,8 +22,14 @@ fn certificate(sans: Vec<SanType>, cn: Option<&str>) -> CertificateDer<'static> 
     if let Some(cn) = cn {
         params.distinguished_name.push(DnType::CommonName, cn);
     }
-    params.distinguished_name.push(DnType::OrganizationName, "Example");
-    params.self_signed(&KeyPair::generate().unwrap()).unwrap().der().clone()
+    params
+        .distinguished_name
+        .push(DnType::OrganizationName, "Example");
+    params
+        .self_signed(&KeyPair::generate().unwrap())
+        .unwrap()
+        .der()
+        .clone()
 }
 
 fn uri(s: &str) -> SanType {
@@ -36,13 +42,24 @@ fn dns(s: &str) -> SanType {
 
 fn auth() -> MtlsAuth {
     MtlsAuth::builder()
-        .spiffe("example.org", "/ns/prod", Grant::new().scopes(["read:invoices"]))
-        .spiffe("example.org", "/ns/prod/sa/admin", Grant::new().roles(["admin"]))
+        .spiffe(
+            "example.org",
+            "/ns/prod",
+            Grant::new().scopes(["read:invoices"]),
+        )
+        .spiffe(
+            "example.org",
+            "/ns/prod/sa/admin",
+            Grant::new().roles(["admin"]),
+        )
         .uri(
             "spiffe://example.org/ns/prod/sa/partner",
             Grant::new().subject("partner").tier(Tier::PREMIUM),
         )
-        .dns("reports.internal.example.com", Grant::new().scopes(["read:reports"]))
+        .dns(
+            "reports.internal.example.com",
+            Grant::new().scopes(["read:reports"]),
+        )
         .common_name("legacy-batch", Grant::new())
         .clock(ManualClock::at_unix_secs(NOW))
         .build()
@@ -77,14 +94,23 @@ fn summary(outcome: Outcome) -> Result<(String, String, String, String), String>
     }
 }
 
-fn ok(subject: &str, tier: &str, scopes: &str, roles: &str) -> Result<(String, String, String, String), String> {
+fn ok(
+    subject: &str,
+    tier: &str,
+    scopes: &str,
+    roles: &str,
+) -> Result<(String, String, String, String), String> {
     Ok((subject.into(), tier.into(), scopes.into(), roles.into()))
 }
 
 #[test]
 fn parses_names_and_dates() {
     let der = certificate(
-        vec![uri("spiffe://example.org/a"), dns("API.Example.com"), uri("https://x.example/")],
+        vec![
+            uri("spiffe://example.org/a"),
+            dns("API.Example.com"),
+            uri("https://x.example/"),
+        ],
         Some("billing"),
     );
     assert_eq!(
@@ -113,7 +139,11 @@ fn dates_of_both_centuries_of_utc_time() {
 fn garbage_and_truncations_are_malformed() {
     let der = certificate(vec![uri("spiffe://example.org/a")], Some("x"));
     for len in 0..der.len() {
-        assert_eq!(cert::parse(&der[..len]), Err(Malformed), "prefix of {len} bytes");
+        assert_eq!(
+            cert::parse(&der[..len]),
+            Err(Malformed),
+            "prefix of {len} bytes"
+        );
     }
     let mut trailing = der.to_vec();
     trailing.push(0);
@@ -147,17 +177,35 @@ fn spiffe_prefixes_exact_uris_dns_and_common_names() {
         summary(run(&auth, &empty, &with_peer(certificate(sans, cn))))
     };
     assert_eq!(
-        check(vec![uri("spiffe://example.org/ns/prod/sa/billing")], Some("ignored")),
-        ok("spiffe://example.org/ns/prod/sa/billing", "internal", "read:invoices", "")
+        check(
+            vec![uri("spiffe://example.org/ns/prod/sa/billing")],
+            Some("ignored")
+        ),
+        ok(
+            "spiffe://example.org/ns/prod/sa/billing",
+            "internal",
+            "read:invoices",
+            ""
+        )
     );
     // The prefix itself, and the longest prefix wins.
     assert_eq!(
         check(vec![uri("spiffe://example.org/ns/prod")], None),
-        ok("spiffe://example.org/ns/prod", "internal", "read:invoices", "")
+        ok(
+            "spiffe://example.org/ns/prod",
+            "internal",
+            "read:invoices",
+            ""
+        )
     );
     assert_eq!(
         check(vec![uri("spiffe://example.org/ns/prod/sa/admin/x")], None),
-        ok("spiffe://example.org/ns/prod/sa/admin/x", "internal", "", "admin")
+        ok(
+            "spiffe://example.org/ns/prod/sa/admin/x",
+            "internal",
+            "",
+            "admin"
+        )
     );
     // An exact URI before any prefix.
     assert_eq!(
@@ -166,23 +214,52 @@ fn spiffe_prefixes_exact_uris_dns_and_common_names() {
     );
     // Whole segments only; another trust domain; a malformed SPIFFE id.
     let refused = Err("client certificate identity is not allowed".to_owned());
-    assert_eq!(check(vec![uri("spiffe://example.org/ns/production")], None), refused);
-    assert_eq!(check(vec![uri("spiffe://evil.org/ns/prod/sa/x")], None), refused);
-    assert_eq!(check(vec![uri("spiffe://example.org/ns/prod/../x")], None), refused);
-    assert_eq!(check(vec![uri("spiffe://Example.org/ns/prod/x")], None), refused);
+    assert_eq!(
+        check(vec![uri("spiffe://example.org/ns/production")], None),
+        refused
+    );
+    assert_eq!(
+        check(vec![uri("spiffe://evil.org/ns/prod/sa/x")], None),
+        refused
+    );
+    assert_eq!(
+        check(vec![uri("spiffe://example.org/ns/prod/../x")], None),
+        refused
+    );
+    assert_eq!(
+        check(vec![uri("spiffe://Example.org/ns/prod/x")], None),
+        refused
+    );
     // An X509-SVID has one URI SAN: two make the prefix rules refuse it.
     assert_eq!(
-        check(vec![uri("spiffe://example.org/ns/prod/a"), uri("spiffe://example.org/ns/prod/b")], None),
+        check(
+            vec![
+                uri("spiffe://example.org/ns/prod/a"),
+                uri("spiffe://example.org/ns/prod/b")
+            ],
+            None
+        ),
         refused
     );
     // DNS, case-insensitive.
     assert_eq!(
         check(vec![dns("Reports.Internal.Example.COM")], None),
-        ok("reports.internal.example.com", "internal", "read:reports", "")
+        ok(
+            "reports.internal.example.com",
+            "internal",
+            "read:reports",
+            ""
+        )
     );
     // The common name of a certificate without SAN; not of one with SANs.
-    assert_eq!(check(vec![], Some("legacy-batch")), ok("legacy-batch", "internal", "", ""));
-    assert_eq!(check(vec![dns("other.example")], Some("legacy-batch")), refused);
+    assert_eq!(
+        check(vec![], Some("legacy-batch")),
+        ok("legacy-batch", "internal", "", "")
+    );
+    assert_eq!(
+        check(vec![dns("other.example")], Some("legacy-batch")),
+        refused
+    );
     assert_eq!(check(vec![], Some("someone")), refused);
     assert_eq!(check(vec![], None), refused);
 }
@@ -204,7 +281,11 @@ fn validity_dates_are_checked_on_the_clock() {
     params.subject_alt_names = vec![uri("spiffe://example.org/ns/prod/x")];
     params.not_before = date_time_ymd(2023, 1, 1);
     params.not_after = date_time_ymd(2023, 12, 31);
-    let der = params.self_signed(&KeyPair::generate().unwrap()).unwrap().der().clone();
+    let der = params
+        .self_signed(&KeyPair::generate().unwrap())
+        .unwrap()
+        .der()
+        .clone();
     let clock = ManualClock::at_unix_secs(1_704_067_199); // 2023-12-31T23:59:59Z
     let auth = MtlsAuth::builder()
         .spiffe("example.org", "/", Grant::new())
@@ -215,7 +296,10 @@ fn validity_dates_are_checked_on_the_clock() {
     let empty = HeaderMap::new();
     // 2023-12-31T00:00:00Z is the notAfter: valid through it, expired a second later.
     clock.set_micros(1_703_980_800 * 1_000_000);
-    assert!(matches!(run(&auth, &empty, &extensions), Outcome::Authenticated(_)));
+    assert!(matches!(
+        run(&auth, &empty, &extensions),
+        Outcome::Authenticated(_)
+    ));
     clock.advance(Duration::from_secs(1));
     match run(&auth, &empty, &extensions) {
         Outcome::Rejected(e) => {
@@ -237,7 +321,10 @@ fn validity_dates_are_checked_on_the_clock() {
 #[test]
 fn no_certificate_skips_and_garbage_is_refused() {
     let auth = auth();
-    assert!(matches!(run(&auth, &HeaderMap::new(), &Extensions::new()), Outcome::Skip));
+    assert!(matches!(
+        run(&auth, &HeaderMap::new(), &Extensions::new()),
+        Outcome::Skip
+    ));
     let garbage = with_peer(CertificateDer::from(vec![0x30, 0x03, 0x02, 0x01, 0x01]));
     assert_eq!(
         summary(run(&auth, &HeaderMap::new(), &garbage)),
@@ -248,7 +335,10 @@ fn no_certificate_skips_and_garbage_is_refused() {
 
 #[test]
 fn configuration_errors() {
-    assert_eq!(MtlsAuth::builder().build().unwrap_err(), ConfigError::NoIdentities);
+    assert_eq!(
+        MtlsAuth::builder().build().unwrap_err(),
+        ConfigError::NoIdentities
+    );
     let err = |b: super::MtlsBuilder| b.build().unwrap_err();
     assert_eq!(
         err(MtlsAuth::builder().uri("", Grant::new())),
@@ -289,7 +379,10 @@ fn configuration_errors() {
 }
 
 fn xfcc_auth() -> MtlsAuth {
-    let proxies = ClientIp::builder().trust_proxies(["10.0.0.0/8"]).build().unwrap();
+    let proxies = ClientIp::builder()
+        .trust_proxies(["10.0.0.0/8"])
+        .build()
+        .unwrap();
     MtlsAuth::builder()
         .spiffe("example.org", "/ns/prod", Grant::new())
         .common_name("legacy, batch", Grant::new())
@@ -307,7 +400,10 @@ fn from_peer(addr: &str) -> Extensions {
 
 fn xfcc_header(value: &str) -> HeaderMap {
     let mut headers = HeaderMap::new();
-    headers.insert("x-forwarded-client-cert", HeaderValue::from_str(value).unwrap());
+    headers.insert(
+        "x-forwarded-client-cert",
+        HeaderValue::from_str(value).unwrap(),
+    );
     headers
 }
 
@@ -323,7 +419,10 @@ fn xfcc_from_a_trusted_proxy() {
         panic!("not authenticated");
     };
     assert_eq!(p.subject(), "spiffe://example.org/ns/prod/sa/billing");
-    assert_eq!(p.key_id(), Some("qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqo"));
+    assert_eq!(
+        p.key_id(),
+        Some("qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqo")
+    );
     // The right-most element is the nearest proxy's; what the client put left is not read.
     let header = "URI=spiffe://example.org/ns/prod/forged,Subject=\"CN=legacy\\, batch\";DNS=x";
     assert_eq!(
@@ -338,10 +437,16 @@ fn xfcc_from_a_trusted_proxy() {
     // A trusted proxy without the header: its own certificate is not its client's.
     let mut proxy_with_cert = proxy.clone();
     proxy_with_cert.insert(
-        PeerCertificates::new(vec![certificate(vec![uri("spiffe://example.org/ns/prod/gw")], None)])
-            .unwrap(),
+        PeerCertificates::new(vec![certificate(
+            vec![uri("spiffe://example.org/ns/prod/gw")],
+            None,
+        )])
+        .unwrap(),
     );
-    assert!(matches!(run(&auth, &HeaderMap::new(), &proxy_with_cert), Outcome::Skip));
+    assert!(matches!(
+        run(&auth, &HeaderMap::new(), &proxy_with_cert),
+        Outcome::Skip
+    ));
 }
 
 #[test]
@@ -384,14 +489,20 @@ fn xfcc_from_an_untrusted_peer_or_malformed_is_refused() {
     let auth = xfcc_auth();
     let header = xfcc_header("URI=spiffe://example.org/ns/prod/sa/billing");
     let detail = Err("X-Forwarded-Client-Cert is only accepted from trusted proxies".to_owned());
-    assert_eq!(summary(run(&auth, &header, &from_peer("192.0.2.1:5000"))), detail);
+    assert_eq!(
+        summary(run(&auth, &header, &from_peer("192.0.2.1:5000"))),
+        detail
+    );
     // No peer address at all: not a trusted proxy either.
     assert_eq!(summary(run(&auth, &header, &Extensions::new())), detail);
     // Even with a good certificate on the connection: the header is a forgery.
     let mut extensions = from_peer("192.0.2.1:5000");
     extensions.insert(
-        PeerCertificates::new(vec![certificate(vec![uri("spiffe://example.org/ns/prod/x")], None)])
-            .unwrap(),
+        PeerCertificates::new(vec![certificate(
+            vec![uri("spiffe://example.org/ns/prod/x")],
+            None,
+        )])
+        .unwrap(),
     );
     assert_eq!(summary(run(&auth, &header, &extensions)), detail);
 
@@ -418,9 +529,15 @@ fn xfcc_from_an_untrusted_peer_or_malformed_is_refused() {
     );
     // Without forwarded_client_cert, the header is not read at all.
     let plain = auth_without_xfcc();
-    assert!(matches!(run(&plain, &header, &from_peer("192.0.2.1:5000")), Outcome::Skip));
+    assert!(matches!(
+        run(&plain, &header, &from_peer("192.0.2.1:5000")),
+        Outcome::Skip
+    ));
 }
 
 fn auth_without_xfcc() -> MtlsAuth {
-    MtlsAuth::builder().spiffe("example.org", "/", Grant::new()).build().unwrap()
+    MtlsAuth::builder()
+        .spiffe("example.org", "/", Grant::new())
+        .build()
+        .unwrap()
 }

@@ -30,7 +30,10 @@ pub(crate) fn parse(value: &[u8]) -> Result<Forwarded, Malformed> {
         return Err(Malformed);
     }
     let value = std::str::from_utf8(value).map_err(|_| Malformed)?;
-    if !value.bytes().all(|b| b == b'\t' || (0x20..0x7f).contains(&b)) {
+    if !value
+        .bytes()
+        .all(|b| b == b'\t' || (0x20..0x7f).contains(&b))
+    {
         return Err(Malformed);
     }
     let element = split_quoted(value, b',')
@@ -202,7 +205,11 @@ fn common_name(subject: &str) -> Result<Option<String>, Malformed> {
                 let mut out = String::with_capacity(value.len());
                 let mut chars = value.trim().chars();
                 while let Some(c) = chars.next() {
-                    out.push(if c == '\\' { chars.next().ok_or(Malformed)? } else { c });
+                    out.push(if c == '\\' {
+                        chars.next().ok_or(Malformed)?
+                    } else {
+                        c
+                    });
                 }
                 found = Some(out);
             }
