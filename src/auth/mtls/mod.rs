@@ -65,7 +65,7 @@
 //!
 //! Where a proxy terminates TLS (Envoy, Istio), it passes the client certificate in
 //! `X-Forwarded-Client-Cert`: [`MtlsBuilder::forwarded_client_cert`] believes the header from
-//! the proxies a [`ClientIp`](crate::rate_limit::ClientIp) trusts, and refuses it (`401`)
+//! the proxies a [`ClientIp`] trusts, and refuses it (`401`)
 //! from any other peer.
 //!
 //! # Errors
