@@ -17,8 +17,8 @@
 //! `BasicAuth` (feature `basic`, Argon2 hashes, module `basic`), `JwtAuth` (feature `jwt`;
 //! remote key sets with feature `jwks`) and `MtlsAuth` (feature `mtls`, client certificates,
 //! module `mtls`). A principal whose claims bind it to a client certificate (`cnf.x5t#S256`,
-//! RFC 8705) is accepted only on a connection that presented that certificate. Your own (token introspection, a database) implement
-//! [`Authenticator`].
+//! RFC 8705) is accepted only on a connection that presented that certificate. Your own (token
+//! introspection, a database) implement [`Authenticator`].
 //!
 //! [`AuthLayer::new`] takes a chain and builds the layer at once; [`AuthLayer::builder`]
 //! configures more and checks it ([`ConfigError`]).
