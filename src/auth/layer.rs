@@ -8,6 +8,7 @@ use http::{HeaderValue, Request};
 
 use super::audit::{self, AuditHook, AuditOutcome};
 use super::chain::{self, Authenticating, Chain, Progress};
+use super::cnf;
 use super::{AuthBuilder, AuthError, Authenticator, Outcome, Principal, RequestHead};
 use crate::guard::{Decision, Guard, guarded_service};
 use crate::problem::rejection_response;
@@ -112,14 +113,21 @@ impl AuthLayer {
     fn settle<B>(&self, req: &mut Request<B>, outcome: Outcome) -> Decision<Self> {
         let config = &*self.config;
         let rejection = match outcome {
-            Outcome::Authenticated(principal) => {
-                config.audit(
-                    AuditOutcome::Authenticated(&principal),
-                    &RequestHead::of(req),
-                );
-                req.extensions_mut().insert(principal);
-                return Decision::Pass(());
-            }
+            Outcome::Authenticated(principal) => match cnf::confirm(&principal, req.extensions()) {
+                Ok(()) => {
+                    config.audit(
+                        AuditOutcome::Authenticated(&principal),
+                        &RequestHead::of(req),
+                    );
+                    req.extensions_mut().insert(principal);
+                    return Decision::Pass(());
+                }
+                // A certificate-bound token on a connection without that certificate.
+                Err(e) => {
+                    let challenges = config.challenges(Some(&e));
+                    e.with_challenges(challenges)
+                }
+            },
             Outcome::Skip if req.headers().contains_key(AUTHORIZATION) => {
                 AuthError::unsupported_scheme().with_challenges(Arc::clone(&config.missing))
             }

@@ -14,9 +14,11 @@
 //! header whose scheme no authenticator accepts is a `401` in both modes, never anonymous.
 //!
 //! Provided authenticators: [`ApiKeyAuth`] (hashed, rotatable keys, module [`api_key`]),
-//! `BasicAuth` (feature `basic`, Argon2 hashes, module `basic`) and `JwtAuth` (feature `jwt`;
-//! remote key sets with feature `jwks`). Your own (token introspection, a database) implement
-//! [`Authenticator`].
+//! `BasicAuth` (feature `basic`, Argon2 hashes, module `basic`), `JwtAuth` (feature `jwt`;
+//! remote key sets with feature `jwks`) and `MtlsAuth` (feature `mtls`, client certificates,
+//! module `mtls`). A principal whose claims bind it to a client certificate (`cnf.x5t#S256`,
+//! RFC 8705) is accepted only on a connection that presented that certificate. Your own (token
+//! introspection, a database) implement [`Authenticator`].
 //!
 //! [`AuthLayer::new`] takes a chain and builds the layer at once; [`AuthLayer::builder`]
 //! configures more and checks it ([`ConfigError`]).
@@ -70,11 +72,15 @@ mod audit;
 pub mod basic;
 mod builder;
 mod chain;
+mod cnf;
 mod error;
 #[cfg(feature = "jwt")]
 #[cfg_attr(docsrs, doc(cfg(feature = "jwt")))]
 pub mod jwt;
 mod layer;
+#[cfg(feature = "mtls")]
+#[cfg_attr(docsrs, doc(cfg(feature = "mtls")))]
+pub mod mtls;
 mod principal;
 
 use std::sync::Arc;
@@ -99,6 +105,12 @@ pub use jwt::Jwks;
 #[cfg_attr(docsrs, doc(cfg(feature = "jwt")))]
 pub use jwt::{Algorithm, JwtAuth, JwtKey};
 pub use layer::{Auth, AuthLayer, ResponseFuture};
+#[cfg(all(feature = "mtls", feature = "axum"))]
+#[cfg_attr(docsrs, doc(cfg(all(feature = "mtls", feature = "axum"))))]
+pub use mtls::TlsListener;
+#[cfg(feature = "mtls")]
+#[cfg_attr(docsrs, doc(cfg(feature = "mtls")))]
+pub use mtls::{MtlsAuth, MtlsBuilder, PeerCertificates, TlsConnectInfo};
 pub use principal::{AuthMethod, Claims, ClaimsError, Principal, PrincipalBuilder, Scopes, Tier};
 
 pub use crate::core::{Answer, BoxFuture, RequestHead};

@@ -25,13 +25,15 @@ pub enum AuthMethod {
     /// A verified request signature (`SignatureLayer`, feature `signature`): the subject is the
     /// key's owner.
     Signature,
+    /// A client certificate on a mutual TLS connection (`MtlsAuth`, feature `mtls`).
+    Mtls,
     /// Any other method of an authenticator of yours.
     Custom(&'static str),
 }
 
 impl AuthMethod {
     /// The method's name as it appears in logs and JSON: `anonymous`, `api_key`, `basic`,
-    /// `jwt`, `bearer_token`, `signature`, or the custom name.
+    /// `jwt`, `bearer_token`, `signature`, `mtls`, or the custom name.
     pub fn as_str(&self) -> &'static str {
         match self {
             Self::Anonymous => "anonymous",
@@ -40,6 +42,7 @@ impl AuthMethod {
             Self::Jwt => "jwt",
             Self::BearerToken => "bearer_token",
             Self::Signature => "signature",
+            Self::Mtls => "mtls",
             Self::Custom(name) => name,
         }
     }

@@ -1,0 +1,47 @@
+//! Certificate-bound tokens ([RFC 8705 section 3](https://www.rfc-editor.org/rfc/rfc8705#section-3)):
+//! a principal whose claims hold `cnf.x5t#S256` is accepted only on a connection that
+//! presented that certificate. Checked by the [`AuthLayer`](super::AuthLayer) for every
+//! principal, whichever authenticator made it.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use http::Extensions;
+use serde_json::Value;
+
+use super::{AuthError, Principal};
+
+/// `Err` when `principal`'s claims bind it to a certificate the connection (as `extensions`
+/// tell) did not present. Without the `mtls` feature no connection presents one, so a bound
+/// token is always refused: never accepted as a plain bearer token.
+pub(crate) fn confirm(principal: &Principal, extensions: &Extensions) -> Result<(), AuthError> {
+    let Some(cnf) = principal.raw_claims().and_then(|claims| claims.get("cnf")) else {
+        return Ok(());
+    };
+    let refuse = |detail: &'static str| Err(AuthError::invalid(principal.method(), detail));
+    let bound = match cnf {
+        Value::Object(cnf) => match cnf.get("x5t#S256") {
+            None => return Ok(()),
+            Some(Value::String(x5t)) => match URL_SAFE_NO_PAD.decode(x5t) {
+                Ok(bytes) if bytes.len() == 32 => bytes,
+                _ => return refuse("token has a malformed cnf claim"),
+            },
+            Some(_) => return refuse("token has a malformed cnf claim"),
+        },
+        _ => return refuse("token has a malformed cnf claim"),
+    };
+    match presented(extensions) {
+        None => refuse("token is bound to a client certificate, and none was presented"),
+        Some(thumbprint) if thumbprint[..] == bound[..] => Ok(()),
+        Some(_) => refuse("token is bound to another client certificate"),
+    }
+}
+
+#[cfg(feature = "mtls")]
+fn presented(extensions: &Extensions) -> Option<[u8; 32]> {
+    super::mtls::PeerCertificates::from_extensions(extensions).map(|p| *p.thumbprint())
+}
+
+#[cfg(not(feature = "mtls"))]
+fn presented(_: &Extensions) -> Option<[u8; 32]> {
+    None
+}

@@ -1,0 +1,225 @@
+//! Envoy's `X-Forwarded-Client-Cert`: what a TLS-terminating proxy says about its client's
+//! certificate.
+//!
+//! `By=spiffe://example.org/gateway;Hash=4b1f…;Subject="CN=billing";URI=spiffe://example.org/billing`
+//! — elements separated by `,` (each proxy on the way may append one), pairs by `;`, values
+//! optionally between double quotes with `\"` escapes. The right-most element is the one the
+//! nearest proxy wrote; it is the only one read.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use sha2::{Digest, Sha256};
+
+use super::cert::{self, Identity, Malformed};
+
+/// The longest header read; a longer one is malformed (a certificate in PEM is 1–3 KiB,
+/// URL-encoded about a third more).
+pub(crate) const MAX_LEN: usize = 16 * 1024;
+
+/// What the nearest proxy said about its client.
+#[derive(Debug)]
+pub(crate) struct Forwarded {
+    pub(crate) identity: Identity,
+    /// The SHA-256 of the client's DER certificate (`Hash`, or computed from `Cert`).
+    pub(crate) thumbprint: Option<[u8; 32]>,
+}
+
+/// Parses the right-most element of the header's last line.
+pub(crate) fn parse(value: &[u8]) -> Result<Forwarded, Malformed> {
+    if value.len() > MAX_LEN {
+        return Err(Malformed);
+    }
+    let value = std::str::from_utf8(value).map_err(|_| Malformed)?;
+    if !value
+        .bytes()
+        .all(|b| b == b'\t' || (0x20..0x7f).contains(&b))
+    {
+        return Err(Malformed);
+    }
+    let element = split_quoted(value, b',')
+        .into_iter()
+        .rev()
+        .find(|e| !e.trim().is_empty())
+        .ok_or(Malformed)?;
+    let mut hash = None;
+    let mut cert = None;
+    let mut subject = None;
+    let mut identity = Identity::default();
+    for pair in split_quoted(element, b';') {
+        let pair = pair.trim();
+        if pair.is_empty() {
+            continue;
+        }
+        let (key, raw) = pair.split_once('=').ok_or(Malformed)?;
+        let value = unquote(raw.trim())?;
+        match key.trim().to_ascii_lowercase().as_str() {
+            "hash" => hash = Some(hex32(&value)?),
+            "cert" => cert = Some(pem_certificate(&percent_decode(&value)?)?),
+            "subject" => subject = Some(value),
+            "uri" if !value.is_empty() => identity.uris.push(value),
+            "dns" if !value.is_empty() => identity.dns_names.push(value.to_ascii_lowercase()),
+            // `By` (the proxy's own identity), `Chain` and unknown keys are not used.
+            _ => {}
+        }
+    }
+    if let Some(der) = cert {
+        // The certificate itself: its names and dates are read from it, and the other fields
+        // must not contradict it.
+        let thumbprint: [u8; 32] = Sha256::digest(&der).into();
+        if hash.is_some_and(|h| h != thumbprint) {
+            return Err(Malformed);
+        }
+        return Ok(Forwarded {
+            identity: cert::parse(&der)?,
+            thumbprint: Some(thumbprint),
+        });
+    }
+    identity.common_name = subject.as_deref().map(common_name).transpose()?.flatten();
+    Ok(Forwarded {
+        identity,
+        thumbprint: hash,
+    })
+}
+
+/// Splits `s` at `sep` outside double quotes (a `\` escapes the next character inside them).
+fn split_quoted(s: &str, sep: u8) -> Vec<&str> {
+    let mut parts = Vec::new();
+    let (mut start, mut quoted, mut escaped) = (0, false, false);
+    for (i, b) in s.bytes().enumerate() {
+        match b {
+            _ if escaped => escaped = false,
+            b'\\' if quoted => escaped = true,
+            b'"' => quoted = !quoted,
+            _ if b == sep && !quoted => {
+                parts.push(&s[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    parts.push(&s[start..]);
+    parts
+}
+
+/// A value as it is, or the contents of a quoted one with its `\"` escapes resolved.
+fn unquote(raw: &str) -> Result<String, Malformed> {
+    let Some(inner) = raw.strip_prefix('"') else {
+        return if raw.contains('"') {
+            Err(Malformed)
+        } else {
+            Ok(raw.to_owned())
+        };
+    };
+    let inner = inner.strip_suffix('"').ok_or(Malformed)?;
+    // Envoy escapes `"` only; any other `\` is the value's own (a subject's `\,`).
+    let mut out = String::with_capacity(inner.len());
+    let mut chars = inner.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' if chars.peek() == Some(&'"') => {
+                chars.next();
+                out.push('"');
+            }
+            '\\' if chars.peek().is_none() => return Err(Malformed),
+            '"' => return Err(Malformed),
+            c => out.push(c),
+        }
+    }
+    Ok(out)
+}
+
+/// 64 hex digits.
+fn hex32(s: &str) -> Result<[u8; 32], Malformed> {
+    let s = s.as_bytes();
+    if s.len() != 64 {
+        return Err(Malformed);
+    }
+    let mut out = [0u8; 32];
+    for (i, pair) in s.chunks_exact(2).enumerate() {
+        let hi = (pair[0] as char).to_digit(16).ok_or(Malformed)?;
+        let lo = (pair[1] as char).to_digit(16).ok_or(Malformed)?;
+        out[i] = (hi * 16 + lo) as u8;
+    }
+    Ok(out)
+}
+
+/// `%XX` escapes decoded (Envoy URL-encodes the PEM).
+fn percent_decode(s: &str) -> Result<Vec<u8>, Malformed> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = bytes.get(i + 1..i + 3).ok_or(Malformed)?;
+            let hi = (hex[0] as char).to_digit(16).ok_or(Malformed)?;
+            let lo = (hex[1] as char).to_digit(16).ok_or(Malformed)?;
+            out.push((hi * 16 + lo) as u8);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    Ok(out)
+}
+
+/// The DER of the one `CERTIFICATE` block of a PEM document.
+fn pem_certificate(pem: &[u8]) -> Result<Vec<u8>, Malformed> {
+    const BEGIN: &str = "-----BEGIN CERTIFICATE-----";
+    const END: &str = "-----END CERTIFICATE-----";
+    let pem = std::str::from_utf8(pem).map_err(|_| Malformed)?;
+    let start = pem.find(BEGIN).ok_or(Malformed)? + BEGIN.len();
+    let len = pem[start..].find(END).ok_or(Malformed)?;
+    let body: String = pem[start..start + len]
+        .chars()
+        .filter(|c| !c.is_ascii_whitespace())
+        .collect();
+    STANDARD.decode(body).map_err(|_| Malformed)
+}
+
+/// The `CN` of a subject in RFC 4514 form (`CN=billing,OU=payments,O=Example`), when it has
+/// exactly one. `\,` and the other RFC 4514 escapes of one character are resolved.
+fn common_name(subject: &str) -> Result<Option<String>, Malformed> {
+    let mut found = None;
+    let mut count = 0;
+    let mut rest = subject;
+    loop {
+        // One attribute: up to an unescaped `,` or `+`.
+        let mut end = rest.len();
+        let mut escaped = false;
+        for (i, b) in rest.bytes().enumerate() {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b',' | b'+' => {
+                    end = i;
+                    break;
+                }
+                _ => {}
+            }
+        }
+        let attribute = &rest[..end];
+        if let Some((key, value)) = attribute.split_once('=') {
+            if key.trim().eq_ignore_ascii_case("cn") {
+                count += 1;
+                let mut out = String::with_capacity(value.len());
+                let mut chars = value.trim().chars();
+                while let Some(c) = chars.next() {
+                    out.push(if c == '\\' {
+                        chars.next().ok_or(Malformed)?
+                    } else {
+                        c
+                    });
+                }
+                found = Some(out);
+            }
+        } else if !attribute.trim().is_empty() {
+            return Err(Malformed);
+        }
+        if end >= rest.len() {
+            break;
+        }
+        rest = &rest[end + 1..];
+    }
+    Ok(if count == 1 { found } else { None })
+}
