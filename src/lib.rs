@@ -81,6 +81,7 @@ pub mod auth;
 pub mod body;
 mod core;
 pub mod cors;
+pub mod csrf;
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub mod extract;
@@ -95,6 +96,7 @@ pub mod versioning;
 pub use crate::core::{Answer, BoxFuture, Clock, ManualClock, RequestHead, SystemClock};
 pub use auth::{AuthLayer, Principal};
 pub use cors::CorsLayer;
+pub use csrf::CsrfLayer;
 pub use problem::{Problem, RendererLayer};
 pub use rate_limit::RateLimitLayer;
 pub use request_id::{RequestId, RequestIdLayer};
