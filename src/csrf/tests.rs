@@ -22,11 +22,20 @@ fn request(method: &str, path: &str, site: Option<&str>, origin: Option<&str>) -
     req.body(()).unwrap()
 }
 
+/// Name, method, `Sec-Fetch-Site`, `Origin` (empty: none), decision.
+type GoRow = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    Result<(), CrossOriginReason>,
+);
+
 // Go 1.25, net/http/csrf_test.go: TestCrossOriginProtectionSecFetchSite.
 #[test]
 fn go_sec_fetch_site_table() {
     let layer = CsrfLayer::new();
-    let cases: &[(&str, &str, &str, &str, Result<(), CrossOriginReason>)] = &[
+    let cases: &[GoRow] = &[
         ("same-origin allowed", "POST", "same-origin", "", Ok(())),
         ("none allowed", "POST", "none", "", Ok(())),
         (
