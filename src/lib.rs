@@ -82,6 +82,7 @@ pub mod body;
 mod core;
 pub mod cors;
 pub mod csrf;
+pub mod error_hygiene;
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub mod extract;
@@ -97,6 +98,7 @@ pub use crate::core::{Answer, BoxFuture, Clock, ManualClock, RequestHead, System
 pub use auth::{AuthLayer, Principal};
 pub use cors::CorsLayer;
 pub use csrf::CsrfLayer;
+pub use error_hygiene::ErrorHygieneLayer;
 pub use problem::{Problem, RendererLayer};
 pub use rate_limit::RateLimitLayer;
 pub use request_id::{RequestId, RequestIdLayer};
