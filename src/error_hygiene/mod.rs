@@ -8,6 +8,10 @@
 //! use tower::ServiceExt;
 //! use tower_shield::{ErrorHygieneLayer, RequestIdLayer};
 //!
+//! async fn failing() -> &'static str {
+//!     panic!("index out of bounds at src/posts.rs:42")
+//! }
+//!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let hygiene = ErrorHygieneLayer::builder().strip_header("x-backend-server").build()?;
@@ -16,7 +20,7 @@
 //!         (StatusCode::SERVICE_UNAVAILABLE, [("x-backend-server", "db-3")],
 //!          "connection refused: postgres://app@10.0.0.7/posts")
 //!     }))
-//!     .route("/panic", get(|| async { panic!("index out of bounds at src/posts.rs:42") }))
+//!     .route("/panic", get(failing))
 //!     .layer(hygiene)
 //!     .layer(RequestIdLayer::new());
 //!
