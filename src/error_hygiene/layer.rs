@@ -16,7 +16,7 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use super::builder::ErrorHygieneBuilder;
-use super::replace::{Origin, replacement, strip};
+use super::replace::{Captured, replacement, strip};
 use crate::body::ResponseBody;
 use crate::core::RequestId;
 use crate::problem::{Problem, SharedRenderer};
@@ -120,7 +120,7 @@ where
 
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
         // What the replacement is rendered with, should there be one: the request is gone by then.
-        let origin = Origin {
+        let captured = Captured {
             method: req.method().clone(),
             uri: req.uri().clone(),
             request_id: req.extensions().get::<RequestId>().cloned(),
@@ -131,7 +131,7 @@ where
             match catch_unwind(AssertUnwindSafe(|| self.inner.call(req))) {
                 Ok(future) => State::Calling { future },
                 Err(panic) => State::Ready {
-                    response: Some(panicked(&config, &origin, panic.as_ref())),
+                    response: Some(panicked(&config, &captured, panic.as_ref())),
                 },
             }
         } else {
@@ -141,7 +141,7 @@ where
         };
         ResponseFuture {
             state,
-            origin,
+            captured,
             config,
         }
     }
@@ -152,7 +152,7 @@ pin_project! {
     pub struct ResponseFuture<F, B> {
         #[pin]
         state: State<F, B>,
-        origin: Origin,
+        captured: Captured,
         config: Arc<Config>,
     }
 }
@@ -211,7 +211,7 @@ where
                         Ok(Poll::Ready(res)) => res?,
                         Ok(Poll::Pending) => return Poll::Pending,
                         Err(panic) => {
-                            let res = panicked(config, this.origin, panic.as_ref());
+                            let res = panicked(config, this.captured, panic.as_ref());
                             this.state.set(State::Ready { response: None });
                             return Poll::Ready(Ok(res.map(ResponseBody::full)));
                         }
@@ -261,7 +261,7 @@ where
                     }
                     let head = head.take().expect(POLLED_AFTER_COMPLETION);
                     let excerpt = std::mem::take(excerpt);
-                    let res = replacement(this.origin, head, &excerpt, !complete);
+                    let res = replacement(this.captured, head, &excerpt, !complete);
                     this.state.set(State::Ready { response: None });
                     let mut res = res.map(ResponseBody::full);
                     strip(config, res.headers_mut());
@@ -277,7 +277,7 @@ where
 }
 
 /// The `500` problem for a panic of the inner service: the message is logged, never sent.
-fn panicked(config: &Config, origin: &Origin, panic: &(dyn Any + Send)) -> Response<Bytes> {
+fn panicked(config: &Config, captured: &Captured, panic: &(dyn Any + Send)) -> Response<Bytes> {
     let message = panic
         .downcast_ref::<&str>()
         .copied()
@@ -285,13 +285,13 @@ fn panicked(config: &Config, origin: &Origin, panic: &(dyn Any + Send)) -> Respo
         .unwrap_or("(a panic payload that is not a string)");
     tracing::error!(
         target: "tower_shield::error_hygiene",
-        method = %origin.method,
-        path = origin.uri.path(),
-        request_id = origin.request_id.as_ref().map(RequestId::as_str),
+        method = %captured.method,
+        path = captured.uri.path(),
+        request_id = captured.request_id.as_ref().map(RequestId::as_str),
         panic = ?message,
         "the handler panicked; answered 500"
     );
-    let mut res = super::replace::render(origin, StatusCode::INTERNAL_SERVER_ERROR);
+    let mut res = super::replace::render(captured, StatusCode::INTERNAL_SERVER_ERROR);
     strip(config, res.headers_mut());
     res
 }

@@ -12,7 +12,7 @@ use crate::core::{RequestHead, RequestId};
 use crate::problem::{Problem, ProblemType, SharedRenderer, render_with};
 
 /// What a replacement is rendered with, taken from the request before the inner service has it.
-pub(super) struct Origin {
+pub(super) struct Captured {
     pub(super) method: Method,
     pub(super) uri: Uri,
     pub(super) request_id: Option<RequestId>,
@@ -48,21 +48,21 @@ pub(super) fn strip(config: &Config, headers: &mut HeaderMap) {
 
 /// The generic `server-error` problem with `status`, rendered by the request's renderer (with
 /// its request id), the problem in the response's extensions.
-pub(super) fn render(origin: &Origin, status: StatusCode) -> Response<Bytes> {
+pub(super) fn render(captured: &Captured, status: StatusCode) -> Response<Bytes> {
     let kind = ProblemType::ServerError;
     let problem = Problem::new(status)
         .with_type(kind.type_uri())
         .with_title(kind.title())
         .with_detail(DETAIL);
     let mut extensions = Extensions::new();
-    if let Some(id) = &origin.request_id {
+    if let Some(id) = &captured.request_id {
         extensions.insert(id.clone());
     }
-    if let Some(renderer) = &origin.renderer {
+    if let Some(renderer) = &captured.renderer {
         extensions.insert(renderer.clone());
     }
     let headers = HeaderMap::new();
-    let head = RequestHead::new(&origin.method, &origin.uri, &headers, &extensions);
+    let head = RequestHead::new(&captured.method, &captured.uri, &headers, &extensions);
     let mut res = render_with(&extensions, &problem, &head);
     res.extensions_mut().insert(problem);
     res
@@ -72,7 +72,7 @@ pub(super) fn render(origin: &Origin, status: StatusCode) -> Response<Bytes> {
 /// there when `truncated`): its status, its headers but those of the body, its extensions,
 /// and the generic problem. The original is logged at ERROR.
 pub(super) fn replacement(
-    origin: &Origin,
+    captured: &Captured,
     head: http::response::Parts,
     excerpt: &[u8],
     truncated: bool,
@@ -80,15 +80,15 @@ pub(super) fn replacement(
     tracing::error!(
         target: "tower_shield::error_hygiene",
         status = head.status.as_u16(),
-        method = %origin.method,
-        path = origin.uri.path(),
-        request_id = origin.request_id.as_ref().map(RequestId::as_str),
+        method = %captured.method,
+        path = captured.uri.path(),
+        request_id = captured.request_id.as_ref().map(RequestId::as_str),
         // Debug formatting escapes newlines and control characters.
         body = ?String::from_utf8_lossy(excerpt),
         truncated,
         "server error replaced by a generic problem"
     );
-    let mut res = render(origin, head.status);
+    let mut res = render(captured, head.status);
     let headers = res.headers_mut();
     // The renderer's own headers win over the original's of the same name.
     let rendered: Vec<HeaderName> = headers.keys().cloned().collect();
