@@ -77,18 +77,10 @@ impl Logs {
     }
 }
 
-fn endless(
-    status: StatusCode,
-    fail: bool,
-) -> (
-    Arc<Mutex<usize>>,
-    impl tower::Service<
-        Request<()>,
-        Response = Response<Endless>,
-        Error = Infallible,
-        Future = impl Future<Output = Result<Response<Endless>, Infallible>>,
-    > + Clone,
-) {
+/// A handler answering `status` with an [`Endless`] body.
+type EndlessService = tower::util::BoxCloneService<Request<()>, Response<Endless>, Infallible>;
+
+fn endless(status: StatusCode, fail: bool) -> (Arc<Mutex<usize>>, EndlessService) {
     let polls = Arc::new(Mutex::new(0));
     let counted = Arc::clone(&polls);
     let svc = service_fn(move |_: Request<()>| {
@@ -99,7 +91,7 @@ fn endless(
             Ok::<_, Infallible>(res)
         }
     });
-    (polls, svc)
+    (polls, EndlessService::new(svc))
 }
 
 #[tokio::test]
