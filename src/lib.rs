@@ -84,6 +84,8 @@ pub mod body;
 pub mod client;
 mod core;
 pub mod cors;
+pub mod csrf;
+pub mod error_hygiene;
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub mod extract;
@@ -101,6 +103,8 @@ pub mod versioning;
 pub use crate::core::{Answer, BoxFuture, Clock, ManualClock, RequestHead, SystemClock};
 pub use auth::{AuthLayer, Principal};
 pub use cors::CorsLayer;
+pub use csrf::CsrfLayer;
+pub use error_hygiene::ErrorHygieneLayer;
 pub use problem::{Problem, RendererLayer};
 pub use rate_limit::RateLimitLayer;
 pub use request_id::{RequestId, RequestIdLayer};

@@ -71,7 +71,8 @@
 mod builder;
 mod host;
 mod layer;
-mod origin;
+// The CSRF layer parses and compares its trusted origins as this one does.
+pub(crate) mod origin;
 
 pub use builder::CorsBuilder;
 pub use layer::{Cors, CorsLayer, OriginNotAllowed, ResponseFuture};

@@ -59,7 +59,7 @@ impl fmt::Debug for AsyncPredicate {
 /// An allowed origin as a browser serializes it: lowercase scheme and host, IPv6 in WHATWG's
 /// form, the scheme's default port removed.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(super) struct Origin {
+pub(crate) struct Origin {
     scheme: String,
     host: String,
     port: Option<u16>,
@@ -75,9 +75,19 @@ impl fmt::Display for Origin {
     }
 }
 
+impl Origin {
+    /// Whether a request's `Origin`, split by [`split_origin`], is this one (scheme and host
+    /// compared case-insensitively).
+    pub(crate) fn is(&self, scheme: &str, host: &str, port: Option<u16>) -> bool {
+        self.port == port
+            && self.scheme.eq_ignore_ascii_case(scheme)
+            && self.host.eq_ignore_ascii_case(host)
+    }
+}
+
 /// Splits `scheme://host[:port]` without allocating, the scheme's default port removed;
 /// `None` if it is not of that form.
-fn split_origin(s: &str) -> Option<(&str, &str, Option<u16>)> {
+pub(crate) fn split_origin(s: &str) -> Option<(&str, &str, Option<u16>)> {
     let (scheme, host, port) = util::split_origin(s)?;
     let default = match scheme.to_ascii_lowercase().as_str() {
         "http" | "ws" => Some(80),
@@ -90,7 +100,7 @@ fn split_origin(s: &str) -> Option<(&str, &str, Option<u16>)> {
 
 /// Why a configured entry (an origin or a pattern) is refused; the builder names the entry.
 #[derive(Debug, PartialEq, Eq)]
-pub(super) enum Refusal {
+pub(crate) enum Refusal {
     /// Not of the form `scheme://host[:port]` (or `scheme://*.domain[:port]`): the reason.
     Malformed(&'static str),
     /// A scheme other than `http` and `https` (lowercase).
@@ -203,7 +213,7 @@ fn parse_entry(s: &str, pattern: bool) -> Result<Origin, Refusal> {
 }
 
 /// Parses a configured exact origin into the form a browser sends.
-pub(super) fn parse_config_origin(s: &str) -> Result<Origin, Refusal> {
+pub(crate) fn parse_config_origin(s: &str) -> Result<Origin, Refusal> {
     parse_entry(s, false)
 }
 
@@ -323,11 +333,8 @@ impl Origins {
         if host.contains('*') {
             return Check::Disallowed;
         }
-        let listed = exact.iter().any(|o| {
-            o.port == port
-                && o.scheme.eq_ignore_ascii_case(scheme)
-                && o.host.eq_ignore_ascii_case(host)
-        }) || patterns.iter().any(|p| p.matches(scheme, host, port))
+        let listed = exact.iter().any(|o| o.is(scheme, host, port))
+            || patterns.iter().any(|p| p.matches(scheme, host, port))
             || predicate.as_ref().is_some_and(|f| f.allows(text));
         match (listed, async_predicate) {
             (true, _) => Check::Allowed,

@@ -74,6 +74,8 @@ define_problems! {
     InvalidRequestId => "invalid-request-id", BAD_REQUEST, "Invalid request id";
     /// An `Origin` refused by a `CorsLayer` that rejects disallowed origins.
     CorsOriginNotAllowed => "cors-origin-not-allowed", FORBIDDEN, "Origin not allowed";
+    /// A cross-origin request refused by a `CsrfLayer`.
+    CrossOriginRequestRefused => "cross-origin-request-refused", FORBIDDEN, "Cross-origin request refused";
     /// A version the API does not serve.
     UnsupportedVersion => "unsupported-version", BAD_REQUEST, "Unsupported API version";
     /// A version source that holds no version number.
@@ -104,6 +106,8 @@ define_problems! {
     SignatureUnavailable => "signature-unavailable", SERVICE_UNAVAILABLE, "Signature Check Unavailable";
     /// A server misconfiguration; the cause is logged, never sent.
     InternalError => "internal-error", INTERNAL_SERVER_ERROR, "Internal Server Error";
+    /// A handler's server error (or panic) whose body an `ErrorHygieneLayer` replaced.
+    ServerError => "server-error", INTERNAL_SERVER_ERROR, "Server error";
 }
 
 impl Problem {

@@ -60,6 +60,14 @@
 //! `403 Forbidden`: the request's `Origin` is not allowed by a [`CorsLayer`](crate::CorsLayer)
 //! configured to [reject disallowed origins](crate::cors::CorsBuilder::reject_disallowed).
 //!
+//! ## cross-origin-request-refused
+//!
+//! `403 Forbidden`: a [`CsrfLayer`](crate::CsrfLayer) refused a request that can change state
+//! (not `GET`, `HEAD` or `OPTIONS`) because a browser sent it from another origin: its
+//! `Sec-Fetch-Site` is `cross-site` or `same-site`, or, without that header, its `Origin` is not
+//! the host it was sent to; or it carries several `Origin` headers. Send it from the site's own
+//! pages, or have the server trust your origin.
+//!
 //! ## unsupported-version
 //!
 //! `400 Bad Request`: the API has no such version (a [`VersioningLayer`](crate::VersioningLayer));
@@ -148,6 +156,13 @@
 //! `500 Internal Server Error`: the server is misconfigured (for example an extractor needs a
 //! layer that is not installed, or a rate limit keyed by client IP runs without the peer
 //! address). The cause is logged, never sent.
+//!
+//! ## server-error
+//!
+//! `500 Internal Server Error`, or the other `5xx` status the handler answered with: the
+//! handler failed (or panicked) and an [`ErrorHygieneLayer`](crate::ErrorHygieneLayer) replaced
+//! what it would have sent by this generic problem. The cause is logged on the server with the
+//! request id; quote the `request_id` when reporting it.
 //!
 //! [RFC 9457]: https://www.rfc-editor.org/rfc/rfc9457
 

@@ -1,0 +1,110 @@
+//! The replacement of a server error: the generic problem, the headers kept, the log line.
+
+use bytes::Bytes;
+use http::header::{
+    ACCEPT_RANGES, CONTENT_DISPOSITION, CONTENT_ENCODING, CONTENT_LANGUAGE, CONTENT_LENGTH,
+    CONTENT_LOCATION, CONTENT_RANGE, CONTENT_TYPE, ETAG, LAST_MODIFIED, TRAILER, TRANSFER_ENCODING,
+};
+use http::{Extensions, HeaderMap, HeaderName, Method, Response, StatusCode, Uri};
+
+use super::layer::Config;
+use crate::core::{RequestHead, RequestId};
+use crate::problem::{Problem, ProblemType, SharedRenderer, render_with};
+
+/// What a replacement is rendered with, taken from the request before the inner service has it.
+pub(super) struct Captured {
+    pub(super) method: Method,
+    pub(super) uri: Uri,
+    pub(super) request_id: Option<RequestId>,
+    pub(super) renderer: Option<SharedRenderer>,
+}
+
+/// The detail of every replacement: nothing about the failure itself.
+pub(super) const DETAIL: &str =
+    "The server could not handle this request. Quote the request id when reporting it.";
+
+/// Headers that describe the replaced body, not the response: they go with it.
+const BODY_HEADERS: [HeaderName; 12] = [
+    CONTENT_TYPE,
+    CONTENT_LENGTH,
+    CONTENT_ENCODING,
+    CONTENT_LANGUAGE,
+    CONTENT_LOCATION,
+    CONTENT_RANGE,
+    CONTENT_DISPOSITION,
+    TRANSFER_ENCODING,
+    ETAG,
+    LAST_MODIFIED,
+    TRAILER,
+    ACCEPT_RANGES,
+];
+
+/// Removes the configured headers.
+pub(super) fn strip(config: &Config, headers: &mut HeaderMap) {
+    for name in &config.strip {
+        headers.remove(name);
+    }
+}
+
+/// The generic `server-error` problem with `status`, rendered by the request's renderer (with
+/// its request id), the problem in the response's extensions.
+pub(super) fn render(captured: &Captured, status: StatusCode) -> Response<Bytes> {
+    let kind = ProblemType::ServerError;
+    let problem = Problem::new(status)
+        .with_type(kind.type_uri())
+        .with_title(kind.title())
+        .with_detail(DETAIL);
+    let mut extensions = Extensions::new();
+    if let Some(id) = &captured.request_id {
+        extensions.insert(id.clone());
+    }
+    if let Some(renderer) = &captured.renderer {
+        extensions.insert(renderer.clone());
+    }
+    let headers = HeaderMap::new();
+    let head = RequestHead::new(&captured.method, &captured.uri, &headers, &extensions);
+    let mut res = render_with(&extensions, &problem, &head);
+    res.extensions_mut().insert(problem);
+    res
+}
+
+/// The response that replaces the server error `head` (whose body began with `excerpt`, cut
+/// there when `truncated`): its status, its headers but those of the body, its extensions,
+/// and the generic problem. The original is logged at ERROR.
+pub(super) fn replacement(
+    captured: &Captured,
+    head: http::response::Parts,
+    excerpt: &[u8],
+    truncated: bool,
+) -> Response<Bytes> {
+    tracing::error!(
+        target: "tower_shield::error_hygiene",
+        status = head.status.as_u16(),
+        method = %captured.method,
+        path = captured.uri.path(),
+        request_id = captured.request_id.as_ref().map(RequestId::as_str),
+        // Debug formatting escapes newlines and control characters.
+        body = ?String::from_utf8_lossy(excerpt),
+        truncated,
+        "server error replaced by a generic problem"
+    );
+    let mut res = render(captured, head.status);
+    let headers = res.headers_mut();
+    // The renderer's own headers win over the original's of the same name.
+    let rendered: Vec<HeaderName> = headers.keys().cloned().collect();
+    let mut last = None;
+    for (name, value) in head.headers {
+        if let Some(name) = name {
+            last = Some(name);
+        }
+        let Some(name) = &last else { continue };
+        if BODY_HEADERS.contains(name) || rendered.contains(name) {
+            continue;
+        }
+        crate::core::util::add_header(headers, name.clone(), value);
+    }
+    let mut extensions = head.extensions;
+    extensions.extend(std::mem::take(res.extensions_mut()));
+    *res.extensions_mut() = extensions;
+    res
+}

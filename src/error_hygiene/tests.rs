@@ -1,0 +1,338 @@
+use std::convert::Infallible;
+use std::io;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http::{Request, Response, StatusCode};
+use http_body::Frame;
+use http_body_util::{BodyExt, Full};
+use tower::{Layer, ServiceBuilder, ServiceExt, service_fn};
+
+use super::*;
+use crate::problem::{PlainText, Problem, ProblemType, RendererLayer};
+use crate::request_id::RequestIdLayer;
+
+const BODY_500: &str = "{\"type\":\"https://docs.rs/tower-shield/latest/tower_shield/problem/index.html#server-error\",\
+     \"title\":\"Server error\",\"status\":500,\
+     \"detail\":\"The server could not handle this request. Quote the request id when reporting it.\"}";
+
+fn failing(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
+    Response::builder()
+        .status(status)
+        .header("content-type", "text/plain")
+        .header("content-length", body.len())
+        .header("etag", "\"abc\"")
+        .header("retry-after", "30")
+        .header("server", "nginx/1.2.3")
+        .header("x-powered-by", "PHP/5.4")
+        .header("x-debug-token", "9f8e")
+        .header("set-cookie", "a=1")
+        .header("set-cookie", "b=2")
+        .body(Full::new(Bytes::from_static(body.as_bytes())))
+        .unwrap()
+}
+
+async fn run<B>(layer: ErrorHygieneLayer, res: fn() -> Response<B>) -> (Response<()>, String)
+where
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: std::fmt::Debug,
+{
+    let svc = ServiceBuilder::new()
+        .layer(layer)
+        .service_fn(move |_: Request<()>| async move { Ok::<_, Infallible>(res()) });
+    let res = svc
+        .oneshot(Request::get("/posts").body(()).unwrap())
+        .await
+        .unwrap();
+    let (parts, body) = res.into_parts();
+    let body = body.collect().await.unwrap().to_bytes();
+    (
+        Response::from_parts(parts, ()),
+        String::from_utf8(body.to_vec()).unwrap(),
+    )
+}
+
+fn names(res: &Response<()>) -> Vec<&str> {
+    res.headers().keys().map(|n| n.as_str()).collect()
+}
+
+#[tokio::test]
+async fn a_500_body_is_replaced_and_its_non_body_headers_kept() {
+    let layer = ErrorHygieneLayer::builder()
+        .strip_header("X-Debug-Token")
+        .build()
+        .unwrap();
+    let (res, body) = run(layer, || {
+        failing(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "ERROR: relation \"users\" does not exist at /srv/app/db.rs:12",
+        )
+    })
+    .await;
+    assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(body, BODY_500);
+    assert_eq!(names(&res), ["content-type", "retry-after", "set-cookie"]);
+    assert_eq!(res.headers()["content-type"], "application/problem+json");
+    assert_eq!(res.headers()["retry-after"], "30");
+    let cookies: Vec<_> = res.headers().get_all("set-cookie").iter().collect();
+    assert_eq!(cookies, ["a=1", "b=2"]);
+    let problem = res.extensions().get::<Problem>().unwrap();
+    assert_eq!(problem.type_uri(), ProblemType::ServerError.type_uri());
+}
+
+#[tokio::test]
+async fn another_5xx_keeps_its_status() {
+    for status in [
+        StatusCode::BAD_GATEWAY,
+        StatusCode::SERVICE_UNAVAILABLE,
+        StatusCode::from_u16(599).unwrap(),
+    ] {
+        let svc = ServiceBuilder::new()
+            .layer(ErrorHygieneLayer::new())
+            .service_fn(move |_: Request<()>| async move {
+                Ok::<_, Infallible>(failing(status, "upstream 10.0.0.7:5432 refused"))
+            });
+        let res = svc
+            .oneshot(Request::get("/").body(()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(res.status(), status);
+        let body = res.into_body().collect().await.unwrap().to_bytes();
+        let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(json["status"], status.as_u16());
+        assert_eq!(json["title"], "Server error");
+        assert!(!String::from_utf8_lossy(&body).contains("10.0.0.7"));
+    }
+}
+
+#[tokio::test]
+async fn other_responses_keep_their_body_and_lose_the_banners() {
+    for status in [
+        StatusCode::OK,
+        StatusCode::NOT_FOUND,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    ] {
+        let svc = ServiceBuilder::new()
+            .layer(ErrorHygieneLayer::new())
+            .service_fn(move |_: Request<()>| async move {
+                Ok::<_, Infallible>(failing(status, "kept"))
+            });
+        let res = svc
+            .oneshot(Request::get("/").body(()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(res.status(), status);
+        assert!(res.headers().get("server").is_none());
+        assert!(res.headers().get("x-powered-by").is_none());
+        assert_eq!(res.headers()["x-debug-token"], "9f8e"); // not configured here
+        assert_eq!(res.headers()["content-type"], "text/plain");
+        let body = res.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(body, "kept");
+    }
+}
+
+#[tokio::test]
+async fn a_panic_in_the_future_is_a_500_without_its_message() {
+    let svc = ServiceBuilder::new()
+        .layer(ErrorHygieneLayer::new())
+        .service_fn(|_: Request<()>| async {
+            if true {
+                panic!("secret at /srv/app/src/main.rs:7");
+            }
+            Ok::<_, Infallible>(Response::new(Full::<Bytes>::default()))
+        });
+    let res = svc
+        .oneshot(Request::get("/").body(()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(res.headers()["content-type"], "application/problem+json");
+    let body = res.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(body, BODY_500);
+}
+
+/// A service whose `call` itself panics.
+#[derive(Clone)]
+struct PanicsInCall;
+
+impl tower::Service<Request<()>> for PanicsInCall {
+    type Response = Response<Full<Bytes>>;
+    type Error = Infallible;
+    type Future = std::future::Ready<Result<Self::Response, Infallible>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _: Request<()>) -> Self::Future {
+        panic!("{}", String::from("secret from call"))
+    }
+}
+
+#[tokio::test]
+async fn a_panic_in_call_is_a_500_too() {
+    let svc = ErrorHygieneLayer::new().layer(PanicsInCall);
+    let res = svc
+        .oneshot(Request::get("/").body(()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    let body = res.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(body, BODY_500);
+}
+
+#[tokio::test]
+#[should_panic(expected = "not caught")]
+async fn panics_go_on_when_not_caught() {
+    let layer = ErrorHygieneLayer::builder()
+        .catch_panics(false)
+        .build()
+        .unwrap();
+    let svc = layer.layer(service_fn(|_: Request<()>| async {
+        if true {
+            panic!("not caught");
+        }
+        Ok::<_, Infallible>(Response::new(Full::<Bytes>::default()))
+    }));
+    let _ = svc.oneshot(Request::get("/").body(()).unwrap()).await;
+}
+
+#[tokio::test]
+async fn problems_are_kept_unless_told_otherwise() {
+    fn problem() -> Response<Full<Bytes>> {
+        let mut res = failing(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "{\"title\":\"Authentication Unavailable\"}",
+        );
+        res.extensions_mut()
+            .insert(Problem::of(ProblemType::AuthUnavailable));
+        res
+    }
+    let (res, body) = run(ErrorHygieneLayer::new(), problem).await;
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(body, "{\"title\":\"Authentication Unavailable\"}");
+    assert!(res.headers().get("server").is_none());
+    let layer = ErrorHygieneLayer::builder()
+        .keep_problems(false)
+        .build()
+        .unwrap();
+    let (res, body) = run(layer, problem).await;
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(
+        body.contains("\"title\":\"Server error\",\"status\":503"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn the_replacement_has_the_request_id_and_the_requests_renderer() {
+    let svc = ServiceBuilder::new()
+        .layer(RendererLayer::new(PlainText))
+        .layer(RequestIdLayer::new())
+        .layer(ErrorHygieneLayer::new())
+        .service_fn(|_: Request<()>| async {
+            Ok::<_, Infallible>(failing(StatusCode::INTERNAL_SERVER_ERROR, "stack trace"))
+        });
+    let req = Request::get("/")
+        .header("x-request-id", "req-42")
+        .body(())
+        .unwrap();
+    let res = svc.oneshot(req).await.unwrap();
+    assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(res.headers()["content-type"], "text/plain; charset=utf-8");
+    assert_eq!(res.headers()["x-request-id"], "req-42");
+    let body = res.into_body().collect().await.unwrap().to_bytes();
+    let body = String::from_utf8(body.to_vec()).unwrap();
+    assert!(body.contains("req-42"), "{body}");
+    assert!(!body.contains("stack trace"), "{body}");
+}
+
+/// Frames of `chunk` forever, counting the polls; or an error after one frame.
+struct Endless {
+    polls: Arc<Mutex<usize>>,
+    fail: bool,
+}
+
+impl http_body::Body for Endless {
+    type Data = Bytes;
+    type Error = io::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
+        let mut polls = self.polls.lock().unwrap();
+        *polls += 1;
+        if self.fail && *polls > 1 {
+            return Poll::Ready(Some(Err(io::Error::other("connection reset"))));
+        }
+        Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(b"0123456789")))))
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_zero_limit_reads_nothing() {
+    let polls = Arc::new(Mutex::new(0));
+    let counted = Arc::clone(&polls);
+    let layer = ErrorHygieneLayer::builder()
+        .log_body_limit(0)
+        .build()
+        .unwrap();
+    let svc = layer.layer(service_fn(move |_: Request<()>| {
+        let polls = Arc::clone(&counted);
+        async move {
+            let mut res = Response::new(Endless { polls, fail: false });
+            *res.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+            Ok::<_, Infallible>(res)
+        }
+    }));
+    let res = svc
+        .oneshot(Request::get("/").body(()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(*polls.lock().unwrap(), 0);
+}
+
+#[test]
+fn bad_configuration_is_a_build_error() {
+    let err = |b: ErrorHygieneBuilder| b.build().unwrap_err();
+    assert_eq!(
+        err(ErrorHygieneLayer::builder().strip_header("x bad")),
+        ConfigError::InvalidHeaderName("x bad".into())
+    );
+    assert_eq!(
+        err(ErrorHygieneLayer::builder().strip_header("Content-Type")),
+        ConfigError::BodyHeader("content-type".into())
+    );
+    assert_eq!(
+        err(ErrorHygieneLayer::builder().log_body_limit(MAX_LOG_BODY_LIMIT + 1)),
+        ConfigError::LogBodyLimit {
+            limit: 65_537,
+            max: 65_536
+        }
+    );
+    assert_eq!(
+        err(ErrorHygieneLayer::builder().strip_header("")).to_string(),
+        "error hygiene: invalid header name \"\""
+    );
+}
+
+#[test]
+fn debug_and_defaults() {
+    let layer = ErrorHygieneLayer::builder()
+        .strip_headers(["X-Debug-Token", "x-debug-token", "server"])
+        .build()
+        .unwrap();
+    assert_eq!(
+        format!("{layer:?}"),
+        "ErrorHygieneLayer { config: Config { strip: [\"server\", \"x-powered-by\", \"x-debug-token\"], \
+         log_body_limit: 4096, catch_panics: true, keep_problems: true } }"
+    );
+    assert_eq!(
+        format!("{:?}", ErrorHygieneLayer::new()),
+        format!("{:?}", ErrorHygieneLayer::builder().build().unwrap())
+    );
+}
