@@ -40,8 +40,7 @@ use subtle::ConstantTimeEq as _;
 
 /// The unreserved characters of [RFC 3986](https://www.rfc-editor.org/rfc/rfc3986#section-2.3)
 /// a code verifier is made of.
-const UNRESERVED: &[u8; 66] =
-    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~";
+const UNRESERVED: &[u8; 66] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~";
 
 /// The shortest code verifier RFC 7636 allows.
 pub const MIN_VERIFIER_LEN: usize = 43;
@@ -255,7 +254,10 @@ mod tests {
 
     #[test]
     fn bad_verifiers_and_challenges_are_refused() {
-        assert_eq!(CodeVerifier::parse("short"), Err(PkceError::VerifierLength(5)));
+        assert_eq!(
+            CodeVerifier::parse("short"),
+            Err(PkceError::VerifierLength(5))
+        );
         assert_eq!(
             CodeVerifier::parse(&"a".repeat(129)),
             Err(PkceError::VerifierLength(129))

@@ -14,9 +14,10 @@
 //! header whose scheme no authenticator accepts is a `401` in both modes, never anonymous.
 //!
 //! Provided authenticators: [`ApiKeyAuth`] (hashed, rotatable keys, module [`api_key`]),
-//! `BasicAuth` (feature `basic`, Argon2 hashes, module `basic`) and `JwtAuth` (feature `jwt`;
-//! remote key sets with feature `jwks`). Your own (token introspection, a database) implement
-//! [`Authenticator`].
+//! `BasicAuth` (feature `basic`, Argon2 hashes, module `basic`), `JwtAuth` (feature `jwt`;
+//! remote key sets with feature `jwks`) and `IntrospectionAuth` (feature `introspection`:
+//! opaque Bearer tokens checked at the authorization server, RFC 7662). Your own (a database)
+//! implement [`Authenticator`].
 //!
 //! [`AuthLayer::new`] takes a chain and builds the layer at once; [`AuthLayer::builder`]
 //! configures more and checks it ([`ConfigError`]).
@@ -71,11 +72,16 @@ pub mod basic;
 mod builder;
 mod chain;
 mod error;
+#[cfg(feature = "introspection")]
+#[cfg_attr(docsrs, doc(cfg(feature = "introspection")))]
+pub mod introspection;
 #[cfg(feature = "jwt")]
 #[cfg_attr(docsrs, doc(cfg(feature = "jwt")))]
 pub mod jwt;
 mod layer;
 mod principal;
+#[cfg(any(feature = "jwt", feature = "introspection"))]
+mod token_cache;
 
 use std::sync::Arc;
 
@@ -92,6 +98,9 @@ pub use basic::{Argon2Users, BasicAuth, BasicBuilder, InvalidPasswordHash, Passw
 pub use builder::AuthBuilder;
 pub use chain::Chain;
 pub use error::{AuthError, AuthErrorKind, Forbidden};
+#[cfg(feature = "introspection")]
+#[cfg_attr(docsrs, doc(cfg(feature = "introspection")))]
+pub use introspection::{IntrospectionAuth, IntrospectionBuilder};
 #[cfg(feature = "jwks")]
 #[cfg_attr(docsrs, doc(cfg(feature = "jwks")))]
 pub use jwt::Jwks;
