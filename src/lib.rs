@@ -79,8 +79,11 @@
 
 pub mod auth;
 pub mod body;
-#[cfg(feature = "signature")]
-#[cfg_attr(docsrs, doc(cfg(feature = "signature")))]
+#[cfg(any(feature = "signature", feature = "client-credentials"))]
+#[cfg_attr(
+    docsrs,
+    doc(cfg(any(feature = "signature", feature = "client-credentials")))
+)]
 pub mod client;
 mod core;
 pub mod cors;

@@ -7,6 +7,19 @@ use std::time::Duration;
 
 use reqwest::{Client, Response, Url};
 
+/// How a client authenticates at the authorization server's endpoints (RFC 6749 section
+/// 2.3.1; the names are RFC 7591's `token_endpoint_auth_method` values).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum ClientAuth {
+    /// `client_secret_basic`: `Authorization: Basic` with the form-encoded id and secret (the
+    /// default).
+    #[default]
+    SecretBasic,
+    /// `client_secret_post`: `client_id` and `client_secret` in the form body.
+    SecretPost,
+}
+
 /// Why a URL cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum UrlError {

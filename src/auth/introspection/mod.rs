@@ -85,6 +85,7 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 
+pub use crate::core::remote::ClientAuth;
 pub use builder::IntrospectionBuilder;
 
 use self::fetch::{Fetcher, Introspected};
@@ -94,18 +95,6 @@ use crate::auth::{
     Scopes, Tier, challenge,
 };
 use crate::core::SharedClock;
-
-/// How the resource server authenticates to the introspection endpoint (RFC 6749 section
-/// 2.3.1; the names are RFC 7591's `token_endpoint_auth_method` values).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub enum ClientAuth {
-    /// `Authorization: Basic` with the form-encoded id and secret (the default).
-    #[default]
-    SecretBasic,
-    /// `client_id` and `client_secret` in the form body.
-    SecretPost,
-}
 
 /// A configuration of [`IntrospectionAuth`] that cannot work: what
 /// [`IntrospectionBuilder::build`] refuses. Messages never show the secret.
