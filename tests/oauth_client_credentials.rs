@@ -14,7 +14,7 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response as AxumResponse};
 use axum::routing::post;
 use http::{HeaderMap, Request, Response, StatusCode};
-use serde_json::{Value, json};
+use serde_json::json;
 use tower::{BoxError, Service, ServiceExt, service_fn};
 use tower_layer::Layer;
 use tower_shield::ManualClock;
@@ -294,7 +294,8 @@ async fn a_token_endpoint_down_slow_or_answering_garbage_is_a_typed_error() {
             .build()
             .unwrap()
     };
-    let cases: Vec<(Script, Box<dyn Fn(&TokenError) -> bool>)> = vec![
+    type Check = Box<dyn Fn(&TokenError) -> bool>;
+    let cases: Vec<(Script, Check)> = vec![
         (
             Script::Raw(StatusCode::BAD_REQUEST, r#"{"error":"invalid_scope"}"#),
             Box::new(
@@ -410,5 +411,4 @@ fn configuration() {
         .build()
         .unwrap();
     assert!(!format!("{layer:?}").contains("hunter2"));
-    let _: Value = json!(null);
 }
