@@ -70,6 +70,10 @@
 //! - `basic` (default): HTTP Basic authentication (`auth::BasicAuth`) with Argon2 hashes.
 //! - `jwks`: JWT keys from a remote JWK set or OIDC discovery (`auth::Jwks`), fetched with
 //!   `reqwest` (rustls) on tokio.
+//! - `introspection`: OAuth 2.0 token introspection (`auth::IntrospectionAuth`, RFC 7662) for
+//!   opaque Bearer tokens, with `reqwest` (rustls) on tokio.
+//! - `client-credentials`: OAuth 2.0 client credentials for outbound calls
+//!   (`client::ClientCredentialsLayer`), with `reqwest` (rustls) on tokio.
 //! - `redis`: the Redis store for rate limits (`rate_limit::RedisStore`): one limit shared by
 //!   every instance of a service, on a single server or a Redis Cluster.
 // The rest of the lint policy is the `[lints]` table of Cargo.toml (every target); these two
