@@ -95,7 +95,8 @@
 //! ## auth-unavailable
 //!
 //! `503 Service Unavailable`: the credential could not be checked because the identity
-//! provider's signing keys could not be loaded. Try again later.
+//! provider's signing keys could not be loaded, or the authorization server's introspection
+//! endpoint did not answer usably in time. Try again later.
 //!
 //! ## auth-overloaded
 //!
