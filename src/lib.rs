@@ -70,6 +70,10 @@
 //! - `basic` (default): HTTP Basic authentication (`auth::BasicAuth`) with Argon2 hashes.
 //! - `jwks`: JWT keys from a remote JWK set or OIDC discovery (`auth::Jwks`), fetched with
 //!   `reqwest` (rustls) on tokio.
+//! - `introspection`: OAuth 2.0 token introspection (`auth::IntrospectionAuth`, RFC 7662) for
+//!   opaque Bearer tokens, with `reqwest` (rustls) on tokio.
+//! - `client-credentials`: OAuth 2.0 client credentials for outbound calls
+//!   (`client::ClientCredentialsLayer`), with `reqwest` (rustls) on tokio.
 //! - `redis`: the Redis store for rate limits (`rate_limit::RedisStore`): one limit shared by
 //!   every instance of a service, on a single server or a Redis Cluster.
 // The rest of the lint policy is the `[lints]` table of Cargo.toml (every target); these two
@@ -79,8 +83,11 @@
 
 pub mod auth;
 pub mod body;
-#[cfg(feature = "signature")]
-#[cfg_attr(docsrs, doc(cfg(feature = "signature")))]
+#[cfg(any(feature = "signature", feature = "client-credentials"))]
+#[cfg_attr(
+    docsrs,
+    doc(cfg(any(feature = "signature", feature = "client-credentials")))
+)]
 pub mod client;
 mod core;
 pub mod cors;
@@ -90,6 +97,7 @@ pub mod error_hygiene;
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub mod extract;
 mod guard;
+pub mod pkce;
 pub mod problem;
 pub mod rate_limit;
 pub mod request_id;

@@ -15,10 +15,11 @@
 //!
 //! Provided authenticators: [`ApiKeyAuth`] (hashed, rotatable keys, module [`api_key`]),
 //! `BasicAuth` (feature `basic`, Argon2 hashes, module `basic`), `JwtAuth` (feature `jwt`;
-//! remote key sets with feature `jwks`) and `MtlsAuth` (feature `mtls`, client certificates,
-//! module `mtls`). A principal whose claims bind it to a client certificate (`cnf.x5t#S256`,
-//! RFC 8705) is accepted only on a connection that presented that certificate. Your own (token
-//! introspection, a database) implement [`Authenticator`].
+//! remote key sets with feature `jwks`), `IntrospectionAuth` (feature `introspection`: opaque
+//! Bearer tokens checked at the authorization server, RFC 7662) and `MtlsAuth` (feature `mtls`,
+//! client certificates, module `mtls`). A principal whose claims bind it to a client
+//! certificate (`cnf.x5t#S256`, RFC 8705) is accepted only on a connection that presented that
+//! certificate. Your own (a database) implement [`Authenticator`].
 //!
 //! [`AuthLayer::new`] takes a chain and builds the layer at once; [`AuthLayer::builder`]
 //! configures more and checks it ([`ConfigError`]).
@@ -74,6 +75,9 @@ mod builder;
 mod chain;
 mod cnf;
 mod error;
+#[cfg(feature = "introspection")]
+#[cfg_attr(docsrs, doc(cfg(feature = "introspection")))]
+pub mod introspection;
 #[cfg(feature = "jwt")]
 #[cfg_attr(docsrs, doc(cfg(feature = "jwt")))]
 pub mod jwt;
@@ -82,6 +86,8 @@ mod layer;
 #[cfg_attr(docsrs, doc(cfg(feature = "mtls")))]
 pub mod mtls;
 mod principal;
+#[cfg(any(feature = "jwt", feature = "introspection"))]
+mod token_cache;
 
 use std::sync::Arc;
 
@@ -98,6 +104,9 @@ pub use basic::{Argon2Users, BasicAuth, BasicBuilder, InvalidPasswordHash, Passw
 pub use builder::AuthBuilder;
 pub use chain::Chain;
 pub use error::{AuthError, AuthErrorKind, Forbidden};
+#[cfg(feature = "introspection")]
+#[cfg_attr(docsrs, doc(cfg(feature = "introspection")))]
+pub use introspection::{IntrospectionAuth, IntrospectionBuilder};
 #[cfg(feature = "jwks")]
 #[cfg_attr(docsrs, doc(cfg(feature = "jwks")))]
 pub use jwt::Jwks;

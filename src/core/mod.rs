@@ -5,6 +5,12 @@
 mod answer;
 mod clock;
 mod head;
+#[cfg(any(
+    feature = "jwks",
+    feature = "introspection",
+    feature = "client-credentials"
+))]
+pub(crate) mod remote;
 mod request_id;
 pub(crate) mod util;
 

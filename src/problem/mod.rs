@@ -103,7 +103,8 @@
 //! ## auth-unavailable
 //!
 //! `503 Service Unavailable`: the credential could not be checked because the identity
-//! provider's signing keys could not be loaded. Try again later.
+//! provider's signing keys could not be loaded, or the authorization server's introspection
+//! endpoint did not answer usably in time. Try again later.
 //!
 //! ## auth-overloaded
 //!
@@ -181,7 +182,6 @@ pub use catalog::{ProblemType, TYPE_BASE};
 pub use render::{GrpcStatus, PlainText, ProblemJson, Renderer, RendererLayer, RendererService};
 #[cfg_attr(not(feature = "axum"), allow(unused_imports))]
 pub(crate) use render::{SharedRenderer, render_with};
-
 
 /// Media type of the default renderer, per [RFC 9457 section 3](https://www.rfc-editor.org/rfc/rfc9457#section-3).
 pub const APPLICATION_PROBLEM_JSON: &str = "application/problem+json";

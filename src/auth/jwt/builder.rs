@@ -4,11 +4,11 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::cache::TokenCache;
 #[cfg(feature = "jwks")]
 use super::jwks::Jwks;
 use super::keys::{Algorithm, JwtKey, KeySet, alg_name, crypto_ready};
 use super::{Config, ConfigError, JwtAuth, Keys, media_type};
+use crate::auth::token_cache::TokenCache;
 use crate::auth::{challenge, is_quotable};
 use crate::core::{Clock, SharedClock, system_clock};
 

@@ -13,6 +13,7 @@ use sha2::{Digest, Sha256};
 
 use super::ConfigError;
 use super::keys::KeySet;
+use crate::core::remote::{self, UrlError, error_chain};
 
 const DISCOVERY_PATH: &str = "/.well-known/openid-configuration";
 
@@ -150,12 +151,7 @@ impl Fetcher {
         };
         let client = match client {
             Some(client) => client,
-            None => Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .connect_timeout(timeout)
-                .user_agent(concat!("tower-shield/", env!("CARGO_PKG_VERSION")))
-                .build()
-                .map_err(|e| ConfigError::HttpClient(error_chain(&e)))?,
+            None => remote::default_client(timeout).map_err(ConfigError::HttpClient)?,
         };
         Ok(Self {
             source,
@@ -350,42 +346,12 @@ fn delta_seconds(s: &str) -> Option<u64> {
     Some(s.parse().unwrap_or(u64::MAX))
 }
 
-/// A reqwest error with its causes ("error sending request: connection refused").
-fn error_chain(e: &reqwest::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(cause) = source {
-        out.push_str(": ");
-        out.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    out
-}
-
-/// Whether the URL's host is loopback: `localhost`, `127.0.0.0/8` or `::1`.
-fn is_loopback(url: &Url) -> bool {
-    let Some(host) = url.host_str() else {
-        return false;
-    };
-    let bare = host.trim_start_matches('[').trim_end_matches(']');
-    match bare.parse::<std::net::IpAddr>() {
-        Ok(ip) => ip.is_loopback(),
-        Err(_) => host.eq_ignore_ascii_case("localhost"),
-    }
-}
-
-/// The crate's one check of a JWKS URL: parses `url` and checks its scheme (`https`, or `http`
-/// to a loopback host unless `allow_insecure_http`) and that it has a host.
+/// The crate's one check of a URL (`crate::core::remote::check_url`), with the JWT module's
+/// errors: `https`, or `http` to a loopback host unless `allow_insecure_http`, and a host.
 pub(super) fn check_url(url: &str, allow_insecure_http: bool) -> Result<Url, ConfigError> {
-    let parsed = Url::parse(url).map_err(|e| ConfigError::InvalidUrl(format!("{url}: {e}")))?;
-    match parsed.scheme() {
-        "https" => {}
-        "http" if allow_insecure_http || is_loopback(&parsed) => {}
-        "http" => return Err(ConfigError::InsecureHttp(url.to_owned())),
-        _ => return Err(ConfigError::UnsupportedScheme(url.to_owned())),
-    }
-    if parsed.host().is_none() {
-        return Err(ConfigError::InvalidUrl(format!("{url}: no host")));
-    }
-    Ok(parsed)
+    remote::check_url(url, allow_insecure_http).map_err(|e| match e {
+        UrlError::Invalid(m) => ConfigError::InvalidUrl(m),
+        UrlError::InsecureHttp(u) => ConfigError::InsecureHttp(u),
+        UrlError::UnsupportedScheme(u) => ConfigError::UnsupportedScheme(u),
+    })
 }

@@ -68,7 +68,6 @@
 //! keeps serving, for at most `JwksBuilder::max_stale`, 24 hours by default).
 
 mod builder;
-mod cache;
 #[cfg(feature = "jwks")]
 mod fetch;
 #[cfg(feature = "jwks")]
@@ -96,8 +95,8 @@ pub use fetch::FetchError;
 pub use jwks::{Jwks, JwksBuilder};
 pub use keys::{Algorithm, JwtKey};
 
-use self::cache::{CacheEntry, TokenCache};
 use self::keys::{KeySet, Selection, alg_by_name};
+use crate::auth::token_cache::{CacheEntry, TokenCache};
 use crate::auth::{
     Answer, AuthError, AuthErrorKind, AuthMethod, Authenticator, Outcome, Principal, RequestHead,
     Scopes, Tier, challenge,

@@ -1,9 +1,9 @@
 //! Unit tests of the JWT authenticator: keys and algorithms, the verified-token cache, and
 //! (feature `jwks`) the remote key set and its fetches.
 
-use super::cache::{CacheEntry, TokenCache};
 use super::keys::{alg_by_name, alg_name};
 use super::*;
+use crate::auth::token_cache::{CacheEntry, TokenCache};
 
 const ALL_ALGORITHMS: [Algorithm; 12] = [
     Algorithm::HS256,

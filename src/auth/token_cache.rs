@@ -1,5 +1,9 @@
-//! The verified-token cache: a token seen again is accepted without checking its signature,
-//! until its `exp`, and never across a change of a remote key set.
+//! The verified-token cache, shared by `JwtAuth` and `IntrospectionAuth`: a token seen again
+//! is answered without checking it again (its signature, or the authorization server), until
+//! the entry's expiry, and (JWT) never across a change of a remote key set.
+//!
+//! Times (`exp`, `now`) are in whatever unit the user of a cache chooses, the same for both:
+//! `JwtAuth` uses seconds, `IntrospectionAuth` microseconds.
 //!
 //! Eviction is first in, first out: each shard keeps its digests in the order they were first
 //! inserted, and a full shard drops its oldest entry (expired or not) to make room. An insert
@@ -13,25 +17,35 @@ use std::sync::RwLock;
 use crate::auth::Principal;
 
 /// A token already verified, and until when it may be accepted without verifying again.
-pub(super) struct CacheEntry {
-    pub(super) principal: Principal,
-    pub(super) exp: u64,
-    pub(super) generation: u64,
+pub(crate) struct CacheEntry<V = Principal> {
+    /// What the check concluded (for `JwtAuth` the principal; for `IntrospectionAuth` the
+    /// principal or `None`, an inactive token).
+    pub(crate) principal: V,
+    pub(crate) exp: u64,
+    pub(crate) generation: u64,
 }
 
 /// The entries of one shard, and their digests in insertion order (each present digest once).
-#[derive(Default)]
-struct ShardMap {
-    entries: HashMap<[u8; 32], CacheEntry>,
+struct ShardMap<V> {
+    entries: HashMap<[u8; 32], CacheEntry<V>>,
     order: VecDeque<[u8; 32]>,
 }
 
 /// A bounded map from a token's SHA-256 digest to its principal, sharded so that readers on
 /// different shards never meet.
-type Shard = RwLock<ShardMap>;
+type Shard<V> = RwLock<ShardMap<V>>;
 
-pub(super) struct TokenCache {
-    shards: Box<[Shard]>,
+impl<V> Default for ShardMap<V> {
+    fn default() -> Self {
+        Self {
+            entries: HashMap::new(),
+            order: VecDeque::new(),
+        }
+    }
+}
+
+pub(crate) struct TokenCache<V = Principal> {
+    shards: Box<[Shard<V>]>,
     per_shard: usize,
     /// Entries looked at to make room (a test hook: eviction must not scan).
     #[cfg(test)]
@@ -40,8 +54,8 @@ pub(super) struct TokenCache {
 
 const SHARDS: usize = 16;
 
-impl TokenCache {
-    pub(super) fn new(capacity: usize) -> Self {
+impl<V: Clone> TokenCache<V> {
+    pub(crate) fn new(capacity: usize) -> Self {
         Self {
             shards: (0..SHARDS).map(|_| RwLock::default()).collect(),
             per_shard: capacity.div_ceil(SHARDS).max(1),
@@ -50,13 +64,13 @@ impl TokenCache {
         }
     }
 
-    fn shard(&self, digest: &[u8; 32]) -> &Shard {
+    fn shard(&self, digest: &[u8; 32]) -> &Shard<V> {
         &self.shards[usize::from(digest[0]) % SHARDS]
     }
 
     /// The principal of the token with this digest, if it was verified against the key set of
     /// `generation` and `now` is before its `exp`.
-    pub(super) fn get(&self, digest: &[u8; 32], now: u64, generation: u64) -> Option<Principal> {
+    pub(crate) fn get(&self, digest: &[u8; 32], now: u64, generation: u64) -> Option<V> {
         let shard = self.shard(digest).read().unwrap_or_else(|e| e.into_inner());
         let entry = shard.entries.get(digest)?;
         (now < entry.exp && entry.generation == generation).then(|| entry.principal.clone())
@@ -65,7 +79,7 @@ impl TokenCache {
     /// Keeps `entry`. A digest already present is replaced in place; a new one goes to the
     /// back of its shard's queue, and a full shard first drops the entry at the front (the
     /// oldest): O(1).
-    pub(super) fn insert(&self, digest: [u8; 32], entry: CacheEntry) {
+    pub(crate) fn insert(&self, digest: [u8; 32], entry: CacheEntry<V>) {
         let mut guard = self
             .shard(&digest)
             .write()
@@ -90,12 +104,12 @@ impl TokenCache {
 
     /// How many entries inserts have looked at to make room, since the last call.
     #[cfg(test)]
-    pub(super) fn take_examined(&self) -> usize {
+    pub(crate) fn take_examined(&self) -> usize {
         self.examined.swap(0, std::sync::atomic::Ordering::Relaxed)
     }
 
     #[cfg(test)]
-    pub(super) fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.shards
             .iter()
             .map(|s| s.read().unwrap_or_else(|e| e.into_inner()).entries.len())
