@@ -6,19 +6,22 @@
 //!    UUID v7; the id is on the response, in the logs and in every problem body.
 //! 2. `SecurityHeadersLayer::json_api()`: HSTS, nosniff, `Cache-Control: no-store`, a
 //!    `default-src 'none'` CSP, `Referrer-Policy`; `Server` and `X-Powered-By` removed.
-//! 3. `CorsLayer`: `https://frontend.example.com`, `https://*.example.com` and the origins in
+//! 3. `ErrorHygieneLayer`: a handler's 5xx body or panic becomes a generic problem with the
+//!    request id (the original logged, never sent).
+//! 4. `CorsLayer`: `https://frontend.example.com`, `https://*.example.com` and the origins in
 //!    `ALLOWED_ORIGINS` (comma-separated), with credentials; preflights answered here.
-//! 4. `VersioningLayer`: `/v2/...` (or `API-Version: 2`, or
+//! 5. `VersioningLayer`: `/v2/...` (or `API-Version: 2`, or
 //!    `Accept: application/vnd.example.v2+json`, default 2), `/v1/...` deprecated until its
 //!    sunset on 2027-06-30, `/v0/...` gone, anything else a 400.
-//! 5. `AuthLayer`: an API key (`X-API-Key`), then a Bearer JWT (RS256, verified with
+//! 6. `AuthLayer`: an API key (`X-API-Key`), then a Bearer JWT (RS256, verified with
 //!    `examples/keys/jwt_public.pem`), then HTTP Basic. A request without any credential goes on
 //!    as the anonymous principal; a bad credential is a 401.
-//! 6. `RateLimitLayer` on the in-memory store, keyed by principal (by client IP for the
+//! 7. `RateLimitLayer` on the in-memory store, keyed by principal (by client IP for the
 //!    anonymous one): per hour, anonymous 60, authenticated 1,000, premium 10,000; `/search`
 //!    also bursts of 20 at 2 per second. Every answer carries `X-RateLimit-Limit`,
 //!    `X-RateLimit-Remaining` and `X-RateLimit-Reset`; a 429 also `Retry-After`.
-//! 7. `ScopeLayer` per route: `read:posts`, `write:posts`, `delete:posts`.
+//! 8. `ScopeLayer` per route: `read:posts`, `write:posts`, `delete:posts`; `POST /webhooks`
+//!    verified by a `SignatureLayer` (Standard Webhooks, `QUICKSTART_WEBHOOK_SECRET`).
 //!
 //! The server stores SHA-256 digests of the API keys and an Argon2id hash of the Basic
 //! password, never the plain values. Every error is an RFC 9457 `application/problem+json`
@@ -46,10 +49,10 @@ use tower_shield::extract::Rejector;
 use tower_shield::rate_limit::{
     ConfigError as RateLimitConfigError, Limit, Quota, RateLimitBuilder, RateLimitLayer, Tiers,
 };
-use tower_shield::scope::ScopeError;
 use tower_shield::versioning::{ApiVersion, Version};
 use tower_shield::{
-    CorsLayer, Problem, RequestIdLayer, ScopeLayer, SecurityHeadersLayer, VersioningLayer,
+    CorsLayer, ErrorHygieneLayer, Problem, RequestIdLayer, ScopeLayer, SecurityHeadersLayer,
+    SignatureLayer, VersioningLayer,
 };
 
 /// The default address; the first argument overrides it.
@@ -197,6 +200,9 @@ pub fn auth(creds: &Credentials) -> Result<AuthLayer, Box<dyn std::error::Error>
         .cache(10_000)
         .build()?;
     let chain = ApiKeyAuth::new(keys).or(jwt).or(BasicAuth::new(users));
+    // Last: a client certificate on the mTLS listener (QUICKSTART_MTLS_ADDR).
+    #[cfg(feature = "mtls")]
+    let chain = chain.or(mtls::auth()?);
     Ok(AuthLayer::new(chain).allow_anonymous(true))
 }
 
@@ -267,7 +273,7 @@ pub const MAX_BODY: usize = 1024 * 1024;
 /// # Errors
 ///
 /// When a required scope is not a valid OAuth scope.
-pub fn routes() -> Result<Router, ScopeError> {
+pub fn routes() -> Result<Router, Box<dyn std::error::Error>> {
     let scope = |s: &str| ScopeLayer::all_of([s]);
     Ok(Router::new()
         .route("/health", get(health))
@@ -283,10 +289,51 @@ pub fn routes() -> Result<Router, ScopeError> {
             delete(delete_post).route_layer(scope("delete:posts")?),
         )
         .route("/search", get(search).route_layer(scope("read:posts")?))
+        .route(
+            "/webhooks",
+            axum::routing::post(webhook).route_layer(webhooks()?),
+        )
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(Posts::with_samples())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed))
+}
+
+/// The demo secret of `POST /webhooks` (demo value only; `QUICKSTART_WEBHOOK_SECRET` overrides
+/// it).
+pub const DEMO_WEBHOOK_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+/// The webhook secret: `QUICKSTART_WEBHOOK_SECRET`, else the demo one.
+pub fn webhook_secret() -> String {
+    std::env::var("QUICKSTART_WEBHOOK_SECRET")
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| DEMO_WEBHOOK_SECRET.to_owned())
+}
+
+/// `POST /webhooks`: Standard Webhooks signed with [`webhook_secret`]. A replayed `webhook-id`
+/// or a timestamp more than 5 minutes away is refused (`401 signature-invalid`).
+///
+/// # Errors
+///
+/// When the secret is not a `whsec_` secret.
+pub fn webhooks() -> Result<SignatureLayer, tower_shield::signature::ConfigError> {
+    SignatureLayer::standard_webhooks()
+        .secret("webhook-sender", &webhook_secret())
+        .build()
+}
+
+async fn webhook(sender: Principal, headers: http::HeaderMap) -> StatusCode {
+    let id = headers
+        .get("webhook-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    tracing::info!(
+        webhook_id = id,
+        sender = sender.subject(),
+        "webhook received"
+    );
+    StatusCode::NO_CONTENT
 }
 
 /// The origins from `ALLOWED_ORIGINS` (comma-separated), besides [`ORIGINS`].
@@ -356,6 +403,7 @@ pub fn app_with_limits(
     let stack = ServiceBuilder::new()
         .layer(RequestIdLayer::new())
         .layer(SecurityHeadersLayer::json_api())
+        .layer(ErrorHygieneLayer::new())
         .layer(cors)
         .layer(versioning)
         .layer(auth(creds)?)
@@ -596,6 +644,20 @@ pub fn banner(
         "Credentials: from the environment (QUICKSTART_*).\n".to_owned()
     };
     let key = creds.api_key.as_deref().unwrap_or(DEMO_API_KEY);
+    let webhooks = if webhook_secret() == DEMO_WEBHOOK_SECRET {
+        let raw = &DEMO_WEBHOOK_SECRET["whsec_".len()..];
+        format!(
+            "Webhooks: POST {base}/v2/webhooks, Standard Webhooks signed with the demo secret\n  \
+               {DEMO_WEBHOOK_SECRET} (demo value only; QUICKSTART_WEBHOOK_SECRET overrides it).\n  \
+               Sign and send one (204; the same command again within the second is a replay, 401):\n  \
+               id=msg_$(date +%s); ts=$(date +%s); body='{{\"type\":\"ping\"}}'\n  \
+               key=$(printf %s {raw} | base64 -d | od -An -tx1 | tr -d ' \\n')\n  \
+               sig=$(printf %s \"$id.$ts.$body\" | openssl dgst -sha256 -mac HMAC -macopt hexkey:$key -binary | base64)\n  \
+               curl -i -X POST -H \"webhook-id: $id\" -H \"webhook-timestamp: $ts\" -H \"webhook-signature: v1,$sig\" -d \"$body\" {base}/v2/webhooks\n"
+        )
+    } else {
+        format!("Webhooks: POST {base}/v2/webhooks, signed with QUICKSTART_WEBHOOK_SECRET.\n")
+    };
     format!(
         "tower-shield quickstart listening on {base}\n\
          \n\
@@ -620,15 +682,150 @@ pub fn banner(
                 -H 'Access-Control-Request-Method: POST' {base}/v2/health  # a CORS preflight\n  \
            curl -i {base}/v2/nowhere                                  # a problem+json 404\n\
          \n\
+         {webhooks}\
+         \n\
          CORS origins (with credentials): {}\n\
          Stack (outermost first): RequestIdLayer -> SecurityHeadersLayer::json_api() -> \
-         CorsLayer -> VersioningLayer -> AuthLayer (API key, JWT, Basic; anonymous allowed) -> \
+         ErrorHygieneLayer -> CorsLayer -> VersioningLayer -> AuthLayer (API key, JWT, Basic; anonymous allowed) -> \
          RateLimitLayer -> ScopeLayer per route\n\
          Limits per hour: anonymous 60 (per IP), authenticated 1000, premium 10000; \
          /search: bursts of 20, 2 per second.\n\
          Stop with Ctrl-C.\n",
         origins.join(", ")
     )
+}
+
+/// The optional mTLS listener (`QUICKSTART_MTLS_ADDR`, feature `mtls`): a demo CA, the
+/// server's certificate and a client certificate made at start with rcgen.
+#[cfg(feature = "mtls")]
+pub mod mtls {
+    use std::path::Path;
+    use std::sync::Arc;
+
+    use axum::Router;
+    use axum::extract::{ConnectInfo, Request};
+    use rcgen::{
+        BasicConstraints, CertificateParams, CertifiedIssuer, DistinguishedName, DnType,
+        ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose, SanType,
+    };
+    use tokio::net::TcpListener;
+    use tokio_rustls::rustls::crypto::ring;
+    use tokio_rustls::rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+    use tokio_rustls::rustls::server::WebPkiClientVerifier;
+    use tokio_rustls::rustls::{RootCertStore, ServerConfig};
+    use tower_shield::auth::mtls::Grant;
+    use tower_shield::auth::{MtlsAuth, TlsConnectInfo, TlsListener};
+    use tower_shield::rate_limit::PeerAddr;
+
+    /// The demo service's identity: a SPIFFE id, on the internal tier (100,000 per hour).
+    pub const DEMO_SPIFFE_ID: &str = "spiffe://quickstart.example/ns/demo/sa/reporter";
+
+    /// Workloads of `spiffe://quickstart.example/ns/demo/...` are internal services that may
+    /// read posts.
+    ///
+    /// # Errors
+    ///
+    /// Never with these constants.
+    pub fn auth() -> Result<MtlsAuth, Box<dyn std::error::Error>> {
+        Ok(MtlsAuth::builder()
+            .spiffe(
+                "quickstart.example",
+                "/ns/demo",
+                Grant::new().scopes(["read:posts"]),
+            )
+            .build()?)
+    }
+
+    /// Makes the demo CA, a server certificate for `localhost` and `127.0.0.1`, and a client
+    /// certificate for [`DEMO_SPIFFE_ID`]; writes `ca.pem`, `client.pem` and `client-key.pem`
+    /// into `dir` (for curl) and returns the server's TLS configuration: client certificates
+    /// of the demo CA verified, clients without one still served (API keys, tokens).
+    ///
+    /// # Errors
+    ///
+    /// When `dir` cannot be written.
+    pub fn demo_pki(dir: &Path) -> Result<Arc<ServerConfig>, Box<dyn std::error::Error>> {
+        let mut ca = CertificateParams::default();
+        ca.distinguished_name = DistinguishedName::new();
+        ca.distinguished_name
+            .push(DnType::CommonName, "tower-shield quickstart demo CA");
+        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        let ca = CertifiedIssuer::self_signed(ca, KeyPair::generate()?)?;
+
+        let server_key = KeyPair::generate()?;
+        let mut server = CertificateParams::new(vec!["localhost".into(), "127.0.0.1".into()])?;
+        server.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        let server = server.signed_by(&server_key, &ca)?;
+
+        let client_key = KeyPair::generate()?;
+        let mut client = CertificateParams::default();
+        client.distinguished_name = DistinguishedName::new();
+        client
+            .distinguished_name
+            .push(DnType::CommonName, "reporter");
+        client.subject_alt_names = vec![SanType::URI(DEMO_SPIFFE_ID.try_into()?)];
+        client.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        let client = client.signed_by(&client_key, &ca)?;
+
+        std::fs::create_dir_all(dir)?;
+        std::fs::write(dir.join("ca.pem"), ca.pem())?;
+        std::fs::write(dir.join("client.pem"), client.pem())?;
+        std::fs::write(dir.join("client-key.pem"), client_key.serialize_pem())?;
+
+        let provider = Arc::new(ring::default_provider());
+        let mut roots = RootCertStore::empty();
+        roots.add(ca.der().clone())?;
+        let verifier =
+            WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+                .allow_unauthenticated()
+                .build()?;
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(server_key.serialize_der()));
+        let mut config = ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()?
+            .with_client_cert_verifier(verifier)
+            .with_single_cert(vec![server.der().clone(), ca.der().clone()], key)?;
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Ok(Arc::new(config))
+    }
+
+    /// Serves `app` over TLS on `listener` until Ctrl-C. The client's address goes into the
+    /// request as a `PeerAddr` too, for the rate limiter's keys by IP.
+    pub async fn serve(
+        listener: TcpListener,
+        config: Arc<ServerConfig>,
+        app: Router,
+    ) -> std::io::Result<()> {
+        let app = app.layer(axum::middleware::map_request(
+            |mut req: Request| async move {
+                if let Some(ConnectInfo(info)) =
+                    req.extensions().get::<ConnectInfo<TlsConnectInfo>>()
+                {
+                    let peer = PeerAddr(info.remote_addr());
+                    req.extensions_mut().insert(peer);
+                }
+                req
+            },
+        ));
+        axum::serve(
+            TlsListener::new(listener, config),
+            app.into_make_service_with_connect_info::<TlsConnectInfo>(),
+        )
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await
+    }
+
+    /// The banner's lines for the mTLS listener on `port`, with the files in `dir`.
+    pub fn banner(port: u16, dir: &Path) -> String {
+        let d = dir.display();
+        format!(
+            "mTLS listener on https://localhost:{port} (demo certificates in {d}):\n  \
+               curl -i --cert {d}/client.pem --key {d}/client-key.pem --cacert {d}/ca.pem https://localhost:{port}/v2/me\n  \
+               # {DEMO_SPIFFE_ID}: method mtls, tier internal (100,000 per hour)\n"
+        )
+    }
 }
 
 #[tokio::main]
@@ -665,6 +862,23 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         )
     );
     print!("{store_line}");
+    if let Some(mtls_addr) = std::env::var("QUICKSTART_MTLS_ADDR")
+        .ok()
+        .filter(|a| !a.is_empty())
+    {
+        #[cfg(feature = "mtls")]
+        {
+            let dir = std::env::temp_dir().join("tower-shield-quickstart");
+            let config = mtls::demo_pki(&dir)?;
+            let tls = TcpListener::bind(&mtls_addr)
+                .await
+                .map_err(|e| format!("cannot listen on {mtls_addr}: {e}"))?;
+            print!("{}", mtls::banner(tls.local_addr()?.port(), &dir));
+            tokio::spawn(mtls::serve(tls, config, app.clone()));
+        }
+        #[cfg(not(feature = "mtls"))]
+        println!("QUICKSTART_MTLS_ADDR={mtls_addr} is ignored: run with --features mtls");
+    }
     serve(listener, app).await?;
     Ok(())
 }

@@ -558,3 +558,75 @@ async fn preflights_are_answered_before_the_rate_limit() {
         Some(true)
     );
 }
+
+/// A Standard Webhooks signature of `id.ts.body` with the demo secret, computed here with the
+/// crate's own dependencies (the interop tests check it against the reference libraries).
+fn webhook_signature(id: &str, ts: u64, body: &str) -> String {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let secret = b64
+        .decode(&quickstart::DEMO_WEBHOOK_SECRET["whsec_".len()..])
+        .unwrap();
+    let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &secret);
+    let tag = aws_lc_rs::hmac::sign(&key, format!("{id}.{ts}.{body}").as_bytes());
+    format!("v1,{}", b64.encode(tag.as_ref()))
+}
+
+async fn post_webhook(
+    addr: std::net::SocketAddr,
+    id: &str,
+    ts: u64,
+    signature: &str,
+    body: &str,
+) -> common::RawResponse {
+    let head = format!(
+        "POST /v2/webhooks HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\
+         webhook-id: {id}\r\nwebhook-timestamp: {ts}\r\nwebhook-signature: {signature}",
+        body.len()
+    );
+    raw_with_body(addr, head.as_bytes(), body.as_bytes()).await
+}
+
+#[tokio::test]
+async fn webhooks_are_verified_once_and_fresh() {
+    let addr = start().await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let body = r#"{"type":"ping"}"#;
+    let sig = webhook_signature("msg_qs_1", now, body);
+    let res = post_webhook(addr, "msg_qs_1", now, &sig, body).await;
+    assert_eq!(res.status, 204);
+    assert!(res.body.is_empty());
+
+    // The same message again: a replay.
+    let res = post_webhook(addr, "msg_qs_1", now, &sig, body).await;
+    assert_eq!(res.status, 401);
+    let problem: Value = serde_json::from_slice(&res.body).unwrap();
+    assert_eq!(
+        problem["type"],
+        "https://docs.rs/tower-shield/latest/tower_shield/problem/index.html#signature-invalid"
+    );
+    assert_eq!(
+        problem["detail"],
+        "replayed message: its id was seen already"
+    );
+
+    // Signed correctly, but ten minutes old.
+    let stale = now - 600;
+    let sig = webhook_signature("msg_qs_2", stale, body);
+    let res = post_webhook(addr, "msg_qs_2", stale, &sig, body).await;
+    assert_eq!(res.status, 401);
+    let problem: Value = serde_json::from_slice(&res.body).unwrap();
+    assert_eq!(
+        problem["detail"],
+        "timestamp outside the tolerance of 300 seconds"
+    );
+
+    // A body changed after signing.
+    let sig = webhook_signature("msg_qs_3", now, body);
+    let res = post_webhook(addr, "msg_qs_3", now, &sig, r#"{"type":"pong"}"#).await;
+    assert_eq!(res.status, 401);
+    res.assert_json_api_headers();
+}
