@@ -129,7 +129,8 @@ pub use versioning::{ApiVersion, VersioningLayer};
     feature = "axum",
     feature = "jwt",
     feature = "basic",
-    feature = "redis"
+    feature = "redis",
+    feature = "signature"
 ))]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
