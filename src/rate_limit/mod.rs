@@ -92,6 +92,8 @@ mod builder;
 mod client_ip;
 mod error;
 mod headers;
+#[cfg(feature = "redis")]
+mod hybrid;
 mod key;
 mod layer;
 mod limit;
@@ -108,6 +110,11 @@ pub use builder::RateLimitBuilder;
 pub use client_ip::{ClientIp, ClientIpBuilder, ClientIpError, ForwardedHeader, PeerAddr};
 pub use error::{KeyMissing, RateLimitUnavailable, RateLimited};
 pub use headers::HeaderStyle;
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub use hybrid::{
+    DEFAULT_LEASE, DEFAULT_LEASE_FRACTION, DEFAULT_MAX_LEASES, HybridStore, HybridStoreBuilder,
+};
 pub use key::KeyBy;
 pub use layer::{RateLimit, RateLimitLayer, ResponseFuture};
 pub use limit::{Limit, Tiers};
