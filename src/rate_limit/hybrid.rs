@@ -254,7 +254,9 @@ impl Inner {
         let mut short: SmallVec<[(usize, u64); 2]> = SmallVec::new();
         let mut blocked = false;
         for (index, item) in items.iter().enumerate() {
-            let lease = guards.get(slot(item.digest)).and_then(|m| m.get(&item.digest));
+            let lease = guards
+                .get(slot(item.digest))
+                .and_then(|m| m.get(&item.digest));
             let left = lease.map_or(0, |l| l.left_at(now));
             if left >= item.cost {
                 continue;
@@ -386,7 +388,11 @@ impl Inner {
                 return Err(protocol("a check went missing"));
             };
             let need = item.cost.saturating_sub(left).max(1);
-            let ask = self.lease_size(&item.rule).max(item.cost).saturating_sub(left).max(need);
+            let ask = self
+                .lease_size(&item.rule)
+                .max(item.cost)
+                .saturating_sub(left)
+                .max(need);
             keys.push(key.clone());
             args.extend(rule_args(&item.rule));
             args.extend([ask, need]);
@@ -455,9 +461,11 @@ impl Inner {
                 },
                 |l| l.status(now, &item.rule),
             );
-            let refused = short.iter().zip(rest.chunks_exact(5)).zip(&needs).any(
-                |((&(s, _), c), &need)| s == i && u64::try_from(c[1]).unwrap_or(0) < need,
-            );
+            let refused = short
+                .iter()
+                .zip(rest.chunks_exact(5))
+                .zip(&needs)
+                .any(|((&(s, _), c), &need)| s == i && u64::try_from(c[1]).unwrap_or(0) < need);
             if refused {
                 status.retry_after = lease
                     .filter(|l| l.blocked_until > now)
@@ -590,7 +598,10 @@ impl fmt::Debug for HybridStore {
             .field("redis", &self.inner.redis)
             .field("lease", &self.inner.lease)
             .field("lease_fraction", &self.inner.fraction)
-            .field("max_leases", &(self.inner.shard_cap * self.inner.shards.len()))
+            .field(
+                "max_leases",
+                &(self.inner.shard_cap * self.inner.shards.len()),
+            )
             .finish_non_exhaustive()
     }
 }
