@@ -562,3 +562,113 @@ async fn a_hybrid_store_with_a_small_limit_decides_every_request_in_redis_exactl
     let retry: u64 = h["retry-after"].to_str().unwrap().parse().unwrap();
     assert!((719..=720).contains(&retry), "{retry}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_local_fallback_limits_in_memory_while_redis_is_down_and_goes_back_by_itself() {
+    use tower::ServiceExt;
+    use tower_shield::rate_limit::DecidedBy;
+
+    let mut server = RedisServer::start();
+    let store = RedisStore::builder(server.url())
+        .prefix(unique_prefix("local"))
+        .timeout(Duration::from_millis(100))
+        .build()
+        .unwrap();
+    let app = Router::new()
+        .route(
+            "/",
+            get(|req: Request<Body>| async move {
+                match req.extensions().get::<DecidedBy>() {
+                    Some(DecidedBy::Remote) => "remote",
+                    Some(DecidedBy::Local) => "local",
+                    _ => "none",
+                }
+            }),
+        )
+        .layer(
+            RateLimitLayer::builder()
+                .store(store)
+                .limit(Limit::new("test", Quota::per_hour(10)).key(KeyBy::ip()))
+                // Two instances: each keeps half of the limit in memory.
+                .on_store_failure(StoreFailure::Local { instances: 2 })
+                .build()
+                .unwrap(),
+        );
+    // (status, remaining, decided by (response extension), decided by (as the handler saw it))
+    let call = |app: Router| async move {
+        let res = tokio::time::timeout(Duration::from_secs(5), app.oneshot(from("192.0.2.1")))
+            .await
+            .expect("no hang")
+            .unwrap();
+        let remaining = res
+            .headers()
+            .get("x-ratelimit-remaining")
+            .map(|v| v.to_str().unwrap().to_owned());
+        let by = res.extensions().get::<DecidedBy>().copied();
+        let status = res.status();
+        let body = http_body_util::BodyExt::collect(res.into_body())
+            .await
+            .unwrap()
+            .to_bytes();
+        (
+            status,
+            remaining,
+            by,
+            String::from_utf8(body.to_vec()).unwrap(),
+        )
+    };
+    let remote = |remaining: &str| {
+        (
+            StatusCode::OK,
+            Some(remaining.to_owned()),
+            Some(DecidedBy::Remote),
+            "remote".to_owned(),
+        )
+    };
+    assert_eq!(call(app.clone()).await, remote("9"));
+    assert_eq!(call(app.clone()).await, remote("8"));
+
+    server.kill();
+    // In memory from the first failure on: 10 / 2 = 5 per hour, counted from zero, exactly,
+    // probes included (a failed probe is decided in memory too).
+    for remaining in ["4", "3", "2", "1", "0"] {
+        assert_eq!(
+            call(app.clone()).await,
+            (
+                StatusCode::OK,
+                Some(remaining.to_owned()),
+                Some(DecidedBy::Local),
+                "local".to_owned()
+            )
+        );
+    }
+    for _ in 0..3 {
+        let (status, remaining, by, _) = call(app.clone()).await;
+        assert_eq!(
+            (status, remaining.as_deref(), by),
+            (
+                StatusCode::TOO_MANY_REQUESTS,
+                Some("0"),
+                Some(DecidedBy::Local)
+            )
+        );
+        // Across a probe or two (100 ms, then 200 ms): still refused in memory.
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+
+    server.restart();
+    // A probe finds Redis again (within the backoff), and Redis decides from then on: its
+    // counts started over (persistence is off).
+    let mut back = None;
+    for _ in 0..100 {
+        let answer = call(app.clone()).await;
+        if answer.2 == Some(DecidedBy::Remote) {
+            back = Some(answer);
+            break;
+        }
+        assert_eq!(answer.0, StatusCode::TOO_MANY_REQUESTS);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(back, Some(remote("9")));
+    assert_eq!(call(app.clone()).await, remote("8"));
+}

@@ -91,6 +91,7 @@ pub mod algorithm;
 mod builder;
 mod client_ip;
 mod error;
+mod fallback;
 mod headers;
 #[cfg(feature = "redis")]
 mod hybrid;
@@ -109,6 +110,7 @@ pub use algorithm::{Algorithm, Quota, QuotaError, Rule, RuleError};
 pub use builder::RateLimitBuilder;
 pub use client_ip::{ClientIp, ClientIpBuilder, ClientIpError, ForwardedHeader, PeerAddr};
 pub use error::{KeyMissing, RateLimitUnavailable, RateLimited};
+pub use fallback::DecidedBy;
 pub use headers::HeaderStyle;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
@@ -170,6 +172,9 @@ pub enum ConfigError {
         #[source]
         error: RuleError,
     },
+    /// [`StoreFailure::Local`] with `instances: 0`.
+    #[error("a local store-failure fallback needs at least one instance")]
+    NoInstances,
     /// An allow-listed network that does not parse.
     #[error("{value:?} is not an IP address or CIDR network")]
     InvalidNetwork {
