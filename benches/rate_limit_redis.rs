@@ -28,6 +28,11 @@
 //! and the ratio then says how much server work each client spends per decision. The client,
 //! redis-benchmark and the server share this machine's cores.
 //!
+//! - **The hybrid store.** [`HybridStore`] over its own `RedisStore` on the same server, with
+//!   its default lease (64 units for this quota), by 32 callers deciding the same 16 keys in
+//!   the same loop, for 3 s after 0.5 s of warm-up. Target: at least 10 × the plain store's
+//!   decisions per second at 32 callers in the same run.
+//!
 //! The server is a `redis-server` child on a free loopback port, persistence off, killed when
 //! the bench ends (on a panic too); with `TOWER_SHIELD_REDIS_URL` set, that server is used
 //! instead. The binaries default to `redis-server`, `redis-cli` and `redis-benchmark` on
@@ -47,11 +52,14 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use tokio::runtime::Runtime;
-use tower_shield::rate_limit::{Algorithm, Answer, Check, Quota, RedisStore, Rule, Store};
+use tower_shield::rate_limit::{
+    Algorithm, Answer, Check, HybridStore, Quota, RedisStore, Rule, Store,
+};
 
 /// The script the store runs, byte for byte.
 const SCRIPT: &str = include_str!("../src/rate_limit/redis.lua");
 const PREFIX: &str = "bench:";
+const HYBRID_PREFIX: &str = "bench-hybrid:";
 const SCOPE: &str = "bench";
 /// Distinct counters (Redis keys).
 const KEYS: usize = 16;
@@ -64,6 +72,9 @@ const SMOKE_CALLERS: [usize; 2] = [1, 4];
 const SMOKE_DECISIONS: usize = 200;
 const TARGET_CALLERS: usize = 32;
 const TARGET_RATIO: f64 = 0.9;
+/// The hybrid store's target: this many times the plain store's decisions per second at
+/// [`TARGET_CALLERS`].
+const HYBRID_TARGET: f64 = 10.0;
 /// The store's decision timeout: far above any latency here, so a slow decision is measured,
 /// not failed.
 const TIMEOUT: Duration = Duration::from_secs(2);
@@ -96,11 +107,33 @@ fn main() {
             .expect("a Redis store")
     });
     check_equivalence(&server, &store, &sha, &rule, &args);
+    let hybrid = runtime.block_on(async {
+        let redis = RedisStore::builder(server.url.as_str())
+            .prefix(HYBRID_PREFIX)
+            .timeout(TIMEOUT)
+            .build()
+            .expect("a Redis store");
+        HybridStore::builder(redis).build()
+    });
 
     if measuring {
-        bench(&server, &runtime, &store, &sha, &rule, &args);
+        let plain = bench(&server, &runtime, &store, &sha, &rule, &args);
+        bench_hybrid(&runtime, &hybrid, &rule, plain);
     } else {
         smoke(&server, &runtime, &store, &sha, &rule, &args);
+        let run = runtime.block_on(shield(&hybrid, 4, rule, Plan::Count(SMOKE_DECISIONS * 10)));
+        assert_eq!(
+            run.errors, 0,
+            "hybrid: decisions failed (first: {:?})",
+            run.first_error
+        );
+        assert_eq!(run.refused, 0, "hybrid: decisions refused");
+        assert_eq!(run.latencies.len(), 4 * SMOKE_DECISIONS * 10);
+        println!(
+            "rate_limit_redis smoke, hybrid store, 4 callers: {} decisions, p99 {:.3} ms",
+            run.latencies.len(),
+            run.percentile_ms(0.99)
+        );
     }
 }
 
@@ -112,7 +145,7 @@ fn bench(
     sha: &str,
     rule: &Rule,
     args: &[String; 4],
-) {
+) -> Option<f64> {
     let workers = runtime.metrics().num_workers();
     println!(
         "rate_limit_redis: redis-server {} at {}; the store on a {workers}-worker tokio runtime; \
@@ -186,10 +219,10 @@ fn bench(
             ));
         }
         if *callers == TARGET_CALLERS {
-            target = Some(ratio);
+            target = Some((ratio, shield.per_second()));
         }
     }
-    if let Some(ratio) = target {
+    if let Some((ratio, _)) = target {
         println!(
             "target: shield ≥ {TARGET_RATIO:.2} × redis-benchmark (unpipelined) at \
              {TARGET_CALLERS} callers: {} ({ratio:.2})",
@@ -204,6 +237,39 @@ fn bench(
         failures.is_empty(),
         "decisions failed:\n{}",
         failures.join("\n")
+    );
+    target.map(|(_, per_second)| per_second)
+}
+
+/// The hybrid store at [`TARGET_CALLERS`], against the plain store's rate of the same run.
+fn bench_hybrid(runtime: &Runtime, store: &HybridStore, rule: &Rule, plain: Option<f64>) {
+    let run = runtime.block_on(shield(store, TARGET_CALLERS, *rule, Plan::Timed));
+    println!(
+        "\nhybrid store (lease {} units), {TARGET_CALLERS} callers: {:.0} decisions/s, \
+         p50 {:.4} ms, p99 {:.4} ms",
+        store.lease_size(rule),
+        run.per_second(),
+        run.percentile_ms(0.50),
+        run.percentile_ms(0.99)
+    );
+    if let Some(plain) = plain {
+        let ratio = run.per_second() / plain;
+        println!(
+            "target: hybrid ≥ {HYBRID_TARGET:.0} × the Redis store at {TARGET_CALLERS} callers \
+             ({plain:.0}/s): {} ({ratio:.1}×)",
+            if ratio >= HYBRID_TARGET {
+                "met"
+            } else {
+                "MISSED"
+            }
+        );
+    }
+    assert!(
+        run.errors == 0 && run.refused == 0,
+        "hybrid: {} errors (first: {:?}), {} refused",
+        run.errors,
+        run.first_error,
+        run.refused
     );
 }
 
@@ -340,7 +406,7 @@ impl Tally {
 }
 
 /// `callers` tasks sharing `store`, each deciding one check in a loop.
-async fn shield(store: &RedisStore, callers: usize, rule: Rule, plan: Plan) -> Tally {
+async fn shield<S: Store + Clone>(store: &S, callers: usize, rule: Rule, plan: Plan) -> Tally {
     let start = Instant::now();
     let tasks: Vec<_> = (0..callers)
         .map(|i| {
@@ -367,7 +433,7 @@ async fn shield(store: &RedisStore, callers: usize, rule: Rule, plan: Plan) -> T
     tally
 }
 
-async fn caller(store: RedisStore, key: [u8; 6], rule: Rule, plan: Plan, start: Instant) -> Tally {
+async fn caller<S: Store>(store: S, key: [u8; 6], rule: Rule, plan: Plan, start: Instant) -> Tally {
     // Decisions that complete in `from..until` count.
     let (from, until, mut left) = match plan {
         Plan::Timed => (start + WARM_UP, Some(start + WARM_UP + MEASURE), usize::MAX),

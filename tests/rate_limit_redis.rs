@@ -17,8 +17,8 @@ use common::call;
 use http::{Request, StatusCode};
 use redis_support::{RedisCluster, RedisServer, shared_or_start};
 use tower_shield::rate_limit::{
-    Algorithm, Answer, Check, Decision, KeyBy, Limit, ManualClock, MemoryStore, PeerAddr, Quota,
-    RateLimitLayer, RedisStore, Rule, Store, StoreFailure, Unchecked,
+    Algorithm, Answer, Check, Decision, HybridStore, KeyBy, Limit, ManualClock, MemoryStore,
+    PeerAddr, Quota, RateLimitLayer, RedisStore, Rule, Store, StoreFailure, Unchecked,
 };
 
 async fn decide(store: &impl Store, checks: &[Check<'_>]) -> Decision {
@@ -406,4 +406,269 @@ async fn a_three_master_cluster_spreads_keys_and_keeps_each_limit() {
         let keys: u64 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
         assert!(keys > 0, "node {port} holds no counter");
     }
+}
+
+/// `instances` hybrid stores on one server, `tasks` tasks each, deciding `check` as fast as
+/// they can until `stop` says so; returns (admitted, refused).
+async fn hammer_hybrid(
+    url: &str,
+    prefix: &str,
+    instances: usize,
+    tasks: usize,
+    rule: Rule,
+    stop: impl Fn(usize) -> bool + Clone + Send + Sync + 'static,
+) -> (usize, usize) {
+    let allowed = Arc::new(AtomicUsize::new(0));
+    let refused = Arc::new(AtomicUsize::new(0));
+    let mut handles = Vec::new();
+    for _ in 0..instances {
+        let redis = RedisStore::builder(url)
+            .prefix(prefix)
+            .timeout(Duration::from_secs(2))
+            .build()
+            .unwrap();
+        let store = HybridStore::builder(redis).build();
+        for _ in 0..tasks {
+            let (store, stop) = (store.clone(), stop.clone());
+            let (allowed, refused) = (Arc::clone(&allowed), Arc::clone(&refused));
+            handles.push(tokio::spawn(async move {
+                let mut i = 0;
+                while !stop(i) {
+                    let check = Check {
+                        scope: "hybrid",
+                        key: b"hot",
+                        rule,
+                        cost: 1,
+                    };
+                    if decide(&store, &[check]).await.allowed() {
+                        allowed.fetch_add(1, Ordering::SeqCst);
+                    } else {
+                        refused.fetch_add(1, Ordering::SeqCst);
+                    }
+                    i += 1;
+                    if i % 64 == 0 {
+                        // Decisions from a lease never yield: let the other tasks run.
+                        tokio::task::yield_now().await;
+                    }
+                }
+            }));
+        }
+    }
+    for h in handles {
+        h.await.unwrap();
+    }
+    (
+        allowed.load(Ordering::SeqCst),
+        refused.load(Ordering::SeqCst),
+    )
+}
+
+#[test]
+fn four_hybrid_instances_admit_the_quota_within_the_documented_bound() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let (url, _server) = shared_or_start();
+        let rule = Rule::new(Algorithm::TokenBucket, Quota::per_hour(3000)).unwrap();
+        let lease = {
+            let redis = RedisStore::builder(&url).build().unwrap();
+            HybridStore::builder(redis).build().lease_size(&rule)
+        };
+        // The default lease: 1% of the limit, at most 64.
+        assert_eq!(lease, 30);
+        let prefix = unique_prefix("hybrid-hour");
+        let (admitted, refused) = hammer_hybrid(&url, &prefix, 4, 8, rule, |i| i >= 200).await;
+        let bound = 4 * lease as usize;
+        eprintln!("hybrid, 4 instances, 3000/h: {admitted} admitted, {refused} refused");
+        assert_eq!(admitted + refused, 4 * 8 * 200);
+        // A token every 1.2 s comes back meanwhile: the run takes less than a second or two.
+        assert!(
+            admitted <= 3000 + 2 + bound,
+            "{admitted} > 3000 + 2 + {bound}"
+        );
+        // Units stranded in other instances' leases are lost: at most the same bound.
+        assert!(admitted + bound >= 3000, "{admitted} + {bound} < 3000");
+    });
+}
+
+#[test]
+fn four_hybrid_instances_on_a_refilling_bucket_stay_within_the_documented_bound() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let (url, _server) = shared_or_start();
+        // 2,000 a second, a burst of 2,000: leases of 20.
+        let rule = Rule::new(Algorithm::TokenBucket, Quota::per_second(2000)).unwrap();
+        let prefix = unique_prefix("hybrid-second");
+        let started = std::time::Instant::now();
+        let deadline = started + Duration::from_millis(1500);
+        let (admitted, refused) = hammer_hybrid(&url, &prefix, 4, 4, rule, move |_| {
+            std::time::Instant::now() >= deadline
+        })
+        .await;
+        let elapsed = started.elapsed().as_secs_f64();
+        // What one Redis store could have admitted over the run (the burst, then the rate,
+        // one more token for rounding), plus 4 instances x 20 units.
+        let single = 2000.0 + 2000.0 * elapsed + 1.0;
+        let bound = 4.0 * 20.0;
+        eprintln!(
+            "hybrid, 4 instances, 2000/s over {elapsed:.3} s: {admitted} admitted, \
+             {refused} refused (single store at most {single:.0})"
+        );
+        assert!(refused > 0, "the run never reached the limit");
+        assert!(
+            admitted as f64 <= single + bound,
+            "{admitted} > {single:.0} + {bound}"
+        );
+        assert!(admitted >= 2000, "{admitted} < the burst");
+    });
+}
+
+#[tokio::test]
+async fn a_hybrid_store_with_a_small_limit_decides_every_request_in_redis_exactly() {
+    let (url, _server) = shared_or_start();
+    let redis = RedisStore::builder(&url)
+        .prefix(unique_prefix("hybrid-small"))
+        .build()
+        .unwrap();
+    let store = HybridStore::builder(redis).build();
+    let rule = Rule::new(Algorithm::TokenBucket, Quota::per_hour(5)).unwrap();
+    // Below 100 a lease is one unit: each request is a round trip, as with the Redis store.
+    assert_eq!(store.lease_size(&rule), 1);
+    let app = Router::new().route("/", get(|| async { "ok" })).layer(
+        RateLimitLayer::builder()
+            .store(store)
+            .limit(Limit::new("small", Quota::per_hour(5)).key(KeyBy::ip()))
+            .build()
+            .unwrap(),
+    );
+    for remaining in ["4", "3", "2", "1", "0"] {
+        let (status, h, _) = call(&app, from("192.0.2.9")).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(h["x-ratelimit-remaining"], remaining);
+    }
+    let (status, h, _) = call(&app, from("192.0.2.9")).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    // One token every 720 s: the refusal is remembered locally until then.
+    assert_eq!(h["retry-after"], "720");
+    let (status, h, _) = call(&app, from("192.0.2.9")).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    let retry: u64 = h["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((719..=720).contains(&retry), "{retry}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_local_fallback_limits_in_memory_while_redis_is_down_and_goes_back_by_itself() {
+    use tower::ServiceExt;
+    use tower_shield::rate_limit::DecidedBy;
+
+    let mut server = RedisServer::start();
+    let store = RedisStore::builder(server.url())
+        .prefix(unique_prefix("local"))
+        .timeout(Duration::from_millis(100))
+        .build()
+        .unwrap();
+    let app = Router::new()
+        .route(
+            "/",
+            get(|req: Request<Body>| async move {
+                match req.extensions().get::<DecidedBy>() {
+                    Some(DecidedBy::Remote) => "remote",
+                    Some(DecidedBy::Local) => "local",
+                    _ => "none",
+                }
+            }),
+        )
+        .layer(
+            RateLimitLayer::builder()
+                .store(store)
+                .limit(Limit::new("test", Quota::per_hour(10)).key(KeyBy::ip()))
+                // Two instances: each keeps half of the limit in memory.
+                .on_store_failure(StoreFailure::Local { instances: 2 })
+                .build()
+                .unwrap(),
+        );
+    // (status, remaining, decided by (response extension), decided by (as the handler saw it))
+    let call = |app: Router| async move {
+        let res = tokio::time::timeout(Duration::from_secs(5), app.oneshot(from("192.0.2.1")))
+            .await
+            .expect("no hang")
+            .unwrap();
+        let remaining = res
+            .headers()
+            .get("x-ratelimit-remaining")
+            .map(|v| v.to_str().unwrap().to_owned());
+        let by = res.extensions().get::<DecidedBy>().copied();
+        let status = res.status();
+        let body = http_body_util::BodyExt::collect(res.into_body())
+            .await
+            .unwrap()
+            .to_bytes();
+        (
+            status,
+            remaining,
+            by,
+            String::from_utf8(body.to_vec()).unwrap(),
+        )
+    };
+    let remote = |remaining: &str| {
+        (
+            StatusCode::OK,
+            Some(remaining.to_owned()),
+            Some(DecidedBy::Remote),
+            "remote".to_owned(),
+        )
+    };
+    assert_eq!(call(app.clone()).await, remote("9"));
+    assert_eq!(call(app.clone()).await, remote("8"));
+
+    server.kill();
+    // In memory from the first failure on: 10 / 2 = 5 per hour, counted from zero, exactly,
+    // probes included (a failed probe is decided in memory too).
+    for remaining in ["4", "3", "2", "1", "0"] {
+        assert_eq!(
+            call(app.clone()).await,
+            (
+                StatusCode::OK,
+                Some(remaining.to_owned()),
+                Some(DecidedBy::Local),
+                "local".to_owned()
+            )
+        );
+    }
+    for _ in 0..3 {
+        let (status, remaining, by, _) = call(app.clone()).await;
+        assert_eq!(
+            (status, remaining.as_deref(), by),
+            (
+                StatusCode::TOO_MANY_REQUESTS,
+                Some("0"),
+                Some(DecidedBy::Local)
+            )
+        );
+        // Across a probe or two (100 ms, then 200 ms): still refused in memory.
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+
+    server.restart();
+    // A probe finds Redis again (within the backoff), and Redis decides from then on: its
+    // counts started over (persistence is off).
+    let mut back = None;
+    for _ in 0..100 {
+        let answer = call(app.clone()).await;
+        if answer.2 == Some(DecidedBy::Remote) {
+            back = Some(answer);
+            break;
+        }
+        assert_eq!(answer.0, StatusCode::TOO_MANY_REQUESTS);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(back, Some(remote("9")));
+    assert_eq!(call(app.clone()).await, remote("8"));
 }

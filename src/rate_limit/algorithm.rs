@@ -308,6 +308,30 @@ impl Rule {
         }
     }
 
+    /// One of `n` instances' share of this rule: `1/n` of its limit (at least 1) over the same
+    /// period; a leaky bucket drains `n` times slower.
+    pub(crate) fn share(&self, n: u32) -> Self {
+        let n = u64::from(n.max(1));
+        match *self {
+            Self::TokenBucket { interval, capacity } => Self::TokenBucket {
+                interval: interval.saturating_mul(n),
+                capacity: (capacity / n).max(1),
+            },
+            Self::FixedWindow { window, limit } => Self::FixedWindow {
+                window,
+                limit: (limit / n).max(1),
+            },
+            Self::SlidingWindow { window, limit } => Self::SlidingWindow {
+                window,
+                limit: (limit / n).max(1),
+            },
+            Self::LeakyBucket { interval, max_wait } => Self::LeakyBucket {
+                interval: interval.saturating_mul(n),
+                max_wait,
+            },
+        }
+    }
+
     /// The period over which [`limit`](Rule::limit) requests may be made from a fresh state,
     /// in microseconds: the `w` of a `RateLimit-Policy`.
     pub fn window(&self) -> u64 {

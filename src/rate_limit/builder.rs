@@ -6,6 +6,7 @@ use std::sync::atomic::AtomicU64;
 
 use super::ConfigError;
 use super::client_ip::{ClientIp, Network};
+use super::fallback::Fallback;
 use super::headers::HeaderStyle;
 use super::layer::{Config, Predicate, RateLimitLayer};
 use super::limit::{Compiled, Limit};
@@ -120,7 +121,8 @@ impl RateLimitBuilder {
         self
     }
 
-    /// What to do when the store fails (default [`StoreFailure::Open`]).
+    /// What to do when the store fails (default [`StoreFailure::Open`]; see
+    /// [`StoreFailure::Local`] for the same limits in memory).
     pub fn on_store_failure(mut self, failure: StoreFailure) -> Self {
         self.failure = failure;
         self
@@ -162,6 +164,11 @@ impl RateLimitBuilder {
                 Network::parse(n).map_err(|_| ConfigError::InvalidNetwork { value: n.clone() })
             })
             .collect::<Result<_, _>>()?;
+        let fallback = match self.failure {
+            StoreFailure::Local { instances: 0 } => return Err(ConfigError::NoInstances),
+            StoreFailure::Local { instances } => Some(Fallback::new(instances)),
+            _ => None,
+        };
         let has_allow_rules = !self.allow_networks.is_empty()
             || !self.allow_tiers.is_empty()
             || self.allow_if.is_some();
@@ -179,6 +186,7 @@ impl RateLimitBuilder {
                 missing: self.missing,
                 failure: self.failure,
                 observer: self.observer,
+                fallback,
                 last_failure_log: AtomicU64::new(0),
             }),
         })

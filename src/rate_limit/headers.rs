@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 use http::{HeaderMap, HeaderName, HeaderValue};
 
 use super::algorithm::MICROS_PER_SEC;
+use super::fallback::DecidedBy;
 use super::layer::Config;
 use super::plan::{Binding, PlanRef};
 use super::store::Decision;
@@ -45,9 +46,22 @@ pub(crate) struct Report {
     x: Option<(HeaderValue, u64, u64)>,
     /// `RateLimit-Policy` and `RateLimit`.
     ietf: Option<Box<(HeaderValue, HeaderValue)>>,
+    /// Which store decided, under [`StoreFailure::Local`](super::StoreFailure::Local).
+    pub(super) by: Option<DecidedBy>,
 }
 
 impl Report {
+    /// `report`, carrying which store decided (a report without headers, if need be).
+    pub(super) fn decided_by(report: Option<Report>, by: DecidedBy) -> Option<Report> {
+        let mut report = report.unwrap_or(Report {
+            x: None,
+            ietf: None,
+            by: None,
+        });
+        report.by = Some(by);
+        Some(report)
+    }
+
     /// Writes the headers, replacing any of the same name.
     pub(super) fn apply(self, headers: &mut HeaderMap) {
         if let Some((limit, remaining, reset)) = self.x {
@@ -84,7 +98,7 @@ impl Config {
         } else {
             None
         };
-        (x.is_some() || ietf.is_some()).then_some(Report { x, ietf })
+        (x.is_some() || ietf.is_some()).then_some(Report { x, ietf, by: None })
     }
 
     /// `RateLimit-Policy` and `RateLimit`: one item per limit that applied.

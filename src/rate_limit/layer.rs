@@ -9,6 +9,7 @@ use tower_layer::Layer;
 
 use super::builder::RateLimitBuilder;
 use super::client_ip::{ClientIp, Network};
+use super::fallback::{Fallback, Route};
 use super::headers::{HeaderStyle, Report};
 use super::key::KeyContext;
 use super::limit::Compiled;
@@ -38,6 +39,8 @@ pub(super) struct Config {
     pub(super) missing: MissingKey,
     pub(super) failure: StoreFailure,
     pub(super) observer: Option<Arc<dyn RateLimitObserver>>,
+    /// The memory fallback, under [`StoreFailure::Local`].
+    pub(super) fallback: Option<Fallback>,
     /// Whether any allow-list is configured (else the bypass check is skipped).
     pub(super) has_allow_rules: bool,
     /// The second of the last store-failure log line (one per second at most).
@@ -93,15 +96,16 @@ guarded_service! {
 
 /// What a request that waited comes back with.
 pub(crate) enum Resumed {
-    /// A remote store's answer, and the plan it was asked about.
-    Decided(Result<Decision, StoreError>, Plan),
+    /// A remote store's answer, the plan it was asked about, and where it was asked.
+    Decided(Result<Decision, StoreError>, Plan, Route),
     /// A leaky bucket's turn came: the headers to report.
     Delayed(Option<Report>),
 }
 
 /// Waits for a remote store's answer on `plan` (the rare path: boxed).
-fn deciding(pending: BoxFuture<Result<Decision, StoreError>>, plan: Plan) -> Next {
-    let wait: BoxFuture<Resumed> = Box::pin(async move { Resumed::Decided(pending.await, plan) });
+fn deciding(pending: BoxFuture<Result<Decision, StoreError>>, plan: Plan, route: Route) -> Next {
+    let wait: BoxFuture<Resumed> =
+        Box::pin(async move { Resumed::Decided(pending.await, plan, route) });
     guard::Decision::Wait(wait)
 }
 
@@ -138,20 +142,21 @@ impl Guard for RateLimitLayer {
             let Some(check) = config.check(entry, &key) else {
                 return guard::Decision::Pass(None);
             };
-            return match config.store.decide(std::slice::from_ref(&check)) {
+            let (answer, route) = config.ask(std::slice::from_ref(&check));
+            return match answer {
                 Answer::Ready(result) => {
                     let plan = PlanRef {
                         entries: std::slice::from_ref(&entry),
                         keys: std::slice::from_ref(&key),
                     };
-                    config.settle(req, plan, result)
+                    config.settle(req, plan, result, route)
                 }
                 Answer::Later(pending) => {
                     let plan = Plan {
                         entries: std::iter::once(entry).collect(),
                         keys: std::iter::once(key).collect(),
                     };
-                    deciding(pending, plan)
+                    deciding(pending, plan, route)
                 }
             };
         }
@@ -160,22 +165,27 @@ impl Guard for RateLimitLayer {
             Ok(plan) => plan,
             Err(res) => return guard::Decision::Answer(*res),
         };
-        let answer = config.store.decide(&config.checks(plan.view()));
+        let (answer, route) = config.ask(&config.checks(plan.view()));
         match answer {
-            Answer::Ready(result) => config.settle(req, plan.view(), result),
-            Answer::Later(pending) => deciding(pending, plan),
+            Answer::Ready(result) => config.settle(req, plan.view(), result, route),
+            Answer::Later(pending) => deciding(pending, plan, route),
         }
     }
 
     fn resume<B>(&self, req: &mut Request<B>, resumed: Resumed) -> Next {
         match resumed {
-            Resumed::Decided(result, plan) => self.config.settle(req, plan.view(), result),
+            Resumed::Decided(result, plan, route) => {
+                self.config.settle(req, plan.view(), result, route)
+            }
             Resumed::Delayed(report) => guard::Decision::Pass(report),
         }
     }
 
     fn respond<B>(report: Option<Report>, res: &mut Response<B>) {
         if let Some(report) = report {
+            if let Some(by) = report.by {
+                res.extensions_mut().insert(by);
+            }
             report.apply(res.headers_mut());
         }
     }

@@ -79,6 +79,42 @@
 //! `RateLimit-Policy` fields. The `429` body is a problem ([`RateLimited`]) from the crate's
 //! [renderer](crate::problem).
 //!
+//! # Stores and outages
+//!
+//! | store | where counters live | cost per decision | across instances |
+//! |---|---|---|---|
+//! | [`MemoryStore`] (default) | this process | a lock-free bucket update | one limit per instance |
+//! | `RedisStore` (feature `redis`) | Redis, one Lua script per request on Redis's clock | one round trip | exact |
+//! | `HybridStore` (feature `redis`) | leases of Redis counters, spent in this process | a local decision; a round trip per lease | within `instances × lease` units |
+//!
+//! When a remote store fails or exceeds its timeout, the [`StoreFailure`] policy applies: let
+//! the request through unchecked ([`Open`](StoreFailure::Open), the default), refuse it
+//! ([`Closed`](StoreFailure::Closed)), or decide it with the same limits in memory
+//! ([`Local`](StoreFailure::Local), optionally each divided by the number of instances),
+//! probing the store with backoff and going back to it as soon as it answers; a
+//! [`DecidedBy`] extension then tells which store decided.
+//!
+//! ```no_run
+//! # #[cfg(feature = "redis")]
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use tower_shield::rate_limit::{
+//!     HybridStore, Limit, Quota, RateLimitLayer, RedisStore, StoreFailure,
+//! };
+//!
+//! let redis = RedisStore::builder("redis://127.0.0.1:6379/").prefix("myapi:").build()?;
+//! let layer = RateLimitLayer::builder()
+//!     // Decided in process against leases of up to 64 requests taken from Redis.
+//!     .store(HybridStore::builder(redis).lease(64).build())
+//!     .limit(Limit::new("global", Quota::per_second(5_000)))
+//!     // Redis down: 5,000 / 4 per second in this instance's memory until it is back.
+//!     .on_store_failure(StoreFailure::Local { instances: 4 })
+//!     .build()?;
+//! # let _ = layer; Ok(()) }
+//! # #[cfg(not(feature = "redis"))]
+//! # fn main() {}
+//! ```
+//!
 //! # Allow-lists, shadow mode, events
 //!
 //! [`RateLimitBuilder::allow_networks`], [`allow_tier`](RateLimitBuilder::allow_tier) and
@@ -91,7 +127,10 @@ pub mod algorithm;
 mod builder;
 mod client_ip;
 mod error;
+mod fallback;
 mod headers;
+#[cfg(feature = "redis")]
+mod hybrid;
 mod key;
 mod layer;
 mod limit;
@@ -107,7 +146,13 @@ pub use algorithm::{Algorithm, Quota, QuotaError, Rule, RuleError};
 pub use builder::RateLimitBuilder;
 pub use client_ip::{ClientIp, ClientIpBuilder, ClientIpError, ForwardedHeader, PeerAddr};
 pub use error::{KeyMissing, RateLimitUnavailable, RateLimited};
+pub use fallback::DecidedBy;
 pub use headers::HeaderStyle;
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub use hybrid::{
+    DEFAULT_LEASE, DEFAULT_LEASE_FRACTION, DEFAULT_MAX_LEASES, HybridStore, HybridStoreBuilder,
+};
 pub use key::KeyBy;
 pub use layer::{RateLimit, RateLimitLayer, ResponseFuture};
 pub use limit::{Limit, Tiers};
@@ -163,6 +208,9 @@ pub enum ConfigError {
         #[source]
         error: RuleError,
     },
+    /// [`StoreFailure::Local`] with `instances: 0`.
+    #[error("a local store-failure fallback needs at least one instance")]
+    NoInstances,
     /// An allow-listed network that does not parse.
     #[error("{value:?} is not an IP address or CIDR network")]
     InvalidNetwork {

@@ -12,6 +12,7 @@ use smallvec::SmallVec;
 
 use super::algorithm::MICROS_PER_SEC;
 use super::error::{KeyMissing, RateLimitUnavailable, RateLimited};
+use super::fallback::Route;
 use super::headers::Report;
 use super::key::{KeyBuf, KeyContext};
 use super::layer::{Config, Next, Resumed};
@@ -53,6 +54,19 @@ pub enum StoreFailure {
     Open,
     /// Answer `503` (a [`RateLimitUnavailable`]).
     Closed,
+    /// Decide with the same limits in this process's memory, each divided by `instances`
+    /// (this instance's share of a limit that `instances` instances enforced together; 1 keeps
+    /// the whole limit). While the store fails, one request per backoff period (100 ms at
+    /// first, doubled on each failure up to 5 s, with jitter) probes it, and the others are
+    /// decided in memory; when a probe is answered, the store decides again. A WARN event
+    /// marks each transition, and [`DecidedBy`] says which decided a request.
+    ///
+    /// Counts do not move between the two: the memory store starts from its own counts (empty
+    /// at the first outage), and the store from its own when it is back.
+    Local {
+        /// Instances sharing the limits (at least 1).
+        instances: u32,
+    },
 }
 
 /// On a request that went through unchecked because the store failed and
@@ -234,19 +248,27 @@ impl Config {
         req: &mut Request<B>,
         plan: PlanRef<'_>,
         result: Result<Decision, StoreError>,
+        route: Route,
     ) -> Next {
         let decision = match result {
             Ok(d) if d.verdicts.len() == plan.entries.len() => d,
             Ok(_) => {
-                return self.store_failed(req, &"the store answered the wrong number of checks");
+                let error = &"the store answered the wrong number of checks";
+                return self.store_failed(req, plan, route, error);
             }
-            Err(e) => return self.store_failed(req, &e),
+            Err(e) => return self.store_failed(req, plan, route, &e),
         };
+        self.store_answered(route);
         let Some(binding) = self.binding(plan, &decision) else {
             return guard::Decision::Pass(None);
         };
+        let mut report = self.report(plan, &decision, &binding);
+        if self.fallback.is_some() {
+            let by = route.decided_by();
+            req.extensions_mut().insert(by);
+            report = Report::decided_by(report, by);
+        }
         let head = RequestHead::of(req);
-        let report = self.report(plan, &decision, &binding);
         if decision.allowed() {
             self.observe(&head, RateOutcome::Allowed, Some(binding));
             let delay = decision
@@ -276,12 +298,27 @@ impl Config {
         };
         let mut res = rejection_response(req, rejection);
         if let Some(report) = report {
+            if let Some(by) = report.by {
+                res.extensions_mut().insert(by);
+            }
             report.apply(res.headers_mut());
         }
         guard::Decision::Answer(res)
     }
 
-    fn store_failed<B>(&self, req: &mut Request<B>, error: &dyn fmt::Display) -> Next {
+    fn store_failed<B>(
+        &self,
+        req: &mut Request<B>,
+        plan: PlanRef<'_>,
+        route: Route,
+        error: &dyn fmt::Display,
+    ) -> Next {
+        if route != Route::Local {
+            if let Some(fallback) = self.fall_back(route, error) {
+                let result = fallback.decide(&self.checks(plan));
+                return self.settle(req, plan, result, Route::Local);
+            }
+        }
         let second = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
@@ -299,7 +336,8 @@ impl Config {
                 req.extensions_mut().insert(Unchecked);
                 guard::Decision::Pass(None)
             }
-            StoreFailure::Closed => {
+            // `Local` only when memory failed too (it never does): as `Closed`.
+            StoreFailure::Closed | StoreFailure::Local { .. } => {
                 guard::Decision::Answer(rejection_response(req, RateLimitUnavailable))
             }
         }

@@ -141,7 +141,7 @@ struct Call {
     positions: SmallVec<[usize; 2]>,
 }
 
-fn rule_args(rule: &Rule) -> [u64; 3] {
+pub(super) fn rule_args(rule: &Rule) -> [u64; 3] {
     match *rule {
         Rule::TokenBucket { interval, capacity } => [1, interval, capacity],
         Rule::FixedWindow { window, limit } => [2, window, limit],
@@ -303,13 +303,48 @@ where
     out.into_iter().flatten().collect()
 }
 
+impl RedisStore {
+    /// The script every decision runs (the hybrid store builds its lease script on it).
+    pub(super) const SCRIPT: &'static str = SCRIPT;
+
+    /// Whether the store talks to a Redis Cluster.
+    pub(super) fn is_cluster(&self) -> bool {
+        matches!(self.inner.conn, Conn::Cluster(_))
+    }
+
+    /// The store's decision timeout.
+    pub(super) fn timeout(&self) -> Duration {
+        self.inner.timeout
+    }
+
+    /// Runs `script` (EVALSHA, loaded on `NOSCRIPT` only) with `keys` and `args` on the
+    /// store's connection. No timeout: the caller applies one.
+    pub(super) async fn run_script(
+        &self,
+        script: &redis::Script,
+        keys: &[String],
+        args: &[u64],
+    ) -> Result<Vec<i64>, StoreError> {
+        self.inner.run(script, keys, args).await
+    }
+}
+
 impl Inner {
     async fn invoke(&self, call: &Call) -> Result<Vec<i64>, StoreError> {
-        let mut invocation = self.script.prepare_invoke();
-        for key in &call.keys {
+        self.run(&self.script, &call.keys, &call.args).await
+    }
+
+    async fn run(
+        &self,
+        script: &redis::Script,
+        keys: &[String],
+        args: &[u64],
+    ) -> Result<Vec<i64>, StoreError> {
+        let mut invocation = script.prepare_invoke();
+        for key in keys {
             invocation.key(key);
         }
-        for arg in &call.args {
+        for arg in args {
             invocation.arg(*arg);
         }
         // `invoke_async` sends EVALSHA, and loads the script and sends it again only when the
