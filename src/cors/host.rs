@@ -238,9 +238,14 @@ fn idna_valid(c: char) -> bool {
             | 0xFE10..=0xFE1F | 0xFE30..=0xFE44 | 0xFE47..=0xFE72 | 0xFE74..=0xFEFE
             | 0xFF00..=0xFFEF
     );
+    // Cherokee is the one script whose case folding goes to the capitals (Unicode 8): UTS 46
+    // keeps the capitals U+13A0..U+13F5 and maps the small letters to them.
+    let cherokee_capital = matches!(cp, 0x13A0..=0x13F5);
+    let cherokee_small = matches!(cp, 0x13F8..=0x13FD | 0xAB70..=0xABBF);
     !(c.is_control()
         || c.is_whitespace()
-        || !c.to_lowercase().eq(std::iter::once(c))
+        || (!cherokee_capital && !c.to_lowercase().eq(std::iter::once(c)))
+        || cherokee_small
         || invisible
         || private_use
         || noncharacter
