@@ -107,7 +107,6 @@ pub use versioning::{ApiVersion, VersioningLayer};
 /// has this module.
 #[cfg(fuzzing)]
 #[doc(hidden)]
-#[allow(missing_docs, unreachable_pub)]
 pub mod __fuzz {
     /// [`core::util::decode_query`](crate::core::util::decode_query).
     pub fn decode_query(text: &str) -> Option<String> {
