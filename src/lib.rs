@@ -122,6 +122,25 @@ pub use security_headers::SecurityHeadersLayer;
 pub use signature::SignatureLayer;
 pub use versioning::{ApiVersion, VersioningLayer};
 
+/// Thin wrappers around internal parsers, for the fuzz targets in `fuzz/` only (`cargo fuzz`
+/// builds with `--cfg fuzzing`). Not part of the API: no build of the crate without that flag
+/// has this module.
+#[cfg(fuzzing)]
+#[doc(hidden)]
+pub mod __fuzz {
+    /// [`core::util::decode_query`](crate::core::util::decode_query).
+    pub fn decode_query(text: &str) -> Option<String> {
+        crate::core::util::decode_query(text)
+    }
+
+    /// [`core::util::query_values`](crate::core::util::query_values), collected.
+    pub fn query_values(query: &str, name: &str) -> Vec<Option<String>> {
+        crate::core::util::query_values(query, name)
+            .map(|value| value.map(std::borrow::Cow::into_owned))
+            .collect()
+    }
+}
+
 /// The README's code blocks, compiled and run as doc tests (they use every feature:
 /// `cargo test --all-features`).
 #[cfg(all(

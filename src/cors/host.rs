@@ -176,7 +176,7 @@ fn adapt(delta: u32, points: u32, first: bool) -> u32 {
 /// table, the bidi and joiner rules); this refuses what can be told without them: labels that do
 /// not decode, that decode to ASCII only (UTS 46 since Unicode 15.1), or that hold a code point
 /// UTS 46 maps or disallows and std can recognize (uppercase, controls, spaces, ASCII other than
-/// `a-z`, `0-9`, `-`, private use, noncharacters, invisible formatting, the main blocks of
+/// `a-z`, `0-9`, `-`, `_`, private use, noncharacters, invisible formatting, the main blocks of
 /// compatibility characters, a leading combining mark).
 pub(super) fn check_label(label: &str) -> Result<(), &'static str> {
     let Some(encoded) = label.strip_prefix("xn--") else {
@@ -205,7 +205,8 @@ pub(super) fn check_label(label: &str) -> Result<(), &'static str> {
 /// Whether `c` may stand in a decoded IDNA label, as far as std's Unicode data tells.
 fn idna_valid(c: char) -> bool {
     if c.is_ascii() {
-        return c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-';
+        // `_` too: WHATWG runs UTS 46 without the STD3 rules, as it allows `_` in hosts.
+        return c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_';
     }
     let cp = u32::from(c);
     let invisible = matches!(
@@ -238,9 +239,14 @@ fn idna_valid(c: char) -> bool {
             | 0xFE10..=0xFE1F | 0xFE30..=0xFE44 | 0xFE47..=0xFE72 | 0xFE74..=0xFEFE
             | 0xFF00..=0xFFEF
     );
+    // Cherokee is the one script whose case folding goes to the capitals (Unicode 8): UTS 46
+    // keeps the capitals U+13A0..U+13F5 and maps the small letters to them.
+    let cherokee_capital = matches!(cp, 0x13A0..=0x13F5);
+    let cherokee_small = matches!(cp, 0x13F8..=0x13FD | 0xAB70..=0xABBF);
     !(c.is_control()
         || c.is_whitespace()
-        || !c.to_lowercase().eq(std::iter::once(c))
+        || (!cherokee_capital && !c.to_lowercase().eq(std::iter::once(c)))
+        || cherokee_small
         || invisible
         || private_use
         || noncharacter

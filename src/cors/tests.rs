@@ -245,6 +245,13 @@ fn entries_are_stored_as_browsers_serialize_them() {
             "https://xn--bcher-kva.example",
         ),
         ("https://xn--n3h.example", "https://xn--n3h.example"),
+        // A Cherokee capital (U+13EB), which UTS 46 keeps (case folding goes to the
+        // capitals there): found by the `cors_config` fuzz target.
+        ("https://xn--bce", "https://xn--bce"),
+        ("https://xn--58dc.example", "https://xn--58dc.example"),
+        // `_` in a decoded label (`a_é`): WHATWG's UTS 46 has no STD3 rules, as `_` is
+        // allowed in hosts (found by the same fuzz target).
+        ("https://xn--a_-cja.example", "https://xn--a_-cja.example"),
         ("http://foo.0xg", "http://foo.0xg"),
     ] {
         let layer = CorsLayer::builder()
@@ -406,6 +413,9 @@ fn entries_no_browser_sends_are_build_errors() {
         puny("http://xn--mi7c.example", "xn--mi7c"),
         puny("http://xn--a-bcb.example", "xn--a-bcb"),
         puny("http://xn--0y0c.example", "xn--0y0c"),
+        // Small Cherokee letters (U+ABBB, U+13F8): UTS 46 maps them to the capitals.
+        puny("http://xn--p19a.example", "xn--p19a"),
+        puny("http://xn--oce.example", "xn--oce"),
     ] {
         match CorsLayer::builder()
             .allow_origin(&entry)

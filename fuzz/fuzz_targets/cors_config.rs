@@ -1,0 +1,115 @@
+//! The allow-list entries of `CorsBuilder::allow_origin`, against the WHATWG URL Standard as
+//! the `url` crate implements it: what a browser would put in `Origin` for that page.
+//!
+//! Input: the entry (UTF-8, lossily).
+//!
+//! Asserts: no panic at build; an accepted exact entry is one a browser can send (the URL
+//! parser reads it; only an `xn--` label may fail the Unicode rules this crate does not carry,
+//! as documented), and the built layer allows that origin as a browser serializes it, echoing
+//! it exactly; an accepted pattern allows a subdomain as a browser serializes it and never the
+//! bare domain; an IPv4 address refused as not dotted decimal names the origin a browser sends,
+//! and that one builds; an origin already in a browser's serialization (an http(s) host of
+//! letters, digits, `-`, `_` and dots, or an IP address) is never refused.
+
+#![no_main]
+
+mod common;
+
+use http::Request;
+use libfuzzer_sys::fuzz_target;
+use tower_shield::CorsLayer;
+use tower_shield::cors::ConfigError;
+
+/// Whether `layer` allows `origin`: a request from it gets it back, exactly.
+fn allows(layer: &CorsLayer, origin: &str) -> bool {
+    let req = Request::get("/").header("origin", origin).body(()).unwrap();
+    let (res, _) = common::call(layer, req, &[]);
+    match common::one(res.headers(), "access-control-allow-origin") {
+        Some(echoed) => {
+            assert_eq!(echoed, origin, "an allowed origin is echoed exactly");
+            true
+        }
+        None => false,
+    }
+}
+
+/// The origin a browser sends for a page at `url`, if it is an http(s) URL it can load.
+fn browser_origin(url: &str) -> Option<String> {
+    let url = url::Url::parse(url).ok()?;
+    matches!(url.scheme(), "http" | "https").then(|| url.origin().ascii_serialization())
+}
+
+/// Whether `entry` is an http(s) origin exactly as a browser serializes it, with a host any
+/// DNS name or IP address could have: such an entry must be accepted.
+fn is_plain_browser_origin(entry: &str) -> bool {
+    if browser_origin(entry).as_deref() != Some(entry) {
+        return false;
+    }
+    let Ok(url) = url::Url::parse(entry) else {
+        return false;
+    };
+    match url.host() {
+        Some(url::Host::Domain(name)) => {
+            let labels = name.strip_suffix('.').unwrap_or(name);
+            labels.len() <= 253
+                && labels.split('.').all(|label| {
+                    !label.is_empty()
+                        && label.len() <= 63
+                        && label
+                            .bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                })
+        }
+        Some(url::Host::Ipv4(_) | url::Host::Ipv6(_)) => true,
+        None => false,
+    }
+}
+
+fuzz_target!(|data: &[u8]| {
+    let entry = String::from_utf8_lossy(data);
+    let built = CorsLayer::builder().allow_origin(entry.clone()).build();
+    let trimmed = entry.trim();
+    let pattern = trimmed.contains("://*");
+    match built {
+        Ok(layer) if !pattern => match browser_origin(trimmed) {
+            Some(origin) => assert!(
+                allows(&layer, &origin),
+                "{trimmed:?} accepted, but the origin a browser sends for it, {origin:?}, is not allowed"
+            ),
+            None => assert!(
+                trimmed.to_ascii_lowercase().contains("xn--"),
+                "{trimmed:?} accepted, but no browser can send it"
+            ),
+        },
+        Ok(layer) => {
+            if let Some(origin) = browser_origin(&trimmed.replacen('*', "sub", 1)) {
+                assert!(
+                    allows(&layer, &origin),
+                    "{trimmed:?} does not allow {origin:?}"
+                );
+            }
+            if let Some(origin) = browser_origin(&trimmed.replacen("*.", "", 1)) {
+                assert!(
+                    !allows(&layer, &origin),
+                    "{trimmed:?} allows its bare domain"
+                );
+            }
+        }
+        Err(ConfigError::Ipv4NotDottedDecimal { browser_form, .. }) => {
+            assert_eq!(
+                browser_origin(trimmed).as_deref(),
+                Some(browser_form.as_str()),
+                "the browser form named for {trimmed:?}"
+            );
+            let layer = CorsLayer::builder()
+                .allow_origin(browser_form.clone())
+                .build()
+                .expect("the browser form named in the error builds");
+            assert!(allows(&layer, &browser_form));
+        }
+        Err(error) => assert!(
+            pattern || !is_plain_browser_origin(trimmed),
+            "{trimmed:?} is refused ({error}), but it is a browser's own origin"
+        ),
+    }
+});
