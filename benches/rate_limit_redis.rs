@@ -624,15 +624,15 @@ impl Server {
         let pid = self.child.as_ref().map(|c| c.id().to_string());
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
-            if let Some(child) = self.child.as_mut() {
-                if let Ok(Some(status)) = child.try_wait() {
-                    return Err(format!("exited ({status}): {}", self.log()));
-                }
+            if let Some(child) = self.child.as_mut()
+                && let Ok(Some(status)) = child.try_wait()
+            {
+                return Err(format!("exited ({status}): {}", self.log()));
             }
-            if let Ok(info) = self.try_cli(&["INFO", "server"], None) {
-                if info_field(&info, "process_id").map(str::to_owned) == pid {
-                    return Ok(());
-                }
+            if let Ok(info) = self.try_cli(&["INFO", "server"], None)
+                && info_field(&info, "process_id").map(str::to_owned) == pid
+            {
+                return Ok(());
             }
             if Instant::now() >= deadline {
                 return Err(format!(

@@ -409,10 +409,10 @@ fn decide(record: Option<ApiKeyRecord>, clock: &dyn Clock) -> Outcome {
     if record.revoked {
         return Outcome::Rejected(AuthError::invalid(AuthMethod::ApiKey, "API key revoked"));
     }
-    if let Some(at) = record.expires_at {
-        if clock.system_time() >= at {
-            return Outcome::Rejected(AuthError::expired(AuthMethod::ApiKey, "API key expired"));
-        }
+    if let Some(at) = record.expires_at
+        && clock.system_time() >= at
+    {
+        return Outcome::Rejected(AuthError::expired(AuthMethod::ApiKey, "API key expired"));
     }
     Outcome::Authenticated(record.principal)
 }

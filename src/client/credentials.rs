@@ -462,10 +462,10 @@ impl Inner {
         }
         let _guard = self.fetching.lock().await;
         // A fetch may have ended while this one waited: its token is this request's too.
-        if let Some(t) = self.current.load_full().filter(usable) {
-            if self.clock.now() < t.refresh_at {
-                return Ok(t);
-            }
+        if let Some(t) = self.current.load_full().filter(usable)
+            && self.clock.now() < t.refresh_at
+        {
+            return Ok(t);
         }
         let new = self.fetch().await?;
         Ok(self.install(new))

@@ -178,10 +178,10 @@ impl Guard for CorsLayer {
             Action::Strip => strip_cors(headers),
         }
         // `*` answers the same to everyone, so caches need no `Vary`.
-        if !matches!(config.origins, Origins::Any) {
-            if let Some(vary) = &config.vary {
-                vary.apply(headers);
-            }
+        if !matches!(config.origins, Origins::Any)
+            && let Some(vary) = &config.vary
+        {
+            vary.apply(headers);
         }
     }
 }

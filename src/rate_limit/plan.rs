@@ -117,17 +117,16 @@ type Answered = Box<Response<Bytes>>;
 impl Config {
     /// Whether an allow-list lets the request through uncounted.
     pub(super) fn bypass(&self, head: &RequestHead<'_>, principal: Option<&Principal>) -> bool {
-        if let Some(p) = principal {
-            if self.allow_tiers.contains(p.tier()) {
-                return true;
-            }
+        if let Some(p) = principal
+            && self.allow_tiers.contains(p.tier())
+        {
+            return true;
         }
-        if !self.allow_networks.is_empty() {
-            if let Some(ip) = self.client_ip.resolve(head.extensions(), head.headers()) {
-                if self.allow_networks.iter().any(|n| n.contains(ip)) {
-                    return true;
-                }
-            }
+        if !self.allow_networks.is_empty()
+            && let Some(ip) = self.client_ip.resolve(head.extensions(), head.headers())
+            && self.allow_networks.iter().any(|n| n.contains(ip))
+        {
+            return true;
         }
         self.allow_if.as_ref().is_some_and(|f| f(head))
     }
@@ -313,11 +312,11 @@ impl Config {
         route: Route,
         error: &dyn fmt::Display,
     ) -> Next {
-        if route != Route::Local {
-            if let Some(fallback) = self.fall_back(route, error) {
-                let result = fallback.decide(&self.checks(plan));
-                return self.settle(req, plan, result, Route::Local);
-            }
+        if route != Route::Local
+            && let Some(fallback) = self.fall_back(route, error)
+        {
+            let result = fallback.decide(&self.checks(plan));
+            return self.settle(req, plan, result, Route::Local);
         }
         let second = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)

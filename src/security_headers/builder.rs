@@ -276,14 +276,13 @@ impl SecurityHeadersBuilder {
             }
         }
         for policy in [&self.csp, &self.csp_report_only].into_iter().flatten() {
-            if let Some(group) = policy.report_group() {
-                if !self
+            if let Some(group) = policy.report_group()
+                && !self
                     .reporting_endpoints
                     .iter()
                     .any(|(name, _)| name == group)
-                {
-                    return Err(ConfigError::UnknownReportGroup(group.to_owned()));
-                }
+            {
+                return Err(ConfigError::UnknownReportGroup(group.to_owned()));
             }
         }
         for (name, policy) in [

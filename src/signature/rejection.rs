@@ -161,7 +161,7 @@ pub(crate) fn check_tolerance(ts: u64, now: u64, tolerance: u64) -> Result<(), F
 
 /// Lowercase hex digits to bytes.
 pub(crate) fn hex_decode(text: &str) -> Option<Vec<u8>> {
-    if text.len() % 2 != 0 {
+    if !text.len().is_multiple_of(2) {
         return None;
     }
     let digit = |b: u8| match b {

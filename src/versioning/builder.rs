@@ -175,10 +175,10 @@ impl VersioningBuilder {
             entries.push(entry(version, vary.clone())?);
         }
         let default = if self.require { None } else { self.default };
-        if let Some(default) = default {
-            if !entries.iter().any(|e| e.number == default && !e.retired) {
-                return Err(ConfigError::InvalidDefault(default));
-            }
+        if let Some(default) = default
+            && !entries.iter().any(|e| e.number == default && !e.retired)
+        {
+            return Err(ConfigError::InvalidDefault(default));
         }
         let sources = Sources {
             order,

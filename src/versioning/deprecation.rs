@@ -147,10 +147,10 @@ pub(super) fn deprecation(
         Some(d) => Some(resolve(d)?),
         None => None,
     };
-    if let Some(s) = sunset_time {
-        if s < at_time {
-            return Err(invalid(sunset.unwrap_or(at)));
-        }
+    if let Some(s) = sunset_time
+        && s < at_time
+    {
+        return Err(invalid(sunset.unwrap_or(at)));
     }
     let secs = at_time
         .duration_since(UNIX_EPOCH)

@@ -191,10 +191,11 @@ impl Guard for VersioningLayer {
                 return Decision::Answer(res);
             }
         };
-        if config.strip_prefix && config.sources.reads(VersionSource::Path) {
-            if let Some(uri) = strip(req.uri()) {
-                *req.uri_mut() = uri;
-            }
+        if config.strip_prefix
+            && config.sources.reads(VersionSource::Path)
+            && let Some(uri) = strip(req.uri())
+        {
+            *req.uri_mut() = uri;
         }
         req.extensions_mut().insert(ApiVersion(entry.number));
         Decision::Pass(entry.headers.clone())

@@ -458,10 +458,10 @@ impl Drop for Node {
 
 fn read_from(path: &Path, from: u64) -> String {
     let mut text = Vec::new();
-    if let Ok(mut file) = File::open(path) {
-        if file.seek(SeekFrom::Start(from)).is_ok() {
-            let _ = file.read_to_end(&mut text);
-        }
+    if let Ok(mut file) = File::open(path)
+        && file.seek(SeekFrom::Start(from)).is_ok()
+    {
+        let _ = file.read_to_end(&mut text);
     }
     String::from_utf8_lossy(&text).into_owned()
 }

@@ -232,10 +232,10 @@ impl IntrospectionBuilder {
         if !is_quotable(&self.realm) {
             return Err(ConfigError::InvalidValue(self.realm));
         }
-        if let Some(hint) = &self.token_type_hint {
-            if hint.is_empty() {
-                return Err(ConfigError::InvalidValue(hint.clone()));
-            }
+        if let Some(hint) = &self.token_type_hint
+            && hint.is_empty()
+        {
+            return Err(ConfigError::InvalidValue(hint.clone()));
         }
         let challenge = challenge("Bearer", &self.realm, &[])
             .ok_or_else(|| ConfigError::InvalidValue(self.realm.clone()))?;

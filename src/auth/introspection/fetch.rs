@@ -149,10 +149,10 @@ impl Fetcher {
         if let Some(url) = d.found.load_full() {
             return Ok(url);
         }
-        if let Some((at, e)) = &*state {
-            if at.elapsed() < DISCOVERY_COOLDOWN {
-                return Err(e.clone());
-            }
+        if let Some((at, e)) = &*state
+            && at.elapsed() < DISCOVERY_COOLDOWN
+        {
+            return Err(e.clone());
         }
         match self.discover(d).await {
             Ok(url) => {

@@ -461,17 +461,17 @@ impl Config {
         };
         let now = self.clock.now();
         let (conclusion, until) = self.conclude(answer, now);
-        if let Some(cache) = &self.cache {
-            if until > now {
-                cache.insert(
-                    digest,
-                    CacheEntry {
-                        principal: conclusion.clone(),
-                        exp: until,
-                        generation: 0,
-                    },
-                );
-            }
+        if let Some(cache) = &self.cache
+            && until > now
+        {
+            cache.insert(
+                digest,
+                CacheEntry {
+                    principal: conclusion.clone(),
+                    exp: until,
+                    generation: 0,
+                },
+            );
         }
         Verdict::Known(conclusion)
     }

@@ -253,10 +253,10 @@ impl JwtBuilder {
             return Err(ConfigError::NoAlgorithms);
         }
         for key in &self.keys {
-            if let Some(alg) = key.alg {
-                if !algorithms.contains(&alg) {
-                    return Err(ConfigError::AlgorithmNotAccepted(alg_name(alg)));
-                }
+            if let Some(alg) = key.alg
+                && !algorithms.contains(&alg)
+            {
+                return Err(ConfigError::AlgorithmNotAccepted(alg_name(alg)));
             }
         }
         match (self.issuers.is_empty(), self.any_issuer) {

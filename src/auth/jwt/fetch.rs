@@ -323,10 +323,10 @@ pub(super) fn freshness(headers: &HeaderMap) -> Option<Duration> {
             if name.eq_ignore_ascii_case("no-store") || name.eq_ignore_ascii_case("no-cache") {
                 return Some(Duration::ZERO);
             }
-            if name.eq_ignore_ascii_case("max-age") {
-                if let Some(secs) = arg.and_then(delta_seconds) {
-                    max_age = Some(max_age.map_or(secs, |m| m.min(secs)));
-                }
+            if name.eq_ignore_ascii_case("max-age")
+                && let Some(secs) = arg.and_then(delta_seconds)
+            {
+                max_age = Some(max_age.map_or(secs, |m| m.min(secs)));
             }
         }
     }

@@ -206,13 +206,13 @@ impl JwtKey {
         let jwk: jsonwebtoken::jwk::Jwk =
             serde_json::from_value(value.clone()).map_err(|e| e.to_string())?;
         let key = DecodingKey::from_jwk(&jwk).map_err(|e| e.to_string())?;
-        if let Some(alg) = alg {
-            if family_of(alg) != key.family() {
-                return Err(format!(
-                    "the JWK's alg {} does not fit its key",
-                    alg_name(alg)
-                ));
-            }
+        if let Some(alg) = alg
+            && family_of(alg) != key.family()
+        {
+            return Err(format!(
+                "the JWK's alg {} does not fit its key",
+                alg_name(alg)
+            ));
         }
         if key.family() == AlgorithmFamily::Hmac {
             return Err("symmetric JWKs are not accepted".into());

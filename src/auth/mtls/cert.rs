@@ -175,7 +175,7 @@ fn directory_string(tag: u8, value: &[u8]) -> Option<String> {
         // UTF8String, PrintableString, IA5String
         0x0c | 0x13 | 0x16 => std::str::from_utf8(value).ok().map(str::to_owned),
         // BMPString: UCS-2, big-endian
-        0x1e if value.len() % 2 == 0 => {
+        0x1e if value.len().is_multiple_of(2) => {
             let units = value
                 .chunks_exact(2)
                 .map(|c| u16::from_be_bytes([c[0], c[1]]));

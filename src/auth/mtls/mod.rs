@@ -223,17 +223,17 @@ impl Config {
             }
         }
         // An X509-SVID has exactly one URI SAN (X509-SVID section 2).
-        if let [uri] = id.uris.as_slice() {
-            if let Some((trust_domain, path)) = spiffe_id(uri) {
-                let rule = self.spiffe.iter().find(|r| {
-                    r.trust_domain == trust_domain
-                        && path
-                            .strip_prefix(r.prefix.as_str())
-                            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
-                });
-                if let Some(rule) = rule {
-                    return Some(found(uri, &rule.grant));
-                }
+        if let [uri] = id.uris.as_slice()
+            && let Some((trust_domain, path)) = spiffe_id(uri)
+        {
+            let rule = self.spiffe.iter().find(|r| {
+                r.trust_domain == trust_domain
+                    && path
+                        .strip_prefix(r.prefix.as_str())
+                        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+            });
+            if let Some(rule) = rule {
+                return Some(found(uri, &rule.grant));
             }
         }
         for name in &id.dns_names {
@@ -241,12 +241,11 @@ impl Config {
                 return Some(found(name, grant));
             }
         }
-        if !id.has_san() {
-            if let Some(cn) = &id.common_name {
-                if let Some(grant) = self.common_names.get(cn) {
-                    return Some(found(cn, grant));
-                }
-            }
+        if !id.has_san()
+            && let Some(cn) = &id.common_name
+            && let Some(grant) = self.common_names.get(cn)
+        {
+            return Some(found(cn, grant));
         }
         None
     }

@@ -256,10 +256,11 @@ pub(super) fn check_source(s: &str) -> Result<(), &'static str> {
         Some((host, port)) => (host, Some(port)),
         None => (authority, None),
     };
-    if let Some(port) = port {
-        if port != "*" && parse_port(port).is_none() {
-            return Err("malformed port");
-        }
+    if let Some(port) = port
+        && port != "*"
+        && parse_port(port).is_none()
+    {
+        return Err("malformed port");
     }
     let labels = host.strip_prefix("*.").unwrap_or(host);
     let labels = labels.strip_suffix('.').unwrap_or(labels);

@@ -180,10 +180,10 @@ fn candidate(
             "expected an inner list",
         ));
     };
-    if let Some(tag) = &policy.tag {
-        if !matches!(param(&params, "tag"), Some(Item::String(t)) if t == tag) {
-            return Ok(None);
-        }
+    if let Some(tag) = &policy.tag
+        && !matches!(param(&params, "tag"), Some(Item::String(t)) if t == tag)
+    {
+        return Ok(None);
     }
     let signature = match signatures.iter().find(|(l, _)| l == label) {
         Some((_, Member::Item(Item::Bytes(b), _))) => b.clone(),
