@@ -90,6 +90,9 @@ pub mod rate_limit;
 pub mod request_id;
 pub mod scope;
 pub mod security_headers;
+#[cfg(feature = "validate")]
+#[cfg_attr(docsrs, doc(cfg(feature = "validate")))]
+pub mod validate;
 pub mod versioning;
 
 pub use crate::core::{Answer, BoxFuture, Clock, ManualClock, RequestHead, SystemClock};
@@ -100,6 +103,8 @@ pub use rate_limit::RateLimitLayer;
 pub use request_id::{RequestId, RequestIdLayer};
 pub use scope::ScopeLayer;
 pub use security_headers::SecurityHeadersLayer;
+#[cfg(feature = "validate")]
+pub use validate::ValidateRequestLayer;
 pub use versioning::{ApiVersion, VersioningLayer};
 
 /// The README's code blocks, compiled and run as doc tests (they use every feature:

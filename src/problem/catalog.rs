@@ -94,6 +94,16 @@ define_problems! {
     RateLimited => "rate-limited", TOO_MANY_REQUESTS, "Too Many Requests";
     /// The rate-limit store could not be reached and the layer fails closed.
     RateLimitUnavailable => "rate-limit-unavailable", SERVICE_UNAVAILABLE, "Service Unavailable";
+    /// A request body of a media type the route does not accept.
+    UnsupportedMediaType => "unsupported-media-type", UNSUPPORTED_MEDIA_TYPE, "Unsupported Media Type";
+    /// A request body larger than the route accepts.
+    PayloadTooLarge => "payload-too-large", PAYLOAD_TOO_LARGE, "Payload Too Large";
+    /// A request body that is not JSON where JSON is required.
+    InvalidJson => "invalid-json", BAD_REQUEST, "Invalid JSON";
+    /// A JSON request body that breaks the route's schema.
+    ValidationFailed => "validation-failed", UNPROCESSABLE_ENTITY, "Validation Failed";
+    /// A request body that could not be read.
+    UnreadableBody => "unreadable-body", BAD_REQUEST, "Unreadable Request Body";
     /// A server misconfiguration; the cause is logged, never sent.
     InternalError => "internal-error", INTERNAL_SERVER_ERROR, "Internal Server Error";
 }

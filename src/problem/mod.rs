@@ -115,6 +115,36 @@
 //! `503 Service Unavailable`: the rate-limit store could not be reached and the layer is
 //! configured to [fail closed](crate::rate_limit::StoreFailure::Closed).
 //!
+//! ## unsupported-media-type
+//!
+//! `415 Unsupported Media Type`: the request body's `Content-Type` is missing, repeated,
+//! malformed or not one the route accepts, or a JSON body is declared in a charset other than
+//! UTF-8 (a [`ValidateRequestLayer`](crate::validate::ValidateRequestLayer)).
+//! `accepted_media_types` lists what the route takes; a `POST` gets `Accept-Post`, a `PATCH`
+//! `Accept-Patch`.
+//!
+//! ## payload-too-large
+//!
+//! `413 Payload Too Large`: the request body is larger than the route accepts. The detail
+//! gives the limit in bytes.
+//!
+//! ## invalid-json
+//!
+//! `400 Bad Request`: the request body is not well-formed JSON (or nests deeper than 128
+//! levels); the detail gives the parser's message with line and column.
+//!
+//! ## validation-failed
+//!
+//! `422 Unprocessable Entity`: the request body is well-formed JSON that breaks the route's
+//! JSON Schema. The `errors` member lists the violations, each
+//! `{"pointer": "/title", "message": "..."}` (an RFC 6901 JSON Pointer into the body, `""` for
+//! the whole body), up to a cap; the detail gives the total.
+//!
+//! ## unreadable-body
+//!
+//! `400 Bad Request`: the request body could not be read (the connection failed while it was
+//! being received).
+//!
 //! ## internal-error
 //!
 //! `500 Internal Server Error`: the server is misconfigured (for example an extractor needs a
