@@ -100,6 +100,15 @@ impl Config {
         Err(ValidationError::SchemaViolations { violations, total })
     }
 
+    #[cfg(test)]
+    pub(crate) fn check_body_for_tests(
+        &self,
+        rule: usize,
+        body: &[u8],
+    ) -> Result<(), ValidationError> {
+        self.check_body(&self.rules[rule], body)
+    }
+
     /// The refusal of `req` for `error`, or `None` in log-only mode (logged: let it through).
     fn refuse<B>(
         &self,
