@@ -38,8 +38,8 @@
 //! let problem: serde_json::Value =
 //!     serde_json::from_slice(&axum::body::to_bytes(res.into_body(), 10_000).await?)?;
 //! assert_eq!(problem["errors"], json!([
-//!     {"pointer": "", "message": "Additional properties are not allowed ('author' was unexpected)"},
 //!     {"pointer": "/title", "message": "value is shorter than 1 character"},
+//!     {"pointer": "", "message": "Additional properties are not allowed ('author' was unexpected)"},
 //! ]));
 //!
 //! let res = app.clone().oneshot(post("{not json")?).await?;
@@ -74,7 +74,8 @@
 //!    `errors` member (an RFC 9457 extension) with one `{"pointer", "message"}` per violation —
 //!    an [RFC 6901](https://www.rfc-editor.org/rfc/rfc6901) JSON Pointer into the body, and a
 //!    message that never repeats the offending value — at most 20 (see
-//!    [`max_errors`](ValidateRequestBuilder::max_errors)); `detail` gives the total.
+//!    [`max_errors`](ValidateRequestBuilder::max_errors)), in the order the schema is evaluated;
+//!    `detail` gives the total.
 //!
 //! The inner service then gets the request with the same bytes (and trailers) the client sent,
 //! as a [`ValidatedBody`]. The body is read once, up to the limit; nothing is copied when it
