@@ -1,6 +1,8 @@
 //! `Content-Type` parsing: the media type compared case-insensitively, parameters parsed
 //! ([RFC 9110 section 8.3.1](https://www.rfc-editor.org/rfc/rfc9110#section-8.3.1)).
 
+use std::borrow::Cow;
+
 use http::HeaderMap;
 use http::header::CONTENT_TYPE;
 
@@ -21,16 +23,17 @@ pub(crate) fn is_media_type(s: &str) -> bool {
     }
 }
 
-/// A parsed `Content-Type`: the media type, lowercase, and the `charset` parameter if any
-/// (lowercase, unquoted). Other parameters are checked for syntax and ignored.
+/// A parsed `Content-Type`: the media type as sent, and the `charset` parameter if any
+/// (unquoted). Other parameters are checked for syntax and ignored. Nothing is allocated unless
+/// the charset is quoted with escapes.
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) struct ContentType {
-    pub(crate) essence: String,
-    pub(crate) charset: Option<String>,
+pub(crate) struct ContentType<'a> {
+    pub(crate) essence: &'a str,
+    pub(crate) charset: Option<Cow<'a, str>>,
 }
 
 /// Parses `value` as `type/subtype *( OWS ";" OWS parameter )`.
-pub(crate) fn parse(value: &str) -> Option<ContentType> {
+pub(crate) fn parse(value: &str) -> Option<ContentType<'_>> {
     let (essence, mut rest) = match value.find(';') {
         Some(i) => (&value[..i], &value[i..]),
         None => (value, ""),
@@ -57,16 +60,25 @@ pub(crate) fn parse(value: &str) -> Option<ContentType> {
         rest = &rest[eq + 1..];
         let value = if let Some(quoted) = rest.strip_prefix('"') {
             let mut out = String::new();
+            let mut escaped = false;
             let mut chars = quoted.char_indices();
             let end = loop {
                 match chars.next()? {
                     (i, '"') => break i,
-                    (_, '\\') => out.push(chars.next()?.1),
+                    (_, '\\') => {
+                        escaped = true;
+                        out.push(chars.next()?.1);
+                    }
                     (_, c) => out.push(c),
                 }
             };
+            let value = if escaped {
+                Cow::Owned(out)
+            } else {
+                Cow::Borrowed(&quoted[..end])
+            };
             rest = &quoted[end + 1..];
-            out
+            value
         } else {
             let end = rest.find([';', ' ', '\t']).unwrap_or(rest.len());
             let token = &rest[..end];
@@ -74,19 +86,16 @@ pub(crate) fn parse(value: &str) -> Option<ContentType> {
                 return None;
             }
             rest = &rest[end..];
-            token.to_owned()
+            Cow::Borrowed(token)
         };
         if name.eq_ignore_ascii_case("charset") {
             if charset.is_some() {
                 return None; // two charsets: which one?
             }
-            charset = Some(value.to_ascii_lowercase());
+            charset = Some(value);
         }
     }
-    Some(ContentType {
-        essence: essence.to_ascii_lowercase(),
-        charset,
-    })
+    Some(ContentType { essence, charset })
 }
 
 /// Checks the request's `Content-Type` against `accepted` (lowercase media types). A JSON body
@@ -106,11 +115,14 @@ pub(crate) fn check(
         .ok()
         .and_then(parse)
         .ok_or(MediaRefusal::Malformed)?;
-    if !accepted.contains(&parsed.essence) {
+    if !accepted
+        .iter()
+        .any(|a| a.eq_ignore_ascii_case(parsed.essence))
+    {
         return Err(MediaRefusal::NotAccepted);
     }
     match parsed.charset.as_deref() {
-        Some(c) if json && c != "utf-8" => Err(MediaRefusal::Charset),
+        Some(c) if json && !c.eq_ignore_ascii_case("utf-8") => Err(MediaRefusal::Charset),
         _ => Ok(()),
     }
 }

@@ -267,8 +267,7 @@ where
                 collect: Collect {
                     body: Some(Box::pin(body)),
                     parts: Some(parts),
-                    // `declared` is at most the limit.
-                    collected: Collected::with_capacity(usize::try_from(declared).unwrap_or(0)),
+                    collected: Collected::Empty,
                     trailers: None,
                     rule: index,
                     config: Arc::clone(config),
@@ -280,22 +279,21 @@ where
     }
 }
 
-/// The bytes read so far: one chunk kept as it came (no copy), more gathered into one buffer.
-#[derive(Debug)]
+/// The bytes read so far: the first chunk kept as it came (no copy: a body in one piece is
+/// never copied), more gathered into a buffer that grows with what arrives (never reserved
+/// ahead from `Content-Length`, which a client that stalls would make the server hold).
+#[derive(Debug, Default)]
 enum Collected {
-    Empty(usize),
+    #[default]
+    Empty,
     One(Bytes),
     Many(BytesMut),
 }
 
 impl Collected {
-    fn with_capacity(capacity: usize) -> Self {
-        Self::Empty(capacity)
-    }
-
     fn len(&self) -> usize {
         match self {
-            Self::Empty(_) => 0,
+            Self::Empty => 0,
             Self::One(b) => b.len(),
             Self::Many(b) => b.len(),
         }
@@ -303,17 +301,7 @@ impl Collected {
 
     fn push(&mut self, mut data: impl Buf) {
         match self {
-            Self::Empty(capacity) => {
-                let capacity = *capacity;
-                let bytes = data.copy_to_bytes(data.remaining());
-                *self = if bytes.len() >= capacity {
-                    Self::One(bytes)
-                } else {
-                    let mut buf = BytesMut::with_capacity(capacity);
-                    buf.put(bytes);
-                    Self::Many(buf)
-                };
-            }
+            Self::Empty => *self = Self::One(data.copy_to_bytes(data.remaining())),
             Self::One(first) => {
                 let mut buf = BytesMut::with_capacity(first.len() + data.remaining());
                 buf.put(std::mem::take(first));
@@ -326,7 +314,7 @@ impl Collected {
 
     fn into_bytes(self) -> Bytes {
         match self {
-            Self::Empty(_) => Bytes::new(),
+            Self::Empty => Bytes::new(),
             Self::One(b) => b,
             Self::Many(b) => b.freeze(),
         }
@@ -407,8 +395,7 @@ where
             };
             match frame {
                 None => {
-                    let data =
-                        std::mem::replace(&mut self.collected, Collected::Empty(0)).into_bytes();
+                    let data = std::mem::take(&mut self.collected).into_bytes();
                     let verdict = config.check_body(rule, &data);
                     let head = self.head();
                     if let Err(error) = verdict {
@@ -445,8 +432,7 @@ where
                         }
                         // Log-only: what was read, then the rest of the stream.
                         self.collected.push(data);
-                        let read = std::mem::replace(&mut self.collected, Collected::Empty(0))
-                            .into_bytes();
+                        let read = std::mem::take(&mut self.collected).into_bytes();
                         let rest = self.body.take().expect(POLLED_AFTER_COMPLETION);
                         return Poll::Ready(self.call(head, ValidatedBody::partial(read, rest)));
                     }

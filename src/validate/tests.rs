@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use tower::{ServiceExt, service_fn};
 use tower_layer::Layer;
 
-use super::media::{ContentType, check, parse};
+use super::media::{ContentType, check};
 use super::route::Template;
 use super::{
     ConfigError, Draft, MediaTypeRefusal, Rule, ValidateRequestLayer, ValidatedBody,
@@ -23,10 +23,17 @@ use super::{
 };
 use crate::problem::Problem;
 
-fn ct(essence: &str, charset: Option<&str>) -> Option<ContentType> {
-    Some(ContentType {
-        essence: essence.to_owned(),
-        charset: charset.map(str::to_owned),
+/// The content type, compared as the layer compares it: case-insensitively.
+fn ct(essence: &str, charset: Option<&str>) -> Option<(String, Option<String>)> {
+    Some((essence.to_owned(), charset.map(str::to_owned)))
+}
+
+fn parse(value: &str) -> Option<(String, Option<String>)> {
+    super::media::parse(value).map(|ContentType { essence, charset }| {
+        (
+            essence.to_ascii_lowercase(),
+            charset.map(|c| c.to_ascii_lowercase()),
+        )
     })
 }
 
