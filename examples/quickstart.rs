@@ -49,6 +49,7 @@ use tower_shield::extract::Rejector;
 use tower_shield::rate_limit::{
     ConfigError as RateLimitConfigError, Limit, Quota, RateLimitBuilder, RateLimitLayer, Tiers,
 };
+use tower_shield::validate::{Rule, ValidateRequestLayer};
 use tower_shield::versioning::{ApiVersion, Version};
 use tower_shield::{
     CorsLayer, ErrorHygieneLayer, Problem, RequestIdLayer, ScopeLayer, SecurityHeadersLayer,
@@ -280,9 +281,12 @@ pub fn routes() -> Result<Router, Box<dyn std::error::Error>> {
         .route("/me", get(me).route_layer(ScopeLayer::authenticated()))
         .route(
             "/posts",
-            get(list_posts)
-                .route_layer(scope("read:posts")?)
-                .merge(axum::routing::post(create_post).route_layer(scope("write:posts")?)),
+            get(list_posts).route_layer(scope("read:posts")?).merge(
+                axum::routing::post(create_post)
+                    // Inside the scope check: a body is read only for a caller allowed to post.
+                    .route_layer(validate_posts()?)
+                    .route_layer(scope("write:posts")?),
+            ),
         )
         .route(
             "/posts/{id}",
@@ -297,6 +301,33 @@ pub fn routes() -> Result<Router, Box<dyn std::error::Error>> {
         .with_state(Posts::with_samples())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed))
+}
+
+/// The JSON Schema of a new post: `title` a string of 1–200 characters, `body` a string of at
+/// most 10,000, no other field.
+pub fn new_post_schema() -> Value {
+    json!({
+        "type": "object",
+        "properties": {
+            "title": {"type": "string", "minLength": 1, "maxLength": 200},
+            "body": {"type": "string", "maxLength": 10000}
+        },
+        "required": ["title"],
+        "additionalProperties": false
+    })
+}
+
+/// `POST /posts`: JSON only (`415`), at most 1 MiB (`413`), valid against [`new_post_schema`]
+/// (`400` malformed, `422` with an `errors` list). The template is the Router's: the
+/// versioning layer has stripped `/v2`.
+///
+/// # Errors
+///
+/// Never with this schema.
+pub fn validate_posts() -> Result<ValidateRequestLayer, tower_shield::validate::ConfigError> {
+    ValidateRequestLayer::builder()
+        .route(Method::POST, "/posts", Rule::json(new_post_schema()))
+        .build()
 }
 
 /// The demo secret of `POST /webhooks` (demo value only; `QUICKSTART_WEBHOOK_SECRET` overrides

@@ -106,6 +106,9 @@ pub mod security_headers;
 #[cfg(feature = "signature")]
 #[cfg_attr(docsrs, doc(cfg(feature = "signature")))]
 pub mod signature;
+#[cfg(feature = "validate")]
+#[cfg_attr(docsrs, doc(cfg(feature = "validate")))]
+pub mod validate;
 pub mod versioning;
 
 pub use crate::core::{Answer, BoxFuture, Clock, ManualClock, RequestHead, SystemClock};
@@ -120,6 +123,8 @@ pub use scope::ScopeLayer;
 pub use security_headers::SecurityHeadersLayer;
 #[cfg(feature = "signature")]
 pub use signature::SignatureLayer;
+#[cfg(feature = "validate")]
+pub use validate::ValidateRequestLayer;
 pub use versioning::{ApiVersion, VersioningLayer};
 
 /// Thin wrappers around internal parsers, for the fuzz targets in `fuzz/` only (`cargo fuzz`
@@ -149,7 +154,8 @@ pub mod __fuzz {
     feature = "jwt",
     feature = "basic",
     feature = "redis",
-    feature = "signature"
+    feature = "signature",
+    feature = "validate"
 ))]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;

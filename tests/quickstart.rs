@@ -415,12 +415,65 @@ async fn post_bodies_are_json_only_and_bounded() {
         .unwrap()
         .to_bytes();
     let body: Value = serde_json::from_slice(&bytes).unwrap();
-    assert_eq!(body["detail"], "The body is larger than 1 MiB.");
+    assert_eq!(
+        body["type"],
+        "https://docs.rs/tower-shield/latest/tower_shield/problem/index.html#payload-too-large"
+    );
+    assert_eq!(
+        body["detail"],
+        "The request body is larger than the 1048576 bytes this route accepts."
+    );
+    let json_of = |res: http::Response<axum::body::Body>| async move {
+        let bytes = http_body_util::BodyExt::collect(res.into_body())
+            .await
+            .unwrap()
+            .to_bytes();
+        serde_json::from_slice::<Value>(&bytes).unwrap()
+    };
+    // The schema: `title` a string of 1 to 200 characters, `body` at most 10,000, nothing else.
     let res = app
+        .clone()
         .oneshot(post("application/json", b"{\"title\":1}".to_vec()))
         .await
         .unwrap();
     assert_eq!(res.status(), 422);
+    let body = json_of(res).await;
+    assert_eq!(
+        body["type"],
+        "https://docs.rs/tower-shield/latest/tower_shield/problem/index.html#validation-failed"
+    );
+    assert_eq!(body["errors"][0]["pointer"], "/title");
+    let res = app
+        .clone()
+        .oneshot(post(
+            "application/json",
+            br#"{"title":"ok","extra":true}"#.to_vec(),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 422);
+    let res = app
+        .clone()
+        .oneshot(post("application/json", br#"{"body":"no title"}"#.to_vec()))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 422);
+    let res = app
+        .clone()
+        .oneshot(post("application/json", b"{\"title\":".to_vec()))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    let body = json_of(res).await;
+    assert_eq!(
+        body["type"],
+        "https://docs.rs/tower-shield/latest/tower_shield/problem/index.html#invalid-json"
+    );
+    let res = app
+        .oneshot(post("application/json", br#"{"title":"Hello"}"#.to_vec()))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
 }
 
 /// A request from `ip`, as `into_make_service_with_connect_info` would hand it to the app.

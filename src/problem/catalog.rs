@@ -104,6 +104,14 @@ define_problems! {
     PayloadTooLarge => "payload-too-large", PAYLOAD_TOO_LARGE, "Payload Too Large";
     /// The replay check of a signature could not be made.
     SignatureUnavailable => "signature-unavailable", SERVICE_UNAVAILABLE, "Signature Check Unavailable";
+    /// A request body of a media type the route does not accept.
+    UnsupportedMediaType => "unsupported-media-type", UNSUPPORTED_MEDIA_TYPE, "Unsupported Media Type";
+    /// A request body that is not JSON where JSON is required.
+    InvalidJson => "invalid-json", BAD_REQUEST, "Invalid JSON";
+    /// A JSON request body that breaks the route's schema.
+    ValidationFailed => "validation-failed", UNPROCESSABLE_ENTITY, "Validation Failed";
+    /// A request body that could not be read.
+    UnreadableBody => "unreadable-body", BAD_REQUEST, "Unreadable Request Body";
     /// A server misconfiguration; the cause is logged, never sent.
     InternalError => "internal-error", INTERNAL_SERVER_ERROR, "Internal Server Error";
     /// A handler's server error (or panic) whose body an `ErrorHygieneLayer` replaced.

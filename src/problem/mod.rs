@@ -141,16 +141,42 @@
 //!
 //! ## payload-too-large
 //!
-//! `413 Payload Too Large`: the body is larger than the layer reads (a
+//! `413 Payload Too Large`: the body is larger than the layer that reads it accepts (a
 //! [`SignatureLayer`](crate::signature::SignatureLayer) buffers the body it verifies up to
-//! [a limit](crate::signature::SignatureBuilder::max_body)); `limit` says how many bytes are
-//! accepted. The body is not read past the limit.
+//! [a limit](crate::signature::SignatureBuilder::max_body); a
+//! [`ValidateRequestLayer`](crate::validate::ValidateRequestLayer) has a limit per route). The
+//! detail or the `limit` member gives the limit in bytes. The body is not read past the limit.
 //!
 //! ## signature-unavailable
 //!
 //! `503 Service Unavailable`: the signature was valid but the replay check could not be made
 //! (the store of seen message ids is unreachable), so the request is refused rather than
 //! risking a replay. Try again later.
+//!
+//! ## unsupported-media-type
+//!
+//! `415 Unsupported Media Type`: the request body's `Content-Type` is missing, repeated,
+//! malformed or not one the route accepts, or a JSON body is declared in a charset other than
+//! UTF-8 (a [`ValidateRequestLayer`](crate::validate::ValidateRequestLayer)).
+//! `accepted_media_types` lists what the route takes; a `POST` gets `Accept-Post`, a `PATCH`
+//! `Accept-Patch`.
+//!
+//! ## invalid-json
+//!
+//! `400 Bad Request`: the request body is not well-formed JSON (or nests deeper than 128
+//! levels); the detail gives the parser's message with line and column.
+//!
+//! ## validation-failed
+//!
+//! `422 Unprocessable Entity`: the request body is well-formed JSON that breaks the route's
+//! JSON Schema. The `errors` member lists the violations, each
+//! `{"pointer": "/title", "message": "..."}` (an RFC 6901 JSON Pointer into the body, `""` for
+//! the whole body), up to a cap; the detail gives the total.
+//!
+//! ## unreadable-body
+//!
+//! `400 Bad Request`: the request body could not be read (the connection failed while it was
+//! being received).
 //!
 //! ## internal-error
 //!

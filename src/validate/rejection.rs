@@ -1,0 +1,163 @@
+//! [`ValidationError`]: why a request was refused, and its problem.
+
+use std::sync::Arc;
+
+use http::header::HeaderName;
+use http::{HeaderValue, Method};
+use serde::Serialize;
+
+use crate::problem::{Problem, ProblemType, Rejection};
+
+/// What is wrong with a request's `Content-Type`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MediaTypeRefusal {
+    /// The request has no `Content-Type`.
+    Missing,
+    /// Several `Content-Type` headers, or one that is not `type/subtype *(; name=value)`.
+    Malformed,
+    /// A media type the route does not accept.
+    NotAccepted,
+    /// A JSON body declared in a charset other than UTF-8 (RFC 8259 section 8.1).
+    Charset,
+}
+
+/// One way a JSON body breaks its schema: where ([RFC 6901] JSON Pointer into the body, `""`
+/// for the whole body) and what. The message names the schema keyword's expectation and
+/// never repeats the offending value.
+///
+/// [RFC 6901]: https://www.rfc-editor.org/rfc/rfc6901
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Violation {
+    pointer: String,
+    message: String,
+}
+
+impl Violation {
+    pub(crate) fn new(pointer: String, message: String) -> Self {
+        Self { pointer, message }
+    }
+
+    /// The JSON Pointer to the offending value.
+    pub fn pointer(&self) -> &str {
+        &self.pointer
+    }
+
+    /// What is wrong with it.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+/// Why a [`ValidateRequestLayer`](super::ValidateRequestLayer) refused a request. Rendered as a
+/// problem (see the [module docs](super) for statuses); it also travels in the response's
+/// extensions.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ValidationError {
+    /// `415`: the `Content-Type` is missing, malformed, not accepted, or a JSON body is not UTF-8.
+    UnsupportedMediaType {
+        /// What is wrong.
+        refusal: MediaTypeRefusal,
+        /// The media types the route accepts.
+        accepted: Arc<[String]>,
+        /// The request method (a `POST` gets `Accept-Post`, a `PATCH` `Accept-Patch`).
+        method: Method,
+    },
+    /// `413`: the body is larger than the route's limit.
+    TooLarge {
+        /// The limit, in bytes.
+        limit: u64,
+    },
+    /// `400`: the body is not JSON (or nests deeper than 128 levels).
+    InvalidJson {
+        /// The parser's message: what and where (line and column), never the body.
+        detail: String,
+    },
+    /// `422`: the JSON body breaks the route's schema.
+    SchemaViolations {
+        /// The violations, at most the layer's cap.
+        violations: Vec<Violation>,
+        /// How many there are in all.
+        total: usize,
+    },
+    /// `400`: the body could not be read (the client went away, or its framing is broken).
+    UnreadableBody,
+}
+
+impl ValidationError {
+    /// The problem type of this error.
+    pub fn problem_type(&self) -> ProblemType {
+        match self {
+            Self::UnsupportedMediaType { .. } => ProblemType::UnsupportedMediaType,
+            Self::TooLarge { .. } => ProblemType::PayloadTooLarge,
+            Self::InvalidJson { .. } => ProblemType::InvalidJson,
+            Self::SchemaViolations { .. } => ProblemType::ValidationFailed,
+            Self::UnreadableBody => ProblemType::UnreadableBody,
+        }
+    }
+}
+
+impl Rejection for ValidationError {
+    fn problem(&self) -> Problem {
+        let problem = Problem::of(self.problem_type());
+        match self {
+            Self::UnsupportedMediaType {
+                refusal,
+                accepted,
+                method,
+            } => {
+                let list = accepted.join(", ");
+                let detail = match refusal {
+                    MediaTypeRefusal::Missing => {
+                        format!("This request needs a Content-Type: {list}.")
+                    }
+                    MediaTypeRefusal::Malformed => {
+                        format!(
+                            "The Content-Type header is malformed or repeated; send one of: {list}."
+                        )
+                    }
+                    MediaTypeRefusal::NotAccepted => {
+                        format!("This request accepts a body of type {list} only.")
+                    }
+                    MediaTypeRefusal::Charset => {
+                        "A JSON body must be UTF-8: send charset=utf-8 or no charset.".to_owned()
+                    }
+                };
+                let mut problem = problem
+                    .with_detail(detail)
+                    .with_extension("accepted_media_types", accepted.to_vec());
+                let header = match *method {
+                    Method::POST => Some(HeaderName::from_static("accept-post")),
+                    Method::PATCH => Some(HeaderName::from_static("accept-patch")),
+                    _ => None,
+                };
+                if let (Some(name), Ok(value)) = (header, HeaderValue::from_str(&list)) {
+                    problem = problem.with_header(name, value);
+                }
+                problem
+            }
+            Self::TooLarge { limit } => problem.with_detail(format!(
+                "The request body is larger than the {limit} bytes this route accepts."
+            )),
+            Self::InvalidJson { detail } => {
+                problem.with_detail(format!("The request body is not valid JSON: {detail}."))
+            }
+            Self::SchemaViolations { violations, total } => {
+                let detail = if *total > violations.len() {
+                    format!(
+                        "The request body breaks the schema in {total} places; the first {} are listed.",
+                        violations.len()
+                    )
+                } else if *total == 1 {
+                    "The request body breaks the schema in 1 place.".to_owned()
+                } else {
+                    format!("The request body breaks the schema in {total} places.")
+                };
+                let errors = serde_json::to_value(violations).unwrap_or_default();
+                problem.with_detail(detail).with_extension("errors", errors)
+            }
+            Self::UnreadableBody => problem.with_detail("The request body could not be read."),
+        }
+    }
+}
