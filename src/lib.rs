@@ -88,6 +88,7 @@ pub mod cors;
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub mod extract;
 mod guard;
+pub mod metrics;
 pub mod problem;
 pub mod rate_limit;
 pub mod request_id;

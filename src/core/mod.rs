@@ -6,6 +6,7 @@ mod answer;
 mod clock;
 mod head;
 mod request_id;
+pub(crate) mod event;
 pub(crate) mod util;
 
 pub use answer::{Answer, BoxFuture};

@@ -18,6 +18,7 @@ use super::store::{Decision, Store, StoreError};
 use crate::auth::{Principal, Tier};
 use crate::core::{Answer, BoxFuture, RequestHead};
 use crate::guard::{self, Guard, guarded_service};
+use crate::metrics::Stopwatch;
 
 /// An allow-list predicate ([`RateLimitBuilder::allow_if`]).
 pub(super) type Predicate = Arc<dyn Fn(&RequestHead<'_>) -> bool + Send + Sync>;
@@ -100,9 +101,20 @@ pub(crate) enum Resumed {
 }
 
 /// Waits for a remote store's answer on `plan` (the rare path: boxed).
-fn deciding(pending: BoxFuture<Result<Decision, StoreError>>, plan: Plan) -> Next {
-    let wait: BoxFuture<Resumed> = Box::pin(async move { Resumed::Decided(pending.await, plan) });
+fn deciding(pending: BoxFuture<Result<Decision, StoreError>>, plan: Plan, watch: Stopwatch) -> Next {
+    let wait: BoxFuture<Resumed> = Box::pin(async move {
+        let result = pending.await;
+        timed(watch, &result);
+        Resumed::Decided(result, plan)
+    });
     guard::Decision::Wait(wait)
+}
+
+/// The store-decision histogram, for answers (not failures).
+fn timed(watch: Stopwatch, result: &Result<Decision, StoreError>) {
+    if result.is_ok() {
+        crate::metrics::store_decision("rate_limit", watch.elapsed());
+    }
 }
 
 impl Guard for RateLimitLayer {
@@ -138,8 +150,10 @@ impl Guard for RateLimitLayer {
             let Some(check) = config.check(entry, &key) else {
                 return guard::Decision::Pass(None);
             };
+            let watch = Stopwatch::start();
             return match config.store.decide(std::slice::from_ref(&check)) {
                 Answer::Ready(result) => {
+                    timed(watch, &result);
                     let plan = PlanRef {
                         entries: std::slice::from_ref(&entry),
                         keys: std::slice::from_ref(&key),
@@ -151,7 +165,7 @@ impl Guard for RateLimitLayer {
                         entries: std::iter::once(entry).collect(),
                         keys: std::iter::once(key).collect(),
                     };
-                    deciding(pending, plan)
+                    deciding(pending, plan, watch)
                 }
             };
         }
@@ -160,10 +174,14 @@ impl Guard for RateLimitLayer {
             Ok(plan) => plan,
             Err(res) => return guard::Decision::Answer(*res),
         };
+        let watch = Stopwatch::start();
         let answer = config.store.decide(&config.checks(plan.view()));
         match answer {
-            Answer::Ready(result) => config.settle(req, plan.view(), result),
-            Answer::Later(pending) => deciding(pending, plan),
+            Answer::Ready(result) => {
+                timed(watch, &result);
+                config.settle(req, plan.view(), result)
+            }
+            Answer::Later(pending) => deciding(pending, plan, watch),
         }
     }
 

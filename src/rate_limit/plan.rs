@@ -238,9 +238,16 @@ impl Config {
         let decision = match result {
             Ok(d) if d.verdicts.len() == plan.entries.len() => d,
             Ok(_) => {
-                return self.store_failed(req, &"the store answered the wrong number of checks");
+                return self.store_failed(
+                    req,
+                    &"the store answered the wrong number of checks",
+                    "protocol",
+                );
             }
-            Err(e) => return self.store_failed(req, &e),
+            Err(e) => {
+                let kind = crate::metrics::store_error_kind(e.kind());
+                return self.store_failed(req, &e, kind);
+            }
         };
         let Some(binding) = self.binding(plan, &decision) else {
             return guard::Decision::Pass(None);
@@ -281,7 +288,13 @@ impl Config {
         guard::Decision::Answer(res)
     }
 
-    fn store_failed<B>(&self, req: &mut Request<B>, error: &dyn fmt::Display) -> Next {
+    fn store_failed<B>(
+        &self,
+        req: &mut Request<B>,
+        error: &dyn fmt::Display,
+        kind: &'static str,
+    ) -> Next {
+        crate::metrics::store_failure("rate_limit", kind);
         let second = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
@@ -291,6 +304,18 @@ impl Config {
                 error = %error,
                 policy = ?self.failure,
                 "rate-limit store failed (logged at most once a second)"
+            );
+            let reason = error.to_string();
+            crate::core::event::emit(
+                crate::core::event::Kind::StoreFailure,
+                &RequestHead::of(req),
+                &crate::core::event::Fields {
+                    error_type: Some(kind),
+                    limit: Some("rate_limit"),
+                    reason: Some(&reason),
+                    status: (self.failure == StoreFailure::Closed).then_some(503),
+                    ..Default::default()
+                },
             );
         }
         self.observe(&RequestHead::of(req), RateOutcome::StoreFailed, None);
