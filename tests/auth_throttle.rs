@@ -327,3 +327,49 @@ fn an_unusable_backoff_is_refused_at_build() {
         "throttle backoff per identity: a quota's limit must be at least 1"
     );
 }
+
+#[cfg(feature = "redis")]
+#[path = "common/redis.rs"]
+#[allow(dead_code)]
+mod redis_support;
+
+/// Two instances (two layers, two stores, one `redis-server`) share the counters: failures
+/// on one block the other, and a success on one clears the pair for both.
+#[cfg(feature = "redis")]
+#[tokio::test]
+async fn two_instances_share_counters_on_one_redis() {
+    use tower_shield::rate_limit::RedisStore;
+    let (url, _server) = redis_support::shared_or_start();
+    let prefix = format!("throttle-test-{}:", rand::random::<u64>());
+    let store = || {
+        RedisStore::builder(url.clone())
+            .prefix(prefix.clone())
+            .build()
+            .unwrap()
+    };
+    let v = verifier(8);
+    let a = app(v.clone(), Throttle::builder().store(store()).build());
+    let b = app(v.clone(), Throttle::builder().store(store()).build());
+    // 4 failures on A, a success on B: the pair is cleared for both.
+    for i in 0..4 {
+        let (status, _, _) = call(&a, login("jane", &format!("x{i}"), "127.0.0.6")).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    let (status, _, _) = call(&b, login("jane", "password123", "127.0.0.6")).await;
+    assert_eq!(status, StatusCode::OK);
+    for i in 0..4 {
+        let (status, _, _) = call(&a, login("jane", &format!("y{i}"), "127.0.0.6")).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    // The fifth failure in a row, on B, blocks A.
+    let (status, _, _) = call(&b, login("jane", "z", "127.0.0.6")).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, headers, _) = call(&a, login("jane", "password123", "127.0.0.6")).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(headers["retry-after"], "1");
+    assert_eq!(v.hashed.load(Ordering::SeqCst), 10);
+    // Once the second is over, A checks again.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let (status, _, _) = call(&a, login("jane", "password123", "127.0.0.6")).await;
+    assert_eq!(status, StatusCode::OK);
+}
