@@ -60,8 +60,7 @@ mod record {
             Some(name) => Arc::clone(name).into(),
             None => "none".into(),
         };
-        counter!(super::RATE_LIMIT_DECISIONS, "limit" => limit, "outcome" => outcome)
-            .increment(1);
+        counter!(super::RATE_LIMIT_DECISIONS, "limit" => limit, "outcome" => outcome).increment(1);
     }
 
     pub(crate) fn throttled(dimension: &'static str) {

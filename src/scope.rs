@@ -45,9 +45,9 @@ use std::sync::Arc;
 use http::{HeaderValue, Request};
 
 use crate::auth::{AuthError, Forbidden, Principal, Scopes, is_quotable};
-use crate::guard::{Decision, Guard, guarded_service};
 use crate::core::RequestHead;
 use crate::core::event::{self, Fields, Kind as EventKind};
+use crate::guard::{Decision, Guard, guarded_service};
 use crate::problem::{ProblemType, rejection_response};
 
 /// A requirement that cannot be checked.

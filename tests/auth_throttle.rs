@@ -80,15 +80,13 @@ fn verifier(kib: u32) -> Counting {
 }
 
 fn app(verifier: Counting, throttle: Throttle) -> Router {
-    Router::new()
-        .route("/", get(|| async { "ok" }))
-        .layer(
-            AuthLayer::builder()
-                .authenticator(BasicAuth::new(verifier))
-                .throttle(throttle)
-                .build()
-                .unwrap(),
-        )
+    Router::new().route("/", get(|| async { "ok" })).layer(
+        AuthLayer::builder()
+            .authenticator(BasicAuth::new(verifier))
+            .throttle(throttle)
+            .build()
+            .unwrap(),
+    )
 }
 
 fn login(user: &str, password: &str, ip: &str) -> Request<Body> {
@@ -117,7 +115,8 @@ async fn two_hundred_wrong_passwords_from_one_ip_reach_the_hasher_five_times() {
     let mut refused = 0;
     for i in 0..200 {
         let started = Instant::now();
-        let (status, headers, body) = call(&app, login("jane", &format!("guess{i}"), "127.0.0.1")).await;
+        let (status, headers, body) =
+            call(&app, login("jane", &format!("guess{i}"), "127.0.0.1")).await;
         if i < 5 {
             assert_eq!(status, StatusCode::UNAUTHORIZED, "attempt {i}");
             continue;
@@ -138,7 +137,10 @@ async fn two_hundred_wrong_passwords_from_one_ip_reach_the_hasher_five_times() {
     // The pair's 5 free failures, no more.
     assert_eq!(v.hashed.load(Ordering::SeqCst), 5);
     let mean = throttled / refused;
-    assert!(mean < Duration::from_millis(1), "a throttled attempt took {mean:?}");
+    assert!(
+        mean < Duration::from_millis(1),
+        "a throttled attempt took {mean:?}"
+    );
 }
 
 #[tokio::test]
@@ -199,11 +201,18 @@ async fn a_real_user_from_another_ip_logs_in_at_idle_speed_during_the_flood() {
     }
     stop.store(true, Ordering::SeqCst);
     let codes = flood.await.unwrap();
-    let hashed = codes.iter().filter(|s| **s == StatusCode::UNAUTHORIZED).count();
+    let hashed = codes
+        .iter()
+        .filter(|s| **s == StatusCode::UNAUTHORIZED)
+        .count();
     // 5 free failures, and one more each time the pair's block (1 s, 2 s, ...) ran out.
     assert!(hashed <= 7, "{hashed} wrong passwords reached the hasher");
     assert!(codes.len() - hashed >= 195);
-    assert!(codes.iter().all(|s| *s == StatusCode::UNAUTHORIZED || *s == StatusCode::TOO_MANY_REQUESTS));
+    assert!(
+        codes
+            .iter()
+            .all(|s| *s == StatusCode::UNAUTHORIZED || *s == StatusCode::TOO_MANY_REQUESTS)
+    );
     assert!(
         during <= idle * 2,
         "a login took {during:?} during the flood, {idle:?} idle"
@@ -288,7 +297,11 @@ async fn requests_without_credentials_and_other_dimensions() {
         .store(store)
         .per_identity(None)
         .per_identity_and_ip(None)
-        .per_ip(Backoff::new(3, Duration::from_secs(10), Duration::from_secs(60)))
+        .per_ip(Backoff::new(
+            3,
+            Duration::from_secs(10),
+            Duration::from_secs(60),
+        ))
         .build();
     let app = app(v.clone(), throttle);
     // Credential stuffing: a different user each time, from one IP.
@@ -317,7 +330,11 @@ fn an_unusable_backoff_is_refused_at_build() {
         .authenticator(BasicAuth::new(Argon2Users::new()))
         .throttle(
             Throttle::builder()
-                .per_identity(Backoff::new(0, Duration::from_secs(1), Duration::from_secs(2)))
+                .per_identity(Backoff::new(
+                    0,
+                    Duration::from_secs(1),
+                    Duration::from_secs(2),
+                ))
                 .build(),
         )
         .build()

@@ -19,7 +19,7 @@ use tower_shield::auth::{
     MemoryKeyStore, Principal, Throttle,
 };
 use tower_shield::rate_limit::{
-    Answer, Check, Limit, ManualClock, MemoryStore, Pending, PeerAddr, Quota, RateLimitLayer,
+    Answer, Check, Limit, ManualClock, MemoryStore, PeerAddr, Pending, Quota, RateLimitLayer,
     Store, StoreError,
 };
 use tower_shield::versioning::Version;
@@ -97,7 +97,12 @@ impl Collect {
         assert_eq!(events.len(), 1, "{kind}: {events:#?}");
         let event = events.into_iter().next().unwrap();
         for value in event.fields.values() {
-            assert!(!value.contains(KEY) && !value.contains("password123") && !value.contains("wrong-pass"), "a secret in {event:?}");
+            assert!(
+                !value.contains(KEY)
+                    && !value.contains("password123")
+                    && !value.contains("wrong-pass"),
+                "a secret in {event:?}"
+            );
         }
         event
     }
@@ -121,17 +126,29 @@ fn auth() -> AuthLayer {
     let keys = MemoryKeyStore::new();
     keys.insert(
         KeyDigest::of(KEY),
-        ApiKeyRecord::new(Principal::builder("demo-app", AuthMethod::ApiKey).scopes(["read"]).build()),
+        ApiKeyRecord::new(
+            Principal::builder("demo-app", AuthMethod::ApiKey)
+                .scopes(["read"])
+                .build(),
+        ),
     );
     let mut salt = [0u8; 16];
     rand::fill(&mut salt);
-    let hash = Argon2::new(Algorithm::Argon2id, ArgonVersion::V0x13, Params::new(8, 1, 1, None).unwrap())
-        .hash_password(b"password123", &SaltString::encode_b64(&salt).unwrap())
-        .unwrap()
-        .to_string();
+    let hash = Argon2::new(
+        Algorithm::Argon2id,
+        ArgonVersion::V0x13,
+        Params::new(8, 1, 1, None).unwrap(),
+    )
+    .hash_password(b"password123", &SaltString::encode_b64(&salt).unwrap())
+    .unwrap()
+    .to_string();
     let users = Argon2Users::new();
     users
-        .insert("jane", &hash, Principal::builder("jane", AuthMethod::Basic).build())
+        .insert(
+            "jane",
+            &hash,
+            Principal::builder("jane", AuthMethod::Basic).build(),
+        )
         .unwrap();
     let store = MemoryStore::builder()
         .clock(ManualClock::at_unix_secs(1_700_000_000))
@@ -156,7 +173,10 @@ async fn authentication_decisions_and_throttled_attempts() {
         )
         .layer(auth());
 
-    let req = Request::get("/posts/7?api_key=no").header("x-api-key", KEY).body(Body::empty()).unwrap();
+    let req = Request::get("/posts/7?api_key=no")
+        .header("x-api-key", KEY)
+        .body(Body::empty())
+        .unwrap();
     assert_eq!(call(&app, from(req, "127.0.0.7")).await.0, StatusCode::OK);
     let e = collect.one("auth.success");
     assert_eq!(e.target, "tower_shield::auth");
@@ -170,8 +190,14 @@ async fn authentication_decisions_and_throttled_attempts() {
     assert_eq!(e.get("http.response.status_code"), None);
     assert_eq!(e.get("error.type"), None);
 
-    let req = Request::get("/posts/7").header("authorization", basic("jane", "wrong-pass")).body(Body::empty()).unwrap();
-    assert_eq!(call(&app, from(req, "127.0.0.8")).await.0, StatusCode::UNAUTHORIZED);
+    let req = Request::get("/posts/7")
+        .header("authorization", basic("jane", "wrong-pass"))
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(
+        call(&app, from(req, "127.0.0.8")).await.0,
+        StatusCode::UNAUTHORIZED
+    );
     let e = collect.one("auth.failure");
     assert_eq!(e.get("http.response.status_code"), Some("401"));
     assert_eq!(e.get("error.type"), Some("invalid"));
@@ -179,15 +205,27 @@ async fn authentication_decisions_and_throttled_attempts() {
     assert_eq!(e.get("tower_shield.auth.method"), Some("basic"));
     assert_eq!(e.get("user.id"), Some("jane"));
     assert_eq!(e.get("client.address"), Some("127.0.0.8"));
-    assert_eq!(e.get("tower_shield.reason"), Some("invalid username or password"));
+    assert_eq!(
+        e.get("tower_shield.reason"),
+        Some("invalid username or password")
+    );
 
     for _ in 0..4 {
-        let req = Request::get("/posts/7").header("authorization", basic("jane", "wrong-pass")).body(Body::empty()).unwrap();
+        let req = Request::get("/posts/7")
+            .header("authorization", basic("jane", "wrong-pass"))
+            .body(Body::empty())
+            .unwrap();
         call(&app, from(req, "127.0.0.8")).await;
     }
     collect.take();
-    let req = Request::get("/posts/7").header("authorization", basic("jane", "wrong-pass")).body(Body::empty()).unwrap();
-    assert_eq!(call(&app, from(req, "127.0.0.8")).await.0, StatusCode::TOO_MANY_REQUESTS);
+    let req = Request::get("/posts/7")
+        .header("authorization", basic("jane", "wrong-pass"))
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(
+        call(&app, from(req, "127.0.0.8")).await.0,
+        StatusCode::TOO_MANY_REQUESTS
+    );
     let e = collect.one("auth.throttled");
     assert_eq!(e.level, tracing::Level::WARN);
     assert_eq!(e.get("http.response.status_code"), Some("429"));
@@ -197,8 +235,14 @@ async fn authentication_decisions_and_throttled_attempts() {
     assert_eq!(e.get("tower_shield.limit"), Some("identity_ip"));
     assert_eq!(e.get("user.id"), Some("jane"));
 
-    let req = Request::get("/admin").header("x-api-key", KEY).body(Body::empty()).unwrap();
-    assert_eq!(call(&app, from(req, "127.0.0.7")).await.0, StatusCode::FORBIDDEN);
+    let req = Request::get("/admin")
+        .header("x-api-key", KEY)
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(
+        call(&app, from(req, "127.0.0.7")).await.0,
+        StatusCode::FORBIDDEN
+    );
     let e = collect.one("scope.refused");
     assert_eq!(e.get("http.response.status_code"), Some("403"));
     assert_eq!(e.get("http.route"), Some("/admin"));
@@ -226,9 +270,19 @@ async fn rate_limits_store_failures_cors_and_versions() {
         .limit(Limit::new("per-minute", Quota::per_minute(1)))
         .build()
         .unwrap();
-    let app = Router::new().route("/r", get(|| async { "ok" })).layer(limits);
-    call(&app, from(Request::get("/r").body(Body::empty()).unwrap(), "127.0.0.9")).await;
-    let (status, _, _) = call(&app, from(Request::get("/r").body(Body::empty()).unwrap(), "127.0.0.9")).await;
+    let app = Router::new()
+        .route("/r", get(|| async { "ok" }))
+        .layer(limits);
+    call(
+        &app,
+        from(Request::get("/r").body(Body::empty()).unwrap(), "127.0.0.9"),
+    )
+    .await;
+    let (status, _, _) = call(
+        &app,
+        from(Request::get("/r").body(Body::empty()).unwrap(), "127.0.0.9"),
+    )
+    .await;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
     let e = collect.one("rate_limit.refused");
     assert_eq!(e.target, "tower_shield::rate_limit");
@@ -245,8 +299,14 @@ async fn rate_limits_store_failures_cors_and_versions() {
         .store(Down)
         .build()
         .unwrap();
-    let app = Router::new().route("/r", get(|| async { "ok" })).layer(limits);
-    let (status, _, _) = call(&app, from(Request::get("/r").body(Body::empty()).unwrap(), "127.0.0.9")).await;
+    let app = Router::new()
+        .route("/r", get(|| async { "ok" }))
+        .layer(limits);
+    let (status, _, _) = call(
+        &app,
+        from(Request::get("/r").body(Body::empty()).unwrap(), "127.0.0.9"),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
     let e = collect.one("store.failure");
     assert_eq!(e.target, "tower_shield::store");
@@ -259,13 +319,24 @@ async fn rate_limits_store_failures_cors_and_versions() {
         .reject_disallowed(true)
         .build()
         .unwrap();
-    let app = Router::new().route("/c", get(|| async { "ok" })).layer(cors);
-    let req = Request::get("/c").header("origin", "https://evil.example").body(Body::empty()).unwrap();
-    assert_eq!(call(&app, from(req, "127.0.0.10")).await.0, StatusCode::FORBIDDEN);
+    let app = Router::new()
+        .route("/c", get(|| async { "ok" }))
+        .layer(cors);
+    let req = Request::get("/c")
+        .header("origin", "https://evil.example")
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(
+        call(&app, from(req, "127.0.0.10")).await.0,
+        StatusCode::FORBIDDEN
+    );
     let e = collect.one("cors.refused");
     assert_eq!(e.target, "tower_shield::cors");
     assert_eq!(e.get("http.response.status_code"), Some("403"));
-    assert_eq!(e.get("tower_shield.problem"), Some("cors-origin-not-allowed"));
+    assert_eq!(
+        e.get("tower_shield.problem"),
+        Some("cors-origin-not-allowed")
+    );
     assert_eq!(e.get("tower_shield.reason"), Some("https://evil.example"));
     assert_eq!(e.get("client.address"), Some("127.0.0.10"));
 
@@ -276,9 +347,19 @@ async fn rate_limits_store_failures_cors_and_versions() {
         .build()
         .unwrap();
     let routes = Router::new().route("/v", get(|| async { "ok" }));
-    let app: Router = Router::new()
-        .fallback_service(tower::ServiceBuilder::new().layer(versioning).service(routes));
-    let (status, _, _) = call(&app, from(Request::get("/v1/v").body(Body::empty()).unwrap(), "127.0.0.11")).await;
+    let app: Router = Router::new().fallback_service(
+        tower::ServiceBuilder::new()
+            .layer(versioning)
+            .service(routes),
+    );
+    let (status, _, _) = call(
+        &app,
+        from(
+            Request::get("/v1/v").body(Body::empty()).unwrap(),
+            "127.0.0.11",
+        ),
+    )
+    .await;
     assert_eq!(status, StatusCode::GONE);
     let e = collect.one("versioning.rejected");
     assert_eq!(e.target, "tower_shield::versioning");

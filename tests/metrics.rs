@@ -20,7 +20,7 @@ use tower_shield::auth::{
 };
 use tower_shield::metrics as names;
 use tower_shield::rate_limit::{
-    Answer, Check, Limit, ManualClock, MemoryStore, Pending, PeerAddr, Quota, RateLimitLayer,
+    Answer, Check, Limit, ManualClock, MemoryStore, PeerAddr, Pending, Quota, RateLimitLayer,
     Store, StoreError,
 };
 
@@ -73,13 +73,21 @@ fn app() -> Router {
     );
     let mut salt = [0u8; 16];
     rand::fill(&mut salt);
-    let hash = Argon2::new(Algorithm::Argon2id, Version::V0x13, Params::new(8, 1, 1, None).unwrap())
-        .hash_password(b"password123", &SaltString::encode_b64(&salt).unwrap())
-        .unwrap()
-        .to_string();
+    let hash = Argon2::new(
+        Algorithm::Argon2id,
+        Version::V0x13,
+        Params::new(8, 1, 1, None).unwrap(),
+    )
+    .hash_password(b"password123", &SaltString::encode_b64(&salt).unwrap())
+    .unwrap()
+    .to_string();
     let users = Argon2Users::new();
     users
-        .insert("jane", &hash, Principal::builder("jane", AuthMethod::Basic).build())
+        .insert(
+            "jane",
+            &hash,
+            Principal::builder("jane", AuthMethod::Basic).build(),
+        )
         .unwrap();
     let clock = ManualClock::at_unix_secs(1_700_000_000);
     let auth = AuthLayer::builder()
@@ -121,19 +129,36 @@ fn counters_and_histograms() {
             .unwrap()
             .block_on(async {
                 let app = app();
-                let key = || Request::get("/").header("x-api-key", KEY).body(Body::empty()).unwrap();
+                let key = || {
+                    Request::get("/")
+                        .header("x-api-key", KEY)
+                        .body(Body::empty())
+                        .unwrap()
+                };
                 for _ in 0..3 {
                     assert_eq!(call(&app, from(key(), "127.0.0.1")).await.0, StatusCode::OK);
                 }
-                assert_eq!(call(&app, from(key(), "127.0.0.1")).await.0, StatusCode::TOO_MANY_REQUESTS);
+                assert_eq!(
+                    call(&app, from(key(), "127.0.0.1")).await.0,
+                    StatusCode::TOO_MANY_REQUESTS
+                );
                 for _ in 0..5 {
-                    assert_eq!(call(&app, from(basic("nope"), "127.0.0.2")).await.0, StatusCode::UNAUTHORIZED);
+                    assert_eq!(
+                        call(&app, from(basic("nope"), "127.0.0.2")).await.0,
+                        StatusCode::UNAUTHORIZED
+                    );
                 }
                 for _ in 0..2 {
-                    assert_eq!(call(&app, from(basic("nope"), "127.0.0.2")).await.0, StatusCode::TOO_MANY_REQUESTS);
+                    assert_eq!(
+                        call(&app, from(basic("nope"), "127.0.0.2")).await.0,
+                        StatusCode::TOO_MANY_REQUESTS
+                    );
                 }
                 let no_credential = Request::get("/").body(Body::empty()).unwrap();
-                assert_eq!(call(&app, from(no_credential, "127.0.0.3")).await.0, StatusCode::UNAUTHORIZED);
+                assert_eq!(
+                    call(&app, from(no_credential, "127.0.0.3")).await.0,
+                    StatusCode::UNAUTHORIZED
+                );
 
                 let down = Router::new().route("/", get(|| async { "ok" })).layer(
                     RateLimitLayer::builder()
@@ -148,18 +173,60 @@ fn counters_and_histograms() {
     });
     let (counters, histograms) = read(&recorder);
     let expected: BTreeMap<String, u64> = [
-        (format!("{}{{method=api_key,result=success}}", names::AUTH_ATTEMPTS), 4),
-        (format!("{}{{method=basic,result=failure}}", names::AUTH_ATTEMPTS), 5),
-        (format!("{}{{method=none,result=throttled}}", names::AUTH_ATTEMPTS), 2),
-        (format!("{}{{method=none,result=failure}}", names::AUTH_ATTEMPTS), 1),
-        (format!("{}{{dimension=identity_ip}}", names::AUTH_THROTTLED), 2),
+        (
+            format!("{}{{method=api_key,result=success}}", names::AUTH_ATTEMPTS),
+            4,
+        ),
+        (
+            format!("{}{{method=basic,result=failure}}", names::AUTH_ATTEMPTS),
+            5,
+        ),
+        (
+            format!("{}{{method=none,result=throttled}}", names::AUTH_ATTEMPTS),
+            2,
+        ),
+        (
+            format!("{}{{method=none,result=failure}}", names::AUTH_ATTEMPTS),
+            1,
+        ),
+        (
+            format!("{}{{dimension=identity_ip}}", names::AUTH_THROTTLED),
+            2,
+        ),
         (format!("{}{{problem=rate-limited}}", names::REJECTIONS), 1),
         (format!("{}{{problem=unauthorized}}", names::REJECTIONS), 6),
-        (format!("{}{{problem=login-throttled}}", names::REJECTIONS), 2),
-        (format!("{}{{limit=per-minute,outcome=allowed}}", names::RATE_LIMIT_DECISIONS), 3),
-        (format!("{}{{limit=per-minute,outcome=limited}}", names::RATE_LIMIT_DECISIONS), 1),
-        (format!("{}{{limit=none,outcome=store_failed}}", names::RATE_LIMIT_DECISIONS), 1),
-        (format!("{}{{component=rate_limit,kind=timeout}}", names::STORE_FAILURES), 1),
+        (
+            format!("{}{{problem=login-throttled}}", names::REJECTIONS),
+            2,
+        ),
+        (
+            format!(
+                "{}{{limit=per-minute,outcome=allowed}}",
+                names::RATE_LIMIT_DECISIONS
+            ),
+            3,
+        ),
+        (
+            format!(
+                "{}{{limit=per-minute,outcome=limited}}",
+                names::RATE_LIMIT_DECISIONS
+            ),
+            1,
+        ),
+        (
+            format!(
+                "{}{{limit=none,outcome=store_failed}}",
+                names::RATE_LIMIT_DECISIONS
+            ),
+            1,
+        ),
+        (
+            format!(
+                "{}{{component=rate_limit,kind=timeout}}",
+                names::STORE_FAILURES
+            ),
+            1,
+        ),
     ]
     .into_iter()
     .collect();
@@ -171,7 +238,10 @@ fn counters_and_histograms() {
         4
     );
     assert_eq!(
-        histograms[&format!("{}{{component=auth_throttle}}", names::STORE_DECISION_SECONDS)],
+        histograms[&format!(
+            "{}{{component=auth_throttle}}",
+            names::STORE_DECISION_SECONDS
+        )],
         12 + 5
     );
 }

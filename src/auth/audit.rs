@@ -109,7 +109,14 @@ pub(super) fn record(
         }
         AuditOutcome::Anonymous => {
             metrics::auth("none", "anonymous");
-            event::emit(Kind::AuthAnonymous, head, &Fields { client, ..Fields::default() });
+            event::emit(
+                Kind::AuthAnonymous,
+                head,
+                &Fields {
+                    client,
+                    ..Fields::default()
+                },
+            );
         }
         AuditOutcome::Rejected(e) => {
             let method = e.method().map_or("none", |m| m.as_str());

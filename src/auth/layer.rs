@@ -13,7 +13,9 @@ use http::{HeaderValue, Request, Response};
 use super::audit::{self, AuditHook, AuditOutcome};
 use super::chain::{self, Authenticating, Chain, Progress};
 use super::throttle::{Attempt, Compiled, Probe, Throttled};
-use super::{AuthBuilder, AuthError, AuthErrorKind, Authenticator, Outcome, Principal, RequestHead};
+use super::{
+    AuthBuilder, AuthError, AuthErrorKind, Authenticator, Outcome, Principal, RequestHead,
+};
 use crate::core::event::{self, Fields, Kind};
 use crate::core::{Answer, BoxFuture};
 use crate::guard::{Decision, Guard, guarded_service};
@@ -159,7 +161,11 @@ impl AuthLayer {
                 AuthError::unsupported_scheme().with_challenges(Arc::clone(&config.missing))
             }
             Outcome::Skip if config.anonymous => {
-                config.audit(AuditOutcome::Anonymous, &RequestHead::of(req), attempt.as_ref());
+                config.audit(
+                    AuditOutcome::Anonymous,
+                    &RequestHead::of(req),
+                    attempt.as_ref(),
+                );
                 let ext = req.extensions_mut();
                 ext.insert(Principal::anonymous());
                 ext.insert(Challenges(Arc::clone(&config.missing)));
@@ -285,7 +291,12 @@ fn store_failed<B>(req: &Request<B>, attempt: &Attempt, error: &StoreError, op: 
 }
 
 /// After a failure was recorded (or not).
-fn recorded<B>(req: &Request<B>, attempt: &Attempt, result: Result<(), StoreError>, watch: Stopwatch) {
+fn recorded<B>(
+    req: &Request<B>,
+    attempt: &Attempt,
+    result: Result<(), StoreError>,
+    watch: Stopwatch,
+) {
     match result {
         Ok(()) => metrics::store_decision("auth_throttle", watch.elapsed()),
         Err(e) => store_failed(req, attempt, &e, "record"),

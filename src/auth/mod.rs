@@ -112,8 +112,8 @@ pub use jwt::Jwks;
 #[cfg_attr(docsrs, doc(cfg(feature = "jwt")))]
 pub use jwt::{Algorithm, JwtAuth, JwtKey};
 pub use layer::{Auth, AuthLayer, ResponseFuture};
-pub use throttle::{Backoff, Throttle, ThrottleBuilder, Throttled};
 pub use principal::{AuthMethod, Claims, ClaimsError, Principal, PrincipalBuilder, Scopes, Tier};
+pub use throttle::{Backoff, Throttle, ThrottleBuilder, Throttled};
 
 pub use crate::core::{Answer, BoxFuture, RequestHead};
 

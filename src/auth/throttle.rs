@@ -361,10 +361,16 @@ impl Compiled {
         }
         if let Some(id) = &attempt.identity {
             if let Some(rule) = self.identity {
-                out.push((Dimension::Identity, check(SCOPE_IDENTITY, id.as_bytes(), rule)));
+                out.push((
+                    Dimension::Identity,
+                    check(SCOPE_IDENTITY, id.as_bytes(), rule),
+                ));
             }
             if let Some(rule) = self.pair {
-                out.push((Dimension::Pair, check(SCOPE_PAIR, &attempt.pair_key[..], rule)));
+                out.push((
+                    Dimension::Pair,
+                    check(SCOPE_PAIR, &attempt.pair_key[..], rule),
+                ));
             }
         }
         out
@@ -372,8 +378,11 @@ impl Compiled {
 
     /// Reads the attempt's counters.
     pub(super) fn read(&self, attempt: &Attempt) -> Answer<Result<Decision, StoreError>> {
-        let checks: SmallVec<[Check<'_>; 3]> =
-            self.checks(attempt, 0).into_iter().map(|(_, c)| c).collect();
+        let checks: SmallVec<[Check<'_>; 3]> = self
+            .checks(attempt, 0)
+            .into_iter()
+            .map(|(_, c)| c)
+            .collect();
         if checks.is_empty() {
             return Answer::Ready(Ok(Decision {
                 now: 0,
@@ -409,8 +418,11 @@ impl Compiled {
 
     /// Records a failure on every counter of the attempt.
     pub(super) fn record(&self, attempt: &Attempt) -> Answer<Result<Decision, StoreError>> {
-        let checks: SmallVec<[Check<'_>; 3]> =
-            self.checks(attempt, 1).into_iter().map(|(_, c)| c).collect();
+        let checks: SmallVec<[Check<'_>; 3]> = self
+            .checks(attempt, 1)
+            .into_iter()
+            .map(|(_, c)| c)
+            .collect();
         if checks.is_empty() {
             return Answer::Ready(Ok(Decision {
                 now: 0,

@@ -146,11 +146,25 @@ pub(crate) fn emit(kind: Kind, head: &RequestHead<'_>, f: &Fields<'_>) {
             emit_at!("tower_shield::auth", Level::INFO, kind, head, f, client)
         }
         Kind::RateLimited => {
-            emit_at!("tower_shield::rate_limit", Level::INFO, kind, head, f, client)
+            emit_at!(
+                "tower_shield::rate_limit",
+                Level::INFO,
+                kind,
+                head,
+                f,
+                client
+            )
         }
         Kind::CorsRefused => emit_at!("tower_shield::cors", Level::INFO, kind, head, f, client),
         Kind::VersionRejected => {
-            emit_at!("tower_shield::versioning", Level::DEBUG, kind, head, f, client)
+            emit_at!(
+                "tower_shield::versioning",
+                Level::DEBUG,
+                kind,
+                head,
+                f,
+                client
+            )
         }
         Kind::StoreFailure => {
             emit_at!("tower_shield::store", Level::WARN, kind, head, f, client)

@@ -4,9 +4,9 @@
 
 mod answer;
 mod clock;
+pub(crate) mod event;
 mod head;
 mod request_id;
-pub(crate) mod event;
 pub(crate) mod util;
 
 pub use answer::{Answer, BoxFuture};

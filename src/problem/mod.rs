@@ -176,7 +176,6 @@ pub use render::{GrpcStatus, PlainText, ProblemJson, Renderer, RendererLayer, Re
 #[cfg_attr(not(feature = "axum"), allow(unused_imports))]
 pub(crate) use render::{SharedRenderer, render_with};
 
-
 /// Media type of the default renderer, per [RFC 9457 section 3](https://www.rfc-editor.org/rfc/rfc9457#section-3).
 pub const APPLICATION_PROBLEM_JSON: &str = "application/problem+json";
 

@@ -101,7 +101,11 @@ pub(crate) enum Resumed {
 }
 
 /// Waits for a remote store's answer on `plan` (the rare path: boxed).
-fn deciding(pending: BoxFuture<Result<Decision, StoreError>>, plan: Plan, watch: Stopwatch) -> Next {
+fn deciding(
+    pending: BoxFuture<Result<Decision, StoreError>>,
+    plan: Plan,
+    watch: Stopwatch,
+) -> Next {
     let wait: BoxFuture<Resumed> = Box::pin(async move {
         let result = pending.await;
         timed(watch, &result);

@@ -116,7 +116,11 @@ impl Config {
             &RequestHead::of(req),
             &Fields {
                 status: (!self.shadow).then_some(429),
-                error_type: Some(if self.shadow { "shadow_limited" } else { "rate_limited" }),
+                error_type: Some(if self.shadow {
+                    "shadow_limited"
+                } else {
+                    "rate_limited"
+                }),
                 problem: Some(ProblemType::RateLimited.slug()),
                 user: req
                     .extensions()
