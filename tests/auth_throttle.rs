@@ -347,7 +347,6 @@ fn an_unusable_backoff_is_refused_at_build() {
 
 #[cfg(feature = "redis")]
 #[path = "common/redis.rs"]
-#[allow(dead_code)]
 mod redis_support;
 
 /// Two instances (two layers, two stores, one `redis-server`) share the counters: failures
