@@ -4,9 +4,14 @@
 //! Install a recorder once at start-up; without one (or without the feature) nothing is
 //! recorded and nothing is paid. With `metrics-exporter-prometheus`:
 //!
-//! ```ignore
+//! ```no_run
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use axum::{Router, routing::get};
+//!
 //! let handle = metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder()?;
-//! // serve `handle.render()` on GET /metrics
+//! let app: Router = Router::new()
+//!     .route("/metrics", get(move || std::future::ready(handle.render())));
+//! # Ok(()) }
 //! ```
 //!
 //! Every label has a bounded set of values: no subject, no IP, no path. A limit's name is
