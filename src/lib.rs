@@ -97,6 +97,7 @@ pub mod error_hygiene;
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub mod extract;
 mod guard;
+pub mod metrics;
 pub mod pkce;
 pub mod problem;
 pub mod rate_limit;

@@ -45,8 +45,10 @@ use std::sync::Arc;
 use http::{HeaderValue, Request};
 
 use crate::auth::{AuthError, Forbidden, Principal, Scopes, is_quotable};
+use crate::core::RequestHead;
+use crate::core::event::{self, Fields, Kind as EventKind};
 use crate::guard::{Decision, Guard, guarded_service};
-use crate::problem::rejection_response;
+use crate::problem::{ProblemType, rejection_response};
 
 /// A requirement that cannot be checked.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -237,11 +239,19 @@ impl Guard for ScopeLayer {
         let rejection = match req.extensions().get::<Principal>() {
             Some(p) if !p.is_anonymous() && allowed(config, p) => return Decision::Pass(()),
             Some(p) if !p.is_anonymous() => {
-                tracing::info!(
-                    target: "tower_shield::auth",
-                    subject = p.subject(),
-                    required = %config.required,
-                    "insufficient scope"
+                let required = config.required.to_string();
+                event::emit(
+                    EventKind::ScopeRefused,
+                    &RequestHead::of(req),
+                    &Fields {
+                        status: Some(403),
+                        user: Some(p.subject()),
+                        error_type: Some("insufficient_scope"),
+                        problem: Some(ProblemType::InsufficientScope.slug()),
+                        auth_method: Some(p.method().as_str()),
+                        reason: Some(&required),
+                        ..Fields::default()
+                    },
                 );
                 let forbidden = Forbidden {
                     detail: Arc::clone(&config.detail),
@@ -254,7 +264,19 @@ impl Guard for ScopeLayer {
                 };
                 return Decision::Answer(rejection_response(req, forbidden));
             }
-            Some(_) => AuthError::anonymous(req.extensions()),
+            Some(_) => {
+                event::emit(
+                    EventKind::ScopeRefused,
+                    &RequestHead::of(req),
+                    &Fields {
+                        status: Some(401),
+                        error_type: Some("anonymous"),
+                        problem: Some(ProblemType::Unauthorized.slug()),
+                        ..Fields::default()
+                    },
+                );
+                AuthError::anonymous(req.extensions())
+            }
             None => {
                 tracing::error!(
                     "ScopeLayer found no Principal: put an AuthLayer outside it; answering 401"

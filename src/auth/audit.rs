@@ -1,10 +1,15 @@
 //! The audit trail of an [`AuthLayer`](super::AuthLayer): every decision is a `tracing` event
 //! and, with an [`AuditHook`], an [`AuthEvent`].
 
+use std::net::IpAddr;
+
 use http::Method;
 
-use super::{AuthError, Principal, RequestHead};
+use super::{AuthError, AuthErrorKind, Principal, RequestHead};
 use crate::core::RequestId;
+use crate::core::event::{self, Fields, Kind};
+use crate::metrics;
+use crate::problem::ProblemType;
 
 /// What an [`AuditHook`] is told.
 #[derive(Clone, Copy, Debug)]
@@ -66,42 +71,83 @@ where
     }
 }
 
-/// Records one decision: a `tracing` event, and the hook's [`AuthEvent`] when there is one.
+/// The `error.type` of a failure.
+pub(super) fn error_type(kind: AuthErrorKind) -> &'static str {
+    match kind {
+        AuthErrorKind::Missing => "missing",
+        AuthErrorKind::Invalid => "invalid",
+        AuthErrorKind::Expired => "expired",
+        AuthErrorKind::UnsupportedScheme => "unsupported_scheme",
+        AuthErrorKind::Unavailable => "unavailable",
+        AuthErrorKind::Overloaded => "overloaded",
+    }
+}
+
+/// Records one decision: a `tracing` event ([`event`](crate::core::event)), the metric, and
+/// the hook's [`AuthEvent`] when there is one. `claimed` is the identity a failed credential
+/// claimed, `client` the client IP the throttle resolved.
 pub(super) fn record(
     hook: Option<&dyn AuditHook>,
     outcome: AuditOutcome<'_>,
     head: &RequestHead<'_>,
+    claimed: Option<&str>,
+    client: Option<IpAddr>,
 ) {
-    let request_id = head.request_id();
-    let rid = request_id.map(RequestId::as_str).unwrap_or_default();
     match outcome {
-        AuditOutcome::Authenticated(p) => tracing::info!(
-            target: "tower_shield::auth",
-            method = p.method().as_str(),
-            subject = p.subject(),
-            key_id = p.key_id().unwrap_or_default(),
-            request_id = rid,
-            "authenticated"
-        ),
-        AuditOutcome::Anonymous => tracing::debug!(
-            target: "tower_shield::auth",
-            request_id = rid,
-            "anonymous request"
-        ),
-        AuditOutcome::Rejected(e) => tracing::info!(
-            target: "tower_shield::auth",
-            method = e.method().map(|m| m.as_str()).unwrap_or("none"),
-            reason = e.detail(),
-            request_id = rid,
-            "authentication failed"
-        ),
+        AuditOutcome::Authenticated(p) => {
+            metrics::auth(p.method().as_str(), "success");
+            event::emit(
+                Kind::AuthSuccess,
+                head,
+                &Fields {
+                    user: Some(p.subject()),
+                    auth_method: Some(p.method().as_str()),
+                    client,
+                    ..Fields::default()
+                },
+            );
+        }
+        AuditOutcome::Anonymous => {
+            metrics::auth("none", "anonymous");
+            event::emit(
+                Kind::AuthAnonymous,
+                head,
+                &Fields {
+                    client,
+                    ..Fields::default()
+                },
+            );
+        }
+        AuditOutcome::Rejected(e) => {
+            let method = e.method().map_or("none", |m| m.as_str());
+            let (result, status, problem) = match e.kind() {
+                AuthErrorKind::Unavailable => ("unavailable", 503, ProblemType::AuthUnavailable),
+                AuthErrorKind::Overloaded => ("overloaded", 503, ProblemType::AuthOverloaded),
+                _ => ("failure", 401, ProblemType::Unauthorized),
+            };
+            metrics::auth(method, result);
+            event::emit(
+                Kind::AuthFailure,
+                head,
+                &Fields {
+                    status: Some(status),
+                    user: claimed,
+                    error_type: Some(error_type(e.kind())),
+                    problem: Some(problem.slug()),
+                    auth_method: Some(method),
+                    reason: Some(e.detail()),
+                    client,
+                    ..Fields::default()
+                },
+            );
+        }
     }
     if let Some(hook) = hook {
         hook.record(&AuthEvent {
             outcome,
             method: head.method(),
             path: head.uri().path(),
-            request_id,
+            request_id: head.request_id(),
         });
     }
 }

@@ -4,7 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use super::audit::AuditHook;
-use super::{AuthLayer, Authenticator, Chain, ConfigError};
+use super::{AuthLayer, Authenticator, Chain, ConfigError, Throttle};
 
 /// Builds an [`AuthLayer`]; see [`AuthLayer::builder`].
 ///
@@ -25,6 +25,7 @@ pub struct AuthBuilder {
     chain: Chain,
     anonymous: bool,
     audit: Option<Arc<dyn AuditHook>>,
+    throttle: Option<Throttle>,
 }
 
 impl AuthBuilder {
@@ -55,20 +56,27 @@ impl AuthBuilder {
         self
     }
 
+    /// Throttles failed credentials ([`Throttle`]: per client IP, per claimed identity, per
+    /// both). Off by default.
+    pub fn throttle(mut self, throttle: Throttle) -> Self {
+        self.throttle = Some(throttle);
+        self
+    }
+
     /// The layer.
     ///
     /// # Errors
     ///
-    /// [`ConfigError::NoAuthenticator`] when no authenticator was added.
+    /// [`ConfigError::NoAuthenticator`] when no authenticator was added,
+    /// [`ConfigError::InvalidBackoff`] when a backoff of the throttle is unusable.
     pub fn build(self) -> Result<AuthLayer, ConfigError> {
         if self.chain.is_empty() {
             return Err(ConfigError::NoAuthenticator);
         }
-        Ok(AuthLayer::from_parts(
-            self.chain,
-            self.anonymous,
-            self.audit,
-        ))
+        let throttle = self.throttle.map(|t| t.compile()).transpose()?;
+        let mut layer = AuthLayer::from_parts(self.chain, self.anonymous, self.audit);
+        layer.set_throttle(throttle);
+        Ok(layer)
     }
 }
 
@@ -78,6 +86,7 @@ impl fmt::Debug for AuthBuilder {
             .field("chain", &self.chain)
             .field("anonymous", &self.anonymous)
             .field("audit", &self.audit.is_some())
+            .field("throttle", &self.throttle)
             .finish()
     }
 }

@@ -1,17 +1,28 @@
 //! [`AuthLayer`] and its service: the chain run as a guard.
 
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
+use bytes::Bytes;
 use http::header::AUTHORIZATION;
-use http::{HeaderValue, Request};
+use http::{HeaderValue, Request, Response};
 
 use super::audit::{self, AuditHook, AuditOutcome};
 use super::chain::{self, Authenticating, Chain, Progress};
 use super::cnf;
-use super::{AuthBuilder, AuthError, Authenticator, Outcome, Principal, RequestHead};
+use super::throttle::{Attempt, Compiled, Probe, Throttled};
+use super::{
+    AuthBuilder, AuthError, AuthErrorKind, Authenticator, Outcome, Principal, RequestHead,
+};
+use crate::core::event::{self, Fields, Kind};
+use crate::core::{Answer, BoxFuture};
 use crate::guard::{Decision, Guard, guarded_service};
-use crate::problem::rejection_response;
+use crate::metrics::{self, Stopwatch};
+use crate::problem::{ProblemType, rejection_response};
+use crate::rate_limit::{Decision as StoreDecision, StoreError};
 
 /// The challenges of an [`AuthLayer`] that let a request through as anonymous, for a
 /// [`ScopeLayer`](crate::scope::ScopeLayer)'s `401`.
@@ -24,6 +35,7 @@ struct Config {
     anonymous: bool,
     missing: Arc<[HeaderValue]>,
     audit: Option<Arc<dyn AuditHook>>,
+    throttle: Option<Compiled>,
 }
 
 impl Config {
@@ -38,8 +50,18 @@ impl Config {
         }
     }
 
-    fn audit(&self, outcome: AuditOutcome<'_>, head: &RequestHead<'_>) {
-        audit::record(self.audit.as_deref(), outcome, head);
+    fn audit(&self, outcome: AuditOutcome<'_>, head: &RequestHead<'_>, attempt: Option<&Attempt>) {
+        let claimed = match outcome {
+            AuditOutcome::Rejected(_) => attempt.and_then(|a| a.identity.as_deref()),
+            _ => None,
+        };
+        audit::record(
+            self.audit.as_deref(),
+            outcome,
+            head,
+            claimed,
+            attempt.and_then(|a| a.ip),
+        );
     }
 }
 
@@ -76,8 +98,13 @@ impl AuthLayer {
                 anonymous,
                 missing,
                 audit,
+                throttle: None,
             }),
         }
+    }
+
+    pub(super) fn set_throttle(&mut self, throttle: Option<Compiled>) {
+        self.config_mut().throttle = throttle;
     }
 
     /// Whether a request without any credential goes on as [`Principal::anonymous`] (default
@@ -105,21 +132,31 @@ impl AuthLayer {
     fn ask<B>(&self, req: &mut Request<B>, from: usize) -> Decision<Self> {
         match chain::run(&self.config.chain, from, &RequestHead::of(req)) {
             Progress::Done(outcome) => self.settle(req, outcome),
-            Progress::Waiting(authenticating) => Decision::Wait(authenticating),
+            Progress::Waiting(authenticating) => Decision::Wait(Waiting::Chain(authenticating)),
         }
     }
 
     /// Applies the chain's outcome: the principal into the request, or the rejection.
     fn settle<B>(&self, req: &mut Request<B>, outcome: Outcome) -> Decision<Self> {
         let config = &*self.config;
+        let attempt = match config.throttle {
+            Some(_) => req.extensions_mut().remove::<Attempt>(),
+            None => None,
+        };
         let rejection = match outcome {
             Outcome::Authenticated(principal) => match cnf::confirm(&principal, req.extensions()) {
                 Ok(()) => {
                     config.audit(
                         AuditOutcome::Authenticated(&principal),
                         &RequestHead::of(req),
+                        attempt.as_ref(),
                     );
                     req.extensions_mut().insert(principal);
+                    if let (Some(throttle), Some(attempt)) = (&config.throttle, &attempt)
+                        && let Some(cleared) = throttle.clear(attempt)
+                    {
+                        finish_in_background(cleared);
+                    }
                     return Decision::Pass(());
                 }
                 // A certificate-bound token on a connection without that certificate.
@@ -132,7 +169,11 @@ impl AuthLayer {
                 AuthError::unsupported_scheme().with_challenges(Arc::clone(&config.missing))
             }
             Outcome::Skip if config.anonymous => {
-                config.audit(AuditOutcome::Anonymous, &RequestHead::of(req));
+                config.audit(
+                    AuditOutcome::Anonymous,
+                    &RequestHead::of(req),
+                    attempt.as_ref(),
+                );
                 let ext = req.extensions_mut();
                 ext.insert(Principal::anonymous());
                 ext.insert(Challenges(Arc::clone(&config.missing)));
@@ -144,9 +185,190 @@ impl AuthLayer {
                 e.with_challenges(challenges)
             }
         };
-        config.audit(AuditOutcome::Rejected(&rejection), &RequestHead::of(req));
-        Decision::Answer(rejection_response(req, rejection))
+        config.audit(
+            AuditOutcome::Rejected(&rejection),
+            &RequestHead::of(req),
+            attempt.as_ref(),
+        );
+        let counts = rejection.kind() == AuthErrorKind::Invalid;
+        let res = rejection_response(req, rejection);
+        match (&config.throttle, attempt) {
+            (Some(throttle), Some(attempt)) if counts => {
+                let watch = Stopwatch::start();
+                match throttle.record(&attempt) {
+                    Answer::Ready(result) => {
+                        recorded(req, &attempt, result.map(|_| ()), watch);
+                        Decision::Answer(res)
+                    }
+                    Answer::Later(pending) => {
+                        req.extensions_mut().insert(attempt);
+                        let res = Box::new(res);
+                        Decision::Wait(Waiting::Store(Box::pin(async move {
+                            let result = pending.await.map(|_| ());
+                            Resumed::Recorded(res, result, watch)
+                        })))
+                    }
+                }
+            }
+            _ => Decision::Answer(res),
+        }
     }
+
+    /// Reads the throttle's counters, then asks the chain unless the attempt is throttled.
+    fn probe<B>(&self, req: &mut Request<B>, throttle: &Compiled) -> Decision<Self> {
+        let attempt = throttle.attempt(&self.config.chain, &RequestHead::of(req));
+        let watch = Stopwatch::start();
+        match throttle.read(&attempt) {
+            Answer::Ready(result) => self.probed(req, attempt, result, watch),
+            Answer::Later(pending) => {
+                let attempt = Box::new(attempt);
+                Decision::Wait(Waiting::Store(Box::pin(async move {
+                    Resumed::Probed(pending.await, attempt, watch)
+                })))
+            }
+        }
+    }
+
+    /// Goes on with the read of the counters: the `429`, or the chain.
+    fn probed<B>(
+        &self,
+        req: &mut Request<B>,
+        mut attempt: Attempt,
+        result: Result<StoreDecision, StoreError>,
+        watch: Stopwatch,
+    ) -> Decision<Self> {
+        let Some(throttle) = &self.config.throttle else {
+            return self.ask(req, 0);
+        };
+        match result {
+            Ok(decision) => {
+                metrics::store_decision("auth_throttle", watch.elapsed());
+                if let Probe::Throttled(retry_after, dimension) =
+                    throttle.judge(&mut attempt, &decision)
+                {
+                    return throttled(req, &attempt, retry_after, dimension);
+                }
+            }
+            Err(e) => store_failed(req, &attempt, &e, "read"),
+        }
+        req.extensions_mut().insert(attempt);
+        self.ask(req, 0)
+    }
+}
+
+/// The `429` of a throttled attempt, its event and metrics.
+fn throttled<B>(
+    req: &Request<B>,
+    attempt: &Attempt,
+    retry_after: u64,
+    dimension: &'static str,
+) -> Decision<AuthLayer> {
+    metrics::auth("none", "throttled");
+    metrics::throttled(dimension);
+    event::emit(
+        Kind::AuthThrottled,
+        &RequestHead::of(req),
+        &Fields {
+            status: Some(429),
+            user: attempt.identity.as_deref(),
+            error_type: Some(ProblemType::LoginThrottled.slug()),
+            problem: Some(ProblemType::LoginThrottled.slug()),
+            retry_after: Some(retry_after),
+            limit: Some(dimension),
+            client: attempt.ip,
+            ..Fields::default()
+        },
+    );
+    Decision::Answer(rejection_response(req, Throttled { retry_after }))
+}
+
+/// A throttle store that failed: logged, counted, and the attempt goes on (fail open).
+fn store_failed<B>(req: &Request<B>, attempt: &Attempt, error: &StoreError, op: &str) {
+    metrics::store_failure("auth_throttle", metrics::store_error_kind(error.kind()));
+    event::emit(
+        Kind::StoreFailure,
+        &RequestHead::of(req),
+        &Fields {
+            error_type: Some(metrics::store_error_kind(error.kind())),
+            reason: Some(op),
+            limit: Some("auth_throttle"),
+            client: attempt.ip,
+            ..Fields::default()
+        },
+    );
+}
+
+/// After a failure was recorded (or not).
+fn recorded<B>(
+    req: &Request<B>,
+    attempt: &Attempt,
+    result: Result<(), StoreError>,
+    watch: Stopwatch,
+) {
+    match result {
+        Ok(()) => metrics::store_decision("auth_throttle", watch.elapsed()),
+        Err(e) => store_failed(req, attempt, &e, "record"),
+    }
+}
+
+/// Lets a store operation whose result nobody waits for run to its end: on the tokio runtime
+/// when it answers later (dropped, with a debug line, outside one).
+fn finish_in_background(answer: Answer<Result<(), StoreError>>) {
+    let log = |r: Result<(), StoreError>| {
+        if let Err(e) = r {
+            tracing::debug!(target: "tower_shield::auth", error = %e, "throttle counter not cleared");
+        }
+    };
+    match answer {
+        Answer::Ready(r) => log(r),
+        Answer::Later(pending) => match tokio::runtime::Handle::try_current() {
+            Ok(rt) => {
+                rt.spawn(async move { log(pending.await) });
+            }
+            Err(_) => tracing::debug!(
+                target: "tower_shield::auth",
+                "throttle counter not cleared: no tokio runtime"
+            ),
+        },
+    }
+}
+
+/// What an [`AuthLayer`] waits on: an authenticator, or the throttle's store.
+pub(crate) enum Waiting {
+    Chain(Authenticating),
+    Store(BoxFuture<Resumed>),
+}
+
+impl Future for Waiting {
+    type Output = Resumed;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Resumed> {
+        match self.get_mut() {
+            Waiting::Chain(a) => Pin::new(a)
+                .poll(cx)
+                .map(|(outcome, next)| Resumed::Chain(outcome, next)),
+            Waiting::Store(f) => f.as_mut().poll(cx),
+        }
+    }
+}
+
+impl fmt::Debug for Waiting {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Waiting::Chain(a) => a.fmt(f),
+            Waiting::Store(_) => f.write_str("Waiting::Store"),
+        }
+    }
+}
+
+/// What an [`AuthLayer`]'s wait yields.
+pub(crate) enum Resumed {
+    /// An authenticator's outcome, and the next authenticator's index.
+    Chain(Outcome, usize),
+    /// The throttle's counters, read.
+    Probed(Result<StoreDecision, StoreError>, Box<Attempt>, Stopwatch),
+    /// A failure recorded: the answer to send.
+    Recorded(Box<Response<Bytes>>, Result<(), StoreError>, Stopwatch),
 }
 
 impl fmt::Debug for AuthLayer {
@@ -177,17 +399,27 @@ impl<S> Auth<S> {
 /// wait, then the chain goes on from the next authenticator (which may wait again).
 impl Guard for AuthLayer {
     type State = ();
-    type Wait = Authenticating;
-    type Resumed = (Outcome, usize);
+    type Wait = Waiting;
+    type Resumed = Resumed;
 
     fn decide<B>(&self, req: &mut Request<B>) -> Decision<Self> {
-        self.ask(req, 0)
+        match &self.config.throttle {
+            Some(throttle) => self.probe(req, throttle),
+            None => self.ask(req, 0),
+        }
     }
 
-    fn resume<B>(&self, req: &mut Request<B>, (outcome, next): (Outcome, usize)) -> Decision<Self> {
-        match outcome {
-            Outcome::Skip => self.ask(req, next),
-            outcome => self.settle(req, outcome),
+    fn resume<B>(&self, req: &mut Request<B>, resumed: Resumed) -> Decision<Self> {
+        match resumed {
+            Resumed::Chain(Outcome::Skip, next) => self.ask(req, next),
+            Resumed::Chain(outcome, _) => self.settle(req, outcome),
+            Resumed::Probed(result, attempt, watch) => self.probed(req, *attempt, result, watch),
+            Resumed::Recorded(res, result, watch) => {
+                if let Some(attempt) = req.extensions_mut().remove::<Attempt>() {
+                    recorded(req, &attempt, result, watch);
+                }
+                Decision::Answer(*res)
+            }
         }
     }
 }

@@ -59,12 +59,24 @@
 //! # Ok(()) }
 //! ```
 //!
+//! # Throttling failed credentials
+//!
+//! With a [`Throttle`] ([`AuthBuilder::throttle`]), failed credentials are counted per client
+//! IP, per claimed identity and per (identity, IP) pair, and an attempt over any of them is
+//! answered `429` before any password is hashed or signature checked. The layer sits where
+//! the credentials are checked, so nothing else has to run first; see [`Throttle`] for the
+//! defaults and the trade-off of the identity-wide limit.
+//!
 //! # Audit
 //!
 //! Every decision is a `tracing` event with target `tower_shield::auth` (`INFO` for successes
-//! and failures, `DEBUG` for anonymous requests) with the method, the subject or the reason,
-//! and the request id; never a secret. An [`AuditHook`] receives the same [`AuthEvent`]s, for
-//! audit logs shipped elsewhere.
+//! and failures, `WARN` for throttled attempts, `DEBUG` for anonymous requests), with the
+//! OpenTelemetry HTTP attribute names (`http.request.method`, `url.path`, `http.route`,
+//! `http.response.status_code`, `client.address`, `user.id`, `error.type`) and the crate's own
+//! (`tower_shield.event`, `tower_shield.problem`, `tower_shield.auth.method`,
+//! `tower_shield.reason`, `tower_shield.request_id`); never a secret. `user.id` is the
+//! subject, or on a failure the claimed identity (the Basic user name). An [`AuditHook`]
+//! receives the same [`AuthEvent`]s, for audit logs shipped elsewhere.
 
 pub mod api_key;
 mod audit;
@@ -86,6 +98,7 @@ mod layer;
 #[cfg_attr(docsrs, doc(cfg(feature = "mtls")))]
 pub mod mtls;
 mod principal;
+mod throttle;
 #[cfg(any(feature = "jwt", feature = "introspection"))]
 mod token_cache;
 
@@ -121,6 +134,7 @@ pub use mtls::TlsListener;
 #[cfg_attr(docsrs, doc(cfg(feature = "mtls")))]
 pub use mtls::{MtlsAuth, MtlsBuilder, PeerCertificates, TlsConnectInfo};
 pub use principal::{AuthMethod, Claims, ClaimsError, Principal, PrincipalBuilder, Scopes, Tier};
+pub use throttle::{Backoff, Throttle, ThrottleBuilder, Throttled};
 
 pub use crate::core::{Answer, BoxFuture, RequestHead};
 
@@ -134,6 +148,16 @@ pub enum ConfigError {
     /// No authenticator was added: every request would be turned away (or be anonymous).
     #[error("an AuthLayer needs at least one authenticator")]
     NoAuthenticator,
+    /// A [`Backoff`] of the [`Throttle`] cannot be used (no free failure, a zero or
+    /// inverted delay, a period over 366 days).
+    #[error("throttle backoff per {dimension}: {error}")]
+    InvalidBackoff {
+        /// `ip`, `identity` or `identity_ip`.
+        dimension: &'static str,
+        /// What is wrong.
+        #[source]
+        error: crate::rate_limit::RuleError,
+    },
 }
 
 /// What an [`Authenticator`] concluded about a request.
@@ -187,6 +211,15 @@ pub trait Authenticator: Send + Sync + 'static {
         None
     }
 
+    /// The identity the request claims, read without checking anything (no hashing, no
+    /// signature): the Basic user name. A [`Throttle`] counts failures per claimed identity.
+    /// `None` (the default) when the request claims none this authenticator can tell, or
+    /// when the claim is the secret itself (an API key).
+    fn claimed_identity(&self, req: &RequestHead<'_>) -> Option<String> {
+        let _ = req;
+        None
+    }
+
     /// A chain: this authenticator, then `next` when this one skips.
     fn or<A: Authenticator>(self, next: A) -> Chain
     where
@@ -203,6 +236,10 @@ impl<A: Authenticator + ?Sized> Authenticator for Arc<A> {
 
     fn challenge(&self, failure: Option<&AuthError>) -> Option<HeaderValue> {
         (**self).challenge(failure)
+    }
+
+    fn claimed_identity(&self, req: &RequestHead<'_>) -> Option<String> {
+        (**self).claimed_identity(req)
     }
 }
 

@@ -4,6 +4,7 @@
 
 mod answer;
 mod clock;
+pub(crate) mod event;
 mod head;
 #[cfg(any(
     feature = "jwks",

@@ -210,6 +210,21 @@ impl CorsLayer {
             .get("sec-fetch-site")
             .is_some_and(|v| v.as_bytes() == b"same-origin");
         if !allowed && config.reject_disallowed && !same_origin {
+            let origin = req
+                .headers()
+                .get(http::header::ORIGIN)
+                .and_then(|v| v.to_str().ok());
+            crate::core::event::emit(
+                crate::core::event::Kind::CorsRefused,
+                &crate::core::RequestHead::of(req),
+                &crate::core::event::Fields {
+                    status: Some(403),
+                    error_type: Some("origin_not_allowed"),
+                    problem: Some(crate::problem::ProblemType::CorsOriginNotAllowed.slug()),
+                    reason: origin,
+                    ..Default::default()
+                },
+            );
             let mut res = problem::rejection_response(req, OriginNotAllowed);
             let vary = if preflight {
                 &config.vary_preflight

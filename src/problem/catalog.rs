@@ -92,6 +92,9 @@ define_problems! {
     AuthUnavailable => "auth-unavailable", SERVICE_UNAVAILABLE, "Authentication Unavailable";
     /// The credential was not checked: too many password checks are waiting for a hashing slot.
     AuthOverloaded => "auth-overloaded", SERVICE_UNAVAILABLE, "Authentication Overloaded";
+    /// Too many failed credentials from this client or for this identity: the attempt was not
+    /// checked.
+    LoginThrottled => "login-throttled", TOO_MANY_REQUESTS, "Too Many Failed Attempts";
     /// An authenticated principal without the scope or role needed.
     InsufficientScope => "insufficient-scope", FORBIDDEN, "Forbidden";
     /// A spent rate limit.

@@ -119,6 +119,15 @@
 //! (a [`ScopeLayer`](crate::ScopeLayer)); for Bearer principals `WWW-Authenticate` says
 //! `error="insufficient_scope"` and the scope needed.
 //!
+//! ## login-throttled
+//!
+//! `429 Too Many Requests`: an [`AuthLayer`](crate::AuthLayer) with a
+//! [`Throttle`](crate::auth::Throttle) saw too many failed credentials from this client IP,
+//! for this identity, or for this identity from this IP, and did not check the credential at
+//! all. `Retry-After` says in whole seconds (rounded up) when an attempt will be checked
+//! again; the member `retry_after` says the same in the body. The answer is the same whether
+//! or not the identity exists, and whatever the credential.
+//!
 //! ## rate-limited
 //!
 //! `429 Too Many Requests`: a [`RateLimitLayer`](crate::RateLimitLayer) limit is spent.
@@ -420,11 +429,21 @@ pub(crate) fn rejection_response<ReqBody, R: Rejection>(
         problem = %problem.type_uri,
         "request rejected"
     );
+    crate::metrics::rejection(slug_of(&problem));
     let mut res = render_with(req.extensions(), &problem, &RequestHead::of(req));
     let ext = res.extensions_mut();
     ext.insert(rejection);
     ext.insert(problem);
     res
+}
+
+/// The slug of one of this crate's problem types, `other` for any other problem (a bounded
+/// label for metrics and events).
+pub(crate) fn slug_of(problem: &Problem) -> &'static str {
+    ProblemType::ALL
+        .iter()
+        .find(|k| k.type_uri() == problem.type_uri())
+        .map_or("other", |k| k.slug())
 }
 
 /// The problem of a server-side misconfiguration: a generic 500 that tells the client nothing.

@@ -11,6 +11,7 @@
 //! | fixed window | window start, count | `limit` per window aligned on the Unix epoch | limit | `limit - count` | end of the window |
 //! | sliding window | window start, count, previous count | `limit` of the weighted count `previous × (1 − elapsed/period) + current` | limit | `limit − weighted` rounded down | when the weighted count is 0 |
 //! | leaky bucket (queue) | time the queue drains | requests start one per `period / limit`, each waits at most `max_wait` | queue capacity | queue slots left | when the queue is empty |
+//! | backoff (failures) | blocked until, failures, last failure | a read (cost 0) while not blocked; a cost ≥ 1 records failures, and from the `free`-th on blocks for `base × 2ⁿ` (at most `max`) | free | free failures left | when the failures are forgotten |
 
 use std::fmt;
 use std::time::Duration;
@@ -259,6 +260,24 @@ pub enum Rule {
         /// The longest wait, microseconds.
         max_wait: u64,
     },
+    /// Exponential backoff on failures: the counters of the authentication throttle
+    /// ([`Throttle`](crate::auth::Throttle)). Made by [`Rule::backoff`].
+    ///
+    /// A check of cost 0 reads: it is refused while the key is blocked. A check of cost ≥ 1
+    /// records that many failures and is always admitted; from the `free`-th failure on, each
+    /// blocks the key for `base × 2^(failures − free)`, at most `max`. Failures are forgotten
+    /// `window` after the last one (and not before the block ends).
+    #[non_exhaustive]
+    Backoff {
+        /// Failures before the first block.
+        free: u64,
+        /// The first block, microseconds.
+        base: u64,
+        /// The longest block, microseconds.
+        max: u64,
+        /// How long failures are remembered after the last one, microseconds.
+        window: u64,
+    },
 }
 
 impl Rule {
@@ -298,13 +317,50 @@ impl Rule {
         })
     }
 
+    /// An exponential backoff on failures: `free` failures, then a block of `base` doubling
+    /// with each further failure up to `max`; failures are forgotten `window` after the last.
+    ///
+    /// # Errors
+    ///
+    /// [`QuotaError::ZeroLimit`] when `free` is 0, [`QuotaError::ZeroPeriod`] when `base` or
+    /// `window` is under a microsecond or `max` is under `base`, [`QuotaError::PeriodTooLong`]
+    /// when `max` or `window` is over [`MAX_PERIOD`].
+    pub fn backoff(
+        free: u32,
+        base: Duration,
+        max: Duration,
+        window: Duration,
+    ) -> Result<Self, RuleError> {
+        let us = |d: Duration| u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+        let (base_us, max_us, window_us) = (us(base), us(max), us(window));
+        let error = if free == 0 {
+            Some(QuotaError::ZeroLimit)
+        } else if base_us == 0 || window_us == 0 || max_us < base_us {
+            Some(QuotaError::ZeroPeriod)
+        } else if max > MAX_PERIOD || window > MAX_PERIOD {
+            Some(QuotaError::PeriodTooLong)
+        } else {
+            None
+        };
+        match error {
+            Some(e) => Err(RuleError::Quota(e)),
+            None => Ok(Self::Backoff {
+                free: u64::from(free),
+                base: base_us,
+                max: max_us,
+                window: window_us,
+            }),
+        }
+    }
+
     /// The `limit` reported to clients: the bucket's capacity, the window's limit or the
-    /// queue's capacity.
+    /// queue's capacity (a backoff's free failures).
     pub fn limit(&self) -> u64 {
         match *self {
             Self::TokenBucket { capacity, .. } => capacity,
             Self::FixedWindow { limit, .. } | Self::SlidingWindow { limit, .. } => limit,
             Self::LeakyBucket { interval, max_wait } => max_wait / interval.max(1) + 1,
+            Self::Backoff { free, .. } => free,
         }
     }
 
@@ -329,6 +385,18 @@ impl Rule {
                 interval: interval.saturating_mul(n),
                 max_wait,
             },
+            // Each instance counts its own failures: a share of the free ones.
+            Self::Backoff {
+                free,
+                base,
+                max,
+                window,
+            } => Self::Backoff {
+                free: (free / n).max(1),
+                base,
+                max,
+                window,
+            },
         }
     }
 
@@ -341,6 +409,7 @@ impl Rule {
             Self::LeakyBucket { interval, max_wait } => {
                 interval.saturating_mul(max_wait / interval.max(1) + 1)
             }
+            Self::Backoff { window, .. } => window,
         }
     }
 }
@@ -368,6 +437,7 @@ pub enum RuleError {
 /// | token bucket, leaky bucket | theoretical arrival time (µs) | — | — |
 /// | fixed window | window start (µs) | count | — |
 /// | sliding window | window start (µs) | count | previous window's count |
+/// | backoff | blocked until (µs) | failures | last failure (µs) |
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct State {
     /// A time: the bucket's arrival time or the window's start.
@@ -418,6 +488,78 @@ pub fn decide(rule: &Rule, state: &State, now: u64, cost: u32) -> Outcome {
         Rule::FixedWindow { window, limit } => fixed(window, limit, state, now, cost),
         Rule::SlidingWindow { window, limit } => sliding(window, limit, state, now, cost),
         Rule::LeakyBucket { interval, max_wait } => leaky(interval, max_wait, state, now, cost),
+        Rule::Backoff {
+            free,
+            base,
+            max,
+            window,
+        } => backoff([free, base, max, window], state, now, cost),
+    }
+}
+
+/// The backoff's block after `failures` failures: none before `free`, then `base × 2ⁿ`.
+pub(crate) fn backoff_delay(free: u64, base: u64, max: u64, failures: u64) -> u64 {
+    if failures < free {
+        return 0;
+    }
+    let n = failures - free;
+    if n >= 63 {
+        return max;
+    }
+    base.saturating_mul(1 << n).min(max)
+}
+
+fn backoff([free, base, max, window]: [u64; 4], state: &State, now: u64, cost: u64) -> Outcome {
+    // Forgotten once the window after the last failure is over and no block holds.
+    let stale = now >= state.c.saturating_add(window) && now >= state.a;
+    let (until, failures) = if stale { (0, 0) } else { (state.a, state.b) };
+    if cost == 0 {
+        let allowed = now >= until;
+        let expires = if stale {
+            0
+        } else {
+            state.c.saturating_add(window).max(state.a) - now
+        };
+        return Outcome {
+            allowed,
+            state: *state,
+            status: Status {
+                limit: free,
+                remaining: if allowed {
+                    free.saturating_sub(failures)
+                } else {
+                    0
+                },
+                reset_after: expires,
+                retry_after: (!allowed).then(|| until - now),
+                delay: 0,
+                expires_after: expires,
+            },
+        };
+    }
+    let failures = failures.saturating_add(cost);
+    let delay = backoff_delay(free, base, max, failures);
+    let until = if delay > 0 {
+        until.max(now.saturating_add(delay))
+    } else {
+        until
+    };
+    let expires = now.saturating_add(window).max(until) - now;
+    Outcome {
+        allowed: true,
+        state: State {
+            a: until,
+            b: failures,
+            c: now,
+        },
+        status: Status {
+            limit: free,
+            remaining: free.saturating_sub(failures),
+            reset_after: expires,
+            retry_after: None,
+            delay: 0,
+            expires_after: expires,
+        },
     }
 }
 

@@ -554,9 +554,10 @@ impl HybridStore {
 impl Store for HybridStore {
     fn decide(&self, checks: &[Check<'_>]) -> Pending {
         let inner = &*self.inner;
+        // A queue (leaky bucket) or a failure counter (backoff) is no quota to lease.
         let leaky = checks
             .iter()
-            .any(|c| matches!(c.rule, Rule::LeakyBucket { .. }));
+            .any(|c| matches!(c.rule, Rule::LeakyBucket { .. } | Rule::Backoff { .. }));
         let cross_slot = inner.redis.is_cluster() && checks.iter().any(|c| c.key != checks[0].key);
         if leaky || cross_slot {
             return inner.redis.decide(checks);

@@ -19,6 +19,7 @@ use super::store::{Decision, Store, StoreError};
 use crate::auth::{Principal, Tier};
 use crate::core::{Answer, BoxFuture, RequestHead};
 use crate::guard::{self, Guard, guarded_service};
+use crate::metrics::Stopwatch;
 
 /// An allow-list predicate ([`RateLimitBuilder::allow_if`]).
 pub(super) type Predicate = Arc<dyn Fn(&RequestHead<'_>) -> bool + Send + Sync>;
@@ -103,10 +104,25 @@ pub(crate) enum Resumed {
 }
 
 /// Waits for a remote store's answer on `plan` (the rare path: boxed).
-fn deciding(pending: BoxFuture<Result<Decision, StoreError>>, plan: Plan, route: Route) -> Next {
-    let wait: BoxFuture<Resumed> =
-        Box::pin(async move { Resumed::Decided(pending.await, plan, route) });
+fn deciding(
+    pending: BoxFuture<Result<Decision, StoreError>>,
+    plan: Plan,
+    route: Route,
+    watch: Stopwatch,
+) -> Next {
+    let wait: BoxFuture<Resumed> = Box::pin(async move {
+        let result = pending.await;
+        timed(watch, &result);
+        Resumed::Decided(result, plan, route)
+    });
     guard::Decision::Wait(wait)
+}
+
+/// The store-decision histogram, for answers (not failures).
+fn timed(watch: Stopwatch, result: &Result<Decision, StoreError>) {
+    if result.is_ok() {
+        crate::metrics::store_decision("rate_limit", watch.elapsed());
+    }
 }
 
 impl Guard for RateLimitLayer {
@@ -142,9 +158,11 @@ impl Guard for RateLimitLayer {
             let Some(check) = config.check(entry, &key) else {
                 return guard::Decision::Pass(None);
             };
+            let watch = Stopwatch::start();
             let (answer, route) = config.ask(std::slice::from_ref(&check));
             return match answer {
                 Answer::Ready(result) => {
+                    timed(watch, &result);
                     let plan = PlanRef {
                         entries: std::slice::from_ref(&entry),
                         keys: std::slice::from_ref(&key),
@@ -156,7 +174,7 @@ impl Guard for RateLimitLayer {
                         entries: std::iter::once(entry).collect(),
                         keys: std::iter::once(key).collect(),
                     };
-                    deciding(pending, plan, route)
+                    deciding(pending, plan, route, watch)
                 }
             };
         }
@@ -165,10 +183,14 @@ impl Guard for RateLimitLayer {
             Ok(plan) => plan,
             Err(res) => return guard::Decision::Answer(*res),
         };
+        let watch = Stopwatch::start();
         let (answer, route) = config.ask(&config.checks(plan.view()));
         match answer {
-            Answer::Ready(result) => config.settle(req, plan.view(), result, route),
-            Answer::Later(pending) => deciding(pending, plan, route),
+            Answer::Ready(result) => {
+                timed(watch, &result);
+                config.settle(req, plan.view(), result, route)
+            }
+            Answer::Later(pending) => deciding(pending, plan, route, watch),
         }
     }
 

@@ -221,10 +221,14 @@ impl MemoryStore {
     }
 
     fn digest(&self, check: &Check<'_>) -> Digest {
+        self.counter_digest(check.scope, check.key)
+    }
+
+    fn counter_digest(&self, scope: &str, key: &[u8]) -> Digest {
         let mut h = SipHasher13::new_with_keys(self.inner.keys.0, self.inner.keys.1);
-        h.write_usize(check.scope.len());
-        h.write(check.scope.as_bytes());
-        h.write(check.key);
+        h.write_usize(scope.len());
+        h.write(scope.as_bytes());
+        h.write(key);
         h.finish()
     }
 
@@ -398,6 +402,12 @@ impl Store for MemoryStore {
             many => self.decide_many(many, now),
         };
         Answer::Ready(Ok(Decision { now, verdicts }))
+    }
+
+    fn forget(&self, scope: &str, key: &[u8]) -> Answer<Result<(), StoreError>> {
+        let digest = self.counter_digest(scope, key);
+        write(&self.inner.shards[self.shard_of(digest)]).remove(&digest);
+        Answer::Ready(Ok(()))
     }
 
     /// Remembered keys share the table, and its bound, with the counters: under a flood of

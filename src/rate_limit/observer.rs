@@ -8,7 +8,10 @@ use http::{Method, Request};
 use super::key::KeyBy;
 use super::layer::Config;
 use super::plan::Binding;
-use crate::core::{RequestHead, RequestId};
+use crate::auth::Principal;
+use crate::core::RequestHead;
+use crate::core::event::{self, Fields, Kind};
+use crate::problem::ProblemType;
 
 /// What happened to a request, for a [`RateLimitObserver`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -26,6 +29,20 @@ pub enum RateOutcome {
     KeyMissing,
     /// The store failed.
     StoreFailed,
+}
+
+impl RateOutcome {
+    /// The `outcome` label of the metrics.
+    pub(crate) fn label(self) -> &'static str {
+        match self {
+            RateOutcome::Allowed => "allowed",
+            RateOutcome::Limited => "limited",
+            RateOutcome::ShadowLimited => "shadow_limited",
+            RateOutcome::Bypassed => "bypassed",
+            RateOutcome::KeyMissing => "key_missing",
+            RateOutcome::StoreFailed => "store_failed",
+        }
+    }
 }
 
 /// One decision of the layer, as a [`RateLimitObserver`] sees it.
@@ -71,6 +88,7 @@ impl Config {
         outcome: RateOutcome,
         binding: Option<Binding<'_>>,
     ) {
+        crate::metrics::rate_limit(binding.map(|b| &b.limit.name), outcome.label());
         if let Some(observer) = &self.observer {
             observer.observe(&RateLimitEvent {
                 outcome,
@@ -84,7 +102,7 @@ impl Config {
     }
 
     /// The INFO event of a refused request (logged in shadow mode too): the limit, the key,
-    /// the seconds to wait, and the request id.
+    /// the seconds to wait, and the request id, as a [security event](crate::core::event).
     pub(super) fn log_limited<B>(
         &self,
         req: &Request<B>,
@@ -92,15 +110,29 @@ impl Config {
         key: &[u8],
         retry_after: Option<u64>,
     ) {
-        let request_id = req.extensions().get::<RequestId>();
-        tracing::info!(
-            target: "tower_shield::rate_limit",
-            limit = binding.name,
-            key = %KeyBy::display(key),
-            retry_after = retry_after.unwrap_or_default(),
-            shadow = self.shadow,
-            request_id = request_id.map(RequestId::as_str).unwrap_or_default(),
-            "rate limited"
+        let key = KeyBy::display(key);
+        event::emit(
+            Kind::RateLimited,
+            &RequestHead::of(req),
+            &Fields {
+                status: (!self.shadow).then_some(429),
+                error_type: Some(if self.shadow {
+                    "shadow_limited"
+                } else {
+                    "rate_limited"
+                }),
+                problem: Some(ProblemType::RateLimited.slug()),
+                user: req
+                    .extensions()
+                    .get::<Principal>()
+                    .filter(|p| !p.is_anonymous())
+                    .map(Principal::subject),
+                limit: Some(binding.name),
+                retry_after: Some(retry_after.unwrap_or_default()),
+                key: Some(&key),
+                client: self.client_ip.resolve(req.extensions(), req.headers()),
+                ..Fields::default()
+            },
         );
     }
 }

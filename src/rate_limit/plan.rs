@@ -252,10 +252,18 @@ impl Config {
         let decision = match result {
             Ok(d) if d.verdicts.len() == plan.entries.len() => d,
             Ok(_) => {
-                let error = &"the store answered the wrong number of checks";
-                return self.store_failed(req, plan, route, error);
+                return self.store_failed(
+                    req,
+                    plan,
+                    route,
+                    &"the store answered the wrong number of checks",
+                    "protocol",
+                );
             }
-            Err(e) => return self.store_failed(req, plan, route, &e),
+            Err(e) => {
+                let kind = crate::metrics::store_error_kind(e.kind());
+                return self.store_failed(req, plan, route, &e, kind);
+            }
         };
         self.store_answered(route);
         let Some(binding) = self.binding(plan, &decision) else {
@@ -311,7 +319,9 @@ impl Config {
         plan: PlanRef<'_>,
         route: Route,
         error: &dyn fmt::Display,
+        kind: &'static str,
     ) -> Next {
+        crate::metrics::store_failure("rate_limit", kind);
         if route != Route::Local
             && let Some(fallback) = self.fall_back(route, error)
         {
@@ -327,6 +337,18 @@ impl Config {
                 error = %error,
                 policy = ?self.failure,
                 "rate-limit store failed (logged at most once a second)"
+            );
+            let reason = error.to_string();
+            crate::core::event::emit(
+                crate::core::event::Kind::StoreFailure,
+                &RequestHead::of(req),
+                &crate::core::event::Fields {
+                    error_type: Some(kind),
+                    limit: Some("rate_limit"),
+                    reason: Some(&reason),
+                    status: (self.failure == StoreFailure::Closed).then_some(503),
+                    ..Default::default()
+                },
             );
         }
         self.observe(&RequestHead::of(req), RateOutcome::StoreFailed, None);

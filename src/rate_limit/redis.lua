@@ -1,7 +1,8 @@
 -- tower-shield rate limiting: every check of one request, decided and applied as one step.
 --
--- KEYS[i]: the counter of check i. ARGV[4i-3 .. 4i]: kind (1 token bucket, 2 fixed window,
--- 3 sliding window, 4 leaky bucket), the rule's two numbers, the cost. Time is Redis's own
+-- KEYS[i]: the counter of check i. ARGV[6i-5 .. 6i]: kind (1 token bucket, 2 fixed window,
+-- 3 sliding window, 4 leaky bucket, 5 backoff), the rule's four numbers (0 when unused), the
+-- cost. Time is Redis's own
 -- (TIME), in microseconds. The arithmetic is src/rate_limit/algorithm.rs, line for line, in
 -- integers that stay below 2^53 (exact in Lua's doubles) for any realistic quota.
 --
@@ -102,10 +103,36 @@ local function leaky(iv, max_wait, a, now, cost)
     { fdiv(max_wait, iv) + 1, remaining, ahead, retry, allowed and delay or 0, ahead }
 end
 
-local function decide(kind, p1, p2, s, cost)
+local function backoff(free, base, maxd, w, a, b, c, now, cost)
+  local stale = now >= c + w and now >= a
+  local untl, count = a, b
+  if stale then untl, count = 0, 0 end
+  if cost == 0 then
+    local allowed = now >= untl
+    local retry = -1
+    local remaining = 0
+    if allowed then remaining = math.max(free - count, 0) else retry = untl - now end
+    local exp = 0
+    if not stale then exp = math.max(c + w, a) - now end
+    return allowed, { a, b, c }, { free, remaining, exp, retry, 0, exp }
+  end
+  count = count + cost
+  if count >= free then
+    local n = count - free
+    local d = maxd
+    if n < 53 then d = math.min(base * 2 ^ n, maxd) end
+    untl = math.max(untl, now + d)
+  end
+  local exp = math.max(now + w, untl) - now
+  return true, { untl, count, now }, { free, math.max(free - count, 0), exp, -1, 0, exp }
+end
+
+local function decide(rule, s, cost)
+  local kind, p1, p2 = rule[1], rule[2], rule[3]
   if kind == 1 then return gcra(p1, p2, s[1], now, cost) end
   if kind == 2 then return fixed(p1, p2, s[1], s[2], s[3], now, cost) end
   if kind == 3 then return sliding(p1, p2, s[1], s[2], s[3], now, cost) end
+  if kind == 5 then return backoff(p1, p2, rule[4], rule[5], s[1], s[2], s[3], now, cost) end
   return leaky(p1, p2, s[1], now, cost)
 end
 
@@ -113,12 +140,12 @@ local n = #KEYS
 local rules, states, results, oks = {}, {}, {}, {}
 local all = true
 for i = 1, n do
-  local base = (i - 1) * 4
-  local rule = { tonumber(ARGV[base + 1]), tonumber(ARGV[base + 2]), tonumber(ARGV[base + 3]),
-    tonumber(ARGV[base + 4]) }
+  local base = (i - 1) * 6
+  local rule = {}
+  for j = 1, 6 do rule[j] = tonumber(ARGV[base + j]) end
   local raw = redis.call('HMGET', KEYS[i], 'a', 'b', 'c')
   local s = { tonumber(raw[1]) or 0, tonumber(raw[2]) or 0, tonumber(raw[3]) or 0 }
-  local ok, state, status = decide(rule[1], rule[2], rule[3], s, rule[4])
+  local ok, state, status = decide(rule, s, rule[6])
   rules[i], states[i], results[i], oks[i] = rule, { s, state }, status, ok
   if not ok then all = false end
 end
@@ -128,7 +155,7 @@ for i = 1, n do
   local status = results[i]
   if all then
     local state = states[i][2]
-    if rules[i][4] > 0 then
+    if rules[i][6] > 0 then
       if status[6] > 0 then
         redis.call('HSET', KEYS[i], 'a', state[1], 'b', state[2], 'c', state[3])
         -- The expiry is set with the state: the key lives until it is a fresh key again.
@@ -139,7 +166,7 @@ for i = 1, n do
     end
   elseif oks[i] then
     -- Nothing is spent: report the standing a read would.
-    local _, _, read = decide(rules[i][1], rules[i][2], rules[i][3], states[i][1], 0)
+    local _, _, read = decide(rules[i], states[i][1], 0)
     status = read
   end
   out[#out + 1] = oks[i] and 1 or 0

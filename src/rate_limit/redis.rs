@@ -119,15 +119,20 @@ impl RedisStore {
 
     /// The Redis key of a check's counter.
     pub fn key_of(&self, check: &Check<'_>) -> String {
-        let mut key = String::with_capacity(self.inner.prefix.len() + check.key.len() * 2 + 24);
+        self.counter_key(check.scope, check.key)
+    }
+
+    /// `{prefix}{<key in hex>}:<scope>`.
+    fn counter_key(&self, scope: &str, client: &[u8]) -> String {
+        let mut key = String::with_capacity(self.inner.prefix.len() + client.len() * 2 + 24);
         key.push_str(&self.inner.prefix);
         key.push('{');
-        for b in check.key {
+        for b in client {
             key.push(char::from(HEX[usize::from(b >> 4)]));
             key.push(char::from(HEX[usize::from(b & 15)]));
         }
         key.push_str("}:");
-        key.push_str(check.scope);
+        key.push_str(scope);
         key
     }
 }
@@ -141,12 +146,19 @@ struct Call {
     positions: SmallVec<[usize; 2]>,
 }
 
-pub(super) fn rule_args(rule: &Rule) -> [u64; 3] {
+/// A rule for the script: its kind and up to four numbers.
+pub(super) fn rule_args(rule: &Rule) -> [u64; 5] {
     match *rule {
-        Rule::TokenBucket { interval, capacity } => [1, interval, capacity],
-        Rule::FixedWindow { window, limit } => [2, window, limit],
-        Rule::SlidingWindow { window, limit } => [3, window, limit],
-        Rule::LeakyBucket { interval, max_wait } => [4, interval, max_wait],
+        Rule::TokenBucket { interval, capacity } => [1, interval, capacity, 0, 0],
+        Rule::FixedWindow { window, limit } => [2, window, limit, 0, 0],
+        Rule::SlidingWindow { window, limit } => [3, window, limit, 0, 0],
+        Rule::LeakyBucket { interval, max_wait } => [4, interval, max_wait, 0, 0],
+        Rule::Backoff {
+            free,
+            base,
+            max,
+            window,
+        } => [5, free, base, max, window],
     }
 }
 
@@ -160,6 +172,20 @@ impl Store for RedisStore {
         Answer::later(async move {
             match tokio::time::timeout(inner.timeout, Self::set_nx(&inner, &key, ttl_ms)).await {
                 Ok(result) => result,
+                Err(_) => Err(StoreError::timeout()),
+            }
+        })
+    }
+
+    /// `DEL` of the counter, within the store's timeout.
+    fn forget(&self, scope: &str, key: &[u8]) -> Answer<Result<(), StoreError>> {
+        let key = self.counter_key(scope, key);
+        let inner = Arc::clone(&self.inner);
+        Answer::later(async move {
+            let mut cmd = redis::cmd("DEL");
+            cmd.arg(&key);
+            match tokio::time::timeout(inner.timeout, Self::query::<i64>(&inner, &cmd)).await {
+                Ok(result) => result.map(|_| ()),
                 Err(_) => Err(StoreError::timeout()),
             }
         })
@@ -247,7 +273,17 @@ impl RedisStore {
     async fn set_nx(inner: &Inner, key: &str, ttl_ms: u64) -> Result<bool, StoreError> {
         let mut cmd = redis::cmd("SET");
         cmd.arg(key).arg(1).arg("NX").arg("PX").arg(ttl_ms);
-        let reply: Option<String> = match &inner.conn {
+        let reply: Option<String> = Self::query(inner, &cmd).await?;
+        // `OK` when set, nil when the key was there.
+        Ok(reply.is_some())
+    }
+
+    /// Sends one command on the store's connection.
+    async fn query<T: redis::FromRedisValue>(
+        inner: &Inner,
+        cmd: &redis::Cmd,
+    ) -> Result<T, StoreError> {
+        match &inner.conn {
             Conn::Single(manager) => {
                 let mut conn = manager.clone();
                 cmd.query_async(&mut conn).await
@@ -262,9 +298,7 @@ impl RedisStore {
                 cmd.query_async(&mut conn).await
             }
         }
-        .map_err(unavailable)?;
-        // `OK` when set, nil when the key was there.
-        Ok(reply.is_some())
+        .map_err(unavailable)
     }
 }
 

@@ -85,11 +85,29 @@ pub trait Store: Send + Sync + 'static {
             "this store does not remember keys",
         )))
     }
+
+    /// Forgets the counter of `scope` and `key`, as if it had never counted anything: the
+    /// authentication [`Throttle`](crate::auth::Throttle) clears a client's failures with an
+    /// identity when it logs in.
+    ///
+    /// The default answers an error (the throttle then logs it and carries on: the failures
+    /// expire on their own).
+    fn forget(&self, scope: &str, key: &[u8]) -> Answer<Result<(), StoreError>> {
+        let _ = (scope, key);
+        Answer::Ready(Err(StoreError::new(
+            StoreErrorKind::Unavailable,
+            "this store does not forget counters",
+        )))
+    }
 }
 
 impl<S: Store + ?Sized> Store for Arc<S> {
     fn decide(&self, checks: &[Check<'_>]) -> Pending {
         (**self).decide(checks)
+    }
+
+    fn forget(&self, scope: &str, key: &[u8]) -> Answer<Result<(), StoreError>> {
+        (**self).forget(scope, key)
     }
 
     fn remember(&self, key: &[u8], ttl_us: u64) -> Answer<Result<bool, StoreError>> {

@@ -185,6 +185,20 @@ impl Guard for VersioningLayer {
             Ok(entry) => entry,
             Err(rejection) => {
                 let mut res = rejection_response(req, rejection);
+                let slug = res
+                    .extensions()
+                    .get::<Problem>()
+                    .map_or("other", crate::problem::slug_of);
+                crate::core::event::emit(
+                    crate::core::event::Kind::VersionRejected,
+                    &crate::core::RequestHead::of(req),
+                    &crate::core::event::Fields {
+                        status: Some(res.status().as_u16()),
+                        error_type: Some(slug),
+                        problem: Some(slug),
+                        ..Default::default()
+                    },
+                );
                 if let Some(vary) = &config.vary {
                     vary.apply(res.headers_mut());
                 }

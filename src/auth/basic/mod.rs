@@ -326,6 +326,14 @@ impl<V: PasswordVerifier> Authenticator for BasicAuth<V> {
     fn challenge(&self, _failure: Option<&AuthError>) -> Option<HeaderValue> {
         Some(self.challenge.clone())
     }
+
+    /// The user name of well-formed Basic credentials.
+    fn claimed_identity(&self, req: &RequestHead<'_>) -> Option<String> {
+        parse(req.headers())
+            .ok()
+            .flatten()
+            .map(|c| c.username().to_owned())
+    }
 }
 
 /// Builds a [`BasicAuth`]; see [`BasicAuth::builder`].

@@ -376,6 +376,7 @@ impl Inner {
         let started = Instant::now();
         let result = match self.fetcher.download(&mut state.jwks_url).await {
             Ok((parsed, max_age)) => {
+                crate::metrics::jwks_fetch(true, started.elapsed());
                 self.install(parsed, cause);
                 let now = Instant::now();
                 self.confirmed
@@ -386,6 +387,8 @@ impl Inner {
                 Ok(())
             }
             Err(e) => {
+                crate::metrics::jwks_fetch(false, started.elapsed());
+                crate::metrics::jwks_refresh("failed");
                 state.failures = state.failures.saturating_add(1);
                 state.due = Some(Instant::now() + self.backoff(state.failures));
                 // The provider may have moved its keys: discover again next time.
@@ -418,6 +421,11 @@ impl Inner {
     /// Makes `parsed` the current set, with a new generation if its keys changed.
     fn install(&self, parsed: Parsed, cause: Cause) {
         let current = self.current.load();
+        crate::metrics::jwks_refresh(match (current.loaded, current.digest == parsed.digest) {
+            (false, _) => "loaded",
+            (true, true) => "unchanged",
+            (true, false) => "changed",
+        });
         if current.loaded && current.digest == parsed.digest {
             tracing::debug!(url = %parsed.url, cause = cause.as_str(), "JWK set unchanged");
             return;

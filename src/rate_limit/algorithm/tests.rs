@@ -278,3 +278,58 @@ fn policy_windows() {
     let r = rule(Algorithm::SlidingWindow, Quota::per_minute(100));
     assert_eq!((r.limit(), r.window()), (100, 60 * S));
 }
+
+#[test]
+fn backoff_blocks_from_the_free_th_failure_doubling_to_max_and_forgets() {
+    let s = MICROS_PER_SEC;
+    let rule = Rule::backoff(
+        3,
+        Duration::from_secs(1),
+        Duration::from_secs(5),
+        Duration::from_secs(60),
+    )
+    .unwrap();
+    let t0 = 1_700_000_000 * s;
+    let mut state = State::default();
+    let read = |state: &State, now| decide(&rule, state, now, 0);
+    for n in 1..=2 {
+        let o = decide(&rule, &state, t0, 1);
+        assert!(o.allowed);
+        assert_eq!(o.status.remaining, 3 - n);
+        state = o.state;
+        assert!(read(&state, t0).allowed);
+    }
+    // The third failure blocks for 1 s, the fourth for 2 s, then 4 s, then 5 s (the max).
+    for (n, block) in [(3, 1), (4, 2), (5, 4), (6, 5), (7, 5)] {
+        state = decide(&rule, &state, t0, 1).state;
+        assert_eq!(state.b, n);
+        let r = read(&state, t0);
+        assert!(!r.allowed);
+        assert_eq!(r.status.retry_after, Some(block * s), "failure {n}");
+        assert!(read(&state, t0 + block * s).allowed);
+    }
+    // Forgotten a window after the last failure.
+    let later = read(&state, t0 + 60 * s);
+    assert!(later.allowed);
+    assert_eq!(later.status.remaining, 3);
+    assert_eq!(later.status.expires_after, 0);
+    let fresh = decide(&rule, &state, t0 + 60 * s, 1);
+    assert_eq!(fresh.state.b, 1);
+}
+
+#[test]
+fn backoff_rules_are_checked() {
+    let d = Duration::from_secs;
+    assert_eq!(
+        Rule::backoff(0, d(1), d(2), d(3)),
+        Err(RuleError::Quota(QuotaError::ZeroLimit))
+    );
+    assert_eq!(
+        Rule::backoff(1, d(2), d(1), d(3)),
+        Err(RuleError::Quota(QuotaError::ZeroPeriod))
+    );
+    assert_eq!(
+        Rule::backoff(1, d(1), d(2), d(400 * 86_400)),
+        Err(RuleError::Quota(QuotaError::PeriodTooLong))
+    );
+}

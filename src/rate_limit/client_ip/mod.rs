@@ -420,7 +420,7 @@ pub enum ClientIpError {
 }
 
 /// The peer address from the request extensions.
-fn peer_ip(extensions: &Extensions) -> Option<IpAddr> {
+pub(crate) fn peer_ip(extensions: &Extensions) -> Option<IpAddr> {
     #[cfg(feature = "axum")]
     if let Some(axum::extract::ConnectInfo(addr)) =
         extensions.get::<axum::extract::ConnectInfo<SocketAddr>>()

@@ -192,3 +192,21 @@ fn remembered_keys_are_refused_until_they_expire() {
 fn bytes_per_key() {
     assert_eq!(BYTES_PER_KEY, 48);
 }
+
+#[test]
+fn forget_drops_one_counter() {
+    let store = MemoryStore::new();
+    let rule = Rule::new(Algorithm::FixedWindow, Quota::per_minute(1)).unwrap();
+    let check = |key: &'static [u8]| Check {
+        scope: "s",
+        key,
+        rule,
+        cost: 1,
+    };
+    let decide = |c: Check<'_>| store.decide(&[c]).into_ready().unwrap().unwrap().allowed();
+    assert!(decide(check(b"a")) && decide(check(b"b")));
+    assert!(!decide(check(b"a")));
+    assert!(store.forget("s", b"a").into_ready().unwrap().is_ok());
+    assert!(decide(check(b"a")));
+    assert!(!decide(check(b"b")));
+}

@@ -1,0 +1,173 @@
+//! Security events: every layer's decisions as `tracing` events with the OpenTelemetry HTTP
+//! semantic-convention attribute names, built here and nowhere else.
+//!
+//! | field | when |
+//! |---|---|
+//! | `http.request.method` | always |
+//! | `url.path` | always (never the query, which may hold secrets) |
+//! | `http.route` | when axum's `MatchedPath` is known |
+//! | `http.response.status_code` | when the layer answers |
+//! | `client.address` | when known (the resolved client IP, else the socket peer) |
+//! | `user.id` | the principal's subject, or the claimed identity of a failure |
+//! | `error.type` | on failures: the problem type's slug, or a store error's kind |
+//! | `tower_shield.event` | always: `auth.success`, `auth.failure`, ... |
+//! | `tower_shield.problem` | on refusals: the problem type's slug |
+//! | `tower_shield.*` | the layer's own: `auth.method`, `limit`, `retry_after`, `key`, `reason`, `request_id` |
+
+use std::fmt;
+use std::net::IpAddr;
+
+use tracing::field::{DisplayValue, display};
+
+use super::{RequestHead, RequestId};
+
+/// What happened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kind {
+    AuthSuccess,
+    AuthFailure,
+    AuthAnonymous,
+    AuthThrottled,
+    ScopeRefused,
+    RateLimited,
+    CorsRefused,
+    VersionRejected,
+    StoreFailure,
+}
+
+impl Kind {
+    /// The value of `tower_shield.event`.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Kind::AuthSuccess => "auth.success",
+            Kind::AuthFailure => "auth.failure",
+            Kind::AuthAnonymous => "auth.anonymous",
+            Kind::AuthThrottled => "auth.throttled",
+            Kind::ScopeRefused => "scope.refused",
+            Kind::RateLimited => "rate_limit.refused",
+            Kind::CorsRefused => "cors.refused",
+            Kind::VersionRejected => "versioning.rejected",
+            Kind::StoreFailure => "store.failure",
+        }
+    }
+
+    /// The event's message (the ones the layers logged before these events).
+    fn message(self) -> &'static str {
+        match self {
+            Kind::AuthSuccess => "authenticated",
+            Kind::AuthFailure => "authentication failed",
+            Kind::AuthAnonymous => "anonymous request",
+            Kind::AuthThrottled => "authentication throttled",
+            Kind::ScopeRefused => "insufficient scope",
+            Kind::RateLimited => "rate limited",
+            Kind::CorsRefused => "CORS origin refused",
+            Kind::VersionRejected => "API version rejected",
+            Kind::StoreFailure => "store failed",
+        }
+    }
+}
+
+/// The fields of an event beyond those read from the request. Never a secret.
+#[derive(Default)]
+pub(crate) struct Fields<'a> {
+    pub(crate) status: Option<u16>,
+    pub(crate) user: Option<&'a str>,
+    pub(crate) error_type: Option<&'a str>,
+    pub(crate) problem: Option<&'static str>,
+    pub(crate) auth_method: Option<&'a str>,
+    pub(crate) limit: Option<&'a str>,
+    pub(crate) retry_after: Option<u64>,
+    /// The client as the layer resolved it; else the socket peer is used.
+    pub(crate) client: Option<IpAddr>,
+    pub(crate) key: Option<&'a dyn fmt::Display>,
+    pub(crate) reason: Option<&'a str>,
+}
+
+/// The route template axum matched, if any.
+fn route<'h>(head: &'h RequestHead<'_>) -> Option<&'h str> {
+    #[cfg(feature = "axum")]
+    {
+        head.extensions()
+            .get::<axum::extract::MatchedPath>()
+            .map(axum::extract::MatchedPath::as_str)
+    }
+    #[cfg(not(feature = "axum"))]
+    {
+        let _ = head;
+        None
+    }
+}
+
+macro_rules! emit_at {
+    ($target:literal, $level:expr, $kind:expr, $head:expr, $f:expr, $client:expr) => {
+        tracing::event!(
+            target: $target,
+            $level,
+            "http.request.method" = $head.method().as_str(),
+            "url.path" = $head.uri().path(),
+            "http.route" = route($head),
+            "http.response.status_code" = $f.status,
+            "client.address" = $client,
+            "user.id" = $f.user,
+            "error.type" = $f.error_type,
+            "tower_shield.event" = $kind.name(),
+            "tower_shield.problem" = $f.problem,
+            "tower_shield.auth.method" = $f.auth_method,
+            "tower_shield.limit" = $f.limit,
+            "tower_shield.retry_after" = $f.retry_after,
+            "tower_shield.key" = $f.key.map(display),
+            "tower_shield.reason" = $f.reason,
+            "tower_shield.request_id" = $head.request_id().map(RequestId::as_str),
+            "{}",
+            $kind.message()
+        )
+    };
+}
+
+/// Emits one event: target `tower_shield::<layer>`, INFO for decisions, WARN for throttled
+/// attempts and store failures, DEBUG for anonymous requests and version rejections.
+pub(crate) fn emit(kind: Kind, head: &RequestHead<'_>, f: &Fields<'_>) {
+    use tracing::Level;
+    let client: Option<DisplayValue<IpAddr>> = f
+        .client
+        .or_else(|| crate::rate_limit::peer_ip(head.extensions()))
+        .map(display);
+    match kind {
+        Kind::AuthSuccess | Kind::AuthFailure => {
+            emit_at!("tower_shield::auth", Level::INFO, kind, head, f, client)
+        }
+        Kind::AuthAnonymous => {
+            emit_at!("tower_shield::auth", Level::DEBUG, kind, head, f, client)
+        }
+        Kind::AuthThrottled => {
+            emit_at!("tower_shield::auth", Level::WARN, kind, head, f, client)
+        }
+        Kind::ScopeRefused => {
+            emit_at!("tower_shield::auth", Level::INFO, kind, head, f, client)
+        }
+        Kind::RateLimited => {
+            emit_at!(
+                "tower_shield::rate_limit",
+                Level::INFO,
+                kind,
+                head,
+                f,
+                client
+            )
+        }
+        Kind::CorsRefused => emit_at!("tower_shield::cors", Level::INFO, kind, head, f, client),
+        Kind::VersionRejected => {
+            emit_at!(
+                "tower_shield::versioning",
+                Level::DEBUG,
+                kind,
+                head,
+                f,
+                client
+            )
+        }
+        Kind::StoreFailure => {
+            emit_at!("tower_shield::store", Level::WARN, kind, head, f, client)
+        }
+    }
+}

@@ -1,0 +1,247 @@
+//! The `metrics` feature: counters and histograms with bounded labels, read back with
+//! `metrics-util`'s debugging recorder.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use argon2::password_hash::{PasswordHasher, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+use axum::Router;
+use axum::body::Body;
+use axum::routing::get;
+use base64::Engine;
+use common::call;
+use http::{Request, StatusCode};
+use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+use tower_shield::auth::{
+    ApiKeyAuth, ApiKeyRecord, Argon2Users, AuthLayer, AuthMethod, BasicAuth, KeyDigest,
+    MemoryKeyStore, Principal, Throttle,
+};
+use tower_shield::metrics as names;
+use tower_shield::rate_limit::{
+    Answer, Check, Limit, ManualClock, MemoryStore, PeerAddr, Pending, Quota, RateLimitLayer,
+    Store, StoreError,
+};
+
+const KEY: &str = "ak_live_7f3a9b2c4d5e6f1a8b9c0d1e2f3a4b5c";
+
+/// Counters as `name{label=value,...}` → value; histograms as their sample counts.
+fn read(recorder: &DebuggingRecorder) -> (BTreeMap<String, u64>, BTreeMap<String, usize>) {
+    let mut counters = BTreeMap::new();
+    let mut histograms = BTreeMap::new();
+    for (key, _, _, value) in recorder.snapshotter().snapshot().into_vec() {
+        let key = key.key();
+        let mut labels: Vec<String> = key
+            .labels()
+            .map(|l| format!("{}={}", l.key(), l.value()))
+            .collect();
+        labels.sort();
+        let name = format!("{}{{{}}}", key.name(), labels.join(","));
+        match value {
+            DebugValue::Counter(n) => {
+                counters.insert(name, n);
+            }
+            DebugValue::Histogram(samples) => {
+                histograms.insert(name, samples.len());
+            }
+            DebugValue::Gauge(_) => {}
+        }
+    }
+    (counters, histograms)
+}
+
+fn from(mut req: Request<Body>, ip: &str) -> Request<Body> {
+    req.extensions_mut()
+        .insert(PeerAddr(format!("{ip}:40000").parse().unwrap()));
+    req
+}
+
+fn basic(password: &str) -> Request<Body> {
+    let token = base64::engine::general_purpose::STANDARD.encode(format!("jane:{password}"));
+    Request::get("/")
+        .header("authorization", format!("Basic {token}"))
+        .body(Body::empty())
+        .unwrap()
+}
+
+fn app() -> Router {
+    let keys = MemoryKeyStore::new();
+    keys.insert(
+        KeyDigest::of(KEY),
+        ApiKeyRecord::new(Principal::builder("demo-app", AuthMethod::ApiKey).build()),
+    );
+    let mut salt = [0u8; 16];
+    rand::fill(&mut salt);
+    let hash = Argon2::new(
+        Algorithm::Argon2id,
+        Version::V0x13,
+        Params::new(8, 1, 1, None).unwrap(),
+    )
+    .hash_password(b"password123", &SaltString::encode_b64(&salt).unwrap())
+    .unwrap()
+    .to_string();
+    let users = Argon2Users::new();
+    users
+        .insert(
+            "jane",
+            &hash,
+            Principal::builder("jane", AuthMethod::Basic).build(),
+        )
+        .unwrap();
+    let clock = ManualClock::at_unix_secs(1_700_000_000);
+    let auth = AuthLayer::builder()
+        .authenticator(ApiKeyAuth::new(keys))
+        .authenticator(BasicAuth::new(users))
+        .throttle(
+            Throttle::builder()
+                .store(MemoryStore::builder().clock(clock.clone()).build())
+                .build(),
+        )
+        .build()
+        .unwrap();
+    let limits = RateLimitLayer::builder()
+        .limit(Limit::new("per-minute", Quota::per_minute(3)))
+        .store(MemoryStore::builder().clock(clock).build())
+        .build()
+        .unwrap();
+    Router::new()
+        .route("/", get(|| async { "ok" }))
+        .layer(limits)
+        .layer(auth)
+}
+
+struct Down;
+
+impl Store for Down {
+    fn decide(&self, _: &[Check<'_>]) -> Pending {
+        Answer::Ready(Err(StoreError::timeout()))
+    }
+}
+
+#[test]
+fn counters_and_histograms() {
+    let recorder = DebuggingRecorder::new();
+    metrics::with_local_recorder(&recorder, || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(async {
+                let app = app();
+                let key = || {
+                    Request::get("/")
+                        .header("x-api-key", KEY)
+                        .body(Body::empty())
+                        .unwrap()
+                };
+                for _ in 0..3 {
+                    assert_eq!(call(&app, from(key(), "127.0.0.1")).await.0, StatusCode::OK);
+                }
+                assert_eq!(
+                    call(&app, from(key(), "127.0.0.1")).await.0,
+                    StatusCode::TOO_MANY_REQUESTS
+                );
+                for _ in 0..5 {
+                    assert_eq!(
+                        call(&app, from(basic("nope"), "127.0.0.2")).await.0,
+                        StatusCode::UNAUTHORIZED
+                    );
+                }
+                for _ in 0..2 {
+                    assert_eq!(
+                        call(&app, from(basic("nope"), "127.0.0.2")).await.0,
+                        StatusCode::TOO_MANY_REQUESTS
+                    );
+                }
+                let no_credential = Request::get("/").body(Body::empty()).unwrap();
+                assert_eq!(
+                    call(&app, from(no_credential, "127.0.0.3")).await.0,
+                    StatusCode::UNAUTHORIZED
+                );
+
+                let down = Router::new().route("/", get(|| async { "ok" })).layer(
+                    RateLimitLayer::builder()
+                        .limit(Limit::new("down", Quota::per_minute(3)))
+                        .store(Down)
+                        .build()
+                        .unwrap(),
+                );
+                let req = Request::get("/").body(Body::empty()).unwrap();
+                assert_eq!(call(&down, from(req, "127.0.0.4")).await.0, StatusCode::OK);
+            });
+    });
+    let (counters, histograms) = read(&recorder);
+    let expected: BTreeMap<String, u64> = [
+        (
+            format!("{}{{method=api_key,result=success}}", names::AUTH_ATTEMPTS),
+            4,
+        ),
+        (
+            format!("{}{{method=basic,result=failure}}", names::AUTH_ATTEMPTS),
+            5,
+        ),
+        (
+            format!("{}{{method=none,result=throttled}}", names::AUTH_ATTEMPTS),
+            2,
+        ),
+        (
+            format!("{}{{method=none,result=failure}}", names::AUTH_ATTEMPTS),
+            1,
+        ),
+        (
+            format!("{}{{dimension=identity_ip}}", names::AUTH_THROTTLED),
+            2,
+        ),
+        (format!("{}{{problem=rate-limited}}", names::REJECTIONS), 1),
+        (format!("{}{{problem=unauthorized}}", names::REJECTIONS), 6),
+        (
+            format!("{}{{problem=login-throttled}}", names::REJECTIONS),
+            2,
+        ),
+        (
+            format!(
+                "{}{{limit=per-minute,outcome=allowed}}",
+                names::RATE_LIMIT_DECISIONS
+            ),
+            3,
+        ),
+        (
+            format!(
+                "{}{{limit=per-minute,outcome=limited}}",
+                names::RATE_LIMIT_DECISIONS
+            ),
+            1,
+        ),
+        (
+            format!(
+                "{}{{limit=none,outcome=store_failed}}",
+                names::RATE_LIMIT_DECISIONS
+            ),
+            1,
+        ),
+        (
+            format!(
+                "{}{{component=rate_limit,kind=timeout}}",
+                names::STORE_FAILURES
+            ),
+            1,
+        ),
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(counters, expected);
+    // Every store decision is timed: 4 rate-limit decisions; the throttle read 12 times
+    // (every request through the AuthLayer) and recorded 5 failures.
+    assert_eq!(
+        histograms[&format!("{}{{component=rate_limit}}", names::STORE_DECISION_SECONDS)],
+        4
+    );
+    assert_eq!(
+        histograms[&format!(
+            "{}{{component=auth_throttle}}",
+            names::STORE_DECISION_SECONDS
+        )],
+        12 + 5
+    );
+}
