@@ -88,6 +88,7 @@ pub mod cors;
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub mod extract;
 mod guard;
+pub mod ip_filter;
 pub mod problem;
 pub mod rate_limit;
 pub mod request_id;
@@ -101,6 +102,7 @@ pub mod versioning;
 pub use crate::core::{Answer, BoxFuture, Clock, ManualClock, RequestHead, SystemClock};
 pub use auth::{AuthLayer, Principal};
 pub use cors::CorsLayer;
+pub use ip_filter::IpFilterLayer;
 pub use problem::{Problem, RendererLayer};
 pub use rate_limit::RateLimitLayer;
 pub use request_id::{RequestId, RequestIdLayer};

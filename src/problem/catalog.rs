@@ -102,6 +102,8 @@ define_problems! {
     PayloadTooLarge => "payload-too-large", PAYLOAD_TOO_LARGE, "Payload Too Large";
     /// The replay check of a signature could not be made.
     SignatureUnavailable => "signature-unavailable", SERVICE_UNAVAILABLE, "Signature Check Unavailable";
+    /// A client address refused by an `IpFilterLayer`, or one it could not determine.
+    IpNotAllowed => "ip-not-allowed", FORBIDDEN, "Client address not allowed";
     /// A server misconfiguration; the cause is logged, never sent.
     InternalError => "internal-error", INTERNAL_SERVER_ERROR, "Internal Server Error";
 }

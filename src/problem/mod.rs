@@ -143,6 +143,13 @@
 //! (the store of seen message ids is unreachable), so the request is refused rather than
 //! risking a replay. Try again later.
 //!
+//! ## ip-not-allowed
+//!
+//! `403 Forbidden`: an [`IpFilterLayer`](crate::IpFilterLayer) refused the request's client
+//! address: it is in the deny list, or outside the allow list, or it could not be determined
+//! (no peer address, or a trusted proxy's forwarding entry that is not an address). The
+//! address is not echoed in the body.
+//!
 //! ## internal-error
 //!
 //! `500 Internal Server Error`: the server is misconfigured (for example an extractor needs a
@@ -166,7 +173,6 @@ pub use catalog::{ProblemType, TYPE_BASE};
 pub use render::{GrpcStatus, PlainText, ProblemJson, Renderer, RendererLayer, RendererService};
 #[cfg_attr(not(feature = "axum"), allow(unused_imports))]
 pub(crate) use render::{SharedRenderer, render_with};
-
 
 /// Media type of the default renderer, per [RFC 9457 section 3](https://www.rfc-editor.org/rfc/rfc9457#section-3).
 pub const APPLICATION_PROBLEM_JSON: &str = "application/problem+json";

@@ -106,6 +106,7 @@ pub use crate::core::{Answer, Clock, ManualClock, SystemClock};
 pub use algorithm::{Algorithm, Quota, QuotaError, Rule, RuleError};
 pub use builder::RateLimitBuilder;
 pub use client_ip::{ClientIp, ClientIpBuilder, ClientIpError, ForwardedHeader, PeerAddr};
+pub(crate) use client_ip::{Network, peer_ip};
 pub use error::{KeyMissing, RateLimitUnavailable, RateLimited};
 pub use headers::HeaderStyle;
 pub use key::KeyBy;
