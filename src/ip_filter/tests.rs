@@ -529,7 +529,7 @@ fn masked_v6((addr, bits): (u128, u8)) -> (u128, u8) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(256))]
+    #![proptest_config(ProptestConfig::with_cases(128))]
 
     #[test]
     fn the_table_answers_as_a_scan_of_its_networks(
@@ -589,6 +589,42 @@ proptest! {
         for probe in probes {
             let expected = !scan_v4(&deny, probe) && (!has_allow || scan_v4(&allow, probe));
             prop_assert_eq!(handle.is_allowed(IpAddr::V4(Ipv4Addr::from(probe))), expected);
+        }
+    }
+}
+
+proptest! {
+    // Thousands of networks per case, scanned for every probe: fewer cases.
+    #![proptest_config(ProptestConfig::with_cases(16))]
+
+    #[test]
+    fn large_tables_with_many_buckets_answer_as_a_scan(
+        v4 in prop::collection::vec((v4_addr(), prop_oneof![16_u8..=32, 24_u8..=32]).prop_map(masked_v4), 500..3_000),
+        v6 in prop::collection::vec((v6_addr(), prop_oneof![32_u8..=128, 120_u8..=128]).prop_map(masked_v6), 500..3_000),
+        probes_v4 in prop::collection::vec(v4_addr(), 256),
+        probes_v6 in prop::collection::vec(v6_addr(), 256),
+    ) {
+        let entries: Vec<String> = v4
+            .iter()
+            .map(|&(a, b)| format!("{}/{b}", Ipv4Addr::from(a)))
+            .chain(v6.iter().map(|&(a, b)| format!("{}/{b}", Ipv6Addr::from(a))))
+            .collect();
+        let t = Table::parse(&entries).unwrap();
+        let mut edges_v4 = probes_v4;
+        for &(addr, bits) in v4.iter().take(200) {
+            let last = addr | u32::MAX.checked_shr(u32::from(bits)).unwrap_or(0);
+            edges_v4.extend([addr, last, addr.wrapping_sub(1), last.wrapping_add(1)]);
+        }
+        let mut edges_v6 = probes_v6;
+        for &(addr, bits) in v6.iter().take(200) {
+            let last = addr | u128::MAX.checked_shr(u32::from(bits)).unwrap_or(0);
+            edges_v6.extend([addr, last, addr.wrapping_sub(1), last.wrapping_add(1)]);
+        }
+        for probe in edges_v4 {
+            prop_assert_eq!(t.contains(IpAddr::V4(Ipv4Addr::from(probe))), scan_v4(&v4, probe));
+        }
+        for probe in edges_v6 {
+            prop_assert_eq!(t.contains(IpAddr::V6(Ipv6Addr::from(probe))), scan_v6(&v6, probe));
         }
     }
 }
