@@ -43,7 +43,7 @@ use tokio::net::TcpListener;
 use tower::ServiceBuilder;
 use tower_shield::auth::{
     Algorithm, ApiKeyAuth, ApiKeyRecord, Argon2Users, AuthLayer, AuthMethod, Authenticator,
-    BasicAuth, JwtAuth, JwtKey, KeyDigest, MemoryKeyStore, Principal, Tier,
+    BasicAuth, JwtAuth, JwtKey, KeyDigest, MemoryKeyStore, Principal, Throttle, Tier,
 };
 use tower_shield::extract::Rejector;
 use tower_shield::rate_limit::{
@@ -52,8 +52,8 @@ use tower_shield::rate_limit::{
 use tower_shield::validate::{Rule, ValidateRequestLayer};
 use tower_shield::versioning::{ApiVersion, Version};
 use tower_shield::{
-    CorsLayer, ErrorHygieneLayer, Problem, RequestIdLayer, ScopeLayer, SecurityHeadersLayer,
-    SignatureLayer, VersioningLayer,
+    CorsLayer, ErrorHygieneLayer, IpFilterLayer, Problem, RequestIdLayer, ScopeLayer,
+    SecurityHeadersLayer, SignatureLayer, VersioningLayer,
 };
 
 /// The default address; the first argument overrides it.
@@ -204,7 +204,13 @@ pub fn auth(creds: &Credentials) -> Result<AuthLayer, Box<dyn std::error::Error>
     // Last: a client certificate on the mTLS listener (QUICKSTART_MTLS_ADDR).
     #[cfg(feature = "mtls")]
     let chain = chain.or(mtls::auth()?);
-    Ok(AuthLayer::new(chain).allow_anonymous(true))
+    // Failed credentials: 5 per (user, IP), 20 per IP, 10 per user, then 1 s doubling
+    // (15 min, 15 min, 5 min at most); a 429 login-throttled before any Argon2 hash.
+    Ok(AuthLayer::builder()
+        .chain(chain)
+        .allow_anonymous(true)
+        .throttle(Throttle::new())
+        .build()?)
 }
 
 /// A demo JWT for `user_42` with every scope, signed with [`JWT_PRIVATE_KEY`], valid an hour.
@@ -378,6 +384,30 @@ pub fn env_origins() -> Vec<String> {
         .collect()
 }
 
+/// The networks of `QUICKSTART_DENY_IPS` (comma-separated addresses or CIDRs, such as
+/// `203.0.113.0/24, 2001:db8:bad::/48`): the IP deny list.
+pub fn env_deny_ips() -> Vec<String> {
+    std::env::var("QUICKSTART_DENY_IPS")
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The IP filter: `deny` refused (a 403 `ip-not-allowed` problem), on the socket peer (the
+/// quickstart runs without a proxy in front; behind one, pass `.client_ip(..)` trusting it).
+/// A request without a peer address is refused too.
+///
+/// # Errors
+///
+/// An entry that is not an address or a CIDR network (`10.0.0.0/33`, `nope`), or has bits set
+/// past its prefix (`10.1.2.3/8`).
+pub fn ip_filter(deny: &[String]) -> Result<IpFilterLayer, tower_shield::ip_filter::ConfigError> {
+    IpFilterLayer::builder().deny(deny.iter().cloned()).build()
+}
+
 /// The whole demo service: the routes wrapped in the stack, outermost layer first.
 ///
 /// # Errors
@@ -435,6 +465,7 @@ pub fn app_with_limits(
         .layer(RequestIdLayer::new())
         .layer(SecurityHeadersLayer::json_api())
         .layer(ErrorHygieneLayer::new())
+        .layer(ip_filter(&env_deny_ips())?)
         .layer(cors)
         .layer(versioning)
         .layer(auth(creds)?)
@@ -675,6 +706,11 @@ pub fn banner(
         "Credentials: from the environment (QUICKSTART_*).\n".to_owned()
     };
     let key = creds.api_key.as_deref().unwrap_or(DEMO_API_KEY);
+    let metrics = if cfg!(feature = "metrics") {
+        format!("Metrics (Prometheus text): curl -s {base}/metrics | grep tower_shield_\n")
+    } else {
+        "Metrics: build with --features metrics for /metrics.\n".to_owned()
+    };
     let webhooks = if webhook_secret() == DEMO_WEBHOOK_SECRET {
         let raw = &DEMO_WEBHOOK_SECRET["whsec_".len()..];
         format!(
@@ -717,8 +753,12 @@ pub fn banner(
          \n\
          CORS origins (with credentials): {}\n\
          Stack (outermost first): RequestIdLayer -> SecurityHeadersLayer::json_api() -> \
-         ErrorHygieneLayer -> CorsLayer -> VersioningLayer -> AuthLayer (API key, JWT, Basic; anonymous allowed) -> \
+         ErrorHygieneLayer -> IpFilterLayer (QUICKSTART_DENY_IPS) -> CorsLayer -> VersioningLayer -> AuthLayer (API key, JWT, Basic; anonymous allowed) -> \
          RateLimitLayer -> ScopeLayer per route\n\
+         Failed credentials: 5 per (user, IP), 20 per IP, 10 per user, then 1 s doubling \
+         (at most 15 min, 15 min, 5 min); a 429 login-throttled before any hash:\n  \
+           for i in $(seq 7); do curl -s -o /dev/null -w '%{{http_code}} ' -u jane:wrong {base}/v2/posts; done\n\
+         {metrics}\
          Limits per hour: anonymous 60 (per IP), authenticated 1000, premium 10000; \
          /search: bursts of 20, 2 per second.\n\
          Stop with Ctrl-C.\n",
@@ -873,8 +913,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let extra_origins = env_origins();
     let creds = Credentials::from_env()?;
     let (limits, store_line) = limits_from_env()?;
+    #[cfg(feature = "metrics")]
+    let prometheus = metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder()?;
     let app = app_with_limits(&extra_origins, &creds, limits)
         .map_err(|e| format!("invalid configuration: {e}"))?;
+    // Beside the stack (no version, no credential): in production, keep it off the public
+    // network.
+    #[cfg(feature = "metrics")]
+    let app = app.route(
+        "/metrics",
+        get(move || std::future::ready(prometheus.render())),
+    );
     let token = if creds.jwt_public_key.is_none() {
         Some(demo_token()?)
     } else {

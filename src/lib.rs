@@ -97,6 +97,7 @@ pub mod error_hygiene;
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub mod extract;
 mod guard;
+pub mod ip_filter;
 pub mod metrics;
 pub mod pkce;
 pub mod problem;
@@ -117,6 +118,7 @@ pub use auth::{AuthLayer, Principal};
 pub use cors::CorsLayer;
 pub use csrf::CsrfLayer;
 pub use error_hygiene::ErrorHygieneLayer;
+pub use ip_filter::IpFilterLayer;
 pub use problem::{Problem, RendererLayer};
 pub use rate_limit::RateLimitLayer;
 pub use request_id::{RequestId, RequestIdLayer};

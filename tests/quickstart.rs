@@ -388,11 +388,16 @@ async fn post_bodies_are_json_only_and_bounded() {
     use tower::ServiceExt;
     let app = quickstart::app(&[], &quickstart::Credentials::demo()).unwrap();
     let post = |content_type: &str, body: Vec<u8>| {
-        http::Request::post("/v2/posts")
+        let mut req = http::Request::post("/v2/posts")
             .header("x-api-key", "ak_live_7f3a9b2c4d5e6f1a8b9c0d1e2f3a4b5c")
             .header("content-type", content_type)
             .body(axum::body::Body::from(body))
-            .unwrap()
+            .unwrap();
+        // The IP filter refuses a request without a peer address.
+        let peer: std::net::SocketAddr = "192.0.2.30:40000".parse().unwrap();
+        req.extensions_mut()
+            .insert(axum::extract::ConnectInfo(peer));
+        req
     };
     let res = app
         .clone()
@@ -682,4 +687,60 @@ async fn webhooks_are_verified_once_and_fresh() {
     let res = post_webhook(addr, "msg_qs_3", now, &sig, r#"{"type":"pong"}"#).await;
     assert_eq!(res.status, 401);
     res.assert_json_api_headers();
+}
+
+#[tokio::test]
+async fn quickstart_deny_ips_feeds_the_ip_deny_list() {
+    use tower::ServiceExt;
+    assert!(quickstart::ip_filter(&["10.0.0.0/33".to_owned()]).is_err());
+    assert!(quickstart::ip_filter(&["10.1.2.3/8".to_owned()]).is_err());
+    let filter =
+        quickstart::ip_filter(&["192.0.2.0/24".to_owned(), "2001:db8::/32".to_owned()]).unwrap();
+    let app = axum::Router::new()
+        .route("/v2/health", axum::routing::get(|| async { "ok" }))
+        .layer(filter);
+    let res = app
+        .clone()
+        .oneshot(from_ip("192.0.2.7", "/v2/health", None))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+    let bytes = http_body_util::BodyExt::collect(res.into_body())
+        .await
+        .unwrap()
+        .to_bytes();
+    let body: Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(
+        body["type"],
+        "https://docs.rs/tower-shield/latest/tower_shield/problem/index.html#ip-not-allowed"
+    );
+    let res = app
+        .oneshot(from_ip("198.51.100.7", "/v2/health", None))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+}
+
+#[tokio::test]
+async fn failed_basic_passwords_are_throttled_before_hashing() {
+    let addr = start().await;
+    let mut statuses = Vec::new();
+    for _ in 0..7 {
+        // jane:wrong
+        let res = raw(
+            addr,
+            b"GET /v2/posts HTTP/1.1\r\nAuthorization: Basic amFuZTp3cm9uZw==",
+        )
+        .await;
+        statuses.push(res.status);
+        if res.status == 429 {
+            assert_eq!(res.header("retry-after"), Some("1"));
+            let body: Value = serde_json::from_slice(&res.body).unwrap();
+            assert_eq!(
+                body["type"],
+                "https://docs.rs/tower-shield/latest/tower_shield/problem/index.html#login-throttled"
+            );
+        }
+    }
+    assert_eq!(statuses, [401, 401, 401, 401, 401, 429, 429]);
 }

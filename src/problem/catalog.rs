@@ -115,6 +115,8 @@ define_problems! {
     ValidationFailed => "validation-failed", UNPROCESSABLE_ENTITY, "Validation Failed";
     /// A request body that could not be read.
     UnreadableBody => "unreadable-body", BAD_REQUEST, "Unreadable Request Body";
+    /// A client address refused by an `IpFilterLayer`, or one it could not determine.
+    IpNotAllowed => "ip-not-allowed", FORBIDDEN, "Client address not allowed";
     /// A server misconfiguration; the cause is logged, never sent.
     InternalError => "internal-error", INTERNAL_SERVER_ERROR, "Internal Server Error";
     /// A handler's server error (or panic) whose body an `ErrorHygieneLayer` replaced.

@@ -187,6 +187,13 @@
 //! `400 Bad Request`: the request body could not be read (the connection failed while it was
 //! being received).
 //!
+//! ## ip-not-allowed
+//!
+//! `403 Forbidden`: an [`IpFilterLayer`](crate::IpFilterLayer) refused the request's client
+//! address: it is in the deny list, or outside the allow list, or it could not be determined
+//! (no peer address, or a trusted proxy's forwarding entry that is not an address). The
+//! address is not echoed in the body.
+//!
 //! ## internal-error
 //!
 //! `500 Internal Server Error`: the server is misconfigured (for example an extractor needs a

@@ -144,6 +144,7 @@ mod store;
 pub use crate::core::{Answer, Clock, ManualClock, SystemClock};
 pub use algorithm::{Algorithm, Quota, QuotaError, Rule, RuleError};
 pub use builder::RateLimitBuilder;
+pub(crate) use client_ip::Network;
 pub(crate) use client_ip::peer_ip;
 pub use client_ip::{ClientIp, ClientIpBuilder, ClientIpError, ForwardedHeader, PeerAddr};
 pub use error::{KeyMissing, RateLimitUnavailable, RateLimited};

@@ -201,13 +201,19 @@ impl ClientIp {
     /// gets.
     #[must_use]
     pub fn resolve(&self, extensions: &Extensions, headers: &HeaderMap) -> Option<IpAddr> {
+        self.address(extensions, headers)
+            .map(|client| self.mask(client))
+    }
+
+    /// [`resolve`](Self::resolve) without the mask: the client's own address, canonical (an
+    /// IPv4-mapped address as IPv4), for the IP filter.
+    pub(crate) fn address(&self, extensions: &Extensions, headers: &HeaderMap) -> Option<IpAddr> {
         let peer = peer_ip(extensions)?.to_canonical();
-        let client = if self.trusts(peer) {
-            self.walk(peer, headers)?
+        if self.trusts(peer) {
+            self.walk(peer, headers)
         } else {
-            peer
-        };
-        Some(self.mask(client))
+            Some(peer)
+        }
     }
 
     /// Whether `ip` is in one of the trusted proxy networks (an IPv4-mapped IPv6 address

@@ -15,50 +15,60 @@ pub(crate) enum Network {
 impl Network {
     pub(crate) fn parse(value: &str) -> Result<Self, ClientIpError> {
         let value = value.trim();
-        let invalid = || ClientIpError::InvalidNetwork {
-            value: value.to_owned(),
-        };
+        match Self::parse_prefix(value) {
+            None => Err(ClientIpError::InvalidNetwork {
+                value: value.to_owned(),
+            }),
+            Some((Self::V4 { bits: 0, .. } | Self::V6 { bits: 0, .. }, _)) => {
+                Err(ClientIpError::NetworkTooWide {
+                    value: value.to_owned(),
+                })
+            }
+            Some((network, _)) => Ok(network),
+        }
+    }
+
+    /// `value` (trimmed) as a network, masked, and whether bits were set past the prefix
+    /// (`"10.1.2.3/8"`). `None` when it is not an address or a CIDR network, or its prefix is
+    /// longer than the address. A prefix of 0 is accepted here.
+    pub(crate) fn parse_prefix(value: &str) -> Option<(Self, bool)> {
+        let value = value.trim();
         let (addr, bits) = match value.split_once('/') {
-            None => (value.parse::<IpAddr>().map_err(|_| invalid())?, None),
+            None => (value.parse::<IpAddr>().ok()?, None),
             Some((addr, bits)) => {
-                let addr = addr.parse::<IpAddr>().map_err(|_| invalid())?;
+                let addr = addr.parse::<IpAddr>().ok()?;
                 if bits.is_empty() || bits.len() > 3 || !bits.bytes().all(|b| b.is_ascii_digit()) {
-                    return Err(invalid());
+                    return None;
                 }
-                (addr, Some(bits.parse::<u8>().map_err(|_| invalid())?))
+                (addr, Some(bits.parse::<u8>().ok()?))
             }
         };
-        let network = match addr {
+        let (network, host_bits) = match addr {
             IpAddr::V4(v4) => Self::v4(v4, bits.unwrap_or(32)),
             IpAddr::V6(v6) => {
                 let bits = bits.unwrap_or(128);
                 match v6.to_ipv4_mapped() {
                     // Addresses are canonicalized, so a mapped network must be too.
                     Some(v4) if (96..=128).contains(&bits) => Self::v4(v4, bits - 96),
-                    _ if bits > 128 => return Err(invalid()),
-                    _ => Self::V6 {
-                        addr: u128::from(v6) & mask_v6(bits),
-                        bits,
-                    },
+                    _ if bits > 128 => return None,
+                    _ => {
+                        let addr = u128::from(v6);
+                        let masked = addr & mask_v6(bits);
+                        (Self::V6 { addr: masked, bits }, masked != addr)
+                    }
                 }
             }
         };
         match network {
-            Self::V4 { bits, .. } if bits > 32 => Err(invalid()),
-            Self::V4 { bits: 0, .. } | Self::V6 { bits: 0, .. } => {
-                Err(ClientIpError::NetworkTooWide {
-                    value: value.to_owned(),
-                })
-            }
-            network => Ok(network),
+            Self::V4 { bits, .. } if bits > 32 => None,
+            network => Some((network, host_bits)),
         }
     }
 
-    fn v4(addr: Ipv4Addr, bits: u8) -> Self {
-        Self::V4 {
-            addr: u32::from(addr) & mask_v4(bits),
-            bits,
-        }
+    fn v4(addr: Ipv4Addr, bits: u8) -> (Self, bool) {
+        let addr = u32::from(addr);
+        let masked = addr & mask_v4(bits);
+        (Self::V4 { addr: masked, bits }, masked != addr)
     }
 
     /// `ip` must be canonical.
