@@ -343,7 +343,7 @@ async fn requests_served_while_a_feed_swaps_lists_see_one_list_or_the_other() {
                     .map(|i| format!("100.{}.{}.0/24", i / 256, i % 256))
                     .collect();
                 list.push("203.0.113.0/24".into());
-                if updates % 2 == 0 {
+                if updates.is_multiple_of(2) {
                     list.push("198.51.100.0/24".into());
                 }
                 handle.replace_deny(&list).unwrap();
