@@ -230,7 +230,8 @@ async fn the_search_route_has_its_own_tighter_limit_and_the_tightest_decides() {
     let (status, h, _) = call(&app, from("192.0.2.9", "/posts")).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(rate(&h), triple(1000, 979, T0 + 76));
-    assert_eq!(h["ratelimit"], r#""hourly";r=979;t=76"#);
+    // `t` is until the next token (3.6 s), not until the bucket is full (75.6 s).
+    assert_eq!(h["ratelimit"], r#""hourly";r=979;t=4"#);
     // Half a second later one search token is back.
     clock.advance(Duration::from_millis(500));
     assert_eq!(
@@ -794,4 +795,190 @@ fn a_leaky_bucket_without_a_tokio_runtime_answers_500_instead_of_panicking() {
     assert_eq!(once(&mut svc), StatusCode::OK);
     // The second must wait a second, which needs tokio's timer: a 500, not a panic.
     assert_eq!(once(&mut svc), StatusCode::INTERNAL_SERVER_ERROR);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Issue 12, findings 4, 5 and 7.
+// ---------------------------------------------------------------------------------------------
+
+fn with_api_key(mut req: Request<Body>, key: &str) -> Request<Body> {
+    req.headers_mut().insert("x-api-key", key.parse().unwrap());
+    req
+}
+
+#[tokio::test]
+async fn made_up_api_keys_get_no_counter_of_their_own() {
+    let clock = clock();
+    // Five made-up keys against 1 per hour: the missing-key policy answers, never 5 × 200.
+    let app1 = app(builder(&clock)
+        .limit(Limit::new("per-key", Quota::per_hour(1)).key(KeyBy::api_key()))
+        .build()
+        .unwrap());
+    for i in 0..5 {
+        let req = with_api_key(from("192.0.2.1", "/posts"), &format!("ak_made_up_{i}"));
+        assert_eq!(
+            call(&app1, req).await.0,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "made-up key {i}"
+        );
+    }
+    // Under MissingKey::Shared they all count on one key: one 200, then 429s.
+    let app2 = app(builder(&clock)
+        .limit(Limit::new("per-key", Quota::per_hour(1)).key(KeyBy::api_key()))
+        .on_missing_key(MissingKey::Shared)
+        .build()
+        .unwrap());
+    let mut statuses = Vec::new();
+    for i in 0..5 {
+        let req = with_api_key(from("192.0.2.1", "/posts"), &format!("ak_made_up_{i}"));
+        statuses.push(call(&app2, req).await.0);
+    }
+    assert_eq!(
+        statuses,
+        [
+            StatusCode::OK,
+            StatusCode::TOO_MANY_REQUESTS,
+            StatusCode::TOO_MANY_REQUESTS,
+            StatusCode::TOO_MANY_REQUESTS,
+            StatusCode::TOO_MANY_REQUESTS,
+        ]
+    );
+    // A key an authenticator validated has its own counter, whatever header comes with it.
+    let validated = |key_id: &str, header: &str| {
+        let mut req = with_api_key(from("192.0.2.1", "/posts"), header);
+        req.extensions_mut().insert(
+            Principal::builder("app", AuthMethod::ApiKey)
+                .key_id(key_id)
+                .build(),
+        );
+        req
+    };
+    assert_eq!(call(&app1, validated("k1", "x")).await.0, StatusCode::OK);
+    assert_eq!(
+        call(&app1, validated("k1", "y")).await.0,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    assert_eq!(call(&app1, validated("k2", "y")).await.0, StatusCode::OK);
+}
+
+/// The documented stack: the limiter wraps the whole Router from outside (as the versioning
+/// layer requires), so routing has not run yet and there is no `MatchedPath`.
+fn posts_app(layer: RateLimitLayer) -> Router {
+    use tower::Layer as _;
+    let inner = Router::new()
+        .route("/posts/{id}", get(|| async { "post" }))
+        .route("/users/{id}", get(|| async { "user" }));
+    Router::new().fallback_service(layer.layer(inner))
+}
+
+#[tokio::test]
+async fn outside_the_router_routes_come_from_declared_templates_never_raw_paths() {
+    let clock = clock();
+    // No MatchedPath outside the Router and no template: the missing-key policy, not one
+    // counter per raw path.
+    let app1 = posts_app(
+        builder(&clock)
+            .limit(Limit::new("per-route", Quota::per_hour(2)).key(KeyBy::route()))
+            .build()
+            .unwrap(),
+    );
+    for p in ["/posts/1", "/posts/2", "/posts/3"] {
+        assert_eq!(
+            call(&app1, from("192.0.2.1", p)).await.0,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "{p}"
+        );
+    }
+    // With the templates declared: /posts/1, /posts/2 and /posts/3 share one counter.
+    let app2 = posts_app(
+        builder(&clock)
+            .limit(
+                Limit::new("per-route", Quota::per_hour(2))
+                    .key(KeyBy::route_templates(["/posts/{id}", "/users/{id}"])),
+            )
+            .build()
+            .unwrap(),
+    );
+    let mut statuses = Vec::new();
+    for p in ["/posts/1", "/posts/2", "/posts/3"] {
+        statuses.push(call(&app2, from("192.0.2.1", p)).await.0);
+    }
+    assert_eq!(
+        statuses,
+        [StatusCode::OK, StatusCode::OK, StatusCode::TOO_MANY_REQUESTS]
+    );
+    // Another template has its own counter; a path no template matches is keyless.
+    assert_eq!(
+        call(&app2, from("192.0.2.1", "/users/7")).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        call(&app2, from("192.0.2.1", "/other")).await.0,
+        StatusCode::INTERNAL_SERVER_ERROR
+    );
+    // Inside the Router (route_layer), axum's MatchedPath is the key.
+    let app3 = Router::new()
+        .route("/posts/{id}", get(|| async { "post" }))
+        .route_layer(
+            builder(&clock)
+                .limit(Limit::new("per-route", Quota::per_hour(2)).key(KeyBy::route()))
+                .build()
+                .unwrap(),
+        );
+    let mut statuses = Vec::new();
+    for p in ["/posts/1", "/posts/2", "/posts/3"] {
+        statuses.push(call(&app3, from("192.0.2.1", p)).await.0);
+    }
+    assert_eq!(
+        statuses,
+        [StatusCode::OK, StatusCode::OK, StatusCode::TOO_MANY_REQUESTS]
+    );
+    // A template that does not parse is a build error.
+    assert!(matches!(
+        builder(&clock)
+            .limit(Limit::new("r", Quota::per_hour(2)).key(KeyBy::route_templates(["posts/:id"])))
+            .build(),
+        Err(ConfigError::InvalidRouteTemplate { .. })
+    ));
+}
+
+#[tokio::test]
+async fn on_a_429_the_ietf_t_is_the_retry_after() {
+    let clock = clock();
+    // A token bucket of 3, one token a second: refused with Retry-After 1, and t says 1 too
+    // (not the 3 s until the bucket is full).
+    let app1 = app(builder(&clock)
+        .limit(Limit::new("tb", Quota::per_second(1).burst(3)))
+        .headers(HeaderStyle::Ietf)
+        .build()
+        .unwrap());
+    for _ in 0..3 {
+        assert_eq!(
+            call(&app1, from("192.0.2.1", "/posts")).await.0,
+            StatusCode::OK
+        );
+    }
+    let (status, h, _) = call(&app1, from("192.0.2.1", "/posts")).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(h["retry-after"], "1");
+    assert_eq!(h["ratelimit"], r#""tb";r=0;t=1"#);
+
+    // A sliding window of 10 a minute, spent 20 s into a window: Retry-After 46, t 46 (not
+    // the 100 s until the key is back to its full limit).
+    let app2 = app(builder(&clock)
+        .limit(Limit::new("sw", Quota::per_minute(10)).algorithm(Algorithm::SlidingWindow))
+        .headers(HeaderStyle::Ietf)
+        .build()
+        .unwrap());
+    clock.advance(Duration::from_secs(20));
+    for _ in 0..10 {
+        assert_eq!(
+            call(&app2, from("192.0.2.2", "/posts")).await.0,
+            StatusCode::OK
+        );
+    }
+    let (status, h, _) = call(&app2, from("192.0.2.2", "/posts")).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(h["retry-after"], "46");
+    assert_eq!(h["ratelimit"], r#""sw";r=0;t=46"#);
 }

@@ -37,6 +37,13 @@
 //!    admitted later from the same state, and `remaining` never decreases as time passes.
 //! 7. **Expiry tells the truth** (`expires_tells_the_truth`): from t + `expires_after` on,
 //!    the stored state decides exactly like a fresh key's, so a store may drop it.
+//! 8. **The IETF `t` tells the truth** (`ietf_t_tells_the_truth`): `Status::more_quota_after`
+//!    (the `RateLimit` field's `t`, "until additional quota is made available") equals
+//!    `retry_after` on a refusal that a wait can help, so `t` and `Retry-After` never
+//!    disagree on a `429`; is 0 exactly when the key is at its full limit; otherwise a read
+//!    at t + `t` reports more remaining than now and, but for the sliding window (whose `t`
+//!    is the upper bound `reset_after`), a read 1 µs earlier does not; never past
+//!    `reset_after`.
 //!
 //! Every decision also reports `limit == rule.limit()`, no `retry_after` when admitted and no
 //! delay outside the leaky bucket. The design document's examples are plain tests at the end.
@@ -704,6 +711,54 @@ fn check_reset(sc: &Scenario, steps: &[Step]) -> Result<(), TestCaseError> {
     Ok(())
 }
 
+fn check_more_quota(sc: &Scenario, steps: &[Step]) -> Result<(), TestCaseError> {
+    let full = sc.rule.limit();
+    let sliding = matches!(sc.rule, Rule::SlidingWindow { .. });
+    for s in steps {
+        let st = s.out.status;
+        let t = st.more_quota_after(&sc.rule);
+        if let Some(r) = st.retry_after {
+            prop_assert!(!s.out.allowed);
+            prop_assert_eq!(t, r, "refused cost {} at {}: t is not Retry-After", s.cost, s.t);
+            prop_assert_eq!(ceil_to_seconds(t), ceil_to_seconds(r));
+            continue;
+        }
+        if st.remaining >= full {
+            prop_assert_eq!(t, 0, "at the full limit after cost {} at {}", s.cost, s.t);
+            continue;
+        }
+        prop_assert!(t > 0, "nothing more to come, yet {} < {} remaining", st.remaining, full);
+        prop_assert!(
+            t <= st.reset_after,
+            "t {} past reset_after {} after cost {} at {}",
+            t,
+            st.reset_after,
+            s.cost,
+            s.t
+        );
+        let read = |at: u64| decide(&sc.rule, &s.out.state, at, 0).status.remaining;
+        prop_assert!(
+            read(s.t + t) > st.remaining,
+            "after cost {} at {}: no more quota at t = {} ({} remaining)",
+            s.cost,
+            s.t,
+            t,
+            st.remaining
+        );
+        if !sliding {
+            prop_assert_eq!(
+                read(s.t + t - 1),
+                st.remaining,
+                "after cost {} at {}: more quota 1 µs before t = {}",
+                s.cost,
+                s.t,
+                t
+            );
+        }
+    }
+    Ok(())
+}
+
 /// Whether two states decide alike from `t` on, probed at a few instants and costs.
 fn decide_alike(
     sc: &Scenario,
@@ -852,6 +907,12 @@ proptest! {
     fn reset_tells_the_truth(case in case(any_algorithm())) {
         let sc = case.resolve();
         check_reset(&sc, &sc.run()?)?;
+    }
+
+    #[test]
+    fn ietf_t_tells_the_truth(case in case(any_algorithm())) {
+        let sc = case.resolve();
+        check_more_quota(&sc, &sc.run()?)?;
     }
 
     #[test]

@@ -12,6 +12,7 @@ mod head;
     feature = "client-credentials"
 ))]
 pub(crate) mod remote;
+pub(crate) mod route;
 mod request_id;
 pub(crate) mod util;
 

@@ -478,6 +478,58 @@ pub struct Status {
     pub expires_after: u64,
 }
 
+impl Status {
+    /// Microseconds until more quota is made available: the `t` parameter of the IETF
+    /// `RateLimit` field (draft-ietf-httpapi-ratelimit-headers-10 §4.1.2, "the number of
+    /// seconds until additional quota associated with the quota policy is made available"),
+    /// before rounding up to whole seconds. `rule` is the rule that decided.
+    ///
+    /// - **Refused** with a [`retry_after`](Status::retry_after): exactly that, so on a `429`
+    ///   `t` says what `Retry-After` says (a client reading either waits the same).
+    /// - **At the full limit** (nothing spent, or all of it back): 0, nothing more to come.
+    /// - Otherwise, until [`remaining`](Status::remaining) grows by one:
+    ///   - token bucket: until the next token is back (exact);
+    ///   - fixed window: until the window ends (exact);
+    ///   - leaky bucket: until the queue has drained one more slot (exact);
+    ///   - sliding window: until the key is back to its full limit
+    ///     ([`reset_after`](Status::reset_after)), an upper bound: the weighted count of the
+    ///     previous window may free a unit earlier, and the status does not carry the counts
+    ///     needed to say when;
+    ///   - backoff: until the failures are forgotten.
+    pub fn more_quota_after(&self, rule: &Rule) -> u64 {
+        if let Some(r) = self.retry_after {
+            return r;
+        }
+        if self.remaining >= self.limit {
+            return 0;
+        }
+        match *rule {
+            Rule::TokenBucket { interval, capacity } => {
+                // remaining = ⌊(tau − d) / interval⌋ with d = reset_after: one more token
+                // once d has fallen to tau − (remaining + 1) × interval.
+                let tau = interval.saturating_mul(capacity);
+                let need = self.remaining.saturating_add(1).saturating_mul(interval);
+                self.reset_after.saturating_add(need).saturating_sub(tau)
+            }
+            Rule::LeakyBucket { interval, max_wait } => {
+                // reset_after is the queue ahead; remaining = ⌊(max_wait − ahead) / interval⌋
+                // + 1 while ahead ≤ max_wait, else 0.
+                let ahead = self.reset_after;
+                if self.remaining == 0 {
+                    ahead.saturating_sub(max_wait)
+                } else {
+                    self.remaining
+                        .saturating_mul(interval)
+                        .saturating_sub(max_wait.saturating_sub(ahead))
+                }
+            }
+            Rule::FixedWindow { .. }
+            | Rule::SlidingWindow { .. }
+            | Rule::Backoff { .. } => self.reset_after,
+        }
+    }
+}
+
 /// Decides a request of `cost` at `now` (µs since the Unix epoch) for a key in `state`.
 ///
 /// A cost of 0 admits and changes nothing: it reads the key's standing.

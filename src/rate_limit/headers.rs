@@ -28,9 +28,20 @@ pub enum HeaderStyle {
     /// of the limit closest to refusing. The default.
     #[default]
     XRateLimit,
-    /// The IETF fields of [draft-ietf-httpapi-ratelimit-headers]: `RateLimit-Policy`
-    /// (`"hourly";q=1000;w=3600`) and `RateLimit` (`"hourly";r=998;t=7`), one item per limit
-    /// that applied.
+    /// The IETF fields of [draft-ietf-httpapi-ratelimit-headers] (revision 10):
+    /// `RateLimit-Policy` (`"hourly";q=1000;w=3600`) and `RateLimit` (`"hourly";r=998;t=4`),
+    /// one item per limit that applied.
+    ///
+    /// `r` is the remaining quota; `t` is, as the draft defines it, the seconds until
+    /// *additional* quota is made available (rounded up), not until the whole quota is back
+    /// (see [`Status::more_quota_after`](super::algorithm::Status::more_quota_after)):
+    ///
+    /// - on a `429`, the refusing limit's `t` equals `Retry-After`;
+    /// - a token bucket: until the next token; a fixed window: until the window ends; a leaky
+    ///   bucket: until the queue frees one more slot;
+    /// - a sliding window: until the key is back to its full limit (an upper bound: a unit
+    ///   may come back earlier as the previous window's weight fades);
+    /// - 0 when the limit is untouched.
     ///
     /// [draft-ietf-httpapi-ratelimit-headers]: https://datatracker.ietf.org/doc/draft-ietf-httpapi-ratelimit-headers/
     Ietf,
@@ -127,7 +138,11 @@ impl Config {
                 }
                 policy.push_str(&variant.policy);
             }
-            let t = verdict.status.reset_after.div_ceil(MICROS_PER_SEC);
+            // Until more quota is available: on a refusal, the Retry-After of that limit.
+            let t = verdict
+                .status
+                .more_quota_after(&variant.rule)
+                .div_ceil(MICROS_PER_SEC);
             let _ = write!(
                 state,
                 "\"{}\";r={};t={t}",

@@ -11,6 +11,7 @@ use smallvec::SmallVec;
 use super::client_ip::ClientIp;
 use crate::auth::{AuthMethod, Principal};
 use crate::core::RequestHead;
+use crate::core::route::Template;
 
 /// A key's bytes, built per request on the stack.
 pub(crate) type KeyBuf = SmallVec<[u8; 32]>;
@@ -18,10 +19,16 @@ pub(crate) type KeyBuf = SmallVec<[u8; 32]>;
 /// Whom a [`Limit`](super::Limit) counts: the client IP, the API key, the principal, the
 /// route, a header, your own function, or a combination.
 ///
-/// Keys are opaque byte strings made of tagged parts; secrets (API keys) enter them only as a
-/// SHA-256 digest. When a part cannot be found (no principal for [`subject`](KeyBy::subject),
-/// no peer address for [`ip`](KeyBy::ip), a missing header), the request follows the layer's
-/// [`MissingKey`](super::MissingKey) policy.
+/// Keys are opaque byte strings made of tagged parts; long text enters them only as a SHA-256
+/// digest. When a part cannot be found (no principal for [`subject`](KeyBy::subject), no
+/// validated key for [`api_key`](KeyBy::api_key), no peer address for [`ip`](KeyBy::ip), no
+/// known route template for [`route`](KeyBy::route), a missing header), the request follows
+/// the layer's [`MissingKey`](super::MissingKey) policy.
+///
+/// A key that the client chooses freely (a header, a raw path, an unvalidated API key) is no
+/// limit at all: each made-up value would get a fresh counter. Only [`header`](KeyBy::header)
+/// and [`custom`](KeyBy::custom) read what the client sent as it is; use them for values a
+/// trusted component set.
 ///
 /// ```
 /// use tower_shield::rate_limit::KeyBy;
@@ -46,14 +53,23 @@ type CustomKey = Arc<dyn Fn(&RequestHead<'_>) -> Option<String> + Send + Sync>;
 #[derive(Clone)]
 enum Part {
     Ip,
-    ApiKey(HeaderName),
+    ApiKey,
     Subject,
     PrincipalOrIp,
     Tier,
-    Route,
+    Route(Routes),
     Header(HeaderName),
     Custom(CustomKey),
     Global,
+}
+
+/// Route templates declared on a [`KeyBy::route_templates`], or why one does not parse (an
+/// error reported by the layer's `build`).
+#[derive(Clone)]
+enum Routes {
+    MatchedOnly,
+    Templates(Arc<[Template]>),
+    Invalid { template: String, reason: &'static str },
 }
 
 /// Part tags in a key's bytes.
@@ -80,16 +96,24 @@ impl KeyBy {
         Self::one(Part::Ip)
     }
 
-    /// The API key: the key id of an [`ApiKeyAuth`](crate::auth::ApiKeyAuth) principal, else
-    /// the SHA-256 of the `X-API-Key` header (so a limit works without an `AuthLayer` too,
-    /// and never holds the secret).
+    /// The API key that an authenticator validated: the key id of the
+    /// [`Principal`] that [`ApiKeyAuth`](crate::auth::ApiKeyAuth) set (method
+    /// [`AuthMethod::ApiKey`]). Missing without one (no `AuthLayer` outside this layer, an
+    /// anonymous request, another method): the [`MissingKey`](super::MissingKey) policy
+    /// applies. The key a client merely sends never counts, or each made-up key would get a
+    /// fresh counter.
     pub fn api_key() -> Self {
-        Self::one(Part::ApiKey(HeaderName::from_static("x-api-key")))
+        Self::one(Part::ApiKey)
     }
 
-    /// Like [`api_key`](KeyBy::api_key), reading the key from `header`.
+    /// The same as [`api_key`](KeyBy::api_key): the key is the validated key id, whichever
+    /// header carried it, so `header` is ignored.
+    #[deprecated(
+        note = "the key is the validated key id, whatever header carried it: use `KeyBy::api_key()`"
+    )]
     pub fn api_key_in(header: HeaderName) -> Self {
-        Self::one(Part::ApiKey(header))
+        let _ = header;
+        Self::one(Part::ApiKey)
     }
 
     /// The subject of an authenticated [`Principal`]; missing for the anonymous one.
@@ -109,14 +133,56 @@ impl KeyBy {
         Self::one(Part::Tier)
     }
 
-    /// The route: axum's `MatchedPath` template (such as `/posts/{id}`) when the layer runs
-    /// inside the router, else the request path.
+    /// The route template (such as `/posts/{id}`): axum's `MatchedPath`, which only a layer
+    /// inside the `Router` sees (`Router::route_layer`, after routing). Missing outside the
+    /// `Router` (the [`MissingKey`](super::MissingKey) policy applies): the raw path is never
+    /// a key, or `/posts/1`, `/posts/2`, ... would each get a fresh counter. A limiter that
+    /// wraps the `Router` declares its templates with
+    /// [`route_templates`](KeyBy::route_templates).
     pub fn route() -> Self {
-        Self::one(Part::Route)
+        Self::one(Part::Route(Routes::MatchedOnly))
     }
 
-    /// The value of `header`; missing when the request has none. Only for headers that a
-    /// trusted component sets: a client chooses its own headers.
+    /// The route template, for a limiter outside the `Router`: axum's `MatchedPath` when
+    /// present, else the first of `templates` that matches the request path (templates as
+    /// axum writes them: literal segments, `{name}` for one segment, a last `{*name}` for the
+    /// rest; parsed once, a bad one is a build error,
+    /// [`ConfigError::InvalidRouteTemplate`](super::ConfigError::InvalidRouteTemplate)). A
+    /// path that no template matches is missing: the [`MissingKey`](super::MissingKey) policy
+    /// applies.
+    ///
+    /// ```
+    /// use tower_shield::rate_limit::KeyBy;
+    ///
+    /// // `/posts/1` and `/posts/2` share the counter of `/posts/{id}`.
+    /// let per_route = KeyBy::route_templates(["/posts", "/posts/{id}"]);
+    /// # let _ = per_route;
+    /// ```
+    pub fn route_templates<I, S>(templates: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let mut parsed = Vec::new();
+        for t in templates {
+            let t = t.as_ref();
+            match Template::parse(t) {
+                Ok(template) => parsed.push(template),
+                Err(reason) => {
+                    return Self::one(Part::Route(Routes::Invalid {
+                        template: t.to_owned(),
+                        reason,
+                    }));
+                }
+            }
+        }
+        Self::one(Part::Route(Routes::Templates(parsed.into())))
+    }
+
+    /// The value of `header`; missing when the request has none. **The client chooses this
+    /// value**: any client can send a new one with each request and get a fresh counter each
+    /// time, so never use it for a limit a client could want to dodge. Only for headers that
+    /// a trusted component (a gateway in front that overwrites it) sets.
     pub fn header(header: HeaderName) -> Self {
         Self::one(Part::Header(header))
     }
@@ -140,6 +206,14 @@ impl KeyBy {
         self
     }
 
+    /// The first route template that does not parse, and why.
+    pub(crate) fn invalid_template(&self) -> Option<(&str, &'static str)> {
+        self.parts.iter().find_map(|part| match part {
+            Part::Route(Routes::Invalid { template, reason }) => Some((template.as_str(), *reason)),
+            _ => None,
+        })
+    }
+
     /// Writes the key of a request into `out`; `false` when a part is missing.
     pub(crate) fn write(&self, cx: &KeyContext<'_>, out: &mut KeyBuf) -> bool {
         self.parts.iter().all(|part| write_part(part, cx, out))
@@ -157,11 +231,18 @@ impl fmt::Debug for KeyBy {
         for part in &self.parts {
             list.entry(&match part {
                 Part::Ip => "ip".to_owned(),
-                Part::ApiKey(h) => format!("api_key({h})"),
+                Part::ApiKey => "api_key".to_owned(),
                 Part::Subject => "subject".to_owned(),
                 Part::PrincipalOrIp => "principal_or_ip".to_owned(),
                 Part::Tier => "tier".to_owned(),
-                Part::Route => "route".to_owned(),
+                Part::Route(Routes::MatchedOnly) => "route".to_owned(),
+                Part::Route(Routes::Templates(t)) => format!(
+                    "route_templates({})",
+                    t.iter().map(Template::as_str).collect::<Vec<_>>().join(" ")
+                ),
+                Part::Route(Routes::Invalid { template, .. }) => {
+                    format!("route_templates(invalid {template:?})")
+                }
                 Part::Header(h) => format!("header({h})"),
                 Part::Custom(_) => "custom".to_owned(),
                 Part::Global => "global".to_owned(),
@@ -200,27 +281,23 @@ fn write_part(part: &Part, cx: &KeyContext<'_>, out: &mut KeyBuf) -> bool {
             Some(p) => write_text(TAG_SUBJECT, p.subject().as_bytes(), out),
             None => false,
         },
-        Part::ApiKey(header) => {
-            if let Some(id) = cx
-                .authenticated()
-                .filter(|p| p.method() == AuthMethod::ApiKey)
-                .and_then(Principal::key_id)
-            {
-                return write_text(TAG_TEXT, id.as_bytes(), out);
-            }
-            match cx.head.headers().get(header) {
-                Some(v) => {
-                    write_digest(v.as_bytes(), out);
-                    true
-                }
-                None => false,
-            }
-        }
+        // Only a key an authenticator validated: a header's value is the client's choice.
+        Part::ApiKey => match cx
+            .authenticated()
+            .filter(|p| p.method() == AuthMethod::ApiKey)
+            .and_then(Principal::key_id)
+        {
+            Some(id) => write_text(TAG_TEXT, id.as_bytes(), out),
+            None => false,
+        },
         Part::Tier => {
             let tier = cx.principal.map_or("anonymous", |p| p.tier().as_str());
             write_text(TAG_TEXT, tier.as_bytes(), out)
         }
-        Part::Route => write_text(TAG_TEXT, route(&cx.head).as_bytes(), out),
+        Part::Route(routes) => match route(&cx.head, routes) {
+            Some(template) => write_text(TAG_TEXT, template.as_bytes(), out),
+            None => false,
+        },
         Part::Header(name) => match cx.head.headers().get(name) {
             Some(v) => write_text(TAG_TEXT, v.as_bytes(), out),
             None => false,
@@ -236,13 +313,23 @@ fn write_part(part: &Part, cx: &KeyContext<'_>, out: &mut KeyBuf) -> bool {
     }
 }
 
-/// The route of a request: the router's template when known.
-pub(crate) fn route<'a>(head: &RequestHead<'a>) -> &'a str {
+/// The route template of a request: the router's, else the first declared one that matches;
+/// never the raw path.
+fn route<'a>(head: &RequestHead<'a>, routes: &'a Routes) -> Option<&'a str> {
     #[cfg(feature = "axum")]
     if let Some(m) = head.extensions().get::<axum::extract::MatchedPath>() {
-        return m.as_str();
+        return Some(m.as_str());
     }
-    head.uri().path()
+    match routes {
+        Routes::Templates(templates) => {
+            let path = head.uri().path();
+            templates
+                .iter()
+                .find(|t| t.matches(path))
+                .map(Template::as_str)
+        }
+        Routes::MatchedOnly | Routes::Invalid { .. } => None,
+    }
 }
 
 fn write_ip(cx: &KeyContext<'_>, out: &mut KeyBuf) -> bool {

@@ -300,6 +300,13 @@ impl Limit {
                 v
             }
         };
+        if let Some((template, reason)) = self.key.invalid_template() {
+            return Err(ConfigError::InvalidRouteTemplate {
+                limit: name,
+                template: template.to_owned(),
+                reason,
+            });
+        }
         for p in &self.paths {
             let (PathMatch::Exact(s) | PathMatch::Prefix(s)) = p;
             if !s.starts_with('/') {

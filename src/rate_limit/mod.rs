@@ -213,6 +213,16 @@ pub enum ConfigError {
     /// [`StoreFailure::Local`] with `instances: 0`.
     #[error("a local store-failure fallback needs at least one instance")]
     NoInstances,
+    /// A route template of [`KeyBy::route_templates`] that does not parse.
+    #[error("limit {limit:?}: route template {template:?}: {reason}")]
+    InvalidRouteTemplate {
+        /// The limit's name.
+        limit: String,
+        /// The template as given.
+        template: String,
+        /// What is wrong.
+        reason: &'static str,
+    },
     /// An allow-listed network that does not parse.
     #[error("{value:?} is not an IP address or CIDR network")]
     InvalidNetwork {

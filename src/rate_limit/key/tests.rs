@@ -35,8 +35,14 @@ fn parts_and_composites() {
     );
     assert_eq!(key(&KeyBy::subject(), &req), None);
     assert_eq!(key(&KeyBy::tier(), &req).unwrap(), r#"text="anonymous""#);
+    // No MatchedPath here and no template declared: missing, never the raw path.
+    assert_eq!(key(&KeyBy::route().and(KeyBy::ip()), &req), None);
     assert_eq!(
-        key(&KeyBy::route().and(KeyBy::ip()), &req).unwrap(),
+        key(
+            &KeyBy::route_templates(["/posts/{id}", "/search"]).and(KeyBy::ip()),
+            &req
+        )
+        .unwrap(),
         r#"text="/search",ip=203.0.113.7"#
     );
     assert_eq!(
@@ -48,9 +54,8 @@ fn parts_and_composites() {
         None
     );
     assert_eq!(key(&KeyBy::global(), &req).unwrap(), "global");
-    // The API key enters as a digest, never as itself.
-    let k = key(&KeyBy::api_key(), &req).unwrap();
-    assert!(k.starts_with("sha256=") && !k.contains("secret"), "{k}");
+    // The X-API-Key header alone is no key: the client chose it, nothing validated it.
+    assert_eq!(key(&KeyBy::api_key(), &req), None);
     let custom = KeyBy::custom(|r| Some(r.method().to_string()));
     assert_eq!(key(&custom, &req).unwrap(), r#"text="GET""#);
 
@@ -65,6 +70,39 @@ fn parts_and_composites() {
     );
     assert_eq!(key(&KeyBy::subject(), &req).unwrap(), r#"subject="jane""#);
     assert_eq!(key(&KeyBy::tier(), &req).unwrap(), r#"text="premium""#);
+    // A Basic principal has no validated API key.
+    assert_eq!(key(&KeyBy::api_key(), &req), None);
+
+    // The key id that ApiKeyAuth validated is the key.
+    req.extensions_mut().insert(
+        Principal::builder("app", AuthMethod::ApiKey)
+            .key_id("k_123")
+            .build(),
+    );
+    assert_eq!(key(&KeyBy::api_key(), &req).unwrap(), r#"text="k_123""#);
+}
+
+#[test]
+fn route_templates_match_whole_segments() {
+    let at = |path: &str| {
+        let mut req = Request::get(path).body(()).unwrap();
+        req.extensions_mut()
+            .insert(PeerAddr("203.0.113.7:5000".parse().unwrap()));
+        req
+    };
+    let by = KeyBy::route_templates(["/posts", "/posts/{id}", "/files/{*rest}"]);
+    assert_eq!(key(&by, &at("/posts")).unwrap(), r#"text="/posts""#);
+    assert_eq!(key(&by, &at("/posts/1")).unwrap(), r#"text="/posts/{id}""#);
+    assert_eq!(key(&by, &at("/posts/2?x=1")).unwrap(), r#"text="/posts/{id}""#);
+    assert_eq!(key(&by, &at("/files/a/b")).unwrap(), r#"text="/files/{*rest}""#);
+    assert_eq!(key(&by, &at("/posts/1/comments")), None);
+    assert_eq!(key(&by, &at("/other")), None);
+    assert!(by.invalid_template().is_none());
+    let bad = KeyBy::route_templates(["/ok", "posts/{id}"]);
+    assert_eq!(
+        bad.invalid_template(),
+        Some(("posts/{id}", "a route template starts with `/`"))
+    );
 }
 
 #[test]
