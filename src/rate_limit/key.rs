@@ -35,13 +35,16 @@ pub(crate) type KeyBuf = SmallVec<[u8; 32]>;
 ///
 /// // One counter per authenticated principal, per client IP for the anonymous ones.
 /// let per_client = KeyBy::principal_or_ip();
-/// // One counter per route and principal.
+/// // One counter per route and principal (a limiter inside the Router, `route_layer`).
 /// let per_route = KeyBy::route().and(KeyBy::subject());
+/// // The same for a limiter that wraps the whole Router: the templates are declared.
+/// let per_route_outside =
+///     KeyBy::route_templates(["/posts", "/posts/{id}"]).and(KeyBy::subject());
 /// // Your own key: a tenant header set by a trusted gateway.
 /// let per_tenant = KeyBy::custom(|req| {
 ///     req.headers().get("x-tenant").and_then(|v| v.to_str().ok()).map(str::to_owned)
 /// });
-/// # let _ = (per_client, per_route, per_tenant);
+/// # let _ = (per_client, per_route, per_route_outside, per_tenant);
 /// ```
 #[derive(Clone)]
 pub struct KeyBy {

@@ -47,6 +47,12 @@
 //! | `SlidingWindow` | the previous window's count weighted by its overlap with the last period, plus the current count: 80 × 0.5 + 30 = 70 of 100 | the limit | when the weighted count is 0 |
 //! | `LeakyBucket { max_wait }` | a queue drained at `limit / period`: requests are delayed to their turn, refused if the turn is more than `max_wait` away | the queue's capacity | when the queue is empty |
 //!
+//! The IETF `RateLimit` field's `t` ([`HeaderStyle::Ietf`]) is not `X-RateLimit-Reset`: it is,
+//! as draft-ietf-httpapi-ratelimit-headers-10 defines it, the seconds until *more* quota is
+//! available (the next token, the window's end, the next queue slot; for the sliding window,
+//! an upper bound, the full reset), and on a `429` the refusing limit's `t` equals
+//! `Retry-After` ([`algorithm::Status::more_quota_after`]).
+//!
 //! The math of each lives once, in [`algorithm`], as pure integer functions; every store
 //! applies the same functions, so stores decide alike.
 //!
@@ -61,6 +67,19 @@
 //!
 //! A request whose key cannot be found follows the [`MissingKey`] policy: a `500` by default
 //! (the server is misconfigured), a `401`, or one shared counter.
+//!
+//! A key is only as good as what the client cannot change. [`KeyBy::api_key`] counts the key
+//! id an [`ApiKeyAuth`](crate::auth::ApiKeyAuth) validated (an `AuthLayer` outside this
+//! layer), never the `X-API-Key` header as sent: a made-up key is keyless and follows the
+//! [`MissingKey`] policy. [`KeyBy::header`] and [`KeyBy::custom`] read what the client sent,
+//! for values a trusted gateway sets.
+//!
+//! **Where the limiter goes for keys by route.** [`KeyBy::route`] is axum's `MatchedPath`,
+//! which exists only after routing: put that limiter *inside* the `Router`
+//! (`Router::route_layer`). A limiter that wraps the whole `Router` (the documented stack,
+//! as the versioning layer requires) sees no matched route; it declares the templates with
+//! [`KeyBy::route_templates`] (`["/posts/{id}", ...]`), or its requests are keyless. The raw
+//! path is never a key: `/posts/1`, `/posts/2`, ... would each get a fresh counter.
 //!
 //! # Tiers, routes, costs, several limits
 //!

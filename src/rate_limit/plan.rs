@@ -29,7 +29,9 @@ const SHARED_KEY: &[u8] = b"\x04shared";
 
 /// What the layer does with a request whose key cannot be found: no peer address for
 /// [`KeyBy::ip`](super::KeyBy::ip), no principal for [`KeyBy::subject`](super::KeyBy::subject),
-/// a missing header.
+/// no validated key for [`KeyBy::api_key`](super::KeyBy::api_key) (a key the client made up
+/// included), no known route template for [`KeyBy::route`](super::KeyBy::route) (a limiter
+/// outside the `Router`, a path that no declared template matches), a missing header.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum MissingKey {
