@@ -12,6 +12,11 @@
 //! | [`AuthLayer`] | a chain of authenticators: API keys (hashed, rotatable), Basic (Argon2), Bearer JWT (static keys or JWKS); optional anonymous principal |
 //! | [`ScopeLayer`] | required scopes or roles of the [`Principal`]: `401` without one, `403` without the scope |
 //! | [`RateLimitLayer`] | token bucket (GCRA), fixed and sliding windows, leaky bucket; keys by IP (trusted-proxy aware), API key, principal, tier, route; quotas by tier and route; `X-RateLimit-*`, `Retry-After` and IETF `RateLimit` headers; a bounded in-memory store |
+//! | [`SignatureLayer`] | Standard Webhooks, Stripe, GitHub and RFC 9421 signatures; timestamp tolerance; replay protection on the store (feature `signature`) |
+//! | [`IpFilterLayer`] | CIDR allow and deny lists on the trusted-proxy-aware client IP; deny wins; unknown clients refused; lists replaceable at run time |
+//! | [`CsrfLayer`] | cross-origin request protection with `Sec-Fetch-Site` and `Origin` (Go 1.25's algorithm) |
+//! | [`ErrorHygieneLayer`] | handler 5xx bodies and panics replaced by a generic problem with the request id; sensitive headers stripped |
+//! | [`ValidateRequestLayer`] | per route: required `Content-Type` (415), body size limit (413), JSON Schema (400/422 with an `errors` list) (feature `validate`) |
 //! | [`problem::RendererLayer`] | how every rejection is rendered (problem+json by default, plain text, gRPC status, or yours) |
 //!
 //! Layers talk to each other through typed request extensions ([`RequestId`], [`Principal`],
@@ -48,17 +53,21 @@
 //!
 //! | # | layer | where it goes | needs from the layers outside it | why there |
 //! |---|---|---|---|---|
-//! | 1 | [`RendererLayer`](problem::RendererLayer) | outermost | — | every rejection inside it, the request id layer's own included, is rendered in its format |
+//! | 1 | [`RendererLayer`] | outermost | — | every rejection inside it, the request id layer's own included, is rendered in its format |
 //! | 2 | `RequestIdLayer` | around everything that can answer | — | every response, log line and problem body carries the id |
 //! | 3 | `SecurityHeadersLayer` | around everything that can answer | — | rejections and preflights get the headers too |
+//! | 3a | `ErrorHygieneLayer` | inside the request id layer, around everything that can fail | `RequestId` (problem body and log) | a handler's 5xx body or panic is replaced by a generic problem that carries the id; the crate's own problems are left as they are |
+//! | 3b | `IpFilterLayer` | after the request id, the security headers and error hygiene, before CORS and everything else | the peer address (axum's `ConnectInfo` through `into_make_service_with_connect_info`, or `PeerAddr`) | a refused address costs nothing past the id and headers: no preflight answered, no credential verified, no rate-limit counter created |
 //! | 4 | `CorsLayer` | before authentication and rate limiting | — | browsers send preflights without credentials: they are answered here, never refused by auth or counted by a limit, and refusals carry the CORS headers the browser needs to read them |
+//! | 4a | `CsrfLayer` | after CORS, before versioning and authentication | — | preflights (OPTIONS, a safe method) are answered by CORS first and refusals carry the CORS headers; a forged request is refused before it costs a credential check or a limit |
 //! | 5 | `VersioningLayer` | wrapping the `Router` (`Router::new().fallback_service(stack.service(routes))`, or a `ServiceBuilder` around the `Router`) | — | it rewrites `/v1/posts` to `/posts` before routing; a `Router::layer` runs after routing, too late |
 //! | 6 | `AuthLayer` | inside versioning, wrapping the `Router` | `RequestId` (logs) | it puts the `Principal` into the request for everything inside |
 //! | 7 | `RateLimitLayer` | after `AuthLayer`: wrapping the `Router` for keys by principal, tier or IP; **inside the `Router`** (`Router::route_layer`, after routing) for keys by route | `Principal` (keys by principal and tier); the route template (`KeyBy::route()`, from axum's `MatchedPath`) | anonymous requests are keyed by client IP; a limit outside the Router never sees the matched route |
 //! | 8 | `ScopeLayer` | per route: `Router::route_layer` (or `MethodRouter::route_layer`) | `Principal`: none or anonymous → `401`, missing scope → `403` | routes need different scopes |
+//! | 8 | `ValidateRequestLayer` | per route: `Router::route_layer` (or `MethodRouter::route_layer`), inside `AuthLayer`, `RateLimitLayer` and the route's `ScopeLayer` | the route template (axum's `MatchedPath`); outside the Router, the request path | unknown routes get the Router's 404; anonymous, over-limit or unauthorized requests are refused before their body is read |
+//! | 8 | `SignatureLayer` | per route (`route_layer` on the webhook route), or wrapping a Router of webhooks | — (it sets the `Principal` of the sender) | only the routes that receive signed requests read and verify bodies |
 //!
 //! The quickstart (`examples/quickstart.rs`) is this order.
-//!
 //!
 //! # Cargo features
 //!

@@ -43,7 +43,7 @@
 //! ```
 //!
 //! The body is read whole (up to [`max_body`](SigningBuilder::max_body), default 1 MiB) to be
-//! signed, and sent as a [`SignedBody`]. A body over the limit is not sent: the layer answers
+//! signed, and sent as a [`SignedBody`](crate::signature::SignedBody). A body over the limit is not sent: the layer answers
 //! `413` itself (a `payload-too-large` problem), as it does (`400`) when the body's stream
 //! fails.
 

@@ -61,7 +61,7 @@ pub enum StoreFailure {
     /// the whole limit). While the store fails, one request per backoff period (100 ms at
     /// first, doubled on each failure up to 5 s, with jitter) probes it, and the others are
     /// decided in memory; when a probe is answered, the store decides again. A WARN event
-    /// marks each transition, and [`DecidedBy`] says which decided a request.
+    /// marks each transition, and [`DecidedBy`](super::DecidedBy) says which decided a request.
     ///
     /// Counts do not move between the two: the memory store starts from its own counts (empty
     /// at the first outage), and the store from its own when it is back.
