@@ -905,7 +905,11 @@ async fn outside_the_router_routes_come_from_declared_templates_never_raw_paths(
     }
     assert_eq!(
         statuses,
-        [StatusCode::OK, StatusCode::OK, StatusCode::TOO_MANY_REQUESTS]
+        [
+            StatusCode::OK,
+            StatusCode::OK,
+            StatusCode::TOO_MANY_REQUESTS
+        ]
     );
     // Another template has its own counter; a path no template matches is keyless.
     assert_eq!(
@@ -931,7 +935,11 @@ async fn outside_the_router_routes_come_from_declared_templates_never_raw_paths(
     }
     assert_eq!(
         statuses,
-        [StatusCode::OK, StatusCode::OK, StatusCode::TOO_MANY_REQUESTS]
+        [
+            StatusCode::OK,
+            StatusCode::OK,
+            StatusCode::TOO_MANY_REQUESTS
+        ]
     );
     // A template that does not parse is a build error.
     assert!(matches!(

@@ -719,7 +719,13 @@ fn check_more_quota(sc: &Scenario, steps: &[Step]) -> Result<(), TestCaseError> 
         let t = st.more_quota_after(&sc.rule);
         if let Some(r) = st.retry_after {
             prop_assert!(!s.out.allowed);
-            prop_assert_eq!(t, r, "refused cost {} at {}: t is not Retry-After", s.cost, s.t);
+            prop_assert_eq!(
+                t,
+                r,
+                "refused cost {} at {}: t is not Retry-After",
+                s.cost,
+                s.t
+            );
             prop_assert_eq!(ceil_to_seconds(t), ceil_to_seconds(r));
             continue;
         }
@@ -727,7 +733,12 @@ fn check_more_quota(sc: &Scenario, steps: &[Step]) -> Result<(), TestCaseError> 
             prop_assert_eq!(t, 0, "at the full limit after cost {} at {}", s.cost, s.t);
             continue;
         }
-        prop_assert!(t > 0, "nothing more to come, yet {} < {} remaining", st.remaining, full);
+        prop_assert!(
+            t > 0,
+            "nothing more to come, yet {} < {} remaining",
+            st.remaining,
+            full
+        );
         prop_assert!(
             t <= st.reset_after,
             "t {} past reset_after {} after cost {} at {}",

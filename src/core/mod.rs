@@ -12,8 +12,8 @@ mod head;
     feature = "client-credentials"
 ))]
 pub(crate) mod remote;
-pub(crate) mod route;
 mod request_id;
+pub(crate) mod route;
 pub(crate) mod util;
 
 pub use answer::{Answer, BoxFuture};

@@ -523,9 +523,9 @@ impl Status {
                         .saturating_sub(max_wait.saturating_sub(ahead))
                 }
             }
-            Rule::FixedWindow { .. }
-            | Rule::SlidingWindow { .. }
-            | Rule::Backoff { .. } => self.reset_after,
+            Rule::FixedWindow { .. } | Rule::SlidingWindow { .. } | Rule::Backoff { .. } => {
+                self.reset_after
+            }
         }
     }
 }

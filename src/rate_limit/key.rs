@@ -72,7 +72,10 @@ enum Part {
 enum Routes {
     MatchedOnly,
     Templates(Arc<[Template]>),
-    Invalid { template: String, reason: &'static str },
+    Invalid {
+        template: String,
+        reason: &'static str,
+    },
 }
 
 /// Part tags in a key's bytes.

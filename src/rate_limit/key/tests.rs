@@ -93,8 +93,14 @@ fn route_templates_match_whole_segments() {
     let by = KeyBy::route_templates(["/posts", "/posts/{id}", "/files/{*rest}"]);
     assert_eq!(key(&by, &at("/posts")).unwrap(), r#"text="/posts""#);
     assert_eq!(key(&by, &at("/posts/1")).unwrap(), r#"text="/posts/{id}""#);
-    assert_eq!(key(&by, &at("/posts/2?x=1")).unwrap(), r#"text="/posts/{id}""#);
-    assert_eq!(key(&by, &at("/files/a/b")).unwrap(), r#"text="/files/{*rest}""#);
+    assert_eq!(
+        key(&by, &at("/posts/2?x=1")).unwrap(),
+        r#"text="/posts/{id}""#
+    );
+    assert_eq!(
+        key(&by, &at("/files/a/b")).unwrap(),
+        r#"text="/files/{*rest}""#
+    );
     assert_eq!(key(&by, &at("/posts/1/comments")), None);
     assert_eq!(key(&by, &at("/other")), None);
     assert!(by.invalid_template().is_none());
