@@ -144,7 +144,7 @@ fn bench(
     store: &RedisStore,
     sha: &str,
     rule: &Rule,
-    args: &[String; 4],
+    args: &[String; 6],
 ) -> Option<f64> {
     let workers = runtime.metrics().num_workers();
     println!(
@@ -280,7 +280,7 @@ fn smoke(
     store: &RedisStore,
     sha: &str,
     rule: &Rule,
-    args: &[String; 4],
+    args: &[String; 6],
 ) {
     for callers in SMOKE_CALLERS {
         let run = runtime.block_on(shield(store, callers, *rule, Plan::Count(SMOKE_DECISIONS)));
@@ -303,9 +303,9 @@ fn smoke(
     }
 }
 
-/// `[kind, p1, p2, cost]`: the script's arguments for one check of `rule` at cost 1, as the
-/// store sends them.
-fn script_args(rule: &Rule) -> [String; 4] {
+/// `[kind, p1, p2, p3, p4, cost]`: the script's arguments for one check of `rule` at cost 1, as
+/// the store sends them (the rule's four numbers, 0 where unused).
+fn script_args(rule: &Rule) -> [String; 6] {
     match *rule {
         Rule::TokenBucket {
             interval, capacity, ..
@@ -313,6 +313,8 @@ fn script_args(rule: &Rule) -> [String; 4] {
             "1".into(),
             interval.to_string(),
             capacity.to_string(),
+            "0".into(),
+            "0".into(),
             "1".into(),
         ],
         _ => unreachable!("the bench's rule is a token bucket"),
