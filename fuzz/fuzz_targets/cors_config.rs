@@ -107,6 +107,12 @@ fuzz_target!(|data: &[u8]| {
                 .expect("the browser form named in the error builds");
             assert!(allows(&layer, &browser_form));
         }
+        // UTS 46 (Unicode 15.1, validity criterion 4 with CheckHyphens off, as WHATWG URL
+        // uses it): a label that decodes to one starting with `xn--` again is invalid. The `url`
+        // crate used as the reference here predates that rule, so it is the one documented
+        // difference besides the Unicode tables.
+        Err(ConfigError::InvalidPunycode { ref reason, .. })
+            if reason.contains("starts with `xn--` again") => {}
         Err(error) => assert!(
             pattern || !is_plain_browser_origin(trimmed),
             "{trimmed:?} is refused ({error}), but it is a browser's own origin"
