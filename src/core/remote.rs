@@ -5,8 +5,11 @@
 
 use std::time::Duration;
 
-use reqwest::{Client, Response, Url};
+#[cfg(any(feature = "introspection", feature = "client-credentials"))]
+use reqwest::Response;
+use reqwest::{Client, Url};
 
+#[cfg(any(feature = "introspection", feature = "client-credentials"))]
 /// How a client authenticates at the authorization server's endpoints (RFC 6749 section
 /// 2.3.1; the names are RFC 7591's `token_endpoint_auth_method` values).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -81,6 +84,7 @@ pub(crate) fn error_chain(e: &reqwest::Error) -> String {
     out
 }
 
+#[cfg(any(feature = "introspection", feature = "client-credentials"))]
 /// Why a body was not read whole.
 #[derive(Debug)]
 pub(crate) enum ReadError {
@@ -90,6 +94,7 @@ pub(crate) enum ReadError {
     Failed(reqwest::Error),
 }
 
+#[cfg(any(feature = "introspection", feature = "client-credentials"))]
 /// Reads the body of `res`, refusing it as soon as it passes `max` bytes (announced by
 /// `Content-Length` or streamed).
 pub(crate) async fn read_capped(mut res: Response, max: usize) -> Result<Vec<u8>, ReadError> {
@@ -106,6 +111,7 @@ pub(crate) async fn read_capped(mut res: Response, max: usize) -> Result<Vec<u8>
     Ok(body)
 }
 
+#[cfg(any(feature = "introspection", feature = "client-credentials"))]
 /// `s` encoded as `application/x-www-form-urlencoded` (what RFC 6749 section 2.3.1 asks of a
 /// client id and secret before they go into `Authorization: Basic`): unreserved bytes as they
 /// are, space as `+`, anything else `%XX`.
@@ -128,6 +134,7 @@ pub(crate) fn form_urlencode(s: &str) -> String {
     out
 }
 
+#[cfg(any(feature = "introspection", feature = "client-credentials"))]
 /// A form body (`application/x-www-form-urlencoded`) of `pairs`.
 pub(crate) fn form_body<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
     let mut out = String::new();
@@ -142,6 +149,7 @@ pub(crate) fn form_body<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>)
     out
 }
 
+#[cfg(any(feature = "introspection", feature = "client-credentials"))]
 /// The `Authorization: Basic` value of a client id and secret, each form-encoded first
 /// (RFC 6749 section 2.3.1).
 pub(crate) fn client_basic(client_id: &str, client_secret: &str) -> String {
