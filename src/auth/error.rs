@@ -223,6 +223,32 @@ pub(crate) fn challenge(scheme: &str, realm: &str, params: &[(&str, &str)]) -> O
     HeaderValue::from_str(&out).ok()
 }
 
+/// The `WWW-Authenticate` challenge of a Bearer authenticator whose own credentials carry
+/// `method` (RFC 6750 section 3): when one of them failed, `error="invalid_token"` with the
+/// failure's detail for the developer; otherwise (no credential, another authenticator's
+/// failure, or its key set or server unavailable) its `plain` challenge.
+#[cfg(any(feature = "jwt", feature = "introspection"))]
+pub(crate) fn bearer_challenge(
+    method: AuthMethod,
+    realm: &str,
+    plain: &HeaderValue,
+    failure: Option<&AuthError>,
+) -> Option<HeaderValue> {
+    match failure {
+        Some(e) if e.method() == Some(method) && e.kind() != AuthErrorKind::Unavailable => {
+            challenge(
+                "Bearer",
+                realm,
+                &[
+                    ("error", "invalid_token"),
+                    ("error_description", e.detail()),
+                ],
+            )
+        }
+        _ => Some(plain.clone()),
+    }
+}
+
 /// Whether `s` can sit between double quotes in a header parameter as it is: printable ASCII
 /// without `"` or `\` (what RFC 6750 allows in `realm`, `scope` and `error_description`).
 pub(crate) fn is_quotable(s: &str) -> bool {

@@ -42,11 +42,7 @@ impl Config {
     fn challenges(&self, failure: Option<&AuthError>) -> Arc<[HeaderValue]> {
         match failure {
             None => Arc::clone(&self.missing),
-            Some(failure) => self
-                .chain
-                .iter()
-                .filter_map(|a| a.challenge(Some(failure)))
-                .collect(),
+            Some(failure) => distinct(self.chain.iter().filter_map(|a| a.challenge(Some(failure)))),
         }
     }
 
@@ -91,7 +87,7 @@ impl AuthLayer {
         audit: Option<Arc<dyn AuditHook>>,
     ) -> Self {
         let chain: Box<[Arc<dyn Authenticator>]> = chain.0.into_boxed_slice();
-        let missing = chain.iter().filter_map(|a| a.challenge(None)).collect();
+        let missing = distinct(chain.iter().filter_map(|a| a.challenge(None)));
         Self {
             config: Arc::new(Config {
                 chain,
@@ -422,4 +418,16 @@ impl Guard for AuthLayer {
             }
         }
     }
+}
+
+/// The challenges in order, each once: two Bearer authenticators of one realm (a `JwtAuth` and
+/// an `IntrospectionAuth`) would otherwise send the same `WWW-Authenticate` twice.
+fn distinct(challenges: impl Iterator<Item = HeaderValue>) -> Arc<[HeaderValue]> {
+    let mut out: Vec<HeaderValue> = Vec::new();
+    for c in challenges {
+        if !out.contains(&c) {
+            out.push(c);
+        }
+    }
+    out.into()
 }

@@ -138,6 +138,8 @@ pub use throttle::{Backoff, Throttle, ThrottleBuilder, Throttled};
 
 pub use crate::core::{Answer, BoxFuture, RequestHead};
 
+#[cfg(any(feature = "jwt", feature = "introspection"))]
+pub(crate) use error::bearer_challenge;
 pub(crate) use error::{challenge, is_quotable};
 pub(crate) use layer::Challenges;
 

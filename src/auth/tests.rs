@@ -155,6 +155,33 @@ async fn challenges_of_every_authenticator_on_a_401() {
     assert_eq!(challenges, [r#"A realm="api""#, r#"B realm="api""#]);
 }
 
+#[tokio::test]
+async fn a_challenge_two_authenticators_share_is_sent_once() {
+    // Two Bearer authenticators of one realm (a JwtAuth and an IntrospectionAuth, say).
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let scripted = |name| Scripted {
+        name,
+        later: false,
+        answer: skip,
+        log: Arc::clone(&log),
+    };
+    let layer = AuthLayer::new(
+        scripted("Bearer")
+            .or(scripted("ApiKey"))
+            .or(scripted("Bearer")),
+    );
+    let svc = layer.layer(tower::service_fn(|_: Request<()>| async {
+        Ok::<_, Infallible>(Response::new(Bytes::new()))
+    }));
+    let res = svc.oneshot(Request::new(())).await.unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    let challenges: Vec<_> = res.headers().get_all("www-authenticate").iter().collect();
+    assert_eq!(
+        challenges,
+        [r#"Bearer realm="api""#, r#"ApiKey realm="api""#]
+    );
+}
+
 #[test]
 fn the_builder_needs_an_authenticator() {
     assert_eq!(

@@ -91,8 +91,8 @@ pub use builder::IntrospectionBuilder;
 use self::fetch::{Fetcher, Introspected};
 use crate::auth::token_cache::{CacheEntry, TokenCache};
 use crate::auth::{
-    Answer, AuthError, AuthErrorKind, AuthMethod, Authenticator, Outcome, Principal, RequestHead,
-    Scopes, Tier, challenge,
+    Answer, AuthError, AuthMethod, Authenticator, Outcome, Principal, RequestHead, Scopes, Tier,
+    bearer_challenge,
 };
 use crate::core::SharedClock;
 
@@ -371,23 +371,12 @@ impl Authenticator for IntrospectionAuth {
     }
 
     fn challenge(&self, failure: Option<&AuthError>) -> Option<HeaderValue> {
-        match failure {
-            Some(e)
-                if e.method() == Some(AuthMethod::BearerToken)
-                    && e.kind() != AuthErrorKind::Unavailable =>
-            {
-                // RFC 6750 section 3: the error code and a description for the developer.
-                challenge(
-                    "Bearer",
-                    &self.config.realm,
-                    &[
-                        ("error", "invalid_token"),
-                        ("error_description", e.detail()),
-                    ],
-                )
-            }
-            _ => Some(self.config.challenge.clone()),
-        }
+        bearer_challenge(
+            AuthMethod::BearerToken,
+            &self.config.realm,
+            &self.config.challenge,
+            failure,
+        )
     }
 }
 

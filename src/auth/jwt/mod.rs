@@ -98,8 +98,8 @@ pub use keys::{Algorithm, JwtKey};
 use self::keys::{KeySet, Selection, alg_by_name};
 use crate::auth::token_cache::{CacheEntry, TokenCache};
 use crate::auth::{
-    Answer, AuthError, AuthErrorKind, AuthMethod, Authenticator, Outcome, Principal, RequestHead,
-    Scopes, Tier, challenge,
+    Answer, AuthError, AuthMethod, Authenticator, Outcome, Principal, RequestHead, Scopes, Tier,
+    bearer_challenge,
 };
 use crate::core::{Clock as _, SharedClock};
 
@@ -570,23 +570,12 @@ impl Authenticator for JwtAuth {
     }
 
     fn challenge(&self, failure: Option<&AuthError>) -> Option<HeaderValue> {
-        match failure {
-            Some(e)
-                if e.method() == Some(AuthMethod::Jwt)
-                    && e.kind() != AuthErrorKind::Unavailable =>
-            {
-                // RFC 6750 section 3: the error code and a description for the developer.
-                challenge(
-                    "Bearer",
-                    &self.config.realm,
-                    &[
-                        ("error", "invalid_token"),
-                        ("error_description", e.detail()),
-                    ],
-                )
-            }
-            _ => Some(self.config.challenge.clone()),
-        }
+        bearer_challenge(
+            AuthMethod::Jwt,
+            &self.config.realm,
+            &self.config.challenge,
+            failure,
+        )
     }
 }
 
