@@ -56,6 +56,11 @@ pub(crate) trait Guard: Sized {
         let _ = (state, res);
     }
 
+    /// Whether [`Guard::respond`] adds headers to the response: the skeleton then makes room
+    /// for the whole stack's in one step (see [`make_room`]) instead of letting the map
+    /// rehash a few entries at a time, once per layer.
+    const ADDS_HEADERS: bool = false;
+
     /// A guard whose requests run in a `tracing` span (the request id's) returns it entered:
     /// the skeleton holds it around the inner call and every poll of its future.
     fn enter(state: &Self::State) -> Option<tracing::span::Entered<'_>> {
@@ -231,6 +236,20 @@ where
     }
 }
 
+/// Headers a stack of this crate's layers adds to a response, at most, in the common case:
+/// request id, security headers, CORS, `Vary`, rate-limit and deprecation headers.
+const HEADROOM: usize = 20;
+
+/// Makes room for [`HEADROOM`] more headers when fewer than half of that are left: the
+/// innermost layer that adds headers grows the map once (an empty or handler-sized map), the
+/// layers outside it then insert without rehashing. A map at `HeaderMap`'s size limit stays
+/// as it is.
+fn make_room(headers: &mut http::HeaderMap) {
+    if headers.capacity().saturating_sub(headers.len()) < HEADROOM / 2 {
+        let _ = headers.try_reserve(HEADROOM);
+    }
+}
+
 const POLLED_AFTER_COMPLETION: &str = "future polled after completion";
 
 impl<G, S, ReqBody, ResBody> Future for ResponseFuture<G, S, ReqBody, ResBody>
@@ -278,6 +297,9 @@ where
                     };
                     let state = state.take().expect(POLLED_AFTER_COMPLETION);
                     let mut res = res?;
+                    if G::ADDS_HEADERS {
+                        make_room(res.headers_mut());
+                    }
                     G::respond(state, &mut res);
                     return Poll::Ready(Ok(res.map(ResponseBody::new)));
                 }

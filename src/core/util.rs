@@ -11,6 +11,25 @@ pub(crate) fn set_header(headers: &mut HeaderMap, name: HeaderName, value: Heade
     let _ = headers.try_insert(name, value);
 }
 
+/// A number as a header value, in one allocation (`HeaderValue::from(u64)` makes two: a
+/// `BytesMut`, then the shared header of the `Bytes` it freezes into).
+pub(crate) fn number(n: u64) -> HeaderValue {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut rest = n;
+    loop {
+        at -= 1;
+        // `rest % 10` is a digit: the cast cannot truncate.
+        digits[at] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    HeaderValue::from_maybe_shared(bytes::Bytes::copy_from_slice(&digits[at..]))
+        .unwrap_or_else(|_| HeaderValue::from(n))
+}
+
 /// Adds a value of `name` beside those there (`Link`, `WWW-Authenticate`), without panicking at
 /// `HeaderMap`'s size limit.
 pub(crate) fn add_header(headers: &mut HeaderMap, name: HeaderName, value: HeaderValue) {
@@ -89,20 +108,24 @@ pub(crate) fn parse_port(s: &str) -> Option<u16> {
 /// (letters, digits, `-`, `_`, at most 63 bytes each, an optional trailing dot; the left-most
 /// label may be `*`), the port a 16-bit number. Nothing else: no path, no userinfo.
 pub(crate) fn split_origin(s: &str) -> Option<(&str, &str, Option<u16>)> {
-    let (scheme, rest) = s.split_once("://")?;
+    // Byte loops, not `split_once`/`split`: this runs on every CORS and CSRF request.
+    let bytes = s.as_bytes();
+    let colon = bytes.iter().position(|&b| b == b':')?;
+    let scheme = &s[..colon];
+    let rest = s[colon..].strip_prefix("://")?;
     if !is_scheme(scheme) || rest.is_empty() {
         return None;
     }
     let (host, port) = if rest.starts_with('[') {
-        let end = rest.find(']')?;
+        let end = rest.bytes().position(|b| b == b']')?;
         let (host, after) = rest.split_at(end + 1);
         match after {
             "" => (host, None),
             _ => (host, Some(after.strip_prefix(':')?)),
         }
     } else {
-        match rest.rsplit_once(':') {
-            Some((host, port)) => (host, Some(port)),
+        match rest.bytes().rposition(|b| b == b':') {
+            Some(at) => (&rest[..at], Some(&rest[at + 1..])),
             None => (rest, None),
         }
     };
@@ -122,15 +145,27 @@ fn valid_host(host: &str) -> bool {
     }
     let labels = host.strip_suffix('.').unwrap_or(host);
     let labels = labels.strip_prefix("*.").unwrap_or(labels);
-    !labels.is_empty()
-        && labels.len() <= 253
-        && labels.split('.').all(|label| {
-            !label.is_empty()
-                && label.len() <= 63
-                && label
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        })
+    if labels.is_empty() || labels.len() > 253 {
+        return false;
+    }
+    // Every label 1 to 63 bytes of letters, digits, `-` and `_`.
+    let mut label = 0usize;
+    for b in labels.bytes() {
+        if b == b'.' {
+            if label == 0 {
+                return false;
+            }
+            label = 0;
+        } else if b.is_ascii_alphanumeric() || b == b'-' || b == b'_' {
+            label += 1;
+            if label > 63 {
+                return false;
+            }
+        } else {
+            return false;
+        }
+    }
+    label > 0
 }
 
 /// Names to merge into `Vary`, with their joined value built once, at layer construction.
@@ -141,6 +176,9 @@ pub(crate) struct Vary {
 }
 
 impl Vary {
+    /// Items of an existing `Vary` merged without allocating a list (more go the general way).
+    const INLINE: usize = 16;
+
     /// `None` when `names` is empty (or not a valid header value).
     pub(crate) fn new(names: &[&str]) -> Option<Self> {
         if names.is_empty() {
@@ -156,12 +194,67 @@ impl Vary {
     /// Adds the names to the response's `Vary`: one insert of the prebuilt value when there is
     /// none yet, a merge otherwise.
     pub(crate) fn apply(&self, headers: &mut HeaderMap) {
-        if headers.contains_key(VARY) {
+        let mut values = headers.get_all(VARY).iter();
+        let (Some(one), None) = (values.next(), values.next()) else {
+            if headers.contains_key(VARY) {
+                let names: Vec<&str> = self.names.iter().map(String::as_str).collect();
+                merge_vary(headers, &names);
+            } else {
+                set_header(headers, VARY, self.joined.clone());
+            }
+            return;
+        };
+        // One `Vary` already (an inner layer's): merged without a `Vec` per name, the common
+        // case of every versioned CORS response.
+        if let Some(merged) = self.merge_one(one) {
+            if let Some(value) = merged {
+                set_header(headers, VARY, value);
+            }
+        } else {
             let names: Vec<&str> = self.names.iter().map(String::as_str).collect();
             merge_vary(headers, &names);
-        } else {
-            set_header(headers, VARY, self.joined.clone());
         }
+    }
+
+    /// [`merge_vary`] of a single value: `Some(None)` when it already names everything (or is
+    /// `*`), `Some(Some(value))` the merged value, `None` when it is unusual enough (not text,
+    /// more than [`Self::INLINE`] items) for the general merge.
+    fn merge_one(&self, value: &HeaderValue) -> Option<Option<HeaderValue>> {
+        let text = value.to_str().ok()?;
+        let mut items = [""; Self::INLINE];
+        let mut count = 0;
+        for item in text.split(',') {
+            let item = item.trim();
+            if item == "*" {
+                return Some(None);
+            }
+            if item.is_empty() || items[..count].iter().any(|p| p.eq_ignore_ascii_case(item)) {
+                continue;
+            }
+            *items.get_mut(count)? = item;
+            count += 1;
+        }
+        let present = &items[..count];
+        let missing = || {
+            self.names
+                .iter()
+                .map(String::as_str)
+                .filter(|n| !present.iter().any(|p| p.eq_ignore_ascii_case(n)))
+        };
+        if missing().next().is_none() {
+            // `merge_vary` leaves a single value alone when nothing is missing.
+            return Some(None);
+        }
+        let all = || present.iter().copied().chain(missing());
+        let len = all().map(|n| n.len() + 2).sum::<usize>().saturating_sub(2);
+        let mut joined = Vec::with_capacity(len);
+        for (i, name) in all().enumerate() {
+            if i > 0 {
+                joined.extend_from_slice(b", ");
+            }
+            joined.extend_from_slice(name.as_bytes());
+        }
+        Some(HeaderValue::from_maybe_shared(bytes::Bytes::from(joined)).ok())
     }
 }
 
@@ -197,6 +290,13 @@ fn merge_vary(headers: &mut HeaderMap, names: &[&str]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn numbers_as_header_values() {
+        for n in [0, 7, 10, 99, 1_718_451_800, u64::MAX] {
+            assert_eq!(number(n), HeaderValue::from(n), "{n}");
+        }
+    }
 
     #[test]
     fn origins_split_and_checked() {
@@ -239,6 +339,37 @@ mod tests {
         ] {
             assert_eq!(parse_port(bad), None, "{bad:?}");
         }
+    }
+
+    /// `Vary::apply` on one existing value (merged inline) answers what `merge_vary` does.
+    #[test]
+    fn vary_inline_merge_agrees_with_the_general_one() {
+        let vary = Vary::new(&["origin", "accept"]).unwrap();
+        for existing in [
+            "Accept-Encoding,API-Version",
+            "Accept-Encoding, Origin",
+            "origin, ACCEPT",
+            "api-version, , api-version",
+            "accept, *",
+            "a, b, c, d, e, f, g, h, i, j, k, l, m, n, o, p, q, r",
+        ] {
+            let mut inline = HeaderMap::new();
+            inline.insert(VARY, HeaderValue::from_static(existing));
+            let mut general = inline.clone();
+            vary.apply(&mut inline);
+            merge_vary(&mut general, &["origin", "accept"]);
+            assert_eq!(inline, general, "{existing:?}");
+        }
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            VARY,
+            HeaderValue::from_static("Accept-Encoding,API-Version"),
+        );
+        vary.apply(&mut headers);
+        assert_eq!(
+            headers[VARY],
+            "Accept-Encoding, API-Version, origin, accept"
+        );
     }
 
     #[test]

@@ -146,6 +146,7 @@ enum Action {
 
 impl Guard for CorsLayer {
     type State = Respond;
+    const ADDS_HEADERS: bool = true;
     type Wait = BoxFuture<bool>;
     type Resumed = bool;
 
@@ -205,11 +206,12 @@ impl CorsLayer {
             && req.headers().contains_key(ACCESS_CONTROL_REQUEST_METHOD);
         // Browsers send `Origin` on same-origin POSTs too; `Sec-Fetch-Site` (which pages cannot
         // forge) tells those apart, so the API's own front end is not refused.
-        let same_origin = req
-            .headers()
-            .get("sec-fetch-site")
-            .is_some_and(|v| v.as_bytes() == b"same-origin");
-        if !allowed && config.reject_disallowed && !same_origin {
+        let same_origin = || {
+            req.headers()
+                .get(crate::csrf::SEC_FETCH_SITE)
+                .is_some_and(|v| v.as_bytes() == b"same-origin")
+        };
+        if !allowed && config.reject_disallowed && !same_origin() {
             let origin = req
                 .headers()
                 .get(http::header::ORIGIN)
@@ -316,8 +318,14 @@ fn preflight_headers(
 }
 
 fn actual_headers(headers: &mut HeaderMap, config: &Config, allow_origin: HeaderValue) {
-    // This layer decides: whatever an inner layer said about CORS goes first.
-    strip_cors(headers);
+    // This layer decides: whatever an inner layer said about CORS goes first (looked for in
+    // one pass over the names; removing each by name costs a lookup apiece).
+    if headers
+        .keys()
+        .any(|name| name.as_str().starts_with("access-control-"))
+    {
+        strip_cors(headers);
+    }
     util::set_header(headers, ACCESS_CONTROL_ALLOW_ORIGIN, allow_origin);
     if config.credentials {
         util::set_header(

@@ -89,10 +89,13 @@ impl Origin {
 /// `None` if it is not of that form.
 pub(crate) fn split_origin(s: &str) -> Option<(&str, &str, Option<u16>)> {
     let (scheme, host, port) = util::split_origin(s)?;
-    let default = match scheme.to_ascii_lowercase().as_str() {
-        "http" | "ws" => Some(80),
-        "https" | "wss" => Some(443),
-        _ => None,
+    let is = |name: &str| scheme.eq_ignore_ascii_case(name);
+    let default = if is("http") || is("ws") {
+        Some(80)
+    } else if is("https") || is("wss") {
+        Some(443)
+    } else {
+        None
     };
     let port = if port == default { None } else { port };
     Some((scheme, host, port))
@@ -280,13 +283,24 @@ impl Pattern {
             return false;
         }
         let (prefix, suffix) = host.split_at(prefix_len);
-        suffix.eq_ignore_ascii_case(&self.suffix)
-            && prefix.split('.').all(|label| {
-                !label.is_empty()
-                    && label
-                        .bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b == b'-')
-            })
+        if !suffix.eq_ignore_ascii_case(&self.suffix) {
+            return false;
+        }
+        // Every label before the suffix non-empty, of letters, digits and `-`.
+        let mut label = 0usize;
+        for b in prefix.bytes() {
+            if b == b'.' {
+                if label == 0 {
+                    return false;
+                }
+                label = 0;
+            } else if b.is_ascii_alphanumeric() || b == b'-' {
+                label += 1;
+            } else {
+                return false;
+            }
+        }
+        label > 0
     }
 }
 
@@ -330,7 +344,7 @@ impl Origins {
         let Some((scheme, host, port)) = split_origin(text) else {
             return Check::Disallowed;
         };
-        if host.contains('*') {
+        if host.as_bytes().contains(&b'*') {
             return Check::Disallowed;
         }
         let listed = exact.iter().any(|o| o.is(scheme, host, port))

@@ -11,7 +11,7 @@ use super::fallback::DecidedBy;
 use super::layer::Config;
 use super::plan::{Binding, PlanRef};
 use super::store::Decision;
-use crate::core::util::set_header;
+use crate::core::util::{number, set_header};
 
 const X_LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit");
 const X_REMAINING: HeaderName = HeaderName::from_static("x-ratelimit-remaining");
@@ -77,8 +77,8 @@ impl Report {
     pub(super) fn apply(self, headers: &mut HeaderMap) {
         if let Some((limit, remaining, reset)) = self.x {
             set_header(headers, X_LIMIT, limit);
-            set_header(headers, X_REMAINING, HeaderValue::from(remaining));
-            set_header(headers, X_RESET, HeaderValue::from(reset));
+            set_header(headers, X_REMAINING, number(remaining));
+            set_header(headers, X_RESET, number(reset));
         }
         if let Some(ietf) = self.ietf {
             let (policy, state) = *ietf;

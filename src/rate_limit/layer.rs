@@ -128,6 +128,7 @@ fn timed(watch: Stopwatch, result: &Result<Decision, StoreError>) {
 impl Guard for RateLimitLayer {
     /// The rate-limit headers for the response, as numbers until it is there.
     type State = Option<Report>;
+    const ADDS_HEADERS: bool = true;
     type Wait = BoxFuture<Resumed>;
     type Resumed = Resumed;
 

@@ -48,7 +48,7 @@ mod make;
 use std::fmt;
 use std::sync::Arc;
 
-use http::header::{Entry, HeaderName};
+use http::header::HeaderName;
 use http::{HeaderValue, Request, Response};
 use tower_layer::Layer;
 use tracing::Span;
@@ -198,41 +198,37 @@ guarded_service! {
 impl<M: MakeRequestId> Guard for RequestIdLayer<M> {
     /// The header and the id to echo on the response, and the span the inner service runs in.
     type State = (HeaderName, HeaderValue, Span);
+    const ADDS_HEADERS: bool = true;
     type Wait = std::future::Pending<()>;
     type Resumed = ();
 
     /// Takes, checks or makes the id; rejects an unacceptable one in reject mode.
     fn decide<B>(&self, req: &mut Request<B>) -> Decision<Self> {
         let config = &*self.config;
-        // One hash lookup finds the incoming id and, when a new one is needed, the slot for it.
-        let (id, invalid) = match req.headers_mut().try_entry(&config.header) {
-            Ok(Entry::Occupied(mut entry)) => {
-                let mut values = entry.iter();
-                let acceptable = match (values.next(), values.next()) {
-                    (Some(value), None) if config.trust_incoming && config.accepts(value) => {
-                        Some(value.clone())
-                    }
-                    _ => None,
-                };
-                match acceptable {
-                    // Kept as it is: the request header already holds it.
-                    Some(value) => (RequestId(value), false),
-                    None => {
-                        let id = config.generator.make_request_id();
-                        // Replaces every value the client sent.
-                        entry.insert(id.0.clone());
-                        (id, config.trust_incoming)
-                    }
+        // The common case, one acceptable incoming id, only reads the map: an `entry` would
+        // first make room for an insert, growing a full map for nothing.
+        let kept = {
+            let mut values = req.headers().get_all(&config.header).iter();
+            match (values.next(), values.next()) {
+                (Some(value), None) if config.trust_incoming && config.accepts(value) => {
+                    Some(value.clone())
                 }
+                // None, or unacceptable (several, untrusted, malformed): a new one below.
+                _ => None,
             }
-            Ok(Entry::Vacant(entry)) => {
+        };
+        let (id, invalid) = match kept {
+            // Kept as it is: the request header already holds it.
+            Some(value) => (RequestId(value), false),
+            None => {
+                let present = req.headers().contains_key(&config.header);
                 let id = config.generator.make_request_id();
-                let _ = entry.try_insert(id.0.clone());
-                (id, false)
+                // Replaces every value the client sent. A request already at `HeaderMap`'s
+                // size limit keeps its headers as they are (no panic); the id still goes to
+                // the extensions and the response.
+                let _ = req.headers_mut().try_insert(&config.header, id.0.clone());
+                (id, present && config.trust_incoming)
             }
-            // A request already at `HeaderMap`'s size limit keeps its headers as they are (no
-            // panic); the id still goes to the extensions and the response.
-            Err(_) => (config.generator.make_request_id(), false),
         };
         let value = id.0.clone();
         if invalid {

@@ -176,6 +176,7 @@ guarded_service! {
 impl Guard for VersioningLayer {
     /// The served version's headers (deprecation, `Vary`), added to the inner response.
     type State = Option<Arc<ResponseHeaders>>;
+    const ADDS_HEADERS: bool = true;
     type Wait = std::future::Pending<()>;
     type Resumed = ();
 

@@ -52,13 +52,13 @@ impl Sources {
 
     /// The version a request asks for (`Ok(None)`: none), or why it is unusable.
     pub(super) fn requested<B>(&self, req: &Request<B>) -> Result<Option<u32>, VersionError> {
-        let mut found: Vec<(VersionSource, u32)> = Vec::new();
+        let mut found = Found::default();
         for &source in &self.order {
             let invalid = VersionError::Invalid { source };
             match source {
                 VersionSource::Path => match path_version(req.uri().path()) {
                     None => {}
-                    Some(Ok((v, _))) => note(&mut found, source, v),
+                    Some(Ok((v, _))) => found.note(source, v),
                     Some(Err(())) => return Err(invalid),
                 },
                 VersionSource::Header => {
@@ -68,28 +68,24 @@ impl Sources {
                             .ok()
                             .and_then(|t| parse_number(t.trim()))
                             .ok_or_else(|| invalid.clone())?;
-                        note(&mut found, source, v);
+                        found.note(source, v);
                     }
                 }
                 VersionSource::MediaType => {
                     if let Some(v) = self.media_version(req)? {
-                        note(&mut found, source, v);
+                        found.note(source, v);
                     }
                 }
                 VersionSource::Query => {
                     let query = req.uri().query().unwrap_or_default();
                     for value in query_values(query, &self.query) {
                         let v = value.and_then(|v| parse_number(&v));
-                        note(&mut found, source, v.ok_or_else(|| invalid.clone())?);
+                        found.note(source, v.ok_or_else(|| invalid.clone())?);
                     }
                 }
             }
         }
-        match found.first() {
-            None => Ok(None),
-            Some(&(_, first)) if found.iter().all(|&(_, v)| v == first) => Ok(Some(first)),
-            Some(_) => Err(VersionError::Conflicting { found }),
-        }
+        found.agreed()
     }
 
     /// The version of the most preferred `application/vnd.<vendor>.v<N>` media range (q > 0);
@@ -151,13 +147,20 @@ impl Sources {
 /// when the path has no version.
 pub(super) fn strip(uri: &Uri) -> Option<Uri> {
     let (_, tail) = path_version(uri.path())?.ok()?;
-    let path = if tail.is_empty() { "/" } else { tail };
-    let path_and_query = match uri.query() {
-        Some(q) => format!("{path}?{q}"),
-        None => path.to_owned(),
+    // The rest of the path and the query are a suffix of the original path-and-query: copied
+    // once into the new one (`/v2` alone becomes `/`).
+    let original = uri.path_and_query()?.as_str();
+    let rest = &original[original.len() - tail.len() - uri.query().map_or(0, |q| q.len() + 1)..];
+    let path_and_query = if tail.is_empty() {
+        let mut text = String::with_capacity(rest.len() + 1);
+        text.push('/');
+        text.push_str(rest);
+        PathAndQuery::try_from(text).ok()?
+    } else {
+        PathAndQuery::from_maybe_shared(bytes::Bytes::copy_from_slice(rest.as_bytes())).ok()?
     };
     let mut parts = uri.clone().into_parts();
-    parts.path_and_query = Some(PathAndQuery::try_from(path_and_query).ok()?);
+    parts.path_and_query = Some(path_and_query);
     Uri::from_parts(parts).ok()
 }
 
@@ -176,10 +179,50 @@ pub(super) fn path_version(path: &str) -> Option<Result<(u32, &str), ()>> {
     Some(parse_number(digits).map(|v| (v, tail)).ok_or(()))
 }
 
-/// Adds `version` from `source` unless the same source already said it.
-fn note(found: &mut Vec<(VersionSource, u32)>, source: VersionSource, version: u32) {
-    if !found.contains(&(source, version)) {
-        found.push((source, version));
+/// The versions the sources said, each `(source, version)` once, in the order said. While they
+/// agree (the common case: one source, or several saying the same) they fit inline, one per
+/// source; a disagreement lists them all, on the heap, for the problem's detail.
+#[derive(Default)]
+struct Found {
+    agreeing: [Option<(VersionSource, u32)>; 4],
+    conflicting: Vec<(VersionSource, u32)>,
+}
+
+impl Found {
+    /// Adds `version` from `source` unless the same source already said it.
+    fn note(&mut self, source: VersionSource, version: u32) {
+        let pair = (source, version);
+        if self.conflicting.is_empty() {
+            let first = self.agreeing[0].map(|(_, v)| v);
+            if first.is_none_or(|v| v == version) {
+                for slot in &mut self.agreeing {
+                    match slot {
+                        Some(seen) if *seen == pair => return,
+                        Some(_) => {}
+                        None => {
+                            *slot = Some(pair);
+                            return;
+                        }
+                    }
+                }
+            }
+            // A disagreement (or, impossibly, a fifth agreeing source): list them all.
+            self.conflicting.extend(self.agreeing.iter().flatten());
+        }
+        if !self.conflicting.contains(&pair) {
+            self.conflicting.push(pair);
+        }
+    }
+
+    /// The version they agree on (`None`: none said one), or the conflict.
+    fn agreed(self) -> Result<Option<u32>, VersionError> {
+        if self.conflicting.is_empty() {
+            Ok(self.agreeing[0].map(|(_, v)| v))
+        } else {
+            Err(VersionError::Conflicting {
+                found: self.conflicting,
+            })
+        }
     }
 }
 
