@@ -250,11 +250,14 @@ impl<B> AppBody for B where
 {
 }
 
+/// Sends `n` requests on a runtime; the time per request, in nanoseconds.
+type Runner = dyn Fn(&Runtime, u32) -> f64;
+
 /// A stack behind a name, as the measurement loops see it: `n` requests, the time per
 /// request in nanoseconds (one dynamic call per batch, none per request).
 struct Stack {
     name: &'static str,
-    run: Box<dyn Fn(&Runtime, u32) -> f64>,
+    run: Box<Runner>,
 }
 
 impl Stack {
