@@ -43,7 +43,8 @@ pub(crate) fn system() -> SharedClock {
 #[derive(Clone, Debug)]
 pub struct SystemClock {
     base: u64,
-    start: quanta::Instant,
+    /// The counter's raw reading at `base`.
+    start: u64,
     clock: quanta::Clock,
 }
 
@@ -51,7 +52,7 @@ impl SystemClock {
     /// The clock, anchored now.
     pub fn new() -> Self {
         let clock = quanta::Clock::new();
-        let start = clock.now();
+        let start = clock.raw();
         let base = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
@@ -68,9 +69,10 @@ impl Default for SystemClock {
 
 impl Clock for SystemClock {
     fn now(&self) -> u64 {
-        let elapsed = self.clock.now().saturating_duration_since(self.start);
-        let elapsed = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
-        self.base.saturating_add(elapsed)
+        // Raw counter readings and a nanosecond delta: no `Duration` and no 128-bit arithmetic
+        // on the way (a rate limiter reads the clock on every request).
+        let elapsed = self.clock.delta_as_nanos(self.start, self.clock.raw());
+        self.base.saturating_add(elapsed / 1_000)
     }
 }
 

@@ -84,6 +84,9 @@ type Shard = HashMap<Digest, Entry, BuildHasherDefault<PassThrough>>;
 /// A key's 64-bit keyed digest.
 type Digest = u64;
 
+/// The longest message (scope's length, scope, key) hashed from a buffer on the stack.
+const INLINE_MESSAGE: usize = 64;
+
 /// The digest is already a keyed hash: the map uses it as is.
 #[derive(Default)]
 struct PassThrough(u64);
@@ -224,12 +227,51 @@ impl MemoryStore {
         self.counter_digest(check.scope, check.key)
     }
 
+    /// The digest of a counter: SipHash-1-3 of the scope's length (prefix-free: one byte below
+    /// 255, else 255 and eight bytes), the scope and the key, so no two (scope, key) pairs
+    /// make the same message.
     fn counter_digest(&self, scope: &str, key: &[u8]) -> Digest {
-        let mut h = SipHasher13::new_with_keys(self.inner.keys.0, self.inner.keys.1);
-        h.write_usize(scope.len());
-        h.write(scope.as_bytes());
-        h.write(key);
-        h.finish()
+        let mut head = [u8::MAX; 9];
+        let head = match u8::try_from(scope.len()) {
+            Ok(len) if len < u8::MAX => {
+                head[0] = len;
+                &head[..1]
+            }
+            _ => {
+                let len = u64::try_from(scope.len()).unwrap_or(u64::MAX);
+                head[1..].copy_from_slice(&len.to_le_bytes());
+                &head[..]
+            }
+        };
+        self.sip([head, scope.as_bytes(), key])
+    }
+
+    /// The digest of a remembered key: apart from every counter's, as no scope is `u64::MAX`
+    /// bytes long.
+    fn remembered_digest(&self, key: &[u8]) -> Digest {
+        self.sip([&[u8::MAX; 9], &[], key])
+    }
+
+    /// SipHash-1-3 under the store's secret of the three parts, one after the other. A short
+    /// message is copied into one buffer and hashed in one pass (the streaming hasher's
+    /// bookkeeping for three short writes cost as much as its rounds); a long one is
+    /// streamed. Both give the same digest of the same message.
+    fn sip(&self, parts: [&[u8]; 3]) -> Digest {
+        let mut sip = SipHasher13::new_with_keys(self.inner.keys.0, self.inner.keys.1);
+        let len: usize = parts.iter().map(|p| p.len()).sum();
+        if len > INLINE_MESSAGE {
+            for part in parts {
+                sip.write(part);
+            }
+            return sip.finish();
+        }
+        let mut buf = [0u8; INLINE_MESSAGE];
+        let mut at = 0;
+        for part in parts {
+            buf[at..at + part.len()].copy_from_slice(part);
+            at += part.len();
+        }
+        sip.hash(&buf[..len])
     }
 
     fn shard_of(&self, d: Digest) -> usize {
@@ -398,7 +440,7 @@ impl Store for MemoryStore {
     fn decide(&self, checks: &[Check<'_>]) -> Pending {
         let now = self.inner.clock.now();
         let verdicts = match checks {
-            [one] => std::iter::once(self.decide_one(one, now)).collect(),
+            [one] => SmallVec::from_buf([self.decide_one(one, now)]),
             many => self.decide_many(many, now),
         };
         Answer::Ready(Ok(Decision { now, verdicts }))
@@ -414,11 +456,7 @@ impl Store for MemoryStore {
     /// new keys the oldest remembered ones may be forgotten early (and a warning logged).
     fn remember(&self, key: &[u8], ttl_us: u64) -> Answer<Result<bool, StoreError>> {
         let now = self.inner.clock.now();
-        let mut h = SipHasher13::new_with_keys(self.inner.keys.0, self.inner.keys.1);
-        // Apart from every counter's digest, which starts with its scope's length.
-        h.write_usize(usize::MAX);
-        h.write(key);
-        let digest = h.finish();
+        let digest = self.remembered_digest(key);
         let mut map = write(&self.inner.shards[self.shard_of(digest)]);
         if map
             .get(&digest)

@@ -210,3 +210,45 @@ fn forget_drops_one_counter() {
     assert!(decide(check(b"a")));
     assert!(!decide(check(b"b")));
 }
+
+#[test]
+fn a_long_message_streamed_has_the_digest_of_the_same_message_in_one_pass() {
+    let store = MemoryStore::new();
+    let sip = SipHasher13::new_with_keys(store.inner.keys.0, store.inner.keys.1);
+    // 1 + 70 + 3 bytes: over the inline buffer, so streamed; the reference hashes it whole.
+    let scope = "s".repeat(70);
+    let mut message = vec![70u8];
+    message.extend_from_slice(scope.as_bytes());
+    message.extend_from_slice(b"key");
+    assert_eq!(store.counter_digest(&scope, b"key"), sip.hash(&message));
+    // A short one, from the buffer.
+    assert_eq!(
+        store.counter_digest("ab", b"key"),
+        sip.hash(&[2, b'a', b'b', b'k', b'e', b'y'])
+    );
+    // A scope of 255 bytes or more: 255 and eight bytes of length.
+    let scope = "s".repeat(300);
+    let mut message = vec![255u8];
+    message.extend_from_slice(&300u64.to_le_bytes());
+    message.extend_from_slice(scope.as_bytes());
+    assert_eq!(store.counter_digest(&scope, b""), sip.hash(&message));
+}
+
+#[test]
+fn the_digest_tells_scope_from_key_and_counters_from_remembered_keys() {
+    let store = MemoryStore::new();
+    assert_ne!(
+        store.counter_digest("ab", b"c"),
+        store.counter_digest("a", b"bc")
+    );
+    assert_ne!(
+        store.counter_digest("", b"k"),
+        store.remembered_digest(b"k")
+    );
+    let mut remembered = vec![u8::MAX; 9];
+    remembered.extend_from_slice(b"k");
+    assert_eq!(
+        store.remembered_digest(b"k"),
+        SipHasher13::new_with_keys(store.inner.keys.0, store.inner.keys.1).hash(&remembered)
+    );
+}
