@@ -253,7 +253,7 @@ const VARIANTS: [&str; 4] = ["raw", "bare", "layer", "replay"];
 
 /// What a variant runs on: built before the clock starts.
 enum Input {
-    Raw(hmac::Key, Vec<u8>, Bytes),
+    Raw(Box<hmac::Key>, Vec<u8>, Bytes),
     Bare(Vec<Request<SignedBody>>),
     Layer(Svc, Vec<Request<Full<Bytes>>>),
 }
@@ -262,7 +262,7 @@ enum Input {
 fn input(variant: &str, size: usize, n: usize, serial: &mut u64) -> Input {
     let body = body(size);
     match variant {
-        "raw" => Input::Raw(key(), prefix(ID), body),
+        "raw" => Input::Raw(Box::new(key()), prefix(ID), body),
         "bare" => Input::Bare((0..n).map(|_| bare_request(ID, &body)).collect()),
         "layer" => Input::Layer(service(false), (0..n).map(|_| signed(ID, &body)).collect()),
         "replay" => Input::Layer(

@@ -101,7 +101,7 @@ pub(crate) fn check_signatures(text: &str) -> Result<(), Failure> {
         } else {
             STANDARD.decode(sig).ok().map(|v| v.len())
         };
-        if !decoded.is_some_and(|n| n > 0) {
+        if decoded.is_none_or(|n| n == 0) {
             return Err(malformed("signature is not base64"));
         }
         any = true;
