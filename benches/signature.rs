@@ -1,15 +1,35 @@
 //! Per-request cost of verifying a Standard Webhooks signature with `SignatureLayer` (headers
 //! parsed, body read from its stream, HMAC-SHA256 over `id.timestamp.body`, constant-time
-//! compare, principal, body handed on), against computing HMAC-SHA256 of the same body
-//! directly, at 1 KiB and 64 KiB: `cargo bench --bench signature --features signature`.
-//! `cargo test --bench signature` runs each variant once and asserts it verifies.
+//! compare, principal, body handed on, the inner service called), against computing
+//! HMAC-SHA256 of the same message (`id.timestamp.body`, with the key prepared once, as the
+//! layer's is) directly, at 1 KiB and 64 KiB: `cargo bench --bench signature --features
+//! signature`. The issue's target: the layer within 1.2× the raw HMAC.
 //!
-//! The issue's target: the layer within 1.2× the raw HMAC.
+//! Variants: `raw_hmac_sha256` (the baseline: one HMAC of the message, nothing else), `bare`
+//! (the same inner service called without the layer, on the body already read: what the
+//! `oneshot` and the handler cost, included in the layer's figures), `layer_verify` (replay
+//! protection off) and `layer_verify_replay` (on, in memory, a fresh id per request).
+//!
+//! The number that matters is the interleaved table printed at the end: every round times a
+//! batch of each variant in turn (requests built beforehand, untimed), so drift on a shared
+//! machine lands on all of them alike; the median round is reported with the ratio to the raw
+//! HMAC. Criterion's own groups run first, as a second opinion. Knobs: `SIGNATURE_BENCH_ROUNDS`
+//! (default 41, `0` skips the table) and `SIGNATURE_BENCH_BATCH` (default 2,000).
+//!
+//! `SIGNATURE_BENCH_ONLY=raw|bare|layer|replay` with `SIGNATURE_BENCH_SIZE=1k|64k` and
+//! `SIGNATURE_BENCH_REQUESTS=n` builds `n` requests, then sends them to that variant only, each
+//! through `measure_one`, and exits: for `valgrind --tool=callgrind
+//! --toggle-collect='signature::measure_one*'`, which counts the instructions of the measured
+//! calls only (divide by `n`).
+//!
+//! `cargo test --bench signature` runs each variant once and asserts it verifies (and that the
+//! inner service gets the body unchanged, and a tampered body is refused).
 
 mod support;
 
 use std::convert::Infallible;
 use std::hint::black_box;
+use std::time::Instant;
 
 use aws_lc_rs::hmac;
 use base64::Engine as _;
@@ -17,7 +37,8 @@ use base64::engine::general_purpose::STANDARD;
 use bytes::Bytes;
 use criterion::{BatchSize, Criterion, criterion_group};
 use http::{Request, Response, StatusCode};
-use http_body_util::Full;
+use http_body_util::{BodyExt as _, Full};
+use tokio::runtime::Runtime;
 use tower::{ServiceExt, service_fn};
 use tower_layer::Layer;
 use tower_shield::ManualClock;
@@ -27,37 +48,64 @@ const GROUP: &str = "signature";
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 const NOW: u64 = 1_718_451_800;
 const SIZES: [(usize, &str); 2] = [(1024, "1k"), (64 * 1024, "64k")];
+const DEFAULT_ROUNDS: usize = 41;
+const DEFAULT_BATCH: usize = 2_000;
+/// The id of the requests without replay protection (the raw HMAC signs the same message).
+const ID: &str = "msg_2KWPBgLlAfxdpx2AI54pPJ85f4W";
 
 fn key() -> hmac::Key {
     let secret = STANDARD.decode(&SECRET[6..]).expect("base64");
     hmac::Key::new(hmac::HMAC_SHA256, &secret)
 }
 
-fn signed(id: &str, body: &Bytes) -> Request<Full<Bytes>> {
-    let mut ctx = hmac::Context::with_key(&key());
-    ctx.update(format!("{id}.{NOW}.").as_bytes());
+/// The baseline: HMAC-SHA256 of `id.timestamp.body`, the message the layer verifies.
+fn raw_hmac(key: &hmac::Key, prefix: &[u8], body: &[u8]) -> hmac::Tag {
+    let mut ctx = hmac::Context::with_key(key);
+    ctx.update(prefix);
     ctx.update(body);
-    let sig = format!("v1,{}", STANDARD.encode(ctx.sign()));
+    ctx.sign()
+}
+
+fn prefix(id: &str) -> Vec<u8> {
+    format!("{id}.{NOW}.").into_bytes()
+}
+
+fn signed_parts(id: &str, body: &Bytes) -> http::request::Builder {
+    let sig = format!(
+        "v1,{}",
+        STANDARD.encode(raw_hmac(&key(), &prefix(id), body))
+    );
     Request::post("/hook")
         .header("webhook-id", id)
         .header("webhook-timestamp", NOW.to_string())
         .header("webhook-signature", sig)
         .header("content-length", body.len())
+}
+
+fn signed(id: &str, body: &Bytes) -> Request<Full<Bytes>> {
+    signed_parts(id, body)
         .body(Full::new(body.clone()))
         .expect("request")
 }
 
-type Svc = tower_shield::signature::Signature<
-    tower::util::ServiceFn<
-        fn(Request<SignedBody>) -> std::future::Ready<Result<Response<Full<Bytes>>, Infallible>>,
-    >,
->;
+type Handler =
+    fn(Request<SignedBody>) -> std::future::Ready<Result<Response<Full<Bytes>>, Infallible>>;
+type Inner = tower::util::ServiceFn<Handler>;
+type Svc = tower_shield::signature::Signature<Inner>;
 
+/// The inner service: `200` with an empty body when it got a body, `500` when not.
 fn handler(
     req: Request<SignedBody>,
 ) -> std::future::Ready<Result<Response<Full<Bytes>>, Infallible>> {
-    let len = req.body().bytes().map_or(0, Bytes::len);
-    std::future::ready(Ok(Response::new(Full::new(Bytes::from(len.to_string())))))
+    let mut res = Response::new(Full::new(Bytes::new()));
+    if req.body().bytes().is_none_or(Bytes::is_empty) {
+        *res.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+    }
+    std::future::ready(Ok(res))
+}
+
+fn inner() -> Inner {
+    service_fn(handler as Handler)
 }
 
 fn service(replay: bool) -> Svc {
@@ -68,7 +116,7 @@ fn service(replay: bool) -> Svc {
         .clock(ManualClock::at_unix_secs(NOW))
         .build()
         .expect("layer");
-    layer.layer(service_fn(handler as fn(_) -> _))
+    layer.layer(inner())
 }
 
 fn body(size: usize) -> Bytes {
@@ -79,13 +127,14 @@ fn body(size: usize) -> Bytes {
     )
 }
 
-/// Every variant verifies (and the raw HMAC is the one the header carries).
+/// Every variant verifies, the inner service gets the body unchanged, and a tampered body is
+/// refused.
 async fn check_variants() {
     for (size, _) in SIZES {
         let body = body(size);
         for replay in [false, true] {
             let res = service(replay)
-                .oneshot(signed("msg_check", &body))
+                .oneshot(signed(ID, &body))
                 .await
                 .expect("infallible");
             assert_eq!(
@@ -94,37 +143,76 @@ async fn check_variants() {
                 "{size} bytes, replay {replay}"
             );
         }
+        let echo = SignatureLayer::standard_webhooks()
+            .secret("billing", SECRET)
+            .clock(ManualClock::at_unix_secs(NOW))
+            .build()
+            .expect("layer")
+            .layer(service_fn(|req: Request<SignedBody>| async move {
+                let bytes = req.into_body().collect().await?.to_bytes();
+                Ok::<_, Infallible>(Response::new(Full::new(bytes)))
+            }));
+        let res = echo.oneshot(signed(ID, &body)).await.expect("infallible");
+        assert_eq!(res.status(), StatusCode::OK);
+        let got = res.into_body().collect().await.expect("body").to_bytes();
+        assert_eq!(got, body, "{size} bytes handed on unchanged");
+        let res = bare(inner(), bare_request(ID, &body)).await;
+        assert_eq!(res.status(), StatusCode::OK);
         let tampered = {
-            let mut req = signed("msg_check", &body);
+            let mut req = signed(ID, &body);
             *req.body_mut() = Full::new(Bytes::from(vec![b'x'; size]));
             req
         };
         let res = service(false).oneshot(tampered).await.expect("infallible");
         assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
     }
+    let raw = raw_hmac(&key(), &prefix(ID), &body(1024));
+    let header = signed(ID, &body(1024));
+    assert_eq!(
+        header.headers()["webhook-signature"],
+        format!("v1,{}", STANDARD.encode(raw)).as_str(),
+        "the raw HMAC is the one the request carries"
+    );
+}
+
+fn bare_request(id: &str, body: &Bytes) -> Request<SignedBody> {
+    signed_parts(id, body)
+        .body(SignedBody::new(body.clone()))
+        .expect("request")
+}
+
+async fn bare(svc: Inner, req: Request<SignedBody>) -> Response<Full<Bytes>> {
+    svc.oneshot(req).await.expect("infallible")
+}
+
+fn runtime() -> Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime")
 }
 
 fn bench(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .expect("runtime");
+    let rt = runtime();
     rt.block_on(check_variants());
     let mut group = c.benchmark_group(GROUP);
     for (size, label) in SIZES {
         let body = body(size);
         let key = key();
+        let prefix = prefix(ID);
         group.bench_function(format!("raw_hmac_sha256_{label}"), |b| {
-            b.iter(|| {
-                let mut ctx = hmac::Context::with_key(&key);
-                ctx.update(b"msg_bench.1718451800.");
-                ctx.update(black_box(&body));
-                black_box(ctx.sign())
-            });
+            b.iter(|| black_box(raw_hmac(&key, black_box(&prefix), black_box(&body))));
+        });
+        group.bench_function(format!("bare_{label}"), |b| {
+            b.to_async(&rt).iter_batched(
+                || bare_request(ID, &body),
+                |req| async { black_box(bare(inner(), req).await) },
+                BatchSize::SmallInput,
+            );
         });
         let svc = service(false);
         group.bench_function(format!("layer_verify_{label}"), |b| {
             b.to_async(&rt).iter_batched(
-                || signed("msg_bench", &body),
+                || signed(ID, &body),
                 |req| {
                     let svc = svc.clone();
                     async move { black_box(svc.oneshot(req).await.expect("infallible")) }
@@ -157,13 +245,164 @@ criterion_group! {
     targets = bench
 }
 
+// ---------------------------------------------------------------------------------------------
+// The interleaved table and the callgrind mode.
+
+/// The variants, in table order.
+const VARIANTS: [&str; 4] = ["raw", "bare", "layer", "replay"];
+
+/// What a variant runs on: built before the clock starts.
+enum Input {
+    Raw(Box<hmac::Key>, Vec<u8>, Bytes),
+    Bare(Vec<Request<SignedBody>>),
+    Layer(Svc, Vec<Request<Full<Bytes>>>),
+}
+
+/// A batch of `n` inputs of `variant` at `size` bytes; `serial` keeps replay ids fresh.
+fn input(variant: &str, size: usize, n: usize, serial: &mut u64) -> Input {
+    let body = body(size);
+    match variant {
+        "raw" => Input::Raw(Box::new(key()), prefix(ID), body),
+        "bare" => Input::Bare((0..n).map(|_| bare_request(ID, &body)).collect()),
+        "layer" => Input::Layer(service(false), (0..n).map(|_| signed(ID, &body)).collect()),
+        "replay" => Input::Layer(
+            service(true),
+            (0..n)
+                .map(|_| {
+                    *serial += 1;
+                    signed(&format!("msg_{serial}"), &body)
+                })
+                .collect(),
+        ),
+        other => panic!("SIGNATURE_BENCH_ONLY={other}: not raw, bare, layer or replay"),
+    }
+}
+
+/// One measured request (or one raw HMAC): the function callgrind counts.
+#[inline(never)]
+fn measure_one(rt: &Runtime, input: &mut Input, i: usize) {
+    match input {
+        Input::Raw(key, prefix, body) => {
+            black_box(raw_hmac(key, black_box(prefix), black_box(body)));
+        }
+        Input::Bare(reqs) => {
+            let req = reqs.pop().expect("a request per iteration");
+            let res = rt.block_on(bare(inner(), req));
+            debug_assert_eq!(res.status(), StatusCode::OK, "{i}");
+            black_box(res);
+        }
+        Input::Layer(svc, reqs) => {
+            let req = reqs.pop().expect("a request per iteration");
+            let res = rt.block_on(svc.clone().oneshot(req)).expect("infallible");
+            debug_assert_eq!(res.status(), StatusCode::OK, "{i}");
+            black_box(res);
+        }
+    }
+}
+
+/// Runs a batch; the time per request, in nanoseconds.
+fn run(rt: &Runtime, mut input: Input, n: usize) -> f64 {
+    let start = Instant::now();
+    for i in 0..n {
+        measure_one(rt, &mut input, i);
+    }
+    let ns = start.elapsed().as_nanos() as f64 / n.max(1) as f64;
+    drop(input);
+    ns
+}
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    match std::env::var(name) {
+        Ok(v) => v
+            .parse()
+            .unwrap_or_else(|_| panic!("{name}={v} is not a number")),
+        Err(_) => default,
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// The 25th and 75th percentiles.
+fn quartiles(mut v: Vec<f64>) -> (f64, f64) {
+    v.sort_by(f64::total_cmp);
+    (v[v.len() / 4], v[v.len() * 3 / 4])
+}
+
+/// Rounds of a batch of each variant in turn, per size; prints the table.
+fn interleaved(rounds: usize, batch: usize) {
+    let rt = runtime();
+    let mut serial = 0;
+    for (size, label) in SIZES {
+        let batch = if size > 4096 { batch / 8 } else { batch }.max(1);
+        // Untimed: fill caches and the allocator's pools.
+        for v in VARIANTS {
+            run(&rt, input(v, size, batch, &mut serial), batch);
+        }
+        let mut ns: [Vec<f64>; 4] = Default::default();
+        for round in 0..rounds {
+            for k in 0..VARIANTS.len() {
+                let i = (round + k) % VARIANTS.len();
+                let input = input(VARIANTS[i], size, batch, &mut serial);
+                ns[i].push(run(&rt, input, batch));
+            }
+        }
+        println!(
+            "\n{GROUP} {label}: interleaved, {rounds} rounds x {batch} per variant; the median \
+             round, quartiles, and the median of the per-round ratios to the raw HMAC"
+        );
+        println!(
+            "{:<8} {:>10} {:>20} {:>10} {:>16}",
+            "variant", "median ns", "quartiles ns", "× raw", "quartiles ×"
+        );
+        for (i, name) in VARIANTS.iter().enumerate() {
+            let (q1, q3) = quartiles(ns[i].clone());
+            let ratios: Vec<f64> = (0..rounds).map(|r| ns[i][r] / ns[0][r]).collect();
+            let (r1, r3) = quartiles(ratios.clone());
+            println!(
+                "{name:<8} {:>10.0} {:>20} {:>10.2} {:>16}",
+                median(ns[i].clone()),
+                format!("{q1:.0} .. {q3:.0}"),
+                median(ratios),
+                format!("{r1:.2} .. {r3:.2}")
+            );
+        }
+    }
+}
+
+/// `SIGNATURE_BENCH_ONLY=<variant>`: `SIGNATURE_BENCH_REQUESTS` requests of that variant only.
+fn only(variant: &str) {
+    let n = env_or("SIGNATURE_BENCH_REQUESTS", 10_000usize);
+    let label = std::env::var("SIGNATURE_BENCH_SIZE").unwrap_or_else(|_| "1k".to_owned());
+    let (size, _) = SIZES
+        .into_iter()
+        .find(|(_, l)| *l == label)
+        .unwrap_or_else(|| panic!("SIGNATURE_BENCH_SIZE={label}: not 1k or 64k"));
+    let rt = runtime();
+    let mut serial = 0;
+    let input = input(variant, size, n, &mut serial);
+    run(&rt, input, n);
+}
+
+/// Whether this run measures: `cargo bench`, not `cargo test --benches` nor `-- --test`/`--list`.
+fn measuring() -> bool {
+    support::measuring() && !std::env::args().any(|a| a == "--test" || a == "--list")
+}
+
 fn main() {
+    if let Ok(variant) = std::env::var("SIGNATURE_BENCH_ONLY") {
+        only(&variant);
+        return;
+    }
     benches();
     Criterion::default().configure_from_args().final_summary();
-    if support::measuring() {
+    if measuring() {
         for (_, label) in SIZES {
             let raw = format!("raw_hmac_sha256_{label}");
             let names = [
+                format!("bare_{label}"),
                 format!("layer_verify_{label}"),
                 format!("layer_verify_replay_{label}"),
             ];
@@ -175,6 +414,11 @@ fn main() {
                     }
                 }
             }
+        }
+        let rounds = env_or("SIGNATURE_BENCH_ROUNDS", DEFAULT_ROUNDS);
+        let batch = env_or("SIGNATURE_BENCH_BATCH", DEFAULT_BATCH);
+        if rounds > 0 && batch > 0 {
+            interleaved(rounds, batch);
         }
     }
 }

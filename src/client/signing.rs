@@ -259,7 +259,7 @@ impl SigningLayer {
         let now = c.clock.unix_secs();
         match &c.format {
             Format::StandardWebhooks => {
-                let id = match req.headers().get(standard_webhooks::ID) {
+                let id = match req.headers().get(&standard_webhooks::ID) {
                     Some(id) => id.to_str().ok()?.to_owned(),
                     None => {
                         let random: String = rand::rng()
@@ -272,15 +272,12 @@ impl SigningLayer {
                 };
                 let sig = standard_webhooks::sign(&c.key, &id, now, body)?;
                 let h = req.headers_mut();
-                h.insert(HeaderName::from_static(standard_webhooks::ID), header(&id)?);
+                h.insert(standard_webhooks::ID.clone(), header(&id)?);
                 h.insert(
-                    HeaderName::from_static(standard_webhooks::TIMESTAMP),
+                    standard_webhooks::TIMESTAMP.clone(),
                     header(&now.to_string())?,
                 );
-                h.insert(
-                    HeaderName::from_static(standard_webhooks::SIGNATURE),
-                    header(&sig)?,
-                );
+                h.insert(standard_webhooks::SIGNATURE.clone(), header(&sig)?);
             }
             Format::HttpMessageSignatures {
                 components,

@@ -211,6 +211,10 @@ impl SignatureBuilder {
         if self.max_body == 0 {
             return Err(ConfigError::ZeroMaxBody);
         }
+        let mut keys = self.keys;
+        for key in &mut keys {
+            key.principal = Some(key.principal());
+        }
         let clock = self.clock.unwrap_or_else(system_clock);
         let replay: Option<Arc<dyn Store>> = match self.replay {
             Replay::Off => None,
@@ -225,7 +229,7 @@ impl SignatureBuilder {
         Ok(SignatureLayer {
             config: Arc::new(Config {
                 scheme: self.scheme,
-                keys: self.keys,
+                keys,
                 tolerance: self.tolerance.as_secs(),
                 max_body: self.max_body,
                 replay,

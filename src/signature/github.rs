@@ -2,13 +2,15 @@
 //! `X-Hub-Signature-256: sha256=<hex HMAC-SHA256(secret, body)>`. There is no timestamp:
 //! replays are refused by the `X-GitHub-Delivery` id.
 
-use http::HeaderMap;
+use http::{HeaderMap, HeaderName};
 
 use super::key::{VerifyingKey, ct_eq};
 use super::rejection::{Failure, hex_decode, one_header};
 
-pub(crate) const SIGNATURE: &str = "x-hub-signature-256";
-pub(crate) const DELIVERY: &str = "x-github-delivery";
+/// `X-Hub-Signature-256`.
+pub(crate) static SIGNATURE: HeaderName = HeaderName::from_static("x-hub-signature-256");
+/// `X-GitHub-Delivery`.
+pub(crate) static DELIVERY: HeaderName = HeaderName::from_static("x-github-delivery");
 
 /// The longest delivery id accepted (GitHub's are GUIDs).
 const MAX_DELIVERY_LEN: usize = 128;
@@ -22,10 +24,10 @@ pub(crate) struct Head {
 
 /// Reads `X-Hub-Signature-256`, and `X-GitHub-Delivery` (required when `need_delivery`).
 pub(crate) fn parse_head(headers: &HeaderMap, need_delivery: bool) -> Result<Head, Failure> {
-    let signature = parse_signature(one_header(headers, SIGNATURE)?)?;
-    let delivery = match one_header(headers, DELIVERY) {
+    let signature = parse_signature(one_header(headers, &SIGNATURE)?)?;
+    let delivery = match one_header(headers, &DELIVERY) {
         Ok(d) if d.len() <= MAX_DELIVERY_LEN => Some(d.to_owned()),
-        Ok(_) => return Err(Failure::MalformedHeader(DELIVERY, "too long")),
+        Ok(_) => return Err(Failure::MalformedHeader(DELIVERY.as_str(), "too long")),
         Err(Failure::MissingHeader(_)) if !need_delivery => None,
         Err(e) => return Err(e),
     };
@@ -37,7 +39,7 @@ pub(crate) fn parse_head(headers: &HeaderMap, need_delivery: bool) -> Result<Hea
 
 /// Parses `sha256=<64 hex digits>`.
 pub(crate) fn parse_signature(text: &str) -> Result<Vec<u8>, Failure> {
-    let malformed = |why| Failure::MalformedHeader(SIGNATURE, why);
+    let malformed = |why| Failure::MalformedHeader(SIGNATURE.as_str(), why);
     let hex = text
         .strip_prefix("sha256=")
         .ok_or(malformed("expected sha256=<hex>"))?;

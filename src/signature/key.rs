@@ -11,6 +11,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 
 use super::ConfigError;
+use crate::auth::{AuthMethod, Principal};
 
 /// A signature algorithm, named as in the RFC 9421 registry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -73,6 +74,9 @@ pub struct VerifyingKey {
     pub(crate) id: Option<Arc<str>>,
     pub(crate) owner: Arc<str>,
     pub(crate) material: Verifier,
+    /// The principal of the requests it verifies, made once when the layer is built (each
+    /// request clones the `Arc`).
+    pub(crate) principal: Option<Principal>,
 }
 
 #[derive(Clone)]
@@ -90,6 +94,7 @@ impl VerifyingKey {
             id: None,
             owner: owner.into(),
             material: Verifier::Hmac(Arc::new(hmac::Key::new(hmac::HMAC_SHA256, secret.as_ref()))),
+            principal: None,
         }
     }
 
@@ -114,6 +119,7 @@ impl VerifyingKey {
             id: None,
             owner: owner.into(),
             material: Verifier::Public(algorithm, Arc::new(key)),
+            principal: None,
         })
     }
 
@@ -134,7 +140,21 @@ impl VerifyingKey {
     #[must_use]
     pub fn with_id(mut self, key_id: impl Into<Arc<str>>) -> Self {
         self.id = Some(key_id.into());
+        self.principal = None;
         self
+    }
+
+    /// The principal of a request this key verified: method
+    /// [`Signature`](AuthMethod::Signature), the owner as subject, the key's id.
+    pub(crate) fn principal(&self) -> Principal {
+        if let Some(principal) = &self.principal {
+            return principal.clone();
+        }
+        let mut principal = Principal::builder(&*self.owner, AuthMethod::Signature);
+        if let Some(id) = &self.id {
+            principal = principal.key_id(&**id);
+        }
+        principal.build()
     }
 
     /// The key's id, if it has one.

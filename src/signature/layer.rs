@@ -2,7 +2,10 @@
 //! then the body, read whole up to the limit, then the signature, then the replay check.
 
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
 
 use bytes::Bytes;
 use http::{Request, header::CONTENT_LENGTH};
@@ -14,7 +17,6 @@ use super::http_sig;
 use super::key::VerifyingKey;
 use super::rejection::{Failure, InvalidSignature, PayloadTooLarge, SignatureUnavailable};
 use super::{Scheme, github, standard_webhooks, stripe};
-use crate::auth::{AuthMethod, Principal};
 use crate::core::{Answer, BoxFuture, SharedClock};
 use crate::guard::{BodyGuard, Decision, Guard, guarded_service};
 use crate::problem::{internal_error, rejection_response};
@@ -78,19 +80,64 @@ pub(crate) enum Head {
     Http(http_sig::Head),
 }
 
+/// What a decision waits on: the body's read (with what the headers said, kept inline), or
+/// the replay store. No box of its own: the skeleton's one box holds it.
+pub(crate) enum Wait {
+    /// The body, being read; the head is taken when it is.
+    Read(Option<Head>, BoxFuture<Result<Bytes, ReadError>>),
+    /// The replay store's answer.
+    Remember(BoxFuture<Result<bool, StoreError>>),
+}
+
+impl fmt::Debug for Wait {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Read(..) => "Wait::Read",
+            Self::Remember(_) => "Wait::Remember",
+        })
+    }
+}
+
+impl Future for Wait {
+    type Output = Resumed;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Resumed> {
+        match self.get_mut() {
+            Self::Read(head, read) => read
+                .as_mut()
+                .poll(cx)
+                .map(|read| Resumed::Read(head.take(), read)),
+            Self::Remember(answer) => answer.as_mut().poll(cx).map(Resumed::Remembered),
+        }
+    }
+}
+
 /// What a wait yields.
 #[derive(Debug)]
 pub(crate) enum Resumed {
-    /// The body, read (or not).
-    Read(Box<Head>, Result<Bytes, ReadError>),
+    /// The body, read (or not), with the head (`None` only if polled again after it).
+    Read(Option<Head>, Result<Bytes, ReadError>),
     /// The replay store's answer.
     Remembered(Result<bool, StoreError>),
 }
 
-/// A verified signature: whose key, and what identifies the message against replays.
-pub(crate) struct Verified<'k> {
+/// A verified signature: whose key, and what identifies the message against replays (made
+/// only when replays are checked).
+pub(crate) struct Verified<'k, 'h> {
     pub(crate) key: &'k VerifyingKey,
-    pub(crate) replay: Option<Vec<u8>>,
+    pub(crate) replay: Replay<'h>,
+}
+
+/// What identifies a verified message against replays.
+pub(crate) enum Replay<'h> {
+    /// Nothing: replays are not refused (GitHub without a delivery id).
+    None,
+    /// These bytes (a message id, a nonce).
+    Id(&'h [u8]),
+    /// A digest.
+    Digest([u8; 32]),
+    /// Owned bytes.
+    Owned(Vec<u8>),
 }
 
 impl SignatureLayer {
@@ -102,16 +149,15 @@ impl SignatureLayer {
     fn head<B>(&self, req: &Request<B>) -> Result<Head, Failure> {
         let c = &self.config;
         let headers = req.headers();
-        let now = self.now_secs();
         Ok(match c.scheme {
             Scheme::StandardWebhooks => {
                 let head = standard_webhooks::parse_head(headers)?;
-                super::rejection::check_tolerance(head.timestamp, now, c.tolerance)?;
+                super::rejection::check_tolerance(head.timestamp, self.now_secs(), c.tolerance)?;
                 Head::StandardWebhooks(head)
             }
             Scheme::Stripe => {
                 let head = stripe::parse_head(headers)?;
-                super::rejection::check_tolerance(head.timestamp, now, c.tolerance)?;
+                super::rejection::check_tolerance(head.timestamp, self.now_secs(), c.tolerance)?;
                 Head::Stripe(head)
             }
             Scheme::GitHub => Head::GitHub(github::parse_head(headers, c.replay.is_some())?),
@@ -119,49 +165,35 @@ impl SignatureLayer {
                 headers,
                 &c.http,
                 &c.keys,
-                now,
+                self.now_secs(),
                 c.tolerance,
             )?),
         })
     }
 
     /// Verifies the signature over the body.
-    fn verify<'k>(
+    fn verify<'k, 'h>(
         &'k self,
-        head: &Head,
-        req: &Request<SignedBody>,
+        head: &'h Head,
+        req: &'h Request<SignedBody>,
         body: &[u8],
-    ) -> Result<Verified<'k>, Failure> {
+    ) -> Result<Verified<'k, 'h>, Failure> {
         let keys = &self.config.keys;
-        let scoped = |owner: &str, what: &[u8]| {
-            let mut key = Vec::with_capacity(owner.len() + what.len() + 8);
-            key.extend_from_slice(self.config.scheme.tag().as_bytes());
-            key.push(0);
-            key.extend_from_slice(owner.as_bytes());
-            key.push(0);
-            key.extend_from_slice(what);
-            key
-        };
         match head {
             Head::StandardWebhooks(h) => {
-                let key = standard_webhooks::verify(h, body, keys)?;
+                let (key, id) = standard_webhooks::verify(h, req.headers(), body, keys)?;
                 Ok(Verified {
                     key,
-                    replay: Some(scoped(&key.owner, h.id.as_bytes())),
+                    replay: Replay::Id(id.as_bytes()),
                 })
             }
             Head::Stripe(h) => {
-                let key = stripe::verify(h, body, keys)?;
                 // No message id in the header: the message is its timestamp and body, which
                 // the (deterministic) HMAC identifies; hashed, so no tag is stored.
-                let ts = h.timestamp.to_string();
-                let tag = key
-                    .hmac_tag(&[ts.as_bytes(), b".", body])
-                    .ok_or(Failure::NoMatchingSignature)?;
-                let id = Sha256::digest(tag.as_ref());
+                let (key, tag) = stripe::verify(h, body, keys)?;
                 Ok(Verified {
                     key,
-                    replay: Some(scoped(&key.owner, &id)),
+                    replay: Replay::Digest(Sha256::digest(tag.as_ref()).into()),
                 })
             }
             Head::GitHub(h) => {
@@ -171,17 +203,30 @@ impl SignatureLayer {
                     replay: h
                         .delivery
                         .as_ref()
-                        .map(|d| scoped(&key.owner, d.as_bytes())),
+                        .map_or(Replay::None, |d| Replay::Id(d.as_bytes())),
                 })
             }
             Head::Http(h) => {
                 let (key, id) = http_sig::verify(h, req, body, keys)?;
                 Ok(Verified {
                     key,
-                    replay: Some(scoped(&key.owner, &id)),
+                    replay: Replay::Owned(id),
                 })
             }
         }
+    }
+
+    /// The replay store's key of a message: the scheme, the key's owner and what identifies the
+    /// message, so two senders' ids never collide.
+    fn replay_key(&self, owner: &str, what: &[u8]) -> Vec<u8> {
+        let tag = self.config.scheme.tag().as_bytes();
+        let mut key = Vec::with_capacity(tag.len() + owner.len() + what.len() + 2);
+        key.extend_from_slice(tag);
+        key.push(0);
+        key.extend_from_slice(owner.as_bytes());
+        key.push(0);
+        key.extend_from_slice(what);
+        key
     }
 
     fn refuse<B>(req: &Request<B>, failure: Failure) -> Decision<Self> {
@@ -207,11 +252,56 @@ impl SignatureLayer {
             }
         }
     }
+
+    /// The body is read (or not): verifies it, then checks for a replay.
+    fn read(
+        &self,
+        req: &mut Request<SignedBody>,
+        head: &Head,
+        read: Result<Bytes, ReadError>,
+    ) -> Decision<Self> {
+        let bytes = match read {
+            Ok(bytes) => bytes,
+            Err(ReadError::TooLarge) => {
+                let limit = self.config.max_body;
+                return Decision::Answer(rejection_response(req, PayloadTooLarge { limit }));
+            }
+            Err(ReadError::Failed) => return Self::refuse(req, Failure::UnreadableBody),
+        };
+        let (key, replay) = match self.verify(head, req, &bytes) {
+            Ok(v) => {
+                let replay = match (&self.config.replay, v.replay) {
+                    (None, _) | (_, Replay::None) => None,
+                    (Some(_), Replay::Id(id)) => Some(self.replay_key(&v.key.owner, id)),
+                    (Some(_), Replay::Digest(d)) => Some(self.replay_key(&v.key.owner, &d)),
+                    (Some(_), Replay::Owned(id)) => Some(self.replay_key(&v.key.owner, &id)),
+                };
+                (v.key, replay)
+            }
+            Err(failure) => return Self::refuse(req, failure),
+        };
+        req.extensions_mut().insert(key.principal());
+        *req.body_mut() = SignedBody::new(bytes);
+        let (Some(store), Some(id)) = (&self.config.replay, replay) else {
+            return Decision::Pass(());
+        };
+        // Remembered for twice the tolerance: a timestamp is accepted from `tolerance` before
+        // now to `tolerance` after, so a message can come back within that span.
+        let ttl_us = self
+            .config
+            .tolerance
+            .saturating_mul(2_000_000)
+            .max(1_000_000);
+        match store.remember(&id, ttl_us) {
+            Answer::Ready(answer) => Self::remembered(req, answer),
+            Answer::Later(fut) => Decision::Wait(Wait::Remember(fut)),
+        }
+    }
 }
 
 impl Guard for SignatureLayer {
     type State = ();
-    type Wait = BoxFuture<Resumed>;
+    type Wait = Wait;
     type Resumed = Resumed;
 
     /// Not used: [`Signature`] decides through [`BodyGuard`], which sees the body. A request
@@ -247,63 +337,35 @@ impl BodyGuard for SignatureLayer {
             return Decision::Answer(rejection_response(req, PayloadTooLarge { limit }));
         }
         let head = match self.head(req) {
-            Ok(head) => Box::new(head),
+            Ok(head) => head,
             Err(failure) => return Self::refuse(req, failure),
         };
         match req.body_mut().take_read() {
-            Some(read) => {
-                let wait: BoxFuture<Resumed> =
-                    Box::pin(async move { Resumed::Read(head, read.await) });
-                Decision::Wait(wait)
+            Some(mut read) => {
+                // Polled once here: a body already in memory (a buffered request, a test's
+                // `Full`) is read now, and verified without waiting (the skeleton boxes
+                // nothing). Otherwise the read goes on when the response future is polled (a
+                // future is woken by the waker of its latest poll, so a no-op one here is
+                // harmless).
+                let mut cx = Context::from_waker(Waker::noop());
+                match read.as_mut().poll(&mut cx) {
+                    Poll::Ready(read) => self.read(req, &head, read),
+                    Poll::Pending => Decision::Wait(Wait::Read(Some(head), read)),
+                }
             }
             None => {
                 // Already read (a SignedBody given to the layer directly): verify it as it is.
                 let bytes = req.body().bytes().cloned().unwrap_or_default();
-                self.resume_body(req, Resumed::Read(head, Ok(bytes)))
+                self.read(req, &head, Ok(bytes))
             }
         }
     }
 
     fn resume_body(&self, req: &mut Request<SignedBody>, resumed: Resumed) -> Decision<Self> {
-        let (head, read) = match resumed {
-            Resumed::Read(head, read) => (head, read),
-            Resumed::Remembered(answer) => return Self::remembered(req, answer),
-        };
-        let bytes = match read {
-            Ok(bytes) => bytes,
-            Err(ReadError::TooLarge) => {
-                let limit = self.config.max_body;
-                return Decision::Answer(rejection_response(req, PayloadTooLarge { limit }));
-            }
-            Err(ReadError::Failed) => return Self::refuse(req, Failure::UnreadableBody),
-        };
-        let verified = match self.verify(&head, req, &bytes) {
-            Ok(v) => v,
-            Err(failure) => return Self::refuse(req, failure),
-        };
-        let mut principal = Principal::builder(&*verified.key.owner, AuthMethod::Signature);
-        if let Some(id) = &verified.key.id {
-            principal = principal.key_id(&**id);
-        }
-        req.extensions_mut().insert(principal.build());
-        *req.body_mut() = SignedBody::new(bytes);
-        let (Some(store), Some(id)) = (&self.config.replay, verified.replay) else {
-            return Decision::Pass(());
-        };
-        // Remembered for twice the tolerance: a timestamp is accepted from `tolerance` before
-        // now to `tolerance` after, so a message can come back within that span.
-        let ttl_us = self
-            .config
-            .tolerance
-            .saturating_mul(2_000_000)
-            .max(1_000_000);
-        match store.remember(&id, ttl_us) {
-            Answer::Ready(answer) => Self::remembered(req, answer),
-            Answer::Later(fut) => {
-                let wait: BoxFuture<Resumed> =
-                    Box::pin(async move { Resumed::Remembered(fut.await) });
-                Decision::Wait(wait)
-            }
+        match resumed {
+            Resumed::Read(Some(head), read) => self.read(req, &head, read),
+            Resumed::Read(None, _) => Decision::Answer(rejection_response(req, internal_error())),
+            Resumed::Remembered(answer) => Self::remembered(req, answer),
         }
     }
 }

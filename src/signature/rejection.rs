@@ -3,7 +3,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use http::HeaderMap;
+use http::{HeaderMap, HeaderName};
 
 use crate::problem::{Problem, ProblemType, Rejection};
 
@@ -119,12 +119,14 @@ impl Rejection for SignatureUnavailable {
     }
 }
 
-/// The one value of header `name`, as text, within [`MAX_HEADER_LEN`].
+/// The one value of header `header`, as text, within [`MAX_HEADER_LEN`]. The name is a
+/// `static` [`HeaderName`], so looking it up parses nothing.
 pub(crate) fn one_header<'h>(
     headers: &'h HeaderMap,
-    name: &'static str,
+    header: &'static HeaderName,
 ) -> Result<&'h str, Failure> {
-    let mut values = headers.get_all(name).iter();
+    let name = header.as_str();
+    let mut values = headers.get_all(header).iter();
     let value = values.next().ok_or(Failure::MissingHeader(name))?;
     if values.next().is_some() {
         return Err(Failure::DuplicatedHeader(name));
@@ -149,6 +151,22 @@ pub(crate) fn parse_unix_secs(text: &str, header: &'static str) -> Result<u64, F
     }
     text.parse()
         .map_err(|_| Failure::MalformedHeader(header, "not a Unix timestamp"))
+}
+
+/// The decimal digits of `n`, written into `buf` (no allocation): what a signed message
+/// carries for its timestamp.
+pub(crate) fn decimal(n: u64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut i = buf.len();
+    let mut n = n;
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    &buf[i..]
 }
 
 /// Whether `ts` is within `tolerance` seconds of `now`, either way.

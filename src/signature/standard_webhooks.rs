@@ -5,25 +5,34 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use http::HeaderMap;
+use http::{HeaderMap, HeaderName};
 
 use super::ConfigError;
-use super::key::{Algorithm, SigningKey, VerifyingKey};
-use super::rejection::{Failure, MAX_SIGNATURES, one_header, parse_unix_secs};
+use super::key::{Algorithm, SigningKey, VerifyingKey, ct_eq};
+use super::rejection::{Failure, MAX_SIGNATURES, decimal, one_header, parse_unix_secs};
 
-pub(crate) const ID: &str = "webhook-id";
-pub(crate) const TIMESTAMP: &str = "webhook-timestamp";
-pub(crate) const SIGNATURE: &str = "webhook-signature";
+/// `webhook-id`.
+pub(crate) static ID: HeaderName = HeaderName::from_static("webhook-id");
+/// `webhook-timestamp`.
+pub(crate) static TIMESTAMP: HeaderName = HeaderName::from_static("webhook-timestamp");
+/// `webhook-signature`.
+pub(crate) static SIGNATURE: HeaderName = HeaderName::from_static("webhook-signature");
 
 /// The longest message id accepted (the spec's ids are short: `msg_<ksuid>`).
 const MAX_ID_LEN: usize = 256;
 
-/// The headers of a Standard Webhooks request.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// The base64 of an HMAC-SHA256 tag (32 bytes): 44 characters, padding included.
+const V1_B64_LEN: usize = 44;
+
+/// The base64 of an Ed25519 signature (64 bytes): 88 characters.
+const V1A_B64_LEN: usize = 88;
+
+/// What the headers of a Standard Webhooks request said, once checked: the timestamp. The
+/// id and the signatures are read again from the request's headers (which stay as they were)
+/// when the body is here, so nothing is copied.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Head {
-    pub(crate) id: String,
     pub(crate) timestamp: u64,
-    pub(crate) signatures: Vec<(Version, Vec<u8>)>,
 }
 
 /// A signature's version.
@@ -35,85 +44,125 @@ pub(crate) enum Version {
     V1a,
 }
 
-/// Reads the three headers.
+/// Reads and checks the three headers: the id, the timestamp, and every listed signature
+/// (versions and base64).
 pub(crate) fn parse_head(headers: &HeaderMap) -> Result<Head, Failure> {
-    let id = one_header(headers, ID)?;
-    if id.len() > MAX_ID_LEN || id.contains(['.', ' ']) {
-        return Err(Failure::MalformedHeader(ID, "not a message id"));
+    let id = one_header(headers, &ID)?;
+    if id.len() > MAX_ID_LEN || id.bytes().any(|b| b == b'.' || b == b' ') {
+        return Err(Failure::MalformedHeader(ID.as_str(), "not a message id"));
     }
-    let timestamp = parse_unix_secs(one_header(headers, TIMESTAMP)?, TIMESTAMP)?;
-    let signatures = parse_signatures(one_header(headers, SIGNATURE)?)?;
-    Ok(Head {
-        id: id.to_owned(),
-        timestamp,
-        signatures,
-    })
+    let timestamp = parse_unix_secs(one_header(headers, &TIMESTAMP)?, TIMESTAMP.as_str())?;
+    check_signatures(one_header(headers, &SIGNATURE)?)?;
+    Ok(Head { timestamp })
 }
 
-/// Parses a `webhook-signature` value: space-separated `version,base64` pairs. Versions other
-/// than `v1` and `v1a` are skipped (the spec reserves them); none left, or a pair that does not
-/// parse, is malformed.
-pub(crate) fn parse_signatures(text: &str) -> Result<Vec<(Version, Vec<u8>)>, Failure> {
-    let malformed = |why| Failure::MalformedHeader(SIGNATURE, why);
-    let mut out = Vec::new();
-    for (i, item) in text.split(' ').filter(|s| !s.is_empty()).enumerate() {
-        if i >= MAX_SIGNATURES {
-            return Err(malformed("too many signatures"));
+fn malformed(why: &'static str) -> Failure {
+    Failure::MalformedHeader(SIGNATURE.as_str(), why)
+}
+
+/// The `v1` and `v1a` signatures of a `webhook-signature` value, as `(version, base64)`, in
+/// order: space-separated `version,base64` pairs. Versions other than `v1` and `v1a` are
+/// skipped (the spec reserves them); a pair that does not parse, or more than
+/// [`MAX_SIGNATURES`] items, is an error (and the last item). The base64 is not decoded here.
+pub(crate) fn signatures(text: &str) -> impl Iterator<Item = Result<(Version, &str), Failure>> {
+    text.split(' ')
+        .filter(|s| !s.is_empty())
+        .enumerate()
+        .filter_map(|(i, item)| {
+            if i >= MAX_SIGNATURES {
+                return Some(Err(malformed("too many signatures")));
+            }
+            let Some((version, sig)) = item.split_once(',') else {
+                return Some(Err(malformed("expected version,signature")));
+            };
+            let version = match version {
+                "v1" => Version::V1,
+                "v1a" => Version::V1a,
+                v if !v.is_empty() && v.bytes().all(|b| b.is_ascii_alphanumeric()) => {
+                    return None;
+                }
+                _ => return Some(Err(malformed("expected version,signature"))),
+            };
+            Some(Ok((version, sig)))
+        })
+}
+
+/// Checks a `webhook-signature` value: every pair parses ([`signatures`]), every signature is
+/// base64 of at least one byte, and there is a `v1` or `v1a` one. Nothing is allocated for
+/// signatures of the sizes that can match (a longer one is decoded on the heap, to be
+/// refused the same way).
+pub(crate) fn check_signatures(text: &str) -> Result<(), Failure> {
+    let mut any = false;
+    for listed in signatures(text) {
+        let (_, sig) = listed?;
+        let mut buf = [0u8; V1A_B64_LEN / 4 * 3];
+        let decoded = if sig.len() <= V1A_B64_LEN {
+            STANDARD.decode_slice(sig, &mut buf).ok()
+        } else {
+            STANDARD.decode(sig).ok().map(|v| v.len())
+        };
+        if decoded.is_none_or(|n| n == 0) {
+            return Err(malformed("signature is not base64"));
         }
-        let (version, sig) = item
-            .split_once(',')
-            .ok_or(malformed("expected version,signature"))?;
-        let version = match version {
-            "v1" => Version::V1,
-            "v1a" => Version::V1a,
-            v if !v.is_empty() && v.bytes().all(|b| b.is_ascii_alphanumeric()) => continue,
-            _ => return Err(malformed("expected version,signature")),
-        };
-        let sig = match STANDARD.decode(sig) {
-            Ok(sig) if !sig.is_empty() => sig,
-            _ => return Err(malformed("signature is not base64")),
-        };
-        out.push((version, sig));
+        any = true;
     }
-    if out.is_empty() {
+    if !any {
         return Err(malformed("no v1 or v1a signature"));
     }
-    Ok(out)
+    Ok(())
 }
 
-/// The key that signed `body` under `head`, if any. Every listed signature is tried against
-/// every key of its kind (rotation); HMAC tags are compared in constant time.
-pub(crate) fn verify<'k>(
+/// The key that signed `body` under `head` (the id and signatures from `headers`, checked by
+/// [`parse_head`]), if any, and the message id. Every listed signature is tried against every key of its kind
+/// (rotation). An HMAC tag is computed once per key, over `id.timestamp.body` fed in parts (no
+/// message is assembled), encoded once, and compared in constant time with each `v1`
+/// signature as sent: the base64 engine only decodes canonical text, so equal text is exactly
+/// an equal tag.
+pub(crate) fn verify<'k, 'h>(
     head: &Head,
+    headers: &'h HeaderMap,
     body: &[u8],
     keys: &'k [VerifyingKey],
-) -> Result<&'k VerifyingKey, Failure> {
-    let ts = head.timestamp.to_string();
-    let parts: [&[u8]; 5] = [head.id.as_bytes(), b".", ts.as_bytes(), b".", body];
+) -> Result<(&'k VerifyingKey, &'h str), Failure> {
+    let id = one_header(headers, &ID)?;
+    let text = one_header(headers, &SIGNATURE)?;
+    let mut ts = [0u8; 20];
+    let ts = decimal(head.timestamp, &mut ts);
+    let parts: [&[u8]; 5] = [id.as_bytes(), b".", ts, b".", body];
+    let listed = || signatures(text).filter_map(Result::ok);
     for key in keys {
-        let wanted = match key.algorithm() {
-            Algorithm::HmacSha256 => Version::V1,
-            Algorithm::Ed25519 => Version::V1a,
-            _ => continue,
-        };
-        if wanted == Version::V1 {
-            // One HMAC per key, compared with every signature.
-            let Some(tag) = key.hmac_tag(&parts) else {
-                continue;
-            };
-            if head
-                .signatures
-                .iter()
-                .any(|(v, s)| *v == Version::V1 && super::key::ct_eq(tag.as_ref(), s))
-            {
-                return Ok(key);
+        match key.algorithm() {
+            Algorithm::HmacSha256 => {
+                let Some(tag) = key.hmac_tag(&parts) else {
+                    continue;
+                };
+                let mut b64 = [0u8; V1_B64_LEN];
+                let Ok(n) = STANDARD.encode_slice(tag.as_ref(), &mut b64) else {
+                    continue;
+                };
+                let b64 = &b64[..n];
+                // `|` not `||`: every signature is compared, whichever matches.
+                let matched = listed()
+                    .filter(|(v, _)| *v == Version::V1)
+                    .fold(false, |found, (_, s)| found | ct_eq(b64, s.as_bytes()));
+                if matched {
+                    return Ok((key, id));
+                }
             }
-        } else if head
-            .signatures
-            .iter()
-            .any(|(v, s)| *v == wanted && key.verify(&parts, s))
-        {
-            return Ok(key);
+            Algorithm::Ed25519 => {
+                let matched = listed().any(|(v, s)| {
+                    let mut sig = [0u8; V1A_B64_LEN / 4 * 3];
+                    v == Version::V1a
+                        && s.len() == V1A_B64_LEN
+                        && STANDARD
+                            .decode_slice(s, &mut sig)
+                            .is_ok_and(|n| key.verify(&parts, &sig[..n]))
+                });
+                if matched {
+                    return Ok((key, id));
+                }
+            }
+            _ => {}
         }
     }
     Err(Failure::NoMatchingSignature)

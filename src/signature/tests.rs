@@ -20,22 +20,63 @@ fn standard_webhooks_reference_vector() {
     )
     .unwrap();
     assert_eq!(sig, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
-    let head = standard_webhooks::Head {
-        id: "msg_p5jXN8AQM9LWM0D4loKWxJek".into(),
-        timestamp: 1_614_265_330,
-        signatures: standard_webhooks::parse_signatures(&sig).unwrap(),
-    };
-    let keys = [VerifyingKey::hmac_sha256("o", &secret)];
-    assert!(standard_webhooks::verify(&head, br#"{"test": 2432232314}"#, &keys).is_ok());
+    let mut headers = http::HeaderMap::new();
+    headers.insert(
+        "webhook-id",
+        "msg_p5jXN8AQM9LWM0D4loKWxJek".parse().unwrap(),
+    );
+    headers.insert("webhook-timestamp", "1614265330".parse().unwrap());
+    // A second signature of another key first: any listed one may match.
+    let other = "v1,bm90IHRoZSBvbmUgdGhhdCBtYXRjaGVzIGF0IGFsbCE=";
+    headers.insert(
+        "webhook-signature",
+        format!("{other} {sig}").parse().unwrap(),
+    );
+    let head = standard_webhooks::parse_head(&headers).unwrap();
+    assert_eq!(head.timestamp, 1_614_265_330);
+    let keys = [
+        VerifyingKey::hmac_sha256("old", b"another secret"),
+        VerifyingKey::hmac_sha256("o", &secret),
+    ];
+    let (key, id) =
+        standard_webhooks::verify(&head, &headers, br#"{"test": 2432232314}"#, &keys).unwrap();
+    assert_eq!((key.owner(), id), ("o", "msg_p5jXN8AQM9LWM0D4loKWxJek"));
     assert_eq!(
-        standard_webhooks::verify(&head, br#"{"test": 2432232315}"#, &keys).err(),
+        standard_webhooks::verify(&head, &headers, br#"{"test": 2432232315}"#, &keys).err(),
         Some(Failure::NoMatchingSignature)
     );
+    // The same tag written in non-canonical base64 (last character's spare bits set) is not
+    // base64 to the engine: refused before the body is read, never compared.
+    let mut loose = headers.clone();
+    loose.insert(
+        "webhook-signature",
+        "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OF="
+            .parse()
+            .unwrap(),
+    );
+    assert_eq!(
+        standard_webhooks::parse_head(&loose),
+        Err(Failure::MalformedHeader(
+            "webhook-signature",
+            "signature is not base64"
+        ))
+    );
+}
+
+/// The listed signatures, decoded (for the tests).
+fn listed(text: &str) -> Result<Vec<(Version, Vec<u8>)>, Failure> {
+    standard_webhooks::check_signatures(text)?;
+    Ok(standard_webhooks::signatures(text)
+        .map(|r| {
+            let (v, b64) = r.unwrap();
+            (v, STANDARD.decode(b64).unwrap())
+        })
+        .collect())
 }
 
 #[test]
 fn standard_webhooks_signature_lists() {
-    let parsed = standard_webhooks::parse_signatures("v1,Zm9v  v1a,YmFy v9,eHl6").unwrap();
+    let parsed = listed("v1,Zm9v  v1a,YmFy v9,eHl6").unwrap();
     assert_eq!(
         parsed,
         vec![
@@ -46,8 +87,20 @@ fn standard_webhooks_signature_lists() {
     for bad in [
         "", " ", "v1", "v1,", ",Zm9v", "v1,Zm9v,", "v1!,Zm9v", "v2,Zm9v",
     ] {
-        assert!(standard_webhooks::parse_signatures(bad).is_err(), "{bad:?}");
+        assert!(listed(bad).is_err(), "{bad:?}");
     }
+    // Longer than any signature that can match: still base64, so listed (and never matches).
+    let long = format!("v1,{}", STANDARD.encode([7u8; 100]));
+    assert_eq!(listed(&long).unwrap(), vec![(Version::V1, vec![7u8; 100])]);
+    let many = vec!["v1,Zm9v"; 17].join(" ");
+    assert_eq!(
+        listed(&many),
+        Err(Failure::MalformedHeader(
+            "webhook-signature",
+            "too many signatures"
+        ))
+    );
+    assert_eq!(listed(&vec!["v1,Zm9v"; 16].join(" ")).unwrap().len(), 16);
 }
 
 #[test]
@@ -122,7 +175,7 @@ fn timestamps_are_short_digit_strings() {
 proptest! {
     #[test]
     fn the_header_parsers_never_panic(text in "\\PC{0,300}") {
-        let _ = standard_webhooks::parse_signatures(&text);
+        let _ = standard_webhooks::check_signatures(&text);
         let _ = stripe::parse_signature(&text);
         let _ = github::parse_signature(&text);
         let _ = parse_unix_secs(&text, "h");
@@ -133,7 +186,7 @@ proptest! {
     fn the_header_parsers_never_panic_on_their_own_alphabet(
         text in "[vta1=,; ()\"@:?*a-z0-9+/_.-]{0,200}"
     ) {
-        let _ = standard_webhooks::parse_signatures(&text);
+        let _ = standard_webhooks::check_signatures(&text);
         let _ = stripe::parse_signature(&text);
         let _ = super::http_sig::sf::parse_dictionary(&text);
     }
