@@ -1,14 +1,51 @@
 //! Per-request cost of `ValidateRequestLayer` against a handler that calls `jsonschema`
 //! itself on the same body, both in an axum Router: `cargo bench --bench validate`.
 //!
-//! The handler variant does what the layer saves an application from writing: read the body,
-//! parse it with serde_json and validate it with the same compiled schema. The layer variant's
-//! handler only takes the body. `cargo test --benches` checks that both answer the same.
+//! What each variant measures, per request (`oneshot` on a clone of the Router, as a server
+//! does per connection; the same `POST /v2/posts` with `Content-Type: application/json` and a
+//! 2 KiB JSON body in one `Bytes`, as hyper hands over a small body):
+//!
+//! - `jsonschema_in_handler`: what the layer saves an application from writing. The handler
+//!   takes the body with axum's `Bytes` extractor (read whole, under axum's default body
+//!   limit), parses it with `serde_json` into a `Value`, validates it with `is_valid` on the
+//!   same compiled schema (draft 2020-12), and answers `201` with the body (`422` / `400`
+//!   without one). It does not look at `Content-Type`.
+//! - `identity_layer`: the same handler behind `Router::route_layer(Identity)`, a layer that
+//!   does nothing. A `route_layer` wraps the route in a second boxed `Route` (a boxed clone of
+//!   the service and a boxed future per request): what any tower layer costs in that place,
+//!   before it does anything.
+//! - `validate_layer`: `ValidateRequestLayer` as a `route_layer` (route found by
+//!   `MatchedPath`, `Content-Type` parsed and checked, length checked, body read, parsed and
+//!   validated); the handler takes the body with the same `Bytes` extractor and echoes it.
+//!
+//! Each Router is made ready as `axum::serve` and `into_make_service` make it, with
+//! `with_state(())`: its handlers are turned into routes, and its layers applied, once (a Router
+//! called as it is does that on every request, which would charge each variant for it).
+//!
+//! So `validate_layer - identity_layer` is the layer's own cost over validating in the
+//! handler, and `identity_layer - jsonschema_in_handler` is axum's plumbing for any layer.
+//! The `_invalid` pair sends a body that breaks the schema three ways: the handler answers a
+//! bare `422`, the layer a problem listing the three violations.
+//!
+//! The number that matters is the interleaved table printed at the end: every round runs a
+//! batch of each variant in turn (rotating which goes first), so drift on a shared machine
+//! lands on all alike; per variant the median round, and the median of the per-round ratios.
+//! Criterion's groups run first, as a second opinion.
+//!
+//! Knobs: `VALIDATE_BENCH_ROUNDS` (default 41), `VALIDATE_BENCH_BATCH` (requests per variant
+//! per round, default 4,000); `VALIDATE_BENCH_ROUNDS=0` skips the table.
+//! `VALIDATE_BENCH_ONLY=<variant>` with `VALIDATE_BENCH_REQUESTS=n` only sends `n` requests to
+//! one variant and exits, for `valgrind --tool=callgrind` (subtract two runs of different `n`
+//! to get instructions per request).
+//!
+//! `cargo test --benches` checks that all variants answer alike (status, and the body echoed
+//! unchanged).
 
 mod support;
 
 use std::hint::black_box;
 use std::sync::Arc;
+use std::time::Instant;
 
 use axum::Router;
 use axum::body::Body;
@@ -17,10 +54,14 @@ use bytes::Bytes;
 use criterion::{Criterion, criterion_group};
 use http::{Method, Request, StatusCode};
 use serde_json::{Value, json};
+use tokio::runtime::Runtime;
 use tower::ServiceExt;
+use tower::layer::util::Identity;
 use tower_shield::validate::{Rule, ValidateRequestLayer};
 
 const GROUP: &str = "validate";
+const DEFAULT_ROUNDS: usize = 41;
+const DEFAULT_BATCH: u32 = 4_000;
 
 fn schema() -> Value {
     json!({
@@ -70,6 +111,11 @@ fn direct() -> Router {
     )
 }
 
+/// The same handler behind a layer that does nothing, wired as the validation layer is.
+fn identity() -> Router {
+    direct().route_layer(Identity::new())
+}
+
 /// The layer validates; the handler takes the body as it is.
 fn layer() -> Router {
     let validate = ValidateRequestLayer::builder()
@@ -91,44 +137,60 @@ fn request(body: Bytes) -> Request<Body> {
         .expect("request")
 }
 
-type Variant = (&'static str, Router, fn() -> Bytes);
+struct Variant {
+    name: &'static str,
+    router: Router,
+    body: Bytes,
+}
 
 fn variants() -> Vec<Variant> {
+    let v = |name, router: Router, body| Variant {
+        name,
+        router: router.with_state(()),
+        body,
+    };
     vec![
-        ("jsonschema_in_handler", direct(), valid_body),
-        ("validate_layer", layer(), valid_body),
-        ("jsonschema_in_handler_invalid", direct(), invalid_body),
-        ("validate_layer_invalid", layer(), invalid_body),
+        v("jsonschema_in_handler", direct(), valid_body()),
+        v("identity_layer", identity(), valid_body()),
+        v("validate_layer", layer(), valid_body()),
+        v("jsonschema_in_handler_invalid", direct(), invalid_body()),
+        v("validate_layer_invalid", layer(), invalid_body()),
     ]
 }
 
-/// Both must answer alike, or the comparison means nothing.
+/// All must answer alike, or the comparison means nothing.
 async fn check_variants() {
-    for (name, router, body) in variants() {
-        let res = router.oneshot(request(body())).await.expect("infallible");
-        let expected = if name.ends_with("invalid") {
-            StatusCode::UNPROCESSABLE_ENTITY
+    for Variant { name, router, body } in variants() {
+        let res = router
+            .oneshot(request(body.clone()))
+            .await
+            .expect("infallible");
+        let status = res.status();
+        let got = axum::body::to_bytes(res.into_body(), usize::MAX)
+            .await
+            .expect("body");
+        if name.ends_with("invalid") {
+            assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{name}");
+            if name.starts_with("validate_layer") {
+                let problem: Value = serde_json::from_slice(&got).expect("a problem");
+                assert_eq!(
+                    problem["errors"].as_array().map(Vec::len),
+                    Some(3),
+                    "{name}"
+                );
+            }
         } else {
-            StatusCode::CREATED
-        };
-        assert_eq!(res.status(), expected, "{name}");
-        if expected == StatusCode::CREATED {
-            let echoed = axum::body::to_bytes(res.into_body(), usize::MAX)
-                .await
-                .expect("body");
-            assert_eq!(echoed, body(), "{name}: the handler got the body unchanged");
+            assert_eq!(status, StatusCode::CREATED, "{name}");
+            assert_eq!(got, body, "{name}: the handler got the body unchanged");
         }
     }
 }
 
 fn bench(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .expect("runtime");
+    let rt = runtime();
     rt.block_on(check_variants());
     let mut group = c.benchmark_group(GROUP);
-    for (name, router, body) in variants() {
-        let body = body();
+    for Variant { name, router, body } in variants() {
         group.bench_function(name, |b| {
             b.to_async(&rt).iter(|| {
                 let router = router.clone();
@@ -146,56 +208,143 @@ criterion_group! {
     targets = bench
 }
 
-/// The least mean time per request of `router` over `rounds` batches, the batches of both
-/// variants interleaved: on a loaded machine the quietest batch of each is the fair comparison.
-fn interleaved(rt: &tokio::runtime::Runtime, a: Variant, b: Variant) -> (f64, f64) {
-    const ROUNDS: usize = 40;
-    const BATCH: u32 = 2_000;
-    let mut best = [f64::MAX; 2];
-    let (body_a, body_b) = ((a.2)(), (b.2)());
-    for _ in 0..ROUNDS {
-        for (i, (router, body)) in [(&a.1, &body_a), (&b.1, &body_b)].into_iter().enumerate() {
-            let start = std::time::Instant::now();
-            rt.block_on(async {
-                for _ in 0..BATCH {
-                    let res = router.clone().oneshot(request(body.clone())).await;
-                    black_box(res.expect("infallible"));
-                }
-            });
-            let per = start.elapsed().as_nanos() as f64 / f64::from(BATCH);
-            best[i] = best[i].min(per);
+fn runtime() -> Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime")
+}
+
+/// Sends `n` requests to the variant, one after another; the time per request, in nanoseconds.
+fn run(rt: &Runtime, variant: &Variant, n: u32) -> f64 {
+    rt.block_on(async {
+        let start = Instant::now();
+        for _ in 0..n {
+            let req = request(variant.body.clone());
+            black_box(
+                variant
+                    .router
+                    .clone()
+                    .oneshot(req)
+                    .await
+                    .expect("infallible"),
+            );
+        }
+        start.elapsed().as_nanos() as f64 / f64::from(n.max(1))
+    })
+}
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    match std::env::var(name) {
+        Ok(v) => v
+            .parse()
+            .unwrap_or_else(|_| panic!("{name}={v} is not a number")),
+        Err(_) => default,
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// The 25th and 75th percentiles.
+fn quartiles(mut v: Vec<f64>) -> (f64, f64) {
+    v.sort_by(f64::total_cmp);
+    (v[v.len() / 4], v[v.len() * 3 / 4])
+}
+
+/// Rounds of a batch of each variant in turn; prints the table.
+fn interleaved(rounds: usize, batch: u32) {
+    let rt = runtime();
+    let variants = variants();
+    // Untimed: fill caches and the allocator's pools.
+    for variant in &variants {
+        run(&rt, variant, batch);
+    }
+    let started = Instant::now();
+    let mut ns = vec![Vec::with_capacity(rounds); variants.len()];
+    for round in 0..rounds {
+        // Rotate the order so no variant always runs first.
+        for k in 0..variants.len() {
+            let i = (round + k) % variants.len();
+            ns[i].push(run(&rt, &variants[i], batch));
         }
     }
-    (best[0], best[1])
+    println!(
+        "\n{GROUP}: interleaved, {rounds} rounds x {batch} requests per variant ({:.1} s); \
+         per-request times are the median round, ratios the median of per-round ratios.",
+        started.elapsed().as_secs_f64()
+    );
+    println!(
+        "{:<32} {:>10} {:>18} {:>14}",
+        "variant", "median ns", "quartiles ns", "vs handler"
+    );
+    let index = |name: &str| variants.iter().position(|v| v.name == name);
+    for (i, variant) in variants.iter().enumerate() {
+        let base = if variant.name.ends_with("_invalid") {
+            index("jsonschema_in_handler_invalid")
+        } else {
+            index("jsonschema_in_handler")
+        };
+        let ratio = base.filter(|&b| b != i).map_or_else(
+            || "-".to_owned(),
+            |b| {
+                let r: Vec<f64> = (0..rounds).map(|r| ns[i][r] / ns[b][r]).collect();
+                format!("{:.1}%", median(r) * 100.0)
+            },
+        );
+        let (q1, q3) = quartiles(ns[i].clone());
+        println!(
+            "{:<32} {:>10.0} {:>18} {ratio:>14}",
+            variant.name,
+            median(ns[i].clone()),
+            format!("{q1:.0} .. {q3:.0}")
+        );
+    }
+    if let (Some(d), Some(id), Some(l)) = (
+        index("jsonschema_in_handler"),
+        index("identity_layer"),
+        index("validate_layer"),
+    ) {
+        let diff = |a: usize, b: usize| median((0..rounds).map(|r| ns[a][r] - ns[b][r]).collect());
+        println!(
+            "route_layer plumbing (identity_layer - jsonschema_in_handler): {:.0} ns; \
+             the layer's own cost (validate_layer - identity_layer): {:.0} ns",
+            diff(id, d),
+            diff(l, id)
+        );
+    }
+}
+
+/// `VALIDATE_BENCH_ONLY=<variant>`: `VALIDATE_BENCH_REQUESTS` requests to it and nothing else.
+fn only(name: &str) {
+    let n = env_or("VALIDATE_BENCH_REQUESTS", 10_000u32);
+    let variant = variants()
+        .into_iter()
+        .find(|v| v.name == name)
+        .unwrap_or_else(|| panic!("VALIDATE_BENCH_ONLY={name}: no such variant"));
+    run(&runtime(), &variant, n);
+}
+
+/// Whether this run measures: `cargo bench`, not `cargo test --benches` nor `-- --test`/`--list`.
+fn measuring() -> bool {
+    support::measuring() && !std::env::args().any(|a| a == "--test" || a == "--list")
 }
 
 fn main() {
+    if let Ok(name) = std::env::var("VALIDATE_BENCH_ONLY") {
+        only(&name);
+        return;
+    }
     benches();
     Criterion::default().configure_from_args().final_summary();
-    if support::measuring() {
-        let names: Vec<&str> = variants().into_iter().map(|(name, _, _)| name).collect();
+    if measuring() {
+        let names: Vec<&str> = variants().iter().map(|v| v.name).collect();
         let _ = support::table(GROUP, "jsonschema_in_handler", &names);
-        for suffix in ["", "_invalid"] {
-            let mean = |name: &str| support::mean_ns(GROUP, &format!("{name}{suffix}"));
-            if let (Some(layer), Some(direct)) =
-                (mean("validate_layer"), mean("jsonschema_in_handler"))
-            {
-                println!(
-                    "validate_layer{suffix}: {layer:.0} ns, jsonschema in the handler {direct:.0} ns ({:.1}%)",
-                    layer / direct * 100.0
-                );
-            }
+        let rounds = env_or("VALIDATE_BENCH_ROUNDS", DEFAULT_ROUNDS);
+        let batch = env_or("VALIDATE_BENCH_BATCH", DEFAULT_BATCH);
+        if rounds > 0 && batch > 0 {
+            interleaved(rounds, batch);
         }
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .expect("runtime");
-        let mut all = variants().into_iter();
-        let (direct, layer) = (all.next().expect("direct"), all.next().expect("layer"));
-        let (direct, layer) = interleaved(&rt, direct, layer);
-        println!(
-            "interleaved, best batch: validate_layer {layer:.0} ns, jsonschema in the handler \
-             {direct:.0} ns ({:.1}%)",
-            layer / direct * 100.0
-        );
     }
 }

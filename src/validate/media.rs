@@ -8,11 +8,26 @@ use http::header::CONTENT_TYPE;
 
 use super::MediaTypeRefusal as MediaRefusal;
 
+/// The bytes of a `tchar` (RFC 9110 section 5.6.2), as a table: one look-up per byte.
+const TCHAR: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        table[b] = (b as u8).is_ascii_alphanumeric();
+        b += 1;
+    }
+    let symbols = b"!#$%&'*+-.^_`|~";
+    let mut i = 0;
+    while i < symbols.len() {
+        table[symbols[i] as usize] = true;
+        i += 1;
+    }
+    table
+};
+
 /// Whether `s` is a `token` of RFC 9110 (section 5.6.2).
 pub(crate) fn is_token(s: &str) -> bool {
-    !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+    !s.is_empty() && s.bytes().all(|b| TCHAR[usize::from(b)])
 }
 
 /// Whether `s` is `type/subtype`, both tokens.
@@ -109,6 +124,15 @@ pub(crate) fn check(
     let value = values.next().ok_or(MediaRefusal::Missing)?;
     if values.next().is_some() {
         return Err(MediaRefusal::Malformed);
+    }
+    // The usual header is an accepted media type as it stands (`application/json`): a valid
+    // media type without parameters, so nothing is left to parse.
+    let bytes = value.as_bytes();
+    if accepted
+        .iter()
+        .any(|a| a.as_bytes().eq_ignore_ascii_case(bytes))
+    {
+        return Ok(());
     }
     let parsed = value
         .to_str()

@@ -111,12 +111,16 @@
 //! decides on a request whatever its body type, so it can neither read the body nor hand the
 //! inner service a new one. This service reads the body (`B: http_body::Body`) and calls the
 //! inner service with `Request<ValidatedBody<B>>`; axum's `Router` and `Route` take it as they
-//! take any body. Its future reads the body in place (no task, no boxing but the body's own
-//! box, which log-only mode needs to pass an oversized body on).
+//! take any body. A body already in memory (axum's `Body::from(Bytes)`, a buffered body) is
+//! read and judged within `call`, and the inner service called at once; a body still arriving
+//! is read by the response future, in place (no task, no boxing but the body's own box, which
+//! log-only mode needs to pass an oversized body on). A schema is checked with `is_valid`
+//! first: the violations are only gathered for a body that fails.
 
 mod body;
 mod builder;
 mod media;
+mod read;
 mod rejection;
 mod route;
 mod service;

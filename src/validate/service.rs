@@ -12,11 +12,10 @@ use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
+use bytes::{Buf, Bytes};
 use http::header::CONTENT_LENGTH;
-use http::request::Parts;
 use http::{HeaderMap, Request, Response};
 use http_body::Body;
 use pin_project_lite::pin_project;
@@ -26,6 +25,7 @@ use tower_service::Service;
 use super::body::ValidatedBody;
 use super::builder::ValidateRequestBuilder;
 use super::media;
+use super::read::Outcome;
 use super::rejection::{ValidationError, Violation};
 use super::route::Routes;
 use crate::body::ResponseBody;
@@ -213,6 +213,51 @@ fn content_length(headers: &HeaderMap) -> Option<u64> {
     headers.get(CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
 }
 
+impl Config {
+    /// The verdict on `req`, whose body was read until `outcome`: `None` to call the inner
+    /// service with `req` (its body made whole, or in log-only mode what was read and the rest),
+    /// or the refusal.
+    fn decide<B>(
+        &self,
+        rule: &CompiledRule,
+        req: &mut Request<ValidatedBody<B>>,
+        outcome: Outcome<B::Data>,
+    ) -> Option<Response<Bytes>>
+    where
+        B: Body,
+        B::Data: Buf,
+    {
+        match outcome {
+            Outcome::End => {
+                if let Err(error) = self.check_body(rule, req.body().collected())
+                    && let Some(res) = self.refuse(req, rule, error)
+                {
+                    return Some(res);
+                }
+                req.body_mut().finish();
+                None
+            }
+            Outcome::Over(data) => {
+                let error = ValidationError::TooLarge { limit: rule.limit };
+                let res = self.refuse(req, rule, error);
+                if res.is_none() {
+                    req.body_mut().continue_with(data);
+                }
+                res
+            }
+            Outcome::Failed => {
+                // Not a verdict on the request: there is no body left to pass on.
+                tracing::info!(
+                    target: "tower_shield::validate",
+                    route = %rule.name,
+                    "request body unreadable"
+                );
+                Some(rejection_response(req, ValidationError::UnreadableBody))
+            }
+        }
+    }
+}
+
 impl<S, B, ResBody> Service<Request<B>> for ValidateRequest<S>
 where
     S: Service<Request<ValidatedBody<B>>, Response = Response<ResBody>> + Clone,
@@ -230,7 +275,9 @@ where
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
         let config = &self.layer.config;
-        let pass = |inner: &mut S, req: Request<B>| ResponseFuture::calling(inner, req);
+        let pass = |inner: &mut S, req: Request<B>| {
+            ResponseFuture::calling(inner.call(req.map(ValidatedBody::stream)))
+        };
         let Some(index) = config.find(&req) else {
             return pass(&mut self.inner, req);
         };
@@ -257,65 +304,31 @@ where
                 None => pass(&mut self.inner, req),
             };
         }
+        // A body already in memory (axum's `Body::from`, a buffered body) is read and decided
+        // on here, and the inner service called at once: no task wakes for it, and the service
+        // polled ready needs no stand-in. A spurious poll is allowed by the `Body` contract;
+        // when the body is not ready, the future polls it again with its own waker.
+        let mut req = req.map(ValidatedBody::reading);
+        let mut cx = Context::from_waker(Waker::noop());
+        if let Poll::Ready(outcome) = req.body_mut().poll_read(&mut cx, rule.limit) {
+            return match config.decide(rule, &mut req, outcome) {
+                None => ResponseFuture::calling(self.inner.call(req)),
+                Some(res) => ResponseFuture::answered(res),
+            };
+        }
         // The inner service was polled ready: it moves into the future, a clone stays.
         let clone = self.inner.clone();
         let ready = std::mem::replace(&mut self.inner, clone);
-        let (parts, body) = req.into_parts();
         ResponseFuture {
             state: State::Collecting {
                 collect: Collect {
-                    body: Some(Box::pin(body)),
-                    parts: Some(parts),
-                    collected: Collected::Empty,
-                    trailers: None,
+                    req: Some(req),
                     rule: index,
                     config: Arc::clone(config),
                     inner: Some(ready),
                 },
             },
             _body: PhantomData,
-        }
-    }
-}
-
-/// The bytes read so far: the first chunk kept as it came (no copy: a body in one piece is
-/// never copied), more gathered into a buffer that grows with what arrives (never reserved
-/// ahead from `Content-Length`, which a client that stalls would make the server hold).
-#[derive(Debug, Default)]
-enum Collected {
-    #[default]
-    Empty,
-    One(Bytes),
-    Many(BytesMut),
-}
-
-impl Collected {
-    fn len(&self) -> usize {
-        match self {
-            Self::Empty => 0,
-            Self::One(b) => b.len(),
-            Self::Many(b) => b.len(),
-        }
-    }
-
-    fn push(&mut self, mut data: impl Buf) {
-        match self {
-            Self::Empty => *self = Self::One(data.copy_to_bytes(data.remaining())),
-            Self::One(first) => {
-                let mut buf = BytesMut::with_capacity(first.len() + data.remaining());
-                buf.put(std::mem::take(first));
-                buf.put(data);
-                *self = Self::Many(buf);
-            }
-            Self::Many(buf) => buf.put(data),
-        }
-    }
-
-    fn into_bytes(self) -> Bytes {
-        match self {
-            Self::Empty => Bytes::new(),
-            Self::One(b) => b,
-            Self::Many(b) => b.freeze(),
         }
     }
 }
@@ -347,23 +360,13 @@ pin_project! {
     }
 }
 
-/// A request whose body is being read: what the decision needs afterwards.
+/// A request whose body is being read, and what the decision needs afterwards.
 struct Collect<S, B> {
-    /// Boxed so that, in log-only mode, a body over the limit can be handed on as it is.
-    body: Option<Pin<Box<B>>>,
-    parts: Option<Parts>,
-    collected: Collected,
-    trailers: Option<HeaderMap>,
+    req: Option<Request<ValidatedBody<B>>>,
     rule: usize,
     config: Arc<Config>,
     /// The service that was polled ready.
     inner: Option<S>,
-}
-
-/// What reading the body came to.
-enum Read<F> {
-    Call(F),
-    Answer(Response<Bytes>),
 }
 
 impl<S, B> Collect<S, B>
@@ -372,77 +375,19 @@ where
     B: Body,
     B::Data: Buf,
 {
-    fn head(&mut self) -> Request<()> {
-        Request::from_parts(self.parts.take().expect(POLLED_AFTER_COMPLETION), ())
-    }
-
-    fn call(&mut self, head: Request<()>, body: ValidatedBody<B>) -> Read<S::Future> {
-        let (parts, ()) = head.into_parts();
-        let mut inner = self.inner.take().expect(POLLED_AFTER_COMPLETION);
-        Read::Call(inner.call(Request::from_parts(parts, body)))
-    }
-
     /// Reads the body to its end or past the limit, then decides.
-    fn poll_read(&mut self, cx: &mut Context<'_>) -> Poll<Read<S::Future>> {
-        let config = Arc::clone(&self.config);
-        let rule = &config.rules[self.rule];
-        loop {
-            let body = self.body.as_mut().expect(POLLED_AFTER_COMPLETION);
-            let frame = match body.as_mut().poll_frame(cx) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(frame) => frame,
-            };
-            match frame {
-                None => {
-                    let data = std::mem::take(&mut self.collected).into_bytes();
-                    let verdict = config.check_body(rule, &data);
-                    let head = self.head();
-                    if let Err(error) = verdict
-                        && let Some(res) = config.refuse(&head, rule, error)
-                    {
-                        return Poll::Ready(Read::Answer(res));
-                    }
-                    let body = ValidatedBody::buffered(data, self.trailers.take());
-                    return Poll::Ready(self.call(head, body));
-                }
-                Some(Err(_)) => {
-                    // Not a verdict on the request: there is no body left to pass on.
-                    tracing::info!(
-                        target: "tower_shield::validate",
-                        route = %rule.name,
-                        "request body unreadable"
-                    );
-                    let head = self.head();
-                    let res = rejection_response(&head, ValidationError::UnreadableBody);
-                    return Poll::Ready(Read::Answer(res));
-                }
-                Some(Ok(frame)) => match frame.into_data() {
-                    Ok(data) => {
-                        let len =
-                            (self.collected.len() as u64).saturating_add(data.remaining() as u64);
-                        if len <= rule.limit {
-                            self.collected.push(data);
-                            continue;
-                        }
-                        let head = self.head();
-                        let error = ValidationError::TooLarge { limit: rule.limit };
-                        if let Some(res) = config.refuse(&head, rule, error) {
-                            return Poll::Ready(Read::Answer(res));
-                        }
-                        // Log-only: what was read, then the rest of the stream.
-                        self.collected.push(data);
-                        let read = std::mem::take(&mut self.collected).into_bytes();
-                        let rest = self.body.take().expect(POLLED_AFTER_COMPLETION);
-                        return Poll::Ready(self.call(head, ValidatedBody::partial(read, rest)));
-                    }
-                    Err(frame) => {
-                        if let Ok(t) = frame.into_trailers() {
-                            self.trailers.get_or_insert_with(HeaderMap::new).extend(t);
-                        }
-                    }
-                },
-            }
+    fn poll_read(&mut self, cx: &mut Context<'_>) -> Poll<Result<S::Future, Response<Bytes>>> {
+        let rule = &self.config.rules[self.rule];
+        let req = self.req.as_mut().expect(POLLED_AFTER_COMPLETION);
+        let Poll::Ready(outcome) = req.body_mut().poll_read(cx, rule.limit) else {
+            return Poll::Pending;
+        };
+        if let Some(res) = self.config.decide(rule, req, outcome) {
+            return Poll::Ready(Err(res));
         }
+        let req = self.req.take().expect(POLLED_AFTER_COMPLETION);
+        let mut inner = self.inner.take().expect(POLLED_AFTER_COMPLETION);
+        Poll::Ready(Ok(inner.call(req)))
     }
 }
 
@@ -450,11 +395,9 @@ impl<S, B, ResBody> ResponseFuture<S, B, ResBody>
 where
     S: Service<Request<ValidatedBody<B>>>,
 {
-    fn calling(inner: &mut S, req: Request<B>) -> Self {
+    fn calling(future: S::Future) -> Self {
         Self {
-            state: State::Calling {
-                future: inner.call(req.map(ValidatedBody::stream)),
-            },
+            state: State::Calling { future },
             _body: PhantomData,
         }
     }
@@ -500,8 +443,8 @@ where
             let next = match this.state.as_mut().project() {
                 StateProj::Collecting { collect } => match collect.poll_read(cx) {
                     Poll::Pending => return Poll::Pending,
-                    Poll::Ready(Read::Call(future)) => State::Calling { future },
-                    Poll::Ready(Read::Answer(res)) => State::Answered {
+                    Poll::Ready(Ok(future)) => State::Calling { future },
+                    Poll::Ready(Err(res)) => State::Answered {
                         response: Some(Box::new(res)),
                     },
                 },

@@ -86,6 +86,8 @@ fn json_bodies_must_be_utf8_and_the_header_single() {
         check(&headers, &accepted, true)
     };
     assert_eq!(check_one(Some("application/json")), Ok(()));
+    assert_eq!(check_one(Some("Application/JSON")), Ok(()));
+    assert_eq!(check_one(Some(" application/json\t")), Ok(()));
     assert_eq!(check_one(Some("APPLICATION/Json; Charset=UTF-8")), Ok(()));
     assert_eq!(check_one(None), Err(MediaTypeRefusal::Missing));
     assert_eq!(
@@ -290,11 +292,16 @@ fn draft_2020_12_unless_the_schema_or_the_builder_says_otherwise() {
     );
 }
 
-/// A body that yields its chunks one by one, without a length, and counts the polls.
+/// A body that yields its chunks one by one, without a length, and counts the polls that
+/// yield. With `pending`, each frame is preceded by a `Pending` (the waker woken at once), as a
+/// body still arriving from the network is.
 struct Chunks {
     chunks: VecDeque<Result<Bytes, &'static str>>,
     forever: Option<Bytes>,
+    trailers: Option<HeaderMap>,
     polled: Arc<AtomicUsize>,
+    pending: bool,
+    pended: bool,
 }
 
 impl Chunks {
@@ -306,7 +313,10 @@ impl Chunks {
                 .map(|c| Ok(Bytes::from_static(c.as_bytes())))
                 .collect(),
             forever: None,
+            trailers: None,
             polled: Arc::clone(&polled),
+            pending: false,
+            pended: false,
         };
         (body, polled)
     }
@@ -318,14 +328,46 @@ impl Body for Chunks {
 
     fn poll_frame(
         mut self: Pin<&mut Self>,
-        _: &mut Context<'_>,
+        cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, &'static str>>> {
+        if self.pending && !self.pended {
+            self.pended = true;
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
+        self.pended = false;
         self.polled.fetch_add(1, Ordering::SeqCst);
         if let Some(chunk) = &self.forever {
             return Poll::Ready(Some(Ok(Frame::data(chunk.clone()))));
         }
-        Poll::Ready(self.chunks.pop_front().map(|c| c.map(Frame::data)))
+        match self.chunks.pop_front() {
+            Some(chunk) => Poll::Ready(Some(chunk.map(Frame::data))),
+            None => Poll::Ready(self.trailers.take().map(|t| Ok(Frame::trailers(t)))),
+        }
     }
+}
+
+/// Every frame of `body`, data and trailers.
+async fn frames<B: Body<Data = Bytes> + Unpin>(mut body: B) -> Vec<Frame<Bytes>>
+where
+    B::Error: std::fmt::Debug,
+{
+    let mut all = Vec::new();
+    while let Some(frame) = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await {
+        all.push(frame.unwrap());
+    }
+    all
+}
+
+fn describe(frames: &[Frame<Bytes>]) -> Vec<String> {
+    frames
+        .iter()
+        .map(|f| match (f.data_ref(), f.trailers_ref()) {
+            (Some(data), _) => format!("data {}", String::from_utf8_lossy(data)),
+            (None, Some(t)) => format!("trailers {t:?}"),
+            (None, None) => "other".to_owned(),
+        })
+        .collect()
 }
 
 /// The layer around a service that answers with the body it received.
@@ -437,6 +479,94 @@ async fn other_routes_and_methods_stream_untouched() {
         // Two polls (the chunk, the end), both by the handler: the layer read nothing.
         assert_eq!(polled.load(Ordering::SeqCst), 2);
     }
+}
+
+/// A body not ready when the layer is called is read by its future, with the same verdicts
+/// as a body in memory (read in `call`).
+#[tokio::test]
+async fn bodies_still_arriving_are_read_by_the_future() {
+    let arriving = |chunks: &[&'static str]| {
+        let (mut body, polled) = Chunks::new(chunks);
+        body.pending = true;
+        (body, polled)
+    };
+    let (body, polled) = arriving(&["{\"ti", "tle\": ", "\"Hello\" }"]);
+    let (status, _, echoed) = call(&layer(false), post("/posts", body)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(echoed, "{\"title\": \"Hello\" }");
+    // Three chunks and the end, read by the layer; the handler reads the bytes it kept.
+    assert_eq!(polled.load(Ordering::SeqCst), 4);
+
+    let (body, _) = arriving(&["{\"title\": ", "1}"]);
+    let (status, problem, _) = call(&layer(false), post("/posts", body)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        problem["errors"],
+        json!([{"pointer": "/title", "message": "value is not of type \"string\""}])
+    );
+
+    let (mut body, polled) = arriving(&[]);
+    body.forever = Some(Bytes::from_static(b"[1,2,3,4,5"));
+    let (status, _, _) = call(&layer(false), post("/posts", body)).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(polled.load(Ordering::SeqCst), 7);
+
+    let (mut body, _) = arriving(&["{\"title\""]);
+    body.chunks.push_back(Err("connection reset"));
+    let (status, problem, _) = call(&layer(false), post("/posts", body)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(problem["detail"], "The request body could not be read.");
+
+    let (mut body, _) = arriving(&["0123456789"; 8]);
+    body.chunks.push_back(Ok(Bytes::from_static(b"end")));
+    let (status, _, echoed) = call(&layer(true), post("/posts", body)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(echoed, format!("{}end", "0123456789".repeat(8)));
+}
+
+#[tokio::test]
+async fn trailers_reach_the_handler_after_the_body() {
+    for pending in [false, true] {
+        let (mut body, _) = Chunks::new(&["{\"title\":", " \"Hi\"}"]);
+        body.pending = pending;
+        let mut trailers = HeaderMap::new();
+        trailers.insert("x-checksum", HeaderValue::from_static("abc"));
+        body.trailers = Some(trailers);
+        let seen = service_fn(|req: Request<ValidatedBody<Chunks>>| async move {
+            let got = describe(&frames(req.into_body()).await);
+            Ok::<_, Infallible>(Response::new(http_body_util::Full::new(Bytes::from(
+                got.join("\n"),
+            ))))
+        });
+        let res = layer(false)
+            .layer(seen)
+            .oneshot(post("/posts", body))
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        let got = frames(res.into_body()).await;
+        assert_eq!(
+            describe(&got),
+            ["data data {\"title\": \"Hi\"}\n\
+                 trailers {\"x-checksum\": \"abc\"}"],
+            "pending: {pending}"
+        );
+    }
+}
+
+/// The layer's body while it is being read, were it handed on: what was read, then the rest.
+#[tokio::test]
+async fn a_body_being_read_is_what_was_read_then_the_rest() {
+    let (mut body, _) = Chunks::new(&["ab", "cd"]);
+    body.pending = true;
+    let mut body = ValidatedBody::reading(body);
+    let mut cx = Context::from_waker(std::task::Waker::noop());
+    assert!(body.poll_read(&mut cx, 64).is_pending());
+    assert!(body.poll_read(&mut cx, 64).is_pending());
+    assert_eq!(body.collected(), b"ab");
+    assert_eq!(body.size_hint().lower(), 2);
+    assert!(!body.is_end_stream());
+    assert_eq!(describe(&frames(body).await), ["data ab", "data cd"]);
 }
 
 #[tokio::test]
