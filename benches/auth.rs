@@ -104,7 +104,9 @@ fn with(name: &'static str, value: String) -> MakeRequest {
 #[allow(deprecated)]
 fn variants(token: &str) -> Vec<(&'static str, Router, MakeRequest)> {
     use tower_http::validate_request::ValidateRequestHeaderLayer;
-    vec![
+    // Served as `axum::serve` serves a Router: `with_state(())` turns the handlers into routes
+    // once (called as it is, a Router does it again on every request).
+    let variants: Vec<(&'static str, Router, MakeRequest)> = vec![
         ("bare_router", routes(), with("x-api-key", KEY.into())),
         (
             "tower_http_bearer_eq",
@@ -126,7 +128,11 @@ fn variants(token: &str) -> Vec<(&'static str, Router, MakeRequest)> {
             routes().layer(AuthLayer::new(jwt(true))),
             with("authorization", format!("Bearer {token}")),
         ),
-    ]
+    ];
+    variants
+        .into_iter()
+        .map(|(name, router, make)| (name, router.with_state(()), make))
+        .collect()
 }
 
 fn decide(auth: &JwtAuth, req: &Request<Body>) -> bool {

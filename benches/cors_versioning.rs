@@ -114,7 +114,9 @@ fn get_uri(uri: &'static str) -> impl Fn() -> Request<Body> {
 type MakeRequest = Box<dyn Fn() -> Request<Body>>;
 
 fn variants() -> Vec<(&'static str, Router, MakeRequest)> {
-    vec![
+    // Served as `axum::serve` serves a Router: `with_state(())` turns the handlers into routes
+    // once (called as it is, a Router does it again on every request).
+    let variants: Vec<(&'static str, Router, MakeRequest)> = vec![
         ("bare_router_actual", routes(), Box::new(actual)),
         ("shield_cors_preflight", shield_cors(), Box::new(preflight)),
         (
@@ -143,7 +145,11 @@ fn variants() -> Vec<(&'static str, Router, MakeRequest)> {
             shield_versioning(),
             Box::new(get_uri("/v1/posts")),
         ),
-    ]
+    ];
+    variants
+        .into_iter()
+        .map(|(name, router, make)| (name, router.with_state(()), make))
+        .collect()
 }
 
 /// Both CORS layers must answer alike, or the comparison means nothing.

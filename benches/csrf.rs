@@ -60,7 +60,9 @@ fn variants() -> Vec<(&'static str, Router, MakeRequest, u16)> {
     let old_browser = || post_with(None, "https://api.example.com");
     let cross_site = || post_with(Some("cross-site"), "https://evil.example");
     let trusted = || post_with(Some("cross-site"), TRUSTED);
-    vec![
+    // Served as `axum::serve` serves a Router: `with_state(())` turns the handlers into routes
+    // once (called as it is, a Router does it again on every request).
+    let variants: Vec<(&'static str, Router, MakeRequest, u16)> = vec![
         ("bare_router", routes(), Box::new(same_origin()), 200),
         ("shield_same_origin", shield(), Box::new(same_origin()), 200),
         (
@@ -90,7 +92,11 @@ fn variants() -> Vec<(&'static str, Router, MakeRequest, u16)> {
             Box::new(cross_site()),
             403,
         ),
-    ]
+    ];
+    variants
+        .into_iter()
+        .map(|(name, router, make, status)| (name, router.with_state(()), make, status))
+        .collect()
 }
 
 /// Both layers must decide alike, or the comparison means nothing.

@@ -42,13 +42,19 @@ fn get_uri(uri: &'static str) -> MakeRequest {
 fn variants() -> Vec<(&'static str, Router, MakeRequest)> {
     let hygiene = || routes().layer(ErrorHygieneLayer::new());
     let catch_panic = || routes().layer(CatchPanicLayer::new());
-    vec![
+    // Served as `axum::serve` serves a Router: `with_state(())` turns the handlers into routes
+    // once (called as it is, a Router does it again on every request).
+    let variants: Vec<(&'static str, Router, MakeRequest)> = vec![
         ("bare_router_ok", routes(), get_uri("/ok")),
         ("shield_hygiene_ok", hygiene(), get_uri("/ok")),
         ("tower_http_catch_panic_ok", catch_panic(), get_uri("/ok")),
         ("bare_router_500", routes(), get_uri("/fail")),
         ("shield_hygiene_500", hygiene(), get_uri("/fail")),
-    ]
+    ];
+    variants
+        .into_iter()
+        .map(|(name, router, make)| (name, router.with_state(()), make))
+        .collect()
 }
 
 /// The layer must do its job in the measured setup.

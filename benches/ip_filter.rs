@@ -222,7 +222,13 @@ fn routers() -> (Router, Router, IpAddr, IpAddr) {
         .find(|&ip| deny.iter().all(|p| !p.contains(ip)))
         .expect("a free address");
     let denied = deny[0].member(&mut rng);
-    (routes.clone(), routes.layer(layer), passing, denied)
+    // `with_state(())`, as `axum::serve` serves a Router: handlers turned into routes once.
+    (
+        routes.clone().with_state(()),
+        routes.layer(layer).with_state(()),
+        passing,
+        denied,
+    )
 }
 
 fn bench(c: &mut Criterion) {

@@ -149,7 +149,9 @@ fn tower_http_stack_v7() -> Router {
 
 /// The variants, in the order they are reported.
 fn variants() -> Vec<(&'static str, Router)> {
-    vec![
+    // Served as `axum::serve` serves a Router: `with_state(())` turns the handlers into routes
+    // once (called as it is, a Router does it again on every request).
+    let variants: Vec<(&'static str, Router)> = vec![
         ("bare_router", routes()),
         ("shield_request_id", routes().layer(RequestIdLayer::new())),
         (
@@ -173,7 +175,11 @@ fn variants() -> Vec<(&'static str, Router)> {
         ("tower_http_stack", tower_http_stack()),
         ("tower_http_request_id_v7", tower_http_request_id_v7()),
         ("tower_http_stack_v7", tower_http_stack_v7()),
-    ]
+    ];
+    variants
+        .into_iter()
+        .map(|(name, router)| (name, router.with_state(())))
+        .collect()
 }
 
 /// Every variant must do the work it is compared on: answer 200, and set the id and/or the

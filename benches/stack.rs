@@ -5,7 +5,9 @@
 //! Three Routers answer the same `GET /v2/posts` (a tiny JSON handler) for the same request:
 //! an API key, an `Origin` allowed by the `https://*.example.com` pattern, a valid
 //! `X-Request-Id`, and curl's headers. They are driven in process with `oneshot` on a clone, as
-//! a server does per request; no sockets.
+//! a server does per request; no sockets. Every Router is finished with `with_state(())`, as
+//! `axum::serve` does once (called as it is, a Router turns its handlers into routes again on
+//! every request).
 //!
 //! - `bare`: the axum Router alone.
 //! - `ours`: the stack of `examples/quickstart.rs`, outermost first: `RequestIdLayer`,
@@ -151,7 +153,9 @@ fn x_request_id() -> HeaderName {
 }
 
 fn bare() -> Router {
-    Router::new().route("/v2/posts", get(list_posts))
+    Router::new()
+        .route("/v2/posts", get(list_posts))
+        .with_state(())
 }
 
 /// The quickstart's stack (`examples/quickstart.rs`, `app_with_limits`), API keys only, served
@@ -196,10 +200,12 @@ fn ours() -> Ours {
         )
         .build()
         .expect("valid limits");
-    let routes = Router::new().route(
-        "/posts",
-        get(list_posts).route_layer(ScopeLayer::all_of(["read:posts"]).expect("valid scope")),
-    );
+    let routes = Router::new()
+        .route(
+            "/posts",
+            get(list_posts).route_layer(ScopeLayer::all_of(["read:posts"]).expect("valid scope")),
+        )
+        .with_state(());
     let stack = ServiceBuilder::new()
         .layer(RequestIdLayer::new())
         .layer(SecurityHeadersLayer::json_api())
@@ -355,6 +361,7 @@ fn peers() -> Router {
     Router::new()
         .nest("/v2", Router::new().route("/posts", get(list_posts)))
         .layer(stack)
+        .with_state(())
 }
 
 /// The headers `SecurityHeadersLayer::json_api()` sends, with its values.
