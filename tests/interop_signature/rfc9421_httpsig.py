@@ -1,22 +1,41 @@
 """RFC 9421 through a third-party implementation (pip `http-message-signatures`), with the
 RFC 9421 Appendix B.1 test keys of ./rfc9421/ (HMAC `test-shared-secret`, Ed25519
-`test-key-ed25519`).
+`test-key-ed25519`) and the test keys of ../keys/ (ECDSA P-256 `ec-p256`; one RSA key as
+`rsa-pss` for rsa-pss-sha512 and as `rsa-v1_5` for rsa-v1_5-sha256). The key id chooses the
+algorithm.
 
-  sign   < JSON {"method", "url", "headers", "body", "key_id", "covered", "nonce"?, "tag"?}
+  sign   < JSON {"method", "url", "headers", "body", "key_id", "covered", "nonce"?, "tag"?,
+                 "created"? (Unix seconds; default now), "alg"? (default true)}
            prints the headers to add, as JSON
   verify < JSON {"method", "url", "headers", "body", "key_id"}
            prints "ok" (exit 0) or the error (exit 1)
 """
 import base64
+import datetime
 import json
 import os
 import sys
 
 from cryptography.hazmat.primitives.serialization import load_pem_private_key, load_pem_public_key
 from http_message_signatures import HTTPMessageSigner, HTTPMessageVerifier, HTTPSignatureKeyResolver
-from http_message_signatures.algorithms import ED25519, HMAC_SHA256
+from http_message_signatures.algorithms import (
+    ECDSA_P256_SHA256,
+    ED25519,
+    HMAC_SHA256,
+    RSA_PSS_SHA512,
+    RSA_V1_5_SHA256,
+)
 
-HERE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "rfc9421")
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+# key id: (algorithm, private key file, public key file), relative to this directory.
+KEYS = {
+    "test-shared-secret": (HMAC_SHA256, "rfc9421/test-shared-secret.b64", None),
+    "test-key-ed25519": (ED25519, "rfc9421/test-key-ed25519.pem", "rfc9421/test-key-ed25519.pub.pem"),
+    "ec-p256": (ECDSA_P256_SHA256, "../keys/ec_private.pem", "../keys/ec_public.pem"),
+    "rsa-pss": (RSA_PSS_SHA512, "../keys/sig_rsa_private.pem", "../keys/sig_rsa_public.pem"),
+    "rsa-v1_5": (RSA_V1_5_SHA256, "../keys/sig_rsa_private.pem", "../keys/sig_rsa_public.pem"),
+}
 
 
 def read(name):
@@ -26,18 +45,16 @@ def read(name):
 
 class Keys(HTTPSignatureKeyResolver):
     def resolve_public_key(self, key_id):
-        if key_id == "test-shared-secret":
-            return base64.b64decode(read("test-shared-secret.b64"))
-        if key_id == "test-key-ed25519":
-            return load_pem_public_key(read("test-key-ed25519.pub.pem"))
-        raise KeyError(key_id)
+        algorithm, private, public = KEYS[key_id]
+        if algorithm is HMAC_SHA256:
+            return base64.b64decode(read(private))
+        return load_pem_public_key(read(public))
 
     def resolve_private_key(self, key_id):
-        if key_id == "test-shared-secret":
-            return base64.b64decode(read("test-shared-secret.b64"))
-        if key_id == "test-key-ed25519":
-            return load_pem_private_key(read("test-key-ed25519.pem"), password=None)
-        raise KeyError(key_id)
+        algorithm, private, _ = KEYS[key_id]
+        if algorithm is HMAC_SHA256:
+            return base64.b64decode(read(private))
+        return load_pem_private_key(read(private), password=None)
 
 
 class Message:
@@ -48,7 +65,7 @@ class Message:
 
 
 def algorithm(key_id):
-    return HMAC_SHA256 if key_id == "test-shared-secret" else ED25519
+    return KEYS[key_id][0]
 
 
 def main():
@@ -58,14 +75,18 @@ def main():
     body = doc["body"].encode("utf-8")
     if cmd == "sign":
         signer = HTTPMessageSigner(signature_algorithm=algorithm(doc["key_id"]), key_resolver=Keys())
+        created = doc.get("created")
+        if created is not None:
+            created = datetime.datetime.fromtimestamp(created, tz=datetime.timezone.utc)
         signer.sign(
             message,
             key_id=doc["key_id"],
             covered_component_ids=tuple(doc["covered"]),
+            created=created,
             nonce=doc.get("nonce"),
             tag=doc.get("tag"),
             label="sig1",
-            include_alg=True,
+            include_alg=doc.get("alg", True),
             body=body,
         )
         print(json.dumps(message.headers))
