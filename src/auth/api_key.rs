@@ -91,7 +91,7 @@ impl Eq for KeyDigest {}
 
 impl Hash for KeyDigest {
     /// Eight bytes of the digest: already uniform, so a map keyed by digests needs no hashing
-    /// of its own (see [`DigestHasher`]).
+    /// of its own (the key store's map uses them as they are).
     fn hash<H: Hasher>(&self, state: &mut H) {
         let [a, b, c, d, e, f, g, h, ..] = self.0;
         state.write_u64(u64::from_le_bytes([a, b, c, d, e, f, g, h]));
