@@ -31,6 +31,8 @@
 
 mod support;
 
+use support::{env_or, median, quartiles};
+
 use std::convert::Infallible;
 use std::future::{Ready, ready};
 use std::hint::black_box;
@@ -382,13 +384,6 @@ fn bench(c: &mut Criterion) {
 const DEFAULT_ROUNDS: usize = 31;
 const DEFAULT_BATCH: usize = 200_000;
 
-fn env_or(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 /// The four single-threaded contestants, their tables filled.
 fn contestants(many: &[Ipv4Addr]) -> Vec<(&'static str, Box<dyn Decider>)> {
     let hot = [HOT];
@@ -413,16 +408,6 @@ fn run(decider: &dyn Decider, from: usize, n: usize) -> f64 {
         assert!(decider.admit(black_box(i)), "refused");
     }
     start.elapsed().as_secs_f64() * 1e9 / n as f64
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
-fn quartiles(mut v: Vec<f64>) -> (f64, f64) {
-    v.sort_by(f64::total_cmp);
-    (v[v.len() / 4], v[v.len() * 3 / 4])
 }
 
 /// Rounds of a batch of each contestant in turn (rotating which goes first); prints the table.

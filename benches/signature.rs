@@ -27,6 +27,8 @@
 
 mod support;
 
+use support::{env_or, median, quartiles};
+
 use std::convert::Infallible;
 use std::hint::black_box;
 use std::time::Instant;
@@ -309,26 +311,6 @@ fn run(rt: &Runtime, mut input: Input, n: usize) -> f64 {
     let ns = start.elapsed().as_nanos() as f64 / n.max(1) as f64;
     drop(input);
     ns
-}
-
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    match std::env::var(name) {
-        Ok(v) => v
-            .parse()
-            .unwrap_or_else(|_| panic!("{name}={v} is not a number")),
-        Err(_) => default,
-    }
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
-/// The 25th and 75th percentiles.
-fn quartiles(mut v: Vec<f64>) -> (f64, f64) {
-    v.sort_by(f64::total_cmp);
-    (v[v.len() / 4], v[v.len() * 3 / 4])
 }
 
 /// Rounds of a batch of each variant in turn, per size; prints the table.

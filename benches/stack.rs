@@ -44,6 +44,8 @@
 
 mod support;
 
+use support::{env_or, median, quartiles};
+
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::hint::black_box;
@@ -511,26 +513,6 @@ fn run<B: AppBody>(rt: &Runtime, app: &impl App<B>, n: u32) -> f64 {
         }
         start.elapsed().as_nanos() as f64 / f64::from(n.max(1))
     })
-}
-
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    match std::env::var(name) {
-        Ok(v) => v
-            .parse()
-            .unwrap_or_else(|_| panic!("{name}={v} is not a number")),
-        Err(_) => default,
-    }
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
-/// The 25th and 75th percentiles.
-fn quartiles(mut v: Vec<f64>) -> (f64, f64) {
-    v.sort_by(f64::total_cmp);
-    (v[v.len() / 4], v[v.len() * 3 / 4])
 }
 
 /// Rounds of a batch of each stack in turn; prints the table.

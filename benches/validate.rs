@@ -43,6 +43,8 @@
 
 mod support;
 
+use support::{env_or, median, quartiles};
+
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::Instant;
@@ -231,26 +233,6 @@ fn run(rt: &Runtime, variant: &Variant, n: u32) -> f64 {
         }
         start.elapsed().as_nanos() as f64 / f64::from(n.max(1))
     })
-}
-
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    match std::env::var(name) {
-        Ok(v) => v
-            .parse()
-            .unwrap_or_else(|_| panic!("{name}={v} is not a number")),
-        Err(_) => default,
-    }
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
-/// The 25th and 75th percentiles.
-fn quartiles(mut v: Vec<f64>) -> (f64, f64) {
-    v.sort_by(f64::total_cmp);
-    (v[v.len() / 4], v[v.len() * 3 / 4])
 }
 
 /// Rounds of a batch of each variant in turn; prints the table.

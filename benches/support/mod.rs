@@ -45,3 +45,32 @@ pub fn table(group: &str, baseline: &str, names: &[&str]) -> Option<f64> {
 pub fn measuring() -> bool {
     std::env::args().any(|a| a == "--bench")
 }
+
+/// The number in the environment variable `name`, or `default` when it is not set.
+///
+/// # Panics
+///
+/// When it is set but is not a number: a typo in a bench knob should not pass unnoticed.
+#[allow(dead_code)] // not every bench has knobs
+pub fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    match std::env::var(name) {
+        Ok(v) => v
+            .parse()
+            .unwrap_or_else(|_| panic!("{name}={v} is not a number")),
+        Err(_) => default,
+    }
+}
+
+/// The median of `v` (the upper one of an even count).
+#[allow(dead_code)] // only the benches that measure interleaved rounds
+pub fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// The 25th and 75th percentiles of `v`.
+#[allow(dead_code)] // only the benches that measure interleaved rounds
+pub fn quartiles(mut v: Vec<f64>) -> (f64, f64) {
+    v.sort_by(f64::total_cmp);
+    (v[v.len() / 4], v[v.len() * 3 / 4])
+}
