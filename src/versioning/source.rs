@@ -150,7 +150,10 @@ pub(super) fn strip(uri: &Uri) -> Option<Uri> {
     // The rest of the path and the query are a suffix of the original path-and-query: copied
     // once into the new one (`/v2` alone becomes `/`).
     let original = uri.path_and_query()?.as_str();
-    let rest = &original[original.len() - tail.len() - uri.query().map_or(0, |q| q.len() + 1)..];
+    let start = original
+        .len()
+        .checked_sub(tail.len() + uri.query().map_or(0, |q| q.len() + 1))?;
+    let rest = original.get(start..)?;
     let path_and_query = if tail.is_empty() {
         let mut text = String::with_capacity(rest.len() + 1);
         text.push('/');

@@ -251,3 +251,31 @@ fn config_error_messages() {
         "versioning: version 1 has a sunset but is not deprecated (Version::deprecated)"
     );
 }
+
+/// The version segment goes, the rest of the path and the query stay as they were sent.
+#[test]
+fn stripping_keeps_the_rest_and_the_query() {
+    use super::source::strip;
+    for (from, to) in [
+        ("/v2", "/"),
+        ("/v2/", "/"),
+        ("/v2?x=1", "/?x=1"),
+        ("/v2?", "/?"),
+        ("/v2/posts/7?page=2&q=%C3%A9", "/posts/7?page=2&q=%C3%A9"),
+        (
+            "http://api.example.com/v2/a?b",
+            "http://api.example.com/a?b",
+        ),
+    ] {
+        let uri: http::Uri = from.parse().unwrap();
+        assert_eq!(
+            strip(&uri).map(|u| u.to_string()).as_deref(),
+            Some(to),
+            "{from}"
+        );
+    }
+    for unversioned in ["/video", "/", "/posts?v2", "*"] {
+        let uri: http::Uri = unversioned.parse().unwrap();
+        assert_eq!(strip(&uri), None, "{unversioned}");
+    }
+}
