@@ -12,9 +12,10 @@
 
 #[path = "interop_signature/mod.rs"]
 mod interop;
+#[path = "common/signing.rs"]
+mod signing;
 
 use std::convert::Infallible;
-use std::sync::{Arc, Mutex};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -22,6 +23,7 @@ use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use serde_json::{Value, json};
+use signing::send;
 use tower::{ServiceExt, service_fn};
 use tower_layer::Layer;
 use tower_shield::client::SigningLayer;
@@ -129,26 +131,6 @@ fn verifier(clock: Option<ManualClock>) -> SignatureLayer {
     builder.build().unwrap()
 }
 
-type Sent = Arc<Mutex<Option<Request<Bytes>>>>;
-
-/// Signs `req` with `layer` and returns what would have gone on the wire.
-async fn send(layer: &SigningLayer, req: Request<Full<Bytes>>) -> Request<Bytes> {
-    let sent: Sent = Arc::default();
-    let keep = Arc::clone(&sent);
-    let client = layer.layer(service_fn(move |req: Request<SignedBody>| {
-        let keep = Arc::clone(&keep);
-        async move {
-            let (parts, body) = req.into_parts();
-            let body = body.collect().await.unwrap().to_bytes();
-            *keep.lock().unwrap() = Some(Request::from_parts(parts, body));
-            Ok::<_, Infallible>(Response::new(Full::new(Bytes::new())))
-        }
-    }));
-    let res = client.oneshot(req).await.unwrap();
-    assert_eq!(res.status(), StatusCode::OK);
-    sent.lock().unwrap().take().expect("sent")
-}
-
 /// What a verifying `layer` answers to `req`: `Ok` with the principal (`owner|method|key id`)
 /// and the body the handler read, or `Err` with the status, content type and problem.
 async fn receive(
@@ -186,6 +168,31 @@ async fn receive(
 }
 
 /// The `401` answer whose problem details `detail`.
+/// A copy of the signed `req` with another body is refused for its digest, and one with another
+/// `Content-Type` (a covered header) for its signature.
+async fn refuses_a_changed_body_and_content_type(
+    verifier: &SignatureLayer,
+    req: &Request<Bytes>,
+    case: &str,
+) {
+    let mut body = req.clone();
+    *body.body_mut() = Bytes::from_static(br#"{"qty":50}"#);
+    assert_eq!(
+        receive(verifier, body).await,
+        invalid("Content-Digest does not match the body"),
+        "{case}"
+    );
+    let mut content_type = req.clone();
+    content_type
+        .headers_mut()
+        .insert("content-type", "text/plain".parse().unwrap());
+    assert_eq!(
+        receive(verifier, content_type).await,
+        invalid("no matching signature"),
+        "{case}"
+    );
+}
+
 fn invalid(detail: &str) -> Result<String, (StatusCode, String, Value)> {
     Err((
         StatusCode::UNAUTHORIZED,
@@ -261,22 +268,12 @@ async fn each_algorithm_signs_and_our_layer_verifies_then_refuses_tampering() {
 
             // Tampered copies, each refused for what changed. The body is checked before the
             // replay check, which that copy (same signature base) would fail.
-            let mut body = sent.clone();
-            *body.body_mut() = Bytes::from_static(br#"{"qty":50}"#);
-            assert_eq!(
-                receive(&verifier, body).await,
-                invalid("Content-Digest does not match the body"),
-                "{key_id} alg={alg}"
-            );
-            let mut content_type = sent.clone();
-            content_type
-                .headers_mut()
-                .insert("content-type", "text/plain".parse().unwrap());
-            assert_eq!(
-                receive(&verifier, content_type).await,
-                invalid("no matching signature"),
-                "{key_id} alg={alg}"
-            );
+            refuses_a_changed_body_and_content_type(
+                &verifier,
+                &sent,
+                &format!("{key_id} alg={alg}"),
+            )
+            .await;
             // A new body with its own digest: the digest is covered.
             let mut digest = sent.clone();
             *digest.body_mut() = Bytes::from_static(br#"{"qty":50}"#);
@@ -473,22 +470,7 @@ async fn python_http_message_signatures_signs_and_our_layer_verifies() {
         }
         let req = req.body(Bytes::from_static(BODY.as_bytes())).unwrap();
 
-        let mut body = req.clone();
-        *body.body_mut() = Bytes::from_static(br#"{"qty":50}"#);
-        assert_eq!(
-            receive(&verifier, body).await,
-            invalid("Content-Digest does not match the body"),
-            "{key_id}"
-        );
-        let mut content_type = req.clone();
-        content_type
-            .headers_mut()
-            .insert("content-type", "text/plain".parse().unwrap());
-        assert_eq!(
-            receive(&verifier, content_type).await,
-            invalid("no matching signature"),
-            "{key_id}"
-        );
+        refuses_a_changed_body_and_content_type(&verifier, &req, key_id).await;
         assert_eq!(
             receive(&verifier, req.clone()).await,
             Ok(format!("{}|signature|{key_id}|{BODY}", case.owner)),

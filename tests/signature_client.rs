@@ -5,9 +5,11 @@
 
 #[path = "interop_signature/mod.rs"]
 mod interop;
+#[path = "common/signing.rs"]
+mod signing;
 
 use std::convert::Infallible;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -15,6 +17,7 @@ use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use serde_json::{Value, json};
+use signing::{Sent, send};
 use tower::{ServiceExt, service_fn};
 use tower_layer::Layer;
 use tower_shield::client::SigningLayer;
@@ -30,26 +33,6 @@ fn rfc_file(name: &str) -> String {
         env!("CARGO_MANIFEST_DIR")
     ))
     .expect("key file")
-}
-
-type Sent = Arc<Mutex<Option<Request<Bytes>>>>;
-
-/// Signs `req` with `layer` and returns what would have gone on the wire.
-async fn send(layer: &SigningLayer, req: Request<Full<Bytes>>) -> Request<Bytes> {
-    let sent: Sent = Arc::default();
-    let keep = Arc::clone(&sent);
-    let client = layer.layer(service_fn(move |req: Request<SignedBody>| {
-        let keep = Arc::clone(&keep);
-        async move {
-            let (parts, body) = req.into_parts();
-            let body = body.collect().await.unwrap().to_bytes();
-            *keep.lock().unwrap() = Some(Request::from_parts(parts, body));
-            Ok::<_, Infallible>(Response::new(Full::new(Bytes::new())))
-        }
-    }));
-    let res = client.oneshot(req).await.unwrap();
-    assert_eq!(res.status(), StatusCode::OK);
-    sent.lock().unwrap().take().expect("sent")
 }
 
 /// Hands `req` to a verifying `layer`: its status and the principal's subject.

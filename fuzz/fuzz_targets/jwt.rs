@@ -212,6 +212,9 @@ fuzz_target!(|data: &[u8]| {
                 claims["scope"] = json!(scopes.join(" "));
             }
             let name = field(2);
+            // `cnf` binds the token to a client certificate (RFC 8705): this request has none,
+            // so such a token must be refused, whatever the claim holds.
+            let bound = name == "cnf";
             if !name.is_empty()
                 && !["sub", "iss", "aud", "exp", "nbf", "iat", "scope", "scp"]
                     .contains(&name.as_str())
@@ -243,6 +246,13 @@ fuzz_target!(|data: &[u8]| {
                 Some((secret, alg)),
             );
             let value = HeaderValue::try_from(format!("Bearer {token}")).unwrap();
+            if bound {
+                assert!(
+                    send(&layer, std::slice::from_ref(&value)).is_none(),
+                    "a certificate-bound token was accepted without a certificate: {claims}"
+                );
+                return;
+            }
             for _ in 0..times {
                 let principal = send(&layer, std::slice::from_ref(&value))
                     .unwrap_or_else(|| panic!("a valid token was refused: {claims}"));
