@@ -17,14 +17,18 @@
 //! - `validate_layer`: `ValidateRequestLayer` as a `route_layer` (route found by
 //!   `MatchedPath`, `Content-Type` parsed and checked, length checked, body read, parsed and
 //!   validated); the handler takes the body with the same `Bytes` extractor and echoes it.
+//! - `validate_outer`: the same layer around the whole Router (`layer.layer(router)`, served as
+//!   it is, the way a stack wraps an application), its rule found by the request path; the same
+//!   echoing handler. No second boxed route: this is the layer's cost where it costs least.
 //!
 //! Each Router is made ready as `axum::serve` and `into_make_service` make it, with
 //! `with_state(())`: its handlers are turned into routes, and its layers applied, once (a Router
 //! called as it is does that on every request, which would charge each variant for it).
 //!
 //! So `validate_layer - identity_layer` is the layer's own cost over validating in the
-//! handler, and `identity_layer - jsonschema_in_handler` is axum's plumbing for any layer.
-//! The `_invalid` pair sends a body that breaks the schema three ways: the handler answers a
+//! handler, `identity_layer - jsonschema_in_handler` is axum's plumbing for any layer, and
+//! `validate_outer - jsonschema_in_handler` is the layer's whole cost in front of the Router.
+//! The `_invalid` variants send a body that breaks the schema three ways: the handler answers a
 //! bare `422`, the layer a problem listing the three violations.
 //!
 //! The number that matters is the interleaved table printed at the end: every round runs a
@@ -55,11 +59,13 @@ use axum::routing::post;
 use bytes::Bytes;
 use criterion::{Criterion, criterion_group};
 use http::{Method, Request, StatusCode};
+use http_body_util::BodyExt as _;
 use serde_json::{Value, json};
 use tokio::runtime::Runtime;
 use tower::ServiceExt;
 use tower::layer::util::Identity;
-use tower_shield::validate::{Rule, ValidateRequestLayer};
+use tower_layer::Layer as _;
+use tower_shield::validate::{Rule, ValidateRequest, ValidateRequestLayer};
 
 const GROUP: &str = "validate";
 const DEFAULT_ROUNDS: usize = 41;
@@ -118,18 +124,30 @@ fn identity() -> Router {
     direct().route_layer(Identity::new())
 }
 
-/// The layer validates; the handler takes the body as it is.
-fn layer() -> Router {
-    let validate = ValidateRequestLayer::builder()
+fn validate() -> ValidateRequestLayer {
+    ValidateRequestLayer::builder()
         .route(Method::POST, "/v2/posts", Rule::json(schema()))
         .build()
-        .expect("valid configuration");
-    Router::new()
-        .route(
-            "/v2/posts",
-            post(|body: Bytes| async move { (StatusCode::CREATED, body) }),
-        )
-        .route_layer(validate)
+        .expect("valid configuration")
+}
+
+/// The handler takes the body as it is.
+fn echo() -> Router {
+    Router::new().route(
+        "/v2/posts",
+        post(|body: Bytes| async move { (StatusCode::CREATED, body) }),
+    )
+}
+
+/// The layer validates, as a `route_layer`; the handler takes the body as it is.
+fn layer() -> Router {
+    echo().route_layer(validate())
+}
+
+/// The layer validates in front of the whole Router (its rule found by the request path), as
+/// a stack is served; the handler takes the body as it is.
+fn outer() -> ValidateRequest<Router> {
+    validate().layer(echo().with_state(()))
 }
 
 fn request(body: Bytes) -> Request<Body> {
@@ -139,41 +157,82 @@ fn request(body: Bytes) -> Request<Body> {
         .expect("request")
 }
 
+/// What a variant serves: a Router, or the layer in front of one (named types, no boxing).
+#[derive(Clone)]
+enum App {
+    Router(Router),
+    Outer(ValidateRequest<Router>),
+}
+
+impl App {
+    /// One request; the status and the response body.
+    async fn send(self, req: Request<Body>) -> (StatusCode, Bytes) {
+        match self {
+            Self::Router(router) => {
+                let res = router.oneshot(req).await.expect("infallible");
+                let status = res.status();
+                (
+                    status,
+                    axum::body::to_bytes(res.into_body(), usize::MAX)
+                        .await
+                        .expect("body"),
+                )
+            }
+            Self::Outer(svc) => {
+                let res = svc.oneshot(req).await.expect("infallible");
+                let status = res.status();
+                (
+                    status,
+                    res.into_body().collect().await.expect("body").to_bytes(),
+                )
+            }
+        }
+    }
+
+    /// One request, the response dropped unread: what the timed loop runs.
+    async fn respond(self, req: Request<Body>) {
+        match self {
+            Self::Router(router) => drop(black_box(router.oneshot(req).await)),
+            Self::Outer(svc) => drop(black_box(svc.oneshot(req).await)),
+        }
+    }
+}
+
 struct Variant {
     name: &'static str,
-    router: Router,
+    app: App,
     body: Bytes,
 }
 
 fn variants() -> Vec<Variant> {
     let v = |name, router: Router, body| Variant {
         name,
-        router: router.with_state(()),
+        app: App::Router(router.with_state(())),
+        body,
+    };
+    let o = |name, body| Variant {
+        name,
+        app: App::Outer(outer()),
         body,
     };
     vec![
         v("jsonschema_in_handler", direct(), valid_body()),
         v("identity_layer", identity(), valid_body()),
         v("validate_layer", layer(), valid_body()),
+        o("validate_outer", valid_body()),
         v("jsonschema_in_handler_invalid", direct(), invalid_body()),
         v("validate_layer_invalid", layer(), invalid_body()),
+        o("validate_outer_invalid", invalid_body()),
     ]
 }
 
 /// All must answer alike, or the comparison means nothing.
 async fn check_variants() {
-    for Variant { name, router, body } in variants() {
-        let res = router
-            .oneshot(request(body.clone()))
-            .await
-            .expect("infallible");
-        let status = res.status();
-        let got = axum::body::to_bytes(res.into_body(), usize::MAX)
-            .await
-            .expect("body");
+    for Variant { name, app, body } in variants() {
+        let (status, got) = app.send(request(body.clone())).await;
         if name.ends_with("invalid") {
             assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{name}");
-            if name.starts_with("validate_layer") {
+            if name.starts_with("validate_") {
                 let problem: Value = serde_json::from_slice(&got).expect("a problem");
                 assert_eq!(
                     problem["errors"].as_array().map(Vec::len),
@@ -192,13 +251,10 @@ fn bench(c: &mut Criterion) {
     let rt = runtime();
     rt.block_on(check_variants());
     let mut group = c.benchmark_group(GROUP);
-    for Variant { name, router, body } in variants() {
+    for Variant { name, app, body } in variants() {
         group.bench_function(name, |b| {
-            b.to_async(&rt).iter(|| {
-                let router = router.clone();
-                let req = request(body.clone());
-                async move { black_box(router.oneshot(req).await.expect("infallible")) }
-            });
+            b.to_async(&rt)
+                .iter(|| app.clone().respond(request(body.clone())));
         });
     }
     group.finish();
@@ -221,15 +277,11 @@ fn run(rt: &Runtime, variant: &Variant, n: u32) -> f64 {
     rt.block_on(async {
         let start = Instant::now();
         for _ in 0..n {
-            let req = request(variant.body.clone());
-            black_box(
-                variant
-                    .router
-                    .clone()
-                    .oneshot(req)
-                    .await
-                    .expect("infallible"),
-            );
+            variant
+                .app
+                .clone()
+                .respond(request(variant.body.clone()))
+                .await;
         }
         start.elapsed().as_nanos() as f64 / f64::from(n.max(1))
     })
@@ -295,6 +347,12 @@ fn interleaved(rounds: usize, batch: u32) {
             diff(id, d),
             diff(l, id)
         );
+        if let Some(o) = index("validate_outer") {
+            println!(
+                "around the Router (validate_outer - jsonschema_in_handler): {:.0} ns",
+                diff(o, d)
+            );
+        }
     }
 }
 

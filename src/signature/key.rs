@@ -209,10 +209,24 @@ pub(crate) fn hmac_of(key: &hmac::Key, parts: &[&[u8]]) -> hmac::Tag {
     ctx.sign()
 }
 
-/// Constant-time equality (the lengths are not secret).
+/// Constant-time equality (the lengths are not secret): the differences of every 8-byte word
+/// are OR-ed together, each word passed through an optimisation barrier so that the compiler
+/// cannot stop early, and the result compared with `subtle`. A byte at a time through `subtle`
+/// costs about ten instructions per byte; this about two.
 pub(crate) fn ct_eq(a: &[u8], b: &[u8]) -> bool {
     use subtle::ConstantTimeEq as _;
-    a.len() == b.len() && bool::from(a.ct_eq(b))
+    if a.len() != b.len() {
+        return false;
+    }
+    let word = |s: &[u8]| {
+        let mut w = [0u8; 8];
+        w[..s.len()].copy_from_slice(s);
+        u64::from_ne_bytes(w)
+    };
+    let diff = a.chunks(8).zip(b.chunks(8)).fold(0u64, |acc, (x, y)| {
+        std::hint::black_box(acc | (word(x) ^ word(y)))
+    });
+    bool::from(diff.ct_eq(&0))
 }
 
 impl fmt::Debug for VerifyingKey {

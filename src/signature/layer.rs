@@ -184,7 +184,7 @@ impl SignatureLayer {
                 let (key, id) = standard_webhooks::verify(h, req.headers(), body, keys)?;
                 Ok(Verified {
                     key,
-                    replay: Replay::Id(id.as_bytes()),
+                    replay: Replay::Id(id),
                 })
             }
             Head::Stripe(h) => {

@@ -137,11 +137,19 @@ pub(crate) fn one_header<'h>(
     let text = value
         .to_str()
         .map_err(|_| Failure::MalformedHeader(name, "not visible ASCII"))?
-        .trim();
+        .trim_ascii();
     if text.is_empty() {
         return Err(Failure::MalformedHeader(name, "empty"));
     }
     Ok(text)
+}
+
+/// The bytes of header `header` that [`one_header`] accepted before (the request's headers are
+/// not changed in between): looked up once, not checked again. Empty if it is gone.
+pub(crate) fn checked_header<'h>(headers: &'h HeaderMap, header: &'static HeaderName) -> &'h [u8] {
+    headers
+        .get(header)
+        .map_or(&[][..], |v| v.as_bytes().trim_ascii())
 }
 
 /// A Unix timestamp in seconds: 1 to 12 ASCII digits (up to the year 33658), nothing else.

@@ -9,7 +9,9 @@ use http::{HeaderMap, HeaderName};
 
 use super::ConfigError;
 use super::key::{Algorithm, SigningKey, VerifyingKey, ct_eq};
-use super::rejection::{Failure, MAX_SIGNATURES, decimal, one_header, parse_unix_secs};
+use super::rejection::{
+    Failure, MAX_SIGNATURES, checked_header, decimal, one_header, parse_unix_secs,
+};
 
 /// `webhook-id`.
 pub(crate) static ID: HeaderName = HeaderName::from_static("webhook-id");
@@ -52,7 +54,7 @@ pub(crate) fn parse_head(headers: &HeaderMap) -> Result<Head, Failure> {
         return Err(Failure::MalformedHeader(ID.as_str(), "not a message id"));
     }
     let timestamp = parse_unix_secs(one_header(headers, &TIMESTAMP)?, TIMESTAMP.as_str())?;
-    check_signatures(one_header(headers, &SIGNATURE)?)?;
+    check_signatures(one_header(headers, &SIGNATURE)?.as_bytes())?;
     Ok(Head { timestamp })
 }
 
@@ -60,48 +62,95 @@ fn malformed(why: &'static str) -> Failure {
     Failure::MalformedHeader(SIGNATURE.as_str(), why)
 }
 
+/// The items of a `webhook-signature` value: split on spaces, empty items skipped. A loop over
+/// bytes: the values are short, and a `memchr` per item costs more than it saves.
+struct Items<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Iterator for Items<'a> {
+    type Item = &'a [u8];
+
+    fn next(&mut self) -> Option<&'a [u8]> {
+        let start = self.rest.iter().position(|&b| b != b' ')?;
+        let rest = &self.rest[start..];
+        let end = rest.iter().position(|&b| b == b' ').unwrap_or(rest.len());
+        let (item, after) = rest.split_at(end);
+        self.rest = after;
+        Some(item)
+    }
+}
+
 /// The `v1` and `v1a` signatures of a `webhook-signature` value, as `(version, base64)`, in
 /// order: space-separated `version,base64` pairs. Versions other than `v1` and `v1a` are
 /// skipped (the spec reserves them); a pair that does not parse, or more than
 /// [`MAX_SIGNATURES`] items, is an error (and the last item). The base64 is not decoded here.
-pub(crate) fn signatures(text: &str) -> impl Iterator<Item = Result<(Version, &str), Failure>> {
-    text.split(' ')
-        .filter(|s| !s.is_empty())
-        .enumerate()
-        .filter_map(|(i, item)| {
-            if i >= MAX_SIGNATURES {
-                return Some(Err(malformed("too many signatures")));
+pub(crate) fn signatures(text: &[u8]) -> impl Iterator<Item = Result<(Version, &[u8]), Failure>> {
+    Items { rest: text }.enumerate().filter_map(|(i, item)| {
+        if i >= MAX_SIGNATURES {
+            return Some(Err(malformed("too many signatures")));
+        }
+        let Some(comma) = item.iter().position(|&b| b == b',') else {
+            return Some(Err(malformed("expected version,signature")));
+        };
+        let (version, sig) = (&item[..comma], &item[comma + 1..]);
+        let version = match version {
+            b"v1" => Version::V1,
+            b"v1a" => Version::V1a,
+            v if !v.is_empty() && v.iter().all(u8::is_ascii_alphanumeric) => {
+                return None;
             }
-            let Some((version, sig)) = item.split_once(',') else {
-                return Some(Err(malformed("expected version,signature")));
-            };
-            let version = match version {
-                "v1" => Version::V1,
-                "v1a" => Version::V1a,
-                v if !v.is_empty() && v.bytes().all(|b| b.is_ascii_alphanumeric()) => {
-                    return None;
-                }
-                _ => return Some(Err(malformed("expected version,signature"))),
-            };
-            Some(Ok((version, sig)))
-        })
+            _ => return Some(Err(malformed("expected version,signature"))),
+        };
+        Some(Ok((version, sig)))
+    })
+}
+
+/// The base64 alphabet (standard, `+` and `/`): each byte's 6-bit value, or `0xff`.
+const B64: [u8; 256] = {
+    let mut table = [0xff; 256];
+    let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut i = 0;
+    while i < alphabet.len() {
+        table[alphabet[i] as usize] = i as u8;
+        i += 1;
+    }
+    table
+};
+
+/// Whether `text` is canonical padded standard base64 of at least one byte: what the `base64`
+/// crate's `STANDARD` engine decodes (whole quanta, `=` padding only at the end, unused bits of
+/// the last symbol zero), checked without decoding.
+pub(crate) fn is_base64(text: &[u8]) -> bool {
+    if text.is_empty() || !text.len().is_multiple_of(4) {
+        return false;
+    }
+    let pad = text.iter().rev().take_while(|&&b| b == b'=').count();
+    if pad > 2 {
+        return false;
+    }
+    let data = &text[..text.len() - pad];
+    if !data.iter().all(|&b| B64[usize::from(b)] != 0xff) {
+        return false;
+    }
+    // The last symbol's bits past the data must be zero: 4 of them with `==`, 2 with `=`.
+    let unused = match pad {
+        0 => 0,
+        1 => 0b11,
+        _ => 0b1111,
+    };
+    data.last()
+        .is_some_and(|&b| B64[usize::from(b)] & unused == 0)
 }
 
 /// Checks a `webhook-signature` value: every pair parses ([`signatures`]), every signature is
-/// base64 of at least one byte, and there is a `v1` or `v1a` one. Nothing is allocated for
-/// signatures of the sizes that can match (a longer one is decoded on the heap, to be
-/// refused the same way).
-pub(crate) fn check_signatures(text: &str) -> Result<(), Failure> {
+/// canonical base64 of at least one byte ([`is_base64`]), and there is a `v1` or `v1a` one.
+/// Nothing is decoded nor allocated.
+pub(crate) fn check_signatures(text: &[u8]) -> Result<(), Failure> {
     let mut any = false;
     for listed in signatures(text) {
         let (_, sig) = listed?;
-        let mut buf = [0u8; V1A_B64_LEN / 4 * 3];
-        let decoded = if sig.len() <= V1A_B64_LEN {
-            STANDARD.decode_slice(sig, &mut buf).ok()
-        } else {
-            STANDARD.decode(sig).ok().map(|v| v.len())
-        };
-        if decoded.is_none_or(|n| n == 0) {
+        if !is_base64(sig) {
             return Err(malformed("signature is not base64"));
         }
         any = true;
@@ -113,22 +162,22 @@ pub(crate) fn check_signatures(text: &str) -> Result<(), Failure> {
 }
 
 /// The key that signed `body` under `head` (the id and signatures from `headers`, checked by
-/// [`parse_head`]), if any, and the message id. Every listed signature is tried against every key of its kind
-/// (rotation). An HMAC tag is computed once per key, over `id.timestamp.body` fed in parts (no
-/// message is assembled), encoded once, and compared in constant time with each `v1`
-/// signature as sent: the base64 engine only decodes canonical text, so equal text is exactly
-/// an equal tag.
+/// [`parse_head`], so they are read again without being checked again), if any, and the
+/// message id. Every listed signature is tried against every key of its kind (rotation). An
+/// HMAC tag is computed once per key, over `id.timestamp.body` fed in parts (no message is
+/// assembled), encoded once, and compared in constant time with each `v1` signature as sent:
+/// [`check_signatures`] admits only canonical base64, so equal text is exactly an equal tag.
 pub(crate) fn verify<'k, 'h>(
     head: &Head,
     headers: &'h HeaderMap,
     body: &[u8],
     keys: &'k [VerifyingKey],
-) -> Result<(&'k VerifyingKey, &'h str), Failure> {
-    let id = one_header(headers, &ID)?;
-    let text = one_header(headers, &SIGNATURE)?;
+) -> Result<(&'k VerifyingKey, &'h [u8]), Failure> {
+    let id = checked_header(headers, &ID);
+    let text = checked_header(headers, &SIGNATURE);
     let mut ts = [0u8; 20];
     let ts = decimal(head.timestamp, &mut ts);
-    let parts: [&[u8]; 5] = [id.as_bytes(), b".", ts, b".", body];
+    let parts: [&[u8]; 5] = [id, b".", ts, b".", body];
     let listed = || signatures(text).filter_map(Result::ok);
     for key in keys {
         match key.algorithm() {
@@ -144,7 +193,7 @@ pub(crate) fn verify<'k, 'h>(
                 // `|` not `||`: every signature is compared, whichever matches.
                 let matched = listed()
                     .filter(|(v, _)| *v == Version::V1)
-                    .fold(false, |found, (_, s)| found | ct_eq(b64, s.as_bytes()));
+                    .fold(false, |found, (_, s)| found | ct_eq(b64, s));
                 if matched {
                     return Ok((key, id));
                 }

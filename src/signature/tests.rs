@@ -40,7 +40,10 @@ fn standard_webhooks_reference_vector() {
     ];
     let (key, id) =
         standard_webhooks::verify(&head, &headers, br#"{"test": 2432232314}"#, &keys).unwrap();
-    assert_eq!((key.owner(), id), ("o", "msg_p5jXN8AQM9LWM0D4loKWxJek"));
+    assert_eq!(
+        (key.owner(), id),
+        ("o", &b"msg_p5jXN8AQM9LWM0D4loKWxJek"[..])
+    );
     assert_eq!(
         standard_webhooks::verify(&head, &headers, br#"{"test": 2432232315}"#, &keys).err(),
         Some(Failure::NoMatchingSignature)
@@ -65,8 +68,8 @@ fn standard_webhooks_reference_vector() {
 
 /// The listed signatures, decoded (for the tests).
 fn listed(text: &str) -> Result<Vec<(Version, Vec<u8>)>, Failure> {
-    standard_webhooks::check_signatures(text)?;
-    Ok(standard_webhooks::signatures(text)
+    standard_webhooks::check_signatures(text.as_bytes())?;
+    Ok(standard_webhooks::signatures(text.as_bytes())
         .map(|r| {
             let (v, b64) = r.unwrap();
             (v, STANDARD.decode(b64).unwrap())
@@ -172,10 +175,47 @@ fn timestamps_are_short_digit_strings() {
     }
 }
 
+/// `is_base64` admits exactly what the `base64` crate's `STANDARD` engine decodes to at least
+/// one byte: the verifier compares signatures as text, which is only sound for canonical text.
+#[test]
+fn is_base64_is_what_the_standard_engine_decodes() {
+    for (text, ok) in [
+        ("Zm9v", true),
+        ("Zm8=", true),
+        ("Zg==", true),
+        ("Zh==", false), // unused bits set
+        ("Zm9=", false), // unused bits set
+        ("Zg=", false),
+        ("Zg", false),
+        ("Z===", false),
+        ("====", false),
+        ("", false),
+        ("Zm9v\n", false),
+        ("Zm-v", false), // URL-safe alphabet
+        ("Zm=v", false),
+    ] {
+        assert_eq!(
+            standard_webhooks::is_base64(text.as_bytes()),
+            ok,
+            "{text:?}"
+        );
+        let decoded = STANDARD.decode(text).is_ok_and(|v| !v.is_empty());
+        assert_eq!(decoded, ok, "{text:?}: the engine");
+    }
+}
+
 proptest! {
     #[test]
+    fn is_base64_agrees_with_the_standard_engine(
+        text in prop_oneof!["[A-Za-z0-9+/=_-]{0,12}", "[A-Za-z0-9+/]{0,11}={0,3}"]
+    ) {
+        let decoded = STANDARD.decode(&text).is_ok_and(|v| !v.is_empty());
+        prop_assert_eq!(standard_webhooks::is_base64(text.as_bytes()), decoded);
+    }
+
+    #[test]
     fn the_header_parsers_never_panic(text in "\\PC{0,300}") {
-        let _ = standard_webhooks::check_signatures(&text);
+        let _ = standard_webhooks::check_signatures(text.as_bytes());
         let _ = stripe::parse_signature(&text);
         let _ = github::parse_signature(&text);
         let _ = parse_unix_secs(&text, "h");
@@ -186,7 +226,7 @@ proptest! {
     fn the_header_parsers_never_panic_on_their_own_alphabet(
         text in "[vta1=,; ()\"@:?*a-z0-9+/_.-]{0,200}"
     ) {
-        let _ = standard_webhooks::check_signatures(&text);
+        let _ = standard_webhooks::check_signatures(text.as_bytes());
         let _ = stripe::parse_signature(&text);
         let _ = super::http_sig::sf::parse_dictionary(&text);
     }
@@ -306,4 +346,22 @@ fn structured_fields_round_trip_what_signatures_use() {
     assert!(sf::parse_dictionary(&many).is_ok()); // duplicates collapse to one member
     let distinct: Vec<String> = (0..40).map(|i| format!("k{i}=1")).collect();
     assert!(sf::parse_dictionary(&distinct.join(", ")).is_err());
+}
+
+/// `ct_eq` is equality: every length up to three words, a difference at every position.
+#[test]
+fn ct_eq_is_equality() {
+    use super::key::ct_eq;
+    for len in 0..=24usize {
+        let a: Vec<u8> = (0..len).map(|i| i as u8 ^ 0x5a).collect();
+        assert!(ct_eq(&a, &a.clone()), "{len}");
+        for i in 0..len {
+            for bit in [0x01u8, 0x80] {
+                let mut b = a.clone();
+                b[i] ^= bit;
+                assert!(!ct_eq(&a, &b), "{len} bytes, byte {i}, bit {bit:#x}");
+            }
+        }
+        assert!(!ct_eq(&a, &[a.as_slice(), &[0]].concat()), "{len}: longer");
+    }
 }

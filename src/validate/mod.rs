@@ -96,11 +96,16 @@
 //! - **Inside the `Router`**, as a `route_layer` (`Router::route_layer` or
 //!   `MethodRouter::route_layer`): routing ran, so the rule is found by axum's `MatchedPath`
 //!   (the template, `/v2/posts/{id}`, compared as written; nested routers' templates include
-//!   their prefix), and unknown routes get the Router's `404`, not a `415`. This is the
-//!   placement to prefer.
+//!   their prefix), and unknown routes get the Router's `404`, not a `415`. The simplest
+//!   placement: the rules follow the routes as axum matched them.
 //! - **Around the `Router`** (or any service): the rule is found by the request path, exact
-//!   paths first, then templates in the order given. A `VersioningLayer` that strips `/v2`
-//!   must then be outside it or the rules must name the stripped paths.
+//!   paths first, then templates in the order given; a path without a rule is passed on
+//!   untouched, so unknown routes still get the Router's `404`. A `VersioningLayer` that strips
+//!   `/v2` must then be outside it or the rules must name the stripped paths. This placement is
+//!   the cheaper one: axum wraps each route under a `route_layer` in a second boxed service,
+//!   which costs about as much as the validation's own work. In `benches/validate.rs` (a 2 KiB
+//!   body, interleaved) the layer around the Router costs 111–114% of validating with
+//!   `jsonschema` in the handler, and 124–125% as a `route_layer`.
 //!
 //! Either way put it inside authentication and rate limiting: an anonymous or over-limit
 //! client is refused before its body is read.
