@@ -20,6 +20,10 @@
 //! - `validate_outer`: the same layer around the whole Router (`layer.layer(router)`, served as
 //!   it is, the way a stack wraps an application), its rule found by the request path; the same
 //!   echoing handler. No second boxed route: this is the layer's cost where it costs least.
+//! - `jsonschema_in_handler_256b` / `validate_outer_256b` and `_8k`: the same two with a body
+//!   of about 256 bytes and 8 KiB. The layer's cost is mostly fixed (the content type, the
+//!   length, the body's hand-over), the validation's grows with the body: the ratio depends on
+//!   the size, so it is reported at three.
 //!
 //! Each Router is made ready as `axum::serve` and `into_make_service` make it, with
 //! `with_state(())`: its handlers are turned into routes, and its layers applied, once (a Router
@@ -83,10 +87,17 @@ fn schema() -> Value {
     })
 }
 
+/// A valid body of about 2 KiB (the default case).
 fn valid_body() -> Bytes {
+    valid_body_of(35)
+}
+
+/// A valid body whose `body` member is `repeats` sentences of 57 characters: 3 make about
+/// 256 bytes, 35 about 2 KiB, 143 about 8 KiB (under the schema's 10,000 characters).
+fn valid_body_of(repeats: usize) -> Bytes {
     let text = json!({
         "title": "Validating request bodies at the edge of a Tower stack",
-        "body": "Lorem ipsum dolor sit amet, consectetur adipiscing elit. ".repeat(35),
+        "body": "Lorem ipsum dolor sit amet, consectetur adipiscing elit. ".repeat(repeats),
     })
     .to_string();
     Bytes::from(text)
@@ -202,33 +213,62 @@ struct Variant {
     name: &'static str,
     app: App,
     body: Bytes,
+    /// The variant it is compared with: `jsonschema_in_handler` on the same body.
+    base: &'static str,
 }
 
 fn variants() -> Vec<Variant> {
-    let v = |name, router: Router, body| Variant {
+    let v = |name, router: Router, body, base| Variant {
         name,
         app: App::Router(router.with_state(())),
         body,
+        base,
     };
-    let o = |name, body| Variant {
+    let o = |name, body, base| Variant {
         name,
         app: App::Outer(outer()),
         body,
+        base,
     };
+    let (small, large) = (valid_body_of(3), valid_body_of(143));
+    let handler = "jsonschema_in_handler";
+    let handler_invalid = "jsonschema_in_handler_invalid";
     vec![
-        v("jsonschema_in_handler", direct(), valid_body()),
-        v("identity_layer", identity(), valid_body()),
-        v("validate_layer", layer(), valid_body()),
-        o("validate_outer", valid_body()),
-        v("jsonschema_in_handler_invalid", direct(), invalid_body()),
-        v("validate_layer_invalid", layer(), invalid_body()),
-        o("validate_outer_invalid", invalid_body()),
+        v(handler, direct(), valid_body(), handler),
+        v("identity_layer", identity(), valid_body(), handler),
+        v("validate_layer", layer(), valid_body(), handler),
+        o("validate_outer", valid_body(), handler),
+        v(handler_invalid, direct(), invalid_body(), handler_invalid),
+        v(
+            "validate_layer_invalid",
+            layer(),
+            invalid_body(),
+            handler_invalid,
+        ),
+        o("validate_outer_invalid", invalid_body(), handler_invalid),
+        v(
+            "jsonschema_in_handler_256b",
+            direct(),
+            small.clone(),
+            "jsonschema_in_handler_256b",
+        ),
+        o("validate_outer_256b", small, "jsonschema_in_handler_256b"),
+        v(
+            "jsonschema_in_handler_8k",
+            direct(),
+            large.clone(),
+            "jsonschema_in_handler_8k",
+        ),
+        o("validate_outer_8k", large, "jsonschema_in_handler_8k"),
     ]
 }
 
 /// All must answer alike, or the comparison means nothing.
 async fn check_variants() {
-    for Variant { name, app, body } in variants() {
+    for Variant {
+        name, app, body, ..
+    } in variants()
+    {
         let (status, got) = app.send(request(body.clone())).await;
         if name.ends_with("invalid") {
             assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{name}");
@@ -251,7 +291,10 @@ fn bench(c: &mut Criterion) {
     let rt = runtime();
     rt.block_on(check_variants());
     let mut group = c.benchmark_group(GROUP);
-    for Variant { name, app, body } in variants() {
+    for Variant {
+        name, app, body, ..
+    } in variants()
+    {
         group.bench_function(name, |b| {
             b.to_async(&rt)
                 .iter(|| app.clone().respond(request(body.clone())));
@@ -315,11 +358,7 @@ fn interleaved(rounds: usize, batch: u32) {
     );
     let index = |name: &str| variants.iter().position(|v| v.name == name);
     for (i, variant) in variants.iter().enumerate() {
-        let base = if variant.name.ends_with("_invalid") {
-            index("jsonschema_in_handler_invalid")
-        } else {
-            index("jsonschema_in_handler")
-        };
+        let base = index(variant.base);
         let ratio = base.filter(|&b| b != i).map_or_else(
             || "-".to_owned(),
             |b| {
