@@ -239,10 +239,32 @@ impl AuthLayer {
         match result {
             Ok(decision) => {
                 metrics::store_decision("auth_throttle", watch.elapsed());
-                if let Probe::Throttled(retry_after, dimension) =
-                    throttle.judge(&mut attempt, &decision)
-                {
-                    return throttled(req, &attempt, retry_after, dimension);
+                match throttle.judge(&mut attempt, &decision) {
+                    Probe::Go => {}
+                    Probe::Throttled(retry_after, dimension) => {
+                        return throttled(req, &attempt, retry_after, dimension);
+                    }
+                    // Each wait ends when a check of the counter is over; an attempt that
+                    // waited this often is told to come back rather than wait on.
+                    Probe::Wait(_, dimension) if attempt.waits >= MAX_WAITS => {
+                        return throttled(req, &attempt, 1, dimension);
+                    }
+                    Probe::Wait(done, _) => {
+                        attempt.waits += 1;
+                        let config = Arc::clone(&self.config);
+                        return Decision::Wait(Waiting::Store(Box::pin(async move {
+                            done.await;
+                            let watch = Stopwatch::start();
+                            let result = match &config.throttle {
+                                Some(throttle) => throttle.read(&attempt).resolve().await,
+                                None => Ok(StoreDecision {
+                                    now: 0,
+                                    verdicts: smallvec::SmallVec::new(),
+                                }),
+                            };
+                            Resumed::Probed(result, Box::new(attempt), watch)
+                        })));
+                    }
                 }
             }
             Err(e) => store_failed(req, &attempt, &e, "read"),
@@ -251,6 +273,11 @@ impl AuthLayer {
         self.ask(req, 0)
     }
 }
+
+/// How many times an attempt waits for other checks of its counters before it is answered
+/// `429` (`Retry-After: 1`): more than the free failures of the default throttle, so that a
+/// burst is judged as if it had come in order.
+const MAX_WAITS: u32 = 32;
 
 /// The `429` of a throttled attempt, its event and metrics.
 fn throttled<B>(

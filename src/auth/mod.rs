@@ -87,6 +87,7 @@ mod builder;
 mod chain;
 mod cnf;
 mod error;
+mod inflight;
 #[cfg(feature = "introspection")]
 #[cfg_attr(docsrs, doc(cfg(feature = "introspection")))]
 pub mod introspection;

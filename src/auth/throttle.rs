@@ -10,6 +10,7 @@ use http::HeaderValue;
 use http::header::RETRY_AFTER;
 use smallvec::SmallVec;
 
+use super::inflight::{self, Admission, Counter, InFlight, Ticket};
 use super::{Authenticator, ConfigError, RequestHead};
 use crate::core::Answer;
 use crate::problem::{Problem, ProblemType, Rejection};
@@ -185,6 +186,7 @@ impl Throttle {
     /// Compiles the rules, checked once when the layer is built.
     pub(super) fn compile(&self) -> Result<Compiled, ConfigError> {
         Ok(Compiled {
+            inflight: Arc::default(),
             throttle: self.clone(),
             ip: self.ip.map(|b| b.rule("ip")).transpose()?,
             identity: self.identity.map(|b| b.rule("identity")).transpose()?,
@@ -261,6 +263,8 @@ impl ThrottleBuilder {
 #[derive(Clone)]
 pub(super) struct Compiled {
     throttle: Throttle,
+    /// The credential checks in flight, shared by the layer's clones.
+    inflight: Arc<InFlight>,
     ip: Option<Rule>,
     identity: Option<Rule>,
     pair: Option<Rule>,
@@ -294,6 +298,11 @@ pub(crate) struct Attempt {
     pair_key: Vec<u8>,
     /// Whether the pair's counter held failures when read (a success then clears it).
     pub(super) pair_failed: bool,
+    /// Its place among the checks in flight, once admitted (shared by the clones that
+    /// request extensions need; given back when the last is dropped).
+    ticket: Option<Arc<Ticket>>,
+    /// How many times it waited for other checks of its counters.
+    pub(super) waits: u32,
 }
 
 /// What the read of an attempt's counters concluded.
@@ -302,6 +311,10 @@ pub(super) enum Probe {
     Go,
     /// Refused: the seconds to wait, and the dimension with the longest wait.
     Throttled(u64, &'static str),
+    /// Other checks of a counter are in flight and would use up its free failures: wait for
+    /// one to be over (the future), then read the counters again. The dimension, for when
+    /// the attempt has waited too often.
+    Wait(tokio::sync::futures::OwnedNotified, &'static str),
 }
 
 impl Compiled {
@@ -340,6 +353,8 @@ impl Compiled {
             ip_key,
             pair_key,
             pair_failed: false,
+            ticket: None,
+            waits: 0,
         }
     }
 
@@ -392,10 +407,25 @@ impl Compiled {
         self.throttle.store.decide(&checks)
     }
 
-    /// What the read concluded; notes whether the pair's counter holds failures.
+    /// What the read concluded; notes whether the pair's counter holds failures. An attempt
+    /// the counters let through is admitted among the checks in flight ([`inflight`]), or
+    /// told to wait for one of them.
     pub(super) fn judge(&self, attempt: &mut Attempt, decision: &Decision) -> Probe {
-        let dims: SmallVec<[Dimension; 3]> =
-            self.checks(attempt, 0).iter().map(|&(d, _)| d).collect();
+        let checks = self.checks(attempt, 0);
+        let dims: SmallVec<[Dimension; 3]> = checks.iter().map(|&(d, _)| d).collect();
+        let counters: SmallVec<[Counter; 3]> = checks
+            .into_iter()
+            .zip(&decision.verdicts)
+            .map(|((dimension, check), verdict)| Counter {
+                key: inflight::key(check.scope, check.key),
+                failed: verdict
+                    .status
+                    .limit
+                    .saturating_sub(verdict.status.remaining),
+                free: verdict.status.limit,
+                label: dimension.label(),
+            })
+            .collect();
         let mut worst: Option<(u64, &'static str)> = None;
         for (dimension, verdict) in dims.iter().zip(&decision.verdicts) {
             if *dimension == Dimension::Pair {
@@ -408,11 +438,18 @@ impl Compiled {
                 }
             }
         }
-        match worst {
-            Some((wait, dimension)) => {
-                Probe::Throttled(wait.div_ceil(MICROS_PER_SEC).max(1), dimension)
+        if let Some((wait, dimension)) = worst {
+            return Probe::Throttled(wait.div_ceil(MICROS_PER_SEC).max(1), dimension);
+        }
+        if counters.is_empty() {
+            return Probe::Go;
+        }
+        match self.inflight.admit(counters) {
+            Admission::Go(ticket) => {
+                attempt.ticket = Some(Arc::new(ticket));
+                Probe::Go
             }
-            None => Probe::Go,
+            Admission::Wait(done, dimension) => Probe::Wait(done, dimension),
         }
     }
 
