@@ -24,7 +24,11 @@ pub enum MediaTypeRefusal {
 
 /// One way a JSON body breaks its schema: where ([RFC 6901] JSON Pointer into the body, `""`
 /// for the whole body) and what. The message names the schema keyword's expectation and
-/// never repeats the offending value.
+/// never repeats the offending value. What the client wrote is bounded in it: unexpected
+/// property names are quoted at most [`MAX_NAMES`] at a time, each cut to [`MAX_NAME_LEN`]
+/// characters, any message to [`MAX_MESSAGE_LEN`], and a pointer longer than
+/// [`MAX_POINTER_LEN`] bytes is shortened to its longest ancestor that fits. A body of a
+/// thousand long unexpected names cannot make its refusal the size of the body.
 ///
 /// [RFC 6901]: https://www.rfc-editor.org/rfc/rfc6901
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -33,9 +37,33 @@ pub struct Violation {
     message: String,
 }
 
+/// The most unexpected property names a message quotes.
+pub const MAX_NAMES: usize = 5;
+/// The most characters of a property name a message quotes.
+pub const MAX_NAME_LEN: usize = 64;
+/// The most characters of a message.
+pub const MAX_MESSAGE_LEN: usize = 300;
+/// The most bytes of a pointer.
+pub const MAX_POINTER_LEN: usize = 256;
+
 impl Violation {
     pub(crate) fn new(pointer: String, message: String) -> Self {
         Self { pointer, message }
+    }
+
+    /// The violation `error` reports, bounded as the type's docs say.
+    pub(crate) fn of(error: &jsonschema::ValidationError<'_>) -> Self {
+        use jsonschema::error::ValidationErrorKind as Kind;
+        let message = match error.kind() {
+            Kind::AdditionalProperties { unexpected } => {
+                unexpected_names("Additional properties are not allowed", unexpected)
+            }
+            Kind::UnevaluatedProperties { unexpected } => {
+                unexpected_names("Unevaluated properties are not allowed", unexpected)
+            }
+            _ => clip(&error.masked().to_string(), MAX_MESSAGE_LEN),
+        };
+        Self::new(pointer_within(error.instance_path().as_str()), message)
     }
 
     /// The JSON Pointer to the offending value.
@@ -160,4 +188,49 @@ impl Rejection for ValidationError {
             Self::UnreadableBody => problem.with_detail("The request body could not be read."),
         }
     }
+}
+
+/// `text` cut to `max` characters, with `…` when cut.
+fn clip(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text.to_owned(),
+    }
+}
+
+/// `jsonschema`'s message for unexpected properties (`... ('a', 'b' were unexpected)`), with at
+/// most [`MAX_NAMES`] names of at most [`MAX_NAME_LEN`] characters, and how many more.
+fn unexpected_names(what: &str, names: &[String]) -> String {
+    let quoted: Vec<String> = names
+        .iter()
+        .take(MAX_NAMES)
+        .map(|n| format!("'{}'", clip(n, MAX_NAME_LEN)))
+        .collect();
+    let more = names.len().saturating_sub(MAX_NAMES);
+    let verb = if names.len() == 1 { "was" } else { "were" };
+    if more == 0 {
+        format!("{what} ({} {verb} unexpected)", quoted.join(", "))
+    } else {
+        format!(
+            "{what} ({} and {more} more {verb} unexpected)",
+            quoted.join(", ")
+        )
+    }
+}
+
+/// `pointer`, or its longest ancestor (whole reference tokens) within [`MAX_POINTER_LEN`].
+fn pointer_within(pointer: &str) -> String {
+    if pointer.len() <= MAX_POINTER_LEN {
+        return pointer.to_owned();
+    }
+    let mut end = 0;
+    for (i, b) in pointer.bytes().enumerate() {
+        if i > MAX_POINTER_LEN {
+            break;
+        }
+        if b == b'/' {
+            end = i;
+        }
+    }
+    pointer[..end].to_owned()
 }

@@ -91,10 +91,7 @@ impl Config {
         for error in schema.iter_errors(&value) {
             total += 1;
             if violations.len() < self.max_errors {
-                violations.push(Violation::new(
-                    error.instance_path().as_str().to_owned(),
-                    error.masked().to_string(),
-                ));
+                violations.push(Violation::of(&error));
             }
         }
         Err(ValidationError::SchemaViolations { violations, total })

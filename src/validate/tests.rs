@@ -18,8 +18,8 @@ use tower_layer::Layer;
 use super::media::{ContentType, check};
 use super::route::Template;
 use super::{
-    ConfigError, Draft, MediaTypeRefusal, Rule, ValidateRequestLayer, ValidatedBody,
-    ValidationError,
+    ConfigError, Draft, MAX_MESSAGE_LEN, MAX_NAME_LEN, MediaTypeRefusal, Rule,
+    ValidateRequestLayer, ValidatedBody, ValidationError, Violation,
 };
 use crate::problem::Problem;
 
@@ -650,4 +650,80 @@ fn deep_nesting_is_invalid_json_not_a_stack_overflow() {
         panic!("expected invalid JSON")
     };
     assert_eq!(detail, "recursion limit exceeded at line 1 column 128");
+}
+
+/// The one violation of `body` under `schema`.
+fn only_violation(schema: Value, body: &Value) -> Violation {
+    let layer = ValidateRequestLayer::builder()
+        .route(Method::POST, "/n", Rule::json(schema))
+        .build()
+        .unwrap();
+    let body = serde_json::to_vec(body).unwrap();
+    let Err(ValidationError::SchemaViolations {
+        mut violations,
+        total,
+    }) = layer.config.check_body_for_tests(0, &body)
+    else {
+        panic!("expected violations")
+    };
+    assert_eq!(total, 1);
+    violations.remove(0)
+}
+
+#[test]
+fn what_the_client_wrote_is_bounded_in_a_violation() {
+    let closed =
+        || json!({"type": "object", "properties": {"title": {}}, "additionalProperties": false});
+    // A few short unexpected names: jsonschema's own message.
+    let v = only_violation(closed(), &json!({"a": 1, "b": 2}));
+    assert_eq!(
+        v.message(),
+        "Additional properties are not allowed ('a', 'b' were unexpected)"
+    );
+    let v = only_violation(closed(), &json!({"a": 1}));
+    assert_eq!(
+        v.message(),
+        "Additional properties are not allowed ('a' was unexpected)"
+    );
+    // Thousands of long ones (a 1 MB body): five, cut, and a count.
+    let long = |i: usize| format!("{i:0>200}");
+    let body: serde_json::Map<String, Value> = (0..4_745).map(|i| (long(i), json!(1))).collect();
+    let v = only_violation(closed(), &Value::Object(body));
+    let cut = |i: usize| format!("'{}…'", &long(i)[..MAX_NAME_LEN]);
+    // serde_json's map is ordered by key: the first five in that order.
+    let first: Vec<String> = (0..5).map(cut).collect();
+    assert_eq!(
+        v.message(),
+        format!(
+            "Additional properties are not allowed ({} and 4740 more were unexpected)",
+            first.join(", ")
+        )
+    );
+    assert_eq!(v.pointer(), "");
+    let v = only_violation(
+        json!({"unevaluatedProperties": false}),
+        &json!({"a": 1, "b": 2, "c": 3, "d": 4, "e": 5, "f": 6}),
+    );
+    assert_eq!(
+        v.message(),
+        "Unevaluated properties are not allowed ('a', 'b', 'c', 'd', 'e' and 1 more were unexpected)"
+    );
+    // A pointer through a long name: its longest ancestor that fits.
+    let name = "k".repeat(10_000);
+    let v = only_violation(
+        json!({"type": "object", "additionalProperties": {"type": "object", "additionalProperties": {"type": "string"}}}),
+        &json!({"outer": {name.clone(): 7}}),
+    );
+    assert_eq!(v.pointer(), "/outer");
+    assert_eq!(v.message(), r#"value is not of type "string""#);
+    let v = only_violation(
+        json!({"type": "object", "additionalProperties": {"type": "string"}}),
+        &json!({"ok": 7}),
+    );
+    assert_eq!(v.pointer(), "/ok", "a pointer that fits is kept");
+    // A long message is cut: a `pattern` quotes the schema's pattern.
+    let pattern = format!("^{}$", "a".repeat(1_000));
+    let v = only_violation(json!({"type": "string", "pattern": pattern}), &json!("b"));
+    assert_eq!(v.message().chars().count(), MAX_MESSAGE_LEN + 1);
+    assert!(v.message().ends_with('…'));
 }
