@@ -195,6 +195,11 @@ async fn malformed_json_is_a_400_with_the_parsers_position() {
             "{\"title\": \"x\"} {}",
             "trailing characters at line 1 column 16",
         ),
+        // The schema would check one title and a handler might read the other (I-JSON).
+        (
+            "{\"title\": \"\", \"title\": \"x\"}",
+            "duplicate key `title` at line 1 column 21",
+        ),
     ] {
         let (status, _, body) = call(&app, post_json(text)).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{text}");

@@ -68,7 +68,9 @@
 //! 3. **JSON Schema** (when the rule has a schema): a body that is not JSON → `400`
 //!    ([`invalid-json`](crate::problem#invalid-json)), the parser's message (line and column)
 //!    in `detail`; JSON nested deeper than 128 levels is such an error, never a stack
-//!    overflow. A body that breaks the schema → `422 Unprocessable Content`
+//!    overflow, and so is an object with a key twice (I-JSON, RFC 7493: parsers disagree on
+//!    which value a repeated key has, so the schema could check a value the handler never
+//!    reads). A body that breaks the schema → `422 Unprocessable Content`
 //!    ([`validation-failed`](crate::problem#validation-failed)): the JSON is well-formed, its
 //!    content is not what the route takes (RFC 9110 section 15.5.21). The problem has an
 //!    `errors` member (an RFC 9457 extension) with one `{"pointer", "message"}` per violation —
@@ -127,6 +129,7 @@
 
 mod body;
 mod builder;
+mod json;
 mod media;
 mod read;
 mod rejection;
