@@ -355,6 +355,41 @@ async fn scopes_per_route() {
     assert_eq!(res.status, 204);
     let res = raw(addr, del(PREMIUM, id).as_bytes()).await;
     assert_eq!(res.status, 404);
+    // An id that is not UTF-8 names no post: the same problem, not axum's plain-text 400.
+    let res = raw(
+        addr,
+        format!("DELETE /v2/posts/%ff HTTP/1.1\r\n{PREMIUM}").as_bytes(),
+    )
+    .await;
+    assert_eq!(res.status, 404);
+    assert_eq!(res.header("content-type"), Some("application/problem+json"));
+    let body: Value = serde_json::from_slice(&res.body).unwrap();
+    assert_eq!(body["detail"], "There is no such post.");
+    assert!(body["request_id"].is_string());
+
+    // What the validator accepts, the handler takes: OWS before the parameter (RFC 9110).
+    let head = format!(
+        "POST /v2/posts HTTP/1.1\r\n{KEY}\r\nContent-Type: application/json ; charset=utf-8\r\nContent-Length: 14"
+    );
+    let res = raw_with_body(addr, head.as_bytes(), br#"{"title":"Ho"}"#).await;
+    assert_eq!(res.status, 201);
+    // A key twice is refused by the validator, with its problem type.
+    let dup = br#"{"title":"","title":"x"}"#;
+    let head = format!(
+        "POST /v2/posts HTTP/1.1\r\n{KEY}\r\nContent-Type: application/json\r\nContent-Length: {}",
+        dup.len()
+    );
+    let res = raw_with_body(addr, head.as_bytes(), dup).await;
+    assert_eq!(res.status, 400);
+    let body: Value = serde_json::from_slice(&res.body).unwrap();
+    assert_eq!(
+        body["type"],
+        "https://docs.rs/tower-shield/latest/tower_shield/problem/index.html#invalid-json"
+    );
+    assert_eq!(
+        body["detail"],
+        "The request body is not valid JSON: duplicate key `title` at line 1 column 19."
+    );
 
     let mut claims = json!({
         "sub": "reader", "scope": "read:posts",
@@ -743,4 +778,37 @@ async fn failed_basic_passwords_are_throttled_before_hashing() {
         }
     }
     assert_eq!(statuses, [401, 401, 401, 401, 401, 429, 429]);
+}
+
+/// A client that never finishes its request head (slowloris) is disconnected after
+/// `HEADER_READ_TIMEOUT` (here 1 s): it cannot hold a connection for good.
+#[tokio::test]
+async fn a_request_head_that_never_ends_is_cut_off() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = quickstart::app(&[], &quickstart::Credentials::demo()).unwrap();
+    tokio::spawn(quickstart::serve_with_header_timeout(
+        listener,
+        app,
+        std::time::Duration::from_secs(1),
+    ));
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(b"GET /v2/health HTTP/1.1\r\nHost: x\r\nX-Slow: 1")
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    // Liveness, not speed: the server must close the connection, long before 30 s.
+    let read = tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        stream.read_to_end(&mut answer),
+    )
+    .await;
+    assert!(matches!(read, Ok(Ok(_))), "the connection stayed open");
+    let text = String::from_utf8_lossy(&answer);
+    assert!(
+        answer.is_empty() || text.starts_with("HTTP/1.1 408"),
+        "{text}"
+    );
 }
