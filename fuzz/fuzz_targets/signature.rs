@@ -35,7 +35,7 @@ use bytes::Bytes;
 use http::{HeaderValue, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use libfuzzer_sys::fuzz_target;
-use tower::{Layer, ServiceExt, service_fn};
+use tower::{Layer, service_fn};
 use tower_shield::ManualClock;
 use tower_shield::auth::{AuthMethod, Principal};
 use tower_shield::signature::{SignatureLayer, SignedBody, VerifyingKey};
@@ -104,16 +104,7 @@ fn send(layer: &SignatureLayer, req: Request<Full<Bytes>>) -> Option<Bytes> {
         let body = req.into_body().collect().await?.to_bytes();
         Ok::<_, Infallible>(Response::new(Full::new(body)))
     }));
-    let res = common::block_on(async move {
-        let res = svc.oneshot(req).await.expect("infallible");
-        let (parts, body) = res.into_parts();
-        let bytes = body
-            .collect()
-            .await
-            .expect("a response body never fails")
-            .to_bytes();
-        Response::from_parts(parts, bytes)
-    });
+    let res = common::respond(svc, req);
     match res.status() {
         StatusCode::OK => Some(res.into_body()),
         StatusCode::UNAUTHORIZED | StatusCode::PAYLOAD_TOO_LARGE => {

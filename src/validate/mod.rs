@@ -77,10 +77,10 @@
 //!    an [RFC 6901](https://www.rfc-editor.org/rfc/rfc6901) JSON Pointer into the body, and a
 //!    message that never repeats the offending value — at most 20 (see
 //!    [`max_errors`](ValidateRequestBuilder::max_errors)), in the order the schema is evaluated;
-//!    `detail` gives the total. What the client wrote is bounded in each: at most five
-//!    unexpected property names, each cut to 64 characters, and a count of the rest; messages
-//!    cut to 300 characters; pointers over 256 bytes shortened to their longest ancestor that
-//!    fits ([`Violation`]).
+//!    `detail` gives the total. What the client wrote is bounded in each: messages of at most
+//!    300 characters, quoting at most five unexpected property names of at most 64 characters
+//!    (as many as fit) and counting the rest; pointers over 256 bytes shortened to their
+//!    longest ancestor that fits ([`Violation`]).
 //!
 //! The inner service then gets the request with the same bytes (and trailers) the client sent,
 //! as a [`ValidatedBody`]. The body is read once, up to the limit; nothing is copied when it

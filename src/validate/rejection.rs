@@ -24,9 +24,10 @@ pub enum MediaTypeRefusal {
 
 /// One way a JSON body breaks its schema: where ([RFC 6901] JSON Pointer into the body, `""`
 /// for the whole body) and what. The message names the schema keyword's expectation and
-/// never repeats the offending value. What the client wrote is bounded in it: unexpected
-/// property names are quoted at most [`MAX_NAMES`] at a time, each cut to [`MAX_NAME_LEN`]
-/// characters, any message to [`MAX_MESSAGE_LEN`], and a pointer longer than
+/// never repeats the offending value. What the client wrote is bounded in it: a message has
+/// at most [`MAX_MESSAGE_LEN`] characters (a longer one is cut, ending in `…`); unexpected
+/// property names are quoted at most [`MAX_NAMES`] at a time, as many as fit, each in at most
+/// [`MAX_NAME_LEN`] characters, and the rest counted; a pointer longer than
 /// [`MAX_POINTER_LEN`] bytes is shortened to its longest ancestor that fits. A body of a
 /// thousand long unexpected names cannot make its refusal the size of the body.
 ///
@@ -190,31 +191,41 @@ impl Rejection for ValidationError {
     }
 }
 
-/// `text` cut to `max` characters, with `…` when cut.
+/// `text` in at most `max` characters: cut, with `…` as its last, when longer.
 fn clip(text: &str, max: usize) -> String {
-    match text.char_indices().nth(max) {
-        Some((end, _)) => format!("{}…", &text[..end]),
-        None => text.to_owned(),
+    if text.chars().nth(max).is_none() {
+        return text.to_owned();
     }
+    let end = text
+        .char_indices()
+        .nth(max.saturating_sub(1))
+        .map_or(text.len(), |(i, _)| i);
+    format!("{}…", &text[..end])
 }
 
-/// `jsonschema`'s message for unexpected properties (`... ('a', 'b' were unexpected)`), with at
-/// most [`MAX_NAMES`] names of at most [`MAX_NAME_LEN`] characters, and how many more.
+/// `jsonschema`'s message for unexpected properties (`... ('a', 'b' were unexpected)`), within
+/// [`MAX_MESSAGE_LEN`] characters: at most [`MAX_NAMES`] names of at most [`MAX_NAME_LEN`]
+/// characters, as many as fit, and how many more.
 fn unexpected_names(what: &str, names: &[String]) -> String {
     let quoted: Vec<String> = names
         .iter()
         .take(MAX_NAMES)
         .map(|n| format!("'{}'", clip(n, MAX_NAME_LEN)))
         .collect();
-    let more = names.len().saturating_sub(MAX_NAMES);
     let verb = if names.len() == 1 { "was" } else { "were" };
-    if more == 0 {
-        format!("{what} ({} {verb} unexpected)", quoted.join(", "))
-    } else {
-        format!(
-            "{what} ({} and {more} more {verb} unexpected)",
-            quoted.join(", ")
-        )
+    let mut shown = quoted.len();
+    loop {
+        let more = names.len() - shown;
+        let listed = quoted[..shown].join(", ");
+        let message = match (shown, more) {
+            (_, 0) => format!("{what} ({listed} {verb} unexpected)"),
+            (0, _) => format!("{what} ({more} {verb} unexpected)"),
+            _ => format!("{what} ({listed} and {more} more {verb} unexpected)"),
+        };
+        if shown == 0 || message.chars().count() <= MAX_MESSAGE_LEN {
+            return clip(&message, MAX_MESSAGE_LEN);
+        }
+        shown -= 1;
     }
 }
 

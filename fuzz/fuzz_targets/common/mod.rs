@@ -47,17 +47,7 @@ where
     let inner = Inner {
         extra: inner_headers.to_vec(),
     };
-    let svc = layer.layer(inner);
-    let res = block_on(async move {
-        let res = svc.oneshot(req).await.expect("the layers never fail");
-        let (parts, body) = res.into_parts();
-        let bytes = body
-            .collect()
-            .await
-            .expect("a response body never fails")
-            .to_bytes();
-        Response::from_parts(parts, bytes)
-    });
+    let res = respond(layer.layer(inner), req);
     let seen = SEEN.with(|s| s.borrow_mut().take());
     if debug() {
         eprintln!(
@@ -72,6 +62,26 @@ where
         );
     }
     (res, seen)
+}
+
+/// The answer of `svc` to `req`, with its body collected.
+pub fn respond<S, ReqBody, B>(svc: S, req: Request<ReqBody>) -> Response<Bytes>
+where
+    S: Service<Request<ReqBody>, Response = Response<B>>,
+    S::Error: std::fmt::Debug,
+    B: http_body::Body<Data = Bytes>,
+    B::Error: std::fmt::Debug,
+{
+    block_on(async move {
+        let res = svc.oneshot(req).await.expect("the layers never fail");
+        let (parts, body) = res.into_parts();
+        let bytes = body
+            .collect()
+            .await
+            .expect("a response body never fails")
+            .to_bytes();
+        Response::from_parts(parts, bytes)
+    })
 }
 
 /// Whether `FUZZ_DEBUG` is set: then every exchange is printed (run a target on one input:
