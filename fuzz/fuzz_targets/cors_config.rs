@@ -33,45 +33,13 @@ fn allows(layer: &CorsLayer, origin: &str) -> bool {
     }
 }
 
-/// The origin a browser sends for a page at `url`, if it is an http(s) URL it can load.
-fn browser_origin(url: &str) -> Option<String> {
-    let url = url::Url::parse(url).ok()?;
-    matches!(url.scheme(), "http" | "https").then(|| url.origin().ascii_serialization())
-}
-
-/// Whether `entry` is an http(s) origin exactly as a browser serializes it, with a host any
-/// DNS name or IP address could have: such an entry must be accepted.
-fn is_plain_browser_origin(entry: &str) -> bool {
-    if browser_origin(entry).as_deref() != Some(entry) {
-        return false;
-    }
-    let Ok(url) = url::Url::parse(entry) else {
-        return false;
-    };
-    match url.host() {
-        Some(url::Host::Domain(name)) => {
-            let labels = name.strip_suffix('.').unwrap_or(name);
-            labels.len() <= 253
-                && labels.split('.').all(|label| {
-                    !label.is_empty()
-                        && label.len() <= 63
-                        && label
-                            .bytes()
-                            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-                })
-        }
-        Some(url::Host::Ipv4(_) | url::Host::Ipv6(_)) => true,
-        None => false,
-    }
-}
-
 fuzz_target!(|data: &[u8]| {
     let entry = String::from_utf8_lossy(data);
     let built = CorsLayer::builder().allow_origin(entry.clone()).build();
     let trimmed = entry.trim();
     let pattern = trimmed.contains("://*");
     match built {
-        Ok(layer) if !pattern => match browser_origin(trimmed) {
+        Ok(layer) if !pattern => match common::browser_origin(trimmed) {
             Some(origin) => assert!(
                 allows(&layer, &origin),
                 "{trimmed:?} accepted, but the origin a browser sends for it, {origin:?}, is not allowed"
@@ -82,13 +50,13 @@ fuzz_target!(|data: &[u8]| {
             ),
         },
         Ok(layer) => {
-            if let Some(origin) = browser_origin(&trimmed.replacen('*', "sub", 1)) {
+            if let Some(origin) = common::browser_origin(&trimmed.replacen('*', "sub", 1)) {
                 assert!(
                     allows(&layer, &origin),
                     "{trimmed:?} does not allow {origin:?}"
                 );
             }
-            if let Some(origin) = browser_origin(&trimmed.replacen("*.", "", 1)) {
+            if let Some(origin) = common::browser_origin(&trimmed.replacen("*.", "", 1)) {
                 assert!(
                     !allows(&layer, &origin),
                     "{trimmed:?} allows its bare domain"
@@ -97,7 +65,7 @@ fuzz_target!(|data: &[u8]| {
         }
         Err(ConfigError::Ipv4NotDottedDecimal { browser_form, .. }) => {
             assert_eq!(
-                browser_origin(trimmed).as_deref(),
+                common::browser_origin(trimmed).as_deref(),
                 Some(browser_form.as_str()),
                 "the browser form named for {trimmed:?}"
             );
@@ -114,7 +82,7 @@ fuzz_target!(|data: &[u8]| {
         Err(ConfigError::InvalidPunycode { ref reason, .. })
             if reason.contains("starts with `xn--` again") => {}
         Err(error) => assert!(
-            pattern || !is_plain_browser_origin(trimmed),
+            pattern || !common::is_plain_browser_origin(trimmed),
             "{trimmed:?} is refused ({error}), but it is a browser's own origin"
         ),
     }

@@ -101,7 +101,7 @@ use http_body_util::{BodyExt, Full};
 use libfuzzer_sys::fuzz_target;
 use serde::de::{DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
-use tower::{Layer, ServiceExt, service_fn};
+use tower::{Layer, service_fn};
 use tower_shield::csrf::{
     ConfigError as CsrfConfigError, CrossOriginReason, CrossOriginRefused, CsrfLayer,
 };
@@ -478,38 +478,6 @@ fn ip_filter(how: u8, rest: &[u8]) {
 /// At most this many tagged lines.
 const MAX_TAGGED: usize = 16;
 
-/// The origin a browser sends for a page at `url` (the WHATWG URL parser), for http(s) URLs.
-fn browser_origin(url: &str) -> Option<String> {
-    let url = url::Url::parse(url).ok()?;
-    matches!(url.scheme(), "http" | "https").then(|| url.origin().ascii_serialization())
-}
-
-/// Whether `entry` is an http(s) origin exactly as a browser serializes it, with a host any DNS
-/// name or IP address could have (as `cors_config` checks): such a trusted origin must build.
-fn is_plain_browser_origin(entry: &str) -> bool {
-    if browser_origin(entry).as_deref() != Some(entry) {
-        return false;
-    }
-    let Ok(url) = url::Url::parse(entry) else {
-        return false;
-    };
-    match url.host() {
-        Some(url::Host::Domain(name)) => {
-            let labels = name.strip_suffix('.').unwrap_or(name);
-            labels.len() <= 253
-                && labels.split('.').all(|label| {
-                    !label.is_empty()
-                        && label.len() <= 63
-                        && label
-                            .bytes()
-                            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-                })
-        }
-        Some(url::Host::Ipv4(_) | url::Host::Ipv6(_)) => true,
-        None => false,
-    }
-}
-
 /// Whether a trusted origin must be refused: a pattern, or not `scheme://host[:port]` of http
 /// or https that a browser can send (an `xn--` label may fail the URL parser's Unicode rules,
 /// which the crate does not carry: left to the crate).
@@ -519,7 +487,7 @@ fn trusted_must_be_refused(entry: &str) -> bool {
         || text
             .split_once("://")
             .is_none_or(|(_, rest)| rest.contains(['/', '?', '#', '@', '\\']))
-        || (browser_origin(text).is_none() && !text.to_ascii_lowercase().contains("xn--"))
+        || (common::browser_origin(text).is_none() && !text.to_ascii_lowercase().contains("xn--"))
 }
 
 /// The characters of a plain path segment (RFC 3986 `pchar` without `%`).
@@ -576,7 +544,7 @@ impl CsrfConfig {
     fn new(trusted: &[String], bypass: &[String]) -> Self {
         let trusted = trusted
             .iter()
-            .map(|t| browser_origin(t.trim()))
+            .map(|t| common::browser_origin(t.trim()))
             .collect::<Option<Vec<_>>>();
         let (mut exact, mut prefixes) = (Vec::new(), Vec::new());
         for pattern in bypass {
@@ -635,7 +603,7 @@ impl CsrfConfig {
         // A browser's own serialization (its letters aside) that is none of them, not http(s),
         // or no reading of which can hold one of their hosts.
         let lower = origin.to_ascii_lowercase();
-        if browser_origin(&lower).as_deref() == Some(lower.as_str())
+        if common::browser_origin(&lower).as_deref() == Some(lower.as_str())
             || !origin.split_once("://").is_some_and(|(scheme, _)| {
                 scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https")
             })
@@ -807,7 +775,7 @@ fn csrf(how: u8, rest: &[u8]) {
             Err(CsrfConfigError::InvalidTrustedOrigin { origin, .. }) => {
                 assert!(trusted.contains(&origin), "the error names {origin:?}");
                 assert!(
-                    origin != origin.trim() || !is_plain_browser_origin(&origin),
+                    origin != origin.trim() || !common::is_plain_browser_origin(&origin),
                     "the trusted origin {origin:?} is a browser's own, but was refused"
                 );
                 return;
@@ -1070,16 +1038,7 @@ fn send_validate(
             Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"inner"))))
         },
     ));
-    let res = common::block_on(async move {
-        let res = svc.oneshot(req).await.expect("infallible");
-        let (parts, body) = res.into_parts();
-        let bytes = body
-            .collect()
-            .await
-            .expect("a response body never fails")
-            .to_bytes();
-        Response::from_parts(parts, bytes)
-    });
+    let res = common::respond(svc, req);
     (res, SEEN_BODY.with(|s| s.borrow_mut().take()))
 }
 

@@ -252,7 +252,10 @@ fn signed(scheme: u8, rest: &[u8]) {
     let too_large = body.len() > MAX_BODY;
     match send(&layer, first) {
         Some(got) => {
-            assert!(acceptable && !too_large, "a message that must be refused passed");
+            assert!(
+                acceptable && !too_large,
+                "a message that must be refused passed"
+            );
             assert_eq!(got, body, "the body is handed on unchanged");
             assert!(
                 send(&layer, again).is_none(),

@@ -171,3 +171,35 @@ pub fn list_has(headers: &HeaderMap, name: &str, item: &str) -> bool {
             .is_ok_and(|t| t.split(',').any(|i| i.trim().eq_ignore_ascii_case(item)))
     })
 }
+
+/// The origin a browser sends for a page at `url`, if it is an http(s) URL it can load.
+pub fn browser_origin(url: &str) -> Option<String> {
+    let url = url::Url::parse(url).ok()?;
+    matches!(url.scheme(), "http" | "https").then(|| url.origin().ascii_serialization())
+}
+
+/// Whether `entry` is an http(s) origin exactly as a browser serializes it, with a host any
+/// DNS name or IP address could have: such an entry must be accepted.
+pub fn is_plain_browser_origin(entry: &str) -> bool {
+    if browser_origin(entry).as_deref() != Some(entry) {
+        return false;
+    }
+    let Ok(url) = url::Url::parse(entry) else {
+        return false;
+    };
+    match url.host() {
+        Some(url::Host::Domain(name)) => {
+            let labels = name.strip_suffix('.').unwrap_or(name);
+            labels.len() <= 253
+                && labels.split('.').all(|label| {
+                    !label.is_empty()
+                        && label.len() <= 63
+                        && label
+                            .bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                })
+        }
+        Some(url::Host::Ipv4(_) | url::Host::Ipv6(_)) => true,
+        None => false,
+    }
+}
