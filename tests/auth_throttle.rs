@@ -144,10 +144,16 @@ struct Slow {
 impl PasswordVerifier for Slow {
     fn verify(&self, username: &str, password: &str) -> Answer<Option<Principal>> {
         self.checked.fetch_add(1, Ordering::SeqCst);
-        let right = username == "jane" && password == "password123";
+        // Every user's password is `password123`; `hang` is a check that never ends.
+        let hang = password == "hang";
+        let right = password == "password123";
+        let user = username.to_owned();
         Answer::later(async move {
+            if hang {
+                std::future::pending::<()>().await;
+            }
             tokio::time::sleep(Duration::from_millis(20)).await;
-            right.then(|| Principal::builder("jane", AuthMethod::Basic).build())
+            right.then(|| Principal::builder(user, AuthMethod::Basic).build())
         })
     }
 }
@@ -164,6 +170,17 @@ fn slow_app(verifier: Slow, store: MemoryStore) -> Router {
 
 /// The statuses of `n` attempts sent at once, sorted.
 async fn burst(app: &Router, n: usize, password: &str, ip: &str) -> Vec<StatusCode> {
+    burst_of(app, n, |_| "jane".to_owned(), password, ip).await
+}
+
+/// [`burst`] with the `i`-th attempt's user named by `user(i)`.
+async fn burst_of(
+    app: &Router,
+    n: usize,
+    user: impl Fn(usize) -> String,
+    password: &str,
+    ip: &str,
+) -> Vec<StatusCode> {
     let mut attempts = tokio::task::JoinSet::new();
     for i in 0..n {
         let password = if password.is_empty() {
@@ -171,7 +188,7 @@ async fn burst(app: &Router, n: usize, password: &str, ip: &str) -> Vec<StatusCo
         } else {
             password.to_owned()
         };
-        let (app, req) = (app.clone(), login("jane", &password, ip));
+        let (app, req) = (app.clone(), login(&user(i), &password, ip));
         attempts.spawn(async move { call(&app, req).await.0 });
     }
     let mut statuses = attempts.join_all().await;
@@ -197,6 +214,43 @@ async fn ten_wrong_passwords_sent_at_once_reach_the_hasher_five_times() {
     want.extend([StatusCode::TOO_MANY_REQUESTS; 9]);
     assert_eq!(statuses, want);
     assert_eq!(v.checked.load(Ordering::SeqCst), 6);
+}
+
+#[tokio::test]
+async fn forty_users_behind_one_address_log_in_at_once() {
+    let (_clock, store) = frozen();
+    let v = Slow::default();
+    let app = slow_app(v.clone(), store);
+    // Twice the IP's free failures: checks in flight are gated per identity, not per address.
+    let statuses = burst_of(&app, 40, |i| format!("user{i}"), "password123", "127.0.0.4").await;
+    assert_eq!(statuses, vec![StatusCode::OK; 40]);
+    assert_eq!(v.checked.load(Ordering::SeqCst), 40);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_check_that_never_ends_holds_the_next_attempt_five_seconds_then_it_is_a_503() {
+    let (_clock, store) = frozen();
+    let v = Slow::default();
+    let app = slow_app(v.clone(), store);
+    // Five checks of jane's that never end use up her pair's free failures...
+    let mut hung = tokio::task::JoinSet::new();
+    for _ in 0..5 {
+        let (app, req) = (app.clone(), login("jane", "hang", "127.0.0.5"));
+        hung.spawn(async move { call(&app, req).await.0 });
+    }
+    tokio::task::yield_now().await;
+    // ...so the next waits for one of them, at most 5 s (the clock is paused and moves on
+    // when everything waits), then is told to come back.
+    let (status, headers, body) = call(&app, login("jane", "password123", "127.0.0.5")).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(headers["retry-after"], "1");
+    let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(
+        json["type"],
+        "https://docs.rs/tower-shield/latest/tower_shield/problem/index.html#auth-overloaded"
+    );
+    assert_eq!(v.checked.load(Ordering::SeqCst), 5);
+    hung.abort_all();
 }
 
 #[tokio::test]

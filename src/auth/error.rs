@@ -96,6 +96,19 @@ impl AuthError {
         Self::new(AuthErrorKind::Unavailable, Some(method), detail.into())
     }
 
+    /// A credential was not checked because too many checks of the same identity were in
+    /// flight for too long (`503`, `Retry-After: 1`): the throttle's in-flight gate.
+    pub(crate) fn checks_in_flight() -> Self {
+        Self {
+            retry_after: Some(1),
+            ..Self::new(
+                AuthErrorKind::Overloaded,
+                None,
+                Cow::Borrowed("Too many credential checks are waiting. Retry shortly."),
+            )
+        }
+    }
+
     /// A credential for `method` was not checked because too many checks are waiting
     /// (`503`, `Retry-After` of `retry_after` in whole seconds, rounded up, at least 1).
     pub fn overloaded(method: AuthMethod, retry_after: Duration) -> Self {

@@ -40,16 +40,14 @@ pub(super) struct Counter {
     pub(super) failed: u64,
     /// The failures it allows before blocking.
     pub(super) free: u64,
-    /// Its dimension, for the `429`'s metrics and event.
-    pub(super) label: &'static str,
 }
 
 /// What the in-flight table says of an attempt.
 pub(super) enum Admission {
     /// Go on: the attempt holds this ticket until it is over.
     Go(Ticket),
-    /// Wait for a check of the counter `label` to be over, then read the counters again.
-    Wait(OwnedNotified, &'static str),
+    /// Wait for a check of the counter to be over, then read the counters again.
+    Wait(OwnedNotified),
 }
 
 impl InFlight {
@@ -70,7 +68,7 @@ impl InFlight {
             {
                 // Made under the lock: the ticket's release, which notifies under it too,
                 // cannot come in between.
-                return Admission::Wait(Arc::clone(&slot.done).notified_owned(), c.label);
+                return Admission::Wait(Arc::clone(&slot.done).notified_owned());
             }
         }
         let mut held = SmallVec::new();
@@ -151,7 +149,6 @@ mod tests {
             key: key("scope", b"jane"),
             failed,
             free: 3,
-            label: "identity",
         }
     }
 
@@ -168,10 +165,9 @@ mod tests {
         let first = go(table.admit(smallvec![counter(1)]));
         let second = go(table.admit(smallvec![counter(1)]));
         // One failure recorded and two checks in flight use up the three free failures.
-        let Admission::Wait(done, label) = table.admit(smallvec![counter(1)]) else {
+        let Admission::Wait(done) = table.admit(smallvec![counter(1)]) else {
             panic!("admitted past the free failures");
         };
-        assert_eq!(label, "identity");
         let mut done = pin!(done);
         let mut cx = Context::from_waker(Waker::noop());
         assert!(done.as_mut().poll(&mut cx).is_pending());
@@ -195,7 +191,7 @@ mod tests {
         let ticket = go(table.admit(smallvec![counter(3)]));
         assert!(matches!(
             table.admit(smallvec![counter(3)]),
-            Admission::Wait(_, "identity")
+            Admission::Wait(_)
         ));
         drop(ticket);
         // Another counter is not held up by this one.

@@ -244,16 +244,27 @@ impl AuthLayer {
                     Probe::Throttled(retry_after, dimension) => {
                         return throttled(req, &attempt, retry_after, dimension);
                     }
-                    // Each wait ends when a check of the counter is over; an attempt that
-                    // waited this often is told to come back rather than wait on.
-                    Probe::Wait(_, dimension) if attempt.waits >= MAX_WAITS => {
-                        return throttled(req, &attempt, 1, dimension);
+                    // Each wait ends when a check of the counter is over, or after
+                    // `MAX_WAIT`; an attempt that waited that long or this often is told to
+                    // come back (`503`, as when the hashing queue is full) rather than wait on.
+                    Probe::Wait(..) if attempt.waits >= MAX_WAITS => {
+                        let e = AuthError::checks_in_flight();
+                        let challenges = self.config.challenges(Some(&e));
+                        let e = e.with_challenges(challenges);
+                        return Decision::Answer(rejection_response(req, e));
                     }
-                    Probe::Wait(done, _) => {
+                    Probe::Wait(done) => {
                         attempt.waits += 1;
                         let config = Arc::clone(&self.config);
+                        // The timer needs a tokio runtime; without one the wait is unbounded
+                        // by time (a runtime without a timer would panic in a sleep).
+                        let timed = tokio::runtime::Handle::try_current().is_ok();
                         return Decision::Wait(Waiting::Store(Box::pin(async move {
-                            done.await;
+                            if !timed {
+                                done.await;
+                            } else if tokio::time::timeout(MAX_WAIT, done).await.is_err() {
+                                attempt.waits = MAX_WAITS;
+                            }
                             let watch = Stopwatch::start();
                             let result = match &config.throttle {
                                 Some(throttle) => throttle.read(&attempt).resolve().await,
@@ -275,9 +286,13 @@ impl AuthLayer {
 }
 
 /// How many times an attempt waits for other checks of its counters before it is answered
-/// `429` (`Retry-After: 1`): more than the free failures of the default throttle, so that a
+/// `503` (`Retry-After: 1`): more than the free failures of the default throttle, so that a
 /// burst is judged as if it had come in order.
 const MAX_WAITS: u32 = 32;
+
+/// The longest one wait lasts: a check that never ends (a verifier without a timeout) holds
+/// up the attempts behind it this long, then they are answered `503`.
+const MAX_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The `429` of a throttled attempt, its event and metrics.
 fn throttled<B>(

@@ -312,9 +312,8 @@ pub(super) enum Probe {
     /// Refused: the seconds to wait, and the dimension with the longest wait.
     Throttled(u64, &'static str),
     /// Other checks of a counter are in flight and would use up its free failures: wait for
-    /// one to be over (the future), then read the counters again. The dimension, for when
-    /// the attempt has waited too often.
-    Wait(tokio::sync::futures::OwnedNotified, &'static str),
+    /// one to be over (the future), then read the counters again.
+    Wait(tokio::sync::futures::OwnedNotified),
 }
 
 impl Compiled {
@@ -413,17 +412,20 @@ impl Compiled {
     pub(super) fn judge(&self, attempt: &mut Attempt, decision: &Decision) -> Probe {
         let checks = self.checks(attempt, 0);
         let dims: SmallVec<[Dimension; 3]> = checks.iter().map(|&(d, _)| d).collect();
+        // Only the counters of a claimed identity are gated: the attack is a burst of guesses
+        // at one account. The IP's counter is not (clients behind one NAT, requests without
+        // any credential, must not queue behind each other's checks).
         let counters: SmallVec<[Counter; 3]> = checks
             .into_iter()
             .zip(&decision.verdicts)
-            .map(|((dimension, check), verdict)| Counter {
+            .filter(|((dimension, _), _)| *dimension != Dimension::Ip)
+            .map(|((_, check), verdict)| Counter {
                 key: inflight::key(check.scope, check.key),
                 failed: verdict
                     .status
                     .limit
                     .saturating_sub(verdict.status.remaining),
                 free: verdict.status.limit,
-                label: dimension.label(),
             })
             .collect();
         let mut worst: Option<(u64, &'static str)> = None;
@@ -449,7 +451,7 @@ impl Compiled {
                 attempt.ticket = Some(Arc::new(ticket));
                 Probe::Go
             }
-            Admission::Wait(done, dimension) => Probe::Wait(done, dimension),
+            Admission::Wait(done) => Probe::Wait(done),
         }
     }
 

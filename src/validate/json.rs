@@ -8,6 +8,7 @@
 //! then invalid JSON for the route (`400 invalid-json`).
 
 use std::fmt;
+use std::sync::OnceLock;
 
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::map::Entry;
@@ -15,6 +16,22 @@ use serde_json::{Map, Number, Value};
 
 /// The most characters of a repeated key quoted in the error.
 const MAX_KEY_IN_ERROR: usize = 64;
+
+/// The key under which `serde_json` hands a visitor a number as text when its
+/// `arbitrary_precision` feature is on (in this build, through any crate that enables it): a
+/// map of that one key, as `serde_json::Value`'s own visitor recognises it.
+const NUMBER_TOKEN: &str = "$serde_json::private::Number";
+
+/// Whether `serde_json` was built with `arbitrary_precision`: numbers then keep their text
+/// (`1.50` stays `1.50`). Found out once.
+fn arbitrary_precision() -> bool {
+    static ON: OnceLock<bool> = OnceLock::new();
+    *ON.get_or_init(|| {
+        serde_json::from_str::<Value>("1.50")
+            .and_then(|v| serde_json::to_string(&v))
+            .is_ok_and(|text| text == "1.50")
+    })
+}
 
 /// Parses `bytes` as one JSON value, as `serde_json::from_slice::<Value>` does (the same
 /// nesting limit of 128), except that an object with a key twice is an error.
@@ -90,7 +107,14 @@ impl<'de> Visitor<'de> for Strict {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
         let mut object = Map::new();
+        let mut first = true;
         while let Some(key) = map.next_key::<String>()? {
+            // A number, as `arbitrary_precision` hands it over: `Value`'s visitor does the same.
+            if std::mem::take(&mut first) && key == NUMBER_TOKEN && arbitrary_precision() {
+                let text: String = map.next_value()?;
+                let number: Number = text.parse().map_err(de::Error::custom)?;
+                return Ok(Value::Number(number));
+            }
             match object.entry(key) {
                 Entry::Vacant(entry) => {
                     entry.insert(map.next_value_seed(self)?);
@@ -138,6 +162,18 @@ mod tests {
             );
         }
         assert_eq!(from_slice(br#"{"a": 1}"#).unwrap(), json!({"a": 1}));
+    }
+
+    #[test]
+    fn the_number_token_is_a_plain_key_without_arbitrary_precision() {
+        // This build does not enable `arbitrary_precision`: the token is any other key, as in
+        // `serde_json::Value`.
+        assert!(!super::arbitrary_precision());
+        let text = format!(r#"{{"{}": "1.5"}}"#, super::NUMBER_TOKEN);
+        assert_eq!(
+            from_slice(text.as_bytes()).unwrap(),
+            serde_json::from_str::<serde_json::Value>(&text).unwrap()
+        );
     }
 
     #[test]
