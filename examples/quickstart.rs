@@ -674,9 +674,14 @@ async fn method_not_allowed(rejector: Rejector) -> axum::response::Response {
 /// hold a connection open with a header a minute. `axum::serve` sets no such timeout.
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Serves `app` on `listener` until Ctrl-C, HTTP/1.1 and HTTP/2, with hyper-util: as
-/// `axum::serve`, plus [`HEADER_READ_TIMEOUT`]. Each request carries its connection's peer
-/// address (`ConnectInfo<SocketAddr>`): the rate limiter keys anonymous clients by it.
+/// How long open connections get to finish after Ctrl-C.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// Serves `app` on `listener` until Ctrl-C, with hyper-util: as `axum::serve`, plus
+/// [`HEADER_READ_TIMEOUT`] and [`SHUTDOWN_GRACE`]. HTTP/1.1 only: hyper's HTTP/2 server has no
+/// timeout for a client that opens a stream and never finishes its headers, nor does the
+/// protocol detection before it. Each request carries its connection's peer address
+/// (`ConnectInfo<SocketAddr>`): the rate limiter keys anonymous clients by it.
 pub async fn serve(listener: TcpListener, app: Router) -> std::io::Result<()> {
     serve_with_header_timeout(listener, app, HEADER_READ_TIMEOUT).await
 }
@@ -694,7 +699,7 @@ pub async fn serve_with_header_timeout(
     use hyper_util::service::TowerToHyperService;
     use tower::ServiceExt as _;
 
-    let mut builder = Builder::new(TokioExecutor::new());
+    let mut builder = Builder::new(TokioExecutor::new()).http1_only();
     builder
         .http1()
         .timer(TokioTimer::new())
@@ -722,16 +727,30 @@ pub async fn serve_with_header_timeout(
                 req.extensions_mut().insert(ConnectInfo(peer));
                 req
             });
-        let conn = builder
-            .serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(app))
-            .into_owned();
-        let conn = graceful.watch(conn);
+        let (builder, watcher) = (builder.clone(), graceful.watcher());
         tokio::spawn(async move {
+            // hyper's header timer starts with the first byte: a connection that sends nothing
+            // gets the same time to start.
+            let mut first = [0u8; 1];
+            match tokio::time::timeout(header_read_timeout, stream.peek(&mut first)).await {
+                Ok(Ok(n)) if n > 0 => {}
+                _ => return,
+            }
+            let conn = builder
+                .serve_connection(TokioIo::new(stream), TowerToHyperService::new(app))
+                .into_owned();
             // A client that goes away, or is too slow with its head, ends its connection.
-            let _ = conn.await;
+            let _ = watcher.watch(conn).await;
         });
     }
-    graceful.shutdown().await;
+    // New connections are refused from now on; open ones get a grace period.
+    drop(listener);
+    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("connections still open after the shutdown grace period: closed");
+    }
     Ok(())
 }
 

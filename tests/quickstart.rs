@@ -793,22 +793,29 @@ async fn a_request_head_that_never_ends_is_cut_off() {
         app,
         std::time::Duration::from_secs(1),
     ));
-    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    stream
-        .write_all(b"GET /v2/health HTTP/1.1\r\nHost: x\r\nX-Slow: 1")
-        .await
-        .unwrap();
-    let mut answer = Vec::new();
-    // Liveness, not speed: the server must close the connection, long before 30 s.
-    let read = tokio::time::timeout(
-        std::time::Duration::from_secs(30),
-        stream.read_to_end(&mut answer),
-    )
-    .await;
-    assert!(matches!(read, Ok(Ok(_))), "the connection stayed open");
-    let text = String::from_utf8_lossy(&answer);
-    assert!(
-        answer.is_empty() || text.starts_with("HTTP/1.1 408"),
-        "{text}"
-    );
+    // A head begun and never finished, nothing at all, and the start of HTTP/2's preface.
+    for sent in [
+        &b"GET /v2/health HTTP/1.1\r\nHost: x\r\nX-Slow: 1"[..],
+        b"",
+        b"PRI * HTTP/2.0\r\n\r\nSM",
+    ] {
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        stream.write_all(sent).await.unwrap();
+        let mut answer = Vec::new();
+        // Liveness, not speed: the server must close the connection, long before 30 s.
+        let read = tokio::time::timeout(
+            std::time::Duration::from_secs(30),
+            stream.read_to_end(&mut answer),
+        )
+        .await;
+        let text = String::from_utf8_lossy(&answer);
+        assert!(
+            matches!(read, Ok(Ok(_)) | Ok(Err(_))),
+            "the connection stayed open after {sent:?}"
+        );
+        assert!(
+            answer.is_empty() || text.starts_with("HTTP/1.1 4"),
+            "{sent:?}: {text}"
+        );
+    }
 }
