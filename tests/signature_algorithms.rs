@@ -23,7 +23,7 @@ use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use serde_json::{Value, json};
-use signing::send;
+use signing::{doc, send};
 use tower::{ServiceExt, service_fn};
 use tower_layer::Layer;
 use tower_shield::client::SigningLayer;
@@ -362,22 +362,6 @@ async fn a_signature_under_another_algorithms_key_id_is_refused() {
         receive(&verifier, sent).await,
         invalid("no matching signature")
     );
-}
-
-/// The request as `rfc9421_httpsig.py` reads it.
-fn doc(req: &Request<Bytes>, key_id: &str) -> Value {
-    let headers: serde_json::Map<String, Value> = req
-        .headers()
-        .iter()
-        .map(|(k, v)| (k.as_str().to_owned(), Value::from(v.to_str().unwrap())))
-        .collect();
-    json!({
-        "method": req.method().as_str(),
-        "url": req.uri().to_string(),
-        "headers": headers,
-        "body": String::from_utf8_lossy(req.body()),
-        "key_id": key_id,
-    })
 }
 
 #[tokio::test]

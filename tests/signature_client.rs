@@ -16,8 +16,8 @@ use base64::engine::general_purpose::STANDARD;
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
-use serde_json::{Value, json};
-use signing::{Sent, send};
+use serde_json::json;
+use signing::{Sent, doc, send};
 use tower::{ServiceExt, service_fn};
 use tower_layer::Layer;
 use tower_shield::client::SigningLayer;
@@ -171,21 +171,6 @@ fn rfc_signing_key(id: &str) -> SigningKey {
             .unwrap()
             .with_id(id),
     }
-}
-
-fn doc(req: &Request<Bytes>, key_id: &str) -> Value {
-    let headers: serde_json::Map<String, Value> = req
-        .headers()
-        .iter()
-        .map(|(k, v)| (k.as_str().to_owned(), Value::from(v.to_str().unwrap())))
-        .collect();
-    json!({
-        "method": req.method().as_str(),
-        "url": req.uri().to_string(),
-        "headers": headers,
-        "body": String::from_utf8_lossy(req.body()),
-        "key_id": key_id,
-    })
 }
 
 #[tokio::test]

@@ -11,22 +11,27 @@ pub(crate) fn set_header(headers: &mut HeaderMap, name: HeaderName, value: Heade
     let _ = headers.try_insert(name, value);
 }
 
-/// A number as a header value, in one allocation (`HeaderValue::from(u64)` makes two: a
-/// `BytesMut`, then the shared header of the `Bytes` it freezes into).
-pub(crate) fn number(n: u64) -> HeaderValue {
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
+/// The decimal digits of `n`, written into `buf` (no allocation).
+pub(crate) fn decimal(n: u64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut at = buf.len();
     let mut rest = n;
     loop {
         at -= 1;
         // `rest % 10` is a digit: the cast cannot truncate.
-        digits[at] = b'0' + (rest % 10) as u8;
+        buf[at] = b'0' + (rest % 10) as u8;
         rest /= 10;
         if rest == 0 {
             break;
         }
     }
-    HeaderValue::from_maybe_shared(bytes::Bytes::copy_from_slice(&digits[at..]))
+    &buf[at..]
+}
+
+/// A number as a header value, in one allocation (`HeaderValue::from(u64)` makes two: a
+/// `BytesMut`, then the shared header of the `Bytes` it freezes into).
+pub(crate) fn number(n: u64) -> HeaderValue {
+    let mut digits = [0u8; 20];
+    HeaderValue::from_maybe_shared(bytes::Bytes::copy_from_slice(decimal(n, &mut digits)))
         .unwrap_or_else(|_| HeaderValue::from(n))
 }
 

@@ -161,21 +161,8 @@ pub(crate) fn parse_unix_secs(text: &str, header: &'static str) -> Result<u64, F
         .map_err(|_| Failure::MalformedHeader(header, "not a Unix timestamp"))
 }
 
-/// The decimal digits of `n`, written into `buf` (no allocation): what a signed message
-/// carries for its timestamp.
-pub(crate) fn decimal(n: u64, buf: &mut [u8; 20]) -> &[u8] {
-    let mut i = buf.len();
-    let mut n = n;
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    &buf[i..]
-}
+/// The decimal digits of `n`: what a signed message carries for its timestamp.
+pub(crate) use crate::core::util::decimal;
 
 /// Whether `ts` is within `tolerance` seconds of `now`, either way.
 pub(crate) fn check_tolerance(ts: u64, now: u64, tolerance: u64) -> Result<(), Failure> {

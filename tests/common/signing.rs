@@ -33,3 +33,19 @@ pub async fn send(layer: &SigningLayer, req: Request<Full<Bytes>>) -> Request<By
     assert_eq!(res.status(), StatusCode::OK);
     sent.lock().unwrap().take().expect("sent")
 }
+
+/// The request as the Python RFC 9421 helper (`rfc9421_httpsig.py`) reads it.
+pub fn doc(req: &Request<Bytes>, key_id: &str) -> serde_json::Value {
+    let headers: serde_json::Map<String, serde_json::Value> = req
+        .headers()
+        .iter()
+        .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap().into()))
+        .collect();
+    serde_json::json!({
+        "method": req.method().as_str(),
+        "url": req.uri().to_string(),
+        "headers": headers,
+        "body": String::from_utf8_lossy(req.body()),
+        "key_id": key_id,
+    })
+}
