@@ -212,9 +212,9 @@ impl AuthLayer {
 
     /// Reads the throttle's counters, then asks the chain unless the attempt is throttled.
     fn probe<B>(&self, req: &mut Request<B>, throttle: &Compiled) -> Decision<Self> {
-        let attempt = throttle.attempt(&self.config.chain, &RequestHead::of(req));
+        let mut attempt = throttle.attempt(&self.config.chain, &RequestHead::of(req));
         let watch = Stopwatch::start();
-        match throttle.read(&attempt) {
+        match throttle.read(&mut attempt) {
             Answer::Ready(result) => self.probed(req, attempt, result, watch),
             Answer::Later(pending) => {
                 let attempt = Box::new(attempt);
@@ -245,8 +245,9 @@ impl AuthLayer {
                         return throttled(req, &attempt, retry_after, dimension);
                     }
                     // Each wait ends when a check of the counter is over, or after
-                    // `MAX_WAIT`; an attempt that waited that long or this often is told to
-                    // come back (`503`, as when the hashing queue is full) rather than wait on.
+                    // `MAX_WAIT`; an attempt that waited that long or this often (reads
+                    // again after a check ended count too) is told to come back (`503`, as
+                    // when the hashing queue is full) rather than wait on.
                     Probe::Wait(..) if attempt.waits >= MAX_WAITS => {
                         let e = AuthError::checks_in_flight();
                         let challenges = self.config.challenges(Some(&e));
@@ -260,14 +261,16 @@ impl AuthLayer {
                         // by time (a runtime without a timer would panic in a sleep).
                         let timed = tokio::runtime::Handle::try_current().is_ok();
                         return Decision::Wait(Waiting::Store(Box::pin(async move {
-                            if !timed {
-                                done.await;
-                            } else if tokio::time::timeout(MAX_WAIT, done).await.is_err() {
-                                attempt.waits = MAX_WAITS;
+                            if let Some(done) = done {
+                                if !timed {
+                                    done.await;
+                                } else if tokio::time::timeout(MAX_WAIT, done).await.is_err() {
+                                    attempt.waits = MAX_WAITS;
+                                }
                             }
                             let watch = Stopwatch::start();
                             let result = match &config.throttle {
-                                Some(throttle) => throttle.read(&attempt).resolve().await,
+                                Some(throttle) => throttle.read(&mut attempt).resolve().await,
                                 None => Ok(StoreDecision {
                                     now: 0,
                                     verdicts: smallvec::SmallVec::new(),

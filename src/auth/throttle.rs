@@ -10,7 +10,7 @@ use http::HeaderValue;
 use http::header::RETRY_AFTER;
 use smallvec::SmallVec;
 
-use super::inflight::{self, Admission, Counter, InFlight, Ticket};
+use super::inflight::{self, Admission, Counter, Epoch, InFlight, Ticket};
 use super::{Authenticator, ConfigError, RequestHead};
 use crate::core::Answer;
 use crate::problem::{Problem, ProblemType, Rejection};
@@ -301,7 +301,9 @@ pub(crate) struct Attempt {
     /// Its place among the checks in flight, once admitted (shared by the clones that
     /// request extensions need; given back when the last is dropped).
     ticket: Option<Arc<Ticket>>,
-    /// How many times it waited for other checks of its counters.
+    /// The epochs of its gated counters (identity, then pair), noted before the last read.
+    epochs: SmallVec<[Epoch; 2]>,
+    /// How many times it waited for other checks of its counters, or read them again.
     pub(super) waits: u32,
 }
 
@@ -312,8 +314,9 @@ pub(super) enum Probe {
     /// Refused: the seconds to wait, and the dimension with the longest wait.
     Throttled(u64, &'static str),
     /// Other checks of a counter are in flight and would use up its free failures: wait for
-    /// one to be over (the future), then read the counters again.
-    Wait(tokio::sync::futures::OwnedNotified),
+    /// one to be over (the future), then read the counters again. Without a future, a check
+    /// ended after the read: read again at once.
+    Wait(Option<tokio::sync::futures::OwnedNotified>),
 }
 
 impl Compiled {
@@ -353,6 +356,7 @@ impl Compiled {
             pair_key,
             pair_failed: false,
             ticket: None,
+            epochs: SmallVec::new(),
             waits: 0,
         }
     }
@@ -390,8 +394,15 @@ impl Compiled {
         out
     }
 
-    /// Reads the attempt's counters.
-    pub(super) fn read(&self, attempt: &Attempt) -> Answer<Result<Decision, StoreError>> {
+    /// Reads the attempt's counters, having noted the epochs of its gated ones.
+    pub(super) fn read(&self, attempt: &mut Attempt) -> Answer<Result<Decision, StoreError>> {
+        let epochs = self
+            .checks(attempt, 0)
+            .iter()
+            .filter(|(dimension, _)| *dimension != Dimension::Ip)
+            .map(|(_, check)| self.inflight.epoch(check.scope, check.key))
+            .collect();
+        attempt.epochs = epochs;
         let checks: SmallVec<[Check<'_>; 3]> = self
             .checks(attempt, 0)
             .into_iter()
@@ -419,13 +430,15 @@ impl Compiled {
             .into_iter()
             .zip(&decision.verdicts)
             .filter(|((dimension, _), _)| *dimension != Dimension::Ip)
-            .map(|((_, check), verdict)| Counter {
+            .zip(&attempt.epochs)
+            .map(|(((_, check), verdict), &epoch)| Counter {
                 key: inflight::key(check.scope, check.key),
                 failed: verdict
                     .status
                     .limit
                     .saturating_sub(verdict.status.remaining),
                 free: verdict.status.limit,
+                epoch,
             })
             .collect();
         let mut worst: Option<(u64, &'static str)> = None;
@@ -451,7 +464,8 @@ impl Compiled {
                 attempt.ticket = Some(Arc::new(ticket));
                 Probe::Go
             }
-            Admission::Wait(done) => Probe::Wait(done),
+            Admission::Wait(done) => Probe::Wait(Some(done)),
+            Admission::Stale => Probe::Wait(None),
         }
     }
 
