@@ -281,3 +281,53 @@ async fn an_outbound_body_over_the_limit_is_not_sent() {
     assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE);
     assert!(sent.lock().unwrap().is_none());
 }
+
+#[test]
+fn parameters_no_structured_field_can_carry_are_refused_at_build() {
+    use tower_shield::signature::ConfigError;
+    let build = |id: &str, label: &str, tag: Option<&str>| {
+        let signer = SigningLayer::http_message_signatures()
+            .key(SigningKey::hmac_sha256(b"secret").with_id(id))
+            .label(label);
+        match tag {
+            Some(tag) => signer.tag(tag),
+            None => signer,
+        }
+        .build()
+    };
+    let refused = |result: Result<SigningLayer, ConfigError>| match result {
+        Err(ConfigError::InvalidParameter { name, value, .. }) => (name, value),
+        other => panic!("expected InvalidParameter, got {other:?}"),
+    };
+    // A label is a dictionary key: lowercase, no spaces.
+    assert_eq!(
+        refused(build("k1", "Sig1", None)),
+        ("label", "Sig1".to_owned())
+    );
+    assert_eq!(
+        refused(build("k1", "sig 1", None)),
+        ("label", "sig 1".to_owned())
+    );
+    assert_eq!(refused(build("k1", "", None)), ("label", String::new()));
+    // Key ids and tags are strings: printable ASCII only.
+    assert_eq!(
+        refused(build("key\tone", "sig1", None)),
+        ("keyid", "key\tone".to_owned())
+    );
+    assert_eq!(
+        refused(build("k1", "sig1", Some("café"))),
+        ("tag", "café".to_owned())
+    );
+    let message = build("k1", "sig1", Some("line\nbreak"))
+        .err()
+        .map(|e| e.to_string());
+    assert_eq!(
+        message.as_deref(),
+        Some(
+            "signature: the tag \"line\\nbreak\" cannot be written in a signature header: \
+             string not printable ASCII"
+        )
+    );
+    // What they can carry builds, quotes and backslashes included (escaped when written).
+    assert!(build("k-1.b", "sig*1_x", Some("app \"x\" \\ y")).is_ok());
+}

@@ -187,7 +187,8 @@ impl SigningBuilder {
     ///
     /// No key, a key that does not parse, a key the format cannot use (Standard Webhooks signs
     /// with HMAC-SHA256 or Ed25519; RFC 9421 keys need an id), a component that does not parse,
-    /// or a zero body limit.
+    /// a label, key id or tag that a structured field cannot carry
+    /// ([`ConfigError::InvalidParameter`]), or a zero body limit.
     pub fn build(self) -> Result<SigningLayer, ConfigError> {
         let key = self.key.ok_or(ConfigError::NoKey)??;
         let mut format = self.format;
@@ -199,11 +200,28 @@ impl SigningBuilder {
                     ));
                 }
             }
-            Format::HttpMessageSignatures { components, .. } => {
-                if key.id.is_none() {
+            Format::HttpMessageSignatures {
+                components,
+                label,
+                tag,
+                ..
+            } => {
+                let Some(id) = &key.id else {
                     return Err(ConfigError::KeyNotForScheme(
                         crate::signature::Scheme::HttpMessageSignatures,
                     ));
+                };
+                let invalid = |name, value: &str, reason| ConfigError::InvalidParameter {
+                    name,
+                    value: value.to_owned(),
+                    reason,
+                };
+                sf::check_key(label).map_err(|r| invalid("label", label, r))?;
+                sf::check_item(&sf::Item::String(id.to_string()))
+                    .map_err(|r| invalid("keyid", id, r))?;
+                if let Some(tag) = tag {
+                    sf::check_item(&sf::Item::String(tag.clone()))
+                        .map_err(|r| invalid("tag", tag, r))?;
                 }
                 for c in &self.components {
                     let parsed = if c.starts_with('"') {

@@ -42,7 +42,8 @@
 //! ```
 //!
 //! - **The client address** is the crate's [`ClientIp`]: the socket peer (axum's
-//!   `ConnectInfo<SocketAddr>` or [`PeerAddr`]), or, when the peer is a
+//!   `ConnectInfo<SocketAddr>`, `ConnectInfo<TlsConnectInfo>` behind the `mtls` feature's
+//!   `TlsListener`, or [`PeerAddr`]), or, when the peer is a
 //!   [trusted proxy](crate::rate_limit::ClientIpBuilder::trust_proxies), the right-most entry of
 //!   the forwarding header that is not a trusted proxy — never the left-most entry, which the
 //!   client writes. An IPv4-mapped IPv6 address (`::ffff:192.0.2.1`) is its IPv4 address. The

@@ -59,7 +59,8 @@
 //! # Keys and client IPs
 //!
 //! [`KeyBy::ip`] uses the layer's [`ClientIp`]: by default the socket peer (axum's
-//! `ConnectInfo<SocketAddr>` or a [`PeerAddr`] extension), with every forwarding header
+//! `ConnectInfo<SocketAddr>`, with the `mtls` feature `ConnectInfo<TlsConnectInfo>` as
+//! `TlsListener` serves it, or a [`PeerAddr`] extension), with every forwarding header
 //! ignored. Behind reverse proxies, [`ClientIp::builder`] names the proxies to trust; the
 //! client is then the right-most untrusted hop of `X-Forwarded-For` (or `Forwarded`), so a
 //! forged left-most entry changes nothing. IPv6 clients are grouped by /64 (configurable), as

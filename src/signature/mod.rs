@@ -137,6 +137,18 @@ pub enum ConfigError {
     /// An RFC 9421 component identifier that does not parse.
     #[error("signature: invalid component identifier {0:?}")]
     InvalidComponent(String),
+    /// An outbound RFC 9421 parameter that no structured field can carry: a label that is
+    /// not a key (a lowercase letter or `*`, then lowercase letters, digits, `_-.*`), or a key
+    /// id or tag that is not printable ASCII.
+    #[error("signature: the {name} {value:?} cannot be written in a signature header: {reason}")]
+    InvalidParameter {
+        /// `label`, `keyid` or `tag`.
+        name: &'static str,
+        /// The value configured.
+        value: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
 }
 
 #[cfg(test)]

@@ -85,12 +85,11 @@ mod xfcc;
 
 use std::collections::HashMap;
 use std::fmt;
-use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use http::{Extensions, HeaderName};
+use http::HeaderName;
 
 pub use builder::MtlsBuilder;
 #[cfg(feature = "axum")]
@@ -103,7 +102,7 @@ use super::{
     Answer, AuthError, AuthMethod, Authenticator, Outcome, Principal, RequestHead, Scopes, Tier,
 };
 use crate::core::{Clock as _, SharedClock};
-use crate::rate_limit::{ClientIp, PeerAddr};
+use crate::rate_limit::ClientIp;
 
 /// Envoy's header.
 const XFCC: HeaderName = HeaderName::from_static("x-forwarded-client-cert");
@@ -262,23 +261,6 @@ fn spiffe_id(uri: &str) -> Option<(&str, &str)> {
         .then_some((trust_domain, path))
 }
 
-/// The connection's peer IP address, for the proxy trust check.
-fn peer_ip(extensions: &Extensions) -> Option<IpAddr> {
-    #[cfg(feature = "axum")]
-    {
-        use axum::extract::ConnectInfo;
-        if let Some(ConnectInfo(addr)) = extensions.get::<ConnectInfo<SocketAddr>>() {
-            return Some(addr.ip());
-        }
-        if let Some(ConnectInfo(info)) = extensions.get::<ConnectInfo<TlsConnectInfo>>() {
-            return Some(info.remote_addr().ip());
-        }
-    }
-    extensions
-        .get::<PeerAddr>()
-        .map(|PeerAddr(addr): &PeerAddr| SocketAddr::ip(addr))
-}
-
 /// Authenticates the client certificate of the connection (mutual TLS); see the
 /// [module docs](self).
 ///
@@ -359,7 +341,8 @@ impl MtlsAuth {
     fn outcome(&self, req: &RequestHead<'_>) -> Outcome {
         let extensions = req.extensions();
         if let Some(proxies) = &self.config.proxies {
-            let trusted = peer_ip(extensions).is_some_and(|ip| proxies.is_trusted_proxy(ip));
+            let trusted = crate::rate_limit::peer_ip(extensions)
+                .is_some_and(|ip| proxies.is_trusted_proxy(ip));
             if let Some(line) = req.headers().get_all(XFCC).iter().next_back() {
                 if !trusted {
                     return invalid(

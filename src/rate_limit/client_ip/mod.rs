@@ -15,8 +15,9 @@
 //! further left is never looked at.
 //!
 //! - The peer address comes from the request extensions: `axum::extract::ConnectInfo<SocketAddr>`
-//!   (with the `axum` feature, set by `into_make_service_with_connect_info`), or else
-//!   [`PeerAddr`], which hyper and tower users insert themselves.
+//!   (with the `axum` feature, set by `into_make_service_with_connect_info`), or
+//!   `ConnectInfo<TlsConnectInfo>` (with the `mtls` feature too, as `TlsListener` serves it),
+//!   or else [`PeerAddr`], which hyper and tower users insert themselves.
 //! - An untrusted peer is the client, and forwarding headers are ignored entirely.
 //! - A trusted peer with no forwarding header is the client; when every entry is trusted, the
 //!   left-most entry is.
@@ -195,7 +196,8 @@ impl ClientIp {
     /// address of one IPv6 /64 gives the same key by default).
     ///
     /// `None` when it cannot be known: there is no peer address in `extensions` (neither
-    /// `axum::extract::ConnectInfo<SocketAddr>` nor [`PeerAddr`]), or the walk through the
+    /// `axum::extract::ConnectInfo<SocketAddr>`, nor with the `mtls` feature
+    /// `ConnectInfo<TlsConnectInfo>`, nor [`PeerAddr`]), or the walk through the
     /// forwarding header of a trusted peer reached an entry that is not an IP address, or
     /// went through more than 64 entries. The caller decides what a request without a key
     /// gets.
@@ -425,13 +427,22 @@ pub enum ClientIpError {
     },
 }
 
-/// The peer address from the request extensions.
+/// The peer address from the request extensions: axum's `ConnectInfo<SocketAddr>`, then (with
+/// the `mtls` feature) `ConnectInfo<TlsConnectInfo>` as `TlsListener` serves it, then
+/// [`PeerAddr`]. The same sources, in the same order, as `MtlsAuth`'s proxy check.
 pub(crate) fn peer_ip(extensions: &Extensions) -> Option<IpAddr> {
     #[cfg(feature = "axum")]
-    if let Some(axum::extract::ConnectInfo(addr)) =
-        extensions.get::<axum::extract::ConnectInfo<SocketAddr>>()
     {
-        return Some(addr.ip());
+        use axum::extract::ConnectInfo;
+        if let Some(ConnectInfo(addr)) = extensions.get::<ConnectInfo<SocketAddr>>() {
+            return Some(addr.ip());
+        }
+        #[cfg(feature = "mtls")]
+        if let Some(ConnectInfo(info)) =
+            extensions.get::<ConnectInfo<crate::auth::TlsConnectInfo>>()
+        {
+            return Some(info.remote_addr().ip());
+        }
     }
     extensions.get::<PeerAddr>().map(|PeerAddr(addr)| addr.ip())
 }

@@ -434,6 +434,46 @@ fn connect_info_is_the_peer() {
     assert_eq!(got, Some(ip("203.0.113.9")));
 }
 
+/// `TlsListener` serves `ConnectInfo<TlsConnectInfo>`, not `ConnectInfo<SocketAddr>`: its peer
+/// must count, or every request over it has no client address (a rate limit with no key, an
+/// IP filter that refuses everyone, or with `allow_unknown` lets everyone through).
+#[cfg(all(feature = "axum", feature = "mtls"))]
+#[test]
+fn tls_connect_info_is_the_peer() {
+    use crate::auth::TlsConnectInfo;
+
+    let tls = |peer: &str| {
+        let mut extensions = Extensions::new();
+        let info = TlsConnectInfo::new(peer.parse().unwrap(), None);
+        extensions.insert(axum::extract::ConnectInfo(info));
+        extensions
+    };
+    // An untrusted peer: itself, its forged header ignored.
+    let got = resolve_with(
+        &behind_proxies(),
+        &tls("198.51.100.7:5000"),
+        XFF,
+        &["203.0.113.9"],
+    );
+    assert_eq!(got, Some(ip("198.51.100.7")));
+    assert_eq!(peer_ip(&tls("198.51.100.7:5000")), Some(ip("198.51.100.7")));
+    // A trusted proxy: the walk.
+    let got = resolve_with(
+        &behind_proxies(),
+        &tls("10.0.0.2:5000"),
+        XFF,
+        &["6.6.6.6, 203.0.113.9"],
+    );
+    assert_eq!(got, Some(ip("203.0.113.9")));
+    // `ConnectInfo<SocketAddr>` first, then `TlsConnectInfo`, then `PeerAddr`.
+    let mut extensions = tls("198.51.100.7:5000");
+    extensions.insert(PeerAddr("198.51.100.8:5000".parse().unwrap()));
+    assert_eq!(peer_ip(&extensions), Some(ip("198.51.100.7")));
+    let addr: SocketAddr = "198.51.100.9:5000".parse().unwrap();
+    extensions.insert(axum::extract::ConnectInfo(addr));
+    assert_eq!(peer_ip(&extensions), Some(ip("198.51.100.9")));
+}
+
 #[test]
 fn invalid_networks_are_errors() {
     for value in [

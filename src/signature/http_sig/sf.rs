@@ -5,10 +5,26 @@
 use std::fmt::Write as _;
 
 use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
+use base64::alphabet;
+use base64::engine::DecodePaddingMode;
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD};
 
 /// The most members, items in an inner list, and parameters accepted (each).
 const MAX_MEMBERS: usize = 32;
+
+/// The largest integer magnitude (RFC 8941 §3.3.1: at most 15 digits).
+const MAX_INTEGER: i64 = 999_999_999_999_999;
+
+/// Byte sequences as RFC 8941 §4.2.7 decodes them: the standard alphabet, where parsers
+/// "SHOULD NOT fail" on missing `=` padding or on non-zero pad bits. Padding is still only
+/// allowed at the end, and `-`/`_` (base64url) are refused. Serialization stays [`STANDARD`]
+/// (padded, zero pad bits).
+const LENIENT: GeneralPurpose = GeneralPurpose::new(
+    &alphabet::STANDARD,
+    GeneralPurposeConfig::new()
+        .with_decode_padding_mode(DecodePaddingMode::Indifferent)
+        .with_decode_allow_trailing_bits(true),
+);
 
 /// A bare item.
 #[derive(Clone, Debug, PartialEq)]
@@ -33,26 +49,58 @@ pub(crate) enum Member {
 
 /// Parses a dictionary (RFC 8941 §4.2.2). Bounded: at most [`MAX_MEMBERS`] members, items per
 /// inner list and parameters each; the input itself is bounded by the header's length.
+///
+/// A key seen again keeps its first place and takes the later value (§4.2.2: "overwrite").
 pub(crate) fn parse_dictionary(text: &str) -> Result<Vec<(String, Member)>, &'static str> {
-    let mut p = Parser {
-        s: text.as_bytes(),
-        i: 0,
-    };
-    p.skip_sp();
     let mut out: Vec<(String, Member)> = Vec::new();
-    while !p.done() {
-        if out.len() >= MAX_MEMBERS {
-            return Err("too many members");
-        }
+    comma_separated(text, |p| {
         let key = p.key()?;
         let member = if p.eat(b'=') {
             p.member()?
         } else {
             Member::Item(Item::Boolean(true), p.params()?)
         };
-        // A later duplicate overrides (RFC 8941); keep one.
-        out.retain(|(k, _)| *k != key);
-        out.push((key, member));
+        if let Some(slot) = out.iter_mut().find(|(k, _)| *k == key) {
+            slot.1 = member;
+        } else if out.len() >= MAX_MEMBERS {
+            return Err("too many members");
+        } else {
+            out.push((key, member));
+        }
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// Parses a list (RFC 8941 §4.2.1), with the same bounds as [`parse_dictionary`]. Signatures
+/// use no list field; this runs the suite's list cases through the shared member grammar.
+#[cfg(test)]
+pub(crate) fn parse_list(text: &str) -> Result<Vec<Member>, &'static str> {
+    let mut out = Vec::new();
+    comma_separated(text, |p| {
+        if out.len() >= MAX_MEMBERS {
+            return Err("too many members");
+        }
+        out.push(p.member()?);
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// The top level of a list or dictionary (RFC 8941 §4.2, §4.2.1, §4.2.2): leading SP, then
+/// members separated by commas with optional whitespace around them, no trailing comma. An
+/// empty (or all-SP) field is an empty list or dictionary.
+fn comma_separated(
+    text: &str,
+    mut member: impl FnMut(&mut Parser<'_>) -> Result<(), &'static str>,
+) -> Result<(), &'static str> {
+    let mut p = Parser {
+        s: text.as_bytes(),
+        i: 0,
+    };
+    p.skip_sp();
+    while !p.done() {
+        member(&mut p)?;
         p.skip_ows();
         if p.done() {
             break;
@@ -65,17 +113,20 @@ pub(crate) fn parse_dictionary(text: &str) -> Result<Vec<(String, Member)>, &'st
             return Err("trailing comma");
         }
     }
-    Ok(out)
+    Ok(())
 }
 
-/// Parses one component identifier: `"name"` with parameters.
+/// Parses an item with its parameters (RFC 8941 §4.2.3), e.g. a component identifier:
+/// `"name";key="a"`. Spaces (SP only) may surround it.
 pub(crate) fn parse_item(text: &str) -> Result<(Item, Params), &'static str> {
     let mut p = Parser {
         s: text.as_bytes(),
         i: 0,
     };
+    p.skip_sp();
     let item = p.bare_item()?;
     let params = p.params()?;
+    p.skip_sp();
     if !p.done() {
         return Err("trailing characters");
     }
@@ -123,10 +174,7 @@ impl Parser<'_> {
             Some(b'a'..=b'z' | b'*') => self.i += 1,
             _ => return Err("expected a key"),
         }
-        while matches!(
-            self.peek(),
-            Some(b'a'..=b'z' | b'0'..=b'9' | b'_' | b'-' | b'.' | b'*')
-        ) {
+        while self.peek().is_some_and(is_key_char) {
             self.i += 1;
         }
         Ok(String::from_utf8_lossy(&self.s[start..self.i]).into_owned())
@@ -162,17 +210,20 @@ impl Parser<'_> {
         let mut out: Params = Vec::new();
         while self.eat(b';') {
             self.skip_sp();
-            if out.len() >= MAX_MEMBERS {
-                return Err("too many parameters");
-            }
             let key = self.key()?;
             let value = if self.eat(b'=') {
                 self.bare_item()?
             } else {
                 Item::Boolean(true)
             };
-            out.retain(|(k, _)| *k != key);
-            out.push((key, value));
+            // A repeated key keeps its first place and takes the later value (§4.2.3.2).
+            if let Some(slot) = out.iter_mut().find(|(k, _)| *k == key) {
+                slot.1 = value;
+            } else if out.len() >= MAX_MEMBERS {
+                return Err("too many parameters");
+            } else {
+                out.push((key, value));
+            }
         }
         Ok(out)
     }
@@ -198,7 +249,9 @@ impl Parser<'_> {
             }
             Some(b'A'..=b'Z' | b'a'..=b'z' | b'*') => {
                 let start = self.i;
-                while matches!(self.peek(), Some(c) if c.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~:/".contains(&c))
+                while self
+                    .peek()
+                    .is_some_and(|c| is_tchar(c) || c == b':' || c == b'/')
                 {
                     self.i += 1;
                 }
@@ -274,25 +327,21 @@ impl Parser<'_> {
         if !self.eat(b':') {
             return Err("unterminated byte sequence");
         }
-        STANDARD
+        LENIENT
             .decode(b64)
             .map(Item::Bytes)
             .map_err(|_| "invalid base64")
     }
 }
 
-/// Serializes a bare item (RFC 8941 §4.1.3).
+/// Serializes a bare item (RFC 8941 §4.1.3). Infallible: an item [`check_item`] refuses is
+/// written as best it can be, and is not a valid structured field.
 pub(crate) fn write_item(out: &mut String, item: &Item) {
     match item {
         Item::Integer(n) => {
             let _ = write!(out, "{n}");
         }
-        Item::Decimal(d) => {
-            let _ = write!(out, "{d:.3}");
-            while out.ends_with('0') && !out.ends_with(".0") {
-                out.pop();
-            }
-        }
+        Item::Decimal(d) => write_decimal(out, *d),
         Item::String(s) => {
             out.push('"');
             for c in s.chars() {
@@ -311,6 +360,119 @@ pub(crate) fn write_item(out: &mut String, item: &Item) {
         }
         Item::Boolean(b) => out.push_str(if *b { "?1" } else { "?0" }),
     }
+}
+
+/// A decimal rounded to three fractional digits as RFC 8941 §4.1.5 asks (to the nearest,
+/// ties to even), on the shortest decimal text that reads back as `d` (so `0.0025`, which no
+/// `f64` holds exactly, is a tie and gives `0.002`): sign, integer part and thousandths.
+/// `None` when `d` is not finite or its integer part has more than 15 digits.
+fn round_decimal(d: f64) -> Option<(bool, u64, u16)> {
+    if !d.is_finite() {
+        return None;
+    }
+    // `Display` of an `f64` is the shortest round-tripping text, never in exponent form.
+    let text = format!("{}", d.abs());
+    let (int_text, frac_text) = text.split_once('.').unwrap_or((&text, ""));
+    if int_text.len() > 15 || !int_text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let mut int: u64 = int_text.parse().ok()?;
+    let frac = frac_text.as_bytes();
+    let digit = |i: usize| frac.get(i).map_or(0, |b| u16::from(b.wrapping_sub(b'0')));
+    let mut thousandths = digit(0) * 100 + digit(1) * 10 + digit(2);
+    let rest = frac.get(3..).unwrap_or_default();
+    let round_up = match rest.split_first() {
+        None => false,
+        Some((first, tail)) => match first.cmp(&b'5') {
+            std::cmp::Ordering::Less => false,
+            std::cmp::Ordering::Greater => true,
+            std::cmp::Ordering::Equal => tail.iter().any(|&b| b != b'0') || thousandths % 2 == 1,
+        },
+    };
+    if round_up {
+        thousandths += 1;
+        if thousandths == 1000 {
+            thousandths = 0;
+            int += 1;
+        }
+    }
+    // §4.1.5: "If input_decimal is less than zero, append '-'" (so not for `-0.0`).
+    Some((d < 0.0, int, thousandths))
+}
+
+fn write_decimal(out: &mut String, d: f64) {
+    let Some((negative, int, thousandths)) = round_decimal(d) else {
+        // Not serializable (`check_item` says so); some text all the same.
+        let _ = write!(out, "{d}");
+        return;
+    };
+    if negative {
+        out.push('-');
+    }
+    let _ = write!(out, "{int}.{}", thousandths / 100);
+    let (tens, ones) = (thousandths / 10 % 10, thousandths % 10);
+    if tens > 0 || ones > 0 {
+        let _ = write!(out, "{tens}");
+    }
+    if ones > 0 {
+        let _ = write!(out, "{ones}");
+    }
+}
+
+/// Whether [`write_item`] gives a valid bare item (RFC 8941 §4.1.3): integers of at most 15
+/// digits, decimals whose integer part (once rounded) has at most 12, strings of printable
+/// ASCII, tokens per §3.3.4. Values built from the parser always pass; values built from
+/// configuration (a key id, a tag) should be checked before they are signed.
+pub(crate) fn check_item(item: &Item) -> Result<(), &'static str> {
+    match item {
+        Item::Integer(n) if !(-MAX_INTEGER..=MAX_INTEGER).contains(n) => Err("integer too large"),
+        Item::Decimal(d) => match round_decimal(*d) {
+            Some((_, int, _)) if int < 1_000_000_000_000 => Ok(()),
+            _ => Err("decimal too large"),
+        },
+        Item::String(s) if !s.bytes().all(|b| matches!(b, 0x20..=0x7e)) => {
+            Err("string not printable ASCII")
+        }
+        Item::Token(t) => match t.as_bytes().split_first() {
+            Some((first, rest))
+                if (first.is_ascii_alphabetic() || *first == b'*')
+                    && rest.iter().all(|&c| is_tchar(c) || c == b':' || c == b'/') =>
+            {
+                Ok(())
+            }
+            _ => Err("invalid token"),
+        },
+        _ => Ok(()),
+    }
+}
+
+/// Whether `key` is a valid dictionary or parameter key (RFC 8941 §3.1.2).
+pub(crate) fn check_key(key: &str) -> Result<(), &'static str> {
+    match key.as_bytes().split_first() {
+        Some((first, rest))
+            if matches!(first, b'a'..=b'z' | b'*') && rest.iter().copied().all(is_key_char) =>
+        {
+            Ok(())
+        }
+        _ => Err("invalid key"),
+    }
+}
+
+/// [`check_key`] and [`check_item`] on each parameter.
+#[cfg(test)]
+pub(crate) fn check_params(params: &Params) -> Result<(), &'static str> {
+    params.iter().try_for_each(|(k, v)| {
+        check_key(k)?;
+        check_item(v)
+    })
+}
+
+fn is_tchar(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&c)
+}
+
+fn is_key_char(c: u8) -> bool {
+    matches!(c, b'a'..=b'z' | b'0'..=b'9' | b'_' | b'-' | b'.' | b'*')
 }
 
 /// Serializes parameters.
@@ -338,3 +500,6 @@ pub(crate) fn write_inner_list(out: &mut String, items: &[(Item, Params)], param
     out.push(')');
     write_params(out, params);
 }
+
+#[cfg(test)]
+mod tests;
