@@ -693,6 +693,30 @@ pub async fn serve_with_header_timeout(
     header_read_timeout: Duration,
 ) -> std::io::Result<()> {
     use axum::extract::ConnectInfo;
+    serve_connections(listener, app, header_read_timeout, |_, peer| {
+        move |extensions: &mut http::Extensions| {
+            extensions.insert(ConnectInfo(peer));
+        }
+    })
+    .await
+}
+
+/// The accept loop of [`serve`] on any axum `Listener` (TCP here, TLS for the mTLS
+/// listener): each connection gets `header_read_timeout` for each request head, counted from
+/// when the server waits for it (a silent or idle connection is closed after that long), and
+/// `tag` says what every request of a connection carries.
+pub async fn serve_connections<L, T, E>(
+    mut listener: L,
+    app: Router,
+    header_read_timeout: Duration,
+    tag: T,
+) -> std::io::Result<()>
+where
+    L: axum::serve::Listener,
+    L::Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    T: Fn(&L::Io, L::Addr) -> E,
+    E: Fn(&mut http::Extensions) + Clone + Send + Sync + 'static,
+{
     use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
     use hyper_util::server::conn::auto::Builder;
     use hyper_util::server::graceful::GracefulShutdown;
@@ -707,40 +731,29 @@ pub async fn serve_with_header_timeout(
     let graceful = GracefulShutdown::new();
     let mut ctrl_c = std::pin::pin!(tokio::signal::ctrl_c());
     loop {
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(conn) => conn,
-                // Out of file descriptors, or a connection reset before it was accepted: wait
-                // a moment rather than spin, as axum::serve does.
-                Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-            },
+        // axum's listeners retry failed accepts themselves (after a pause, not spinning).
+        let (io, peer) = tokio::select! {
+            accepted = listener.accept() => accepted,
             _ = &mut ctrl_c => break,
         };
+        let insert = tag(&io, peer);
         let app = app
             .clone()
             .map_request(move |req: http::Request<hyper::body::Incoming>| {
                 let mut req = req.map(axum::body::Body::new);
-                req.extensions_mut().insert(ConnectInfo(peer));
+                insert(req.extensions_mut());
                 req
             });
-        let (builder, watcher) = (builder.clone(), graceful.watcher());
+        // hyper (1.4 and later) starts the header timer whenever it waits for a head: the
+        // first one, as soon as the connection is served (a client that sends nothing is cut
+        // off too), and each next one on a kept-alive connection (so idle connections close).
+        let conn = builder
+            .serve_connection(TokioIo::new(io), TowerToHyperService::new(app))
+            .into_owned();
+        let conn = graceful.watch(conn);
+        // A client that goes away, or is too slow with its head, ends its connection.
         tokio::spawn(async move {
-            // hyper's header timer starts with the first byte: a connection that sends nothing
-            // gets the same time to start.
-            let mut first = [0u8; 1];
-            match tokio::time::timeout(header_read_timeout, stream.peek(&mut first)).await {
-                Ok(Ok(n)) if n > 0 => {}
-                _ => return,
-            }
-            let conn = builder
-                .serve_connection(TokioIo::new(stream), TowerToHyperService::new(app))
-                .into_owned();
-            // A client that goes away, or is too slow with its head, ends its connection.
-            let _ = watcher.watch(conn).await;
+            let _ = conn.await;
         });
     }
     // New connections are refused from now on; open ones get a grace period.
@@ -849,7 +862,7 @@ pub mod mtls {
     use std::sync::Arc;
 
     use axum::Router;
-    use axum::extract::{ConnectInfo, Request};
+    use axum::extract::ConnectInfo;
     use rcgen::{
         BasicConstraints, CertificateParams, CertifiedIssuer, DistinguishedName, DnType,
         ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose, SanType,
@@ -860,8 +873,7 @@ pub mod mtls {
     use tokio_rustls::rustls::server::WebPkiClientVerifier;
     use tokio_rustls::rustls::{RootCertStore, ServerConfig};
     use tower_shield::auth::mtls::Grant;
-    use tower_shield::auth::{MtlsAuth, TlsConnectInfo, TlsListener};
-    use tower_shield::rate_limit::PeerAddr;
+    use tower_shield::auth::{MtlsAuth, PeerCertificates, TlsConnectInfo, TlsListener};
 
     /// The demo service's identity: a SPIFFE id, on the internal tier (100,000 per hour).
     pub const DEMO_SPIFFE_ID: &str = "spiffe://quickstart.example/ns/demo/sa/reporter";
@@ -935,30 +947,33 @@ pub mod mtls {
         Ok(Arc::new(config))
     }
 
-    /// Serves `app` over TLS on `listener` until Ctrl-C. The client's address goes into the
-    /// request as a `PeerAddr` too, for the rate limiter's keys by IP.
+    /// Serves `app` over TLS on `listener` until Ctrl-C, as [`super::serve`] serves plain
+    /// HTTP: TLS handshakes time out after 10 s (`TlsListener`), then each request head (the
+    /// first, and each next on a kept-alive connection) after
+    /// [`super::HEADER_READ_TIMEOUT`]. Every request carries its connection's
+    /// `ConnectInfo<TlsConnectInfo>`: the client certificate for `MtlsAuth`, the address for
+    /// the rate limiter.
     pub async fn serve(
         listener: TcpListener,
         config: Arc<ServerConfig>,
         app: Router,
     ) -> std::io::Result<()> {
-        let app = app.layer(axum::middleware::map_request(
-            |mut req: Request| async move {
-                if let Some(ConnectInfo(info)) =
-                    req.extensions().get::<ConnectInfo<TlsConnectInfo>>()
-                {
-                    let peer = PeerAddr(info.remote_addr());
-                    req.extensions_mut().insert(peer);
-                }
-                req
-            },
-        ));
-        axum::serve(
-            TlsListener::new(listener, config),
-            app.into_make_service_with_connect_info::<TlsConnectInfo>(),
-        )
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
+        serve_with_header_timeout(listener, config, app, super::HEADER_READ_TIMEOUT).await
+    }
+
+    /// [`serve`] with another header read timeout.
+    pub async fn serve_with_header_timeout(
+        listener: TcpListener,
+        config: Arc<ServerConfig>,
+        app: Router,
+        header_read_timeout: std::time::Duration,
+    ) -> std::io::Result<()> {
+        let listener = TlsListener::new(listener, config);
+        super::serve_connections(listener, app, header_read_timeout, |io, peer| {
+            let info = TlsConnectInfo::new(peer, PeerCertificates::from_connection(io.get_ref().1));
+            move |extensions: &mut http::Extensions| {
+                extensions.insert(ConnectInfo(info.clone()));
+            }
         })
         .await
     }

@@ -819,3 +819,112 @@ async fn a_request_head_that_never_ends_is_cut_off() {
         );
     }
 }
+
+/// After one request, a keep-alive connection that stays silent is closed after the header
+/// read timeout too (hyper starts it again while waiting for the next head): idle connections
+/// cannot pile up.
+#[tokio::test]
+async fn an_idle_keep_alive_connection_is_closed() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = quickstart::app(&[], &quickstart::Credentials::demo()).unwrap();
+    tokio::spawn(quickstart::serve_with_header_timeout(
+        listener,
+        app,
+        std::time::Duration::from_secs(1),
+    ));
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(b"GET /v2/health HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    // Liveness, not speed: the answer, then the close, long before 30 s.
+    let read = tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        stream.read_to_end(&mut answer),
+    )
+    .await;
+    let text = String::from_utf8_lossy(&answer);
+    assert!(matches!(read, Ok(_)), "the idle connection stayed open");
+    assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
+    assert!(text.ends_with(r#"{"status":"ok"}"#), "{text}");
+}
+
+/// The mTLS listener serves as the plain one does: a request over TLS is answered, and a
+/// client that finishes its handshake, then sends half a head or nothing, is cut off after
+/// the header read timeout (here 1 s).
+#[cfg(feature = "mtls")]
+#[tokio::test]
+async fn the_mtls_listener_answers_and_cuts_off_slow_clients() {
+    use std::sync::Arc;
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio_rustls::TlsConnector;
+    use tokio_rustls::rustls::crypto::ring;
+    use tokio_rustls::rustls::pki_types::pem::PemObject;
+    use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
+    use tokio_rustls::rustls::{ClientConfig, RootCertStore};
+
+    let dir = std::env::temp_dir().join(format!("tower-shield-qs-mtls-{}", std::process::id()));
+    let config = quickstart::mtls::demo_pki(&dir).unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = quickstart::app(&[], &quickstart::Credentials::demo()).unwrap();
+    tokio::spawn(quickstart::mtls::serve_with_header_timeout(
+        listener,
+        config,
+        app,
+        std::time::Duration::from_secs(1),
+    ));
+    let mut roots = RootCertStore::empty();
+    roots
+        .add(CertificateDer::from_pem_file(dir.join("ca.pem")).unwrap())
+        .unwrap();
+    let client = ClientConfig::builder_with_provider(Arc::new(ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let connector = TlsConnector::from(Arc::new(client));
+    let connect = || async {
+        let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let name = ServerName::try_from("localhost").unwrap();
+        connector.connect(name, tcp).await.unwrap()
+    };
+    let mut tls = connect().await;
+    tls.write_all(b"GET /v2/health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    let _ = tls.read_to_end(&mut answer).await;
+    let text = String::from_utf8_lossy(&answer);
+    assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
+    assert!(text.ends_with(r#"{"status":"ok"}"#), "{text}");
+    for sent in [
+        &b"GET /v2/health HTTP/1.1\r\nHost: localhost\r\nX-Slow: 1"[..],
+        b"",
+    ] {
+        let mut tls = connect().await;
+        tls.write_all(sent).await.unwrap();
+        tls.flush().await.unwrap();
+        let mut answer = Vec::new();
+        // Liveness, not speed: the server must close the connection, long before 30 s.
+        let read = tokio::time::timeout(
+            std::time::Duration::from_secs(30),
+            tls.read_to_end(&mut answer),
+        )
+        .await;
+        let text = String::from_utf8_lossy(&answer);
+        assert!(
+            matches!(read, Ok(Ok(_)) | Ok(Err(_))),
+            "the TLS connection stayed open after {sent:?}"
+        );
+        assert!(
+            answer.is_empty() || text.starts_with("HTTP/1.1 4"),
+            "{sent:?}: {text}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
