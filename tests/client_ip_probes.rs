@@ -207,20 +207,7 @@ fn several_x_forwarded_for_lines_are_one_list_in_order() {
         (&["6.6.6.6, 203.0.113.9,", ",10.0.0.5"], "203.0.113.9"),
         (&["10.0.0.9", "10.0.0.8"], "10.0.0.9"),
     ];
-    for &(lines, expected) in cases {
-        assert_eq!(
-            resolve(&xff(), LB, XFF, lines),
-            Some(ip(expected)),
-            "{lines:?}"
-        );
-        // Exactly what the comma-joined single line gives.
-        let joined = lines.join(", ");
-        assert_eq!(
-            resolve(&xff(), LB, XFF, &[&joined]),
-            Some(ip(expected)),
-            "{joined:?}"
-        );
-    }
+    as_one_list(&xff(), XFF, cases);
     // A junk line to the right of the client is reached, whichever line holds it.
     assert_eq!(
         resolve(&xff(), LB, XFF, &["203.0.113.9", "garbage", "10.0.0.5"]),
@@ -242,15 +229,21 @@ fn several_forwarded_lines_are_one_list_in_order() {
         ),
         (&["for=10.0.0.9", "for=10.0.0.8"], "10.0.0.9"),
     ];
+    as_one_list(&fwd(), FWD, cases);
+}
+
+/// Each case's header lines resolve to its address, exactly as the comma-joined single line
+/// does.
+fn as_one_list(client_ip: &ClientIp, header: &str, cases: &[(&[&str], &str)]) {
     for &(lines, expected) in cases {
         assert_eq!(
-            resolve(&fwd(), LB, FWD, lines),
+            resolve(client_ip, LB, header, lines),
             Some(ip(expected)),
             "{lines:?}"
         );
         let joined = lines.join(", ");
         assert_eq!(
-            resolve(&fwd(), LB, FWD, &[&joined]),
+            resolve(client_ip, LB, header, &[&joined]),
             Some(ip(expected)),
             "{joined:?}"
         );

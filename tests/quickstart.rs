@@ -784,7 +784,6 @@ async fn failed_basic_passwords_are_throttled_before_hashing() {
 /// `HEADER_READ_TIMEOUT` (here 1 s): it cannot hold a connection for good.
 #[tokio::test]
 async fn a_request_head_that_never_ends_is_cut_off() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let app = quickstart::app(&[], &quickstart::Credentials::demo()).unwrap();
@@ -799,25 +798,35 @@ async fn a_request_head_that_never_ends_is_cut_off() {
         b"",
         b"PRI * HTTP/2.0\r\n\r\nSM",
     ] {
-        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-        stream.write_all(sent).await.unwrap();
-        let mut answer = Vec::new();
-        // Liveness, not speed: the server must close the connection, long before 30 s.
-        let read = tokio::time::timeout(
-            std::time::Duration::from_secs(30),
-            stream.read_to_end(&mut answer),
-        )
-        .await;
-        let text = String::from_utf8_lossy(&answer);
-        assert!(
-            matches!(read, Ok(Ok(_)) | Ok(Err(_))),
-            "the connection stayed open after {sent:?}"
-        );
-        assert!(
-            answer.is_empty() || text.starts_with("HTTP/1.1 4"),
-            "{sent:?}: {text}"
-        );
+        let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        assert_cut_off(stream, sent).await;
     }
+}
+
+/// Sends `sent` and never more: the server must close the connection (at most with a `4xx`),
+/// long before 30 s (liveness, not speed).
+async fn assert_cut_off<S>(mut stream: S, sent: &[u8])
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    stream.write_all(sent).await.unwrap();
+    stream.flush().await.unwrap();
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        stream.read_to_end(&mut answer),
+    )
+    .await;
+    let text = String::from_utf8_lossy(&answer);
+    assert!(
+        matches!(read, Ok(Ok(_)) | Ok(Err(_))),
+        "the connection stayed open after {sent:?}"
+    );
+    assert!(
+        answer.is_empty() || text.starts_with("HTTP/1.1 4"),
+        "{sent:?}: {text}"
+    );
 }
 
 /// After one request, a keep-alive connection that stays silent is closed after the header
@@ -906,25 +915,7 @@ async fn the_mtls_listener_answers_and_cuts_off_slow_clients() {
         &b"GET /v2/health HTTP/1.1\r\nHost: localhost\r\nX-Slow: 1"[..],
         b"",
     ] {
-        let mut tls = connect().await;
-        tls.write_all(sent).await.unwrap();
-        tls.flush().await.unwrap();
-        let mut answer = Vec::new();
-        // Liveness, not speed: the server must close the connection, long before 30 s.
-        let read = tokio::time::timeout(
-            std::time::Duration::from_secs(30),
-            tls.read_to_end(&mut answer),
-        )
-        .await;
-        let text = String::from_utf8_lossy(&answer);
-        assert!(
-            matches!(read, Ok(Ok(_)) | Ok(Err(_))),
-            "the TLS connection stayed open after {sent:?}"
-        );
-        assert!(
-            answer.is_empty() || text.starts_with("HTTP/1.1 4"),
-            "{sent:?}: {text}"
-        );
+        assert_cut_off(connect().await, sent).await;
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
