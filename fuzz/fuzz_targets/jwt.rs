@@ -180,6 +180,9 @@ fuzz_target!(|data: &[u8]| {
                     let nbf = nbf.as_f64().expect("nbf is a number");
                     assert!(nbf <= NOW as f64 + LEEWAY, "not yet valid: {nbf}");
                 }
+                if let Some(iat) = claims.get("iat") {
+                    assert!(iat.is_number(), "iat is a number: {iat}");
+                }
                 assert_eq!(claims.get("sub"), Some(&json!(principal.subject())));
                 assert!(!principal.subject().is_empty());
             }

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 pub use jsonwebtoken::Algorithm;
-use jsonwebtoken::{AlgorithmFamily, DecodingKey};
+use jsonwebtoken::{AlgorithmFamily, DecodingKey, DecodingKeyKind};
 use serde_json::Value;
 
 use super::ConfigError;
@@ -57,6 +57,20 @@ fn family_of(alg: Algorithm) -> AlgorithmFamily {
     }
 }
 
+/// The ECDSA algorithm of an EC public key, by its curve: the length of its SEC1 point
+/// (uncompressed or compressed) tells P-256 (`ES256`) from P-384 (`ES384`); `None` for
+/// another curve (P-521) or bytes that are no point.
+fn ec_alg(key: &DecodingKey) -> Option<Algorithm> {
+    match key.kind() {
+        DecodingKeyKind::SecretOrDer(point) => match point.len() {
+            65 | 33 => Some(Algorithm::ES256),
+            97 | 49 => Some(Algorithm::ES384),
+            _ => None,
+        },
+        DecodingKeyKind::RsaModulusExponent { .. } => None,
+    }
+}
+
 impl JwtKey {
     fn checked(
         key: jsonwebtoken::errors::Result<DecodingKey>,
@@ -67,6 +81,11 @@ impl JwtKey {
             return Err(ConfigError::KeyAlgorithmMismatch(alg_name(alg)));
         }
         let key = key.map_err(|e| ConfigError::InvalidKey(e.to_string()))?;
+        // Each EC key has one algorithm, that of its curve (RFC 8725 section 3.1): a P-256 key
+        // made for `ES384` would refuse every token, so it is refused here, at build.
+        if family == AlgorithmFamily::Ec && ec_alg(&key) != Some(alg) {
+            return Err(ConfigError::KeyAlgorithmMismatch(alg_name(alg)));
+        }
         Ok(Self {
             key,
             alg: Some(alg),
@@ -102,7 +121,8 @@ impl JwtKey {
     ///
     /// # Errors
     ///
-    /// When `alg` is not an ECDSA algorithm or the PEM holds no EC public key.
+    /// When `alg` is not an ECDSA algorithm, the PEM holds no EC public key, or the key's
+    /// curve is not `alg`'s.
     pub fn ec_pem(alg: Algorithm, pem: &[u8]) -> Result<Self, ConfigError> {
         Self::checked(DecodingKey::from_ec_pem(pem), alg, AlgorithmFamily::Ec)
     }
@@ -111,7 +131,7 @@ impl JwtKey {
     ///
     /// # Errors
     ///
-    /// When `alg` is not an ECDSA algorithm.
+    /// When `alg` is not an ECDSA algorithm, or the point is not one of `alg`'s curve.
     pub fn ec_der(alg: Algorithm, der: &[u8]) -> Result<Self, ConfigError> {
         Self::checked(Ok(DecodingKey::from_ec_der(der)), alg, AlgorithmFamily::Ec)
     }
@@ -173,11 +193,14 @@ impl JwtKey {
     }
 
     /// A public key from one JWK (JSON). Its `kid` is kept; its `alg`, when given, fixes the
-    /// algorithm, else the key serves the configured algorithms of its family.
+    /// algorithm, else the key serves the configured algorithms of its family (an EC key only
+    /// its curve's: `ES256` for P-256, `ES384` for P-384).
     ///
     /// # Errors
     ///
-    /// When the JSON is not a JWK of a signature key this crate can use.
+    /// When the JSON is not a JWK of a signature key this crate can use (an EC key of another
+    /// curve than P-256 or P-384, an OKP key that is not Ed25519, an `alg` that does not fit
+    /// the key).
     pub fn jwk(json: &str) -> Result<Self, ConfigError> {
         let value: Value =
             serde_json::from_str(json).map_err(|e| ConfigError::InvalidKey(e.to_string()))?;
@@ -217,6 +240,24 @@ impl JwtKey {
         if key.family() == AlgorithmFamily::Hmac {
             return Err("symmetric JWKs are not accepted".into());
         }
+        let ed25519 = matches!(key.kind(), DecodingKeyKind::SecretOrDer(x) if x.len() == 32);
+        match key.family() {
+            // One algorithm per EC key, that of its curve: a P-256 key never verifies `ES384`.
+            AlgorithmFamily::Ec => match (alg, ec_alg(&key)) {
+                (_, None) => return Err("unsupported EC curve".into()),
+                (Some(alg), Some(curve)) if alg != curve => {
+                    return Err(format!(
+                        "the JWK's alg {} does not fit its key",
+                        alg_name(alg)
+                    ));
+                }
+                _ => {}
+            },
+            AlgorithmFamily::Ed if !ed25519 => {
+                return Err("unsupported OKP curve: only Ed25519 keys are accepted".into());
+            }
+            _ => {}
+        }
         let kid = match obj.get("kid") {
             None => None,
             Some(Value::String(k)) => Some(k.as_str().into()),
@@ -232,9 +273,10 @@ impl JwtKey {
         self
     }
 
-    fn fits(&self, alg: Algorithm) -> bool {
+    pub(super) fn fits(&self, alg: Algorithm) -> bool {
         match self.alg {
             Some(a) => a == alg,
+            None if self.key.family() == AlgorithmFamily::Ec => ec_alg(&self.key) == Some(alg),
             None => self.key.family() == family_of(alg),
         }
     }

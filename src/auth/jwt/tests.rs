@@ -47,6 +47,88 @@ fn keys_are_bound_to_their_family() {
 }
 
 #[test]
+fn duplicate_member_names_are_found_at_any_depth() {
+    for json in [
+        r#"{"alg":"RS256"}"#,
+        r#"{"a":{"b":1},"b":{"b":2},"c":[{"d":1},{"d":2}]}"#,
+        r#"[1,2.5,-3,"x",true,null,{}]"#,
+        r#" {"a":1} "#,
+    ] {
+        assert!(unique_members(json.as_bytes()), "{json}");
+    }
+    for json in [
+        r#"{"alg":"none","alg":"RS256"}"#,
+        r#"{"sub":"a","x":1,"sub":"b"}"#,
+        // The same name once escaped: one name after unescaping.
+        r#"{"sub":"a","\u0073ub":"b"}"#,
+        r#"{"cnf":{"jkt":"a","jkt":"b"}}"#,
+        r#"[{"a":1,"a":1}]"#,
+        // Not one JSON value.
+        r#"{"a":1}x"#,
+        r#"{"a":1}{"a":2}"#,
+        "",
+        "{",
+    ] {
+        assert!(!unique_members(json.as_bytes()), "{json}");
+    }
+    // serde_json's nesting limit holds: no stack overflow, however deep.
+    let deep = "[".repeat(100_000);
+    assert!(!unique_members(deep.as_bytes()));
+}
+
+#[test]
+fn ec_keys_are_bound_to_their_curve() {
+    let p256 = include_bytes!("../../../tests/keys/ec_public.pem");
+    assert!(JwtKey::ec_pem(Algorithm::ES256, p256).is_ok());
+    assert_eq!(
+        JwtKey::ec_pem(Algorithm::ES384, p256).unwrap_err(),
+        ConfigError::KeyAlgorithmMismatch("ES384")
+    );
+    let point = [4u8; 65];
+    assert!(JwtKey::ec_der(Algorithm::ES256, &point).is_ok());
+    assert_eq!(
+        JwtKey::ec_der(Algorithm::ES384, &point).unwrap_err(),
+        ConfigError::KeyAlgorithmMismatch("ES384")
+    );
+    assert!(JwtKey::ec_der(Algorithm::ES384, &[4u8; 97]).is_ok());
+    // A SubjectPublicKeyInfo given where a point is expected.
+    assert_eq!(
+        JwtKey::ec_der(Algorithm::ES256, &[0x30; 91]).unwrap_err(),
+        ConfigError::KeyAlgorithmMismatch("ES256")
+    );
+
+    let coord = |n: usize| URL_SAFE_NO_PAD.encode(vec![7u8; n]);
+    let jwk = |crv: &str, n: usize, alg: Option<&str>| {
+        let mut v = serde_json::json!({"kty": "EC", "crv": crv, "x": coord(n), "y": coord(n)});
+        if let Some(alg) = alg {
+            v["alg"] = alg.into();
+        }
+        JwtKey::jwk(&v.to_string())
+    };
+    // Without `alg`, a P-256 key serves ES256 only, a P-384 key ES384 only.
+    let k = jwk("P-256", 32, None).unwrap();
+    assert!(k.fits(Algorithm::ES256) && !k.fits(Algorithm::ES384));
+    let k = jwk("P-384", 48, None).unwrap();
+    assert!(k.fits(Algorithm::ES384) && !k.fits(Algorithm::ES256));
+    assert_eq!(
+        jwk("P-256", 32, Some("ES384")).unwrap_err(),
+        ConfigError::InvalidKey("the JWK's alg ES384 does not fit its key".into())
+    );
+    assert_eq!(
+        jwk("P-521", 66, None).unwrap_err(),
+        ConfigError::InvalidKey("unsupported EC curve".into())
+    );
+    // An Ed448-sized key under the Ed25519 name (jsonwebtoken knows no Ed448).
+    let ed448 = serde_json::json!({"kty": "OKP", "crv": "Ed25519", "x": coord(57)});
+    assert_eq!(
+        JwtKey::jwk(&ed448.to_string()).unwrap_err(),
+        ConfigError::InvalidKey("unsupported OKP curve: only Ed25519 keys are accepted".into())
+    );
+    let ed25519 = serde_json::json!({"kty": "OKP", "crv": "Ed25519", "x": coord(32)});
+    assert!(JwtKey::jwk(&ed25519.to_string()).is_ok());
+}
+
+#[test]
 fn cache_is_bounded_and_respects_exp_and_generation() {
     let cache = TokenCache::new(32);
     let p = Principal::builder("s", AuthMethod::Jwt).build();
