@@ -37,15 +37,20 @@ pub(crate) fn parse_head(headers: &HeaderMap, need_delivery: bool) -> Result<Hea
     })
 }
 
-/// Parses `sha256=<64 hex digits>`.
+/// Parses `sha256=<64 lowercase hex digits>`: what GitHub sends ("the hash signature always
+/// starts with `sha256=`", an HMAC `hexdigest`), and what its documented Ruby and Python examples
+/// and `@octokit/webhooks-methods` accept, as they compare the header's text with
+/// `"sha256=" + hexdigest`. So neither `SHA256=` nor uppercase hex, nor a bare digest, nor the
+/// `sha1=` of the legacy `X-Hub-Signature`.
 pub(crate) fn parse_signature(text: &str) -> Result<Vec<u8>, Failure> {
     let malformed = |why| Failure::MalformedHeader(SIGNATURE.as_str(), why);
     let hex = text
         .strip_prefix("sha256=")
         .ok_or(malformed("expected sha256=<hex>"))?;
+    let lower = hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
     match hex_decode(hex) {
-        Some(sig) if sig.len() == 32 => Ok(sig),
-        _ => Err(malformed("expected 64 hex digits")),
+        Some(sig) if lower && sig.len() == 32 => Ok(sig),
+        _ => Err(malformed("expected 64 lowercase hex digits")),
     }
 }
 
@@ -61,4 +66,44 @@ pub(crate) fn verify<'k>(
                 .is_some_and(|tag| ct_eq(tag.as_ref(), &head.signature))
         })
         .ok_or(Failure::NoMatchingSignature)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// GitHub's documented test vector ("Validating webhook deliveries", "Testing the webhook
+    /// payload validation"), and what its examples refuse: they compare the header's text with
+    /// `"sha256=" + hexdigest` (`@octokit/webhooks-methods` `src/node/verify.ts` too).
+    #[test]
+    fn only_sha256_and_lowercase_hex_parse() {
+        let hex = "757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17";
+        assert_eq!(
+            parse_signature(&format!("sha256={hex}")).map(|s| s.len()),
+            Ok(32)
+        );
+        let upper = hex.to_ascii_uppercase();
+        for (bad, why) in [
+            (
+                format!("sha256={upper}"),
+                "expected 64 lowercase hex digits",
+            ),
+            (
+                format!("sha256={}{}", &hex[..63], "E"),
+                "expected 64 lowercase hex digits",
+            ),
+            (format!("SHA256={hex}"), "expected sha256=<hex>"),
+            (hex.to_owned(), "expected sha256=<hex>"),
+            (
+                "sha1=d03207e4b030cf234e3447bac4d93add4c6643d8".to_owned(),
+                "expected sha256=<hex>",
+            ),
+        ] {
+            assert_eq!(
+                parse_signature(&bad),
+                Err(Failure::MalformedHeader("x-hub-signature-256", why)),
+                "{bad:?}"
+            );
+        }
+    }
 }

@@ -30,10 +30,12 @@
 //!   HMAC-SHA256 signatures of `id.timestamp.body` (secrets `whsec_<base64>`) or `v1a,<base64>`
 //!   Ed25519 ones (public keys `whpk_<base64>`). Any listed signature that matches any key
 //!   passes, for rotation.
-//! - **Stripe**: `Stripe-Signature: t=<unix>,v1=<hex HMAC-SHA256 of "t.body">[,v1=...]`.
-//! - **GitHub**: `X-Hub-Signature-256: sha256=<hex HMAC-SHA256 of the body>`; there is no
-//!   timestamp, so replays are refused by the `X-GitHub-Delivery` id (required while replay
-//!   protection is on).
+//! - **Stripe**: `Stripe-Signature: t=<unix>,v1=<hex HMAC-SHA256 of "t.body">[,v1=...]`, hex
+//!   in lowercase and items without spaces, as Stripe writes them (a `v1` that is not 64
+//!   lowercase hex digits is skipped when another can be checked, as Stripe's libraries do).
+//! - **GitHub**: `X-Hub-Signature-256: sha256=<hex HMAC-SHA256 of the body>`, hex in
+//!   lowercase; there is no timestamp, so replays are refused by the `X-GitHub-Delivery` id
+//!   (required while replay protection is on).
 //! - **[RFC 9421](https://www.rfc-editor.org/rfc/rfc9421) HTTP Message Signatures**:
 //!   `Signature-Input` and `Signature`, with derived components (`@method`, `@authority`,
 //!   `@path`, `@query`, `@target-uri`, ...) and header components; parameters `created`,

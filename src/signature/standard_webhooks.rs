@@ -4,7 +4,9 @@
 //! written `whpk_<base64>`) signatures of `id.timestamp.body`.
 
 use base64::Engine as _;
+use base64::alphabet;
 use base64::engine::general_purpose::STANDARD;
+use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use http::{HeaderMap, HeaderName};
 
 use super::ConfigError;
@@ -217,11 +219,24 @@ pub(crate) fn verify<'k, 'h>(
     Err(Failure::NoMatchingSignature)
 }
 
-/// Decodes a secret written `whsec_<base64>` (the prefix is optional, as in the reference
-/// libraries).
+/// The engine that decodes secrets: the standard alphabet, `=` padding optional, the spare
+/// bits of the last character ignored (as Python's `b64decode` and Go's `StdEncoding` ignore
+/// them). A secret is configured, not sent: leniency here admits no other signature.
+const SECRET_B64: GeneralPurpose = GeneralPurpose::new(
+    &alphabet::STANDARD,
+    GeneralPurposeConfig::new()
+        .with_decode_padding_mode(DecodePaddingMode::Indifferent)
+        .with_decode_allow_trailing_bits(true),
+);
+
+/// Decodes a secret written `whsec_<base64>`. The prefix is optional, as in every reference
+/// library; so is the padding, as in the Python one, whose
+/// `test_signature_verification_with_unpadded_secret` configures
+/// `MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaS` (31 characters, the last one's spare bits set) and
+/// `MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSwBr`.
 pub(crate) fn parse_secret(secret: &str) -> Result<Vec<u8>, ConfigError> {
     let b64 = secret.strip_prefix("whsec_").unwrap_or(secret);
-    match STANDARD.decode(b64) {
+    match SECRET_B64.decode(b64) {
         Ok(bytes) if !bytes.is_empty() => Ok(bytes),
         _ => Err(ConfigError::InvalidKey(
             "a Standard Webhooks secret is whsec_<base64>",
@@ -256,4 +271,62 @@ pub(crate) fn sign(key: &SigningKey, id: &str, timestamp: u64, body: &[u8]) -> O
     message.extend_from_slice(body);
     let sig = key.sign(&message)?;
     Some(format!("{version},{}", STANDARD.encode(sig)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// standard-webhooks `libraries/python/tests/test_webhooks.py`,
+    /// `test_signature_verification_with_unpadded_secret`: a secret may be written without its
+    /// `=` padding, with or without the prefix, and decodes as Python's `b64decode(secret +
+    /// "==")` does (spare bits of the last character dropped).
+    #[test]
+    fn unpadded_secrets_decode_as_pythons_b64decode() {
+        let whole = parse_secret("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").ok();
+        assert_eq!(
+            whole,
+            STANDARD.decode("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").ok()
+        );
+        let whole = whole.unwrap_or_default();
+        assert_eq!(whole.len(), 24);
+        let mut longer = whole.clone();
+        longer.push(6);
+        for (written, want) in [
+            ("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaS", &whole[..23]),
+            ("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaS=", &whole[..23]),
+            ("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSwBr", &longer[..]),
+            ("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSwBr==", &longer[..]),
+        ] {
+            assert_eq!(parse_secret(written).as_deref(), Ok(want), "{written:?}");
+            assert_eq!(
+                parse_secret(&format!("whsec_{written}")).as_deref(),
+                Ok(want),
+                "whsec_{written:?}"
+            );
+        }
+    }
+
+    /// Still refused: empty secrets (every library's `empty secret` test), characters outside
+    /// the standard alphabet, a lone character (no whole byte), padding after a whole group, the
+    /// URL-safe alphabet, and the other
+    /// prefixes of svix-webhooks `server/svix-server/src/core/types/mod.rs`,
+    /// `test_endpoint_secret_deserialization`.
+    #[test]
+    fn what_is_not_a_secret_is_still_refused() {
+        for bad in [
+            "",
+            "whsec_",
+            "w",
+            "whsec_%",
+            "whsec_Zm9v!",
+            "Z",
+            "Zm9v=",
+            "Zm-v",
+            "whpk_1SiA4o9hyqTCpIqC5V9HUakiiaeACeqfZTInDBbOir4=",
+            "hwsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD",
+        ] {
+            assert!(parse_secret(bad).is_err(), "{bad:?}");
+        }
+    }
 }
