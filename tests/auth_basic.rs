@@ -174,7 +174,16 @@ async fn two_authorization_headers_are_refused() {
         .header("authorization", JANE)
         .body(Body::empty())
         .unwrap();
-    assert_unauthorized(call(&app, req).await, "more than one Authorization header");
+    // A malformed request, not a wrong credential: 400, nothing checked, the challenge sent.
+    let (status, headers, body) = call(&app, req).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(headers["content-type"], "application/problem+json");
+    let challenges: Vec<_> = headers.get_all("www-authenticate").iter().collect();
+    assert_eq!(challenges, [CHALLENGE]);
+    assert_eq!(
+        std::str::from_utf8(&body).unwrap(),
+        r#"{"type":"https://docs.rs/tower-shield/latest/tower_shield/problem/index.html#invalid-authorization","title":"Malformed Authorization","status":400,"detail":"more than one Authorization header"}"#
+    );
 }
 
 #[tokio::test]

@@ -460,9 +460,18 @@ async fn oversized_and_duplicated_headers() {
         .header("authorization", "Bearer x.y.z")
         .body(Body::empty())
         .unwrap();
-    let (status, _, bytes) = call(&app, req).await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    // RFC 6750 section 3.1: a malformed request is `invalid_request`, 400.
+    let (status, headers, bytes) = call(&app, req).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(body(&bytes)["detail"], "more than one Authorization header");
+    assert_eq!(
+        body(&bytes)["type"],
+        "https://docs.rs/tower-shield/latest/tower_shield/problem/index.html#invalid-authorization"
+    );
+    assert_eq!(
+        headers["www-authenticate"],
+        r#"Bearer realm="api", error="invalid_request", error_description="more than one Authorization header""#
+    );
 }
 
 #[tokio::test]

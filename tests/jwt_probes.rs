@@ -225,6 +225,28 @@ async fn assert_refused_req(app: &Router, req: Request<Body>, detail: &str, what
     assert_eq!(json_of(&bytes), problem(detail), "{what}");
 }
 
+/// Asserts RFC 6750 section 3.1's answer to a malformed request: `400`,
+/// `error="invalid_request"` with the detail, and the `invalid-authorization` problem.
+async fn assert_invalid_request(app: &Router, req: Request<Body>, detail: &str, what: &str) {
+    let (status, headers, bytes) = call(app, req).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{what}");
+    assert_single_challenge(
+        &headers,
+        &format!(r#"Bearer realm="api", error="invalid_request", error_description="{detail}""#),
+        what,
+    );
+    assert_eq!(
+        json_of(&bytes),
+        json!({
+            "type": "https://docs.rs/tower-shield/latest/tower_shield/problem/index.html#invalid-authorization",
+            "title": "Malformed Authorization",
+            "status": 400,
+            "detail": detail,
+        }),
+        "{what}"
+    );
+}
+
 async fn assert_refused(app: &Router, token: &str, detail: &str) {
     let what = token.get(..200).unwrap_or(token);
     assert_refused_req(app, bearer(token), detail, what).await;
@@ -810,7 +832,6 @@ async fn malformed_structure_is_refused_before_any_key_is_used() {
         (format!("{h}.{p}.{s}.{s}"), MALFORMED),
         (format!("{h}.{p}.{s}.{s}.{s}"), MALFORMED),
         (h.to_owned(), MALFORMED),
-        (String::new(), MALFORMED),
         ("..".to_owned(), MALFORMED),
         (format!(".{p}.{s}"), MALFORMED),
         (empty_header, MALFORMED),
@@ -1133,10 +1154,13 @@ async fn bearer_syntax() {
         format!("Bearer {token},"),
         format!("Bearer {token}, Bearer {token}"),
         format!("Bearer \t{token}"),
-        "Bearer ".to_owned(),
-        "Bearer  ".to_owned(),
     ] {
         assert_refused_req(&app, auth(value.clone()), MALFORMED, &value).await;
+    }
+    // The scheme without a token: a malformed request (`invalid_request`, 400).
+    for value in ["Bearer", "Bearer ", "Bearer  ", "bearer"] {
+        let req = auth(value.to_owned());
+        assert_invalid_request(&app, req, "Bearer scheme without a token", value).await;
     }
     // Not `Bearer` and a space: the scheme is not this authenticator's.
     for value in [
@@ -1144,7 +1168,6 @@ async fn bearer_syntax() {
         format!("Bearer{token}"),
         format!("Bearer,{token}"),
         format!("Bearer={token}"),
-        "Bearer".to_owned(),
         format!("JWT {token}"),
         format!("Token {token}"),
         format!("Basic {token}"),
@@ -1166,7 +1189,8 @@ async fn bearer_syntax() {
     let bearer_value = format!("Bearer {token}");
     for second in [bearer_value.as_str(), "Basic dXNlcjpwYXNz", "Bearer x.y.z"] {
         let req = with_authorization(&[bearer_value.as_bytes(), second.as_bytes()]);
-        assert_refused_req(&app, req, "more than one Authorization header", second).await;
+        let detail = "more than one Authorization header";
+        assert_invalid_request(&app, req, detail, second).await;
     }
     // When the first is another scheme, the Bearer header behind it is not looked at.
     let req = with_authorization(&[b"Basic dXNlcjpwYXNz", bearer_value.as_bytes()]);

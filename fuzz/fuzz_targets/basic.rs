@@ -6,8 +6,9 @@
 //! - round-trip mode: a byte of style (the scheme's case, spaces), then a username and a
 //!   password on two lines.
 //!
-//! Asserts: no panic; 200 or 401, 200 exactly when the verifier was asked and said yes, 401
-//! with the `Basic` challenge and an `unauthorized` problem; the verifier is only ever asked
+//! Asserts: no panic; 200, 401, or 400 for several `Authorization` headers; 200 exactly when
+//! the verifier was asked and said yes, 401 with the `Basic` challenge and an `unauthorized`
+//! problem; the verifier is only ever asked
 //! about one `Authorization: Basic` header no longer than 4 KiB whose token is the canonical
 //! base64 of `username:password`, the username without a colon, neither with a control
 //! character; and any such username and password, encoded, reach the verifier exactly.
@@ -76,6 +77,12 @@ fn send(values: &[HeaderValue]) -> (StatusCode, Option<(String, String)>) {
                 Some(r#"Basic realm="api", charset="UTF-8""#)
             );
             assert_eq!(common::problem_slug(&res), "unauthorized");
+        }
+        // Several `Authorization` headers: a malformed request, nothing checked.
+        StatusCode::BAD_REQUEST => {
+            assert!(seen.is_none() && asked.is_none());
+            assert!(values.len() > 1, "400 for one header");
+            assert_eq!(common::problem_slug(&res), "invalid-authorization");
         }
         status => panic!("unexpected status {status}"),
     }

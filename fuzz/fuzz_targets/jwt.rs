@@ -13,8 +13,9 @@
 //! - mode 2, round trip: a byte of style, then a subject, scopes, a claim name and its value on
 //!   four lines: a valid token made of them.
 //!
-//! Asserts: no panic; 200 or 401, the inner service runs exactly on 200, and a 401 carries a
-//! `Bearer` challenge and an `unauthorized` problem; a token is accepted only when its
+//! Asserts: no panic; 200, 401 or 400 (several `Authorization` headers, or `Bearer` alone:
+//! `error="invalid_request"` and an `invalid-authorization` problem), the inner service runs
+//! exactly on 200, and a 401 carries a `Bearer` challenge and an `unauthorized` problem; a token is accepted only when its
 //! signature is right, its header names the signing key's algorithm (and, with a `kid`, that
 //! key), has no `crit`, and its claims hold the issuer, the audience, an unexpired `exp` and a
 //! `sub`, which is the principal's subject; every valid token made of any subject and scopes
@@ -97,6 +98,23 @@ fn send(layer: &AuthLayer, values: &[HeaderValue]) -> Option<Principal> {
             let challenge = common::one(res.headers(), "www-authenticate").expect("a challenge");
             assert!(challenge.starts_with("Bearer realm=\"api\""), "{challenge}");
             assert_eq!(common::problem_slug(&res), "unauthorized");
+            None
+        }
+        // RFC 6750 section 3.1's `invalid_request`: several `Authorization` headers, the first
+        // Bearer, or the scheme without a token.
+        StatusCode::BAD_REQUEST => {
+            assert!(seen.is_none());
+            let challenge = common::one(res.headers(), "www-authenticate").expect("a challenge");
+            assert!(
+                challenge.starts_with("Bearer realm=\"api\", error=\"invalid_request\""),
+                "{challenge}"
+            );
+            assert_eq!(common::problem_slug(&res), "invalid-authorization");
+            let first = values.first().map(HeaderValue::as_bytes).unwrap_or_default();
+            let bare = first.len() >= 6
+                && first[..6].eq_ignore_ascii_case(b"bearer")
+                && first[6..].iter().all(|&b| b == b' ');
+            assert!(values.len() > 1 || bare, "400 for {values:?}");
             None
         }
         status => panic!("unexpected status {status}"),

@@ -80,6 +80,7 @@ pub(super) fn error_type(kind: AuthErrorKind) -> &'static str {
         AuthErrorKind::UnsupportedScheme => "unsupported_scheme",
         AuthErrorKind::Unavailable => "unavailable",
         AuthErrorKind::Overloaded => "overloaded",
+        AuthErrorKind::InvalidRequest => "invalid_request",
     }
 }
 
@@ -123,6 +124,9 @@ pub(super) fn record(
             let (result, status, problem) = match e.kind() {
                 AuthErrorKind::Unavailable => ("unavailable", 503, ProblemType::AuthUnavailable),
                 AuthErrorKind::Overloaded => ("overloaded", 503, ProblemType::AuthOverloaded),
+                AuthErrorKind::InvalidRequest => {
+                    ("failure", 400, ProblemType::InvalidAuthorization)
+                }
                 _ => ("failure", 401, ProblemType::Unauthorized),
             };
             metrics::auth(method, result);

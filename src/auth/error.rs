@@ -30,6 +30,10 @@ pub enum AuthErrorKind {
     /// The credential was not checked: too many checks are waiting (a flood of Basic
     /// credentials). Answered with `503` and `Retry-After`.
     Overloaded,
+    /// The request carries its credential in a malformed way: several `Authorization`
+    /// headers, or a scheme without its credential. Answered with `400` (RFC 6750 section
+    /// 3.1's `invalid_request`), with the challenges.
+    InvalidRequest,
 }
 
 /// A request turned away by an [`AuthLayer`](super::AuthLayer) or a
@@ -83,6 +87,13 @@ impl AuthError {
     /// developer ("invalid API key", "token signature invalid").
     pub fn invalid(method: AuthMethod, detail: impl Into<Cow<'static, str>>) -> Self {
         Self::new(AuthErrorKind::Invalid, Some(method), detail.into())
+    }
+
+    /// A request for `method` that carries its credential in a malformed way (`400`, RFC 6750
+    /// section 3.1's `invalid_request`): several `Authorization` headers, or the scheme
+    /// without a credential.
+    pub fn invalid_request(method: AuthMethod, detail: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(AuthErrorKind::InvalidRequest, Some(method), detail.into())
     }
 
     /// A credential for `method` was presented and has expired, or is not valid yet.
@@ -185,7 +196,12 @@ impl Rejection for AuthError {
                 .with_extension("retry_after", secs)
                 .with_header(RETRY_AFTER, HeaderValue::from(secs));
         }
-        let mut problem = Problem::of(ProblemType::Unauthorized).with_detail(self.detail.clone());
+        let kind = if self.kind == AuthErrorKind::InvalidRequest {
+            ProblemType::InvalidAuthorization
+        } else {
+            ProblemType::Unauthorized
+        };
+        let mut problem = Problem::of(kind).with_detail(self.detail.clone());
         for challenge in self.challenges.iter() {
             problem = problem.with_header(WWW_AUTHENTICATE, challenge.clone());
         }
@@ -249,13 +265,15 @@ pub(crate) fn bearer_challenge(
 ) -> Option<HeaderValue> {
     match failure {
         Some(e) if e.method() == Some(method) && e.kind() != AuthErrorKind::Unavailable => {
+            let error = if e.kind() == AuthErrorKind::InvalidRequest {
+                "invalid_request"
+            } else {
+                "invalid_token"
+            };
             challenge(
                 "Bearer",
                 realm,
-                &[
-                    ("error", "invalid_token"),
-                    ("error_description", e.detail()),
-                ],
+                &[("error", error), ("error_description", e.detail())],
             )
         }
         _ => Some(plain.clone()),

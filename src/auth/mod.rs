@@ -80,6 +80,8 @@
 
 pub mod api_key;
 mod audit;
+#[cfg(any(feature = "jwt", feature = "introspection"))]
+mod bearer;
 #[cfg(feature = "basic")]
 #[cfg_attr(docsrs, doc(cfg(feature = "basic")))]
 pub mod basic;

@@ -88,6 +88,8 @@ define_problems! {
     VersionGone => "version-gone", GONE, "API version retired";
     /// No credential, or one that is not valid.
     Unauthorized => "unauthorized", UNAUTHORIZED, "Unauthorized";
+    /// A credential sent in a malformed way: several `Authorization` headers, a scheme alone.
+    InvalidAuthorization => "invalid-authorization", BAD_REQUEST, "Malformed Authorization";
     /// The credential could not be checked (the key set could not be loaded).
     AuthUnavailable => "auth-unavailable", SERVICE_UNAVAILABLE, "Authentication Unavailable";
     /// The credential was not checked: too many password checks are waiting for a hashing slot.

@@ -100,6 +100,14 @@
 //! Bearer one has `error="invalid_token"` and a description when a token was presented (RFC
 //! 6750). The detail says what to fix ("token expired", "invalid API key").
 //!
+//! ## invalid-authorization
+//!
+//! `400 Bad Request`: the request carries its credential in a malformed way, so no credential
+//! was checked: several `Authorization` headers (which one is meant?), or a scheme without its
+//! credential (`Authorization: Bearer`). `WWW-Authenticate` carries the layer's challenges; a
+//! Bearer one has `error="invalid_request"` (RFC 6750 section 3.1). Send one `Authorization`
+//! header with one credential.
+//!
 //! ## auth-unavailable
 //!
 //! `503 Service Unavailable`: the credential could not be checked because the identity

@@ -301,6 +301,10 @@ impl<V: PasswordVerifier> BasicAuth<V> {
 }
 
 fn rejected(detail: &'static str) -> Outcome {
+    // Several headers: the request is malformed (`400`), no credential was checked.
+    if detail == MULTIPLE {
+        return Outcome::Rejected(AuthError::invalid_request(AuthMethod::Basic, detail));
+    }
     Outcome::Rejected(AuthError::invalid(AuthMethod::Basic, detail))
 }
 

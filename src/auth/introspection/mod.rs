@@ -80,7 +80,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use http::HeaderValue;
-use http::header::AUTHORIZATION;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use tokio::sync::watch;
@@ -303,32 +302,19 @@ impl IntrospectionAuth {
     }
 
     /// The token of an `Authorization: Bearer` header: `Ok(None)` without one.
-    fn token<'a>(&self, req: &RequestHead<'a>) -> Result<Option<&'a str>, &'static str> {
-        let mut values = req.headers().get_all(AUTHORIZATION).iter();
-        let Some(value) = values.next() else {
+    fn token<'a>(&self, req: &RequestHead<'a>) -> Result<Option<&'a str>, AuthError> {
+        let method = AuthMethod::BearerToken;
+        let Some(token) = crate::auth::bearer::token(req.headers(), self.config.max_len, method)?
+        else {
             return Ok(None);
         };
-        let bytes = value.as_bytes();
-        if !(bytes.len() >= 7 && bytes[..7].eq_ignore_ascii_case(b"bearer ")) {
-            return Ok(None);
-        }
-        if values.next().is_some() {
-            return Err("more than one Authorization header");
-        }
-        if bytes.len() > self.config.max_len.saturating_add(64) {
-            return Err("token too large");
-        }
-        let token = value.to_str().map_err(|_| "malformed token")?[7..].trim_start_matches(' ');
-        if token.len() > self.config.max_len {
-            return Err("token too large");
-        }
         // RFC 6750 section 2.1: b64token.
         let b64token = !token.is_empty()
             && token.trim_end_matches('=').bytes().all(|b| {
                 b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/')
             });
         if !b64token {
-            return Err("malformed token");
+            return Err(AuthError::invalid(method, "malformed token"));
         }
         Ok(Some(token))
     }
@@ -351,12 +337,7 @@ impl Authenticator for IntrospectionAuth {
         let token = match self.token(req) {
             Ok(Some(token)) => token,
             Ok(None) => return Answer::Ready(Outcome::Skip),
-            Err(detail) => {
-                return Answer::Ready(Outcome::Rejected(AuthError::invalid(
-                    AuthMethod::BearerToken,
-                    detail,
-                )));
-            }
+            Err(e) => return Answer::Ready(Outcome::Rejected(e)),
         };
         if self.config.skip_jwts && looks_like_jwt(token) {
             return Answer::Ready(Outcome::Skip);

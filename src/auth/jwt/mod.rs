@@ -82,7 +82,6 @@ use std::sync::Arc;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use http::HeaderValue;
-use http::header::AUTHORIZATION;
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -560,28 +559,8 @@ impl JwtAuth {
     }
 
     /// The token of a Bearer `Authorization` header, or why there is none.
-    fn token<'a>(&self, req: &RequestHead<'a>) -> Result<Option<&'a str>, &'static str> {
-        let mut values = req.headers().get_all(AUTHORIZATION).iter();
-        let Some(value) = values.next() else {
-            return Ok(None);
-        };
-        let bytes = value.as_bytes();
-        let is_bearer = |b: &[u8]| b.len() >= 7 && b[..7].eq_ignore_ascii_case(b"bearer ");
-        if !is_bearer(bytes) {
-            return Ok(None);
-        }
-        if values.next().is_some() {
-            return Err("more than one Authorization header");
-        }
-        // Size first: nothing of an oversized token is parsed.
-        if bytes.len() > self.config.max_len.saturating_add(64) {
-            return Err("token too large");
-        }
-        let token = value.to_str().map_err(|_| "malformed token")?[7..].trim_start_matches(' ');
-        if token.len() > self.config.max_len {
-            return Err("token too large");
-        }
-        Ok(Some(token))
+    fn token<'a>(&self, req: &RequestHead<'a>) -> Result<Option<&'a str>, AuthError> {
+        crate::auth::bearer::token(req.headers(), self.config.max_len, AuthMethod::Jwt)
     }
 }
 
@@ -626,12 +605,7 @@ impl Authenticator for JwtAuth {
         let token = match self.token(req) {
             Ok(Some(token)) => token,
             Ok(None) => return Answer::Ready(Outcome::Skip),
-            Err(detail) => {
-                return Answer::Ready(Outcome::Rejected(AuthError::invalid(
-                    AuthMethod::Jwt,
-                    detail,
-                )));
-            }
+            Err(e) => return Answer::Ready(Outcome::Rejected(e)),
         };
         let c = &self.config;
         match &c.keys {
