@@ -80,11 +80,11 @@
 
 pub mod api_key;
 mod audit;
-#[cfg(any(feature = "jwt", feature = "introspection"))]
-mod bearer;
 #[cfg(feature = "basic")]
 #[cfg_attr(docsrs, doc(cfg(feature = "basic")))]
 pub mod basic;
+#[cfg(any(feature = "jwt", feature = "introspection"))]
+mod bearer;
 mod builder;
 mod chain;
 mod cnf;
