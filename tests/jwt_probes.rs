@@ -1192,9 +1192,21 @@ async fn bearer_syntax() {
         let detail = "more than one Authorization header";
         assert_invalid_request(&app, req, detail, second).await;
     }
-    // When the first is another scheme, the Bearer header behind it is not looked at.
+    // When the first is another scheme, the Bearer header behind it is not read, and the
+    // request is malformed all the same: 400, the plain challenge (no token was presented).
     let req = with_authorization(&[b"Basic dXNlcjpwYXNz", bearer_value.as_bytes()]);
-    assert_no_token(&app, req, UNSUPPORTED_SCHEME, "Basic then Bearer").await;
+    let (status, headers, bytes) = call(&app, req).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_single_challenge(&headers, PLAIN_CHALLENGE, "Basic then Bearer");
+    assert_eq!(
+        json_of(&bytes),
+        json!({
+            "type": "https://docs.rs/tower-shield/latest/tower_shield/problem/index.html#invalid-authorization",
+            "title": "Malformed Authorization",
+            "status": 400,
+            "detail": "more than one Authorization header",
+        })
+    );
     // A 64 KiB token, valid-looking or junk: refused on its size, 401 not 500.
     let big = format!(
         "{}.{}.{}",

@@ -134,6 +134,15 @@ impl AuthError {
         }
     }
 
+    /// Several `Authorization` headers that no authenticator of the layer took (`400`).
+    pub(crate) fn several_authorizations() -> Self {
+        Self::new(
+            AuthErrorKind::InvalidRequest,
+            None,
+            Cow::Borrowed("more than one Authorization header"),
+        )
+    }
+
     pub(crate) fn unsupported_scheme() -> Self {
         Self::new(
             AuthErrorKind::UnsupportedScheme,

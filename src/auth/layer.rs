@@ -161,6 +161,11 @@ impl AuthLayer {
                     e.with_challenges(challenges)
                 }
             },
+            // Several `Authorization` headers that no authenticator took (the first of another
+            // scheme): malformed, whatever they hold (RFC 6750 section 3.1's `invalid_request`).
+            Outcome::Skip if req.headers().get_all(AUTHORIZATION).iter().nth(1).is_some() => {
+                AuthError::several_authorizations().with_challenges(Arc::clone(&config.missing))
+            }
             Outcome::Skip if req.headers().contains_key(AUTHORIZATION) => {
                 AuthError::unsupported_scheme().with_challenges(Arc::clone(&config.missing))
             }
