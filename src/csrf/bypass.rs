@@ -75,7 +75,8 @@ impl BypassPaths {
 }
 
 /// A path that normalization (by this server, a proxy or the application) could turn into
-/// another one.
+/// another one: a `.` or `..` segment (plain, percent-encoded, or followed by `;` path
+/// parameters), an encoded `/` or `\`, a backslash.
 fn ambiguous(path: &str) -> bool {
     let encoded = |needle: &[u8]| {
         path.as_bytes()
@@ -87,6 +88,9 @@ fn ambiguous(path: &str) -> bool {
         return true;
     }
     path.split('/').any(|segment| {
+        // Servers that read `;` as the start of path parameters (Servlet containers, Spring,
+        // some proxies) see `..;x` as `..`.
+        let segment = segment.split(';').next().unwrap_or(segment);
         [".", "..", "%2e", ".%2e", "%2e.", "%2e%2e"]
             .iter()
             .any(|dots| segment.eq_ignore_ascii_case(dots))

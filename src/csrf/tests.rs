@@ -637,6 +637,28 @@ fn bypass_never_covers_a_path_that_normalizes_elsewhere() {
     assert_eq!(layer.check(&req), Err(SecFetchSite));
 }
 
+#[test]
+fn bypass_never_covers_dot_segments_with_path_parameters() {
+    let layer = CsrfLayer::builder()
+        .bypass_path("/hooks/*")
+        .build()
+        .unwrap();
+    // `..;x` is `..` to a server that strips `;` path parameters (Servlet containers, Spring).
+    for path in [
+        "/hooks/..;/admin",
+        "/hooks/..;x=1/admin",
+        "/hooks/.;/x",
+        "/hooks/%2e%2e;/admin",
+    ] {
+        let req = request("POST", path, Some("cross-site"), None);
+        assert_eq!(layer.check(&req), Err(SecFetchSite), "{path}");
+    }
+    for path in ["/hooks/a;b", "/hooks/..a;b"] {
+        let req = request("POST", path, Some("cross-site"), None);
+        assert_eq!(layer.check(&req), Ok(()), "{path}");
+    }
+}
+
 #[tokio::test]
 async fn a_refusal_is_a_403_problem_with_the_rejection_in_the_extensions() {
     let svc = tower::ServiceBuilder::new()

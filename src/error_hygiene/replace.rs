@@ -23,8 +23,10 @@ pub(super) struct Captured {
 pub(super) const DETAIL: &str =
     "The server could not handle this request. Quote the request id when reporting it.";
 
-/// Headers that describe the replaced body, not the response: they go with it.
-const BODY_HEADERS: [HeaderName; 12] = [
+/// Headers that describe the replaced body, not the response: they go with it. The digests
+/// (RFC 9530 `Content-Digest` and `Repr-Digest`, RFC 3230 `Digest`, `Content-MD5`) would not
+/// match the problem, and would let a client confirm a guess at the hidden body.
+const BODY_HEADERS: [HeaderName; 16] = [
     CONTENT_TYPE,
     CONTENT_LENGTH,
     CONTENT_ENCODING,
@@ -37,6 +39,10 @@ const BODY_HEADERS: [HeaderName; 12] = [
     LAST_MODIFIED,
     TRAILER,
     ACCEPT_RANGES,
+    HeaderName::from_static("content-digest"),
+    HeaderName::from_static("repr-digest"),
+    HeaderName::from_static("digest"),
+    HeaderName::from_static("content-md5"),
 ];
 
 /// Removes the configured headers.

@@ -336,3 +336,31 @@ fn debug_and_defaults() {
         format!("{:?}", ErrorHygieneLayer::builder().build().unwrap())
     );
 }
+
+#[tokio::test]
+async fn the_digests_of_the_replaced_body_go_with_it() {
+    let (res, body) = run(ErrorHygieneLayer::new(), || {
+        Response::builder()
+            .status(StatusCode::BAD_GATEWAY)
+            .header(
+                "content-digest",
+                "sha-256=:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=:",
+            )
+            .header(
+                "Repr-Digest",
+                "sha-256=:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=:",
+            )
+            .header(
+                "digest",
+                "SHA-256=47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=",
+            )
+            .header("content-md5", "1B2M2Y8AsgTpgAmY7PhCfg==")
+            .header("cache-control", "no-store")
+            .body(Full::new(Bytes::from_static(b"upstream db-3 timed out")))
+            .unwrap()
+    })
+    .await;
+    assert_eq!(res.status(), StatusCode::BAD_GATEWAY);
+    assert!(!body.contains("db-3"));
+    assert_eq!(names(&res), ["content-type", "cache-control"]);
+}

@@ -43,7 +43,9 @@
 //!   (`API-Version: 2`, name configurable), the `Accept` media type
 //!   (`application/vnd.<vendor>.v2+json`) and a query parameter (`?version=2`, name
 //!   configurable), in the configured order. Sources that disagree are a `400` problem, not a
-//!   silent pick.
+//!   silent pick. A path whose first segment would change once normalized (`/v2/../v1/posts`,
+//!   `/v2/%2e%2e/v1/...`, `//v1/...`, `/v%31/...`, `/v2%2f...`) is a `400` too: an inner
+//!   service or upstream that normalizes it would route another version than the one checked.
 //! - A request with no version gets the [default](VersioningBuilder::default_version), or a
 //!   `400` when a version is [required](VersioningBuilder::require_version).
 //! - The handler sees the version as an [`ApiVersion`] extension (an axum extractor under the

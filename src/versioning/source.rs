@@ -170,16 +170,88 @@ pub(super) fn strip(uri: &Uri) -> Option<Uri> {
 /// The first path segment as a version, and the rest of the path: `None` when the segment is
 /// not `v`/`V` and digits (a route such as `/video`), `Some(Err)` when it is but is not a valid
 /// number (`/v01`, `/v9999999999`) — those are refused, never routed as the default version.
+///
+/// `Some(Err)` too when the path, normalized as a server or proxy behind this layer might
+/// (percent-decoded once, `\` read as `/`, empty and `.` segments dropped, `..` resolved),
+/// starts with another version, or none, than the raw path does: `/v2/../v1/posts`,
+/// `/v2/%2e%2e/v1/posts`, `//v1/posts`, `/v%31/posts`, `/v2%2f..%2fv1/posts` would otherwise be
+/// checked as one version and routed, by a normalizing inner service, as another.
 pub(super) fn path_version(path: &str) -> Option<Result<(u32, &str), ()>> {
-    let rest = path
-        .strip_prefix("/v")
-        .or_else(|| path.strip_prefix("/V"))?;
+    let literal = literal_path_version(path);
+    if may_normalize(path) {
+        let normalized = normalized_first_segment(path);
+        let said = literal.map(|r| r.map(|(v, _)| v));
+        if segment_version(&normalized) != said {
+            return Some(Err(()));
+        }
+    }
+    literal
+}
+
+/// [`path_version`] on the raw path only.
+fn literal_path_version(path: &str) -> Option<Result<(u32, &str), ()>> {
+    let rest = path.strip_prefix('/')?;
     let end = rest.find('/').unwrap_or(rest.len());
-    let (digits, tail) = rest.split_at(end);
+    let (segment, tail) = rest.split_at(end);
+    segment_version(segment).map(|v| v.map(|v| (v, tail)))
+}
+
+/// `v`/`V` and digits: `None` when the segment is not that, `Some(Err)` when it is but the
+/// digits are not a valid version number.
+fn segment_version(segment: &str) -> Option<Result<u32, ()>> {
+    let digits = segment
+        .strip_prefix('v')
+        .or_else(|| segment.strip_prefix('V'))?;
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    Some(parse_number(digits).map(|v| (v, tail)).ok_or(()))
+    Some(parse_number(digits).ok_or(()))
+}
+
+/// Whether a normalization could change the path's first segment: a cheap superset (a `%`,
+/// a backslash, an empty segment, a segment starting with `.`).
+fn may_normalize(path: &str) -> bool {
+    path.contains(['%', '\\']) || path.contains("//") || path.contains("/.")
+}
+
+/// The first segment of `path` once percent-decoded (once), with `\` as `/`, and its dot and
+/// empty segments resolved.
+fn normalized_first_segment(path: &str) -> String {
+    let bytes = path.as_bytes();
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        let hex = |at: usize| bytes.get(at).and_then(|&h| char::from(h).to_digit(16));
+        match (b, hex(i + 1), hex(i + 2)) {
+            (b'%', Some(hi), Some(lo)) => {
+                // Two hex digits: at most 0xff.
+                decoded.push(u8::try_from(hi * 16 + lo).unwrap_or(b'%'));
+                i += 3;
+            }
+            (b'\\', _, _) => {
+                decoded.push(b'/');
+                i += 1;
+            }
+            _ => {
+                decoded.push(b);
+                i += 1;
+            }
+        }
+    }
+    let decoded = String::from_utf8_lossy(&decoded);
+    let mut segments: Vec<&str> = Vec::new();
+    for segment in decoded.split('/') {
+        match segment {
+            "" | "." => {}
+            ".." => {
+                segments.pop();
+            }
+            s => segments.push(s),
+        }
+    }
+    segments
+        .first()
+        .map_or_else(String::new, |s| (*s).to_owned())
 }
 
 /// The versions the sources said, each `(source, version)` once, in the order said. While they

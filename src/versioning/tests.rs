@@ -74,6 +74,50 @@ fn version_numbers() {
 }
 
 #[test]
+fn a_path_that_normalizes_to_another_version_is_refused() {
+    // Each of these would be checked as one version (or none) and, by an inner service or
+    // upstream that normalizes the path, routed as another.
+    for ambiguous in [
+        "/v2/../v1/posts",
+        "/v2/%2e%2e/v1/posts",
+        "/v2/%2E%2E/v1/posts",
+        "/v2/.%2e/v1/posts",
+        "/v2/..",
+        "/v2/a/../../v1",
+        "//v1/posts",
+        "/./v1/posts",
+        "/%2e/v1/posts",
+        "/posts/../v1/x",
+        "/v%31/posts",
+        "/%76%31/posts",
+        "/v2%2fposts",
+        "/v2%2F..%2Fv1/posts",
+        "/v2\\..\\v1/posts",
+        "/x/../v01/posts",
+    ] {
+        assert_eq!(path_version(ambiguous), Some(Err(())), "{ambiguous:?}");
+    }
+    // Normalizations that keep the first segment change nothing.
+    assert_eq!(
+        path_version("/v2/posts/../comments"),
+        Some(Ok((2, "/posts/../comments")))
+    );
+    assert_eq!(path_version("/v2//posts"), Some(Ok((2, "//posts"))));
+    assert_eq!(
+        path_version("/v2/files/a%2Fb"),
+        Some(Ok((2, "/files/a%2Fb")))
+    );
+    assert_eq!(path_version("/v2/caf%C3%A9"), Some(Ok((2, "/caf%C3%A9"))));
+    assert_eq!(path_version("/.well-known/x"), None);
+    assert_eq!(path_version("/posts/%zz"), None);
+    assert_eq!(path_version("/v2.0/posts"), None);
+    assert_eq!(path_version("/v2;x/posts"), None);
+    assert_eq!(path_version("/v99999999999999999999/"), Some(Err(())));
+    assert_eq!(path_version("/v"), None);
+    assert_eq!(path_version("%"), None);
+}
+
+#[test]
 fn build_errors() {
     let b = || VersioningLayer::builder().version(Version::supported(2));
     assert_eq!(
