@@ -2,8 +2,6 @@
 
 use std::borrow::Cow;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
 use http::{HeaderMap, Method, Uri, header::HOST};
 
 use super::sf::{self, Item, Member, Params};
@@ -27,14 +25,29 @@ fn param<'p>(params: &'p Params, name: &str) -> Option<&'p Item> {
 }
 
 impl Message<'_> {
-    fn authority(&self) -> Option<String> {
+    /// The authority as the message carries it: the URI's (absolute form, HTTP/2
+    /// `:authority`), else the `Host` header's, trimmed.
+    fn raw_authority(&self) -> Option<&str> {
         if let Some(a) = self.uri.and_then(Uri::authority) {
-            return Some(a.as_str().to_ascii_lowercase());
+            return Some(a.as_str());
         }
-        let host = self.headers.get(HOST)?.to_str().ok()?;
-        Some(host.trim().to_ascii_lowercase())
+        Some(
+            self.headers
+                .get(HOST)?
+                .to_str()
+                .ok()?
+                .trim_matches([' ', '\t']),
+        )
     }
 
+    /// `@authority` (RFC 9421 §2.2.3, HTTP §4.2.3): the host in lowercase, without the
+    /// scheme's default port (nor an empty one).
+    fn authority(&self) -> Option<String> {
+        Some(normalize_authority(self.raw_authority()?, &self.scheme()))
+    }
+
+    /// The scheme of the target URI; `https` when the request line does not say (origin form:
+    /// the layer cannot tell TLS from plain text, and is meant to be reached over TLS).
     fn scheme(&self) -> String {
         self.uri
             .and_then(Uri::scheme_str)
@@ -50,6 +63,15 @@ impl Message<'_> {
     /// The value of one component, or why there is none.
     pub(crate) fn value(&self, name: &str, params: &Params) -> Result<String, Failure> {
         if let Some(derived) = name.strip_prefix('@') {
+            // Derived components take no parameter but `@query-param`'s `name` (§2.2);
+            // `req` (§2.4) only applies to responses, which this layer does not verify.
+            let allowed = |k: &str| derived == "query-param" && k == "name";
+            if params.iter().any(|(k, _)| !allowed(k)) {
+                return Err(Failure::MalformedHeader(
+                    "signature-input",
+                    "unsupported component parameter",
+                ));
+            }
             let uri = || self.uri.ok_or_else(|| absent(name));
             return Ok(match derived {
                 "method" => self.method.ok_or_else(|| absent(name))?.as_str().to_owned(),
@@ -63,10 +85,13 @@ impl Message<'_> {
                         .map_or_else(|| "/".to_owned(), |pq| pq.as_str().to_owned())
                 }
                 "target-uri" => {
-                    let authority = self.authority().ok_or_else(|| absent(name))?;
+                    // §2.2.2: the target URI as HTTP §7.1 rebuilds it, not normalized (unlike
+                    // `@authority`): what the signer's URL says.
+                    let authority = self.raw_authority().ok_or_else(|| absent(name))?;
                     let uri = uri()?;
-                    let pq = uri.path_and_query().map_or("/", |pq| pq.as_str());
-                    format!("{}://{authority}{pq}", self.scheme())
+                    let path = self.path().ok_or_else(|| absent(name))?;
+                    let query = uri.query().map_or_else(String::new, |q| format!("?{q}"));
+                    format!("{}://{authority}{path}{query}", self.scheme())
                 }
                 "query-param" => {
                     let Some(Item::String(wanted)) = param(params, "name") else {
@@ -75,18 +100,32 @@ impl Message<'_> {
                             "@query-param needs a name",
                         ));
                     };
+                    // §2.2.8: parsed as `application/x-www-form-urlencoded`, then name and
+                    // value percent-encoded again; `name` holds the encoded name.
+                    let wanted = form_decode(wanted);
                     let query = uri()?.query().unwrap_or("");
-                    let mut values = query.split('&').filter_map(|pair| {
-                        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-                        (crate::core::util::decode_query(k).as_deref() == Some(wanted.as_str()))
-                            .then_some(v)
-                    });
-                    let value = values.next().ok_or_else(|| absent(name))?;
+                    let mut values =
+                        query
+                            .split('&')
+                            .filter(|pair| !pair.is_empty())
+                            .filter_map(|pair| {
+                                let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+                                (form_decode(k) == wanted).then_some(v)
+                            });
+                    let value = values.next().ok_or_else(|| {
+                        Failure::AbsentComponent(Cow::Owned(format!(
+                            "\"@query-param\";name=\"{}\"",
+                            form_encode(&wanted)
+                        )))
+                    })?;
                     if values.next().is_some() {
-                        // Ambiguous: RFC 9421 §2.2.8 leaves repeated names out.
-                        return Err(absent(name));
+                        // §2.2.8: a name that occurs several times MUST NOT be included.
+                        return Err(Failure::MalformedHeader(
+                            "signature-input",
+                            "@query-param names a repeated query parameter",
+                        ));
                     }
-                    value.to_owned()
+                    form_encode(&form_decode(value))
                 }
                 "status" => self.status.ok_or_else(|| absent(name))?.to_string(),
                 _ => {
@@ -97,26 +136,33 @@ impl Message<'_> {
                 }
             });
         }
-        if param(params, "req").is_some() || param(params, "tr").is_some() {
-            return Err(Failure::MalformedHeader(
-                "signature-input",
-                "req and tr components are not supported",
-            ));
+        check_field_params(params)?;
+        if param(params, "bs").is_some() {
+            // §2.1.3: each line's bytes (non-ASCII ones too), trimmed, as a byte sequence.
+            let mut out = String::new();
+            for (i, v) in self.headers.get_all(name).iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                sf::write_item(&mut out, &Item::Bytes(v.as_bytes().trim_ascii().to_vec()));
+            }
+            if out.is_empty() {
+                return Err(absent(name));
+            }
+            return Ok(out);
         }
         let mut lines = Vec::new();
         for v in self.headers.get_all(name) {
-            let text = v.to_str().map_err(|_| absent(name))?;
+            let text = v.to_str().map_err(|_| {
+                Failure::MalformedHeader(
+                    "signature-input",
+                    "a covered field is not ASCII (cover it with ;bs)",
+                )
+            })?;
             lines.push(text.trim_matches([' ', '\t']));
         }
         if lines.is_empty() {
             return Err(absent(name));
-        }
-        if param(params, "bs").is_some() {
-            return Ok(lines
-                .iter()
-                .map(|l| format!(":{}:", STANDARD.encode(l)))
-                .collect::<Vec<_>>()
-                .join(", "));
         }
         let joined = lines.join(", ");
         let key = param(params, "key");
@@ -195,6 +241,93 @@ impl Message<'_> {
     }
 }
 
+/// The parameters of a field component (§2.1): `sf`, `key` and `bs`, flags being `true`,
+/// `bs` alone. `req` and `tr` (and any other) are refused: this layer verifies requests, and
+/// trailers are not read.
+fn check_field_params(params: &Params) -> Result<(), Failure> {
+    let refuse = |why| Err(Failure::MalformedHeader("signature-input", why));
+    for (k, v) in params {
+        match (k.as_str(), v) {
+            ("sf" | "bs", Item::Boolean(true)) | ("key", Item::String(_)) => {}
+            ("sf" | "bs" | "key", _) => return refuse("malformed component parameter"),
+            ("req" | "tr", _) => return refuse("req and tr components are not supported"),
+            _ => return refuse("unsupported component parameter"),
+        }
+    }
+    if param(params, "bs").is_some() && params.len() > 1 {
+        // §2.1.3: `bs` cannot be combined with `sf` or `key`.
+        return refuse("bs cannot be combined with sf or key");
+    }
+    Ok(())
+}
+
+/// `@authority` normalized (HTTP §4.2.3): lowercase, without the default port of `scheme`
+/// (`:443` for `https`, `:80` for `http`, leading zeros ignored) nor an empty port.
+pub(crate) fn normalize_authority(raw: &str, scheme: &str) -> String {
+    let lower = raw.to_ascii_lowercase();
+    let host_end = if lower.starts_with('[') {
+        lower.find(']').map_or(lower.len(), |i| i + 1)
+    } else {
+        lower.rfind(':').unwrap_or(lower.len())
+    };
+    let (host, port) = lower.split_at(host_end);
+    let default = match scheme {
+        "https" => "443",
+        "http" => "80",
+        _ => "",
+    };
+    match port.strip_prefix(':') {
+        Some(p)
+            if p.is_empty() || (!default.is_empty() && p.trim_start_matches('0') == default) =>
+        {
+            host.to_owned()
+        }
+        _ => lower,
+    }
+}
+
+/// `application/x-www-form-urlencoded` parsing of a name or value (HTML URL §5.1): `+` is a
+/// space, `%XX` a byte (a `%` not followed by two hex digits stays), then UTF-8 with
+/// replacement characters.
+pub(crate) fn form_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let hex = |j: usize| bytes.get(j).and_then(|b| (*b as char).to_digit(16));
+                match (hex(i + 1), hex(i + 2)) {
+                    (Some(h), Some(l)) => {
+                        out.extend(u8::try_from(h * 16 + l).ok());
+                        i += 2;
+                    }
+                    _ => out.push(b'%'),
+                }
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// "Percent-encode after encoding" with the `application/x-www-form-urlencoded` set (HTML URL
+/// §5.2), spaces as `%20` (RFC 9421 §2.2.8): all but ASCII alphanumerics and `*-._`, in
+/// uppercase hex.
+pub(crate) fn form_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'*' | b'-' | b'.' | b'_') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 fn write_member(out: &mut String, member: &Member) {
     match member {
         Member::Item(item, params) => {
@@ -202,5 +335,75 @@ fn write_member(out: &mut String, member: &Member) {
             sf::write_params(out, params);
         }
         Member::InnerList(items, params) => sf::write_inner_list(out, items, params),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn authority_drops_the_default_port_of_its_scheme() {
+        for (raw, scheme, want) in [
+            ("Example.COM", "https", "example.com"),
+            ("example.com:443", "https", "example.com"),
+            ("example.com:00443", "https", "example.com"),
+            ("example.com:443", "http", "example.com:443"),
+            ("example.com:80", "http", "example.com"),
+            ("example.com:", "https", "example.com"),
+            ("example.com:8080", "http", "example.com:8080"),
+            ("[::1]:443", "https", "[::1]"),
+            ("[::1]", "https", "[::1]"),
+            ("[::1]:80", "https", "[::1]:80"),
+            ("example.com:443", "wss", "example.com:443"),
+        ] {
+            assert_eq!(normalize_authority(raw, scheme), want, "{raw} {scheme}");
+        }
+    }
+
+    #[test]
+    fn form_encoding_round_trips_as_rfc_9421_2_2_8_says() {
+        assert_eq!(form_decode("with+plus+whitespace"), "with plus whitespace");
+        assert_eq!(
+            form_encode("with plus whitespace"),
+            "with%20plus%20whitespace"
+        );
+        assert_eq!(
+            form_encode(&form_decode("fa%C3%A7ade%22%3A%20")),
+            "fa%C3%A7ade%22%3A%20"
+        );
+        assert_eq!(form_encode(&form_decode("%7e*-._~")), "%7E*-._%7E");
+        // A `%` without two hex digits stays; bytes that are not UTF-8 are replaced.
+        assert_eq!(form_decode("100%-%4"), "100%-%4");
+        assert_eq!(form_encode(&form_decode("%FF")), "%EF%BF%BD");
+    }
+
+    #[test]
+    fn field_parameters() {
+        let p = |s: &str| -> Params {
+            match sf::parse_dictionary(&format!("a=(\"x\"{s})")) {
+                Ok(d) => match d.into_iter().next() {
+                    Some((_, Member::InnerList(items, _))) => {
+                        items.into_iter().next().map(|(_, p)| p).unwrap_or_default()
+                    }
+                    _ => Params::default(),
+                },
+                Err(_) => Params::default(),
+            }
+        };
+        assert!(check_field_params(&p(";sf")).is_ok());
+        assert!(check_field_params(&p(";key=\"a\";sf")).is_ok());
+        assert!(check_field_params(&p(";bs")).is_ok());
+        for bad in [
+            ";bs;sf",
+            ";bs;key=\"a\"",
+            ";req",
+            ";tr",
+            ";foo",
+            ";sf=?0",
+            ";key=1",
+        ] {
+            assert!(check_field_params(&p(bad)).is_err(), "{bad}");
+        }
     }
 }

@@ -193,7 +193,12 @@ fn candidate(
                 "expected a byte sequence",
             ));
         }
-        None => return Err(Failure::MissingHeader(SIGNATURE)),
+        None => {
+            return Err(Failure::MalformedHeader(
+                SIGNATURE,
+                "no signature under a label of signature-input",
+            ));
+        }
     };
     let keyid = match param(&params, "keyid") {
         Some(Item::String(k)) => k,
