@@ -519,7 +519,8 @@ fn bypass_must_be_refused(pattern: &str) -> bool {
 }
 
 /// A request path a server or proxy could normalize into another, which is never bypassed:
-/// a `.` or `..` segment (plain or percent-encoded), an encoded `/` or `\`, a backslash.
+/// a `.` or `..` segment (plain or percent-encoded, or followed by `;` path parameters, which
+/// servlet-style servers drop), an encoded `/` or `\`, a backslash.
 fn ambiguous(path: &str) -> bool {
     let lower = path.to_ascii_lowercase();
     lower.contains('\\')
@@ -527,7 +528,13 @@ fn ambiguous(path: &str) -> bool {
         || lower.contains("%5c")
         || lower
             .split('/')
-            .map(|segment| segment.replace("%2e", "."))
+            .map(|segment| {
+                segment
+                    .split(';')
+                    .next()
+                    .unwrap_or(segment)
+                    .replace("%2e", ".")
+            })
             .any(|segment| segment == "." || segment == "..")
 }
 
