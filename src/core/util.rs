@@ -44,6 +44,12 @@ pub(crate) fn add_header(headers: &mut HeaderMap, name: HeaderName, value: Heade
 /// Percent-decodes a query component (`+` is a space; a `%` not followed by two hex digits
 /// stays as it is), or `None` if the result is not valid UTF-8.
 pub(crate) fn decode_query(text: &str) -> Option<String> {
+    String::from_utf8(decode_form(text)).ok()
+}
+
+/// `application/x-www-form-urlencoded` decoding of a name or value (HTML URL §5.1) to bytes:
+/// `+` is a space, `%XX` a byte (two hex digits, no sign), any other `%` stays as it is.
+pub(crate) fn decode_form(text: &str) -> Vec<u8> {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -51,22 +57,20 @@ pub(crate) fn decode_query(text: &str) -> Option<String> {
         match bytes[i] {
             b'+' => out.push(b' '),
             b'%' => {
-                let hex = bytes
-                    .get(i + 1..i + 3)
-                    .and_then(|h| std::str::from_utf8(h).ok());
-                match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
-                    Some(byte) => {
-                        out.push(byte);
+                let hex = |j: usize| bytes.get(j).and_then(|b| char::from(*b).to_digit(16));
+                match (hex(i + 1), hex(i + 2)) {
+                    (Some(high), Some(low)) => {
+                        out.extend(u8::try_from(high * 16 + low).ok());
                         i += 2;
                     }
-                    None => out.push(b'%'),
+                    _ => out.push(b'%'),
                 }
             }
             b => out.push(b),
         }
         i += 1;
     }
-    String::from_utf8(out).ok()
+    out
 }
 
 /// The values of parameter `name` in `query`, in order, each percent-decoded (`None` when it

@@ -37,6 +37,9 @@ fn query_decoding_and_weights() {
     assert_eq!(decode_query("vers%69on").as_deref(), Some("version"));
     assert_eq!(decode_query("a+b%zz").as_deref(), Some("a b%zz"));
     assert_eq!(decode_query("%ff"), None);
+    // Two hex digits, no sign: `u8::from_str_radix` would have read `%+f` as 0x0f; the `%`
+    // stays, and the `+` is a space as anywhere else.
+    assert_eq!(decode_query("%+f%-1").as_deref(), Some("% f%-1"));
     assert_eq!(quality("0"), Some(0));
     assert_eq!(quality("0.5"), Some(500));
     assert_eq!(quality("1.000"), Some(1000));

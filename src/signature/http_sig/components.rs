@@ -290,27 +290,7 @@ pub(crate) fn normalize_authority(raw: &str, scheme: &str) -> String {
 /// space, `%XX` a byte (a `%` not followed by two hex digits stays), then UTF-8 with
 /// replacement characters.
 pub(crate) fn form_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' => {
-                let hex = |j: usize| bytes.get(j).and_then(|b| (*b as char).to_digit(16));
-                match (hex(i + 1), hex(i + 2)) {
-                    (Some(h), Some(l)) => {
-                        out.extend(u8::try_from(h * 16 + l).ok());
-                        i += 2;
-                    }
-                    _ => out.push(b'%'),
-                }
-            }
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    String::from_utf8_lossy(&crate::core::util::decode_form(text)).into_owned()
 }
 
 /// "Percent-encode after encoding" with the `application/x-www-form-urlencoded` set (HTML URL
