@@ -304,10 +304,7 @@ fn write_part(part: &Part, cx: &KeyContext<'_>, out: &mut KeyBuf) -> bool {
             Some(template) => write_text(TAG_TEXT, template.as_bytes(), out),
             None => false,
         },
-        Part::Header(name) => match cx.head.headers().get(name) {
-            Some(v) => write_text(TAG_TEXT, v.as_bytes(), out),
-            None => false,
-        },
+        Part::Header(name) => write_header(cx.head.headers().get_all(name), out),
         Part::Custom(f) => match f(&cx.head) {
             Some(s) => write_text(TAG_TEXT, s.as_bytes(), out),
             None => false,
@@ -365,6 +362,52 @@ fn write_text(tag: u8, text: &[u8], out: &mut KeyBuf) -> bool {
     out.extend_from_slice(&u16::try_from(text.len()).unwrap_or(u16::MAX).to_be_bytes());
     out.extend_from_slice(text);
     true
+}
+
+/// A header's value as RFC 9110 reads it: without the optional whitespace around it (section
+/// 5.5), and a header sent several times as the one comma-separated list it stands for
+/// (section 5.3), so `a` + `b` on two lines is the key of `a, b` on one, never only the
+/// first line (a client's own value in front of the one a gateway appended). Long values are
+/// digested as they are read: no copy of their combined length is ever made.
+fn write_header(values: http::header::GetAll<'_, http::HeaderValue>, out: &mut KeyBuf) -> bool {
+    let mut all = values.iter();
+    let Some(first) = all.next() else {
+        return false;
+    };
+    let first = trim_ows(first.as_bytes());
+    if all.next().is_none() {
+        return write_text(TAG_TEXT, first, out);
+    }
+    let pieces = || {
+        std::iter::once(first).chain(
+            values
+                .iter()
+                .skip(1)
+                .flat_map(|v| [&b", "[..], trim_ows(v.as_bytes())]),
+        )
+    };
+    let total = pieces().fold(0usize, |n, p| n.saturating_add(p.len()));
+    if total > MAX_TEXT {
+        let mut hasher = Sha256::new();
+        pieces().for_each(|p| hasher.update(p));
+        out.push(TAG_DIGEST);
+        out.extend_from_slice(&hasher.finalize()[..16]);
+        return true;
+    }
+    let mut joined: SmallVec<[u8; MAX_TEXT]> = SmallVec::new();
+    pieces().for_each(|p| joined.extend_from_slice(p));
+    write_text(TAG_TEXT, &joined, out)
+}
+
+/// `value` without leading and trailing spaces and tabs (RFC 9110 section 5.5, `OWS`).
+fn trim_ows(value: &[u8]) -> &[u8] {
+    let is_ows = |b: &u8| matches!(b, b' ' | b'\t');
+    let start = value.iter().position(|b| !is_ows(b)).unwrap_or(value.len());
+    let end = value
+        .iter()
+        .rposition(|b| !is_ows(b))
+        .map_or(start, |i| i + 1);
+    value.get(start..end).unwrap_or_default()
 }
 
 fn write_digest(secret: &[u8], out: &mut KeyBuf) {

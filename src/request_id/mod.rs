@@ -223,9 +223,15 @@ impl<M: MakeRequestId> Guard for RequestIdLayer<M> {
             None => {
                 let present = req.headers().contains_key(&config.header);
                 let id = config.generator.make_request_id();
-                // Replaces every value the client sent. A request already at `HeaderMap`'s
-                // size limit keeps its headers as they are (no panic); the id still goes to
-                // the extensions and the response.
+                // Replaces every value the client sent: removed first, so that a request at
+                // `HeaderMap`'s size limit (where `try_insert` cannot make room) never passes
+                // an unacceptable value on to the inner service. Removing frees the slot the
+                // new id takes; were the insert still refused, the request goes on without
+                // the header (no panic), and the id still goes to the extensions and the
+                // response.
+                if present {
+                    req.headers_mut().remove(&config.header);
+                }
                 let _ = req.headers_mut().try_insert(&config.header, id.0.clone());
                 (id, present && config.trust_incoming)
             }

@@ -118,3 +118,28 @@ fn acceptance_rules() {
     assert!(!accepts("a_b"), "symbol not allowed");
     assert!(!accepts("a\"b"));
 }
+
+#[test]
+fn a_full_header_map_never_passes_the_rejected_id_on() {
+    let layer = RequestIdLayer::new();
+    let mut req = http::Request::get("/")
+        .header("x-request-id", "<evil>")
+        .body(())
+        .unwrap();
+    // Fill the map until it cannot grow: `try_insert` of a new name then fails.
+    for i in 0.. {
+        let name = HeaderName::try_from(format!("h{i}")).unwrap();
+        if req
+            .headers_mut()
+            .try_insert(name, HeaderValue::from_static("v"))
+            .is_err()
+        {
+            break;
+        }
+    }
+    let _ = Guard::decide(&layer, &mut req);
+    let id = req.extensions().get::<RequestId>().unwrap().clone();
+    let seen: Vec<_> = req.headers().get_all("x-request-id").iter().collect();
+    assert_eq!(seen, [id.header_value()]);
+    assert_eq!(id.as_str().len(), 36);
+}

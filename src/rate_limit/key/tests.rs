@@ -121,3 +121,33 @@ fn long_text_is_digested_and_lengths_separate_parts() {
     let a_bc = KeyBy::custom(|_| Some("a".into())).and(KeyBy::custom(|_| Some("bc".into())));
     assert_ne!(key(&ab_c, &req), key(&a_bc, &req));
 }
+
+#[test]
+fn a_header_key_reads_the_field_as_rfc_9110_does() {
+    let tenant = KeyBy::header(HeaderName::from_static("x-tenant"));
+    let with = |values: &[&[u8]]| {
+        let mut req = Request::get("/").body(()).unwrap();
+        for v in values {
+            req.headers_mut()
+                .append("x-tenant", http::HeaderValue::from_bytes(v).unwrap());
+        }
+        key(&tenant, &req)
+    };
+    // Whitespace around the value is not part of it (RFC 9110 section 5.5).
+    assert_eq!(with(&[b" \tacme \t"]).unwrap(), r#"text="acme""#);
+    // A repeated field is its comma-joined list (section 5.3): never only the first line,
+    // which a client would choose in front of a value a gateway appended.
+    assert_eq!(with(&[b"evil", b" acme"]).unwrap(), r#"text="evil, acme""#);
+    assert_eq!(with(&[b"evil, acme"]), with(&[b"evil", b"acme"]));
+    assert_ne!(with(&[b"acme"]), with(&[b"evil", b"acme"]));
+    // Long lists are digested as read, the same digest as the one-line form.
+    let long = vec![b'a'; 300];
+    let mut one_line = long.clone();
+    one_line.extend_from_slice(b", b");
+    let split = with(&[&long, b"b"]).unwrap();
+    assert!(split.starts_with("sha256="), "{split}");
+    assert_eq!(Some(split), with(&[&one_line]));
+    // The header missing altogether is a missing key; an empty one is a key.
+    assert_eq!(with(&[]), None);
+    assert_eq!(with(&[b"  "]).unwrap(), r#"text="""#);
+}
