@@ -1,7 +1,10 @@
 //! Certificate-bound tokens ([RFC 8705 section 3](https://www.rfc-editor.org/rfc/rfc8705#section-3)):
 //! a principal whose claims hold `cnf.x5t#S256` is accepted only on a connection that
 //! presented that certificate. Checked by the [`AuthLayer`](super::AuthLayer) for every
-//! principal, whichever authenticator made it.
+//! principal, whichever authenticator made it. A token bound by any other confirmation method
+//! (DPoP's `jkt`, RFC 9449; RFC 7800's `jwk`, `jwe`, `kid`, `jku`) is refused: this crate checks
+//! no proof of possession for them, and accepting it as a plain bearer token would undo the
+//! binding.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -19,6 +22,12 @@ pub(crate) fn confirm(principal: &Principal, extensions: &Extensions) -> Result<
     };
     let refuse = |detail: &'static str| Err(AuthError::invalid(principal.method(), detail));
     let bound = match cnf {
+        Value::Object(cnf) if cnf.contains_key("jkt") => {
+            return refuse("token is bound to a DPoP key");
+        }
+        Value::Object(cnf) if cnf.keys().any(|k| k != "x5t#S256") => {
+            return refuse("token is bound to a key this server cannot check");
+        }
         Value::Object(cnf) => match cnf.get("x5t#S256") {
             None => return Ok(()),
             Some(Value::String(x5t)) => match URL_SAFE_NO_PAD.decode(x5t) {
@@ -44,4 +53,54 @@ fn presented(extensions: &Extensions) -> Option<[u8; 32]> {
 #[cfg(not(feature = "mtls"))]
 fn presented(_: &Extensions) -> Option<[u8; 32]> {
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use http::Extensions;
+    use serde_json::json;
+
+    use super::confirm;
+    use crate::auth::{AuthErrorKind, AuthMethod, Principal};
+
+    fn detail(cnf: serde_json::Value) -> Option<String> {
+        let principal = Principal::builder("user", AuthMethod::Jwt)
+            .claims(json!({ "sub": "user", "cnf": cnf }))
+            .build();
+        confirm(&principal, &Extensions::new()).err().map(|e| {
+            assert_eq!(e.kind(), AuthErrorKind::Invalid);
+            e.detail().to_owned()
+        })
+    }
+
+    #[test]
+    fn bindings_this_crate_cannot_check_are_refused() {
+        let thumbprint = "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I";
+        assert_eq!(
+            detail(json!({ "jkt": thumbprint })).as_deref(),
+            Some("token is bound to a DPoP key")
+        );
+        for other in ["jwk", "jwe", "kid", "jku"] {
+            assert_eq!(
+                detail(json!({ other: "x" })).as_deref(),
+                Some("token is bound to a key this server cannot check"),
+                "{other}"
+            );
+        }
+        // A certificate binding beside another is refused too, not checked half-way.
+        assert_eq!(
+            detail(json!({ "x5t#S256": thumbprint, "jkt": thumbprint })).as_deref(),
+            Some("token is bound to a DPoP key")
+        );
+        // No connection certificate here: a certificate-bound token is refused as before.
+        assert_eq!(
+            detail(json!({ "x5t#S256": thumbprint })).as_deref(),
+            Some("token is bound to a client certificate, and none was presented")
+        );
+        assert_eq!(detail(json!({})), None);
+        assert_eq!(
+            detail(json!("x")).as_deref(),
+            Some("token has a malformed cnf claim")
+        );
+    }
 }

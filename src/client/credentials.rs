@@ -162,7 +162,8 @@ pub enum TokenError {
         max: usize,
     },
     /// The answer is not a token response (RFC 6749 section 5.1): not JSON, no `access_token`,
-    /// a `token_type` other than `Bearer`, a token that cannot be a header value.
+    /// a `token_type` other than `Bearer` (in any case), a token that is not an RFC 6750
+    /// `b64token`, an `expires_in` that is not a non-negative integer (or a string of digits).
     #[error("POST {url}: {reason}")]
     InvalidResponse {
         /// The token endpoint.
@@ -556,14 +557,22 @@ impl Inner {
             Some(t) if t.eq_ignore_ascii_case("bearer") => {}
             _ => return Err(invalid("the token_type is not Bearer")),
         }
+        // RFC 6750 section 2.1: what `Authorization: Bearer` carries is a b64token.
+        let head = token.trim_end_matches('=');
+        let b64token = !head.is_empty()
+            && head.bytes().all(|b| {
+                b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/')
+            });
+        if !b64token {
+            return Err(invalid("the access_token cannot be sent in a header"));
+        }
         let mut header = HeaderValue::from_str(&format!("Bearer {token}"))
             .map_err(|_| invalid("the access_token cannot be sent in a header"))?;
         header.set_sensitive(true);
         let lifetime = match doc.get("expires_in") {
             None | Some(Value::Null) => self.default_expires_in,
             Some(v) => Duration::from_secs(
-                v.as_u64()
-                    .ok_or_else(|| invalid("expires_in is not a non-negative integer"))?,
+                expires_in(v).ok_or_else(|| invalid("expires_in is not a non-negative integer"))?,
             ),
         };
         let micros = |d: Duration| u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
@@ -581,6 +590,18 @@ impl Inner {
             refresh_at: expires_at.saturating_sub(micros(before)),
             expires_at,
         })
+    }
+}
+
+/// `expires_in` (RFC 6749 section 5.1): a non-negative integer, or the same digits in a
+/// string (as some servers send it, Azure AD's v1 endpoint among them).
+fn expires_in(v: &Value) -> Option<u64> {
+    match v {
+        Value::String(s) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => {
+            // Too many digits for a u64: as long as can be.
+            Some(s.parse().unwrap_or(u64::MAX))
+        }
+        v => v.as_u64(),
     }
 }
 

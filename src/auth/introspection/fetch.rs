@@ -289,19 +289,90 @@ impl Fetcher {
     }
 }
 
-/// An introspection answer: a JSON object with a boolean `active` (RFC 7662 section 2.2).
+/// An introspection answer: a JSON object with a boolean `active` (RFC 7662 section 2.2),
+/// each member once (RFC 8259 section 4: with duplicates, parsers disagree on which counts),
+/// and when active, `exp` and `nbf` numbers (NumericDate) when present.
 pub(super) fn parse_answer(body: &[u8]) -> Result<Introspected, String> {
-    let doc: Value =
-        serde_json::from_slice(body).map_err(|e| format!("the answer is not JSON: {e}"))?;
-    let Value::Object(fields) = doc else {
+    let doc: UniqueMembers = serde_json::from_slice(body).map_err(|e| {
+        if e.is_data() {
+            // Not a JSON object, or one with a duplicate member.
+            e.to_string()
+        } else {
+            format!("the answer is not JSON: {e}")
+        }
+    })?;
+    let Some(fields) = doc.0 else {
         return Err("the answer is not a JSON object".into());
     };
-    match fields.get("active") {
-        Some(Value::Bool(active)) => Ok(Introspected {
-            active: *active,
-            fields,
-        }),
-        Some(_) => Err("the answer's `active` is not a boolean".into()),
-        None => Err("the answer has no `active`".into()),
+    let active = match fields.get("active") {
+        Some(Value::Bool(active)) => *active,
+        Some(_) => return Err("the answer's `active` is not a boolean".into()),
+        None => return Err("the answer has no `active`".into()),
+    };
+    if active {
+        for name in ["exp", "nbf"] {
+            if fields.get(name).is_some_and(|v| !v.is_number()) {
+                return Err(format!("the answer's `{name}` is not a number"));
+            }
+        }
+    }
+    Ok(Introspected { active, fields })
+}
+
+/// A JSON document that is an object whose members all have distinct names (`Some`), or
+/// another JSON value (`None`). A duplicate member is an error.
+struct UniqueMembers(Option<Map<String, Value>>);
+
+impl<'de> serde::Deserialize<'de> for UniqueMembers {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = UniqueMembers;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut access: A,
+            ) -> Result<UniqueMembers, A::Error> {
+                let mut map = Map::new();
+                while let Some((name, value)) = access.next_entry::<String, Value>()? {
+                    if map.contains_key(&name) {
+                        return Err(serde::de::Error::custom(format_args!(
+                            "the answer has `{}` more than once",
+                            name.escape_debug()
+                        )));
+                    }
+                    map.insert(name, value);
+                }
+                Ok(UniqueMembers(Some(map)))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut access: A,
+            ) -> Result<UniqueMembers, A::Error> {
+                while access.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                Ok(UniqueMembers(None))
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<UniqueMembers, E> {
+                Ok(UniqueMembers(None))
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<UniqueMembers, E> {
+                Ok(UniqueMembers(None))
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<UniqueMembers, E> {
+                Ok(UniqueMembers(None))
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<UniqueMembers, E> {
+                Ok(UniqueMembers(None))
+            }
+            fn visit_str<E>(self, _: &str) -> Result<UniqueMembers, E> {
+                Ok(UniqueMembers(None))
+            }
+            fn visit_unit<E>(self) -> Result<UniqueMembers, E> {
+                Ok(UniqueMembers(None))
+            }
+        }
+        d.deserialize_any(Visitor)
     }
 }

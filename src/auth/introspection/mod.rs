@@ -36,14 +36,18 @@
 //! - `"active": false` → `401` with `WWW-Authenticate: Bearer error="invalid_token"`
 //!   (RFC 6750); so is an active token whose `exp` has passed or `nbf` has not come, whose
 //!   `aud` does not name the configured [audience](IntrospectionBuilder::audience), or that
-//!   names no subject (neither `sub` nor `client_id`).
+//!   names no subject (a non-empty string `sub`, or without `sub` a `client_id`).
+//!   `exp` and `nbf` are NumericDates: integers or fractional, as RFC 7519 allows. A
+//!   DPoP-bound token (`token_type` `DPoP` or `cnf.jkt`, RFC 9449) is refused too.
 //! - `"active": true` → a [`Principal`]: subject `sub` (or `client_id` for a client's own
 //!   token, as the client credentials grant issues), method
 //!   [`AuthMethod::BearerToken`], scopes from `scope`, the configured
 //!   [tier](IntrospectionBuilder::tier), and as its claims (`Principal::claims`) the members
-//!   `sub`, `client_id`, `scope`, `exp` and the [configured ones](IntrospectionBuilder::claims).
+//!   `sub`, `client_id`, `scope`, `exp`, `cnf` (so that a certificate-bound token, RFC 8705,
+//!   is accepted only with its certificate) and the [configured ones](IntrospectionBuilder::claims).
 //! - The server cannot be reached, answers another status than `200`, answers something that
-//!   is not a JSON object with a boolean `active`, answers more than
+//!   is not a JSON object with a boolean `active` (and each member once; when active,
+//!   `exp` and `nbf` numbers if present), answers more than
 //!   [`max_body`](IntrospectionBuilder::max_body) bytes, or not within the
 //!   [timeout](IntrospectionBuilder::timeout) (2 seconds by default) → `503` (`auth-unavailable`):
 //!   fail closed. The failure is logged (at most once a second), never the token.
@@ -196,6 +200,7 @@ enum Refusal {
     NotYetValid,
     Audience,
     NoSubject,
+    DpopBound,
 }
 
 impl Refusal {
@@ -207,6 +212,7 @@ impl Refusal {
             Self::NotYetValid => AuthError::expired(m, "token not valid yet"),
             Self::Audience => AuthError::invalid(m, "token is not for this audience"),
             Self::NoSubject => AuthError::invalid(m, "token names no subject"),
+            Self::DpopBound => AuthError::invalid(m, "token is bound to a DPoP key"),
         }
     }
 }
@@ -361,6 +367,22 @@ impl Authenticator for IntrospectionAuth {
     }
 }
 
+/// A NumericDate (a JSON number of seconds since the epoch, RFC 7519 section 2) in
+/// microseconds: fractional seconds kept, a negative one `0`, a huge one `u64::MAX`. `None`
+/// for what is not a number (`parse_answer` refuses that in an active answer).
+fn numeric_date_micros(v: &Value) -> Option<u64> {
+    if let Some(secs) = v.as_u64() {
+        return Some(secs.saturating_mul(1_000_000));
+    }
+    if v.as_i64().is_some() {
+        // Negative: before the epoch.
+        return Some(0);
+    }
+    // `as` saturates (and a negative float becomes 0).
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    v.as_f64().map(|secs| (secs * 1_000_000.0) as u64)
+}
+
 /// Removes a flight from the map when its task ends, however it ends.
 struct Landing<'a> {
     flights: &'a Flights,
@@ -455,14 +477,14 @@ impl Config {
             return refused(Refusal::Inactive);
         }
         let f = &answer.fields;
-        let now_secs = now / 1_000_000;
-        let exp = f.get("exp").and_then(Value::as_u64);
-        if exp.is_some_and(|exp| exp <= now_secs) {
+        // NumericDate (RFC 7519 section 2): seconds, maybe fractional or negative.
+        let exp = f.get("exp").and_then(numeric_date_micros);
+        if exp.is_some_and(|exp| exp <= now) {
             return (Err(Refusal::Expired), 0);
         }
         if f.get("nbf")
-            .and_then(Value::as_u64)
-            .is_some_and(|nbf| nbf > now_secs)
+            .and_then(numeric_date_micros)
+            .is_some_and(|nbf| nbf > now)
         {
             return (Err(Refusal::NotYetValid), 0);
         }
@@ -476,9 +498,22 @@ impl Config {
                 return refused(Refusal::Audience);
             }
         }
+        // The client is the subject of its own token only when there is no `sub` at all: a
+        // `sub` that is not a non-empty string is a user's token that says nothing usable,
+        // not the client's.
+        // RFC 9449: a DPoP-bound token is not a bearer token, and DPoP proofs are not checked
+        // here.
+        let dpop = f
+            .get("token_type")
+            .and_then(Value::as_str)
+            .is_some_and(|t| t.eq_ignore_ascii_case("dpop"))
+            || f.get("cnf").and_then(|c| c.get("jkt")).is_some();
+        if dpop {
+            return refused(Refusal::DpopBound);
+        }
         let subject = match (f.get("sub"), f.get("client_id")) {
             (Some(Value::String(sub)), _) if !sub.is_empty() => sub,
-            (_, Some(Value::String(client))) if !client.is_empty() => client,
+            (None | Some(Value::Null), Some(Value::String(client))) if !client.is_empty() => client,
             _ => return refused(Refusal::NoSubject),
         };
         let scopes = f
@@ -487,7 +522,9 @@ impl Config {
             .map(Scopes::parse)
             .unwrap_or_default();
         let mut claims = Map::new();
-        for name in ["sub", "client_id", "scope", "exp"]
+        // `cnf` always: the AuthLayer refuses a certificate-bound token (RFC 8705 section 3)
+        // on a connection without that certificate only when the principal carries it.
+        for name in ["sub", "client_id", "scope", "exp", "cnf"]
             .into_iter()
             .chain(self.claims.iter().map(String::as_str))
         {
@@ -502,7 +539,7 @@ impl Config {
             .build();
         let mut until = now.saturating_add(micros(self.max_ttl));
         if let Some(exp) = exp {
-            until = until.min(exp.saturating_mul(1_000_000));
+            until = until.min(exp);
         }
         (Ok(principal), until)
     }

@@ -541,3 +541,118 @@ fn auth_without_xfcc() -> MtlsAuth {
         .build()
         .unwrap()
 }
+
+/// What `xfcc::parse` reads of a header: URIs, DNS names, common name, or `Err(())`.
+type Read = Result<(Vec<String>, Vec<String>, Option<String>), ()>;
+
+fn xfcc_read(header: &str) -> Read {
+    xfcc::parse(header.as_bytes())
+        .map(|f| {
+            (
+                f.identity.uris,
+                f.identity.dns_names,
+                f.identity.common_name,
+            )
+        })
+        .map_err(|_| ())
+}
+
+fn names(uris: &[&str], dns: &[&str], cn: Option<&str>) -> Read {
+    Ok((
+        uris.iter().map(|s| (*s).to_owned()).collect(),
+        dns.iter().map(|s| (*s).to_owned()).collect(),
+        cn.map(str::to_owned),
+    ))
+}
+
+#[test]
+fn xfcc_envoy_format_probes() {
+    // Keys are case-insensitive (Envoy's docs); URI and DNS repeat, once per SAN.
+    assert_eq!(
+        xfcc_read(
+            "by=spiffe://gw;HASH=00000000000000000000000000000000000000000000000000000000000000ff;uri=spiffe://a/1;Uri=spiffe://a/2;dns=API.example.com;DNS=b.example.com"
+        ),
+        names(
+            &["spiffe://a/1", "spiffe://a/2"],
+            &["api.example.com", "b.example.com"],
+            None
+        )
+    );
+    // A quoted value holding `,`, `;` and `=` is one value, in one element.
+    assert_eq!(
+        xfcc_read(r#"By=spiffe://gw;URI="spiffe://a/x,y;z=w""#),
+        names(&["spiffe://a/x,y;z=w"], &[], None)
+    );
+    // Several elements: the last one (the one the nearest proxy appended) only.
+    assert_eq!(
+        xfcc_read(
+            r#"URI=spiffe://client/forged;Subject="CN=forged",By=spiffe://gw;URI=spiffe://a/real"#
+        ),
+        names(&["spiffe://a/real"], &[], None)
+    );
+}
+
+#[test]
+fn xfcc_subject_escapes_are_read_as_envoy_writes_them() {
+    // A CN `a"; URI=spiffe://a/admin`: RFC 4514 escapes it `a\"\; URI=...`, then Envoy writes
+    // `"` as `\"`. The `\` before `\"` is the subject's own: the quotes do not end there, and
+    // nothing of the subject becomes a pair of its own.
+    let header = r#"By=spiffe://gw;Subject="CN=a\\"\; URI=spiffe://a/admin";URI=spiffe://a/real"#;
+    assert_eq!(
+        xfcc_read(header),
+        names(
+            &["spiffe://a/real"],
+            &[],
+            Some(r#"a"; URI=spiffe://a/admin"#)
+        )
+    );
+    // The same subject as the last pair: still one value.
+    let header = r#"By=spiffe://gw;Subject="CN=a\\"\;URI=spiffe://a/admin""#;
+    assert_eq!(
+        xfcc_read(header),
+        names(&[], &[], Some(r#"a";URI=spiffe://a/admin"#))
+    );
+}
+
+#[test]
+fn xfcc_ambiguities_are_malformed() {
+    for bad in [
+        // A trailing `,`: the last element is empty, and the one before is not the nearest
+        // proxy's (a proxy that appends nothing when its client has no certificate).
+        "URI=spiffe://example.org/ns/prod/forged,",
+        "URI=spiffe://example.org/ns/prod/forged, ",
+        // Single-valued keys twice in one element.
+        "Subject=\"CN=a\";Subject=\"CN=b\"",
+        &format!("Hash={};hash={}", "a".repeat(64), "b".repeat(64)),
+        // Unterminated quotes, anywhere.
+        "URI=\"spiffe://a/x",
+        "URI=spiffe://a/x;Subject=\"CN=a\\\"",
+        "URI=spiffe://a/forged;Subject=\"x,By=spiffe://gw;Subject=\"CN=real\"",
+    ] {
+        assert_eq!(xfcc_read(bad), Err(()), "{bad}");
+    }
+    // Huge: refused before any work past the length.
+    let huge = format!("URI=\"{}", ",;".repeat(xfcc::MAX_LEN));
+    assert_eq!(xfcc_read(&huge), Err(()));
+    // At the limit, many elements: linear work, the last one read.
+    let many = format!(
+        "{}URI=spiffe://a/last",
+        "URI=x,".repeat((xfcc::MAX_LEN - 20) / 6)
+    );
+    assert!(many.len() <= xfcc::MAX_LEN);
+    assert_eq!(xfcc_read(&many), names(&["spiffe://a/last"], &[], None));
+}
+
+#[test]
+fn xfcc_trailing_comma_is_refused_by_the_authenticator() {
+    let auth = xfcc_auth();
+    let proxy = from_peer("10.1.2.3:5000");
+    assert_eq!(
+        summary(run(
+            &auth,
+            &xfcc_header("URI=spiffe://example.org/ns/prod/sa/forged,"),
+            &proxy
+        )),
+        Err("malformed X-Forwarded-Client-Cert".into())
+    );
+}

@@ -36,11 +36,12 @@ pub(crate) fn parse(value: &[u8]) -> Result<Forwarded, Malformed> {
     {
         return Err(Malformed);
     }
-    let element = split_quoted(value, b',')
-        .into_iter()
-        .rev()
-        .find(|e| !e.trim().is_empty())
-        .ok_or(Malformed)?;
+    // The last element, even empty: a header ending in `,` was not completed by the nearest
+    // proxy, and what precedes it is not that proxy's.
+    let element = split_quoted(value, b',').pop().ok_or(Malformed)?;
+    if element.trim().is_empty() {
+        return Err(Malformed);
+    }
     let mut hash = None;
     let mut cert = None;
     let mut subject = None;
@@ -52,10 +53,21 @@ pub(crate) fn parse(value: &[u8]) -> Result<Forwarded, Malformed> {
         }
         let (key, raw) = pair.split_once('=').ok_or(Malformed)?;
         let value = unquote(raw.trim())?;
+        // A proxy writes `Hash`, `Cert` and `Subject` once; `URI` and `DNS` once per name.
+        let once = |slot: bool| if slot { Err(Malformed) } else { Ok(()) };
         match key.trim().to_ascii_lowercase().as_str() {
-            "hash" => hash = Some(hex32(&value)?),
-            "cert" => cert = Some(pem_certificate(&percent_decode(&value)?)?),
-            "subject" => subject = Some(value),
+            "hash" => {
+                once(hash.is_some())?;
+                hash = Some(hex32(&value)?);
+            }
+            "cert" => {
+                once(cert.is_some())?;
+                cert = Some(pem_certificate(&percent_decode(&value)?)?);
+            }
+            "subject" => {
+                once(subject.is_some())?;
+                subject = Some(value);
+            }
             "uri" if !value.is_empty() => identity.uris.push(value),
             "dns" if !value.is_empty() => identity.dns_names.push(value.to_ascii_lowercase()),
             // `By` (the proxy's own identity), `Chain` and unknown keys are not used.
@@ -81,14 +93,17 @@ pub(crate) fn parse(value: &[u8]) -> Result<Forwarded, Malformed> {
     })
 }
 
-/// Splits `s` at `sep` outside double quotes (a `\` escapes the next character inside them).
+/// Splits `s` at `sep` outside double quotes. Inside them `\"` is a quote (Envoy escapes `"`
+/// only, as [`unquote`] reads it): any other `\` is the value's own, such as the `\` of an
+/// RFC 4514 escape in a subject (`CN=a\"\;b` is written `"CN=a\\"\;b"`).
 fn split_quoted(s: &str, sep: u8) -> Vec<&str> {
     let mut parts = Vec::new();
-    let (mut start, mut quoted, mut escaped) = (0, false, false);
-    for (i, b) in s.bytes().enumerate() {
+    let (mut start, mut quoted) = (0, false);
+    let bytes = s.as_bytes();
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
         match b {
-            _ if escaped => escaped = false,
-            b'\\' if quoted => escaped = true,
+            b'\\' if quoted && bytes.get(i + 1) == Some(&b'"') => i += 1,
             b'"' => quoted = !quoted,
             _ if b == sep && !quoted => {
                 parts.push(&s[start..i]);
@@ -96,6 +111,7 @@ fn split_quoted(s: &str, sep: u8) -> Vec<&str> {
             }
             _ => {}
         }
+        i += 1;
     }
     parts.push(&s[start..]);
     parts
