@@ -381,7 +381,9 @@ pub enum ConfigError {
 /// `401` "invalid API key"; a revoked one "API key revoked"; an expired one "API key expired".
 ///
 /// A request with the key in the query string while the query form is off is a `401` that
-/// says to use the header: the key is not used, and the client learns why.
+/// says to use the header: the key is not used, and the client learns why. Two keys (two
+/// header lines, two query values, or a header and a query key with the query form on) are a
+/// `401` "more than one API key".
 #[derive(Clone)]
 pub struct ApiKeyAuth<K = MemoryKeyStore> {
     store: K,
@@ -460,6 +462,16 @@ impl<K: KeyStore> Authenticator for ApiKeyAuth<K> {
         let owned;
         let key: &str = match (values.next(), values.next()) {
             (Some(_), Some(_)) => return invalid("more than one API key"),
+            // With the query form on, a key in the query beside the header's: which one is meant
+            // (a proxy may read the other)? Refused, as two header lines are.
+            (Some(_), None)
+                if self.query_enabled
+                    && query_values(req.uri().query().unwrap_or_default(), &self.query)
+                        .next()
+                        .is_some() =>
+            {
+                return invalid("more than one API key");
+            }
             (Some(value), None) => match value.to_str() {
                 Ok(key) => key,
                 Err(_) => return invalid("malformed API key"),
