@@ -9,7 +9,7 @@ use siphasher::sip::SipHasher13;
 use smallvec::SmallVec;
 
 use super::algorithm::{Rule, Status};
-use super::redis::{RedisStore, rule_args};
+use super::redis::{RedisStore, max_units, rule_args};
 use super::store::{Check, Decision, Pending, Store, StoreError, StoreErrorKind, Verdict};
 use crate::core::{Answer, Clock, SharedClock, system_clock};
 
@@ -229,10 +229,14 @@ impl Inner {
     }
 
     fn digest(&self, check: &Check<'_>) -> u64 {
+        self.digest_of(check.scope, check.key)
+    }
+
+    fn digest_of(&self, scope: &str, key: &[u8]) -> u64 {
         let mut h = SipHasher13::new_with_keys(self.keys.0, self.keys.1);
-        h.write_usize(check.scope.len());
-        h.write(check.scope.as_bytes());
-        h.write(check.key);
+        h.write_usize(scope.len());
+        h.write(scope.as_bytes());
+        h.write(key);
         h.finish()
     }
 
@@ -559,7 +563,13 @@ impl Store for HybridStore {
             .iter()
             .any(|c| matches!(c.rule, Rule::LeakyBucket { .. } | Rule::Backoff { .. }));
         let cross_slot = inner.redis.is_cluster() && checks.iter().any(|c| c.key != checks[0].key);
-        if leaky || cross_slot {
+        // A capacity or a cost beyond what the script takes exactly (decades of refill):
+        // decided in Redis, which bounds it, rather than leased a bounded part at a time.
+        let absurd = checks.iter().any(|c| {
+            let max = max_units(&c.rule);
+            c.rule.limit() > max || u64::from(c.cost) > max
+        });
+        if leaky || cross_slot || absurd {
             return inner.redis.decide(checks);
         }
         let items: SmallVec<[Item; 2]> = checks
@@ -585,6 +595,15 @@ impl Store for HybridStore {
             })
             .collect();
         Answer::later(self.clone().decide_later(items, owned, short))
+    }
+
+    /// Forgets the counter in Redis (`DEL`), and this instance's lease of it or remembered
+    /// refusal: the next request leases afresh. Other instances keep their leases (at most
+    /// theirs: the bound holds).
+    fn forget(&self, scope: &str, key: &[u8]) -> Answer<Result<(), StoreError>> {
+        let digest = self.inner.digest_of(scope, key);
+        lock(&self.inner.shards[self.inner.shard_of(digest)]).remove(&digest);
+        self.inner.redis.forget(scope, key)
     }
 
     /// Remembered in Redis: see [`RedisStore`].

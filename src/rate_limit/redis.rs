@@ -144,12 +144,42 @@ struct Call {
     keys: SmallVec<[String; 2]>,
     args: SmallVec<[u64; 8]>,
     positions: SmallVec<[usize; 2]>,
+    /// Each check's limit as configured (the script may be given a bounded capacity).
+    limits: SmallVec<[u64; 2]>,
+}
+
+/// The longest span of time (µs, about 71 years) the script's products may reach: a token
+/// bucket's `interval × capacity` and `interval × cost`, a leaky bucket's `interval × cost`.
+/// The script's numbers are doubles: a state written beyond 2⁵³ is rounded, and its expiry (in
+/// milliseconds) then overflows `PEXPIRE`, which fails *after* the state was written, leaving
+/// a counter that never expires and fails every decision. With `now` (about 2⁵⁰·⁶ µs) plus two
+/// such spans, every number the script stores or answers stays below 2⁵³.
+const MAX_SPAN: u64 = 1 << 51;
+
+/// The most units of a rule the script is given (as a capacity or a cost): `MAX_SPAN` worth
+/// of its interval; no bound for the window rules.
+pub(super) fn max_units(rule: &Rule) -> u64 {
+    match *rule {
+        Rule::TokenBucket { interval, .. } | Rule::LeakyBucket { interval, .. } => {
+            (MAX_SPAN / interval.max(1)).max(1)
+        }
+        _ => u64::MAX,
+    }
+}
+
+/// A cost for the script: at most [`max_units`] of its rule. Only absurd quotas reach the
+/// bound (a token bucket refilling once a year with a burst of more than 71, a request costing
+/// more than 71 years of refill); the memory store saturates there, and so does this.
+pub(super) fn cost_arg(rule: &Rule, cost: u64) -> u64 {
+    cost.min(max_units(rule))
 }
 
 /// A rule for the script: its kind and up to four numbers.
 pub(super) fn rule_args(rule: &Rule) -> [u64; 5] {
     match *rule {
-        Rule::TokenBucket { interval, capacity } => [1, interval, capacity, 0, 0],
+        Rule::TokenBucket { interval, capacity } => {
+            [1, interval, capacity.min(max_units(rule)), 0, 0]
+        }
         Rule::FixedWindow { window, limit } => [2, window, limit, 0, 0],
         Rule::SlidingWindow { window, limit } => [3, window, limit, 0, 0],
         Rule::LeakyBucket { interval, max_wait } => [4, interval, max_wait, 0, 0],
@@ -213,6 +243,7 @@ impl Store for RedisStore {
                         keys: SmallVec::new(),
                         args: SmallVec::new(),
                         positions: SmallVec::new(),
+                        limits: SmallVec::new(),
                     });
                     let Some(call) = calls.last_mut() else {
                         return Answer::Ready(Err(protocol("no call")));
@@ -222,8 +253,9 @@ impl Store for RedisStore {
             };
             call.keys.push(self.key_of(check));
             call.args.extend(rule_args(&check.rule));
-            call.args.push(u64::from(check.cost));
+            call.args.push(cost_arg(&check.rule, u64::from(check.cost)));
             call.positions.push(i);
+            call.limits.push(check.rule.limit());
         }
         let inner = Arc::clone(&self.inner);
         let total = checks.len();
@@ -236,7 +268,8 @@ impl Store for RedisStore {
                 for (call, reply) in calls.iter().zip(replies) {
                     let (t, vs) = parse(&reply?, call.positions.len())?;
                     now = now.max(t);
-                    for (&pos, v) in call.positions.iter().zip(vs) {
+                    for ((&pos, &limit), mut v) in call.positions.iter().zip(&call.limits).zip(vs) {
+                        v.status.limit = limit;
                         if let Some(slot) = verdicts.get_mut(pos) {
                             *slot = Some(v);
                         }
