@@ -4,10 +4,12 @@
 //! (node oidc-provider) is in `tests/oauth_oidc_provider.rs`.
 
 mod common;
+#[path = "common/introspection.rs"]
+mod introspection;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -20,6 +22,7 @@ use tower_shield::auth::introspection::{ClientAuth, ConfigError, IntrospectionEr
 use tower_shield::auth::{AuthLayer, AuthMethod, IntrospectionAuth, Principal};
 
 use common::{call, serve};
+use introspection::{app, bearer, now_secs};
 
 /// What the scripted server answers to `POST /introspect`.
 #[derive(Clone)]
@@ -112,29 +115,6 @@ async fn start(oidc_discovery: bool) -> (As, String) {
     let issuer = format!("http://{addr}");
     *s.issuer.lock().unwrap() = issuer.clone();
     (s, issuer)
-}
-
-fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
-
-fn app(auth: IntrospectionAuth) -> Router {
-    Router::new()
-        .route(
-            "/me",
-            get(|p: Principal| async move { serde_json::to_string(&p).unwrap() }),
-        )
-        .layer(AuthLayer::new(auth))
-}
-
-fn bearer(token: &str) -> Request<Body> {
-    Request::get("/me")
-        .header("authorization", format!("Bearer {token}"))
-        .body(Body::empty())
-        .unwrap()
 }
 
 async fn problem(app: &Router, token: &str) -> (StatusCode, Value, HeaderMap) {

@@ -4,23 +4,25 @@
 //! `tests/oauth_introspection.rs` and `tests/oauth_client_credentials.rs`.
 
 mod common;
+#[path = "common/introspection.rs"]
+mod introspection;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use axum::Router;
-use axum::body::Body;
 use axum::response::IntoResponse;
-use axum::routing::{get, post};
-use http::{Request, StatusCode};
+use axum::routing::post;
+use http::StatusCode;
 use serde_json::{Value, json};
 use tower_shield::ManualClock;
-use tower_shield::auth::{AuthLayer, IntrospectionAuth, Principal};
+use tower_shield::auth::IntrospectionAuth;
 use tower_shield::client::ClientCredentialsLayer;
 use tower_shield::client::credentials::TokenError;
 
 use common::{call, serve};
+use introspection::{app, bearer, now_secs};
 
 /// A server that answers `POST /` with what is set: status, content type, body.
 #[derive(Clone, Default)]
@@ -62,29 +64,6 @@ async fn start() -> (Scripted, String) {
     );
     let addr = serve(app).await;
     (s, format!("http://{addr}/"))
-}
-
-fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
-
-fn app(auth: IntrospectionAuth) -> Router {
-    Router::new()
-        .route(
-            "/me",
-            get(|p: Principal| async move { serde_json::to_string(&p).unwrap() }),
-        )
-        .layer(AuthLayer::new(auth))
-}
-
-fn bearer(token: &str) -> Request<Body> {
-    Request::get("/me")
-        .header("authorization", format!("Bearer {token}"))
-        .body(Body::empty())
-        .unwrap()
 }
 
 /// The status and, for a refusal, its `detail` (`type` tail for a 503); the body for a 200.
