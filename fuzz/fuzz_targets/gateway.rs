@@ -204,10 +204,15 @@ fn parse_net(entry: &str) -> Result<Net, Option<Net>> {
         None => (text, None),
     };
     let addr: IpAddr = addr.parse().map_err(|_| None)?;
-    // The docs say nothing of the prefix's spelling: 1 to 3 digits, as the code reads it.
+    // The prefix length: 1 to 3 digits without a leading zero (`/0` itself is fine), as the
+    // docs say and Go's `netip.ParsePrefix` reads it.
     let len = match prefix {
         None => None,
-        Some(p) if (1..=3).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit()) => {
+        Some(p)
+            if (1..=3).contains(&p.len())
+                && p.bytes().all(|b| b.is_ascii_digit())
+                && (p == "0" || !p.starts_with('0')) =>
+        {
             Some(p.parse::<u32>().map_err(|_| None)?)
         }
         Some(_) => return Err(None),

@@ -13,6 +13,9 @@ use super::origin::{
 };
 use super::{ConfigError, DEFAULT_EXPOSE_HEADERS};
 
+/// The longest `Access-Control-Max-Age` sent, in seconds: Firefox's cap (Chromium's is 2 hours).
+const MAX_AGE_CAP: u64 = 86_400;
+
 /// Builds a [`CorsLayer`]; see the [module docs](super).
 #[derive(Debug)]
 #[must_use]
@@ -173,8 +176,10 @@ impl CorsBuilder {
         self
     }
 
-    /// How long browsers may cache a preflight (`Access-Control-Max-Age`, whole seconds;
-    /// browsers cap it, Chromium at two hours).
+    /// How long browsers may cache a preflight (`Access-Control-Max-Age`, whole seconds,
+    /// rounded down). Browsers cap it (Chromium at two hours, Firefox at 24 hours), so more than
+    /// 24 hours is sent as 24 hours: Chromium would read a value past `i64::MAX` seconds as no
+    /// value at all and cache for 5 seconds only.
     pub fn max_age(mut self, max_age: Duration) -> Self {
         self.max_age = Some(max_age);
         self
@@ -272,7 +277,9 @@ impl CorsBuilder {
                 methods,
                 headers: header_list(&self.headers)?,
                 expose: header_list(&self.expose)?,
-                max_age: self.max_age.map(|d| HeaderValue::from(d.as_secs())),
+                max_age: self
+                    .max_age
+                    .map(|d| HeaderValue::from(d.as_secs().min(MAX_AGE_CAP))),
                 mirror_headers: false,
                 private_network: self.private_network,
                 reject_disallowed: self.reject_disallowed,

@@ -286,7 +286,8 @@ impl Pattern {
         if !suffix.eq_ignore_ascii_case(&self.suffix) {
             return false;
         }
-        // Every label before the suffix non-empty, of letters, digits and `-`.
+        // Every label before the suffix non-empty, of letters, digits, `-` and `_` (the URL
+        // Standard forbids no `_` in a host, so browsers send it, as exact origins accept it).
         let mut label = 0usize;
         for b in prefix.bytes() {
             if b == b'.' {
@@ -294,7 +295,7 @@ impl Pattern {
                     return false;
                 }
                 label = 0;
-            } else if b.is_ascii_alphanumeric() || b == b'-' {
+            } else if b.is_ascii_alphanumeric() || b == b'-' || b == b'_' {
                 label += 1;
             } else {
                 return false;

@@ -561,3 +561,39 @@ fn ipv4_numeric_forms_as_whatwg_parses_them() {
         assert!(!ends_in_a_number(host), "{host}");
     }
 }
+
+#[test]
+fn patterns_match_underscores_as_browsers_send_them() {
+    let layer = CorsLayer::builder()
+        .allow_origin("https://*.example.com")
+        .build()
+        .unwrap();
+    for ok in ["https://a_b.example.com", "https://_a.b_.example.com"] {
+        assert!(allowed(&layer, ok), "{ok} should be allowed");
+    }
+    for bad in [
+        "https://_.example.com.",
+        "https://a_b.example.com_",
+        "https://a%5fb.example.com",
+    ] {
+        assert!(!allowed(&layer, bad), "{bad} should be refused");
+    }
+}
+
+#[test]
+fn max_age_is_capped_at_a_day() {
+    use std::time::Duration;
+    for (given, sent) in [
+        (Duration::from_secs(86_400), "86400"),
+        (Duration::from_secs(86_401), "86400"),
+        (Duration::MAX, "86400"),
+        (Duration::from_millis(1_999), "1"),
+    ] {
+        let layer = CorsLayer::builder()
+            .allow_origin("https://app.example.com")
+            .max_age(given)
+            .build()
+            .unwrap();
+        assert_eq!(layer.config.max_age.as_ref().unwrap(), sent, "{given:?}");
+    }
+}

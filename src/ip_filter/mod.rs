@@ -60,9 +60,11 @@
 //!   endpoint): one atomic swap (on `arc-swap`), seen by every clone of the service from its
 //!   next request, never half-applied; a list with a bad entry is refused whole.
 //! - **Entries** are addresses or CIDR networks; a prefix longer than the address
-//!   (`10.0.0.0/33`), anything that is not an address, and a network with bits set past its
-//!   prefix (`10.1.2.3/8`, refused rather than silently widened) are a [`ConfigError`], at
-//!   build and on replacement.
+//!   (`10.0.0.0/33`), a prefix length with a sign or a leading zero (`/+8`, `/08`, refused as
+//!   Go's `netip.ParsePrefix` refuses them), an IPv6 zone (`fe80::%eth0/64`), anything that is
+//!   not an address (octets with leading zeros included: `010.0.0.0/8`), and a network with
+//!   bits set past its prefix (`10.1.2.3/8`, refused rather than silently widened) are a
+//!   [`ConfigError`], at build and on replacement. Whitespace around an entry is ignored.
 //!
 //! # Cost
 //!
@@ -92,7 +94,8 @@ pub use layer::{IpFilter, IpFilterLayer, IpNotAllowed, ResponseFuture};
 #[non_exhaustive]
 pub enum ConfigError {
     /// An entry that is not an IP address or a CIDR network (`10.0.0.0/8`, `2001:db8::/32`),
-    /// or whose prefix is longer than its address (`10.0.0.0/33`, `::/129`).
+    /// whose prefix is longer than its address (`10.0.0.0/33`, `::/129`), or whose prefix
+    /// length is not plain decimal digits without a leading zero (`/08`, `/+8`).
     #[error(
         "IP filter: invalid network {value:?}: expected an IP address or a CIDR network \
          such as \"10.0.0.0/8\""

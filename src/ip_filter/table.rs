@@ -195,6 +195,8 @@ impl Table {
         let mut count = 0_usize;
         for value in networks {
             let value = value.as_ref().trim();
+            // `Network::parse_prefix` refuses a prefix length with a leading zero too (`/08`),
+            // for trusted proxies and these lists alike.
             let (network, host_bits) =
                 Network::parse_prefix(value).ok_or_else(|| ConfigError::InvalidNetwork {
                     value: value.to_owned(),

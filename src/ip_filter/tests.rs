@@ -65,6 +65,12 @@ fn invalid_entries_are_config_errors() {
         "[2001:db8::1]",
         "192.0.2.1:80",
         "10.0.0.0 /8",
+        // Leading zeros in the prefix length, as Go's netip.ParsePrefix refuses them.
+        "10.0.0.0/08",
+        "1.1.1.0/032",
+        "1.1.1.0/00",
+        "2001:db8::/032",
+        "::ffff:10.0.0.0/0104",
     ] {
         assert_eq!(
             Table::parse([bad]).unwrap_err(),

@@ -61,6 +61,100 @@ const DEPRECATED: &[&str] = &[
     "x-webkit-csp",
 ];
 
+/// The response headers the [OWASP Secure Headers Project](https://owasp.org/www-project-secure-headers/)
+/// lists for removal (`ci/headers_remove.json` of 2026-07-19, lowercased): server, framework,
+/// CMS and version banners, proxy and tracing internals. [`SecurityHeadersBuilder::strip_owasp_list`]
+/// removes them all; the presets remove only `Server` and `X-Powered-By`.
+pub const OWASP_REMOVED_HEADERS: &[&str] = &[
+    "$wsep",
+    "host-header",
+    "k-proxy-request",
+    "liferay-portal",
+    "oraclecommercecloud-version",
+    "pega-host",
+    "powered-by",
+    "product",
+    "server",
+    "sourcemap",
+    "x-aspnet-version",
+    "x-aspnetmvc-version",
+    "x-atmosphere-error",
+    "x-atmosphere-first-request",
+    "x-atmosphere-tracking-id",
+    "x-b3-parentspanid",
+    "x-b3-sampled",
+    "x-b3-spanid",
+    "x-b3-traceid",
+    "x-beserver",
+    "x-backside-transport",
+    "x-cf-powered-by",
+    "x-cms",
+    "x-calculatedbetarget",
+    "x-cocoon-version",
+    "x-content-encoded-by",
+    "x-datadog-origin",
+    "x-datadog-parent-id",
+    "x-datadog-sampling-priority",
+    "x-datadog-tags",
+    "x-datadog-trace-id",
+    "x-diaginfo",
+    "x-envoy-attempt-count",
+    "x-envoy-external-address",
+    "x-envoy-internal",
+    "x-envoy-original-dst-host",
+    "x-envoy-upstream-service-time",
+    "x-feserver",
+    "x-framework",
+    "x-generated-by",
+    "x-generator",
+    "x-gitlab-meta",
+    "x-jitsi-release",
+    "x-joomla-version",
+    "x-kong-admin-latency",
+    "x-kong-client-latency",
+    "x-kong-proxy-latency",
+    "x-kong-request-id",
+    "x-kong-response-latency",
+    "x-kong-third-party-latency",
+    "x-kong-total-latency",
+    "x-kong-upstream-latency",
+    "x-kong-upstream-status",
+    "x-kubernetes-pf-flowschema-ui",
+    "x-kubernetes-pf-prioritylevel-uid",
+    "x-litespeed-cache",
+    "x-litespeed-purge",
+    "x-litespeed-tag",
+    "x-litespeed-vary",
+    "x-litespeed-cache-control",
+    "x-mod-pagespeed",
+    "x-nextjs-cache",
+    "x-nextjs-matched-path",
+    "x-nextjs-page",
+    "x-nextjs-redirect",
+    "x-owa-version",
+    "x-old-content-length",
+    "x-oneagent-js-injection",
+    "x-page-speed",
+    "x-php-version",
+    "x-powered-by",
+    "x-powered-by-plesk",
+    "x-powered-cms",
+    "x-redirect-by",
+    "x-server-powered-by",
+    "x-sourcefiles",
+    "x-sourcemap",
+    "x-turbo-charged-by",
+    "x-tyk-trace-id",
+    "x-umbraco-version",
+    "x-varnish-backend",
+    "x-varnish-server",
+    "x-woodpecker-version",
+    "x-dtagentid",
+    "x-dthealthcheck",
+    "x-dtinjectedservlet",
+    "x-ruxit-js-agent",
+];
+
 /// The configuration of a [`SecurityHeadersLayer`], checked by [`build`](Self::build).
 ///
 /// Start from [`new`](Self::new) (nothing but the removal of `Server` and `X-Powered-By`) or
@@ -220,6 +314,23 @@ impl SecurityHeadersBuilder {
     /// Removes `name` from every response (besides `Server` and `X-Powered-By`).
     pub fn strip(mut self, name: HeaderName) -> Self {
         self.strip.push(name);
+        self
+    }
+
+    /// Removes every header of [`OWASP_REMOVED_HEADERS`] from responses (with `Server` and
+    /// `X-Powered-By`): `X-AspNet-Version`, `X-Generator`, `X-Envoy-Upstream-Service-Time`,
+    /// tracing ids, ... Useful in front of upstreams this service does not control (a gateway);
+    /// it drops tracing headers (`X-B3-*`, `X-Datadog-*`) that clients may rely on, so it is
+    /// not part of the presets.
+    pub fn strip_owasp_list(mut self) -> Self {
+        for name in OWASP_REMOVED_HEADERS {
+            // Every entry is a valid lowercase header name (tested); an invalid one is skipped.
+            if let Ok(name) = HeaderName::try_from(*name)
+                && !self.strip.contains(&name)
+            {
+                self.strip.push(name);
+            }
+        }
         self
     }
 

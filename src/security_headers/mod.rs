@@ -20,9 +20,11 @@
 //!   `Cross-Origin-Opener-Policy: same-origin`, `Cross-Origin-Resource-Policy: same-origin` and
 //!   `X-XSS-Protection: 0` (the legacy filter is itself a source of leaks; `0` turns it off).
 //!
-//! Both remove `Server` and `X-Powered-By`. A header the handler already set is kept (the
-//! handler knows its response better than a blanket policy does); [`Mode::Overwrite`] enforces
-//! the layer's value instead, for all headers or one.
+//! Both remove `Server` and `X-Powered-By`;
+//! [`strip_owasp_list`](SecurityHeadersBuilder::strip_owasp_list) removes the whole
+//! [OWASP list](OWASP_REMOVED_HEADERS) of headers that disclose the stack. A header the handler
+//! already set is kept (the handler knows its response better than a blanket policy does);
+//! [`Mode::Overwrite`] enforces the layer's value instead, for all headers or one.
 //!
 //! Anything else goes through [`SecurityHeadersLayer::builder()`], whose
 //! [`build`](SecurityHeadersBuilder::build) checks every value and returns a [`ConfigError`]
@@ -74,7 +76,7 @@ use http::{HeaderMap, HeaderValue, Request, Response};
 
 use crate::guard::{Decision, Guard, guarded_service};
 
-pub use builder::SecurityHeadersBuilder;
+pub use builder::{OWASP_REMOVED_HEADERS, SecurityHeadersBuilder};
 pub use csp::{ContentSecurityPolicy, CspError, CspNonce, Directive, Source};
 pub use policies::{
     Allow, CrossOriginEmbedderPolicy, CrossOriginOpenerPolicy, CrossOriginResourcePolicy,

@@ -316,3 +316,35 @@ fn origins() {
     assert!(!is_origin("https://a.com:65536"));
     assert!(!is_origin("https://a..com"));
 }
+
+#[test]
+fn the_owasp_removal_list_is_valid_names_all_stripped() {
+    // Every entry is a valid lowercase header name, so none is silently skipped.
+    for name in OWASP_REMOVED_HEADERS {
+        assert_eq!(
+            http::HeaderName::try_from(*name)
+                .ok()
+                .map(|n| n.as_str().to_owned()),
+            Some((*name).to_owned()),
+            "{name:?}"
+        );
+    }
+    let layer = SecurityHeadersBuilder::new()
+        .strip_owasp_list()
+        .strip_owasp_list()
+        .build()
+        .unwrap();
+    // `server` and `x-powered-by` are on the list: no duplicates.
+    assert_eq!(layer.compiled.strip.len(), OWASP_REMOVED_HEADERS.len());
+    let mut leaky = HeaderMap::new();
+    for name in OWASP_REMOVED_HEADERS {
+        leaky.insert(
+            http::HeaderName::from_static(name),
+            http::HeaderValue::from_static("x"),
+        );
+    }
+    leaky.insert("x-kept", http::HeaderValue::from_static("1"));
+    let headers = applied(&layer, leaky);
+    assert_eq!(headers.len(), 1);
+    assert_eq!(headers["x-kept"], "1");
+}

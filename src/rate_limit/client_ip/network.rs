@@ -37,7 +37,13 @@ impl Network {
             None => (value.parse::<IpAddr>().ok()?, None),
             Some((addr, bits)) => {
                 let addr = addr.parse::<IpAddr>().ok()?;
-                if bits.is_empty() || bits.len() > 3 || !bits.bytes().all(|b| b.is_ascii_digit()) {
+                // Plain decimal digits, without a leading zero (`/08`, `/032`): Go's
+                // `netip.ParsePrefix` refuses them, and some tools read `/010` as octal.
+                if bits.is_empty()
+                    || bits.len() > 3
+                    || !bits.bytes().all(|b| b.is_ascii_digit())
+                    || (bits.len() > 1 && bits.starts_with('0'))
+                {
                     return None;
                 }
                 (addr, Some(bits.parse::<u8>().ok()?))
