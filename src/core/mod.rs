@@ -6,6 +6,8 @@ mod answer;
 mod clock;
 pub(crate) mod event;
 mod head;
+#[cfg(any(feature = "validate", feature = "jwt", feature = "introspection"))]
+pub(crate) mod json;
 #[cfg(any(
     feature = "jwks",
     feature = "introspection",

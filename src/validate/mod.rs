@@ -129,7 +129,6 @@
 
 mod body;
 mod builder;
-mod json;
 mod media;
 mod read;
 mod rejection;

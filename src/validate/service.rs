@@ -78,10 +78,11 @@ impl Config {
             return Ok(());
         };
         // serde_json stops at 128 levels of nesting: a deeply nested body is an error, not a
-        // stack overflow. A key twice in an object is an error too (`json`).
-        let value = super::json::from_slice(body).map_err(|e| ValidationError::InvalidJson {
-            detail: e.to_string(),
-        })?;
+        // stack overflow. A key twice in an object is an error too (`core::json`).
+        let value =
+            crate::core::json::from_slice(body).map_err(|e| ValidationError::InvalidJson {
+                detail: e.to_string(),
+            })?;
         if schema.is_valid(&value) {
             return Ok(());
         }

@@ -293,15 +293,16 @@ impl Fetcher {
 /// each member once (RFC 8259 section 4: with duplicates, parsers disagree on which counts),
 /// and when active, `exp` and `nbf` numbers (NumericDate) when present.
 pub(super) fn parse_answer(body: &[u8]) -> Result<Introspected, String> {
-    let doc: UniqueMembers = serde_json::from_slice(body).map_err(|e| {
+    // A member named twice, at any depth, is refused (`core::json`): parsers disagree on
+    // which of the two counts.
+    let doc = crate::core::json::from_slice(body).map_err(|e| {
         if e.is_data() {
-            // Not a JSON object, or one with a duplicate member.
-            e.to_string()
+            format!("the answer is refused: {e}")
         } else {
             format!("the answer is not JSON: {e}")
         }
     })?;
-    let Some(fields) = doc.0 else {
+    let Value::Object(fields) = doc else {
         return Err("the answer is not a JSON object".into());
     };
     let active = match fields.get("active") {
@@ -317,62 +318,4 @@ pub(super) fn parse_answer(body: &[u8]) -> Result<Introspected, String> {
         }
     }
     Ok(Introspected { active, fields })
-}
-
-/// A JSON document that is an object whose members all have distinct names (`Some`), or
-/// another JSON value (`None`). A duplicate member is an error.
-struct UniqueMembers(Option<Map<String, Value>>);
-
-impl<'de> serde::Deserialize<'de> for UniqueMembers {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> serde::de::Visitor<'de> for Visitor {
-            type Value = UniqueMembers;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a JSON value")
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                mut access: A,
-            ) -> Result<UniqueMembers, A::Error> {
-                let mut map = Map::new();
-                while let Some((name, value)) = access.next_entry::<String, Value>()? {
-                    if map.contains_key(&name) {
-                        return Err(serde::de::Error::custom(format_args!(
-                            "the answer has `{}` more than once",
-                            name.escape_debug()
-                        )));
-                    }
-                    map.insert(name, value);
-                }
-                Ok(UniqueMembers(Some(map)))
-            }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(
-                self,
-                mut access: A,
-            ) -> Result<UniqueMembers, A::Error> {
-                while access.next_element::<serde::de::IgnoredAny>()?.is_some() {}
-                Ok(UniqueMembers(None))
-            }
-            fn visit_bool<E>(self, _: bool) -> Result<UniqueMembers, E> {
-                Ok(UniqueMembers(None))
-            }
-            fn visit_i64<E>(self, _: i64) -> Result<UniqueMembers, E> {
-                Ok(UniqueMembers(None))
-            }
-            fn visit_u64<E>(self, _: u64) -> Result<UniqueMembers, E> {
-                Ok(UniqueMembers(None))
-            }
-            fn visit_f64<E>(self, _: f64) -> Result<UniqueMembers, E> {
-                Ok(UniqueMembers(None))
-            }
-            fn visit_str<E>(self, _: &str) -> Result<UniqueMembers, E> {
-                Ok(UniqueMembers(None))
-            }
-            fn visit_unit<E>(self) -> Result<UniqueMembers, E> {
-                Ok(UniqueMembers(None))
-            }
-        }
-        d.deserialize_any(Visitor)
-    }
 }

@@ -82,7 +82,6 @@ use std::sync::Arc;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use http::HeaderValue;
-use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -291,76 +290,6 @@ fn numeric_date(value: Option<&Value>) -> Result<Option<f64>, ()> {
     }
 }
 
-/// Whether the JSON text `json` is one value, without an object that has the same member name
-/// twice, at any depth (names compared after unescaping: `"sub"` and `"\u0073ub"` are one).
-///
-/// RFC 7515 section 4 (header parameters) and RFC 7519 section 4 (claims) let a recipient
-/// refuse duplicate names or keep the lexically last; nested objects are held to the same. Refused: a token whose issuer let a client append a claim
-/// (`"sub":"me", ..., "sub":"admin"`) would otherwise name whoever the client chose here, and
-/// whatever a first-wins parser downstream (a service this token is relayed to, a log
-/// pipeline) reads would differ from what was checked here.
-fn unique_members(json: &[u8]) -> bool {
-    let mut de = serde_json::Deserializer::from_slice(json);
-    UniqueMembers::deserialize(&mut de).is_ok() && de.end().is_ok()
-}
-
-/// A JSON value read only to check [`unique_members`]; serde_json's nesting limit applies.
-struct UniqueMembers;
-
-impl<'de> Deserialize<'de> for UniqueMembers {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(UniqueMembers)
-    }
-}
-
-impl<'de> Visitor<'de> for UniqueMembers {
-    type Value = UniqueMembers;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JSON value without duplicate member names")
-    }
-
-    fn visit_bool<E>(self, _: bool) -> Result<Self, E> {
-        Ok(self)
-    }
-
-    fn visit_i64<E>(self, _: i64) -> Result<Self, E> {
-        Ok(self)
-    }
-
-    fn visit_u64<E>(self, _: u64) -> Result<Self, E> {
-        Ok(self)
-    }
-
-    fn visit_f64<E>(self, _: f64) -> Result<Self, E> {
-        Ok(self)
-    }
-
-    fn visit_str<E>(self, _: &str) -> Result<Self, E> {
-        Ok(self)
-    }
-
-    fn visit_unit<E>(self) -> Result<Self, E> {
-        Ok(self)
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self, A::Error> {
-        while seq.next_element::<UniqueMembers>()?.is_some() {}
-        Ok(self)
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self, A::Error> {
-        let mut names = std::collections::HashSet::new();
-        while let Some(name) = map.next_key::<String>()? {
-            if !names.insert(name) {
-                return Err(de::Error::custom("duplicate member name"));
-            }
-            map.next_value::<UniqueMembers>()?;
-        }
-        Ok(self)
-    }
-}
-
 fn strings(value: Option<&Value>) -> Vec<&str> {
     match value {
         Some(Value::String(s)) => s.split_ascii_whitespace().collect(),
@@ -380,11 +309,11 @@ impl JwtAuth {
         let raw = URL_SAFE_NO_PAD
             .decode(&token[..end])
             .map_err(|_| Failure::Invalid("malformed token"))?;
-        if !unique_members(&raw) {
+        // A member name twice is refused (`core::json`): RFC 7515 section 4 allows it, and a
+        // parser that keeps the first of two would read another header downstream.
+        let Ok(Value::Object(header)) = crate::core::json::from_slice(&raw) else {
             return Err(Failure::Invalid("malformed token"));
-        }
-        let header: serde_json::Map<String, Value> =
-            serde_json::from_slice(&raw).map_err(|_| Failure::Invalid("malformed token"))?;
+        };
         let alg = match header.get("alg") {
             Some(Value::String(name)) => alg_by_name(name)
                 .filter(|a| self.config.algorithms.contains(a))
@@ -440,11 +369,9 @@ impl JwtAuth {
         let payload = URL_SAFE_NO_PAD
             .decode(payload)
             .map_err(|_| Failure::Invalid("malformed token"))?;
-        if !unique_members(&payload) {
-            return Err(Failure::Invalid("malformed token"));
-        }
-        let claims: Value =
-            serde_json::from_slice(&payload).map_err(|_| Failure::Invalid("malformed token"))?;
+        // The claims likewise: `"sub":"me",…,"sub":"admin"` is refused, not read as `admin`.
+        let claims = crate::core::json::from_slice(&payload)
+            .map_err(|_| Failure::Invalid("malformed token"))?;
         self.principal(claims, header.kid, token, generation)
     }
 

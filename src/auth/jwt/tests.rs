@@ -46,6 +46,11 @@ fn keys_are_bound_to_their_family() {
     );
 }
 
+/// What the JWT authenticator parses a header and claims with (`core::json`) accepts.
+fn unique_members(json: &[u8]) -> bool {
+    crate::core::json::from_slice(json).is_ok()
+}
+
 #[test]
 fn duplicate_member_names_are_found_at_any_depth() {
     for json in [

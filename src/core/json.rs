@@ -1,11 +1,13 @@
-//! Parsing a body for validation: `serde_json`, refusing an object that holds a key twice.
+//! JSON from a party the crate does not trust (a request body to validate, a JWT's header and
+//! claims, an introspection answer): `serde_json`, refusing an object that holds a key twice.
 //!
 //! RFC 8259 (section 4) leaves the meaning of a repeated name open, and parsers disagree:
 //! `serde_json::Value` keeps the last value, Go's `encoding/json` the last, some parsers the
-//! first, `serde`'s derived structs refuse the object. A validator that read one value while the
-//! handler reads the other would check a body the handler never sees. I-JSON (RFC 7493,
-//! section 2.3) says objects must not have duplicate names; so does this parser, and the body is
-//! then invalid JSON for the route (`400 invalid-json`).
+//! first, `serde`'s derived structs refuse the object. A check that read one value while the
+//! handler, or a service downstream, reads the other would check a document they never see.
+//! I-JSON (RFC 7493, section 2.3) says objects must not have duplicate names; so does this
+//! parser (the validation layer answers `400 invalid-json`, the JWT authenticator "malformed
+//! token", introspection fails closed).
 //!
 //! For the same reason an object whose first key is `$serde_json::private::RawValue` is an
 //! error when `serde_json`'s `raw_value` feature is on: `serde_json::Value` then reads such an
