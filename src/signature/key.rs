@@ -220,11 +220,18 @@ pub(crate) fn ct_eq(a: &[u8], b: &[u8]) -> bool {
     }
     let word = |s: &[u8]| {
         let mut w = [0u8; 8];
-        w[..s.len()].copy_from_slice(s);
+        w.copy_from_slice(s);
         u64::from_ne_bytes(w)
     };
-    let diff = a.chunks(8).zip(b.chunks(8)).fold(0u64, |acc, (x, y)| {
+    let (wa, wb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let (ra, rb) = (wa.remainder(), wb.remainder());
+    let diff = wa.zip(wb).fold(0u64, |acc, (x, y)| {
         std::hint::black_box(acc | (word(x) ^ word(y)))
+    });
+    // The last bytes, fewer than eight, one at a time (a copy of a length known only at run
+    // time would be a call to `memcpy` per word).
+    let diff = ra.iter().zip(rb).fold(diff, |acc, (x, y)| {
+        std::hint::black_box(acc | u64::from(x ^ y))
     });
     bool::from(diff.ct_eq(&0))
 }

@@ -262,11 +262,7 @@ impl SignatureLayer {
     ) -> Decision<Self> {
         let bytes = match read {
             Ok(bytes) => bytes,
-            Err(ReadError::TooLarge) => {
-                let limit = self.config.max_body;
-                return Decision::Answer(rejection_response(req, PayloadTooLarge { limit }));
-            }
-            Err(ReadError::Failed) => return Self::refuse(req, Failure::UnreadableBody),
+            Err(error) => return self.unread(req, error),
         };
         let (key, replay) = match self.verify(head, req, &bytes) {
             Ok(v) => {
@@ -280,6 +276,29 @@ impl SignatureLayer {
             }
             Err(failure) => return Self::refuse(req, failure),
         };
+        self.accept(req, key, bytes, replay)
+    }
+
+    /// The answer to a body that could not be read whole.
+    fn unread<B>(&self, req: &Request<B>, error: ReadError) -> Decision<Self> {
+        match error {
+            ReadError::TooLarge => {
+                let limit = self.config.max_body;
+                Decision::Answer(rejection_response(req, PayloadTooLarge { limit }))
+            }
+            ReadError::Failed => Self::refuse(req, Failure::UnreadableBody),
+        }
+    }
+
+    /// A verified request: its principal and its body set, then the replay check (`replay`,
+    /// the store's key of the message, when replays are refused).
+    fn accept(
+        &self,
+        req: &mut Request<SignedBody>,
+        key: &VerifyingKey,
+        bytes: Bytes,
+        replay: Option<Vec<u8>>,
+    ) -> Decision<Self> {
         req.extensions_mut().insert(key.principal());
         *req.body_mut() = SignedBody::new(bytes);
         let (Some(store), Some(id)) = (&self.config.replay, replay) else {
@@ -296,6 +315,41 @@ impl SignatureLayer {
             Answer::Ready(answer) => Self::remembered(req, answer),
             Answer::Later(fut) => Decision::Wait(Wait::Remember(fut)),
         }
+    }
+
+    /// Standard Webhooks, the usual case: the headers are read once, and when the body is at
+    /// hand (in memory, or ready on the first poll) it is verified against what they said,
+    /// without looking them up again. Otherwise the read is waited on, as for other schemes.
+    fn decide_standard_webhooks(&self, req: &mut Request<SignedBody>) -> Decision<Self> {
+        let c = &self.config;
+        let read = req.body_mut().take_read();
+        let parsed = match standard_webhooks::parse(req.headers()).and_then(|parsed| {
+            super::rejection::check_tolerance(parsed.head.timestamp, self.now_secs(), c.tolerance)
+                .map(|()| parsed)
+        }) {
+            Ok(parsed) => parsed,
+            Err(failure) => return Self::refuse(req, failure),
+        };
+        let bytes = match read {
+            Some(mut read) => {
+                // Polled once here, as in `decide_body`.
+                let mut cx = Context::from_waker(Waker::noop());
+                match read.as_mut().poll(&mut cx) {
+                    Poll::Ready(Ok(bytes)) => bytes,
+                    Poll::Ready(Err(error)) => return self.unread(req, error),
+                    Poll::Pending => {
+                        let head = Head::StandardWebhooks(parsed.head);
+                        return Decision::Wait(Wait::Read(Some(head), read));
+                    }
+                }
+            }
+            None => req.body().bytes().cloned().unwrap_or_default(),
+        };
+        let (key, replay) = match standard_webhooks::verify_parsed(&parsed, &bytes, &c.keys) {
+            Ok((key, id)) => (key, c.replay.is_some().then(|| self.replay_key(&key.owner, id))),
+            Err(failure) => return Self::refuse(req, failure),
+        };
+        self.accept(req, key, bytes, replay)
     }
 }
 
@@ -335,6 +389,9 @@ impl BodyGuard for SignatureLayer {
             .and_then(|v| v.parse::<u64>().ok());
         if declared.is_some_and(|n| n > limit as u64) {
             return Decision::Answer(rejection_response(req, PayloadTooLarge { limit }));
+        }
+        if let Scheme::StandardWebhooks = self.config.scheme {
+            return self.decide_standard_webhooks(req);
         }
         let head = match self.head(req) {
             Ok(head) => head,
