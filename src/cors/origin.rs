@@ -148,6 +148,12 @@ fn parse_entry(s: &str, pattern: bool) -> Result<Origin, Refusal> {
     let (scheme, host, port) = split_origin(s).ok_or(Refusal::Malformed(
         "expected scheme://host[:port], for example https://app.example.com",
     ))?;
+    if port == Some(0) {
+        // No browser sends it: fetch blocks port 0, so an entry with it can never match.
+        return Err(Refusal::Malformed(
+            "port 0 is not a port a browser connects to",
+        ));
+    }
     let scheme = scheme.to_ascii_lowercase();
     let mut host = host.to_ascii_lowercase();
     let domain = match host.strip_prefix("*.") {

@@ -187,6 +187,10 @@ pub fn is_plain_browser_origin(entry: &str) -> bool {
     let Ok(url) = url::Url::parse(entry) else {
         return false;
     };
+    // Port 0 parses, but fetch never connects to it: the CORS builder refuses it.
+    if url.port() == Some(0) {
+        return false;
+    }
     match url.host() {
         Some(url::Host::Domain(name)) => {
             let labels = name.strip_suffix('.').unwrap_or(name);
