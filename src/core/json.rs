@@ -24,23 +24,23 @@ use serde_json::map::Entry;
 use serde_json::{Map, Number, Value};
 
 /// The most characters of a repeated key quoted in the error.
-const MAX_KEY_IN_ERROR: usize = 64;
+pub(crate) const MAX_KEY_IN_ERROR: usize = 64;
 
 /// The key under which `serde_json` hands a visitor a number as text when its
 /// `arbitrary_precision` feature is on (in this build, through any crate that enables it): a
 /// map of that one key, as `serde_json::Value`'s own visitor recognises it.
-const NUMBER_TOKEN: &str = "$serde_json::private::Number";
+pub(crate) const NUMBER_TOKEN: &str = "$serde_json::private::Number";
 
 /// The key under which `serde_json` hands a visitor a `RawValue` when its `raw_value` feature is
 /// on (axum's `json` feature turns it on). `serde_json::Value`'s visitor takes an object whose
 /// first key is this one for the JSON text in its value: `{"$serde_json::private::RawValue":
 /// "[1]"}` is `[1]` to it, while a struct or a map reads the object. The same bytes meaning two
 /// things, the key is refused there, as a key twice is (see [`raw_value`]).
-const RAW_VALUE_TOKEN: &str = "$serde_json::private::RawValue";
+pub(crate) const RAW_VALUE_TOKEN: &str = "$serde_json::private::RawValue";
 
 /// Whether `serde_json` was built with `raw_value`, so that `Value` reads an object whose first
 /// key is [`RAW_VALUE_TOKEN`] as the JSON text of its value. Found out once.
-fn raw_value() -> bool {
+pub(crate) fn raw_value() -> bool {
     static ON: OnceLock<bool> = OnceLock::new();
     *ON.get_or_init(|| {
         serde_json::from_str::<Value>(&format!(r#"{{"{RAW_VALUE_TOKEN}": "1"}}"#))
@@ -50,7 +50,7 @@ fn raw_value() -> bool {
 
 /// Whether `serde_json` was built with `arbitrary_precision`: numbers then keep their text
 /// (`1.50` stays `1.50`). Found out once.
-fn arbitrary_precision() -> bool {
+pub(crate) fn arbitrary_precision() -> bool {
     static ON: OnceLock<bool> = OnceLock::new();
     *ON.get_or_init(|| {
         serde_json::from_str::<Value>("1.50")
@@ -68,6 +68,14 @@ pub(crate) fn from_slice(bytes: &[u8]) -> serde_json::Result<Value> {
     let value = Strict.deserialize(&mut de)?;
     de.end()?;
     Ok(value)
+}
+
+/// The error of a key found twice in an object, quoting at most [`MAX_KEY_IN_ERROR`]
+/// characters of it (`serde_json` adds where it was found).
+pub(crate) fn duplicate_key<E: de::Error>(key: &str) -> E {
+    let shown: String = key.chars().take(MAX_KEY_IN_ERROR).collect();
+    let cut = if shown.len() < key.len() { "…" } else { "" };
+    E::custom(format_args!("duplicate key `{shown}{cut}`"))
 }
 
 /// Builds a [`Value`], refusing duplicate keys, at every level.
@@ -158,14 +166,7 @@ impl<'de> Visitor<'de> for Strict {
                 Entry::Vacant(entry) => {
                     entry.insert(map.next_value_seed(self)?);
                 }
-                Entry::Occupied(entry) => {
-                    let key = entry.key();
-                    let shown: String = key.chars().take(MAX_KEY_IN_ERROR).collect();
-                    let cut = if shown.len() < key.len() { "…" } else { "" };
-                    return Err(de::Error::custom(format_args!(
-                        "duplicate key `{shown}{cut}`"
-                    )));
-                }
+                Entry::Occupied(entry) => return Err(duplicate_key(entry.key())),
             }
         }
         Ok(Value::Object(object))

@@ -290,7 +290,11 @@ fn entries_are_stored_in_the_browser_serialization() {
         );
     }
     // Port 0 is refused at build: fetch never connects to it, so no browser sends it.
-    for entry in ["http://[::]:0", "http://localhost:0", "https://example.com:00"] {
+    for entry in [
+        "http://[::]:0",
+        "http://localhost:0",
+        "https://example.com:00",
+    ] {
         assert!(parse_config_origin(entry).is_err(), "{entry}");
     }
     for (pattern, stored) in [

@@ -346,7 +346,10 @@ impl SignatureLayer {
             None => req.body().bytes().cloned().unwrap_or_default(),
         };
         let (key, replay) = match standard_webhooks::verify_parsed(&parsed, &bytes, &c.keys) {
-            Ok((key, id)) => (key, c.replay.is_some().then(|| self.replay_key(&key.owner, id))),
+            Ok((key, id)) => (
+                key,
+                c.replay.is_some().then(|| self.replay_key(&key.owner, id)),
+            ),
             Err(failure) => return Self::refuse(req, failure),
         };
         self.accept(req, key, bytes, replay)

@@ -399,7 +399,10 @@ mod tests {
         }
         // Bytes whose difference with a space borrows across bytes.
         assert_eq!(find_space(b"\x21\x20\x21\x21\x21\x21\x21\x21"), 1);
-        assert_eq!(find_space(&[0x1f, 0x21, 0x80, 0xa0, 0x00, 0xff, 0x21, 0x20, 0x20]), 7);
+        assert_eq!(
+            find_space(&[0x1f, 0x21, 0x80, 0xa0, 0x00, 0xff, 0x21, 0x20, 0x20]),
+            7
+        );
     }
 
     /// The hand-written encoder of tags agrees with the `base64` crate on every byte value
@@ -408,7 +411,9 @@ mod tests {
     fn encode_tag_is_standard_base64() {
         for seed in 0u32..600 {
             let tag: [u8; 32] = std::array::from_fn(|i| {
-                let x = seed.wrapping_mul(2_654_435_761).wrapping_add(i as u32 * 40_503);
+                let x = seed
+                    .wrapping_mul(2_654_435_761)
+                    .wrapping_add(i as u32 * 40_503);
                 (x >> (i % 24)) as u8
             });
             let ours = encode_tag(&tag);

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use http::Method;
 use serde_json::Value;
 
+use super::doc::Borrowed;
 use super::media::is_media_type;
 use super::route::{Routes, Template};
 use super::service::{CompiledRule, Config, ValidateRequestLayer};
@@ -211,8 +212,9 @@ impl ValidateRequestBuilder {
         })
     }
 
-    fn compile(&self, schema: &Value) -> Result<jsonschema::Validator, String> {
-        let mut options = jsonschema::options().should_validate_formats(self.validate_formats);
+    fn compile(&self, schema: &Value) -> Result<jsonschema::Validator<Borrowed>, String> {
+        let mut options =
+            jsonschema::options_for::<Borrowed>().should_validate_formats(self.validate_formats);
         let has_dialect = schema.get("$schema").is_some();
         match self.draft {
             Some(draft) => options = options.with_draft(draft.into()),

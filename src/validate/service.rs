@@ -38,7 +38,7 @@ pub(crate) struct CompiledRule {
     /// Accepted media types, lowercase; empty: no `Content-Type` required.
     pub(crate) accepted: Arc<[String]>,
     pub(crate) limit: u64,
-    pub(crate) schema: Option<jsonschema::Validator>,
+    pub(crate) schema: Option<jsonschema::Validator<super::doc::Borrowed>>,
 }
 
 impl fmt::Debug for CompiledRule {
@@ -78,17 +78,17 @@ impl Config {
             return Ok(());
         };
         // serde_json stops at 128 levels of nesting: a deeply nested body is an error, not a
-        // stack overflow. A key twice in an object is an error too (`core::json`).
-        let value =
-            crate::core::json::from_slice(body).map_err(|e| ValidationError::InvalidJson {
-                detail: e.to_string(),
-            })?;
-        if schema.is_valid(&value) {
+        // stack overflow. A key twice in an object is an error too, as in `core::json`. The
+        // document borrows its strings from the body (`doc`): nothing is copied to validate it.
+        let doc = super::doc::from_slice(body).map_err(|e| ValidationError::InvalidJson {
+            detail: e.to_string(),
+        })?;
+        if schema.is_valid(&doc) {
             return Ok(());
         }
         let mut violations = Vec::new();
         let mut total = 0;
-        for error in schema.iter_errors(&value) {
+        for error in schema.iter_errors(&doc) {
             total += 1;
             if violations.len() < self.max_errors {
                 violations.push(Violation::of(&error));

@@ -264,7 +264,13 @@ fn draft_2020_12_unless_the_schema_or_the_builder_says_otherwise() {
         .build()
         .unwrap();
     let rule = &by_default.config.rules[0];
-    assert!(!rule.schema.as_ref().unwrap().is_valid(&json!(["x"])));
+    assert!(
+        !rule
+            .schema
+            .as_ref()
+            .unwrap()
+            .is_valid(&super::doc::from_slice(br#"["x"]"#).unwrap())
+    );
     let draft7 = ValidateRequestLayer::builder()
         .route(Method::POST, "/t", Rule::json(tuple.clone()))
         .draft(Draft::Draft7)
@@ -275,7 +281,7 @@ fn draft_2020_12_unless_the_schema_or_the_builder_says_otherwise() {
             .schema
             .as_ref()
             .unwrap()
-            .is_valid(&json!(["x"]))
+            .is_valid(&super::doc::from_slice(br#"["x"]"#).unwrap())
     );
     let mut declared = tuple;
     declared["$schema"] = json!("http://json-schema.org/draft-07/schema#");
@@ -288,7 +294,7 @@ fn draft_2020_12_unless_the_schema_or_the_builder_says_otherwise() {
             .schema
             .as_ref()
             .unwrap()
-            .is_valid(&json!(["x"]))
+            .is_valid(&super::doc::from_slice(br#"["x"]"#).unwrap())
     );
 }
 
