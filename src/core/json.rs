@@ -24,23 +24,23 @@ use serde_json::map::Entry;
 use serde_json::{Map, Number, Value};
 
 /// The most characters of a repeated key quoted in the error.
-pub(crate) const MAX_KEY_IN_ERROR: usize = 64;
+const MAX_KEY_IN_ERROR: usize = 64;
 
 /// The key under which `serde_json` hands a visitor a number as text when its
 /// `arbitrary_precision` feature is on (in this build, through any crate that enables it): a
 /// map of that one key, as `serde_json::Value`'s own visitor recognises it.
-pub(crate) const NUMBER_TOKEN: &str = "$serde_json::private::Number";
+const NUMBER_TOKEN: &str = "$serde_json::private::Number";
 
 /// The key under which `serde_json` hands a visitor a `RawValue` when its `raw_value` feature is
 /// on (axum's `json` feature turns it on). `serde_json::Value`'s visitor takes an object whose
 /// first key is this one for the JSON text in its value: `{"$serde_json::private::RawValue":
 /// "[1]"}` is `[1]` to it, while a struct or a map reads the object. The same bytes meaning two
 /// things, the key is refused there, as a key twice is (see [`raw_value`]).
-pub(crate) const RAW_VALUE_TOKEN: &str = "$serde_json::private::RawValue";
+const RAW_VALUE_TOKEN: &str = "$serde_json::private::RawValue";
 
 /// Whether `serde_json` was built with `raw_value`, so that `Value` reads an object whose first
 /// key is [`RAW_VALUE_TOKEN`] as the JSON text of its value. Found out once.
-pub(crate) fn raw_value() -> bool {
+fn raw_value() -> bool {
     static ON: OnceLock<bool> = OnceLock::new();
     *ON.get_or_init(|| {
         serde_json::from_str::<Value>(&format!(r#"{{"{RAW_VALUE_TOKEN}": "1"}}"#))
@@ -50,7 +50,7 @@ pub(crate) fn raw_value() -> bool {
 
 /// Whether `serde_json` was built with `arbitrary_precision`: numbers then keep their text
 /// (`1.50` stays `1.50`). Found out once.
-pub(crate) fn arbitrary_precision() -> bool {
+fn arbitrary_precision() -> bool {
     static ON: OnceLock<bool> = OnceLock::new();
     *ON.get_or_init(|| {
         serde_json::from_str::<Value>("1.50")
@@ -76,6 +76,26 @@ pub(crate) fn duplicate_key<E: de::Error>(key: &str) -> E {
     let shown: String = key.chars().take(MAX_KEY_IN_ERROR).collect();
     let cut = if shown.len() < key.len() { "…" } else { "" };
     E::custom(format_args!("duplicate key `{shown}{cut}`"))
+}
+
+/// What an object's first key means before its members are read, as `serde_json::Value`'s
+/// visitor reads it: `Some` number when the object is how `arbitrary_precision` hands a number
+/// over (its value read), an error for [`RAW_VALUE_TOKEN`] when `raw_value` is on, else
+/// nothing (an ordinary member).
+pub(crate) fn first_key<'de, A: MapAccess<'de>>(
+    key: &str,
+    map: &mut A,
+) -> Result<Option<Number>, A::Error> {
+    if key == NUMBER_TOKEN && arbitrary_precision() {
+        let text: String = map.next_value()?;
+        return text.parse().map(Some).map_err(de::Error::custom);
+    }
+    if key == RAW_VALUE_TOKEN && raw_value() {
+        return Err(de::Error::custom(format_args!(
+            "reserved key `{RAW_VALUE_TOKEN}`"
+        )));
+    }
+    Ok(None)
 }
 
 /// Builds a [`Value`], refusing duplicate keys, at every level.
@@ -148,19 +168,10 @@ impl<'de> Visitor<'de> for Strict {
         // costs a logarithmic (constant) time, not a scan of the keys before it.
         while let Some(key) = map.next_key::<String>()? {
             // `Value`'s visitor looks at the first key only, and so does this one.
-            if std::mem::take(&mut first) {
-                // A number, as `arbitrary_precision` hands it over: `Value`'s visitor does the
-                // same.
-                if key == NUMBER_TOKEN && arbitrary_precision() {
-                    let text: String = map.next_value()?;
-                    let number: Number = text.parse().map_err(de::Error::custom)?;
-                    return Ok(Value::Number(number));
-                }
-                if key == RAW_VALUE_TOKEN && raw_value() {
-                    return Err(de::Error::custom(format_args!(
-                        "reserved key `{RAW_VALUE_TOKEN}`"
-                    )));
-                }
+            if std::mem::take(&mut first)
+                && let Some(number) = first_key(&key, &mut map)?
+            {
+                return Ok(Value::Number(number));
             }
             match object.entry(key) {
                 Entry::Vacant(entry) => {

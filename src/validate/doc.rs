@@ -22,12 +22,10 @@ use std::fmt;
 
 use jsonschema::JsonType;
 use jsonschema::json::{Array, Json, Node, NodeIdentity, Object};
-use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Number, Value};
 
-use crate::core::json::{
-    NUMBER_TOKEN, RAW_VALUE_TOKEN, arbitrary_precision, duplicate_key, raw_value,
-};
+use crate::core::json::{duplicate_key, first_key};
 
 /// One JSON value, its strings borrowed from the body where they have no escape.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -180,17 +178,10 @@ impl<'de> Visitor<'de> for DocSeed {
         let mut seen: Option<HashSet<Cow<'de, str>>> = None;
         while let Some(key) = map.next_key_seed(KeySeed)? {
             // As `core::json` does (and `Value`'s visitor): the first key only.
-            if members.is_empty() {
-                if key == NUMBER_TOKEN && arbitrary_precision() {
-                    let text: String = map.next_value()?;
-                    let number: Number = text.parse().map_err(de::Error::custom)?;
-                    return Ok(Doc::Number(number));
-                }
-                if key == RAW_VALUE_TOKEN && raw_value() {
-                    return Err(de::Error::custom(format_args!(
-                        "reserved key `{RAW_VALUE_TOKEN}`"
-                    )));
-                }
+            if members.is_empty()
+                && let Some(number) = first_key(&key, &mut map)?
+            {
+                return Ok(Doc::Number(number));
             }
             let repeated = match &mut seen {
                 Some(seen) => !seen.insert(key.clone()),
