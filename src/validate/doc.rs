@@ -522,6 +522,30 @@ mod tests {
             json!({"enum": [[1, 2], {"a": 1}, "x", 0, false]}),
             json!({"const": {"b": [1.0, {"c": null}], "a": "é"}}),
             json!({"type": "array", "uniqueItems": true}),
+            json!({
+                "prefixItems": [{"type": "integer"}],
+                "contains": {"type": "string"},
+                "unevaluatedItems": false
+            }),
+            json!({
+                "$id": "https://example.com/tree",
+                "$dynamicAnchor": "node",
+                "type": "object",
+                "properties": {"kids": {"type": "array", "items": {"$dynamicRef": "#node"}}},
+                "dependentSchemas": {"a": {"required": ["kids"]}}
+            }),
+            json!({
+                "$schema": "http://json-schema.org/draft-07/schema#",
+                "items": [{"type": "integer"}],
+                "additionalItems": false,
+                "dependencies": {"a": ["b"], "kind": {"required": ["id"]}},
+                "exclusiveMinimum": 0
+            }),
+            json!({
+                "$schema": "http://json-schema.org/draft-04/schema#",
+                "properties": {"n": {"type": "integer", "minimum": 0, "exclusiveMinimum": true}},
+                "additionalProperties": {"type": "string"}
+            }),
             json!(true),
             json!(false),
         ]
@@ -537,16 +561,19 @@ mod tests {
         let doc = from_slice(bytes).unwrap();
         for schema in schemas() {
             for formats in [false, true] {
-                let theirs = jsonschema::options()
-                    .with_draft(jsonschema::Draft::Draft202012)
-                    .should_validate_formats(formats)
-                    .build(&schema)
-                    .unwrap();
-                let ours = jsonschema::options_for::<Borrowed>()
-                    .with_draft(jsonschema::Draft::Draft202012)
-                    .should_validate_formats(formats)
-                    .build(&schema)
-                    .unwrap();
+                // As the builder does: draft 2020-12 unless the schema names its own.
+                let draft = match schema.get("$schema") {
+                    Some(_) => None,
+                    None => Some(jsonschema::Draft::Draft202012),
+                };
+                let mut theirs = jsonschema::options().should_validate_formats(formats);
+                let mut ours =
+                    jsonschema::options_for::<Borrowed>().should_validate_formats(formats);
+                if let Some(draft) = draft {
+                    theirs = theirs.with_draft(draft);
+                    ours = ours.with_draft(draft);
+                }
+                let (theirs, ours) = (theirs.build(&schema).unwrap(), ours.build(&schema).unwrap());
                 let list = |errors: jsonschema::ErrorIterator<'_>| {
                     errors
                         .map(|e| (e.instance_path().as_str().to_owned(), e.to_string()))
@@ -602,6 +629,12 @@ mod tests {
             r#"{"a": 1, "b": [1.0, {"c": null}]}"#,
             r#"{"b": [1, {"c": null}], "a": "é"}"#,
             r#"[[1, 2], {"a": 1.0}]"#,
+            r#"[1, "s", 2]"#,
+            r#"[1, "s"]"#,
+            r#"{"kids": [{"kids": []}, {"kids": [1]}], "a": 1}"#,
+            r#"{"a": 1}"#,
+            r#"{"kind": "x", "n": 0, "m": 2}"#,
+            r#"{"n": 1, "m": "s", "id": 3}"#,
             r#"[{"a": 1, "b": 2}, {"b": 2, "a": 1}]"#,
             "[]",
             "{}",
