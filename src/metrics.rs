@@ -23,6 +23,7 @@
 //! | `tower_shield_rejections_total` | counter | `problem` (a [problem type](crate::problem)'s slug) | every request a layer of this crate answered with a problem |
 //! | `tower_shield_rate_limit_decisions_total` | counter | `limit` (the limit's name; `none` when no limit was checked), `outcome` (`allowed`, `limited`, `shadow_limited`, `bypassed`, `key_missing`, `store_failed`) | every decision of a `RateLimitLayer` |
 //! | `tower_shield_auth_throttled_total` | counter | `dimension` (`ip`, `identity`, `identity_ip`: the longest wait) | attempts an `AuthLayer`'s [`Throttle`](crate::auth::Throttle) refused before checking them |
+//! | `tower_shield_rate_limit_store_fallbacks_total` | counter | `to` (`local`, `remote`) | a `RateLimitLayer` with [`StoreFailure::Local`](crate::rate_limit::StoreFailure::Local) turning to its in-memory limits when the store fails, and back when a probe finds it answering |
 //! | `tower_shield_store_failures_total` | counter | `component` (`rate_limit`, `auth_throttle`), `kind` (`unavailable`, `timeout`, `protocol`) | a store that could not decide |
 //! | `tower_shield_jwks_refreshes_total` | counter | `result` (`loaded`, `changed`, `unchanged`, `failed`) | fetches of a remote JWK set |
 //! | `tower_shield_store_decision_seconds` | histogram | `component` (`rate_limit`, `auth_throttle`) | how long a store took to decide |
@@ -36,6 +37,8 @@ pub const REJECTIONS: &str = "tower_shield_rejections_total";
 pub const RATE_LIMIT_DECISIONS: &str = "tower_shield_rate_limit_decisions_total";
 /// `tower_shield_auth_throttled_total`.
 pub const AUTH_THROTTLED: &str = "tower_shield_auth_throttled_total";
+/// `tower_shield_rate_limit_store_fallbacks_total`.
+pub const STORE_FALLBACKS: &str = "tower_shield_rate_limit_store_fallbacks_total";
 /// `tower_shield_store_failures_total`.
 pub const STORE_FAILURES: &str = "tower_shield_store_failures_total";
 /// `tower_shield_jwks_refreshes_total`.
@@ -76,6 +79,10 @@ mod record {
         counter!(super::STORE_FAILURES, "component" => component, "kind" => kind).increment(1);
     }
 
+    pub(crate) fn store_fallback(to: &'static str) {
+        counter!(super::STORE_FALLBACKS, "to" => to).increment(1);
+    }
+
     pub(crate) fn store_decision(component: &'static str, took: Duration) {
         histogram!(super::STORE_DECISION_SECONDS, "component" => component).record(took);
     }
@@ -103,6 +110,7 @@ mod record {
     pub(crate) fn rate_limit(_: Option<&Arc<str>>, _: &'static str) {}
     pub(crate) fn throttled(_: &'static str) {}
     pub(crate) fn store_failure(_: &'static str, _: &'static str) {}
+    pub(crate) fn store_fallback(_: &'static str) {}
     pub(crate) fn store_decision(_: &'static str, _: Duration) {}
     #[allow(dead_code)]
     pub(crate) fn jwks_refresh(_: &'static str) {}

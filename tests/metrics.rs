@@ -4,6 +4,9 @@
 mod common;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
 
 use argon2::password_hash::{PasswordHasher, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
@@ -21,7 +24,7 @@ use tower_shield::auth::{
 use tower_shield::metrics as names;
 use tower_shield::rate_limit::{
     Answer, Check, Limit, ManualClock, MemoryStore, PeerAddr, Pending, Quota, RateLimitLayer,
-    Store, StoreError,
+    Store, StoreError, StoreFailure,
 };
 
 const KEY: &str = "ak_live_7f3a9b2c4d5e6f1a8b9c0d1e2f3a4b5c";
@@ -243,5 +246,92 @@ fn counters_and_histograms() {
             names::STORE_DECISION_SECONDS
         )],
         12 + 5
+    );
+}
+
+/// A store that fails while `down` is set, counting the decisions asked of it.
+#[derive(Clone, Default)]
+struct Flaky {
+    down: Arc<AtomicBool>,
+    asked: Arc<AtomicUsize>,
+}
+
+impl Store for Flaky {
+    fn decide(&self, checks: &[Check<'_>]) -> Pending {
+        self.asked.fetch_add(1, Ordering::SeqCst);
+        if self.down.load(Ordering::SeqCst) {
+            return Answer::Ready(Err(StoreError::timeout()));
+        }
+        MemoryStore::new().decide(checks)
+    }
+}
+
+/// `StoreFailure::Local`, stepped through with the fallback's clock: the store fails (one
+/// `to=local`), requests are decided in memory without asking it, the first probe comes
+/// exactly 100 ms later, a failed probe doubles the wait (up to a quarter more, at random),
+/// and a probe that finds the store answering turns back to it (one `to=remote`).
+#[test]
+fn store_fallbacks_are_counted_and_probes_scheduled_by_the_fallback_clock() {
+    let recorder = DebuggingRecorder::new();
+    let store = Flaky::default();
+    let clock = ManualClock::at_unix_secs(1_700_000_000);
+    metrics::with_local_recorder(&recorder, || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(async {
+                let app = Router::new().route("/", get(|| async { "ok" })).layer(
+                    RateLimitLayer::builder()
+                        .limit(Limit::new("per-minute", Quota::per_minute(1_000)))
+                        .store(store.clone())
+                        .on_store_failure(StoreFailure::Local { instances: 1 })
+                        .fallback_clock(clock.clone())
+                        .build()
+                        .unwrap(),
+                );
+                let send = || async {
+                    let req = Request::get("/").body(Body::empty()).unwrap();
+                    call(&app, from(req, "127.0.0.5")).await.0
+                };
+                let asked = || store.asked.load(Ordering::SeqCst);
+                assert_eq!(send().await, StatusCode::OK);
+                assert_eq!(asked(), 1, "the store is asked");
+                store.down.store(true, Ordering::SeqCst);
+                assert_eq!(send().await, StatusCode::OK, "decided in memory");
+                assert_eq!(asked(), 2, "the store failed once");
+                for _ in 0..3 {
+                    assert_eq!(send().await, StatusCode::OK);
+                }
+                assert_eq!(asked(), 2, "in memory, the store is not asked");
+                clock.advance(Duration::from_millis(99));
+                assert_eq!(send().await, StatusCode::OK);
+                assert_eq!(asked(), 2, "no probe before 100 ms");
+                clock.advance(Duration::from_millis(1));
+                assert_eq!(send().await, StatusCode::OK);
+                assert_eq!(asked(), 3, "the probe, at 100 ms");
+                assert_eq!(send().await, StatusCode::OK);
+                assert_eq!(asked(), 3, "one probe at a time");
+                // Failed: the next probe 200 ms later, plus up to 50 ms.
+                clock.advance(Duration::from_millis(199));
+                assert_eq!(send().await, StatusCode::OK);
+                assert_eq!(asked(), 3, "no probe before 200 ms");
+                store.down.store(false, Ordering::SeqCst);
+                clock.advance(Duration::from_millis(52));
+                assert_eq!(send().await, StatusCode::OK);
+                assert_eq!(asked(), 4, "the second probe, within 250 ms");
+                assert_eq!(send().await, StatusCode::OK);
+                assert_eq!(asked(), 5, "the store decides again");
+            });
+    });
+    let (counters, _) = read(&recorder);
+    let fallbacks: BTreeMap<&str, u64> = counters
+        .iter()
+        .filter(|(name, _)| name.starts_with(names::STORE_FALLBACKS))
+        .map(|(name, n)| (&name[names::STORE_FALLBACKS.len()..], *n))
+        .collect();
+    assert_eq!(
+        fallbacks,
+        BTreeMap::from([("{to=local}", 1), ("{to=remote}", 1)])
     );
 }

@@ -15,7 +15,7 @@ use super::observer::RateLimitObserver;
 use super::plan::{MissingKey, StoreFailure};
 use super::store::Store;
 use crate::auth::Tier;
-use crate::core::RequestHead;
+use crate::core::{Clock, RequestHead, SharedClock, system_clock};
 
 /// The most limits one layer holds.
 const MAX_LIMITS: usize = 16;
@@ -34,6 +34,7 @@ pub struct RateLimitBuilder {
     missing: MissingKey,
     failure: StoreFailure,
     observer: Option<Arc<dyn RateLimitObserver>>,
+    fallback_clock: Option<SharedClock>,
 }
 
 impl RateLimitBuilder {
@@ -50,6 +51,7 @@ impl RateLimitBuilder {
             missing: MissingKey::default(),
             failure: StoreFailure::default(),
             observer: None,
+            fallback_clock: None,
         }
     }
 
@@ -128,6 +130,14 @@ impl RateLimitBuilder {
         self
     }
 
+    /// Reads time from `clock` in the [`StoreFailure::Local`] fallback: its memory store, and
+    /// when it probes the failing store again (default: the system clock). For tests that
+    /// step through a store's failure and recovery without waiting.
+    pub fn fallback_clock(mut self, clock: impl Clock) -> Self {
+        self.fallback_clock = Some(Arc::new(clock));
+        self
+    }
+
     /// Reports every decision to `observer`.
     pub fn observer(mut self, observer: impl RateLimitObserver) -> Self {
         self.observer = Some(Arc::new(observer));
@@ -166,7 +176,10 @@ impl RateLimitBuilder {
             .collect::<Result<_, _>>()?;
         let fallback = match self.failure {
             StoreFailure::Local { instances: 0 } => return Err(ConfigError::NoInstances),
-            StoreFailure::Local { instances } => Some(Fallback::new(instances)),
+            StoreFailure::Local { instances } => Some(Fallback::new(
+                instances,
+                self.fallback_clock.unwrap_or_else(system_clock),
+            )),
             _ => None,
         };
         let has_allow_rules = !self.allow_networks.is_empty()

@@ -2,6 +2,7 @@
 //! store is down or slow, and back to the store by itself when it answers again.
 
 use std::fmt;
+use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering::Relaxed;
 
@@ -10,7 +11,7 @@ use smallvec::SmallVec;
 use super::layer::Config;
 use super::memory::MemoryStore;
 use super::store::{Check, Decision, Pending, StoreError, StoreErrorKind};
-use crate::core::{Answer, Clock, SharedClock, system_clock};
+use crate::core::{Answer, Clock, SharedClock};
 
 /// The first probe of the store, this long after it failed (µs); each failed probe doubles
 /// the wait, up to [`MAX_BACKOFF`].
@@ -66,13 +67,15 @@ pub(super) struct Fallback {
 }
 
 impl Fallback {
-    pub(super) fn new(instances: u32) -> Self {
+    pub(super) fn new(instances: u32, clock: SharedClock) -> Self {
         Self {
-            memory: MemoryStore::new(),
+            memory: MemoryStore::builder()
+                .shared_clock(Arc::clone(&clock))
+                .build(),
             instances: instances.max(1),
             probe_at: AtomicU64::new(0),
             backoff: AtomicU64::new(FIRST_BACKOFF),
-            clock: system_clock(),
+            clock,
         }
     }
 
@@ -136,8 +139,7 @@ impl Fallback {
                         instances = self.instances,
                         "rate-limit store failed: deciding in memory until it answers again"
                     );
-                    // Metric hook: count the transition to local decisions here
-                    // (`rate_limit_store_fallback_total{to="local"}`, gauge `decided_by=local`).
+                    crate::metrics::store_fallback("local");
                 }
             }
             Route::Probe => {
@@ -171,7 +173,7 @@ impl Fallback {
                 target: "tower_shield::rate_limit",
                 "rate-limit store answers again: deciding there"
             );
-            // Metric hook: count the transition back (`rate_limit_store_fallback_total{to="remote"}`).
+            crate::metrics::store_fallback("remote");
         }
     }
 }

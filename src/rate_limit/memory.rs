@@ -517,6 +517,12 @@ impl MemoryStoreBuilder {
         self
     }
 
+    /// [`clock`](Self::clock), already shared.
+    pub(crate) fn shared_clock(mut self, clock: SharedClock) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
     /// Spreads keys over `shards` shards (rounded up to a power of two; default four per
     /// CPU).
     pub fn shards(mut self, shards: usize) -> Self {
