@@ -250,11 +250,13 @@ impl Jwks {
     /// When the fetch fails (the last good set, if any, keeps serving), or when called outside
     /// a tokio runtime ([`FetchError::NoRuntime`]).
     pub async fn refresh(&self) -> Result<(), FetchError> {
+        // Taken before the background task can start: a first fetch of its that ends before
+        // this call takes the lock (this thread paused in between) is this call's fetch too.
+        let called = Instant::now();
         if tokio::runtime::Handle::try_current().is_err() {
             return Err(FetchError::NoRuntime);
         }
         self.ensure_task();
-        let called = Instant::now();
         let state = Arc::clone(&self.inner.state).lock_owned().await;
         if state.last_success.is_some_and(|t| t >= called) {
             return Ok(());
