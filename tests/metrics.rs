@@ -114,6 +114,19 @@ fn app() -> Router {
         .layer(auth)
 }
 
+/// Runs `test` on a current-thread runtime, recording its metrics; the recorder.
+fn recorded(test: impl std::future::Future<Output = ()>) -> DebuggingRecorder {
+    let recorder = DebuggingRecorder::new();
+    metrics::with_local_recorder(&recorder, || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(test)
+    });
+    recorder
+}
+
 struct Down;
 
 impl Store for Down {
@@ -124,55 +137,48 @@ impl Store for Down {
 
 #[test]
 fn counters_and_histograms() {
-    let recorder = DebuggingRecorder::new();
-    metrics::with_local_recorder(&recorder, || {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-            .block_on(async {
-                let app = app();
-                let key = || {
-                    Request::get("/")
-                        .header("x-api-key", KEY)
-                        .body(Body::empty())
-                        .unwrap()
-                };
-                for _ in 0..3 {
-                    assert_eq!(call(&app, from(key(), "127.0.0.1")).await.0, StatusCode::OK);
-                }
-                assert_eq!(
-                    call(&app, from(key(), "127.0.0.1")).await.0,
-                    StatusCode::TOO_MANY_REQUESTS
-                );
-                for _ in 0..5 {
-                    assert_eq!(
-                        call(&app, from(basic("nope"), "127.0.0.2")).await.0,
-                        StatusCode::UNAUTHORIZED
-                    );
-                }
-                for _ in 0..2 {
-                    assert_eq!(
-                        call(&app, from(basic("nope"), "127.0.0.2")).await.0,
-                        StatusCode::TOO_MANY_REQUESTS
-                    );
-                }
-                let no_credential = Request::get("/").body(Body::empty()).unwrap();
-                assert_eq!(
-                    call(&app, from(no_credential, "127.0.0.3")).await.0,
-                    StatusCode::UNAUTHORIZED
-                );
+    let recorder = recorded(async {
+        let app = app();
+        let key = || {
+            Request::get("/")
+                .header("x-api-key", KEY)
+                .body(Body::empty())
+                .unwrap()
+        };
+        for _ in 0..3 {
+            assert_eq!(call(&app, from(key(), "127.0.0.1")).await.0, StatusCode::OK);
+        }
+        assert_eq!(
+            call(&app, from(key(), "127.0.0.1")).await.0,
+            StatusCode::TOO_MANY_REQUESTS
+        );
+        for _ in 0..5 {
+            assert_eq!(
+                call(&app, from(basic("nope"), "127.0.0.2")).await.0,
+                StatusCode::UNAUTHORIZED
+            );
+        }
+        for _ in 0..2 {
+            assert_eq!(
+                call(&app, from(basic("nope"), "127.0.0.2")).await.0,
+                StatusCode::TOO_MANY_REQUESTS
+            );
+        }
+        let no_credential = Request::get("/").body(Body::empty()).unwrap();
+        assert_eq!(
+            call(&app, from(no_credential, "127.0.0.3")).await.0,
+            StatusCode::UNAUTHORIZED
+        );
 
-                let down = Router::new().route("/", get(|| async { "ok" })).layer(
-                    RateLimitLayer::builder()
-                        .limit(Limit::new("down", Quota::per_minute(3)))
-                        .store(Down)
-                        .build()
-                        .unwrap(),
-                );
-                let req = Request::get("/").body(Body::empty()).unwrap();
-                assert_eq!(call(&down, from(req, "127.0.0.4")).await.0, StatusCode::OK);
-            });
+        let down = Router::new().route("/", get(|| async { "ok" })).layer(
+            RateLimitLayer::builder()
+                .limit(Limit::new("down", Quota::per_minute(3)))
+                .store(Down)
+                .build()
+                .unwrap(),
+        );
+        let req = Request::get("/").body(Body::empty()).unwrap();
+        assert_eq!(call(&down, from(req, "127.0.0.4")).await.0, StatusCode::OK);
     });
     let (counters, histograms) = read(&recorder);
     let expected: BTreeMap<String, u64> = [
@@ -272,57 +278,50 @@ impl Store for Flaky {
 /// and a probe that finds the store answering turns back to it (one `to=remote`).
 #[test]
 fn store_fallbacks_are_counted_and_probes_scheduled_by_the_fallback_clock() {
-    let recorder = DebuggingRecorder::new();
     let store = Flaky::default();
     let clock = ManualClock::at_unix_secs(1_700_000_000);
-    metrics::with_local_recorder(&recorder, || {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-            .block_on(async {
-                let app = Router::new().route("/", get(|| async { "ok" })).layer(
-                    RateLimitLayer::builder()
-                        .limit(Limit::new("per-minute", Quota::per_minute(1_000)))
-                        .store(store.clone())
-                        .on_store_failure(StoreFailure::Local { instances: 1 })
-                        .fallback_clock(clock.clone())
-                        .build()
-                        .unwrap(),
-                );
-                let send = || async {
-                    let req = Request::get("/").body(Body::empty()).unwrap();
-                    call(&app, from(req, "127.0.0.5")).await.0
-                };
-                let asked = || store.asked.load(Ordering::SeqCst);
-                assert_eq!(send().await, StatusCode::OK);
-                assert_eq!(asked(), 1, "the store is asked");
-                store.down.store(true, Ordering::SeqCst);
-                assert_eq!(send().await, StatusCode::OK, "decided in memory");
-                assert_eq!(asked(), 2, "the store failed once");
-                for _ in 0..3 {
-                    assert_eq!(send().await, StatusCode::OK);
-                }
-                assert_eq!(asked(), 2, "in memory, the store is not asked");
-                clock.advance(Duration::from_millis(99));
-                assert_eq!(send().await, StatusCode::OK);
-                assert_eq!(asked(), 2, "no probe before 100 ms");
-                clock.advance(Duration::from_millis(1));
-                assert_eq!(send().await, StatusCode::OK);
-                assert_eq!(asked(), 3, "the probe, at 100 ms");
-                assert_eq!(send().await, StatusCode::OK);
-                assert_eq!(asked(), 3, "one probe at a time");
-                // Failed: the next probe 200 ms later, plus up to 50 ms.
-                clock.advance(Duration::from_millis(199));
-                assert_eq!(send().await, StatusCode::OK);
-                assert_eq!(asked(), 3, "no probe before 200 ms");
-                store.down.store(false, Ordering::SeqCst);
-                clock.advance(Duration::from_millis(52));
-                assert_eq!(send().await, StatusCode::OK);
-                assert_eq!(asked(), 4, "the second probe, within 250 ms");
-                assert_eq!(send().await, StatusCode::OK);
-                assert_eq!(asked(), 5, "the store decides again");
-            });
+    let recorder = recorded(async {
+        let app = Router::new().route("/", get(|| async { "ok" })).layer(
+            RateLimitLayer::builder()
+                .limit(Limit::new("per-minute", Quota::per_minute(1_000)))
+                .store(store.clone())
+                .on_store_failure(StoreFailure::Local { instances: 1 })
+                .fallback_clock(clock.clone())
+                .build()
+                .unwrap(),
+        );
+        let send = || async {
+            let req = Request::get("/").body(Body::empty()).unwrap();
+            call(&app, from(req, "127.0.0.5")).await.0
+        };
+        let asked = || store.asked.load(Ordering::SeqCst);
+        assert_eq!(send().await, StatusCode::OK);
+        assert_eq!(asked(), 1, "the store is asked");
+        store.down.store(true, Ordering::SeqCst);
+        assert_eq!(send().await, StatusCode::OK, "decided in memory");
+        assert_eq!(asked(), 2, "the store failed once");
+        for _ in 0..3 {
+            assert_eq!(send().await, StatusCode::OK);
+        }
+        assert_eq!(asked(), 2, "in memory, the store is not asked");
+        clock.advance(Duration::from_millis(99));
+        assert_eq!(send().await, StatusCode::OK);
+        assert_eq!(asked(), 2, "no probe before 100 ms");
+        clock.advance(Duration::from_millis(1));
+        assert_eq!(send().await, StatusCode::OK);
+        assert_eq!(asked(), 3, "the probe, at 100 ms");
+        assert_eq!(send().await, StatusCode::OK);
+        assert_eq!(asked(), 3, "one probe at a time");
+        // Failed: the next probe 200 ms later, plus up to 50 ms.
+        clock.advance(Duration::from_millis(199));
+        assert_eq!(send().await, StatusCode::OK);
+        assert_eq!(asked(), 3, "no probe before 200 ms");
+        store.down.store(false, Ordering::SeqCst);
+        clock.advance(Duration::from_millis(52));
+        assert_eq!(send().await, StatusCode::OK);
+        assert_eq!(asked(), 4, "the second probe, within 250 ms");
+        assert_eq!(send().await, StatusCode::OK);
+        assert_eq!(asked(), 5, "the store decides again");
     });
     let (counters, _) = read(&recorder);
     let fallbacks: BTreeMap<&str, u64> = counters

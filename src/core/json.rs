@@ -185,7 +185,7 @@ impl<'de> Visitor<'de> for Strict {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use serde_json::{Value, json};
 
     use super::from_slice;
@@ -315,18 +315,25 @@ mod tests {
         "y_object_duplicated_key_and_value.json",
     ];
 
-    /// JSONTestSuite's `test_parsing` (vendored in `tests/data/json/`, see its README): every
-    /// `y_` file accepted, as serde_json reads it (but for [`REFUSED_ON_PURPOSE`]), every `n_`
-    /// file refused, every `i_` file as [`IMPLEMENTATION_DEFINED`] says; never a panic; when
-    /// both refuse, the same message.
-    #[test]
-    fn json_test_suite() {
+    /// The files of JSONTestSuite's `test_parsing` (vendored in `tests/data/json/`), sorted.
+    pub(crate) fn suite_files() -> Vec<std::path::PathBuf> {
         let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/json/test_parsing");
         let mut files: Vec<_> = std::fs::read_dir(dir)
             .unwrap()
             .map(|entry| entry.unwrap().path())
             .collect();
         files.sort();
+        assert!(files.len() > 300, "{} files in {dir}", files.len());
+        files
+    }
+
+    /// JSONTestSuite's `test_parsing` (vendored in `tests/data/json/`, see its README): every
+    /// `y_` file accepted, as serde_json reads it (but for [`REFUSED_ON_PURPOSE`]), every `n_`
+    /// file refused, every `i_` file as [`IMPLEMENTATION_DEFINED`] says; never a panic; when
+    /// both refuse, the same message.
+    #[test]
+    fn json_test_suite() {
+        let files = suite_files();
         let mut wrong = Vec::new();
         let mut counts = std::collections::BTreeMap::<(String, bool), usize>::new();
         let mut implementation_defined = Vec::new();

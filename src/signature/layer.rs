@@ -145,15 +145,24 @@ impl SignatureLayer {
         self.config.clock.unix_secs()
     }
 
+    /// The Standard Webhooks headers, read and checked, the timestamp within the tolerance.
+    fn standard_webhooks_head<'h>(
+        &self,
+        headers: &'h http::HeaderMap,
+    ) -> Result<standard_webhooks::Parsed<'h>, Failure> {
+        let parsed = standard_webhooks::parse(headers)?;
+        let tolerance = self.config.tolerance;
+        super::rejection::check_tolerance(parsed.head.timestamp, self.now_secs(), tolerance)?;
+        Ok(parsed)
+    }
+
     /// Reads the headers (and checks the timestamp) before the body is read.
     fn head<B>(&self, req: &Request<B>) -> Result<Head, Failure> {
         let c = &self.config;
         let headers = req.headers();
         Ok(match c.scheme {
             Scheme::StandardWebhooks => {
-                let head = standard_webhooks::parse_head(headers)?;
-                super::rejection::check_tolerance(head.timestamp, self.now_secs(), c.tolerance)?;
-                Head::StandardWebhooks(head)
+                Head::StandardWebhooks(self.standard_webhooks_head(headers)?.head)
             }
             Scheme::Stripe => {
                 let head = stripe::parse_head(headers)?;
@@ -323,10 +332,7 @@ impl SignatureLayer {
     fn decide_standard_webhooks(&self, req: &mut Request<SignedBody>) -> Decision<Self> {
         let c = &self.config;
         let read = req.body_mut().take_read();
-        let parsed = match standard_webhooks::parse(req.headers()).and_then(|parsed| {
-            super::rejection::check_tolerance(parsed.head.timestamp, self.now_secs(), c.tolerance)
-                .map(|()| parsed)
-        }) {
+        let parsed = match self.standard_webhooks_head(req.headers()) {
             Ok(parsed) => parsed,
             Err(failure) => return Self::refuse(req, failure),
         };

@@ -59,12 +59,7 @@ pub(crate) struct Parsed<'h> {
 }
 
 /// Reads and checks the three headers: the id, the timestamp, and every listed signature
-/// (versions and base64).
-pub(crate) fn parse_head(headers: &HeaderMap) -> Result<Head, Failure> {
-    parse(headers).map(|parsed| parsed.head)
-}
-
-/// [`parse_head`], keeping what the headers said for [`verify_parsed`]: a request whose body
+/// (versions and base64). What they said is kept for [`verify_parsed`]: a request whose body
 /// is at hand is verified without looking its headers up again.
 pub(crate) fn parse(headers: &HeaderMap) -> Result<Parsed<'_>, Failure> {
     let id = one_header(headers, &ID)?;
@@ -249,7 +244,7 @@ pub(crate) fn check_signatures(text: &[u8]) -> Result<(), Failure> {
 }
 
 /// The key that signed `body` under `head` (the id and signatures from `headers`, checked by
-/// [`parse_head`], so they are read again without being checked again), if any, and the
+/// [`parse`], so they are read again without being checked again), if any, and the
 /// message id: [`verify_parsed`] for a request whose body was read after its headers.
 pub(crate) fn verify<'k, 'h>(
     head: &Head,

@@ -32,7 +32,8 @@ fn standard_webhooks_reference_vector() {
         "webhook-signature",
         format!("{other} {sig}").parse().unwrap(),
     );
-    let head = standard_webhooks::parse_head(&headers).unwrap();
+    let parsed = standard_webhooks::parse(&headers).unwrap();
+    let head = parsed.head;
     assert_eq!(head.timestamp, 1_614_265_330);
     let keys = [
         VerifyingKey::hmac_sha256("old", b"another secret"),
@@ -48,6 +49,17 @@ fn standard_webhooks_reference_vector() {
         standard_webhooks::verify(&head, &headers, br#"{"test": 2432232315}"#, &keys).err(),
         Some(Failure::NoMatchingSignature)
     );
+    // The same through the headers as first read (a body at hand).
+    let (key, id) =
+        standard_webhooks::verify_parsed(&parsed, br#"{"test": 2432232314}"#, &keys).unwrap();
+    assert_eq!(
+        (key.owner(), id),
+        ("o", &b"msg_p5jXN8AQM9LWM0D4loKWxJek"[..])
+    );
+    assert_eq!(
+        standard_webhooks::verify_parsed(&parsed, br#"{"test": 2432232315}"#, &keys).err(),
+        Some(Failure::NoMatchingSignature)
+    );
     // The same tag written in non-canonical base64 (last character's spare bits set) is not
     // base64 to the engine: refused before the body is read, never compared.
     let mut loose = headers.clone();
@@ -58,7 +70,7 @@ fn standard_webhooks_reference_vector() {
             .unwrap(),
     );
     assert_eq!(
-        standard_webhooks::parse_head(&loose),
+        standard_webhooks::parse(&loose).map(|parsed| parsed.head),
         Err(Failure::MalformedHeader(
             "webhook-signature",
             "signature is not base64"
