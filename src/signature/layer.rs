@@ -145,12 +145,26 @@ impl SignatureLayer {
         self.config.clock.unix_secs()
     }
 
-    /// The Standard Webhooks headers, read and checked, the timestamp within the tolerance.
+    /// Whether a declared `Content-Length` is over the limit (refused before anything is read).
+    fn declared_too_large(&self, content_length: Option<&http::HeaderValue>) -> bool {
+        content_length
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok())
+            .is_some_and(|n| n > self.config.max_body as u64)
+    }
+
+    fn too_large<B>(&self, req: &Request<B>) -> Decision<Self> {
+        let limit = self.config.max_body;
+        Decision::Answer(rejection_response(req, PayloadTooLarge { limit }))
+    }
+
+    /// The Standard Webhooks headers, found, read and checked, the timestamp within the
+    /// tolerance.
     fn standard_webhooks_head<'h>(
         &self,
-        headers: &'h http::HeaderMap,
+        found: standard_webhooks::Headers<'h>,
     ) -> Result<standard_webhooks::Parsed<'h>, Failure> {
-        let parsed = standard_webhooks::parse(headers)?;
+        let parsed = standard_webhooks::parse_found(found)?;
         let tolerance = self.config.tolerance;
         super::rejection::check_tolerance(parsed.head.timestamp, self.now_secs(), tolerance)?;
         Ok(parsed)
@@ -162,7 +176,8 @@ impl SignatureLayer {
         let headers = req.headers();
         Ok(match c.scheme {
             Scheme::StandardWebhooks => {
-                Head::StandardWebhooks(self.standard_webhooks_head(headers)?.head)
+                let found = standard_webhooks::find(headers);
+                Head::StandardWebhooks(self.standard_webhooks_head(found)?.head)
             }
             Scheme::Stripe => {
                 let head = stripe::parse_head(headers)?;
@@ -291,10 +306,7 @@ impl SignatureLayer {
     /// The answer to a body that could not be read whole.
     fn unread<B>(&self, req: &Request<B>, error: ReadError) -> Decision<Self> {
         match error {
-            ReadError::TooLarge => {
-                let limit = self.config.max_body;
-                Decision::Answer(rejection_response(req, PayloadTooLarge { limit }))
-            }
+            ReadError::TooLarge => self.too_large(req),
             ReadError::Failed => Self::refuse(req, Failure::UnreadableBody),
         }
     }
@@ -332,7 +344,11 @@ impl SignatureLayer {
     fn decide_standard_webhooks(&self, req: &mut Request<SignedBody>) -> Decision<Self> {
         let c = &self.config;
         let read = req.body_mut().take_read();
-        let parsed = match self.standard_webhooks_head(req.headers()) {
+        let found = standard_webhooks::find(req.headers());
+        if self.declared_too_large(found.content_length) {
+            return self.too_large(req);
+        }
+        let parsed = match self.standard_webhooks_head(found) {
             Ok(parsed) => parsed,
             Err(failure) => return Self::refuse(req, failure),
         };
@@ -390,17 +406,12 @@ impl BodyGuard for SignatureLayer {
     }
 
     fn decide_body(&self, req: &mut Request<SignedBody>) -> Decision<Self> {
-        let limit = self.config.max_body;
-        let declared = req
-            .headers()
-            .get(CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
-        if declared.is_some_and(|n| n > limit as u64) {
-            return Decision::Answer(rejection_response(req, PayloadTooLarge { limit }));
-        }
         if let Scheme::StandardWebhooks = self.config.scheme {
+            // Its headers and `Content-Length` found in one pass.
             return self.decide_standard_webhooks(req);
+        }
+        if self.declared_too_large(req.headers().get(CONTENT_LENGTH)) {
+            return self.too_large(req);
         }
         let head = match self.head(req) {
             Ok(head) => head,

@@ -3,7 +3,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use http::{HeaderMap, HeaderName};
+use http::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::problem::{Problem, ProblemType, Rejection};
 
@@ -125,23 +125,53 @@ pub(crate) fn one_header<'h>(
     headers: &'h HeaderMap,
     header: &'static HeaderName,
 ) -> Result<&'h str, Failure> {
-    let name = header.as_str();
     let mut values = headers.get_all(header).iter();
-    let value = values.next().ok_or(Failure::MissingHeader(name))?;
-    if values.next().is_some() {
-        return Err(Failure::DuplicatedHeader(name));
+    let found = match (values.next(), values.next()) {
+        (None, _) => Found::Missing,
+        (Some(value), None) => Found::One(value),
+        (Some(_), Some(_)) => Found::Duplicated,
+    };
+    found.text(header.as_str())
+}
+
+/// What a request holds of one header: nothing, one value, or several.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) enum Found<'h> {
+    #[default]
+    Missing,
+    One(&'h HeaderValue),
+    Duplicated,
+}
+
+impl<'h> Found<'h> {
+    /// One more value of the header seen.
+    pub(crate) fn add(&mut self, value: &'h HeaderValue) {
+        *self = match self {
+            Self::Missing => Self::One(value),
+            Self::One(_) | Self::Duplicated => Self::Duplicated,
+        };
     }
-    if value.len() > MAX_HEADER_LEN {
-        return Err(Failure::MalformedHeader(name, "too long"));
+
+    /// The one value of header `name`, as text, within [`MAX_HEADER_LEN`], trimmed, not empty:
+    /// what [`one_header`] returns.
+    pub(crate) fn text(self, name: &'static str) -> Result<&'h str, Failure> {
+        let value = match self {
+            Self::Missing => return Err(Failure::MissingHeader(name)),
+            Self::Duplicated => return Err(Failure::DuplicatedHeader(name)),
+            Self::One(value) => value,
+        };
+        if value.len() > MAX_HEADER_LEN {
+            return Err(Failure::MalformedHeader(name, "too long"));
+        }
+        let text = value
+            .to_str()
+            .map_err(|_| Failure::MalformedHeader(name, "not visible ASCII"))?
+            .trim_ascii();
+        if text.is_empty() {
+            return Err(Failure::MalformedHeader(name, "empty"));
+        }
+        Ok(text)
     }
-    let text = value
-        .to_str()
-        .map_err(|_| Failure::MalformedHeader(name, "not visible ASCII"))?
-        .trim_ascii();
-    if text.is_empty() {
-        return Err(Failure::MalformedHeader(name, "empty"));
-    }
-    Ok(text)
 }
 
 /// The bytes of header `header` that [`one_header`] accepted before (the request's headers are

@@ -7,13 +7,12 @@ use base64::Engine as _;
 use base64::alphabet;
 use base64::engine::general_purpose::STANDARD;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
-use http::{HeaderMap, HeaderName};
+use http::header::CONTENT_LENGTH;
+use http::{HeaderMap, HeaderName, HeaderValue};
 
 use super::ConfigError;
 use super::key::{Algorithm, SigningKey, VerifyingKey, ct_eq};
-use super::rejection::{
-    Failure, MAX_SIGNATURES, checked_header, decimal, one_header, parse_unix_secs,
-};
+use super::rejection::{Failure, Found, MAX_SIGNATURES, checked_header, decimal, parse_unix_secs};
 
 /// `webhook-id`.
 pub(crate) static ID: HeaderName = HeaderName::from_static("webhook-id");
@@ -49,27 +48,86 @@ pub(crate) enum Version {
 }
 
 /// What the three headers said, checked, as borrowed from the request: the message id, the
-/// timestamp as sent and as a number, and the signature list.
+/// timestamp as sent and as a number, and the signature list (and its signature, when it
+/// lists only one `v1`).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Parsed<'h> {
     pub(crate) head: Head,
     id: &'h [u8],
     timestamp: &'h [u8],
     signatures: &'h [u8],
+    only: Option<&'h [u8]>,
 }
 
-/// Reads and checks the three headers: the id, the timestamp, and every listed signature
-/// (versions and base64). What they said is kept for [`verify_parsed`]: a request whose body
-/// is at hand is verified without looking its headers up again.
+/// Maps of at most this many values are searched in one pass for the three headers (and
+/// `content-length`): a lookup hashes the name and probes the table, and three of them cost
+/// more than a pass over the dozen headers of a usual webhook request. Bigger maps are looked
+/// up, so the work stays bounded by the headers sought, whatever else a client sends.
+const SCAN_MAX: usize = 24;
+
+/// The values of the three headers in a request, and its first `content-length`: found by
+/// [`find`], checked by [`parse_found`].
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Headers<'h> {
+    id: Found<'h>,
+    timestamp: Found<'h>,
+    signature: Found<'h>,
+    pub(crate) content_length: Option<&'h HeaderValue>,
+}
+
+/// The three headers' values and the first `content-length`, found in one pass over a small
+/// map ([`SCAN_MAX`]) or by lookups in a bigger one: either way the same values.
+pub(crate) fn find(headers: &HeaderMap) -> Headers<'_> {
+    let mut found = Headers::default();
+    if headers.len() <= SCAN_MAX {
+        for (name, value) in headers {
+            let slot = match name.as_str().as_bytes() {
+                b"webhook-id" => &mut found.id,
+                b"webhook-timestamp" => &mut found.timestamp,
+                b"webhook-signature" => &mut found.signature,
+                _ => {
+                    if found.content_length.is_none() && name == CONTENT_LENGTH {
+                        found.content_length = Some(value);
+                    }
+                    continue;
+                }
+            };
+            slot.add(value);
+        }
+    } else {
+        let values = |name: &HeaderName| {
+            let mut found = Found::Missing;
+            for value in headers.get_all(name).iter().take(2) {
+                found.add(value);
+            }
+            found
+        };
+        found.id = values(&ID);
+        found.timestamp = values(&TIMESTAMP);
+        found.signature = values(&SIGNATURE);
+        found.content_length = headers.get(CONTENT_LENGTH);
+    }
+    found
+}
+
+/// Reads and checks the three headers: [`parse_found`] of what [`find`] finds.
+#[cfg(test)]
 pub(crate) fn parse(headers: &HeaderMap) -> Result<Parsed<'_>, Failure> {
-    let id = one_header(headers, &ID)?;
+    parse_found(find(headers))
+}
+
+/// Checks the three headers found: the id, the timestamp, and every listed signature (versions
+/// and base64). What they said is kept for [`verify_parsed`]: a request whose body is at hand
+/// is verified without looking its headers up again.
+pub(crate) fn parse_found(found: Headers<'_>) -> Result<Parsed<'_>, Failure> {
+    let id = found.id.text(ID.as_str())?;
     if id.len() > MAX_ID_LEN || id.bytes().any(|b| b == b'.' || b == b' ') {
         return Err(Failure::MalformedHeader(ID.as_str(), "not a message id"));
     }
-    let text = one_header(headers, &TIMESTAMP)?;
+    let text = found.timestamp.text(TIMESTAMP.as_str())?;
     let timestamp = parse_unix_secs(text, TIMESTAMP.as_str())?;
-    let signatures = one_header(headers, &SIGNATURE)?.as_bytes();
-    check_signatures(signatures)?;
+    let signatures = found.signature.text(SIGNATURE.as_str())?.as_bytes();
+    let only = check_signatures(signatures)?;
     Ok(Parsed {
         head: Head { timestamp },
         id: id.as_bytes(),
@@ -81,6 +139,7 @@ pub(crate) fn parse(headers: &HeaderMap) -> Result<Parsed<'_>, Failure> {
             text.as_bytes()
         },
         signatures,
+        only,
     })
 }
 
@@ -227,21 +286,44 @@ pub(crate) fn is_base64(text: &[u8]) -> bool {
 
 /// Checks a `webhook-signature` value: every pair parses ([`signatures`]), every signature is
 /// canonical base64 of at least one byte ([`is_base64`]), and there is a `v1` or `v1a` one.
-/// Nothing is decoded nor allocated.
-pub(crate) fn check_signatures(text: &[u8]) -> Result<(), Failure> {
-    let mut any = false;
+/// Nothing is decoded nor allocated. Returns the signature when the value lists only one, a
+/// `v1`: [`verify_parsed`] compares it without reading the list again.
+pub(crate) fn check_signatures(text: &[u8]) -> Result<Option<&[u8]>, Failure> {
+    let mut count = 0usize;
+    let mut only = None;
     for listed in signatures(text) {
-        let (_, sig) = listed?;
+        let (version, sig) = listed?;
         if !is_base64(sig) {
             return Err(malformed("signature is not base64"));
         }
-        any = true;
+        count += 1;
+        only = (count == 1 && version == Version::V1).then_some(sig);
     }
-    if !any {
+    if count == 0 {
         return Err(malformed("no v1 or v1a signature"));
     }
-    Ok(())
+    Ok(only)
 }
+
+/// `id.timestamp.` written into `buf`, the start of the signed message: one part to hash
+/// instead of four (each a call into the hash). `None` if it does not fit.
+fn message_prefix<'b>(id: &[u8], ts: &[u8], buf: &'b mut [u8; PREFIX_MAX]) -> Option<&'b [u8]> {
+    let (n, m) = (id.len(), ts.len());
+    let end = n.checked_add(m)?.checked_add(2)?;
+    let out = buf.get_mut(..end)?;
+    let (head, tail) = out.split_at_mut(n);
+    head.copy_from_slice(id);
+    let (dot, tail) = tail.split_at_mut(1);
+    dot[0] = b'.';
+    let (digits, dot) = tail.split_at_mut(m);
+    digits.copy_from_slice(ts);
+    dot[0] = b'.';
+    Some(out)
+}
+
+/// The longest `id.timestamp.` prefix joined into one part: room for a usual id (`msg_` and a
+/// 27-character KSUID, 31 bytes), with some to spare; a longer one is hashed in parts.
+const PREFIX_MAX: usize = 96;
 
 /// The key that signed `body` under `head` (the id and signatures from `headers`, checked by
 /// [`parse`], so they are read again without being checked again), if any, and the
@@ -257,6 +339,7 @@ pub(crate) fn verify<'k, 'h>(
         id: checked_header(headers, &ID),
         timestamp: &[],
         signatures: checked_header(headers, &SIGNATURE),
+        only: None,
     };
     verify_parsed(&parsed, body, keys)
 }
@@ -278,12 +361,24 @@ pub(crate) fn verify_parsed<'k, 'h>(
     } else {
         parsed.timestamp
     };
-    let parts: [&[u8]; 5] = [id, b".", ts, b".", body];
+    let mut buf = [0u8; PREFIX_MAX];
+    let split: [&[u8]; 5];
+    let joined: [&[u8]; 2];
+    let parts: &[&[u8]] = match message_prefix(id, ts, &mut buf) {
+        Some(prefix) => {
+            joined = [prefix, body];
+            &joined
+        }
+        None => {
+            split = [id, b".", ts, b".", body];
+            &split
+        }
+    };
     let listed = || signatures(text).filter_map(Result::ok);
     for key in keys {
         match key.algorithm() {
             Algorithm::HmacSha256 => {
-                let Some(tag) = key.hmac_tag(&parts) else {
+                let Some(tag) = key.hmac_tag(parts) else {
                     continue;
                 };
                 let Ok(tag) = <&[u8; 32]>::try_from(tag.as_ref()) else {
@@ -292,9 +387,12 @@ pub(crate) fn verify_parsed<'k, 'h>(
                 let b64 = encode_tag(tag);
                 let b64 = &b64[..];
                 // `|` not `||`: every signature is compared, whichever matches.
-                let matched = listed()
-                    .filter(|(v, _)| *v == Version::V1)
-                    .fold(false, |found, (_, s)| found | ct_eq(b64, s));
+                let matched = match parsed.only {
+                    Some(only) => ct_eq(b64, only),
+                    None => listed()
+                        .filter(|(v, _)| *v == Version::V1)
+                        .fold(false, |found, (_, s)| found | ct_eq(b64, s)),
+                };
                 if matched {
                     return Ok((key, id));
                 }
@@ -306,7 +404,7 @@ pub(crate) fn verify_parsed<'k, 'h>(
                         && s.len() == V1A_B64_LEN
                         && STANDARD
                             .decode_slice(s, &mut sig)
-                            .is_ok_and(|n| key.verify(&parts, &sig[..n]))
+                            .is_ok_and(|n| key.verify(parts, &sig[..n]))
                 });
                 if matched {
                     return Ok((key, id));

@@ -78,6 +78,133 @@ fn standard_webhooks_reference_vector() {
     );
 }
 
+/// What `standard_webhooks::parse` said before it searched the headers in one pass: each of
+/// the three looked up with `one_header`, then checked (the reference for the test below).
+fn parse_by_lookups(
+    headers: &http::HeaderMap,
+) -> Result<standard_webhooks::Head, Failure> {
+    use super::rejection::one_header;
+    let id = one_header(headers, &standard_webhooks::ID)?;
+    if id.len() > 256 || id.bytes().any(|b| b == b'.' || b == b' ') {
+        return Err(Failure::MalformedHeader("webhook-id", "not a message id"));
+    }
+    let text = one_header(headers, &standard_webhooks::TIMESTAMP)?;
+    let timestamp = parse_unix_secs(text, "webhook-timestamp")?;
+    let signatures = one_header(headers, &standard_webhooks::SIGNATURE)?;
+    standard_webhooks::check_signatures(signatures.as_bytes())?;
+    Ok(standard_webhooks::Head { timestamp })
+}
+
+/// The values a test header takes: none, one (good or bad), or two.
+fn header_values(good: &str) -> Vec<Vec<String>> {
+    vec![
+        vec![],
+        vec![good.to_owned()],
+        vec![format!("  {good} ")],
+        vec![String::new()],
+        vec!["x".repeat(9000)],
+        vec![good.to_owned(), good.to_owned()],
+    ]
+}
+
+/// The one-pass search of small header maps and the lookups of big ones find the same values:
+/// every mix of missing, good, padded, empty, too long and repeated headers, among 0 to 40
+/// other headers (on both sides of the size where the search changes), gives what the lookups
+/// give, the first `Content-Length` included; and a parsed request verifies as one whose
+/// headers are looked up again, with one signature listed (compared without reading the list
+/// again), a reserved version before it, or an Ed25519 one.
+#[test]
+fn one_pass_search_agrees_with_lookups() {
+    let secret = b"a shared secret of the test".to_vec();
+    let key = SigningKey::hmac_sha256(&secret);
+    let keys = [VerifyingKey::hmac_sha256("k", &secret)];
+    let body = br#"{"type":"invoice.paid"}"#;
+    let sig = standard_webhooks::sign(&key, "msg_1", 1_700_000_000, body).unwrap();
+    let signature_lists = [
+        sig.clone(),
+        format!("v2,Zm9v {sig}"),
+        format!("{sig} v1a,{}", STANDARD.encode([7u8; 64])),
+        "v1,Zm9v".to_owned(),
+    ];
+    let mut cases = 0;
+    for fillers in [0usize, 3, 20, 21, 22, 23, 24, 40] {
+        let mut triples = Vec::new();
+        for ids in header_values("msg_1") {
+            for stamps in header_values("1700000000") {
+                for sigs in header_values(&sig) {
+                    triples.push((ids.clone(), stamps.clone(), sigs));
+                }
+            }
+        }
+        for (ids, stamps, sigs) in triples {
+            for lengths in [vec![], vec!["23"], vec!["23", "999999"]] {
+                let mut headers = http::HeaderMap::new();
+                for i in 0..fillers {
+                    headers.append(
+                        http::HeaderName::from_bytes(format!("x-filler-{i}").as_bytes()).unwrap(),
+                        http::HeaderValue::from_static("v"),
+                    );
+                }
+                for (name, values) in [
+                    ("webhook-id", &ids),
+                    ("webhook-timestamp", &stamps),
+                    ("webhook-signature", &sigs),
+                ] {
+                    for value in values {
+                        headers.append(name, value.parse().unwrap());
+                    }
+                }
+                for length in &lengths {
+                    headers.append(http::header::CONTENT_LENGTH, length.parse().unwrap());
+                }
+                let found = standard_webhooks::find(&headers);
+                assert_eq!(
+                    found.content_length,
+                    headers.get(http::header::CONTENT_LENGTH),
+                    "{headers:?}"
+                );
+                let parsed = standard_webhooks::parse(&headers);
+                assert_eq!(
+                    parsed.map(|p| p.head),
+                    parse_by_lookups(&headers),
+                    "{headers:?}"
+                );
+                cases += 1;
+            }
+        }
+        for list in &signature_lists {
+            let mut headers = http::HeaderMap::new();
+            for i in 0..fillers {
+                headers.append(
+                    http::HeaderName::from_bytes(format!("x-filler-{i}").as_bytes()).unwrap(),
+                    http::HeaderValue::from_static("v"),
+                );
+            }
+            headers.insert("webhook-id", "msg_1".parse().unwrap());
+            headers.insert("webhook-timestamp", "1700000000".parse().unwrap());
+            headers.insert("webhook-signature", list.parse().unwrap());
+            let parsed = standard_webhooks::parse(&headers).unwrap();
+            let at_hand = standard_webhooks::verify_parsed(&parsed, body, &keys)
+                .map(|(k, id)| (k.owner().to_owned(), id.to_vec()));
+            let again = standard_webhooks::verify(&parsed.head, &headers, body, &keys)
+                .map(|(k, id)| (k.owner().to_owned(), id.to_vec()));
+            assert_eq!(at_hand, again, "{list}");
+            let want = if list.starts_with("v1,Zm9v") {
+                Err(Failure::NoMatchingSignature)
+            } else {
+                Ok(("k".to_owned(), b"msg_1".to_vec()))
+            };
+            assert_eq!(at_hand, want, "{list}");
+            assert_eq!(
+                standard_webhooks::verify_parsed(&parsed, b"{}", &keys).err(),
+                Some(Failure::NoMatchingSignature),
+                "{list}"
+            );
+        }
+    }
+    assert_eq!(cases, 8 * 6 * 6 * 6 * 3);
+}
+
 /// The listed signatures, decoded (for the tests).
 fn listed(text: &str) -> Result<Vec<(Version, Vec<u8>)>, Failure> {
     standard_webhooks::check_signatures(text.as_bytes())?;
