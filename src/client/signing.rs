@@ -11,7 +11,7 @@ use rand::Rng as _;
 use rand::distr::Alphanumeric;
 use tower_layer::Layer;
 
-use crate::core::{BoxFuture, Clock, SharedClock, system_clock};
+use crate::core::{Clock, SharedClock, system_clock};
 use crate::guard::{BodyGuard, Decision, Guard, guarded_service};
 use crate::problem::{Problem, ProblemType, internal_error, rejection_response};
 use crate::signature::http_sig::components::Message;
@@ -21,7 +21,7 @@ use crate::signature::{
     Algorithm, ConfigError, DEFAULT_MAX_BODY, PayloadTooLarge, SignedBody, SigningKey,
 };
 
-use crate::signature::body::ReadError;
+use crate::signature::body::{Read, ReadError};
 
 #[derive(Clone, Debug)]
 enum Format {
@@ -360,7 +360,7 @@ impl SigningLayer {
 
 impl Guard for SigningLayer {
     type State = ();
-    type Wait = BoxFuture<Result<bytes::Bytes, ReadError>>;
+    type Wait = Read;
     type Resumed = Result<bytes::Bytes, ReadError>;
 
     /// Not used: [`Signing`] decides through [`BodyGuard`].

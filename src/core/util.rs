@@ -27,6 +27,71 @@ pub(crate) fn decimal(n: u64, buf: &mut [u8; 20]) -> &[u8] {
     &buf[at..]
 }
 
+/// Eight bytes at a time: a word's bytes read as one `u64` (little-endian, so the first byte
+/// is the lowest), and the classic tests on all eight at once.
+pub(crate) mod words {
+    /// `0x01` in every byte.
+    pub(crate) const ONES: u64 = u64::from_le_bytes([0x01; 8]);
+    /// `0x80` in every byte.
+    const HIGHS: u64 = u64::from_le_bytes([0x80; 8]);
+
+    /// `b` in every byte.
+    pub(crate) const fn splat(b: u8) -> u64 {
+        u64::from_le_bytes([b; 8])
+    }
+
+    /// Whether some byte of `x` is zero. (A borrow may set a high bit falsely, but only above
+    /// a byte that is truly zero, so the answer as a whole is exact.)
+    pub(crate) const fn has_zero(x: u64) -> bool {
+        x.wrapping_sub(ONES) & !x & HIGHS != 0
+    }
+
+    /// Whether some byte of `x` is below `n` (`n` at most 128), exact as [`has_zero`] is.
+    pub(crate) const fn has_less(x: u64, n: u8) -> bool {
+        x.wrapping_sub(ONES * n as u64) & !x & HIGHS != 0
+    }
+
+    /// Whether some byte of `x` is `0x80` or above.
+    pub(crate) const fn has_high(x: u64) -> bool {
+        x & HIGHS != 0
+    }
+
+    /// A word from eight bytes.
+    fn load(s: &[u8; 8]) -> u64 {
+        u64::from_le_bytes(*s)
+    }
+
+    /// Whether `byte` holds for every byte of `bytes`, a word at a time: `word` says whether
+    /// it holds for all eight of a word (it may say no when unsure: that word's bytes are then
+    /// asked one by one). The last word overlaps the one before it, so a length not a multiple
+    /// of eight costs one word, not up to seven bytes.
+    pub(crate) fn all(bytes: &[u8], word: impl Fn(u64) -> bool, byte: impl Fn(u8) -> bool) -> bool {
+        let check = |s: &[u8; 8]| word(load(s)) || s.iter().all(|&b| byte(b));
+        let (chunks, rest) = bytes.as_chunks::<8>();
+        if chunks.is_empty() {
+            return rest.iter().all(|&b| byte(b));
+        }
+        if !chunks.iter().all(check) {
+            return false;
+        }
+        match bytes.last_chunk::<8>() {
+            Some(last) if !rest.is_empty() => check(last),
+            _ => true,
+        }
+    }
+}
+
+/// Whether every byte of `bytes` is visible ASCII or a tab: what `HeaderValue::to_str`
+/// admits, eight bytes at a time (a word with a tab is looked at byte by byte).
+pub(crate) fn is_visible_ascii(bytes: &[u8]) -> bool {
+    use words::{has_high, has_less, has_zero, splat};
+    words::all(
+        bytes,
+        |x| !has_high(x) && !has_less(x, 0x20) && !has_zero(x ^ splat(0x7f)),
+        |b| b == b'\t' || (0x20..0x7f).contains(&b),
+    )
+}
+
 /// A number as a header value, in one allocation (`HeaderValue::from(u64)` makes two: a
 /// `BytesMut`, then the shared header of the `Bytes` it freezes into).
 pub(crate) fn number(n: u64) -> HeaderValue {
@@ -299,6 +364,46 @@ fn merge_vary(headers: &mut HeaderMap, names: &[&str]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Bytes around the edges the word tests look at: controls, tab, space, `.`, `~`, DEL,
+    /// `0x80` and up.
+    fn edgy_bytes() -> impl proptest::strategy::Strategy<Value = Vec<u8>> {
+        use proptest::prelude::*;
+        let byte = prop_oneof![
+            8 => 0x21u8..0x7f,
+            1 => prop::sample::select(vec![
+                0u8, 0x01, 0x08, b'\t', b'\n', 0x1f, b' ', b'.', b'~', 0x7f, 0x80, 0x81, 0xa0,
+                0xfe, 0xff,
+            ]),
+        ];
+        prop::collection::vec(byte, 0..40)
+    }
+
+    proptest::proptest! {
+        /// The word-at-a-time check says what `HeaderValue::to_str` says, at every length
+        /// (under one word, whole words, and a last word overlapping).
+        #[test]
+        fn visible_ascii_is_what_to_str_admits(bytes in edgy_bytes()) {
+            let by_bytes = bytes.iter().all(|&b| b == b'\t' || (0x20..0x7f).contains(&b));
+            proptest::prop_assert_eq!(is_visible_ascii(&bytes), by_bytes);
+            if let Ok(value) = HeaderValue::from_bytes(&bytes) {
+                proptest::prop_assert_eq!(is_visible_ascii(&bytes), value.to_str().is_ok());
+            }
+        }
+
+        /// `words::all` with each word test is the byte test over all the bytes.
+        #[test]
+        fn word_tests_are_exact(bytes in edgy_bytes(), n in 1u8..=128) {
+            use words::{has_less, has_zero, splat};
+            let less = words::all(&bytes, |x| !has_less(x, n), |b| b >= n);
+            proptest::prop_assert_eq!(less, bytes.iter().all(|&b| b >= n));
+            let dots = words::all(&bytes, |x| !has_zero(x ^ splat(b'.')), |b| b != b'.');
+            proptest::prop_assert_eq!(dots, !bytes.contains(&b'.'));
+            // A word test that is never sure: the bytes decide alone.
+            let unsure = words::all(&bytes, |_| false, |b| b != b' ');
+            proptest::prop_assert_eq!(unsure, !bytes.contains(&b' '));
+        }
+    }
 
     #[test]
     fn numbers_as_header_values() {

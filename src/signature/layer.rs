@@ -12,7 +12,7 @@ use http::{Request, header::CONTENT_LENGTH};
 use sha2::{Digest as _, Sha256};
 use tower_layer::Layer;
 
-use super::body::{ReadError, SignedBody};
+use super::body::{Read, ReadError, SignedBody};
 use super::http_sig;
 use super::key::VerifyingKey;
 use super::rejection::{Failure, InvalidSignature, PayloadTooLarge, SignatureUnavailable};
@@ -84,7 +84,7 @@ pub(crate) enum Head {
 /// the replay store. No box of its own: the skeleton's one box holds it.
 pub(crate) enum Wait {
     /// The body, being read; the head is taken when it is.
-    Read(Option<Head>, BoxFuture<Result<Bytes, ReadError>>),
+    Read(Option<Head>, Read),
     /// The replay store's answer.
     Remember(BoxFuture<Result<bool, StoreError>>),
 }
@@ -103,8 +103,7 @@ impl Future for Wait {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Resumed> {
         match self.get_mut() {
-            Self::Read(head, read) => read
-                .as_mut()
+            Self::Read(head, read) => Pin::new(read)
                 .poll(cx)
                 .map(|read| Resumed::Read(head.take(), read)),
             Self::Remember(answer) => answer.as_mut().poll(cx).map(Resumed::Remembered),
@@ -356,7 +355,7 @@ impl SignatureLayer {
             Some(mut read) => {
                 // Polled once here, as in `decide_body`.
                 let mut cx = Context::from_waker(Waker::noop());
-                match read.as_mut().poll(&mut cx) {
+                match Pin::new(&mut read).poll(&mut cx) {
                     Poll::Ready(Ok(bytes)) => bytes,
                     Poll::Ready(Err(error)) => return self.unread(req, error),
                     Poll::Pending => {
@@ -425,7 +424,7 @@ impl BodyGuard for SignatureLayer {
                 // future is woken by the waker of its latest poll, so a no-op one here is
                 // harmless).
                 let mut cx = Context::from_waker(Waker::noop());
-                match read.as_mut().poll(&mut cx) {
+                match Pin::new(&mut read).poll(&mut cx) {
                     Poll::Ready(read) => self.read(req, &head, read),
                     Poll::Pending => Decision::Wait(Wait::Read(Some(head), read)),
                 }

@@ -5,6 +5,7 @@ use std::fmt;
 
 use http::{HeaderMap, HeaderName, HeaderValue};
 
+use crate::core::util::is_visible_ascii;
 use crate::problem::{Problem, ProblemType, Rejection};
 
 /// The longest signature header read; a longer one is refused unread.
@@ -152,25 +153,31 @@ impl<'h> Found<'h> {
         };
     }
 
-    /// The one value of header `name`, as text, within [`MAX_HEADER_LEN`], trimmed, not empty:
-    /// what [`one_header`] returns.
-    pub(crate) fn text(self, name: &'static str) -> Result<&'h str, Failure> {
+    /// The one value of header `name`, within [`MAX_HEADER_LEN`], visible ASCII (tabs
+    /// admitted, as `HeaderValue::to_str` admits them), trimmed, not empty.
+    pub(crate) fn bytes(self, name: &'static str) -> Result<&'h [u8], Failure> {
         let value = match self {
             Self::Missing => return Err(Failure::MissingHeader(name)),
             Self::Duplicated => return Err(Failure::DuplicatedHeader(name)),
-            Self::One(value) => value,
+            Self::One(value) => value.as_bytes(),
         };
         if value.len() > MAX_HEADER_LEN {
             return Err(Failure::MalformedHeader(name, "too long"));
         }
-        let text = value
-            .to_str()
-            .map_err(|_| Failure::MalformedHeader(name, "not visible ASCII"))?
-            .trim_ascii();
-        if text.is_empty() {
+        if !is_visible_ascii(value) {
+            return Err(Failure::MalformedHeader(name, "not visible ASCII"));
+        }
+        let value = value.trim_ascii();
+        if value.is_empty() {
             return Err(Failure::MalformedHeader(name, "empty"));
         }
-        Ok(text)
+        Ok(value)
+    }
+
+    /// [`Found::bytes`] as text: what [`one_header`] returns.
+    pub(crate) fn text(self, name: &'static str) -> Result<&'h str, Failure> {
+        std::str::from_utf8(self.bytes(name)?)
+            .map_err(|_| Failure::MalformedHeader(name, "not visible ASCII"))
     }
 }
 
@@ -184,11 +191,23 @@ pub(crate) fn checked_header<'h>(headers: &'h HeaderMap, header: &'static Header
 
 /// A Unix timestamp in seconds: 1 to 12 ASCII digits (up to the year 33658), nothing else.
 pub(crate) fn parse_unix_secs(text: &str, header: &'static str) -> Result<u64, Failure> {
-    if text.is_empty() || text.len() > 12 || !text.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(Failure::MalformedHeader(header, "not a Unix timestamp"));
+    unix_secs(text.as_bytes(), header)
+}
+
+/// [`parse_unix_secs`] of bytes: the digits checked and summed in one loop (twelve digits, even
+/// of values up to 255 each, cannot overflow).
+pub(crate) fn unix_secs(digits: &[u8], header: &'static str) -> Result<u64, Failure> {
+    let bad = Failure::MalformedHeader(header, "not a Unix timestamp");
+    if digits.is_empty() || digits.len() > 12 {
+        return Err(bad);
     }
-    text.parse()
-        .map_err(|_| Failure::MalformedHeader(header, "not a Unix timestamp"))
+    let (mut n, mut all_digits) = (0u64, true);
+    for &b in digits {
+        let d = b.wrapping_sub(b'0');
+        all_digits &= d < 10;
+        n = n * 10 + u64::from(d);
+    }
+    if all_digits { Ok(n) } else { Err(bad) }
 }
 
 /// The decimal digits of `n`: what a signed message carries for its timestamp.

@@ -80,9 +80,7 @@ fn standard_webhooks_reference_vector() {
 
 /// What `standard_webhooks::parse` said before it searched the headers in one pass: each of
 /// the three looked up with `one_header`, then checked (the reference for the test below).
-fn parse_by_lookups(
-    headers: &http::HeaderMap,
-) -> Result<standard_webhooks::Head, Failure> {
+fn parse_by_lookups(headers: &http::HeaderMap) -> Result<standard_webhooks::Head, Failure> {
     use super::rejection::one_header;
     let id = one_header(headers, &standard_webhooks::ID)?;
     if id.len() > 256 || id.bytes().any(|b| b == b'.' || b == b' ') {
@@ -95,6 +93,17 @@ fn parse_by_lookups(
     Ok(standard_webhooks::Head { timestamp })
 }
 
+proptest! {
+    /// Timestamps: the one-loop parse of bytes agrees with the standard library's parse of
+    /// 1 to 12 ASCII digits, and refuses everything else.
+    #[test]
+    fn unix_secs_is_a_digit_string_parse(text in "[0-9]{0,14}|[0-9 +\\-a:\\x00\\x7f]{0,13}") {
+        let want = (!text.is_empty() && text.len() <= 12 && text.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| text.parse::<u64>().unwrap());
+        prop_assert_eq!(parse_unix_secs(&text, "h").ok(), want);
+    }
+}
+
 /// The values a test header takes: none, one (good or bad), or two.
 fn header_values(good: &str) -> Vec<Vec<String>> {
     vec![
@@ -103,6 +112,9 @@ fn header_values(good: &str) -> Vec<Vec<String>> {
         vec![format!("  {good} ")],
         vec![String::new()],
         vec!["x".repeat(9000)],
+        vec![format!("{good}.x")],
+        vec![format!("a b\t{good}")],
+        vec![format!("{good}\u{e9}\tx")],
         vec![good.to_owned(), good.to_owned()],
     ]
 }
@@ -202,7 +214,7 @@ fn one_pass_search_agrees_with_lookups() {
             );
         }
     }
-    assert_eq!(cases, 8 * 6 * 6 * 6 * 3);
+    assert_eq!(cases, 8 * 9 * 9 * 9 * 3);
 }
 
 /// The listed signatures, decoded (for the tests).
