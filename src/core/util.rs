@@ -29,6 +29,7 @@ pub(crate) fn decimal(n: u64, buf: &mut [u8; 20]) -> &[u8] {
 
 /// Eight bytes at a time: a word's bytes read as one `u64` (little-endian, so the first byte
 /// is the lowest), and the classic tests on all eight at once.
+#[cfg(feature = "signature")]
 pub(crate) mod words {
     /// `0x01` in every byte.
     pub(crate) const ONES: u64 = u64::from_le_bytes([0x01; 8]);
@@ -83,6 +84,7 @@ pub(crate) mod words {
 
 /// Whether every byte of `bytes` is visible ASCII or a tab: what `HeaderValue::to_str`
 /// admits, eight bytes at a time (a word with a tab is looked at byte by byte).
+#[cfg(feature = "signature")]
 pub(crate) fn is_visible_ascii(bytes: &[u8]) -> bool {
     use words::{has_high, has_less, has_zero, splat};
     words::all(
@@ -365,6 +367,7 @@ fn merge_vary(headers: &mut HeaderMap, names: &[&str]) {
 mod tests {
     use super::*;
 
+    #[cfg(feature = "signature")]
     /// Bytes around the edges the word tests look at: controls, tab, space, `.`, `~`, DEL,
     /// `0x80` and up.
     fn edgy_bytes() -> impl proptest::strategy::Strategy<Value = Vec<u8>> {
@@ -379,6 +382,7 @@ mod tests {
         prop::collection::vec(byte, 0..40)
     }
 
+    #[cfg(feature = "signature")]
     proptest::proptest! {
         /// The word-at-a-time check says what `HeaderValue::to_str` says, at every length
         /// (under one word, whole words, and a last word overlapping).
