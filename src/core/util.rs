@@ -94,6 +94,26 @@ pub(crate) fn is_visible_ascii(bytes: &[u8]) -> bool {
     )
 }
 
+/// The number a `Content-Length` value says, as `to_str` and `str::parse::<u64>` read it (so
+/// `+12` is 12, and anything else not a number is `None`); the usual value, up to 19 digits
+/// (which cannot overflow), in one loop.
+#[cfg(feature = "signature")]
+pub(crate) fn content_length(value: &HeaderValue) -> Option<u64> {
+    let bytes = value.as_bytes();
+    if (1..=19).contains(&bytes.len()) {
+        let (mut n, mut all_digits) = (0u64, true);
+        for &b in bytes {
+            let d = b.wrapping_sub(b'0');
+            all_digits &= d < 10;
+            n = n.wrapping_mul(10).wrapping_add(u64::from(d));
+        }
+        if all_digits {
+            return Some(n);
+        }
+    }
+    value.to_str().ok()?.parse().ok()
+}
+
 /// A number as a header value, in one allocation (`HeaderValue::from(u64)` makes two: a
 /// `BytesMut`, then the shared header of the `Bytes` it freezes into).
 pub(crate) fn number(n: u64) -> HeaderValue {
@@ -407,6 +427,34 @@ mod tests {
             let unsure = words::all(&bytes, |_| false, |b| b != b' ');
             proptest::prop_assert_eq!(unsure, !bytes.contains(&b' '));
         }
+
+        /// A `Content-Length` says the number `to_str` and `str::parse::<u64>` read: digits
+        /// (the one-loop path, up to 19 of them), and past it a sign, 20 digits (overflow or
+        /// not), or anything else.
+        #[test]
+        fn content_length_is_what_parse_reads(
+            text in "[0-9]{0,22}|\\+[0-9]{1,20}|[0-9 +\\-a\t]{0,8}|1844674407370955161[0-9]",
+        ) {
+            let value = HeaderValue::from_str(&text).unwrap();
+            let want = value.to_str().ok().and_then(|t| t.parse::<u64>().ok());
+            proptest::prop_assert_eq!(content_length(&value), want);
+        }
+    }
+
+    #[cfg(feature = "signature")]
+    #[test]
+    fn content_lengths() {
+        let at = |s: &str| content_length(&HeaderValue::from_str(s).unwrap());
+        assert_eq!(at("1024"), Some(1024));
+        assert_eq!(at("0"), Some(0));
+        assert_eq!(at("+12"), Some(12));
+        assert_eq!(at("9999999999999999999"), Some(9_999_999_999_999_999_999));
+        assert_eq!(at("18446744073709551615"), Some(u64::MAX));
+        assert_eq!(at("18446744073709551616"), None);
+        assert_eq!(at(""), None);
+        assert_eq!(at(" 12"), None);
+        assert_eq!(at("1a"), None);
+        assert_eq!(at("-1"), None);
     }
 
     #[test]

@@ -228,11 +228,17 @@ pub(crate) fn ct_eq(a: &[u8], b: &[u8]) -> bool {
     let diff = wa.zip(wb).fold(0u64, |acc, (x, y)| {
         std::hint::black_box(acc | (word(x) ^ word(y)))
     });
-    // The last bytes, fewer than eight, one at a time (a copy of a length known only at run
-    // time would be a call to `memcpy` per word).
-    let diff = ra.iter().zip(rb).fold(diff, |acc, (x, y)| {
-        std::hint::black_box(acc | u64::from(x ^ y))
-    });
+    let diff = match (a.last_chunk::<8>(), b.last_chunk::<8>()) {
+        // The last bytes, fewer than eight, in the last eight (which overlap the words above:
+        // the bytes are equal exactly when every word is).
+        (Some(x), Some(y)) if !ra.is_empty() => {
+            std::hint::black_box(diff | (u64::from_ne_bytes(*x) ^ u64::from_ne_bytes(*y)))
+        }
+        // Shorter than eight: a byte at a time.
+        _ => ra.iter().zip(rb).fold(diff, |acc, (x, y)| {
+            std::hint::black_box(acc | u64::from(x ^ y))
+        }),
+    };
     bool::from(diff.ct_eq(&0))
 }
 

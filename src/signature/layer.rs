@@ -147,8 +147,7 @@ impl SignatureLayer {
     /// Whether a declared `Content-Length` is over the limit (refused before anything is read).
     fn declared_too_large(&self, content_length: Option<&http::HeaderValue>) -> bool {
         content_length
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok())
+            .and_then(crate::core::util::content_length)
             .is_some_and(|n| n > self.config.max_body as u64)
     }
 

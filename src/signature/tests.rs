@@ -104,6 +104,77 @@ proptest! {
     }
 }
 
+/// The three headers of a test, one value each.
+fn three_headers(id: &str, timestamp: &str, signatures: &str) -> http::HeaderMap {
+    let mut headers = http::HeaderMap::new();
+    for (name, value) in [
+        ("webhook-id", id),
+        ("webhook-timestamp", timestamp),
+        ("webhook-signature", signatures),
+    ] {
+        headers.insert(name, http::HeaderValue::from_str(value).unwrap());
+    }
+    headers
+}
+
+proptest! {
+    /// The short path for the usual headers accepts only what the general path accepts, and
+    /// says the same of it: ids with and without spaces, tabs, dots and other visible ASCII,
+    /// timestamps with and without signs, spaces and leading zeros, signature lists of one
+    /// `v1` with canonical, loose, padded or badly padded base64, several items, other versions.
+    #[test]
+    fn the_short_path_agrees_with_the_general_one(
+        id in "[!-~]{0,40}|[ -~\t]{0,12}|msg_[a-zA-Z0-9.]{0,30}| ?msg_[a-z]{1,5}\t?",
+        timestamp in prop_oneof![
+            "[1-9][0-9]{9}",
+            "[0-9]{0,14}|[0-9 +]{0,14}|0[0-9]{0,3}",
+        ],
+        signatures in prop_oneof![
+            any::<[u8; 32]>().prop_map(|tag| format!("v1,{}", STANDARD.encode(tag))),
+            "v1,[A-Za-z0-9+/]{0,46}={0,2}|v1,[A-Za-z0-9+/=, ]{0,50}| ?v1,[A-Za-z0-9+/]{42,43}=? ?|(v1a?|v2),[A-Za-z0-9]{4}( v1,[A-Za-z0-9]{4})?",
+        ],
+    ) {
+        let headers = three_headers(&id, &timestamp, &signatures);
+        let found = standard_webhooks::find(&headers);
+        if let Some(usual) = standard_webhooks::parse_usual(&found) {
+            prop_assert_eq!(Ok(usual), standard_webhooks::parse_general(found));
+        }
+    }
+}
+
+/// The short path takes the usual headers (and leaves the rest to the general path, which the
+/// test above holds it to).
+#[test]
+fn the_short_path_takes_the_usual_headers() {
+    let tag = "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=";
+    let usual = three_headers("msg_p5jXN8AQM9LWM0D4loKWxJek", "1614265330", tag);
+    let found = standard_webhooks::find(&usual);
+    let parsed = standard_webhooks::parse_usual(&found).unwrap();
+    assert_eq!(parsed.head.timestamp, 1_614_265_330);
+    assert_eq!(Ok(parsed), standard_webhooks::parse_general(found));
+    for (id, timestamp, signatures) in [
+        (" msg_1", "1614265330", tag),
+        ("msg.1", "1614265330", tag),
+        ("msg_1", "+1614265330", tag),
+        ("msg_1", "1614265330 ", tag),
+        ("msg_1", "1614265330", &format!("{tag} {tag}")),
+        ("msg_1", "1614265330", &format!(" {tag}")),
+        (
+            "msg_1",
+            "1614265330",
+            "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OF=",
+        ),
+        ("msg_1", "1614265330", "v1a,Zm9v"),
+    ] {
+        let headers = three_headers(id, timestamp, signatures);
+        assert_eq!(
+            standard_webhooks::parse_usual(&standard_webhooks::find(&headers)),
+            None,
+            "{id:?} {timestamp:?} {signatures:?}"
+        );
+    }
+}
+
 /// The values a test header takes: none, one (good or bad), or two.
 fn header_values(good: &str) -> Vec<Vec<String>> {
     vec![
