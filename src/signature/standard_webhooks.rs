@@ -84,16 +84,16 @@ pub(crate) fn find(headers: &HeaderMap) -> Headers<'_> {
     let mut found = Headers::default();
     if headers.len() <= SCAN_MAX {
         for (name, value) in headers {
+            // A standard name is compared as such (no text), before the three are sought.
+            if name == CONTENT_LENGTH {
+                found.content_length = found.content_length.or(Some(value));
+                continue;
+            }
             let slot = match name.as_str().as_bytes() {
                 b"webhook-id" => &mut found.id,
                 b"webhook-timestamp" => &mut found.timestamp,
                 b"webhook-signature" => &mut found.signature,
-                _ => {
-                    if found.content_length.is_none() && name == CONTENT_LENGTH {
-                        found.content_length = Some(value);
-                    }
-                    continue;
-                }
+                _ => continue,
             };
             slot.add(value);
         }
