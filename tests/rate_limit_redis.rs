@@ -264,6 +264,47 @@ async fn time_comes_from_redis_and_keys_expire_with_their_state() {
     );
 }
 
+/// The script bounds a bucket's capacity and cost itself (the crate bounds what it passes,
+/// but the script is on the server for any caller): a token bucket of a huge burst charged a
+/// huge cost, and a leaky bucket charged one, store exact integers below 2^53 and keep an
+/// expiry, where unbounded products would store rounded numbers and then fail `PEXPIRE`
+/// after the state was written, leaving a counter that never expires.
+#[test]
+fn the_script_bounds_products_whoever_calls_it() {
+    let server = RedisServer::start();
+    let script = include_str!("../src/rate_limit/redis.lua");
+    // kind, interval (1 s), capacity or max wait, 0, 0, cost.
+    for (key, args) in [
+        (
+            "tb",
+            [
+                "1",
+                "1000000",
+                "10000000000000000",
+                "0",
+                "0",
+                "10000000000000000",
+            ],
+        ),
+        (
+            "lb",
+            ["4", "1000000", "60000000", "0", "0", "10000000000000000"],
+        ),
+    ] {
+        let mut cmd = vec!["EVAL", script, "1", key];
+        cmd.extend(args);
+        let out = server.try_cli(&cmd);
+        assert!(out.is_ok(), "{key}: {out:?}");
+        let stored = server.cli(&["HGET", key, "a"]);
+        let a: u64 = stored
+            .parse()
+            .unwrap_or_else(|_| panic!("{key}: a = {stored:?}, not an integer"));
+        assert!(a < 1 << 53, "{key}: a = {a}");
+        let ttl: i64 = server.cli(&["PTTL", key]).parse().unwrap();
+        assert!(ttl > 0, "{key}: PTTL {ttl}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_outage_follows_the_policy_and_decisions_resume_by_themselves() {
     let mut server = RedisServer::start();

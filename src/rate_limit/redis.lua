@@ -127,13 +127,25 @@ local function backoff(free, base, maxd, w, a, b, c, now, cost)
   return true, { untl, count, now }, { free, math.max(free - count, 0), exp, -1, 0, exp }
 end
 
+-- The most units of a bucket's interval a capacity or a cost may be: 2^51 us (about 71 years)
+-- worth, so that `now` plus two such spans stays below 2^53 (exact in doubles) and an expiry
+-- fits PEXPIRE. The crate bounds what it passes in the same way (redis.rs, MAX_SPAN); bounded
+-- again here, so that no caller can make the script store a rounded number, or write a state
+-- whose PEXPIRE then fails and leaves a counter that never expires.
+local function units(iv)
+  return math.max(math.floor(2 ^ 51 / math.max(iv, 1)), 1)
+end
+
 local function decide(rule, s, cost)
   local kind, p1, p2 = rule[1], rule[2], rule[3]
-  if kind == 1 then return gcra(p1, p2, s[1], now, cost) end
+  if kind == 1 then
+    local most = units(p1)
+    return gcra(p1, math.min(p2, most), s[1], now, math.min(cost, most))
+  end
   if kind == 2 then return fixed(p1, p2, s[1], s[2], s[3], now, cost) end
   if kind == 3 then return sliding(p1, p2, s[1], s[2], s[3], now, cost) end
   if kind == 5 then return backoff(p1, p2, rule[4], rule[5], s[1], s[2], s[3], now, cost) end
-  return leaky(p1, p2, s[1], now, cost)
+  return leaky(p1, p2, s[1], now, math.min(cost, units(p1)))
 end
 
 local n = #KEYS

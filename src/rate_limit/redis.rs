@@ -153,7 +153,8 @@ struct Call {
 /// The script's numbers are doubles: a state written beyond 2⁵³ is rounded, and its expiry (in
 /// milliseconds) then overflows `PEXPIRE`, which fails *after* the state was written, leaving
 /// a counter that never expires and fails every decision. With `now` (about 2⁵⁰·⁶ µs) plus two
-/// such spans, every number the script stores or answers stays below 2⁵³.
+/// such spans, every number the script stores or answers stays below 2⁵³. The script bounds
+/// them again itself (its `units`), for any other caller.
 const MAX_SPAN: u64 = 1 << 51;
 
 /// The most units of a rule the script is given (as a capacity or a cost): `MAX_SPAN` worth
