@@ -62,6 +62,32 @@ pub(crate) struct Parsed<'h> {
     only: Option<&'h [u8]>,
 }
 
+impl<'h> Parsed<'h> {
+    /// What checked headers said: the id, the timestamp (as sent, and its number), the list and
+    /// its only `v1` signature.
+    fn new(
+        id: &'h [u8],
+        (text, timestamp): (&'h [u8], u64),
+        signatures: &'h [u8],
+        only: Option<&'h [u8]>,
+    ) -> Self {
+        Self {
+            head: Head { timestamp },
+            id,
+            // The digits as sent are the signed ones, unless they have leading zeros: the
+            // reference libraries sign the number (`str(int(...))`), so `0123` is signed as
+            // `123`.
+            timestamp: if text.len() > 1 && text.starts_with(b"0") {
+                &[]
+            } else {
+                text
+            },
+            signatures,
+            only,
+        }
+    }
+}
+
 /// Maps of at most this many values are searched in one pass for the three headers (and
 /// `content-length`): a lookup hashes the name and probes the table, and three of them cost
 /// more than a pass over the dozen headers of a usual webhook request. Bigger maps are looked
@@ -139,19 +165,7 @@ pub(crate) fn parse_general(found: Headers<'_>) -> Result<Parsed<'_>, Failure> {
     let timestamp = unix_secs(text, TIMESTAMP.as_str())?;
     let signatures = found.signature.bytes(SIGNATURE.as_str())?;
     let only = check_signatures(signatures)?;
-    Ok(Parsed {
-        head: Head { timestamp },
-        id,
-        // The digits as sent are the signed ones, unless they have leading zeros: the reference
-        // libraries sign the number (`str(int(...))`), so `0123` is signed as `123`.
-        timestamp: if text.len() > 1 && text.starts_with(b"0") {
-            &[]
-        } else {
-            text
-        },
-        signatures,
-        only,
-    })
+    Ok(Parsed::new(id, (text, timestamp), signatures, only))
 }
 
 /// The usual three headers, checked in fewer passes than [`parse_general`] takes: an id of
@@ -175,17 +189,7 @@ pub(crate) fn parse_usual<'h>(found: &Headers<'h>) -> Option<Parsed<'h>> {
     if signatures.len() > MAX_HEADER_LEN || !is_base64(sig) {
         return None;
     }
-    Some(Parsed {
-        head: Head { timestamp },
-        id,
-        timestamp: if text.len() > 1 && text.starts_with(b"0") {
-            &[]
-        } else {
-            text
-        },
-        signatures,
-        only: Some(sig),
-    })
+    Some(Parsed::new(id, (text, timestamp), signatures, Some(sig)))
 }
 
 /// Whether every byte of `id` is visible ASCII other than a space and `.`, in one pass: an id
