@@ -63,7 +63,7 @@ pub(crate) fn verify<'k>(
     keys.iter()
         .find(|key| {
             key.hmac_tag(&[body])
-                .is_some_and(|tag| ct_eq(tag.as_ref(), &head.signature))
+                .is_some_and(|tag| ct_eq(&tag, &head.signature))
         })
         .ok_or(Failure::NoMatchingSignature)
 }

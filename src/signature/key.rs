@@ -6,11 +6,12 @@ use std::sync::Arc;
 
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{self as sig, KeyPair as _, ParsedPublicKey};
-use aws_lc_rs::{hmac, signature::RsaEncoding};
+use aws_lc_rs::signature::RsaEncoding;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 
 use super::ConfigError;
+use super::hmac::HmacKey;
 use crate::auth::{AuthMethod, Principal};
 
 /// A signature algorithm, named as in the RFC 9421 registry.
@@ -81,8 +82,8 @@ pub struct VerifyingKey {
 
 #[derive(Clone)]
 pub(crate) enum Verifier {
-    /// Shared: an HMAC key is large (its precomputed state).
-    Hmac(Arc<hmac::Key>),
+    /// Shared: an HMAC key is its two precomputed states.
+    Hmac(Arc<HmacKey>),
     Public(Algorithm, Arc<ParsedPublicKey>),
 }
 
@@ -93,7 +94,7 @@ impl VerifyingKey {
         Self {
             id: None,
             owner: owner.into(),
-            material: Verifier::Hmac(Arc::new(hmac::Key::new(hmac::HMAC_SHA256, secret.as_ref()))),
+            material: Verifier::Hmac(Arc::new(HmacKey::new(secret.as_ref()))),
             principal: None,
         }
     }
@@ -176,9 +177,9 @@ impl VerifyingKey {
     }
 
     /// The HMAC-SHA256 of the concatenation of `parts`, for a shared secret.
-    pub(crate) fn hmac_tag(&self, parts: &[&[u8]]) -> Option<hmac::Tag> {
+    pub(crate) fn hmac_tag(&self, parts: &[&[u8]]) -> Option<[u8; 32]> {
         match &self.material {
-            Verifier::Hmac(key) => Some(hmac_of(key, parts)),
+            Verifier::Hmac(key) => Some(key.tag(parts)),
             Verifier::Public(..) => None,
         }
     }
@@ -188,8 +189,8 @@ impl VerifyingKey {
     pub(crate) fn verify(&self, parts: &[&[u8]], signature: &[u8]) -> bool {
         match &self.material {
             Verifier::Hmac(key) => {
-                let tag = hmac_of(key, parts);
-                ct_eq(tag.as_ref(), signature)
+                let tag = key.tag(parts);
+                ct_eq(&tag, signature)
             }
             Verifier::Public(_, key) => {
                 // Public-key algorithms take the message whole.
@@ -198,15 +199,6 @@ impl VerifyingKey {
             }
         }
     }
-}
-
-/// The HMAC of the concatenation of `parts`, without concatenating them.
-pub(crate) fn hmac_of(key: &hmac::Key, parts: &[&[u8]]) -> hmac::Tag {
-    let mut ctx = hmac::Context::with_key(key);
-    for part in parts {
-        ctx.update(part);
-    }
-    ctx.sign()
 }
 
 /// Constant-time equality (the lengths are not secret): the differences of every 8-byte word
@@ -263,7 +255,7 @@ pub struct SigningKey {
 
 #[derive(Clone)]
 enum Signer {
-    Hmac(Arc<hmac::Key>),
+    Hmac(Arc<HmacKey>),
     Ed25519(Arc<sig::Ed25519KeyPair>),
     Ecdsa(Arc<sig::EcdsaKeyPair>),
     Rsa(Arc<sig::RsaKeyPair>, &'static dyn RsaEncoding, Algorithm),
@@ -274,7 +266,7 @@ impl SigningKey {
     pub fn hmac_sha256(secret: impl AsRef<[u8]>) -> Self {
         Self {
             id: None,
-            signer: Signer::Hmac(Arc::new(hmac::Key::new(hmac::HMAC_SHA256, secret.as_ref()))),
+            signer: Signer::Hmac(Arc::new(HmacKey::new(secret.as_ref()))),
         }
     }
 
@@ -369,7 +361,7 @@ impl SigningKey {
     /// `None` only if the system's random number generator fails (ECDSA, RSA-PSS).
     pub fn sign(&self, message: &[u8]) -> Option<Vec<u8>> {
         match &self.signer {
-            Signer::Hmac(key) => Some(hmac::sign(key, message).as_ref().to_vec()),
+            Signer::Hmac(key) => Some(key.tag(&[message]).to_vec()),
             Signer::Ed25519(pair) => Some(pair.sign(message).as_ref().to_vec()),
             Signer::Ecdsa(pair) => pair
                 .sign(&SystemRandom::new(), message)

@@ -81,6 +81,7 @@ pub(crate) mod body;
 mod builder;
 pub(crate) mod github;
 pub(crate) mod http_sig;
+mod hmac;
 mod key;
 mod layer;
 mod rejection;

@@ -2,7 +2,6 @@
 //! `Stripe-Signature: t=<unix>,v1=<hex HMAC-SHA256(secret, "t.body")>[,v1=...]`. The secret
 //! (`whsec_...`) is used as it is written, prefix included.
 
-use aws_lc_rs::hmac;
 use http::{HeaderMap, HeaderName};
 
 use super::key::{VerifyingKey, ct_eq};
@@ -83,14 +82,14 @@ pub(crate) fn verify<'k>(
     head: &Head,
     body: &[u8],
     keys: &'k [VerifyingKey],
-) -> Result<(&'k VerifyingKey, hmac::Tag), Failure> {
+) -> Result<(&'k VerifyingKey, [u8; 32]), Failure> {
     let mut ts = [0u8; 20];
     let parts: [&[u8]; 3] = [decimal(head.timestamp, &mut ts), b".", body];
     for key in keys {
         let Some(tag) = key.hmac_tag(&parts) else {
             continue;
         };
-        if head.signatures.iter().any(|s| ct_eq(tag.as_ref(), s)) {
+        if head.signatures.iter().any(|s| ct_eq(&tag, s)) {
             return Ok((key, tag));
         }
     }
