@@ -186,9 +186,6 @@ impl Future for Read {
                 }
                 let mut reading = Reading::new(limit);
                 loop {
-                    if body.is_end_stream() {
-                        return Poll::Ready(Ok(reading.finish()));
-                    }
                     match Pin::new(&mut body).poll_frame(cx) {
                         Poll::Ready(None) => return Poll::Ready(Ok(reading.finish())),
                         Poll::Ready(Some(Ok(frame))) => {
@@ -196,6 +193,11 @@ impl Future for Read {
                                 && let Err(error) = reading.push(data)
                             {
                                 return Poll::Ready(Err(error));
+                            }
+                            // A body that says it ended is not polled again (its `None` is
+                            // not awaited): a usual webhook body is one frame.
+                            if body.is_end_stream() {
+                                return Poll::Ready(Ok(reading.finish()));
                             }
                         }
                         Poll::Ready(Some(Err(_))) => return Poll::Ready(Err(ReadError::Failed)),

@@ -126,7 +126,12 @@ mod tests {
         for (i, (key, data, expected)) in cases.iter().enumerate() {
             let tag = HmacKey::new(key).tag(&[data]);
             let expected = hex(expected);
-            assert_eq!(&tag[..expected.len()], &expected[..], "RFC 4231 case {}", i + 1);
+            assert_eq!(
+                &tag[..expected.len()],
+                &expected[..],
+                "RFC 4231 case {}",
+                i + 1
+            );
         }
     }
 

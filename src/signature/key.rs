@@ -5,8 +5,8 @@ use std::fmt;
 use std::sync::Arc;
 
 use aws_lc_rs::rand::SystemRandom;
-use aws_lc_rs::signature::{self as sig, KeyPair as _, ParsedPublicKey};
 use aws_lc_rs::signature::RsaEncoding;
+use aws_lc_rs::signature::{self as sig, KeyPair as _, ParsedPublicKey};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 

@@ -80,8 +80,8 @@
 pub(crate) mod body;
 mod builder;
 pub(crate) mod github;
-pub(crate) mod http_sig;
 mod hmac;
+pub(crate) mod http_sig;
 mod key;
 mod layer;
 mod rejection;

@@ -60,16 +60,19 @@ pub(crate) struct Parsed<'h> {
     timestamp: &'h [u8],
     signatures: &'h [u8],
     only: Option<&'h [u8]>,
+    /// The only `v1` signature, decoded, when it is the base64 of an HMAC-SHA256 tag (no
+    /// other text can equal an encoded tag).
+    tag: Option<[u8; 32]>,
 }
 
 impl<'h> Parsed<'h> {
-    /// What checked headers said: the id, the timestamp (as sent, and its number), the list and
-    /// its only `v1` signature.
+    /// What checked headers said: the id, the timestamp (as sent, and its number), the list,
+    /// its only `v1` signature and that signature decoded (`tag`: [`decode_tag`] of `only`).
     fn new(
         id: &'h [u8],
         (text, timestamp): (&'h [u8], u64),
         signatures: &'h [u8],
-        only: Option<&'h [u8]>,
+        (only, tag): (Option<&'h [u8]>, Option<[u8; 32]>),
     ) -> Self {
         Self {
             head: Head { timestamp },
@@ -84,6 +87,7 @@ impl<'h> Parsed<'h> {
             },
             signatures,
             only,
+            tag,
         }
     }
 }
@@ -165,7 +169,8 @@ pub(crate) fn parse_general(found: Headers<'_>) -> Result<Parsed<'_>, Failure> {
     let timestamp = unix_secs(text, TIMESTAMP.as_str())?;
     let signatures = found.signature.bytes(SIGNATURE.as_str())?;
     let only = check_signatures(signatures)?;
-    Ok(Parsed::new(id, (text, timestamp), signatures, only))
+    let tag = only.and_then(decode_tag);
+    Ok(Parsed::new(id, (text, timestamp), signatures, (only, tag)))
 }
 
 /// The usual three headers, checked in fewer passes than [`parse_general`] takes: an id of
@@ -186,10 +191,17 @@ pub(crate) fn parse_usual<'h>(found: &Headers<'h>) -> Option<Parsed<'h>> {
     }
     let timestamp = unix_secs(text, TIMESTAMP.as_str()).ok()?;
     let sig = signatures.strip_prefix(b"v1,")?;
-    if signatures.len() > MAX_HEADER_LEN || !is_base64(sig) {
+    // The base64 of a tag is decoded, which checks it too; other base64 is checked as such.
+    let tag = decode_tag(sig);
+    if tag.is_none() && (signatures.len() > MAX_HEADER_LEN || !is_base64(sig)) {
         return None;
     }
-    Some(Parsed::new(id, (text, timestamp), signatures, Some(sig)))
+    Some(Parsed::new(
+        id,
+        (text, timestamp),
+        signatures,
+        (Some(sig), tag),
+    ))
 }
 
 /// Whether every byte of `id` is visible ASCII other than a space and `.`, in one pass: an id
@@ -303,25 +315,64 @@ const B64: [u8; 256] = {
     table
 };
 
-/// The standard base64 alphabet, by 6-bit value.
-const B64_SYMBOLS: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-/// The padded standard base64 of an HMAC-SHA256 tag: 10 whole groups of three bytes, then two
-/// bytes and `=`. Written out because it runs on every request, where the `base64` crate's
-/// general engine costs several times as much for 32 bytes.
-pub(crate) fn encode_tag(tag: &[u8; 32]) -> [u8; V1_B64_LEN] {
-    let symbol = |v: u32| B64_SYMBOLS[(v & 0x3f) as usize];
-    let mut out = [b'='; V1_B64_LEN];
-    let quad = |n: u32| [symbol(n >> 18), symbol(n >> 12), symbol(n >> 6), symbol(n)];
-    for (group, chunk) in out.chunks_exact_mut(4).zip(tag.chunks_exact(3)) {
-        let n = (u32::from(chunk[0]) << 16) | (u32::from(chunk[1]) << 8) | u32::from(chunk[2]);
-        group.copy_from_slice(&quad(n));
+/// The HMAC-SHA256 tag (32 bytes) of which `text` is the canonical padded standard base64
+/// (10 whole groups of three bytes, then two bytes and `=`, the last symbol's two spare bits
+/// zero), or `None` for any other text: exactly the texts that the `base64` crate's `STANDARD`
+/// engine decodes to 32 bytes, and the only ones that can equal a tag's encoding. Written out
+/// because it runs on every request, where the general engine costs several times as much.
+/// The text is what the client sent, not a secret: the comparison with the computed tag is the
+/// constant-time step.
+pub(crate) fn decode_tag(text: &[u8]) -> Option<[u8; 32]> {
+    let text: &[u8; V1_B64_LEN] = text.try_into().ok()?;
+    let (groups, _) = text.as_chunks::<4>();
+    // A group's 24 bits from four lookups, one per position, each value already shifted into
+    // place; a byte that is no symbol sets bit 31, which `seen` keeps.
+    let group = |g: &[u8; 4]| {
+        SEXTETS[0][usize::from(g[0])]
+            | SEXTETS[1][usize::from(g[1])]
+            | SEXTETS[2][usize::from(g[2])]
+            | SEXTETS[3][usize::from(g[3])]
+    };
+    let mut seen = 0u32;
+    let mut out = [0u8; 32];
+    let (bytes, _) = out.as_chunks_mut::<3>();
+    for (g, three) in groups.iter().zip(bytes) {
+        let n = group(g);
+        seen |= n;
+        *three = [(n >> 16) as u8, (n >> 8) as u8, n as u8];
     }
-    // 32 = 10 * 3 + 2: the last group holds two bytes, so its last symbol is padding.
-    let n = (u32::from(tag[30]) << 16) | (u32::from(tag[31]) << 8);
-    out[40..43].copy_from_slice(&quad(n)[..3]);
-    out
+    // 32 = 10 * 3 + 2: the last group holds two bytes (its third symbol's two low bits are
+    // spare, and must be zero), then `=`.
+    let [a, b, c, pad] = text[40..] else {
+        return None;
+    };
+    let n = group(&[a, b, c, b'A']);
+    out[30] = (n >> 16) as u8;
+    out[31] = (n >> 8) as u8;
+    (pad == b'=' && (seen | n) & INVALID == 0 && n & 0xff == 0).then_some(out)
 }
+
+/// Set in [`SEXTETS`] for a byte that is no base64 symbol.
+const INVALID: u32 = 1 << 31;
+
+/// For each position in a group of four symbols, each byte's 6-bit value shifted to its place in
+/// the group's 24 bits (18, 12, 6 or 0), or [`INVALID`].
+static SEXTETS: [[u32; 256]; 4] = {
+    let mut tables = [[INVALID; 256]; 4];
+    let mut b = 0;
+    while b < 256 {
+        let v = B64[b];
+        if v != 0xff {
+            let mut at = 0;
+            while at < 4 {
+                tables[at][b] = (v as u32) << (18 - 6 * at);
+                at += 1;
+            }
+        }
+        b += 1;
+    }
+    tables
+};
 
 /// Whether `text` is canonical padded standard base64 of at least one byte: what the `base64`
 /// crate's `STANDARD` engine decodes (whole quanta, `=` padding only at the end, unused bits of
@@ -435,15 +486,17 @@ pub(crate) fn verify<'k, 'h>(
         timestamp: &[],
         signatures: checked_header(headers, &SIGNATURE),
         only: None,
+        tag: None,
     };
     verify_parsed(&parsed, body, keys)
 }
 
 /// The key that signed `body` under `parsed` ([`parse`]), if any, and the message id. Every
 /// listed signature is tried against every key of its kind (rotation). An HMAC tag is computed
-/// once per key, over `id.timestamp.body` fed in parts (no message is assembled), encoded
-/// once, and compared in constant time with each `v1` signature as sent: [`check_signatures`]
-/// admits only canonical base64, so equal text is exactly an equal tag.
+/// once per key, over `id.timestamp.body` fed in parts (no message is assembled), and compared
+/// in constant time with each `v1` signature decoded ([`decode_tag`]): [`check_signatures`]
+/// admits only canonical base64, so an equal tag is exactly an equal text (a signature that is
+/// not the base64 of 32 bytes matches no tag).
 pub(crate) fn verify_parsed<'k, 'h>(
     parsed: &Parsed<'h>,
     body: &[u8],
@@ -476,14 +529,14 @@ pub(crate) fn verify_parsed<'k, 'h>(
                 let Some(tag) = key.hmac_tag(parts) else {
                     continue;
                 };
-                let b64 = encode_tag(&tag);
-                let b64 = &b64[..];
                 // `|` not `||`: every signature is compared, whichever matches.
-                let matched = match parsed.only {
-                    Some(only) => ct_eq(b64, only),
-                    None => listed()
+                let matched = match (parsed.only, parsed.tag) {
+                    (_, Some(sent)) => ct_eq(&tag, &sent),
+                    (Some(_), None) => false,
+                    (None, _) => listed()
                         .filter(|(v, _)| *v == Version::V1)
-                        .fold(false, |found, (_, s)| found | ct_eq(b64, s)),
+                        .filter_map(|(_, s)| decode_tag(s))
+                        .fold(false, |found, sent| found | ct_eq(&tag, &sent)),
                 };
                 if matched {
                     return Ok((key, id));
@@ -590,10 +643,10 @@ mod tests {
         );
     }
 
-    /// The hand-written encoder of tags agrees with the `base64` crate on every byte value
-    /// in every position.
+    /// The hand-written decoder of tags agrees with the `base64` crate on every byte value in
+    /// every position, and on every byte in every position of a tag's text.
     #[test]
-    fn encode_tag_is_standard_base64() {
+    fn decode_tag_is_standard_base64() {
         for seed in 0u32..600 {
             let tag: [u8; 32] = std::array::from_fn(|i| {
                 let x = seed
@@ -601,16 +654,45 @@ mod tests {
                     .wrapping_add(i as u32 * 40_503);
                 (x >> (i % 24)) as u8
             });
-            let ours = encode_tag(&tag);
-            assert_eq!(&ours[..], STANDARD.encode(tag).as_bytes(), "{tag:?}");
-            assert!(is_base64(&ours));
+            assert_eq!(decode_tag(STANDARD.encode(tag).as_bytes()), Some(tag));
         }
         for byte in 0..=255u8 {
             for at in 0..32 {
                 let mut tag = [0u8; 32];
                 tag[at] = byte;
-                assert_eq!(&encode_tag(&tag)[..], STANDARD.encode(tag).as_bytes());
+                assert_eq!(decode_tag(STANDARD.encode(tag).as_bytes()), Some(tag));
             }
+        }
+        // Any byte anywhere in a tag's text: decoded exactly when the crate decodes it to 32
+        // bytes (so spare bits, `=` inside, missing padding and non-symbols are refused).
+        let text = STANDARD.encode([0x5a; 32]).into_bytes();
+        for at in 0..text.len() {
+            for byte in 0..=255u8 {
+                let mut t = text.clone();
+                t[at] = byte;
+                let theirs = STANDARD
+                    .decode(&t)
+                    .ok()
+                    .and_then(|v| <[u8; 32]>::try_from(v).ok());
+                assert_eq!(decode_tag(&t), theirs, "{at}: {byte}");
+            }
+        }
+        for len in [0, 43, 45, 88] {
+            assert_eq!(decode_tag(&vec![b'A'; len]), None);
+        }
+    }
+
+    proptest::proptest! {
+        /// Any text of a tag's length: the same answer as the `base64` crate.
+        #[test]
+        fn decode_tag_agrees_with_the_base64_crate(
+            text in "[A-Za-z0-9+/=]{44}|[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=|[ -~]{44}"
+        ) {
+            let theirs = STANDARD
+                .decode(&text)
+                .ok()
+                .and_then(|v| <[u8; 32]>::try_from(v).ok());
+            proptest::prop_assert_eq!(decode_tag(text.as_bytes()), theirs);
         }
     }
 
