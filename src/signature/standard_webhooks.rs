@@ -59,20 +59,38 @@ pub(crate) struct Parsed<'h> {
     id: &'h [u8],
     timestamp: &'h [u8],
     signatures: &'h [u8],
-    only: Option<&'h [u8]>,
-    /// The only `v1` signature, decoded, when it is the base64 of an HMAC-SHA256 tag (no
-    /// other text can equal an encoded tag).
-    tag: Option<[u8; 32]>,
+    only: Only,
+}
+
+/// What a `v1` tag is compared with: the list's only signature, decoded, or every listed one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Only {
+    /// The list is not one `v1` signature: each listed `v1` is decoded and compared.
+    List,
+    /// One `v1` signature, the base64 of a tag.
+    Tag([u8; 32]),
+    /// One `v1` signature that is not the base64 of 32 bytes: no tag's encoding equals it.
+    NotATag,
+}
+
+impl Only {
+    /// What [`check_signatures`] found: the list's only `v1` signature, if it lists one.
+    fn of(only: Option<&[u8]>) -> Self {
+        match only {
+            None => Self::List,
+            Some(sig) => decode_tag(sig).map_or(Self::NotATag, Self::Tag),
+        }
+    }
 }
 
 impl<'h> Parsed<'h> {
-    /// What checked headers said: the id, the timestamp (as sent, and its number), the list,
-    /// its only `v1` signature and that signature decoded (`tag`: [`decode_tag`] of `only`).
+    /// What checked headers said: the id, the timestamp (as sent, and its number), the list
+    /// and what a tag is compared with.
     fn new(
         id: &'h [u8],
         (text, timestamp): (&'h [u8], u64),
         signatures: &'h [u8],
-        (only, tag): (Option<&'h [u8]>, Option<[u8; 32]>),
+        only: Only,
     ) -> Self {
         Self {
             head: Head { timestamp },
@@ -87,7 +105,6 @@ impl<'h> Parsed<'h> {
             },
             signatures,
             only,
-            tag,
         }
     }
 }
@@ -168,9 +185,8 @@ pub(crate) fn parse_general(found: Headers<'_>) -> Result<Parsed<'_>, Failure> {
     let text = found.timestamp.bytes(TIMESTAMP.as_str())?;
     let timestamp = unix_secs(text, TIMESTAMP.as_str())?;
     let signatures = found.signature.bytes(SIGNATURE.as_str())?;
-    let only = check_signatures(signatures)?;
-    let tag = only.and_then(decode_tag);
-    Ok(Parsed::new(id, (text, timestamp), signatures, (only, tag)))
+    let only = Only::of(check_signatures(signatures)?);
+    Ok(Parsed::new(id, (text, timestamp), signatures, only))
 }
 
 /// The usual three headers, checked in fewer passes than [`parse_general`] takes: an id of
@@ -192,16 +208,12 @@ pub(crate) fn parse_usual<'h>(found: &Headers<'h>) -> Option<Parsed<'h>> {
     let timestamp = unix_secs(text, TIMESTAMP.as_str()).ok()?;
     let sig = signatures.strip_prefix(b"v1,")?;
     // The base64 of a tag is decoded, which checks it too; other base64 is checked as such.
-    let tag = decode_tag(sig);
-    if tag.is_none() && (signatures.len() > MAX_HEADER_LEN || !is_base64(sig)) {
-        return None;
-    }
-    Some(Parsed::new(
-        id,
-        (text, timestamp),
-        signatures,
-        (Some(sig), tag),
-    ))
+    let only = match decode_tag(sig) {
+        Some(tag) => Only::Tag(tag),
+        None if signatures.len() <= MAX_HEADER_LEN && is_base64(sig) => Only::NotATag,
+        None => return None,
+    };
+    Some(Parsed::new(id, (text, timestamp), signatures, only))
 }
 
 /// Whether every byte of `id` is visible ASCII other than a space and `.`, in one pass: an id
@@ -485,8 +497,7 @@ pub(crate) fn verify<'k, 'h>(
         id: checked_header(headers, &ID),
         timestamp: &[],
         signatures: checked_header(headers, &SIGNATURE),
-        only: None,
-        tag: None,
+        only: Only::List,
     };
     verify_parsed(&parsed, body, keys)
 }
@@ -530,10 +541,10 @@ pub(crate) fn verify_parsed<'k, 'h>(
                     continue;
                 };
                 // `|` not `||`: every signature is compared, whichever matches.
-                let matched = match (parsed.only, parsed.tag) {
-                    (_, Some(sent)) => ct_eq(&tag, &sent),
-                    (Some(_), None) => false,
-                    (None, _) => listed()
+                let matched = match parsed.only {
+                    Only::Tag(sent) => ct_eq(&tag, &sent),
+                    Only::NotATag => false,
+                    Only::List => listed()
                         .filter(|(v, _)| *v == Version::V1)
                         .filter_map(|(_, s)| decode_tag(s))
                         .fold(false, |found, sent| found | ct_eq(&tag, &sent)),
