@@ -35,7 +35,8 @@
 //!
 //! `SIGNATURE_BENCH_ONLY=raw|rc|bare|layer|replay` with `SIGNATURE_BENCH_SIZE=1k|64k` and
 //! `SIGNATURE_BENCH_REQUESTS=n` sends `n` requests (built as above) to that variant only, each
-//! through `measure_one`, and exits: for `valgrind --tool=callgrind
+//! through `measure_one`, prints the wall-clock time per request to stderr, and exits: for
+//! `perf record`, or for `valgrind --tool=callgrind
 //! --toggle-collect='signature::measure_one*'`, which counts the instructions of the measured
 //! calls only (divide by `n`).
 //!
@@ -465,7 +466,8 @@ fn only(variant: &str) {
         .unwrap_or_else(|| panic!("SIGNATURE_BENCH_SIZE={label}: not 1k or 64k"));
     let rt = runtime();
     let mut serial = 0;
-    run(&rt, variant, size, n, &mut serial);
+    let ns = run(&rt, variant, size, n, &mut serial);
+    eprintln!("{variant} {label}: {ns:.0} ns per request (wall clock, {n} requests)");
 }
 
 /// Whether this run measures: `cargo bench`, not `cargo test --benches` nor `-- --test`/`--list`.
