@@ -686,6 +686,47 @@ async fn permissive_mirrors_requested_headers_and_varies_on_them() {
             ],
         },
         Probe {
+            // rs/cors `MultipleACRHHeaders`: the list split over two lines is mirrored whole,
+            // not only its first line (which would leave `authorization` unallowed).
+            name: "preflight mirrors every ACRH line",
+            method: "OPTIONS",
+            headers: &[
+                (O, "https://example.com"),
+                (ACRM, "DELETE"),
+                (ACRH, "x-foo"),
+                (ACRH, "authorization"),
+            ],
+            status: 204,
+            handler: false,
+            cors: &[
+                (ACAO, "*"),
+                (ACAM, "*"),
+                (ACAH, "x-foo, authorization"),
+                (VARY, VARY_PREFLIGHT),
+            ],
+        },
+        Probe {
+            // jub0bs/cors "some empty ACRH header lines": every line echoed, the empty ones
+            // too (a browser skips empty list elements).
+            name: "preflight mirrors empty ACRH lines before a name",
+            method: "OPTIONS",
+            headers: &[
+                (O, "https://example.com"),
+                (ACRM, "DELETE"),
+                (ACRH, ""),
+                (ACRH, ""),
+                (ACRH, "authorization"),
+            ],
+            status: 204,
+            handler: false,
+            cors: &[
+                (ACAO, "*"),
+                (ACAM, "*"),
+                (ACAH, ", , authorization"),
+                (VARY, VARY_PREFLIGHT),
+            ],
+        },
+        Probe {
             name: "preflight without ACRH: `*`",
             method: "OPTIONS",
             headers: &[(O, "https://example.com"), (ACRM, "DELETE")],

@@ -281,6 +281,6 @@ fn misconfiguration_is_a_build_error() {
         .unwrap_err();
     assert_eq!(
         err.to_string(),
-        "CSRF: invalid bypass path \"hooks/*\": a bypass path starts with `/`"
+        "CSRF: invalid bypass path \"hooks/*\": a bypass path starts with `/` (or a method and a space: `POST /hooks/*`)"
     );
 }

@@ -48,9 +48,10 @@
 //!   `IpNotAllowed::Denied` or `NotAllowed` with the canonical address; without a peer address,
 //!   `Unknown` unless `allow_unknown`.
 //! - CSRF: a trusted origin a browser could not send (the WHATWG URL parser says so; a `*`, a
-//!   path, userinfo) and a bypass path that is not `/` + visible ASCII without `?`, `#` or a `*`
-//!   other than a final `/*` are a `ConfigError` naming that entry; an origin exactly as a
-//!   browser serializes it and a bypass path of plain segments build. The answer is `200` (the
+//!   path, userinfo) and a bypass path that is not `/` + visible ASCII without `?`, `#`, `{`,
+//!   `}` or a `*` other than a final `/*` (after an optional method token and one space) are a
+//!   `ConfigError` naming that entry; an origin exactly as a browser serializes it and a bypass
+//!   path of plain segments (for one method or all) build. The answer is `200` (the
 //!   inner service ran) or `403 cross-origin-request-refused` with the `CrossOriginRefused`
 //!   reason the oracle gives: Go 1.25's algorithm as the docs write it (safe methods pass;
 //!   several `Origin`s are refused unless bypassed; `Sec-Fetch-Site` `same-origin` or `none`
@@ -500,9 +501,23 @@ fn plain_path_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"-._~!$&'()+,;=:@".contains(&b)
 }
 
+/// A bypass pattern's method (when it starts with one: a token, one space, then `/`) and its
+/// path; `None` for a pattern neither `/…` nor `METHOD /…`.
+fn bypass_method(pattern: &str) -> Option<(Option<&str>, &str)> {
+    if pattern.starts_with('/') {
+        return Some((None, pattern));
+    }
+    let (method, path) = pattern.split_once(' ')?;
+    (!method.is_empty() && method.bytes().all(tchar) && path.starts_with('/'))
+        .then_some((Some(method), path))
+}
+
 /// A bypass path that must build: `/`, plain segments, no `.` or `..`, maybe a final `/*`
-/// after a prefix.
+/// after a prefix (after an optional method).
 fn bypass_must_be_accepted(pattern: &str) -> bool {
+    let Some((_, pattern)) = bypass_method(pattern) else {
+        return false;
+    };
     let (fixed, prefix) = match pattern.strip_suffix("/*") {
         Some(fixed) => (fixed, true),
         None => (pattern, false),
@@ -513,13 +528,16 @@ fn bypass_must_be_accepted(pattern: &str) -> bool {
         && !fixed.split('/').any(|s| s == "." || s == "..")
 }
 
-/// A bypass path that must be refused: not absolute, not visible ASCII, with a query or a
-/// fragment, or a `*` that is not a final `/*`.
+/// A bypass path that must be refused: not absolute (after an optional method), not visible
+/// ASCII, with a query or a fragment, a `{` or `}` (Go's wildcards), or a `*` that is not a
+/// final `/*`.
 fn bypass_must_be_refused(pattern: &str) -> bool {
+    let Some((_, pattern)) = bypass_method(pattern) else {
+        return true;
+    };
     let fixed = pattern.strip_suffix("/*").unwrap_or(pattern);
-    !pattern.starts_with('/')
-        || !pattern.bytes().all(|b| b.is_ascii_graphic())
-        || pattern.contains(['?', '#'])
+    !pattern.bytes().all(|b| b.is_ascii_graphic())
+        || pattern.contains(['?', '#', '{', '}'])
         || fixed.contains('*')
 }
 
@@ -548,8 +566,9 @@ struct CsrfConfig {
     /// The trusted origins as a browser sends them; `None` when one of them has no form the URL
     /// parser gives (an `xn--` label it refuses).
     trusted: Option<Vec<String>>,
-    exact: Vec<String>,
-    prefixes: Vec<String>,
+    /// Each with the method it is for (`None`: every method).
+    exact: Vec<(Option<String>, String)>,
+    prefixes: Vec<(Option<String>, String)>,
 }
 
 impl CsrfConfig {
@@ -560,9 +579,13 @@ impl CsrfConfig {
             .collect::<Option<Vec<_>>>();
         let (mut exact, mut prefixes) = (Vec::new(), Vec::new());
         for pattern in bypass {
+            let Some((method, pattern)) = bypass_method(pattern) else {
+                continue;
+            };
+            let method = method.map(str::to_owned);
             match pattern.strip_suffix('*') {
-                Some(prefix) => prefixes.push(prefix.to_owned()),
-                None => exact.push(pattern.clone()),
+                Some(prefix) => prefixes.push((method, prefix.to_owned())),
+                None => exact.push((method, pattern.to_owned())),
             }
         }
         Self {
@@ -572,12 +595,16 @@ impl CsrfConfig {
         }
     }
 
-    /// Whether `path` is bypassed: exactly a bypass path, or under a `/prefix/*`, and not
-    /// ambiguous.
-    fn bypassed(&self, path: &str) -> bool {
+    /// Whether a `method` request to `path` is bypassed: exactly a bypass path, or under a
+    /// `/prefix/*`, for every method or for this one (case-sensitive), and not ambiguous.
+    fn bypassed(&self, method: &Method, path: &str) -> bool {
+        let for_method = |m: &Option<String>| m.as_deref().is_none_or(|m| m == method.as_str());
         !ambiguous(path)
-            && (self.exact.iter().any(|p| p == path)
-                || self.prefixes.iter().any(|p| path.starts_with(p.as_str())))
+            && (self.exact.iter().any(|(m, p)| p == path && for_method(m))
+                || self
+                    .prefixes
+                    .iter()
+                    .any(|(m, p)| path.starts_with(p.as_str()) && for_method(m)))
     }
 
     /// Whether `origin` is trusted: one of the trusted origins as a browser serializes it,
@@ -679,7 +706,7 @@ fn csrf_oracle(
     if [Method::GET, Method::HEAD, Method::OPTIONS].contains(method) {
         return Some(Ok(()));
     }
-    let bypassed = config.bypassed(path);
+    let bypassed = config.bypassed(method, path);
     let exempt = |origin: Option<&HeaderValue>, reason| {
         if bypassed {
             return Some(Ok(()));

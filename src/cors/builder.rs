@@ -155,7 +155,8 @@ impl CorsBuilder {
     }
 
     /// The request headers preflights allow, besides the CORS-safelisted ones (default none).
-    /// `*` allows any (refused with credentials).
+    /// `*` allows any (refused with credentials) except `Authorization`, which the Fetch
+    /// standard never lets a `*` cover: list it by name beside `*` to allow it.
     pub fn allow_headers<I>(mut self, headers: I) -> Self
     where
         I: IntoIterator,

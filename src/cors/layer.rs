@@ -292,10 +292,15 @@ fn preflight_headers(
         ACCESS_CONTROL_ALLOW_METHODS,
         config.methods.clone(),
     );
-    let requested = request.get(ACCESS_CONTROL_REQUEST_HEADERS);
-    match (&config.headers, requested) {
+    let mut requested = request.get_all(ACCESS_CONTROL_REQUEST_HEADERS).iter();
+    match (&config.headers, requested.next()) {
         (_, Some(asked)) if config.mirror_headers => {
+            // Every line of the request's list, not only the first: a client may split it over
+            // several, which a browser reads back as one list.
             util::set_header(headers, ACCESS_CONTROL_ALLOW_HEADERS, asked.clone());
+            for more in requested {
+                let _ = headers.try_append(ACCESS_CONTROL_ALLOW_HEADERS, more.clone());
+            }
         }
         (Some(allowed), _) => {
             util::set_header(headers, ACCESS_CONTROL_ALLOW_HEADERS, allowed.clone());

@@ -43,10 +43,12 @@ impl CsrfBuilder {
     /// post to, which must protect itself (a signature, a token).
     ///
     /// `pattern` is an exact path (`/hooks/stripe`) or a prefix ending in `/*`
-    /// (`/hooks/*` bypasses `/hooks/` and every path under it, not `/hooks` itself). It is
-    /// matched against the raw request path, case-sensitively; a request path that could be
-    /// normalized into another one (a `.` or `..` segment, plain or percent-encoded, an encoded
-    /// `/` or `\`, a backslash) is never bypassed.
+    /// (`/hooks/*` bypasses `/hooks/` and every path under it, not `/hooks` itself), for every
+    /// method, or for one when a method and a space come first (`POST /hooks/*`, as Go's
+    /// patterns write it). It is matched against the raw request path, case-sensitively; a
+    /// request path that could be normalized into another one (a `.` or `..` segment, plain or
+    /// percent-encoded, an encoded `/` or `\`, a backslash) is never bypassed. Go's `{name}`
+    /// wildcards are refused (a [`ConfigError`]), not matched literally.
     pub fn bypass_path(mut self, pattern: impl Into<String>) -> Self {
         self.bypass.push(pattern.into());
         self
@@ -69,7 +71,7 @@ impl CsrfBuilder {
     /// [`ConfigError::InvalidTrustedOrigin`] for an origin no browser sends (not
     /// `scheme://host[:port]`, a path or a trailing `/`, `null`, a scheme other than http and
     /// https, a host no browser accepts), [`ConfigError::InvalidBypassPath`] for a pattern
-    /// that is not an absolute path or `/prefix/*`.
+    /// that is not an absolute path or `/prefix/*` (after an optional method).
     pub fn build(self) -> Result<CsrfLayer, ConfigError> {
         let mut trusted = Vec::with_capacity(self.trusted.len());
         for entry in &self.trusted {

@@ -134,7 +134,7 @@ impl CsrfLayer {
         reason: CrossOriginReason,
     ) -> Result<(), CrossOriginReason> {
         let config = &*self.config;
-        if config.bypass.matches(req.uri().path()) {
+        if config.bypass.matches(req.method(), req.uri().path()) {
             return Ok(());
         }
         let trusted = origin

@@ -65,8 +65,11 @@
 //! Where it differs from Go's: trusted origins are parsed and compared as the
 //! [CORS layer](crate::cors) does (a malformed one is a [`ConfigError`]; `HTTPS://Example.com:443`
 //! trusts `https://example.com`), and bypass paths are exact paths or `/prefix/*`
-//! patterns on the raw path, never matching a path with dot segments or encoded separators
-//! (Go cleans the path first, then matches its `ServeMux` patterns).
+//! patterns (optionally for one method: `POST /hooks/*`) on the raw path, never matching a path
+//! with dot segments or encoded separators. Go (since 1.25.1) likewise lets through only a
+//! request whose path matches a pattern directly, not one its `ServeMux` would redirect to it
+//! after cleaning the path; its `/dir/` patterns are `/dir/*` here, and its `{name}` wildcards
+//! have no equivalent (refused at build).
 //!
 //! The layer trusts the `Host` (or `:authority`) and `Origin` that reach it: a proxy in front
 //! must forward both unchanged. Put it after CORS (so preflights are answered first) and
@@ -99,7 +102,8 @@ pub enum ConfigError {
         /// What is wrong with it.
         reason: String,
     },
-    /// A bypass pattern that is not an absolute path or a `/prefix/*` pattern.
+    /// A bypass pattern that is not an absolute path or a `/prefix/*` pattern (after an
+    /// optional method and a space).
     #[error("CSRF: invalid bypass path {pattern:?}: {reason}")]
     InvalidBypassPath {
         /// The pattern as given.

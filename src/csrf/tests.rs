@@ -125,10 +125,11 @@ fn go_trusted_origin_table() {
     }
 }
 
-// Go 1.25: TestCrossOriginProtectionPatternBypass, with `/bypass/*` for Go's `/bypass/` and
-// `/only/123` for its `/only/{foo}`. Where Go cleans the path and follows the mux's redirect,
-// this layer refuses (the rows marked "differs"): a bypass never covers a path that could be
-// normalized into another, and `/bypass/*` does not cover `/bypass`.
+// Go: TestCrossOriginProtectionPatternBypass, with `/bypass/*` for Go's `/bypass/` and
+// `/only/123` for its `/only/{foo}` (a wildcard this layer refuses at build). Since Go 1.25.1
+// (go.dev/issue/75054) Go too refuses a path its mux would only redirect to a bypass pattern
+// (after cleaning `..`, or adding a trailing slash): the same answers as this layer, which never
+// lets a bypass cover a path that could be normalized into another.
 #[test]
 fn go_bypass_pattern_table() {
     let layer = CsrfLayer::builder()
@@ -162,13 +163,13 @@ fn go_bypass_pattern_table() {
             Err(SecFetchSite),
         ),
         (
-            "differs: bypass path reached with ..",
+            "redirect to bypass path without ..",
             "/foo/../bypass/bar",
             None,
             Err(OriginNotHost),
         ),
         (
-            "differs: bypass path without trailing slash",
+            "redirect to bypass path with trailing slash",
             "/bypass",
             None,
             Err(OriginNotHost),
@@ -195,6 +196,66 @@ fn go_bypass_pattern_table() {
     ];
     for (name, path, site, expected) in cases {
         let req = request("POST", path, site, Some("https://attacker.example"));
+        assert_eq!(layer.check(&req), expected, "{name}");
+    }
+}
+
+// Go 1.25.1's rows on trailing slashes (`/no-trailing`, `/yes-trailing/`) and on patterns for
+// one method (`POST /post-only/`, `PUT /put-only/`): a pattern for a method bypasses only that
+// method's requests; the others get the full check.
+#[test]
+fn go_trailing_slash_and_method_pattern_table() {
+    let layer = CsrfLayer::builder()
+        .bypass_path("/no-trailing")
+        .bypass_path("/yes-trailing/")
+        .bypass_path("POST /post-only/*")
+        .bypass_path("PUT /put-only/*")
+        .build()
+        .unwrap();
+    let cases = [
+        ("no trailing slash", "POST", "/no-trailing", Ok(())),
+        (
+            "no trailing slash, one added",
+            "POST",
+            "/no-trailing/",
+            Err(SecFetchSite),
+        ),
+        ("trailing slash", "POST", "/yes-trailing/", Ok(())),
+        (
+            "trailing slash, removed",
+            "POST",
+            "/yes-trailing",
+            Err(SecFetchSite),
+        ),
+        ("method-specific hit", "POST", "/post-only/", Ok(())),
+        ("method-specific hit below", "POST", "/post-only/x", Ok(())),
+        (
+            "method-specific miss (PUT)",
+            "PUT",
+            "/post-only/",
+            Err(SecFetchSite),
+        ),
+        ("PUT pattern hit", "PUT", "/put-only/", Ok(())),
+        (
+            "PUT pattern miss (POST)",
+            "POST",
+            "/put-only/",
+            Err(SecFetchSite),
+        ),
+        (
+            "methods are case-sensitive",
+            "post",
+            "/post-only/",
+            Err(SecFetchSite),
+        ),
+    ];
+    for (name, method, path, expected) in cases {
+        let req = request(
+            method,
+            path,
+            Some("cross-site"),
+            Some("https://attacker.example"),
+        );
         assert_eq!(layer.check(&req), expected, "{name}");
     }
 }
@@ -572,8 +633,34 @@ fn bad_trusted_origins_are_build_errors_with_the_reason() {
 #[test]
 fn bad_bypass_paths_are_build_errors() {
     let cases = [
-        ("hooks", "a bypass path starts with `/`"),
-        ("", "a bypass path starts with `/`"),
+        (
+            "hooks",
+            "a bypass path starts with `/` (or a method and a space: `POST /hooks/*`)",
+        ),
+        (
+            "",
+            "a bypass path starts with `/` (or a method and a space: `POST /hooks/*`)",
+        ),
+        (
+            "POST hooks",
+            "a method is followed by one space and a path: `POST /hooks/*`",
+        ),
+        (
+            "POST  /hooks",
+            "a method is followed by one space and a path: `POST /hooks/*`",
+        ),
+        (
+            "PO(ST /hooks",
+            "a bypass pattern's method is an HTTP token: `POST /hooks/*`",
+        ),
+        (
+            "/only/{foo}",
+            "a bypass path is matched as written: no `{name}` wildcard (Go's `ServeMux` syntax); write the exact path, or a `/prefix/*` pattern",
+        ),
+        (
+            "POST /only/{foo}/x",
+            "a bypass path is matched as written: no `{name}` wildcard (Go's `ServeMux` syntax); write the exact path, or a `/prefix/*` pattern",
+        ),
         ("/a b", "a bypass path is visible ASCII, without spaces"),
         ("/hooks?x=1", "a bypass path has no query or fragment"),
         (
@@ -703,9 +790,13 @@ fn debug_shows_the_configuration() {
         .add_trusted_origin("https://a.example")
         .add_trusted_origin("https://A.example")
         .bypass_path("/hooks/*")
+        .bypass_path("POST /forms/contact")
         .build()
         .unwrap();
     let debug = format!("{layer:?}");
     assert_eq!(debug.matches("host: \"a.example\"").count(), 1, "{debug}");
-    assert!(debug.contains("prefixes: [\"/hooks/\"]"), "{debug}");
+    assert!(
+        debug.contains("bypass: [\"POST /forms/contact\", \"/hooks/*\"]"),
+        "{debug}"
+    );
 }
