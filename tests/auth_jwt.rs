@@ -425,7 +425,7 @@ async fn issuer_and_audience_are_required_when_configured() {
     for (claim, detail) in [
         ("iss", "token has no iss claim"),
         ("aud", "token has no aud claim"),
-        ("sub", "token has no sub claim"),
+        ("sub", "token names no subject"),
     ] {
         let mut c = claims();
         c.as_object_mut().unwrap().remove(claim);

@@ -278,6 +278,12 @@ async fn assert_accepted_req(app: &Router, req: Request<Body>, what: &str) -> Va
     json_of(&bytes)
 }
 
+/// Asserts a `200` whose principal is `subject`.
+async fn assert_accepted_as(app: &Router, token: &str, subject: &str) {
+    let seen = assert_accepted(app, token).await;
+    assert_eq!(seen["subject"], subject, "{seen}");
+}
+
 async fn assert_accepted(app: &Router, token: &str) -> Value {
     let what = token.get(..200).unwrap_or(token);
     assert_accepted_req(app, bearer(token), what).await
@@ -1114,9 +1120,29 @@ async fn issuer_audience_and_subject_match_exactly() {
         json!({"id": "user_42"}),
     ] {
         let mut c = claims();
-        c["sub"] = sub;
-        assert_refused(&app, &rs(&c), "token has no sub claim").await;
+        c["sub"] = sub.clone();
+        assert_refused(&app, &rs(&c), "token names no subject").await;
+        // A `client_id` stands for an absent (or null) `sub` only, never for a malformed one.
+        c["client_id"] = json!("billing-service");
+        if sub.is_null() {
+            assert_accepted_as(&app, &rs(&c), "billing-service").await;
+        } else {
+            assert_refused(&app, &rs(&c), "token names no subject").await;
+        }
     }
+    // RFC 9068 section 2.2: a client-credentials token may name only its client.
+    let mut c = claims();
+    c.as_object_mut().unwrap().remove("sub");
+    assert_refused(&app, &rs(&c), "token names no subject").await;
+    for client in [json!(""), json!(42)] {
+        c["client_id"] = client;
+        assert_refused(&app, &rs(&c), "token names no subject").await;
+    }
+    c["client_id"] = json!("billing-service");
+    assert_accepted_as(&app, &rs(&c), "billing-service").await;
+    // Both: `sub` is the subject.
+    c["sub"] = json!("user_42");
+    assert_accepted_as(&app, &rs(&c), "user_42").await;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -359,6 +359,9 @@ async fn malformed_and_oversized_tokens_never_reach_the_server() {
         ("a".repeat(10_000), "token too large"),
         ("tok en".to_owned(), "malformed token"),
         ("tök".to_owned(), "malformed token"),
+        // RFC 6750's b64token has at least one character before its padding.
+        ("=".to_owned(), "malformed token"),
+        ("===".to_owned(), "malformed token"),
     ] {
         let req = Request::get("/me")
             .header(

@@ -146,6 +146,87 @@ async fn a_replayed_message_id_is_refused() {
     );
 }
 
+/// A message signed for rotation under a new and an old secret (of differently named owners,
+/// as a rotation names them), replayed with only the old secret's signature: the same message,
+/// refused. The replay memory knows a message by what it says, not by the key that verified it.
+#[tokio::test]
+async fn a_replay_keeping_only_the_old_secrets_signature_is_refused() {
+    let clock = clock();
+    let webhooks = app(SignatureLayer::standard_webhooks()
+        .secret("billing", SECRET)
+        .secret("billing-old", OLD_SECRET)
+        .clock(clock.clone())
+        .build()
+        .unwrap());
+    let new = sw_sig(SECRET, "msg_rot", NOW, BODY);
+    let old = sw_sig(OLD_SECRET, "msg_rot", NOW, BODY);
+    let req = |sig: &str| sw_request("msg_rot", &NOW.to_string(), sig, BODY);
+    let (status, _, body) = call(&webhooks, req(&format!("{new} {old}"))).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.starts_with(b"billing|"));
+    for sig in [old.as_str(), new.as_str()] {
+        assert_eq!(
+            refused(&webhooks, req(sig)).await.1,
+            "replayed message: its id was seen already",
+            "{sig}"
+        );
+    }
+
+    // Stripe, both orders of the secrets: the message is known by its tag under the first
+    // configured secret, whichever verified it.
+    for (first, second) in [
+        ("whsec_new_secret", "whsec_old_secret"),
+        ("whsec_old_secret", "whsec_new_secret"),
+    ] {
+        let stripe = app(SignatureLayer::stripe()
+            .secret("acct_new", first)
+            .secret("acct_old", second)
+            .clock(clock.clone())
+            .build()
+            .unwrap());
+        let v1 = |secret: &str| hmac_hex(secret.as_bytes(), format!("{NOW}.{BODY}").as_bytes());
+        let (new, old) = (v1("whsec_new_secret"), v1("whsec_old_secret"));
+        let req = |header: String| {
+            Request::post("/hook")
+                .header("stripe-signature", header)
+                .body(Body::from(BODY))
+                .unwrap()
+        };
+        let (status, _, _) = call(&stripe, req(format!("t={NOW},v1={new},v1={old}"))).await;
+        assert_eq!(status, StatusCode::OK, "{first} first");
+        for only in [&old, &new] {
+            assert_eq!(
+                refused(&stripe, req(format!("t={NOW},v1={only}"))).await.1,
+                "replayed message: its id was seen already",
+                "{first} first, v1={only}"
+            );
+        }
+    }
+}
+
+/// A timestamp as far ahead as the tolerance allows is accepted until the tolerance past it:
+/// twice the tolerance after it was first seen, to the second. Its id is remembered that long
+/// and a second more, so the last second is no window for a replay.
+#[tokio::test]
+async fn a_message_is_remembered_as_long_as_its_timestamp_is_accepted() {
+    let clock = clock();
+    let app = app(sw_layer(&clock));
+    let ts = NOW + 300;
+    let sig = sw_sig(SECRET, "msg_edge", ts, BODY);
+    let req = || sw_request("msg_edge", &ts.to_string(), &sig, BODY);
+    assert_eq!(call(&app, req()).await.0, StatusCode::OK);
+    clock.advance(Duration::from_secs(600));
+    assert_eq!(
+        refused(&app, req()).await.1,
+        "replayed message: its id was seen already"
+    );
+    clock.advance(Duration::from_secs(1));
+    assert_eq!(
+        refused(&app, req()).await.1,
+        "timestamp outside the tolerance of 300 seconds"
+    );
+}
+
 #[tokio::test]
 async fn a_replay_to_another_instance_sharing_the_store_is_refused() {
     let clock = clock();
@@ -378,6 +459,14 @@ async fn stripe_signatures_verify_and_replays_are_refused() {
     }
 }
 
+/// A GitHub layer with `secret`, replays refused in memory.
+fn app_of_github(secret: &str) -> Router {
+    app(SignatureLayer::github()
+        .secret("octo-org/hooks", secret)
+        .build()
+        .unwrap())
+}
+
 #[tokio::test]
 async fn githubs_documented_example_verifies() {
     // https://docs.github.com/en/webhooks/using-webhooks/validating-webhook-deliveries
@@ -388,11 +477,7 @@ async fn githubs_documented_example_verifies() {
         format!("sha256={}", hmac_hex(secret.as_bytes(), payload.as_bytes())),
         expected
     );
-    let layer = SignatureLayer::github()
-        .secret("octo-org/hooks", secret)
-        .build()
-        .unwrap();
-    let app = app(layer);
+    let app = app_of_github(secret);
     let req = |sig: &str, delivery: Option<&str>| {
         let mut req = Request::post("/hook").header("x-hub-signature-256", sig);
         if let Some(d) = delivery {
@@ -408,10 +493,19 @@ async fn githubs_documented_example_verifies() {
         refused(&app, req(expected, Some(delivery))).await.1,
         "replayed message: its id was seen already"
     );
-    assert_eq!(
-        refused(&app, req(expected, None)).await.1,
-        "missing x-github-delivery header"
-    );
+    // `X-GitHub-Delivery` is not signed: a replay under another id, or none, is the same
+    // delivery, known by its signed body.
+    for other in [Some("d-2"), None] {
+        assert_eq!(
+            refused(&app, req(expected, other)).await.1,
+            "replayed message: its id was seen already",
+            "{other:?}"
+        );
+    }
+    // A delivery without the id is verified (GitHub always sends one; the layer needs none).
+    let fresh = app_of_github(secret);
+    let (status, _, _) = call(&fresh, req(expected, None)).await;
+    assert_eq!(status, StatusCode::OK);
     assert_eq!(
         refused(&app, req("sha1=757107ea", Some("d2"))).await.1,
         "malformed x-hub-signature-256 header: expected sha256=<hex>"

@@ -681,6 +681,53 @@ fn digest_request(digest: &str, body: &'static [u8], content_length: bool) -> Re
     req.body(Full::new(Bytes::from_static(body))).unwrap()
 }
 
+/// A `Content-Digest` on two lines, signed as one (the base joins them with `, `).
+fn two_line_digest_request(first: &str, second: &str) -> Request<Full<Bytes>> {
+    let list = r#""@method" "@authority" "@path" "content-digest""#;
+    let digest_line = format!(r#""content-digest": {first}, {second}"#);
+    let req = Request::post("/p")
+        .header("host", "example.com")
+        .header("content-length", BODY.len().to_string())
+        .header("content-digest", first)
+        .header("content-digest", second);
+    let req = sign(
+        req,
+        "sig1",
+        list,
+        P,
+        &[
+            r#""@method": POST"#,
+            r#""@authority": example.com"#,
+            r#""@path": /p"#,
+            &digest_line,
+        ],
+    );
+    req.body(Full::new(Bytes::from_static(BODY))).unwrap()
+}
+
+/// RFC 9530's field is a dictionary, which may come on several lines: every line counts, as in
+/// the signature base. A wrong digest on the second line is caught, and a right one there
+/// behind another algorithm's is found.
+#[tokio::test]
+async fn content_digest_on_several_lines() {
+    assert_eq!(
+        call(
+            defaults(),
+            two_line_digest_request(SHA256, "sha-512=:AAAA:")
+        )
+        .await,
+        refused("Content-Digest does not match the body")
+    );
+    assert_eq!(
+        call(defaults(), two_line_digest_request("md5=:AAAA:", SHA256)).await,
+        ok()
+    );
+    assert_eq!(
+        call(defaults(), two_line_digest_request(SHA256, SHA512)).await,
+        ok()
+    );
+}
+
 #[tokio::test]
 async fn content_digest_algorithms() {
     let both = format!("{SHA256}, {SHA512}");

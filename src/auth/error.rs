@@ -279,11 +279,19 @@ pub(crate) fn bearer_challenge(
             } else {
                 "invalid_token"
             };
-            challenge(
-                "Bearer",
-                realm,
-                &[("error", error), ("error_description", e.detail())],
-            )
+            // A detail RFC 6750 does not allow in `error_description` (a custom
+            // authenticator's, past ASCII or with a quote) is left out, not the challenge: a
+            // `401` always carries one (RFC 9110 section 11.6.1).
+            let detail = e.detail();
+            if is_quotable(detail) {
+                challenge(
+                    "Bearer",
+                    realm,
+                    &[("error", error), ("error_description", detail)],
+                )
+            } else {
+                challenge("Bearer", realm, &[("error", error)])
+            }
         }
         _ => Some(plain.clone()),
     }

@@ -203,3 +203,36 @@ fn the_builder_needs_an_authenticator() {
         "AuthLayer { authenticators: 3, anonymous: true, .. }"
     );
 }
+
+/// A failure whose detail cannot be an RFC 6750 `error_description` (a custom authenticator's,
+/// past ASCII or with a quote) still gets a Bearer challenge with its error code, without the
+/// description: a `401` always carries a challenge.
+#[cfg(feature = "jwt")]
+#[test]
+fn a_bearer_challenge_leaves_out_a_detail_it_cannot_quote() {
+    let plain = http::HeaderValue::from_static(r#"Bearer realm="api""#);
+    let challenge = |detail: &'static str| {
+        let failure = AuthError::invalid(AuthMethod::Jwt, detail);
+        bearer_challenge(AuthMethod::Jwt, "api", &plain, Some(&failure))
+            .expect("a challenge")
+            .to_str()
+            .expect("ASCII")
+            .to_owned()
+    };
+    assert_eq!(
+        challenge("token expired"),
+        r#"Bearer realm="api", error="invalid_token", error_description="token expired""#
+    );
+    for detail in [
+        "jeton expiré",
+        r#"a "quoted" word"#,
+        r"back\slash",
+        "tab\there",
+    ] {
+        assert_eq!(
+            challenge(detail),
+            r#"Bearer realm="api", error="invalid_token""#,
+            "{detail:?}"
+        );
+    }
+}

@@ -68,7 +68,8 @@ impl SignatureLayer {
         Self::builder(Scheme::Stripe)
     }
 
-    /// GitHub (`X-Hub-Signature-256`, `X-GitHub-Delivery`).
+    /// GitHub (`X-Hub-Signature-256`; replays refused by the body, as `X-GitHub-Delivery` is
+    /// not signed).
     pub fn github() -> SignatureBuilder {
         Self::builder(Scheme::GitHub)
     }
@@ -169,6 +170,8 @@ impl SignatureBuilder {
     }
 
     /// RFC 9421: requires the `created` parameter (default on), checked against the tolerance.
+    /// Off only with [`replay_protection(false)`](Self::replay_protection): a signature without
+    /// `created` can stay valid longer than its message is remembered.
     pub fn require_created(mut self, on: bool) -> Self {
         self.http.require_created = on;
         self
@@ -185,7 +188,9 @@ impl SignatureBuilder {
     /// # Errors
     ///
     /// A key that did not parse, no key, a key that cannot sign for the scheme (an RFC 9421
-    /// key without an id, a public key for Stripe or GitHub), a zero tolerance or body limit.
+    /// key without an id, a public key for Stripe or GitHub), a zero tolerance or body limit,
+    /// RFC 9421's `created` not required while replays are refused
+    /// ([`ConfigError::ReplayNeedsCreated`]).
     pub fn build(self) -> Result<SignatureLayer, ConfigError> {
         if let Some(e) = self.error {
             return Err(e);
@@ -210,6 +215,13 @@ impl SignatureBuilder {
         }
         if self.max_body == 0 {
             return Err(ConfigError::ZeroMaxBody);
+        }
+        let replays_refused = !matches!(self.replay, Replay::Off);
+        if self.scheme == Scheme::HttpMessageSignatures
+            && !self.http.require_created
+            && replays_refused
+        {
+            return Err(ConfigError::ReplayNeedsCreated);
         }
         let mut keys = self.keys;
         for key in &mut keys {

@@ -1,6 +1,7 @@
 //! [GitHub](https://docs.github.com/en/webhooks/using-webhooks/validating-webhook-deliveries):
-//! `X-Hub-Signature-256: sha256=<hex HMAC-SHA256(secret, body)>`. There is no timestamp:
-//! replays are refused by the `X-GitHub-Delivery` id.
+//! `X-Hub-Signature-256: sha256=<hex HMAC-SHA256(secret, body)>`. There is no timestamp, and
+//! the `X-GitHub-Delivery` id is not signed (anyone replaying a delivery can change it): replays
+//! are refused by the signed body itself.
 
 use http::{HeaderMap, HeaderName};
 
@@ -9,32 +10,17 @@ use super::rejection::{Failure, hex_decode, one_header};
 
 /// `X-Hub-Signature-256`.
 pub(crate) static SIGNATURE: HeaderName = HeaderName::from_static("x-hub-signature-256");
-/// `X-GitHub-Delivery`.
-pub(crate) static DELIVERY: HeaderName = HeaderName::from_static("x-github-delivery");
 
-/// The longest delivery id accepted (GitHub's are GUIDs).
-const MAX_DELIVERY_LEN: usize = 128;
-
-/// The headers of a GitHub delivery.
+/// The headers of a GitHub delivery: its signature.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Head {
     pub(crate) signature: Vec<u8>,
-    pub(crate) delivery: Option<String>,
 }
 
-/// Reads `X-Hub-Signature-256`, and `X-GitHub-Delivery` (required when `need_delivery`).
-pub(crate) fn parse_head(headers: &HeaderMap, need_delivery: bool) -> Result<Head, Failure> {
+/// Reads `X-Hub-Signature-256`.
+pub(crate) fn parse_head(headers: &HeaderMap) -> Result<Head, Failure> {
     let signature = parse_signature(one_header(headers, &SIGNATURE)?)?;
-    let delivery = match one_header(headers, &DELIVERY) {
-        Ok(d) if d.len() <= MAX_DELIVERY_LEN => Some(d.to_owned()),
-        Ok(_) => return Err(Failure::MalformedHeader(DELIVERY.as_str(), "too long")),
-        Err(Failure::MissingHeader(_)) if !need_delivery => None,
-        Err(e) => return Err(e),
-    };
-    Ok(Head {
-        signature,
-        delivery,
-    })
+    Ok(Head { signature })
 }
 
 /// Parses `sha256=<64 lowercase hex digits>`: what GitHub sends ("the hash signature always
@@ -54,18 +40,25 @@ pub(crate) fn parse_signature(text: &str) -> Result<Vec<u8>, Failure> {
     }
 }
 
-/// The key that signed `body`, if any.
+/// The key that signed `body`, and what identifies the delivery against replays: the body's
+/// tag under the first key tried (the first configured), whichever key signed it, so a
+/// delivery is the same message under any key.
 pub(crate) fn verify<'k>(
     head: &Head,
     body: &[u8],
     keys: &'k [VerifyingKey],
-) -> Result<&'k VerifyingKey, Failure> {
-    keys.iter()
-        .find(|key| {
-            key.hmac_tag(&[body])
-                .is_some_and(|tag| ct_eq(&tag, &head.signature))
-        })
-        .ok_or(Failure::NoMatchingSignature)
+) -> Result<(&'k VerifyingKey, [u8; 32]), Failure> {
+    let mut identity = None;
+    for key in keys {
+        let Some(tag) = key.hmac_tag(&[body]) else {
+            continue;
+        };
+        let identity = *identity.get_or_insert(tag);
+        if ct_eq(&tag, &head.signature) {
+            return Ok((key, identity));
+        }
+    }
+    Err(Failure::NoMatchingSignature)
 }
 
 #[cfg(test)]

@@ -127,15 +127,15 @@ pub(crate) struct Verified<'k, 'h> {
     pub(crate) replay: Replay<'h>,
 }
 
-/// What identifies a verified message against replays.
+/// What identifies a verified message against replays: the same whichever key verified it, so
+/// a replay that keeps only one of a message's signatures (an old secret's, in a rotation) is
+/// the same message.
 pub(crate) enum Replay<'h> {
-    /// Nothing: replays are not refused (GitHub without a delivery id).
-    None,
-    /// These bytes (a message id, a nonce).
+    /// These bytes (a message id).
     Id(&'h [u8]),
-    /// A digest.
-    Digest([u8; 32]),
-    /// Owned bytes.
+    /// A tag (Stripe, GitHub): hashed before it is stored, so no tag is.
+    Tag([u8; 32]),
+    /// Owned bytes (an RFC 9421 nonce, or a digest of the signature base).
     Owned(Vec<u8>),
 }
 
@@ -182,7 +182,7 @@ impl SignatureLayer {
                 super::rejection::check_tolerance(head.timestamp, self.now_secs(), c.tolerance)?;
                 Head::Stripe(head)
             }
-            Scheme::GitHub => Head::GitHub(github::parse_head(headers, c.replay.is_some())?),
+            Scheme::GitHub => Head::GitHub(github::parse_head(headers)?),
             Scheme::HttpMessageSignatures => Head::Http(http_sig::parse_head(
                 headers,
                 &c.http,
@@ -211,21 +211,19 @@ impl SignatureLayer {
             }
             Head::Stripe(h) => {
                 // No message id in the header: the message is its timestamp and body, which
-                // the (deterministic) HMAC identifies; hashed, so no tag is stored.
+                // the (deterministic) HMAC identifies.
                 let (key, tag) = stripe::verify(h, body, keys)?;
                 Ok(Verified {
                     key,
-                    replay: Replay::Digest(Sha256::digest(tag.as_ref()).into()),
+                    replay: Replay::Tag(tag),
                 })
             }
             Head::GitHub(h) => {
-                let key = github::verify(h, body, keys)?;
+                // The body, which the HMAC identifies: `X-GitHub-Delivery` is not signed.
+                let (key, tag) = github::verify(h, body, keys)?;
                 Ok(Verified {
                     key,
-                    replay: h
-                        .delivery
-                        .as_ref()
-                        .map_or(Replay::None, |d| Replay::Id(d.as_bytes())),
+                    replay: Replay::Tag(tag),
                 })
             }
             Head::Http(h) => {
@@ -238,17 +236,25 @@ impl SignatureLayer {
         }
     }
 
-    /// The replay store's key of a message: the scheme, the key's owner and what identifies the
-    /// message, so two senders' ids never collide.
-    fn replay_key(&self, owner: &str, what: &[u8]) -> Vec<u8> {
+    /// The replay store's key of a message: the scheme and what identifies the message. Not
+    /// the key's owner: keys of one sender under several names (`billing`, `billing-old`) would
+    /// make a replay that keeps only the old key's signature another message.
+    fn replay_key(&self, what: &[u8]) -> Vec<u8> {
         let tag = self.config.scheme.tag().as_bytes();
-        let mut key = Vec::with_capacity(tag.len() + owner.len() + what.len() + 2);
+        let mut key = Vec::with_capacity(tag.len() + what.len() + 1);
         key.extend_from_slice(tag);
-        key.push(0);
-        key.extend_from_slice(owner.as_bytes());
         key.push(0);
         key.extend_from_slice(what);
         key
+    }
+
+    /// The replay store's key of a verified message.
+    fn replay_key_of(&self, replay: &Replay<'_>) -> Vec<u8> {
+        match replay {
+            Replay::Id(id) => self.replay_key(id),
+            Replay::Tag(tag) => self.replay_key(&Sha256::digest(tag)),
+            Replay::Owned(id) => self.replay_key(id),
+        }
     }
 
     fn refuse<B>(req: &Request<B>, failure: Failure) -> Decision<Self> {
@@ -288,12 +294,11 @@ impl SignatureLayer {
         };
         let (key, replay) = match self.verify(head, req, &bytes) {
             Ok(v) => {
-                let replay = match (&self.config.replay, v.replay) {
-                    (None, _) | (_, Replay::None) => None,
-                    (Some(_), Replay::Id(id)) => Some(self.replay_key(&v.key.owner, id)),
-                    (Some(_), Replay::Digest(d)) => Some(self.replay_key(&v.key.owner, &d)),
-                    (Some(_), Replay::Owned(id)) => Some(self.replay_key(&v.key.owner, &id)),
-                };
+                let replay = self
+                    .config
+                    .replay
+                    .is_some()
+                    .then(|| self.replay_key_of(&v.replay));
                 (v.key, replay)
             }
             Err(failure) => return Self::refuse(req, failure),
@@ -323,13 +328,10 @@ impl SignatureLayer {
         let (Some(store), Some(id)) = (&self.config.replay, replay) else {
             return Decision::Pass(());
         };
-        // Remembered for twice the tolerance: a timestamp is accepted from `tolerance` before
-        // now to `tolerance` after, so a message can come back within that span.
-        let ttl_us = self
-            .config
-            .tolerance
-            .saturating_mul(2_000_000)
-            .max(1_000_000);
+        // Remembered for twice the tolerance and a second: a timestamp is accepted from
+        // `tolerance` before now to `tolerance` after, in whole seconds both ends included, so
+        // a message can come back until the second after that span.
+        let ttl_us = replay_ttl_us(self.config.tolerance);
         match store.remember(&id, ttl_us) {
             Answer::Ready(answer) => Self::remembered(req, answer),
             Answer::Later(fut) => Decision::Wait(Wait::Remember(fut)),
@@ -366,14 +368,21 @@ impl SignatureLayer {
             None => req.body().bytes().cloned().unwrap_or_default(),
         };
         let (key, replay) = match standard_webhooks::verify_parsed(&parsed, &bytes, &c.keys) {
-            Ok((key, id)) => (
-                key,
-                c.replay.is_some().then(|| self.replay_key(&key.owner, id)),
-            ),
+            Ok((key, id)) => (key, c.replay.is_some().then(|| self.replay_key(id))),
             Err(failure) => return Self::refuse(req, failure),
         };
         self.accept(req, key, bytes, replay)
     }
+}
+
+/// How long a verified message is remembered, in microseconds, for a tolerance in seconds:
+/// twice the tolerance (a timestamp `tolerance` ahead is accepted until `tolerance` after it),
+/// and the second in which the last acceptance may fall.
+pub(crate) fn replay_ttl_us(tolerance: u64) -> u64 {
+    tolerance
+        .saturating_mul(2)
+        .saturating_add(1)
+        .saturating_mul(1_000_000)
 }
 
 impl Guard for SignatureLayer {

@@ -34,8 +34,9 @@
 //!   in lowercase and items without spaces, as Stripe writes them (a `v1` that is not 64
 //!   lowercase hex digits is skipped when another can be checked, as Stripe's libraries do).
 //! - **GitHub**: `X-Hub-Signature-256: sha256=<hex HMAC-SHA256 of the body>`, hex in
-//!   lowercase; there is no timestamp, so replays are refused by the `X-GitHub-Delivery` id
-//!   (required while replay protection is on).
+//!   lowercase; there is no timestamp, and `X-GitHub-Delivery` is not signed (a replay can
+//!   carry any id), so replays are refused by the body: the same body within twice the
+//!   tolerance is a replay.
 //! - **[RFC 9421](https://www.rfc-editor.org/rfc/rfc9421) HTTP Message Signatures**:
 //!   `Signature-Input` and `Signature`, with derived components (`@method`, `@authority`,
 //!   `@path`, `@query`, `@target-uri`, ...) and header components; parameters `created`,
@@ -60,11 +61,17 @@
 //!   the verified bytes unchanged, as a [`SignedBody`].
 //! - The signature, compared in constant time, against every key configured (several at once
 //!   for rotation).
-//! - Replays: the message id (Standard Webhooks, GitHub), the RFC 9421 `nonce` (or the
-//!   signature base) or the Stripe message is remembered for twice the tolerance, on the
-//!   rate-limit [`Store`](crate::rate_limit::Store) (`remember`): in memory by default, or a
-//!   [`RedisStore`](crate::rate_limit::RedisStore) (`SET NX PX`, atomic) so a replay sent to
-//!   another instance is refused too. When the store is down the request is refused (`503`).
+//! - Replays: what identifies the message — the `webhook-id` (Standard Webhooks), the RFC 9421
+//!   `nonce` (or a digest of the signature base), the timestamp and body (Stripe) or the body
+//!   (GitHub, whose `X-GitHub-Delivery` id is not signed) — is remembered for twice the
+//!   tolerance and a second, on the rate-limit [`Store`](crate::rate_limit::Store)
+//!   (`remember`): in memory by default, or a [`RedisStore`](crate::rate_limit::RedisStore)
+//!   (`SET NX PX`, atomic) so a replay sent to another instance is refused too. When the store
+//!   is down the request is refused (`503`). The identity is the same whichever configured key
+//!   verifies the message (not scoped by the key's owner): a replay that keeps only an old
+//!   secret's signature of a message signed for rotation is refused too. An RFC 9421 message
+//!   signed under several labels by different keys is remembered by the signature that
+//!   verified; give it a `nonce` to have it refused whichever signature a replay keeps.
 //!
 //! A verified request carries a [`Principal`](crate::Principal) with method
 //! [`Signature`](crate::auth::AuthMethod::Signature) and the key's owner as subject, so
@@ -140,6 +147,14 @@ pub enum ConfigError {
     /// A body limit of zero.
     #[error("signature: the body limit must not be zero")]
     ZeroMaxBody,
+    /// RFC 9421 signatures without a required `created` while replays are refused: a signature
+    /// with neither `created` nor a near `expires` stays valid past the time its message is
+    /// remembered, and could be replayed then.
+    #[error(
+        "signature: replay protection needs RFC 9421's created parameter: keep \
+         require_created(true), or turn replay_protection(false)"
+    )]
+    ReplayNeedsCreated,
     /// An RFC 9421 component identifier that does not parse.
     #[error("signature: invalid component identifier {0:?}")]
     InvalidComponent(String),

@@ -76,8 +76,8 @@ fn lower_hex_tag(text: &str) -> Option<Vec<u8>> {
     hex_decode(text)
 }
 
-/// The key that signed `body` under `head`, if any, and the tag (which identifies the message
-/// against replays).
+/// The key that signed `body` under `head`, if any, and what identifies the message against
+/// replays.
 pub(crate) fn verify<'k>(
     head: &Head,
     body: &[u8],
@@ -85,12 +85,17 @@ pub(crate) fn verify<'k>(
 ) -> Result<(&'k VerifyingKey, [u8; 32]), Failure> {
     let mut ts = [0u8; 20];
     let parts: [&[u8]; 3] = [decimal(head.timestamp, &mut ts), b".", body];
+    // What identifies the message against replays: its tag under the first key tried (the
+    // first configured), whichever key signed it. A message signed for rotation under two
+    // secrets is then the same message when a replay keeps only the old secret's `v1`.
+    let mut identity = None;
     for key in keys {
         let Some(tag) = key.hmac_tag(&parts) else {
             continue;
         };
+        let identity = *identity.get_or_insert(tag);
         if head.signatures.iter().any(|s| ct_eq(&tag, s)) {
-            return Ok((key, tag));
+            return Ok((key, identity));
         }
     }
     Err(Failure::NoMatchingSignature)

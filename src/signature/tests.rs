@@ -587,3 +587,21 @@ fn ct_eq_is_equality() {
         assert!(!ct_eq(&a, &[a.as_slice(), &[0]].concat()), "{len}: longer");
     }
 }
+
+/// RFC 9421 without a required `created`, while replays are refused: a build error (a
+/// signature with no time in it outlives its memory); with replay protection off, allowed.
+#[test]
+fn optional_created_needs_replay_protection_off() {
+    let layer = |replay: bool| {
+        super::SignatureLayer::http_message_signatures()
+            .key(VerifyingKey::hmac_sha256("partner", b"a shared secret").with_id("k1"))
+            .require_created(false)
+            .replay_protection(replay)
+            .build()
+    };
+    assert_eq!(
+        layer(true).map(drop),
+        Err(super::ConfigError::ReplayNeedsCreated)
+    );
+    assert!(layer(false).is_ok());
+}

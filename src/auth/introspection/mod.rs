@@ -314,9 +314,10 @@ impl IntrospectionAuth {
         else {
             return Ok(None);
         };
-        // RFC 6750 section 2.1: b64token.
-        let b64token = !token.is_empty()
-            && token.trim_end_matches('=').bytes().all(|b| {
+        // RFC 6750 section 2.1: b64token, at least one character before any `=`.
+        let head = token.trim_end_matches('=');
+        let b64token = !head.is_empty()
+            && head.bytes().all(|b| {
                 b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/')
             });
         if !b64token {

@@ -230,10 +230,12 @@ struct Config {
 ///    `iat`, when present, a number (it is not compared with the clock);
 ///    `iss` and `aud` — a token **without** them is refused (both must be configured, unless
 ///    explicitly waived with [`any_issuer`](JwtBuilder::any_issuer) or
-///    [`any_audience`](JwtBuilder::any_audience)); `sub` (a string); any
+///    [`any_audience`](JwtBuilder::any_audience)); a subject: `sub` (a non-empty string), or
+///    without `sub` a non-empty `client_id` (RFC 9068: a client-credentials token names the
+///    client; token introspection reads an answer the same way); any
 ///    [required claim](JwtBuilder::require_claim).
 ///
-/// The principal gets `sub` as subject, the scopes of `scope` (space-separated) and `scp`
+/// The principal gets that subject, the scopes of `scope` (space-separated) and `scp`
 /// (an array), the tier of the [tier claim](JwtBuilder::tier_claim), the roles of the
 /// [roles claim](JwtBuilder::roles_claim), the `kid` as key id, and all claims (for
 /// [`Claims<T>`](crate::auth::Claims)).
@@ -431,9 +433,14 @@ impl JwtAuth {
         if c.required_claims.iter().any(|name| !map.contains_key(name)) {
             return Err(Failure::Invalid("token lacks a required claim"));
         }
-        let subject: Box<str> = match map.get("sub") {
-            Some(Value::String(sub)) if !sub.is_empty() => sub.as_str().into(),
-            _ => return Err(Failure::Invalid("token has no sub claim")),
+        // `sub` is optional in RFC 7519 (section 4.1.2), but a principal names someone: without
+        // it, the client (`client_id`, RFC 9068 section 2.2), as introspection does.
+        let subject: Box<str> = match (map.get("sub"), map.get("client_id")) {
+            (Some(Value::String(sub)), _) if !sub.is_empty() => sub.as_str().into(),
+            (None | Some(Value::Null), Some(Value::String(client))) if !client.is_empty() => {
+                client.as_str().into()
+            }
+            _ => return Err(Failure::Invalid("token names no subject")),
         };
         let mut scopes = strings(map.get("scope"));
         scopes.extend(strings(map.get("scp")));

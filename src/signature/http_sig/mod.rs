@@ -300,19 +300,33 @@ pub(crate) fn verify_message<'k>(
     for (c, covers) in head.candidates.iter().zip(&head.covers_digest) {
         if *covers {
             let checked = digest.get_or_insert_with(|| {
-                match message
-                    .headers
-                    .get(content_digest::HEADER)
-                    .map(|v| v.to_str())
-                {
-                    Some(Ok(value)) => content_digest::verify(value, body),
-                    Some(Err(_)) => Err(Failure::MalformedHeader(
+                // Every line, combined as the signature base combines them: a dictionary split
+                // over several lines is one (RFC 9651 section 3.2), and a digest on a second
+                // line is checked too.
+                let mut lines = message.headers.get_all(content_digest::HEADER).iter();
+                let Some(first) = lines.next() else {
+                    return Err(Failure::AbsentComponent(Cow::Borrowed(
+                        "\"content-digest\"",
+                    )));
+                };
+                let mut value = Cow::Borrowed(first.as_bytes());
+                for line in lines {
+                    let joined = value.to_mut();
+                    joined.extend_from_slice(b", ");
+                    joined.extend_from_slice(line.as_bytes());
+                }
+                match std::str::from_utf8(&value) {
+                    Ok(text)
+                        if text
+                            .bytes()
+                            .all(|b| b == b'\t' || (0x20..0x7f).contains(&b)) =>
+                    {
+                        content_digest::verify(text, body)
+                    }
+                    _ => Err(Failure::MalformedHeader(
                         content_digest::HEADER,
                         "not visible ASCII",
                     )),
-                    None => Err(Failure::AbsentComponent(Cow::Borrowed(
-                        "\"content-digest\"",
-                    ))),
                 }
             });
             if let Err(e) = checked {
@@ -334,9 +348,10 @@ pub(crate) fn verify_message<'k>(
         };
         let key = &keys[c.key];
         if key.verify(&[base.as_bytes()], &c.signature) {
+            // Marked by kind, so that no nonce can be taken for another message's digest.
             let id = match &c.nonce {
-                Some(n) => n.as_bytes().to_vec(),
-                None => Sha256::digest(base.as_bytes()).to_vec(),
+                Some(n) => [b"n:", n.as_bytes()].concat(),
+                None => [b"d:".as_slice(), &Sha256::digest(base.as_bytes())].concat(),
             };
             return Ok((key, id));
         }
