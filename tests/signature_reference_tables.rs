@@ -545,6 +545,36 @@ fn standard_webhooks_table() -> Vec<Case> {
             Some(&ts),
             Some("invalid signature"),
         ),
+        // The libraries' verify loops (javascript `verify`, go `Verify`, rust `verify`) split
+        // the list on spaces and each item on `,`, and pass over an item that is not `v1` and a
+        // matching signature: beside the valid one, an item without a comma or a signature
+        // that is no base64 does not make the header malformed. Python too, when the valid one
+        // is listed first.
+        sw_headers(
+            "javascript/go/rust verify: a signature that is no base64 beside the valid one",
+            Accepts,
+            Want::Pass,
+            Some(SW_ID),
+            Some(&ts),
+            Some(&format!("{valid} v1,invalid_signature")),
+        ),
+        sw_headers(
+            "javascript/go/rust verify: an item without a comma before the valid one",
+            Accepts,
+            Want::Pass,
+            Some(SW_ID),
+            Some(&ts),
+            Some(&format!("garbage {valid}")),
+        ),
+        // Nothing usable: the first item's fault is named.
+        sw_headers(
+            "javascript/go/rust verify: only unusable items",
+            Refuses,
+            not_base64.clone(),
+            Some(SW_ID),
+            Some(&ts),
+            Some("v1,invalid_signature garbage"),
+        ),
         // python test_old_timestamp_fails (now - 5 min - 1 s); javascript "old timestamp fails";
         // java verifyOldTimestampThrowsException; csharp TestOldTimestampThrowsException; php
         // testOldTimestampThrowsException; ruby "old timestamp raises error"; rust
@@ -981,6 +1011,23 @@ fn stripe_table() -> Vec<Case> {
             Want::Pass,
             not_json,
             &stripe_header(STRIPE_SECRET, NOW, not_json, "v1"),
+        ),
+        // stripe-node `parseHeader` and stripe-python `_get_timestamp_and_signatures` split
+        // on `,` then `=`, and pass over an item without `=`: a stray word or a trailing comma
+        // beside a usable `t` and `v1`.
+        stripe(
+            "stripe-node/python parseHeader: an item without = after a valid header",
+            Accepts,
+            Want::Pass,
+            NODE_PAYLOAD,
+            &format!("{},garbage", node(NOW)),
+        ),
+        stripe(
+            "stripe-node/python parseHeader: a trailing comma",
+            Accepts,
+            Want::Pass,
+            NODE_PAYLOAD,
+            &format!("{},", node(NOW)),
         ),
         // node .constructEvent "... an invalid signature header" ('bad_header'); python
         // test_raise_on_invalid_header.

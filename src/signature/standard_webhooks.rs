@@ -247,6 +247,11 @@ fn malformed(why: &'static str) -> Failure {
     Failure::MalformedHeader(SIGNATURE.as_str(), why)
 }
 
+/// More than [`MAX_SIGNATURES`] items.
+fn too_many() -> Failure {
+    malformed("too many signatures")
+}
+
 /// The items of a `webhook-signature` value: split on spaces, empty items skipped. A loop over
 /// bytes: the values are short, and a `memchr` per item costs more than it saves.
 struct Items<'a> {
@@ -297,7 +302,7 @@ fn find_space(bytes: &[u8]) -> usize {
 pub(crate) fn signatures(text: &[u8]) -> impl Iterator<Item = Result<(Version, &[u8]), Failure>> {
     Items { rest: text }.enumerate().filter_map(|(i, item)| {
         if i >= MAX_SIGNATURES {
-            return Some(Err(malformed("too many signatures")));
+            return Some(Err(too_many()));
         }
         let Some(comma) = item.iter().position(|&b| b == b',') else {
             return Some(Err(malformed("expected version,signature")));
@@ -435,10 +440,14 @@ fn all_symbols(data: &[u8]) -> bool {
     }
 }
 
-/// Checks a `webhook-signature` value: every pair parses ([`signatures`]), every signature is
-/// canonical base64 of at least one byte ([`is_base64`]), and there is a `v1` or `v1a` one.
-/// Nothing is decoded nor allocated. Returns the signature when the value lists only one, a
-/// `v1`: [`verify_parsed`] compares it without reading the list again.
+/// Checks a `webhook-signature` value: at most [`MAX_SIGNATURES`] items, and at least one `v1`
+/// or `v1a` pair ([`signatures`]) whose signature is canonical base64 of at least one byte
+/// ([`is_base64`]). An item that is neither (no comma, a bad version, a signature that is not
+/// base64) is skipped beside a usable one, as the reference libraries skip it (JavaScript, Go,
+/// Rust: an item that does not split into `v1` and a matching signature is passed over);
+/// without a usable one, the first such item's fault is the error. Nothing is decoded nor
+/// allocated. Returns the signature when the value lists only one usable signature, a `v1`:
+/// [`verify_parsed`] compares it without reading the list again.
 pub(crate) fn check_signatures(text: &[u8]) -> Result<Option<&[u8]>, Failure> {
     // The usual value, `v1,` and one tag: no space nor comma can be in base64, so it is one
     // item, as the loop below would find it.
@@ -449,18 +458,29 @@ pub(crate) fn check_signatures(text: &[u8]) -> Result<Option<&[u8]>, Failure> {
     }
     let mut count = 0usize;
     let mut only = None;
+    let mut unusable = None;
     for listed in signatures(text) {
-        let (version, sig) = listed?;
-        if !is_base64(sig) {
-            return Err(malformed("signature is not base64"));
-        }
+        let (version, sig) = match listed {
+            Ok((version, sig)) if is_base64(sig) => (version, sig),
+            Ok(_) => {
+                unusable.get_or_insert(malformed("signature is not base64"));
+                continue;
+            }
+            // The bound on the work: never skipped.
+            Err(fault) if fault == too_many() => return Err(fault),
+            Err(fault) => {
+                unusable.get_or_insert(fault);
+                continue;
+            }
+        };
         count += 1;
         only = (count == 1 && version == Version::V1).then_some(sig);
     }
-    if count == 0 {
-        return Err(malformed("no v1 or v1a signature"));
+    match (count, unusable) {
+        (0, Some(fault)) => Err(fault),
+        (0, None) => Err(malformed("no v1 or v1a signature")),
+        _ => Ok(only),
     }
-    Ok(only)
 }
 
 /// `id.timestamp.` written into `buf`, the start of the signed message: one part to hash

@@ -29,21 +29,26 @@ pub(crate) fn parse_head(headers: &HeaderMap) -> Result<Head, Failure> {
 /// match nothing: stripe-node's `Webhook.spec.ts` "should return true when the header contains at
 /// least one valid signature" appends `,v1=potato` to a valid header, stripe-python's
 /// `test_header_contains_valid_signature` `,v1=bad_signature`, and both verify); with no usable
-/// `v1` at all the header is refused before the body is read.
+/// `v1` at all the header is refused before the body is read. An item without `=` (a trailing
+/// comma, a stray word) is skipped too, as stripe-node's `parseHeader` and stripe-python's
+/// `_get_timestamp_and_signatures` skip it; a header with no timestamp or no `v1` that has one
+/// is refused as not `key=value` items.
 pub(crate) fn parse_signature(text: &str) -> Result<Head, Failure> {
     let malformed = |why| Failure::MalformedHeader(SIGNATURE.as_str(), why);
     let mut timestamp = None;
     let mut signatures = Vec::new();
     let mut unusable = false;
+    let mut not_an_item = false;
     for (i, item) in text.split(',').enumerate() {
         if i > MAX_SIGNATURES {
             return Err(malformed("too many items"));
         }
         // Not trimmed: Stripe writes no spaces, and its libraries split on `,` then `=` as
         // they are (` v1=...` is an item of another name, skipped, as theirs skip it).
-        let (key, value) = item
-            .split_once('=')
-            .ok_or(malformed("expected key=value items"))?;
+        let Some((key, value)) = item.split_once('=') else {
+            not_an_item = true;
+            continue;
+        };
         match key {
             "t" if timestamp.is_some() => return Err(malformed("more than one timestamp")),
             "t" => timestamp = Some(parse_unix_secs(value, SIGNATURE.as_str())?),
@@ -53,6 +58,9 @@ pub(crate) fn parse_signature(text: &str) -> Result<Head, Failure> {
             },
             _ => {}
         }
+    }
+    if not_an_item && (timestamp.is_none() || signatures.is_empty()) {
+        return Err(malformed("expected key=value items"));
     }
     let timestamp = timestamp.ok_or(malformed("no timestamp"))?;
     if signatures.is_empty() {
