@@ -295,6 +295,32 @@ fn app_with_cost(clock: &ManualClock, cost: u32) -> Router {
         .unwrap())
 }
 
+/// An allow-listed network is compared with the client's whole address, not the /64 (or
+/// other prefix) its rate-limit key groups it in: a single IPv6 address exempts that host, and
+/// the base of a /64 is that address alone, not the whole /64.
+#[tokio::test]
+async fn allow_networks_match_the_full_client_address() {
+    let clock = clock();
+    let app = app(builder(&clock)
+        .limit(Limit::new("one", Quota::per_hour(1)).key(KeyBy::ip()))
+        .allow_networks(["2001:db8::10", "2001:db8:1::"])
+        .build()
+        .unwrap());
+    for _ in 0..3 {
+        let (status, h, _) = call(&app, from("2001:db8::10", "/posts")).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(h.get("x-ratelimit-limit").is_none());
+    }
+    assert_eq!(
+        call(&app, from("2001:db8:1::7", "/posts")).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        call(&app, from("2001:db8:1::7", "/posts")).await.0,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+}
+
 #[tokio::test]
 async fn allow_lists_bypass_and_shadow_mode_never_refuses() {
     let clock = clock();

@@ -385,7 +385,7 @@ async fn a_content_length_over_the_limit_is_a_413() {
         problem(&body),
         json!({
             "type": format!("{BASE}payload-too-large"),
-            "title": "Payload Too Large",
+            "title": "Content Too Large",
             "status": 413,
             "detail": "The request body is larger than the 100 bytes this route accepts.",
         })

@@ -274,6 +274,12 @@ async fn media_types_are_negotiated_by_weight() {
             "application/vnd.example.report+csv, application/vnd.example.v1+json",
             "v1 /posts",
         ),
+        // The weight's name in either case (RFC 9110's ABNF strings are case-insensitive).
+        ("application/vnd.example.v1+json;Q=0", "v2 /posts"),
+        (
+            "application/vnd.example.v2+json;Q=0.4, application/vnd.example.v1+json; Q=0.9",
+            "v1 /posts",
+        ),
     ] {
         let (status, _, body) = call(&app, req("/posts", &[("accept", accept)])).await;
         assert_eq!(

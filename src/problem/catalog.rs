@@ -106,7 +106,7 @@ define_problems! {
     /// A request signature that is missing, malformed, stale, wrong or replayed.
     SignatureInvalid => "signature-invalid", UNAUTHORIZED, "Invalid signature";
     /// A body larger than a layer that reads it accepts.
-    PayloadTooLarge => "payload-too-large", PAYLOAD_TOO_LARGE, "Payload Too Large";
+    PayloadTooLarge => "payload-too-large", PAYLOAD_TOO_LARGE, "Content Too Large";
     /// The replay check of a signature could not be made.
     SignatureUnavailable => "signature-unavailable", SERVICE_UNAVAILABLE, "Signature Check Unavailable";
     /// A request body of a media type the route does not accept.
@@ -153,7 +153,7 @@ mod tests {
             let status = format!(
                 "//! `{} {}`",
                 kind.status().as_u16(),
-                kind.status().canonical_reason().unwrap_or_default()
+                super::super::reason_phrase(kind.status())
             );
             let section = &docs[docs.find(&heading).unwrap()..];
             assert!(

@@ -158,7 +158,7 @@
 //!
 //! ## payload-too-large
 //!
-//! `413 Payload Too Large`: the body is larger than the layer that reads it accepts (a
+//! `413 Content Too Large`: the body is larger than the layer that reads it accepts (a
 //! [`SignatureLayer`](crate::signature::SignatureLayer) buffers the body it verifies up to
 //! [a limit](crate::signature::SignatureBuilder::max_body); a
 //! [`ValidateRequestLayer`](crate::validate::ValidateRequestLayer) has a limit per route). The
@@ -185,7 +185,7 @@
 //!
 //! ## validation-failed
 //!
-//! `422 Unprocessable Entity`: the request body is well-formed JSON that breaks the route's
+//! `422 Unprocessable Content`: the request body is well-formed JSON that breaks the route's
 //! JSON Schema. The `errors` member lists the violations, each
 //! `{"pointer": "/title", "message": "..."}` (an RFC 6901 JSON Pointer into the body, `""` for
 //! the whole body), up to a cap; the detail gives the total.
@@ -272,13 +272,25 @@ pub struct Problem {
     headers: HeaderMap,
 }
 
+/// The reason phrase RFC 9110 gives `status` (section 15), or `Error` for a code it does not
+/// name: the `http` crate's, except the two RFC 9110 renamed.
+fn reason_phrase(status: StatusCode) -> &'static str {
+    match status {
+        StatusCode::PAYLOAD_TOO_LARGE => "Content Too Large",
+        StatusCode::UNPROCESSABLE_ENTITY => "Unprocessable Content",
+        _ => status.canonical_reason().unwrap_or("Error"),
+    }
+}
+
 impl Problem {
-    /// A problem with `status`, type `about:blank` and the status's reason phrase as title.
+    /// A problem with `status`, type `about:blank` and the status's reason phrase as title
+    /// (RFC 9457 section 4.2.1), as RFC 9110 names it: `413 Content Too Large` and
+    /// `422 Unprocessable Content`, not their older names.
     pub fn new(status: StatusCode) -> Self {
         Self {
             status,
             type_uri: Cow::Borrowed("about:blank"),
-            title: Cow::Borrowed(status.canonical_reason().unwrap_or("Error")),
+            title: Cow::Borrowed(reason_phrase(status)),
             detail: None,
             instance: None,
             extensions: Vec::new(),

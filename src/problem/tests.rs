@@ -124,3 +124,20 @@ fn grpc_codes() {
         );
     }
 }
+
+/// An `about:blank` problem's title is the status's reason phrase as RFC 9110 names it (RFC
+/// 9457 section 4.2.1): 413 and 422 by their current names, the others as the `http` crate
+/// has them, and `Error` for a code no RFC names.
+#[test]
+fn about_blank_titles_are_rfc_9110_reason_phrases() {
+    for (status, title) in [
+        (413, "Content Too Large"),
+        (422, "Unprocessable Content"),
+        (429, "Too Many Requests"),
+        (404, "Not Found"),
+        (599, "Error"),
+    ] {
+        let status = StatusCode::from_u16(status).unwrap();
+        assert_eq!(Problem::new(status).title(), title, "{status}");
+    }
+}

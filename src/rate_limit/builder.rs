@@ -77,8 +77,9 @@ impl RateLimitBuilder {
     }
 
     /// Never limits clients in these networks (`"10.0.0.0/8"`, `"2001:db8::/32"`, a single
-    /// address). The client IP is found as for [`KeyBy::ip`](super::KeyBy::ip), grouped by the
-    /// [`ClientIp`]'s prefixes.
+    /// address). The client IP is found as for [`KeyBy::ip`](super::KeyBy::ip), and compared
+    /// whole: not grouped by the [`ClientIp`]'s prefixes as keys are, so a single IPv6 address
+    /// listed exempts that host, not its /64.
     pub fn allow_networks<I, S>(mut self, networks: I) -> Self
     where
         I: IntoIterator<Item = S>,

@@ -125,7 +125,9 @@ impl Config {
             return true;
         }
         if !self.allow_networks.is_empty()
-            && let Some(ip) = self.client_ip.resolve(head.extensions(), head.headers())
+            // The client's own address, not grouped by the prefixes keys use: a single
+            // address listed is that host, not its /64.
+            && let Some(ip) = self.client_ip.address(head.extensions(), head.headers())
             && self.allow_networks.iter().any(|n| n.contains(ip))
         {
             return true;

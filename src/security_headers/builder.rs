@@ -382,6 +382,9 @@ impl SecurityHeadersBuilder {
             if policy.has_sandbox() {
                 return Err(CspError::SandboxInReportOnly.into());
             }
+            if policy.upgrades() {
+                return Err(CspError::UpgradeInReportOnly.into());
+            }
             if !policy.reports() {
                 return Err(CspError::ReportOnlyWithoutReporting.into());
             }

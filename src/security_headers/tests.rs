@@ -103,6 +103,15 @@ fn report_only_policies_must_report_and_cannot_sandbox() {
         report_only(
             ContentSecurityPolicy::new()
                 .default_src([Source::SelfOrigin])
+                .upgrade_insecure_requests(true)
+                .report_uri("/r")
+        ),
+        Err(ConfigError::Csp(CspError::UpgradeInReportOnly))
+    );
+    assert_eq!(
+        report_only(
+            ContentSecurityPolicy::new()
+                .default_src([Source::SelfOrigin])
                 .report_uri("/a;b")
         ),
         Err(ConfigError::Csp(CspError::InvalidReportUri("/a;b".into())))

@@ -132,7 +132,10 @@ impl ValidateRequestBuilder {
     }
 
     /// Whether `format` (`email`, `date-time`, `uuid`, …) is asserted rather than only
-    /// annotated, as drafts 2019-09 and 2020-12 specify by default. Off by default.
+    /// annotated, as drafts 2019-09 and 2020-12 specify by default. Off by default, whatever
+    /// the schema's draft: the `jsonschema` engine on its own asserts formats of drafts 4, 6
+    /// and 7 (which leave it to the implementation), this layer only when told, so one schema
+    /// behaves the same under any `$schema`.
     pub fn validate_formats(mut self, on: bool) -> Self {
         self.validate_formats = on;
         self
@@ -171,7 +174,9 @@ impl ValidateRequestBuilder {
             let name = format!("{method} {path}");
             let mut accepted = Vec::with_capacity(rule.content_types.len());
             for media_type in rule.content_types {
-                if !is_media_type(&media_type) {
+                // A media range (`application/*`, `*/*`) would be compared as written and match
+                // nothing a client sends: refused, as what is not a media type is.
+                if !is_media_type(&media_type) || media_type.contains('*') {
                     return Err(ConfigError::InvalidMediaType { media_type });
                 }
                 let lower = media_type.to_ascii_lowercase();

@@ -205,8 +205,9 @@ pub enum ConfigError {
         /// The route.
         route: String,
     },
-    /// A media type that is not `type/subtype`.
-    #[error("request validation: {media_type:?} is not a media type (type/subtype)")]
+    /// A media type that is not `type/subtype`, or is a range (`application/*`, `*/*`,
+    /// `application/*+json`): list the media types accepted.
+    #[error("request validation: {media_type:?} is not a media type (type/subtype, no *)")]
     InvalidMediaType {
         /// The media type as given.
         media_type: String,

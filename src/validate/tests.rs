@@ -210,6 +210,16 @@ fn build_errors() {
             media_type: "json".into()
         })
     );
+    // Media ranges are for `Accept`; a request's `Content-Type` is one media type.
+    for range in ["application/*+json", "*/*", "application/*", "*/json"] {
+        assert_eq!(
+            build(Rule::new().content_type(range), "/posts"),
+            Some(ConfigError::InvalidMediaType {
+                media_type: range.into()
+            }),
+            "{range}"
+        );
+    }
     let err = build(Rule::json(json!({"type": "objekt"})), "/posts").unwrap();
     let ConfigError::InvalidSchema { route, reason } = &err else {
         panic!("{err:?}")

@@ -115,8 +115,13 @@ impl Sources {
                 let v = parse_number(subtype).ok_or(VersionError::Invalid {
                     source: VersionSource::MediaType,
                 })?;
+                // `q` in either case (RFC 9110 section 12.4.2 writes it in ABNF, whose strings
+                // are case-insensitive).
                 let q = parts
-                    .filter_map(|p| p.trim().strip_prefix("q="))
+                    .filter_map(|p| {
+                        let p = p.trim();
+                        p.strip_prefix("q=").or_else(|| p.strip_prefix("Q="))
+                    })
                     .next()
                     .map_or(Some(1000), quality)
                     .ok_or(VersionError::Invalid {

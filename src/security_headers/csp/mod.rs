@@ -61,6 +61,9 @@ pub enum CspError {
     InvalidHeaderValue,
     /// A report-only policy with `sandbox`, which browsers ignore there.
     SandboxInReportOnly,
+    /// A report-only policy with `upgrade-insecure-requests`, which browsers ignore there (CSP
+    /// Level 3's upgrade-insecure-requests section: only an enforced policy upgrades).
+    UpgradeInReportOnly,
     /// A report-only policy without `report-uri` or `report-to`: it would do nothing.
     ReportOnlyWithoutReporting,
 }
@@ -89,6 +92,9 @@ impl fmt::Display for CspError {
             Self::Empty => f.write_str("the content security policy has no directive"),
             Self::InvalidHeaderValue => f.write_str("the policy is not a valid header value"),
             Self::SandboxInReportOnly => f.write_str("sandbox is ignored in a report-only policy"),
+            Self::UpgradeInReportOnly => {
+                f.write_str("upgrade-insecure-requests is ignored in a report-only policy")
+            }
             Self::ReportOnlyWithoutReporting => {
                 f.write_str("a report-only policy without report-uri or report-to reports nowhere")
             }
@@ -273,6 +279,11 @@ impl ContentSecurityPolicy {
     /// Whether the policy has `sandbox`, which report-only policies cannot carry.
     pub(crate) fn has_sandbox(&self) -> bool {
         self.sandbox.is_some()
+    }
+
+    /// Whether the policy upgrades insecure requests.
+    pub(crate) fn upgrades(&self) -> bool {
+        self.upgrade_insecure_requests
     }
 
     /// Whether some directive has a per-request [`Source::Nonce`].
