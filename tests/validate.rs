@@ -296,6 +296,72 @@ async fn content_type_missing_wrong_or_in_another_charset_is_a_415() {
     assert_eq!(calls.load(Ordering::SeqCst), 0);
 }
 
+/// A JSON body in a content coding cannot be validated as sent: `415` with
+/// `Accept-Encoding: identity` (RFC 9110 section 15.5.16), not a `400` "not JSON". `identity`
+/// is no coding; a route without a schema does not parse its body, so any coding passes there.
+#[tokio::test]
+async fn a_content_encoded_json_body_is_a_415_asking_for_identity() {
+    let (json_app, calls) = app(validate());
+    let gzip_of_braces: &[u8] = &[
+        0x1f, 0x8b, 0x08, 0, 0, 0, 0, 0, 0, 0x03, 0xab, 0xae, 0x05, 0, 0x43, 0xbf, 0xa6, 0xa3, 2,
+        0, 0, 0,
+    ];
+    for coding in ["gzip", "GZIP", "identity, gzip", "br"] {
+        let mut req = json_request(
+            Method::POST,
+            "/v2/posts",
+            "application/json",
+            gzip_of_braces,
+        );
+        req.headers_mut()
+            .insert("content-encoding", coding.parse().unwrap());
+        let (status, headers, body) = call(&json_app, req).await;
+        assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{coding}");
+        assert_eq!(headers["accept-encoding"], "identity", "{coding}");
+        assert_eq!(headers["accept-post"], "application/json", "{coding}");
+        assert_eq!(
+            problem(&body),
+            json!({
+                "type": format!("{BASE}unsupported-media-type"),
+                "title": "Unsupported Media Type",
+                "status": 415,
+                "detail": "This request body is validated as sent: send it without a Content-Encoding.",
+                "accepted_media_types": ["application/json"],
+            }),
+            "{coding}"
+        );
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 0);
+    let mut identity = post_json(r#"{"title":"x"}"#);
+    identity
+        .headers_mut()
+        .insert("content-encoding", "identity".parse().unwrap());
+    let (status, headers, _) = call(&json_app, identity).await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert!(headers.get("accept-encoding").is_none());
+
+    let (raw, raw_calls) = app(ValidateRequestLayer::builder()
+        .route(
+            Method::POST,
+            "/v2/posts",
+            Rule::new().content_type("application/octet-stream"),
+        )
+        .build()
+        .unwrap());
+    let mut req = json_request(
+        Method::POST,
+        "/v2/posts",
+        "application/octet-stream",
+        gzip_of_braces,
+    );
+    req.headers_mut()
+        .insert("content-encoding", "gzip".parse().unwrap());
+    let (status, _, body) = call(&raw, req).await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(&body[..], gzip_of_braces);
+    assert_eq!(raw_calls.load(Ordering::SeqCst), 1);
+}
+
 #[tokio::test]
 async fn route_templates_match_through_matched_path_and_other_routes_pass() {
     let (app, calls) = app(validate());

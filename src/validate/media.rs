@@ -4,7 +4,7 @@
 use std::borrow::Cow;
 
 use http::HeaderMap;
-use http::header::CONTENT_TYPE;
+use http::header::{CONTENT_ENCODING, CONTENT_TYPE};
 
 use super::MediaTypeRefusal as MediaRefusal;
 
@@ -120,6 +120,27 @@ pub(crate) fn check(
     accepted: &[String],
     json: bool,
 ) -> Result<(), MediaRefusal> {
+    check_type(headers, accepted, json)?;
+    // A JSON body is parsed as it arrives: one in a content coding (`gzip`) cannot be, and
+    // would be refused as "not JSON" (RFC 9110 section 15.5.16: a coding is a 415).
+    if json && encoded(headers) {
+        return Err(MediaRefusal::ContentEncoding);
+    }
+    Ok(())
+}
+
+/// Whether `Content-Encoding` names a coding other than `identity`.
+fn encoded(headers: &HeaderMap) -> bool {
+    headers.get_all(CONTENT_ENCODING).iter().any(|value| {
+        value.as_bytes().split(|&b| b == b',').any(|coding| {
+            let coding = coding.trim_ascii();
+            !coding.is_empty() && !coding.eq_ignore_ascii_case(b"identity")
+        })
+    })
+}
+
+/// [`check`] of the `Content-Type` alone.
+fn check_type(headers: &HeaderMap, accepted: &[String], json: bool) -> Result<(), MediaRefusal> {
     let mut values = headers.get_all(CONTENT_TYPE).iter();
     let value = values.next().ok_or(MediaRefusal::Missing)?;
     if values.next().is_some() {

@@ -20,6 +20,10 @@ pub enum MediaTypeRefusal {
     NotAccepted,
     /// A JSON body declared in a charset other than UTF-8 (RFC 8259 section 8.1).
     Charset,
+    /// A JSON body in a content coding (`Content-Encoding: gzip`): it is validated as sent,
+    /// so it must be sent without one. The problem carries `Accept-Encoding: identity` (RFC
+    /// 9110 section 15.5.16).
+    ContentEncoding,
 }
 
 /// One way a JSON body breaks its schema: where ([RFC 6901] JSON Pointer into the body, `""`
@@ -152,6 +156,11 @@ impl Rejection for ValidationError {
                     MediaTypeRefusal::Charset => {
                         "A JSON body must be UTF-8: send charset=utf-8 or no charset.".to_owned()
                     }
+                    MediaTypeRefusal::ContentEncoding => {
+                        "This request body is validated as sent: send it without a \
+                         Content-Encoding."
+                            .to_owned()
+                    }
                 };
                 let mut problem = problem
                     .with_detail(detail)
@@ -163,6 +172,12 @@ impl Rejection for ValidationError {
                 };
                 if let (Some(name), Ok(value)) = (header, HeaderValue::from_str(&list)) {
                     problem = problem.with_header(name, value);
+                }
+                if *refusal == MediaTypeRefusal::ContentEncoding {
+                    problem = problem.with_header(
+                        http::header::ACCEPT_ENCODING,
+                        HeaderValue::from_static("identity"),
+                    );
                 }
                 problem
             }
