@@ -769,10 +769,64 @@ async fn kid_junk_is_an_unknown_key_never_echoed() {
     let token = rs_with_header(&json!({"alg": "RS256", "kid": "main"}));
     assert_eq!(assert_accepted(&main, &token).await["key_id"], "main");
 
-    // Keys configured without kids: a token that names one is refused as naming an unknown key
-    // (strict; `with_kid` on the key accepts it).
+    // A key configured without a kid verifies a token whatever kid it names (a kid is a hint,
+    // RFC 7515 section 4.1.4; jwt-authorizer's `protected_with_jwt` and jsonwebtoken's single
+    // key accept it too); the signature still has to be that key's.
     let token = rs_with_header(&json!({"alg": "RS256", "kid": "rsa-1"}));
-    assert_refused(&kidless, &token, UNKNOWN_KID).await;
+    assert_eq!(assert_accepted(&kidless, &token).await["key_id"], "rsa-1");
+    let forged = with_signature(&token, &[0u8; 256]);
+    assert_refused(&kidless, &forged, BAD_SIGNATURE).await;
+    // Beside keys that have kids, a kid none has goes to the kid-less ones only.
+    let mixed = app(builder()
+        .key(
+            JwtKey::ec_pem(Algorithm::ES256, EC_PUBLIC)
+                .unwrap()
+                .with_kid("ec-1"),
+        )
+        .key(JwtKey::rsa_pem(Algorithm::RS256, PUBLIC).unwrap())
+        .algorithms([Algorithm::RS256, Algorithm::ES256])
+        .build()
+        .unwrap());
+    assert_accepted(&mixed, &token).await;
+    let es_named_other = sign_raw(
+        br#"{"alg":"ES256","kid":"ec-2"}"#,
+        claims().to_string().as_bytes(),
+        &ec_private(),
+        Alg::ES256,
+    );
+    assert_refused(&mixed, &es_named_other, NO_KEY).await;
+}
+
+/// RFC 7517 section 4.5: keys may share a kid when their types differ. Every key with the
+/// token's kid that fits its algorithm is tried, not only the first configured.
+#[tokio::test]
+async fn keys_sharing_a_kid_are_each_tried() {
+    let shared = app(builder()
+        .key(
+            JwtKey::rsa_pem(Algorithm::RS256, PUBLIC)
+                .unwrap()
+                .with_kid("k1"),
+        )
+        .key(
+            JwtKey::ec_pem(Algorithm::ES256, EC_PUBLIC)
+                .unwrap()
+                .with_kid("k1"),
+        )
+        .algorithms([Algorithm::RS256, Algorithm::ES256])
+        .build()
+        .unwrap());
+    let es = sign_raw(
+        br#"{"alg":"ES256","kid":"k1"}"#,
+        claims().to_string().as_bytes(),
+        &ec_private(),
+        Alg::ES256,
+    );
+    assert_eq!(assert_accepted(&shared, &es).await["key_id"], "k1");
+    let rs = rs_with_header(&json!({"alg": "RS256", "kid": "k1"}));
+    assert_eq!(assert_accepted(&shared, &rs).await["key_id"], "k1");
+    // Another kid is still unknown: no kid-less key to fall back on.
+    let other = rs_with_header(&json!({"alg": "RS256", "kid": "k2"}));
+    assert_refused(&shared, &other, UNKNOWN_KID).await;
 }
 
 // ---------------------------------------------------------------------------------------------

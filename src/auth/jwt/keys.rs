@@ -282,11 +282,14 @@ impl JwtKey {
     }
 }
 
-/// A set of verification keys, by `kid`.
+/// A set of verification keys, by `kid`: several keys may share one (RFC 7517 section 4.5:
+/// keys of different types, an RSA and an EC key during a migration).
 #[derive(Debug, Default)]
 pub(super) struct KeySet {
     keys: Vec<Arc<JwtKey>>,
-    by_kid: HashMap<Box<str>, usize>,
+    by_kid: HashMap<Box<str>, Vec<usize>>,
+    /// Whether a key has no kid: it is tried for a token whose kid no key has.
+    kidless: bool,
 }
 
 /// What a key set has for a token.
@@ -298,15 +301,17 @@ pub(super) enum Selection<'a> {
 
 impl KeySet {
     pub(super) fn new(keys: Vec<JwtKey>) -> Self {
-        let mut by_kid = HashMap::new();
+        let mut by_kid: HashMap<Box<str>, Vec<usize>> = HashMap::new();
         for (i, key) in keys.iter().enumerate() {
             if let Some(kid) = &key.kid {
-                by_kid.entry(kid.clone()).or_insert(i);
+                by_kid.entry(kid.clone()).or_default().push(i);
             }
         }
+        let kidless = keys.iter().any(|k| k.kid.is_none());
         Self {
             keys: keys.into_iter().map(Arc::new).collect(),
             by_kid,
+            kidless,
         }
     }
 
@@ -342,26 +347,29 @@ impl KeySet {
         self.keys.iter().filter_map(|k| k.kid.as_deref())
     }
 
+    /// The keys to try for a token of `alg` naming `kid`: the keys with that kid which fit the
+    /// algorithm; for a kid no key has, the keys without a kid (a kid is a hint, RFC 7515
+    /// section 4.1.4: a key configured without one verifies whatever kid a token names, as
+    /// `jsonwebtoken` and jwt-authorizer have it); without a kid, every key that fits.
     pub(super) fn select(&self, kid: Option<&str>, alg: Algorithm) -> Selection<'_> {
-        match kid {
+        fn fitting<'a>(
+            keys: impl Iterator<Item = &'a Arc<JwtKey>>,
+            alg: Algorithm,
+        ) -> Vec<&'a JwtKey> {
+            keys.map(|k| &**k).filter(|k| k.fits(alg)).collect()
+        }
+        let keys = match kid {
             Some(kid) => match self.by_kid.get(kid) {
-                Some(&i) if self.keys[i].fits(alg) => Selection::Keys(vec![&*self.keys[i]]),
-                Some(_) => Selection::NoKey,
-                None => Selection::UnknownKid,
+                Some(named) => fitting(named.iter().map(|&i| &self.keys[i]), alg),
+                None if self.kidless => fitting(self.keys.iter().filter(|k| k.kid.is_none()), alg),
+                None => return Selection::UnknownKid,
             },
-            None => {
-                let keys: Vec<&JwtKey> = self
-                    .keys
-                    .iter()
-                    .map(|k| &**k)
-                    .filter(|k| k.fits(alg))
-                    .collect();
-                if keys.is_empty() {
-                    Selection::NoKey
-                } else {
-                    Selection::Keys(keys)
-                }
-            }
+            None => fitting(self.keys.iter(), alg),
+        };
+        if keys.is_empty() {
+            Selection::NoKey
+        } else {
+            Selection::Keys(keys)
         }
     }
 }

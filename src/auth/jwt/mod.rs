@@ -222,9 +222,11 @@ struct Config {
 ///    ([RFC 9068](https://www.rfc-editor.org/rfc/rfc9068)) by default, so that a logout token
 ///    or a security event token signed with the same keys is not taken for an access token
 ///    ([RFC 8725 section 3.11](https://www.rfc-editor.org/rfc/rfc8725#section-3.11));
-/// 3. the key: by `kid` (an unknown `kid` makes a remote key set refresh, at most once per
-///    cool-down), else every configured key of the token's algorithm; the key's own algorithm
-///    must be the token's;
+/// 3. the key: by `kid`, every key with that kid (keys of different types may share one),
+///    or for a kid no key has, the keys configured without a kid (a kid is a hint); without
+///    a kid, every configured key of the token's algorithm. A kid that no key has, with no
+///    kid-less key to try, makes a remote key set refresh (at most once per cool-down). The
+///    key's own algorithm must be the token's;
 /// 4. the signature, by `jsonwebtoken`;
 /// 5. the claims: `exp` (required by default) and `nbf` as numbers, with the configured leeway;
 ///    `iat`, when present, a number (it is not compared with the clock);
