@@ -743,6 +743,54 @@ async fn permissive_mirrors_requested_headers_and_varies_on_them() {
     assert_all(run(&CorsLayer::permissive(), &probes).await);
 }
 
+/// jub0bs/cors "credentialed all req headers" and tower-http's `AllowHeaders::mirror_request`
+/// with credentials: mirroring the requested headers is allowed with credentials (unlike `*`,
+/// which Fetch does not honour there), and covers `Authorization`.
+#[tokio::test]
+async fn mirrored_request_headers_with_credentials() {
+    let layer = CorsLayer::builder()
+        .allow_origin(LOCAL)
+        .allow_credentials(true)
+        .allow_methods([Method::GET, Method::PUT])
+        .mirror_request_headers(true)
+        .build()
+        .expect("mirroring is allowed with credentials");
+    let probes = [
+        Probe {
+            name: "preflight mirrors ACRH with credentials",
+            method: "OPTIONS",
+            headers: &[
+                (O, LOCAL),
+                (ACRM, "PUT"),
+                (ACRH, "authorization,bar,baz,foo"),
+            ],
+            status: 204,
+            handler: false,
+            cors: &[
+                (ACAO, LOCAL),
+                (ACAC, "true"),
+                (ACAM, "GET, PUT"),
+                (ACAH, "authorization,bar,baz,foo"),
+                (VARY, VARY_PREFLIGHT),
+            ],
+        },
+        Probe {
+            name: "preflight without ACRH: no ACAH",
+            method: "OPTIONS",
+            headers: &[(O, LOCAL), (ACRM, "PUT")],
+            status: 204,
+            handler: false,
+            cors: &[
+                (ACAO, LOCAL),
+                (ACAC, "true"),
+                (ACAM, "GET, PUT"),
+                (VARY, VARY_PREFLIGHT),
+            ],
+        },
+    ];
+    assert_all(run(&layer, &probes).await);
+}
+
 #[tokio::test]
 async fn private_network_access_table() {
     let layer = CorsLayer::builder()

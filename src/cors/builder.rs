@@ -31,6 +31,7 @@ pub struct CorsBuilder {
     max_age: Option<Duration>,
     private_network: bool,
     reject_disallowed: bool,
+    mirror_headers: bool,
 }
 
 impl Default for CorsBuilder {
@@ -50,6 +51,7 @@ impl Default for CorsBuilder {
             max_age: None,
             private_network: false,
             reject_disallowed: false,
+            mirror_headers: false,
         }
     }
 }
@@ -163,6 +165,17 @@ impl CorsBuilder {
         I::Item: Into<String>,
     {
         self.headers = headers.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Preflights allow the request headers the browser asks for: its
+    /// `Access-Control-Request-Headers`, every line of it, mirrored in
+    /// `Access-Control-Allow-Headers` (default off). Unlike `*` it covers `Authorization`, and
+    /// it is allowed with credentials (as tower-http's `AllowHeaders::mirror_request`): for an
+    /// API that accepts whatever headers its own pages send, from the origins it allows. A
+    /// preflight without that header gets the [`allow_headers`](Self::allow_headers) list.
+    pub fn mirror_request_headers(mut self, on: bool) -> Self {
+        self.mirror_headers = on;
         self
     }
 
@@ -281,7 +294,7 @@ impl CorsBuilder {
                 max_age: self
                     .max_age
                     .map(|d| HeaderValue::from(d.as_secs().min(MAX_AGE_CAP))),
-                mirror_headers: false,
+                mirror_headers: self.mirror_headers,
                 private_network: self.private_network,
                 reject_disallowed: self.reject_disallowed,
                 vary: vary_actual(),

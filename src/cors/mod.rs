@@ -53,7 +53,9 @@
 //!   matches the `http://example.com` a browser sends; see [`CorsBuilder::allow_origin`].
 //! - **Preflights** — `OPTIONS` *with* `Access-Control-Request-Method` — are answered `204`
 //!   right here, without running the inner service: they need no credentials and use no rate
-//!   limit. A plain `OPTIONS` goes to the inner service.
+//!   limit. A plain `OPTIONS` goes to the inner service. The allowed request headers are a list
+//!   ([`CorsBuilder::allow_headers`]), or the ones the browser asks for
+//!   ([`CorsBuilder::mirror_request_headers`], which works with credentials where `*` does not).
 //! - **`Vary`** gets `Origin` (and the request-method/headers on preflights) merged into what is
 //!   there, never duplicated when layers stack.
 //! - **Exposed headers** default to the crate's own ([`DEFAULT_EXPOSE_HEADERS`]): the request
