@@ -256,6 +256,7 @@ impl Guard for ScopeLayer {
                 let forbidden = Forbidden {
                     detail: Arc::clone(&config.detail),
                     required: config.required.clone(),
+                    roles: matches!(config.kind, Kind::Roles),
                     challenge: if p.method().is_bearer() {
                         config.bearer_challenge.clone()
                     } else {

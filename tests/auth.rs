@@ -349,13 +349,18 @@ fn scoped(required: ScopeLayer) -> Router {
         .layer(AuthLayer::new(ApiKeyAuth::new(store())).allow_anonymous(true))
 }
 
-fn forbidden(detail: &str) -> Value {
-    json!({
+/// The `403` problem: the detail, and to any principal (not only a Bearer one, which also gets
+/// the RFC 6750 challenge) the error code and what is needed (`scope`, or `roles`).
+fn forbidden(detail: &str, needed: (&str, &str)) -> Value {
+    let mut problem = json!({
         "type": "https://docs.rs/tower-shield/latest/tower_shield/problem/index.html#insufficient-scope",
         "title": "Forbidden",
         "status": 403,
         "detail": detail,
-    })
+        "error": "insufficient_scope",
+    });
+    problem[needed.0] = json!(needed.1);
+    problem
 }
 
 #[tokio::test]
@@ -368,7 +373,10 @@ async fn scopes_all_of_and_any_of() {
     assert!(!headers.contains_key("www-authenticate"));
     assert_eq!(
         problem(&body),
-        forbidden("This request needs every scope of: read:posts delete:posts.")
+        forbidden(
+            "This request needs every scope of: read:posts delete:posts.",
+            ("scope", "read:posts delete:posts")
+        )
     );
     let (status, _, body) = call(&app, get_with("/posts", "x-api-key", PREMIUM.as_bytes())).await;
     assert_eq!((status, &body[..]), (StatusCode::OK, &b"[]"[..]));
@@ -381,7 +389,10 @@ async fn scopes_all_of_and_any_of() {
     let (_, _, body) = call(&app, get_with("/posts", "x-api-key", DEMO.as_bytes())).await;
     assert_eq!(
         problem(&body),
-        forbidden("This request needs the scope delete:posts.")
+        forbidden(
+            "This request needs the scope delete:posts.",
+            ("scope", "delete:posts")
+        )
     );
 }
 
@@ -434,7 +445,7 @@ async fn roles() {
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert_eq!(
         problem(&body),
-        forbidden("This request needs the role root.")
+        forbidden("This request needs the role root.", ("roles", "root"))
     );
 }
 

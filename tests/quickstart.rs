@@ -333,9 +333,12 @@ async fn scopes_per_route() {
     };
     let res = post(JANE).await;
     assert_eq!(res.status, 403);
+    // Basic is no Bearer scheme: no RFC 6750 challenge, the same answer in the problem.
     assert_eq!(res.header("www-authenticate"), None);
     let body: Value = serde_json::from_slice(&res.body).unwrap();
     assert_eq!(body["detail"], "This request needs the scope write:posts.");
+    assert_eq!(body["error"], "insufficient_scope");
+    assert_eq!(body["scope"], "write:posts");
 
     let res = post(KEY).await;
     assert_eq!(res.status, 201);

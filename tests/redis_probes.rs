@@ -273,6 +273,55 @@ async fn a_hybrid_store_spends_only_its_lease_while_redis_is_down() {
     );
 }
 
+/// Redis hung (`CLIENT PAUSE`: no reply, no reset), and many requests on one spent key at once:
+/// each waits at most the store's timeout, the queue for the key's lease included. Before, each
+/// waited for the ones ahead of it to time out in turn, then its own call: the twentieth, twenty
+/// timeouts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_redis_bounds_every_waiting_request_by_one_timeout() {
+    let server = RedisServer::start();
+    let redis = RedisStore::builder(server.url())
+        .prefix("p:")
+        .timeout(Duration::from_millis(100))
+        .build()
+        .unwrap();
+    let hybrid = HybridStore::builder(redis)
+        .lease(1)
+        .lease_fraction(1)
+        .build();
+    let rule = rule(Algorithm::TokenBucket, Quota::per_hour(1000));
+    let c = check("hung", b"hot", rule, 1);
+    // The first lease, spent.
+    assert!(
+        try_decide(&hybrid, std::slice::from_ref(&c))
+            .await
+            .unwrap()
+            .verdicts[0]
+            .allowed
+    );
+    server.cli(&["CLIENT", "PAUSE", "3000", "ALL"]);
+    let started = std::time::Instant::now();
+    let waits: Vec<_> = (0..20)
+        .map(|_| {
+            let hybrid = hybrid.clone();
+            tokio::spawn(async move {
+                let c = check("hung", b"hot", rule, 1);
+                let began = std::time::Instant::now();
+                let err = try_decide(&hybrid, std::slice::from_ref(&c))
+                    .await
+                    .expect_err("Redis does not answer");
+                (err.kind(), began.elapsed())
+            })
+        })
+        .collect();
+    for wait in waits {
+        let (kind, took) = wait.await.unwrap();
+        assert_eq!(kind, StoreErrorKind::Timeout);
+        assert!(took < Duration::from_millis(1_000), "waited {took:?}");
+    }
+    assert!(started.elapsed() < Duration::from_millis(1_500));
+}
+
 #[tokio::test]
 async fn remember_with_a_zero_or_huge_ttl() {
     let server = RedisServer::start();

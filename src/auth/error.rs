@@ -219,12 +219,16 @@ impl Rejection for AuthError {
 }
 
 /// A request whose principal lacks a scope or role a [`ScopeLayer`](crate::scope::ScopeLayer)
-/// requires: `403 Forbidden`; for a Bearer principal with
-/// `WWW-Authenticate: Bearer error="insufficient_scope", scope="..."` (RFC 6750 section 3.1).
+/// requires: `403 Forbidden`, whose problem says so to any principal in two extension members,
+/// `"error": "insufficient_scope"` and what is needed (`"scope"`, or `"roles"`, space-separated);
+/// for a Bearer principal also with `WWW-Authenticate: Bearer error="insufficient_scope",
+/// scope="..."` (RFC 6750 section 3.1; an API key or Basic client gets no Bearer challenge).
 #[derive(Clone, Debug)]
 pub struct Forbidden {
     pub(crate) detail: Arc<str>,
     pub(crate) required: Scopes,
+    /// Whether `required` are roles rather than scopes.
+    pub(crate) roles: bool,
     pub(crate) challenge: Option<HeaderValue>,
 }
 
@@ -238,8 +242,11 @@ impl Forbidden {
 
 impl Rejection for Forbidden {
     fn problem(&self) -> Problem {
-        let mut problem =
-            Problem::of(ProblemType::InsufficientScope).with_detail(self.detail.to_string());
+        let needed = if self.roles { "roles" } else { "scope" };
+        let mut problem = Problem::of(ProblemType::InsufficientScope)
+            .with_detail(self.detail.to_string())
+            .with_extension("error", "insufficient_scope")
+            .with_extension(needed, self.required.to_string());
         if let Some(challenge) = &self.challenge {
             problem = problem.with_header(WWW_AUTHENTICATE, challenge.clone());
         }

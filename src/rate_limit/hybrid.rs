@@ -594,7 +594,17 @@ impl Store for HybridStore {
                 cost: c.cost,
             })
             .collect();
-        Answer::later(self.clone().decide_later(items, owned, short))
+        // The whole wait is bounded by the store's timeout, the queue for the counter's lock
+        // included: with Redis hung, requests queued on one key each waiting their own call's
+        // timeout in turn would wait longer the further back they are.
+        let timeout = inner.redis.timeout();
+        let later = self.clone().decide_later(items, owned, short);
+        Answer::later(async move {
+            match tokio::time::timeout(timeout, later).await {
+                Ok(decision) => decision,
+                Err(_) => Err(StoreError::timeout()),
+            }
+        })
     }
 
     /// Forgets the counter in Redis (`DEL`), and this instance's lease of it or remembered
