@@ -604,6 +604,39 @@ async fn a_hybrid_store_with_a_small_limit_decides_every_request_in_redis_exactl
     assert!((719..=720).contains(&retry), "{retry}");
 }
 
+/// A refusal the hybrid store remembers for one limit (global), beside a limit whose key this
+/// instance holds no lease for yet (a new client's IP): the 429 is the global limit's, with its
+/// `Retry-After`, not a refusal without a wait charged to the per-IP limit.
+#[tokio::test]
+async fn a_remembered_refusal_beside_a_new_key_names_its_limit_and_wait() {
+    let (url, _server) = shared_or_start();
+    let redis = RedisStore::builder(&url)
+        .prefix(unique_prefix("hybrid-two"))
+        .build()
+        .unwrap();
+    let app = Router::new().route("/", get(|| async { "ok" })).layer(
+        RateLimitLayer::builder()
+            .store(HybridStore::builder(redis).build())
+            .limit(Limit::new("global", Quota::per_hour(2)).key(KeyBy::global()))
+            .limit(Limit::new("per-ip", Quota::per_hour(100)).key(KeyBy::ip()))
+            .build()
+            .unwrap(),
+    );
+    for _ in 0..2 {
+        assert_eq!(call(&app, from("192.0.2.1")).await.0, StatusCode::OK);
+    }
+    let (status, h, _) = call(&app, from("192.0.2.1")).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(h["retry-after"], "1800");
+    let (status, h, body) = call(&app, from("192.0.2.2")).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    let retry: u64 = h["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1799..=1800).contains(&retry), "{retry}");
+    assert_eq!(h["x-ratelimit-limit"], "2");
+    let problem: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(problem["limit"], "global", "{problem}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_local_fallback_limits_in_memory_while_redis_is_down_and_goes_back_by_itself() {
     use tower::ServiceExt;

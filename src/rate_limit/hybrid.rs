@@ -281,12 +281,16 @@ impl Inner {
                 .get_mut(slot(item.digest))
                 .and_then(|m| m.get_mut(&item.digest))
             else {
-                // Only a short check has no lease, and a short request is not decided here.
+                // A short check without a lease, beside a blocked one (a short request with
+                // none blocked was not decided here): the request is refused for the blocked
+                // check, and this one neither refuses it nor spends. Not marked refused: a
+                // refusal without a wait would be taken for the one that binds, and its 429
+                // would lose the blocked check's `Retry-After` and name the wrong limit.
                 verdicts.push(Verdict {
-                    allowed: item.cost == 0,
+                    allowed: true,
                     status: Status {
                         limit: item.rule.limit(),
-                        remaining: 0,
+                        remaining: item.rule.limit(),
                         reset_after: 0,
                         retry_after: None,
                         delay: 0,
