@@ -583,6 +583,28 @@ async fn the_leaky_bucket_delays_requests_to_the_drain_rate() {
     );
 }
 
+/// Shadow mode counts and reports but never acts: a leaky bucket in shadow mode delays no
+/// request (a real one would delay those within the queue, and refuse the rest).
+#[tokio::test(start_paused = true)]
+async fn a_leaky_bucket_in_shadow_mode_delays_nothing() {
+    let clock = clock();
+    let app = app(builder(&clock)
+        .limit(
+            Limit::new("queue", Quota::per_second(1)).algorithm(Algorithm::LeakyBucket {
+                max_wait: Duration::from_secs(2),
+            }),
+        )
+        .shadow(true)
+        .build()
+        .unwrap());
+    let start = tokio::time::Instant::now();
+    for _ in 0..4 {
+        let (status, _, _) = call(&app, from("192.0.2.1", "/posts")).await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    assert_eq!(start.elapsed(), Duration::ZERO);
+}
+
 #[test]
 fn eight_tasks_on_one_key_get_exactly_the_quota() {
     let rt = tokio::runtime::Builder::new_multi_thread()

@@ -288,7 +288,9 @@ impl Config {
                 .map(|v| v.status.delay)
                 .max()
                 .unwrap_or(0);
-            return if delay > 0 {
+            // Shadow mode never acts on a decision: a leaky bucket's wait is not served
+            // either (it would slow the requests within the limit, and only those).
+            return if delay > 0 && !self.shadow {
                 delaying(req, delay, report)
             } else {
                 guard::Decision::Pass(report)
