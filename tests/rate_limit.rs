@@ -255,6 +255,28 @@ async fn ietf_headers_alone() {
     assert_eq!(h["ratelimit"], r#""minute";r=9;t=45"#);
 }
 
+/// A token bucket's policy window is its quota's: `per_second(3)` is 3 per second (`w=1`),
+/// though its refill interval, rounded up to the microsecond, times 3 passes a second; a burst
+/// of 20 at 2 per second fills in 10 s; 7 per minute is a 60 s window.
+#[tokio::test]
+async fn token_bucket_policy_windows_are_the_quotas() {
+    for (quota, policy) in [
+        (Quota::per_second(3), r#""q";q=3;w=1"#),
+        (Quota::per_minute(7), r#""q";q=7;w=60"#),
+        (Quota::per_hour(7), r#""q";q=7;w=3600"#),
+        (Quota::per_second(2).burst(20), r#""q";q=20;w=10"#),
+    ] {
+        let clock = clock();
+        let app = app(builder(&clock)
+            .limit(Limit::new("q", quota))
+            .headers(HeaderStyle::Ietf)
+            .build()
+            .unwrap());
+        let (_, h, _) = call(&app, from("192.0.2.1", "/posts")).await;
+        assert_eq!(h["ratelimit-policy"], policy, "{quota}");
+    }
+}
+
 #[tokio::test]
 async fn costs_weigh_requests() {
     let clock = clock();

@@ -267,7 +267,19 @@ impl Limit {
                 limit: name.clone(),
                 error,
             })?;
-            let window = rule.window().div_ceil(super::algorithm::MICROS_PER_SEC);
+            // The quota's own window: for a token bucket `capacity * period / limit`, exactly
+            // (its refill interval is rounded up to the microsecond, so `interval * capacity`
+            // can pass a whole second: `per_second(3)` would say `w=2`).
+            let window_us = match self.algorithm {
+                Algorithm::TokenBucket => {
+                    let exact = u128::from(quota.period_us())
+                        * u128::from(quota.burst_size())
+                        / u128::from(quota.limit().max(1));
+                    u64::try_from(exact).unwrap_or(u64::MAX)
+                }
+                _ => rule.window(),
+            };
+            let window = window_us.div_ceil(super::algorithm::MICROS_PER_SEC);
             let policy = format!("\"{name}\";q={};w={window}", rule.limit());
             Ok::<_, ConfigError>(Variant {
                 tier,
