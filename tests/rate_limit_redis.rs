@@ -668,16 +668,22 @@ async fn a_local_fallback_limits_in_memory_while_redis_is_down_and_goes_back_by_
                 .build()
                 .unwrap(),
         );
-    // (status, remaining, decided by (response extension), decided by (as the handler saw it))
+    // (status, "limit/remaining", decided by (response extension), decided by (as the
+    // handler saw it)): in memory the limit reported is this instance's share, which the
+    // counts are of.
     let call = |app: Router| async move {
         let res = tokio::time::timeout(Duration::from_secs(5), app.oneshot(from("192.0.2.1")))
             .await
             .expect("no hang")
             .unwrap();
-        let remaining = res
-            .headers()
-            .get("x-ratelimit-remaining")
-            .map(|v| v.to_str().unwrap().to_owned());
+        let header = |name: &str| {
+            res.headers()
+                .get(name)
+                .map(|v| v.to_str().unwrap().to_owned())
+        };
+        let remaining = header("x-ratelimit-limit")
+            .zip(header("x-ratelimit-remaining"))
+            .map(|(limit, remaining)| format!("{limit}/{remaining}"));
         let by = res.extensions().get::<DecidedBy>().copied();
         let status = res.status();
         let body = http_body_util::BodyExt::collect(res.into_body())
@@ -699,13 +705,13 @@ async fn a_local_fallback_limits_in_memory_while_redis_is_down_and_goes_back_by_
             "remote".to_owned(),
         )
     };
-    assert_eq!(call(app.clone()).await, remote("9"));
-    assert_eq!(call(app.clone()).await, remote("8"));
+    assert_eq!(call(app.clone()).await, remote("10/9"));
+    assert_eq!(call(app.clone()).await, remote("10/8"));
 
     server.kill();
     // In memory from the first failure on: 10 / 2 = 5 per hour, counted from zero, exactly,
     // probes included (a failed probe is decided in memory too).
-    for remaining in ["4", "3", "2", "1", "0"] {
+    for remaining in ["5/4", "5/3", "5/2", "5/1", "5/0"] {
         assert_eq!(
             call(app.clone()).await,
             (
@@ -722,7 +728,7 @@ async fn a_local_fallback_limits_in_memory_while_redis_is_down_and_goes_back_by_
             (status, remaining.as_deref(), by),
             (
                 StatusCode::TOO_MANY_REQUESTS,
-                Some("0"),
+                Some("5/0"),
                 Some(DecidedBy::Local)
             )
         );
@@ -743,6 +749,6 @@ async fn a_local_fallback_limits_in_memory_while_redis_is_down_and_goes_back_by_
         assert_eq!(answer.0, StatusCode::TOO_MANY_REQUESTS);
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!(back, Some(remote("9")));
-    assert_eq!(call(app.clone()).await, remote("8"));
+    assert_eq!(back, Some(remote("10/9")));
+    assert_eq!(call(app.clone()).await, remote("10/8"));
 }

@@ -102,7 +102,13 @@ impl Config {
                 .now
                 .saturating_add(b.reset_after)
                 .div_ceil(MICROS_PER_SEC);
-            (b.variant.limit_header.clone(), b.remaining, reset)
+            // The limit the counts are of: this instance's share under the local fallback.
+            let limit = if b.decided_limit == b.variant.rule.limit() {
+                b.variant.limit_header.clone()
+            } else {
+                number(b.decided_limit)
+            };
+            (limit, b.remaining, reset)
         });
         let ietf = if matches!(self.headers, HeaderStyle::Ietf | HeaderStyle::Both) {
             self.ietf(plan, decision)

@@ -107,6 +107,9 @@ pub(super) struct Binding<'a> {
     pub(super) limit: &'a Compiled,
     pub(super) variant: &'a Variant,
     pub(super) allowed: bool,
+    /// The limit the store decided with: the configured one, or this instance's share of it
+    /// when the local fallback decided.
+    pub(super) decided_limit: u64,
     pub(super) remaining: u64,
     pub(super) reset_after: u64,
     pub(super) retry_after: Option<u64>,
@@ -390,6 +393,7 @@ impl Config {
                 limit,
                 variant,
                 allowed: verdict.allowed,
+                decided_limit: s.limit,
                 remaining: s.remaining,
                 reset_after: s.reset_after,
                 retry_after: if verdict.allowed { None } else { s.retry_after },
