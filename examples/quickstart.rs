@@ -8,19 +8,22 @@
 //!    `default-src 'none'` CSP, `Referrer-Policy`; `Server` and `X-Powered-By` removed.
 //! 3. `ErrorHygieneLayer`: a handler's 5xx body or panic becomes a generic problem with the
 //!    request id (the original logged, never sent).
-//! 4. `CorsLayer`: `https://frontend.example.com`, `https://*.example.com` and the origins in
+//! 4. `IpFilterLayer`: the addresses and networks of `QUICKSTART_DENY_IPS` (comma-separated)
+//!    get a `403`; everyone else passes.
+//! 5. `CorsLayer`: `https://frontend.example.com`, `https://*.example.com` and the origins in
 //!    `ALLOWED_ORIGINS` (comma-separated), with credentials; preflights answered here.
-//! 5. `VersioningLayer`: `/v2/...` (or `API-Version: 2`, or
+//! 6. `VersioningLayer`: `/v2/...` (or `API-Version: 2`, or
 //!    `Accept: application/vnd.example.v2+json`, default 2), `/v1/...` deprecated until its
 //!    sunset on 2027-06-30, `/v0/...` gone, anything else a 400.
-//! 6. `AuthLayer`: an API key (`X-API-Key`), then a Bearer JWT (RS256, verified with
+//! 7. `AuthLayer`: an API key (`X-API-Key`), then a Bearer JWT (RS256, verified with
 //!    `examples/keys/jwt_public.pem`), then HTTP Basic. A request without any credential goes on
 //!    as the anonymous principal; a bad credential is a 401.
-//! 7. `RateLimitLayer` on the in-memory store, keyed by principal (by client IP for the
-//!    anonymous one): per hour, anonymous 60, authenticated 1,000, premium 10,000; `/search`
-//!    also bursts of 20 at 2 per second. Every answer carries `X-RateLimit-Limit`,
-//!    `X-RateLimit-Remaining` and `X-RateLimit-Reset`; a 429 also `Retry-After`.
-//! 8. `ScopeLayer` per route: `read:posts`, `write:posts`, `delete:posts`; `POST /webhooks`
+//! 8. `RateLimitLayer` on the in-memory store, keyed by principal (by client IP for the
+//!    anonymous one): per hour, anonymous 60, authenticated 1,000, premium 10,000, internal
+//!    100,000; `/search` also bursts of 20 at 2 per second. Every answer that reaches it
+//!    carries `X-RateLimit-Limit`, `X-RateLimit-Remaining` and `X-RateLimit-Reset`; a 429 also
+//!    `Retry-After`.
+//! 9. `ScopeLayer` per route: `read:posts`, `write:posts`, `delete:posts`; `POST /webhooks`
 //!    verified by a `SignatureLayer` (Standard Webhooks, `QUICKSTART_WEBHOOK_SECRET`).
 //!
 //! The server stores SHA-256 digests of the API keys and an Argon2id hash of the Basic
@@ -793,7 +796,18 @@ pub fn banner(
     } else {
         "Credentials: from the environment (QUICKSTART_*).\n".to_owned()
     };
-    let key = creds.api_key.as_deref().unwrap_or(DEMO_API_KEY);
+    // A key or password from the environment is a real secret: never printed, the command
+    // names the variable instead.
+    let key = if creds.api_key.is_some() {
+        "$QUICKSTART_API_KEY"
+    } else {
+        DEMO_API_KEY
+    };
+    let basic = if creds.basic_user == BASIC_USER && creds.basic_password.is_none() {
+        format!("{BASIC_USER}:{BASIC_PASSWORD}")
+    } else {
+        "\"$QUICKSTART_BASIC_USER:$QUICKSTART_BASIC_PASSWORD\"".to_owned()
+    };
     let metrics = if cfg!(feature = "metrics") {
         format!("Metrics (Prometheus text): curl -s {base}/metrics | grep tower_shield_\n")
     } else {
@@ -821,11 +835,11 @@ pub fn banner(
          Try:\n  \
            curl -i {base}/v2/health\n  \
            curl -i -H 'X-API-Key: {key}' {base}/v2/me\n  \
-           curl -i -u {BASIC_USER}:{BASIC_PASSWORD} {base}/v2/posts\n  \
+           curl -i -u {basic} {base}/v2/posts\n  \
            curl -i -H \"Authorization: Bearer $TOKEN\" {base}/v2/posts     # the demo token above\n  \
            curl -i -X POST -H 'X-API-Key: {key}' -H 'Content-Type: application/json' \\\n       \
                 -d '{{\"title\":\"Hi\"}}' {base}/v2/posts                # 201\n  \
-           curl -i -u {BASIC_USER}:{BASIC_PASSWORD} -X DELETE {base}/v2/posts/1      # 403: insufficient scope\n  \
+           curl -i -u {basic} -X DELETE {base}/v2/posts/1      # 403: insufficient scope\n  \
            curl -i {base}/v2/posts                                    # 401: no credentials\n  \
            curl -i -H 'X-API-Key: ak_live_wrong' {base}/v2/health     # 401: a bad key is never anonymous\n  \
            curl -i -H 'X-Request-Id: my-trace-123' {base}/v2/health   # a valid id is kept\n  \
@@ -847,8 +861,8 @@ pub fn banner(
          (at most 15 min, 15 min, 5 min); a 429 login-throttled before any hash:\n  \
            for i in $(seq 7); do curl -s -o /dev/null -w '%{{http_code}} ' -u jane:wrong {base}/v2/posts; done\n\
          {metrics}\
-         Limits per hour: anonymous 60 (per IP), authenticated 1000, premium 10000; \
-         /search: bursts of 20, 2 per second.\n\
+         Limits per hour: anonymous 60 (per IP), authenticated 1000, premium 10000, \
+         internal 100000; /search: bursts of 20, 2 per second.\n\
          Stop with Ctrl-C.\n",
         origins.join(", ")
     )

@@ -90,6 +90,28 @@ fn the_banner_shows_the_address_and_ready_curl_lines() {
     assert_eq!(quickstart::DEFAULT_ADDR, "127.0.0.1:3000");
 }
 
+/// Credentials given in the environment are real secrets: the banner's commands name the
+/// variables, never the values.
+#[test]
+fn the_banner_never_prints_credentials_from_the_environment() {
+    let mut creds = quickstart::Credentials::demo();
+    creds.api_key = Some("ak_live_a_real_secret_0000000000000".to_owned());
+    creds.basic_user = "ops".to_owned();
+    creds.basic_password = Some("a real password".to_owned());
+    let banner = quickstart::banner("127.0.0.1:3999".parse().unwrap(), &[], &creds, None);
+    assert!(!banner.contains("a_real_secret"), "{banner}");
+    assert!(!banner.contains("a real password"), "{banner}");
+    assert!(
+        banner
+            .contains("curl -i -H 'X-API-Key: $QUICKSTART_API_KEY' http://127.0.0.1:3999/v2/me\n")
+    );
+    assert!(banner.contains(
+        "curl -i -u \"$QUICKSTART_BASIC_USER:$QUICKSTART_BASIC_PASSWORD\" http://127.0.0.1:3999/v2/posts\n"
+    ));
+    assert!(banner.contains("Credentials: from the environment (QUICKSTART_*).\n"));
+    assert!(banner.contains("internal 100000"));
+}
+
 #[test]
 fn a_bad_allowed_origin_is_a_startup_error() {
     for bad in ["null", "https://*.com", "https://app.example.com/"] {

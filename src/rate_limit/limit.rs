@@ -272,8 +272,7 @@ impl Limit {
             // can pass a whole second: `per_second(3)` would say `w=2`).
             let window_us = match self.algorithm {
                 Algorithm::TokenBucket => {
-                    let exact = u128::from(quota.period_us())
-                        * u128::from(quota.burst_size())
+                    let exact = u128::from(quota.period_us()) * u128::from(quota.burst_size())
                         / u128::from(quota.limit().max(1));
                     u64::try_from(exact).unwrap_or(u64::MAX)
                 }
