@@ -584,8 +584,15 @@ async fn create_post(
         }
     };
     if new.title.trim().is_empty() {
+        // Beyond the schema (which counts characters, spaces too): the same problem, with an
+        // `errors` list as the schema's violations have.
         return rejector.reject(
-            Problem::of(ProblemType::ValidationFailed).with_detail("A post needs a title."),
+            Problem::of(ProblemType::ValidationFailed)
+                .with_detail("A post needs a title.")
+                .with_extension(
+                    "errors",
+                    serde_json::json!([{"pointer": "/title", "message": "is blank"}]),
+                ),
         );
     }
     let Ok(mut guard) = posts.0.lock() else {

@@ -523,6 +523,20 @@ async fn post_bodies_are_json_only_and_bounded() {
         .await
         .unwrap();
     assert_eq!(res.status(), 422);
+    // A title of spaces only fits the schema (1-200 characters) but is no title: a 422 with
+    // an `errors` list too.
+    let res = app
+        .clone()
+        .oneshot(post("application/json", br#"{"title":"   "}"#.to_vec()))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 422);
+    let body = json_of(res).await;
+    assert_eq!(body["detail"], "A post needs a title.");
+    assert_eq!(
+        body["errors"],
+        serde_json::json!([{"pointer": "/title", "message": "is blank"}])
+    );
     let res = app
         .clone()
         .oneshot(post("application/json", b"{\"title\":".to_vec()))
