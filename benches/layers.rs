@@ -66,7 +66,10 @@ fn json_api_headers() -> Vec<(HeaderName, HeaderValue)> {
             HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
         ),
         (REFERRER_POLICY, HeaderValue::from_static("no-referrer")),
-        (CACHE_CONTROL, HeaderValue::from_static("no-store")),
+        (
+            CACHE_CONTROL,
+            HeaderValue::from_static("no-store, no-cache, must-revalidate, private"),
+        ),
     ]
 }
 

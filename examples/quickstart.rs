@@ -4,7 +4,7 @@
 //!
 //! 1. `RequestIdLayer`: a valid incoming `X-Request-Id` is kept, anything else replaced by a
 //!    UUID v7; the id is on the response, in the logs and in every problem body.
-//! 2. `SecurityHeadersLayer::json_api()`: HSTS, nosniff, `Cache-Control: no-store`, a
+//! 2. `SecurityHeadersLayer::json_api()`: HSTS, nosniff, `Cache-Control: no-store, …`, a
 //!    `default-src 'none'` CSP, `Referrer-Policy`; `Server` and `X-Powered-By` removed.
 //! 3. `ErrorHygieneLayer`: a handler's 5xx body or panic becomes a generic problem with the
 //!    request id (the original logged, never sent).

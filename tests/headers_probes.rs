@@ -111,8 +111,12 @@ async fn presets_against_owasp_headers_add() {
     assert_eq!(
         ours(&json_api),
         [
-            // OWASP adds `max-age=0`, which `no-store` already implies for every cache.
-            ("cache-control", some("no-store")),
+            // The design seed's value; OWASP's is `no-store, max-age=0`, which `no-store`
+            // implies as well.
+            (
+                "cache-control",
+                some("no-store, no-cache, must-revalidate, private")
+            ),
             // OWASP sends it on every response; it is meant for logout responses.
             ("clear-site-data", None),
             // Stricter than OWASP for fetches (`'none'`); base-uri and form-action do not
@@ -142,7 +146,10 @@ async fn presets_against_owasp_headers_add() {
     assert_eq!(
         ours(&web_app),
         [
-            ("cache-control", some("no-store")),
+            (
+                "cache-control",
+                some("no-store, no-cache, must-revalidate, private")
+            ),
             ("clear-site-data", None),
             (
                 "content-security-policy",

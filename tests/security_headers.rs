@@ -74,7 +74,10 @@ async fn json_api_preset_sends_exactly_its_headers() {
                 "max-age=31536000; includeSubDomains; preload"
             ),
             ("x-content-type-options", "nosniff"),
-            ("cache-control", "no-store"),
+            (
+                "cache-control",
+                "no-store, no-cache, must-revalidate, private"
+            ),
             (
                 "content-security-policy",
                 "default-src 'none'; frame-ancestors 'none'"
@@ -111,7 +114,10 @@ async fn web_app_preset_sends_exactly_its_headers() {
             ),
             ("cross-origin-opener-policy", "same-origin"),
             ("cross-origin-resource-policy", "same-origin"),
-            ("cache-control", "no-store"),
+            (
+                "cache-control",
+                "no-store, no-cache, must-revalidate, private"
+            ),
             ("x-xss-protection", "0"),
         ])
     );
@@ -173,7 +179,10 @@ async fn overwrite_mode_enforces_the_layer_values() {
         .build()
         .unwrap();
     let (_, headers, _) = call(&plain_app(all), request("/cached")).await;
-    assert_eq!(headers["cache-control"], "no-store");
+    assert_eq!(
+        headers["cache-control"],
+        "no-store, no-cache, must-revalidate, private"
+    );
     assert_eq!(headers["x-frame-options"], "DENY");
     assert_eq!(headers.get_all("x-frame-options").iter().count(), 1);
 
@@ -227,7 +236,10 @@ async fn error_responses_get_the_headers_too() {
     let (status, headers, _) = call(&app, request("/nowhere")).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(headers["x-content-type-options"], "nosniff");
-    assert_eq!(headers["cache-control"], "no-store");
+    assert_eq!(
+        headers["cache-control"],
+        "no-store, no-cache, must-revalidate, private"
+    );
     let app = Router::new()
         .route("/boom", get(|| async { StatusCode::INTERNAL_SERVER_ERROR }))
         .layer(SecurityHeadersLayer::json_api());

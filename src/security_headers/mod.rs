@@ -9,7 +9,7 @@
 //!   |---|---|
 //!   | `Strict-Transport-Security` | `max-age=31536000; includeSubDomains; preload` |
 //!   | `X-Content-Type-Options` | `nosniff` |
-//!   | `Cache-Control` | `no-store` |
+//!   | `Cache-Control` | `no-store, no-cache, must-revalidate, private` (design seed 001's value) |
 //!   | `Content-Security-Policy` | `default-src 'none'; frame-ancestors 'none'` |
 //!   | `Referrer-Policy` | `no-referrer` |
 //!

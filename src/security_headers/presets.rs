@@ -18,7 +18,7 @@ impl SecurityHeadersBuilder {
         Self::new()
             .hsts(Hsts::recommended())
             .nosniff(true)
-            .cache_control("no-store")
+            .cache_control("no-store, no-cache, must-revalidate, private")
             .content_security_policy(ContentSecurityPolicy::json_api())
             .referrer_policy(ReferrerPolicy::NoReferrer)
     }
@@ -28,7 +28,7 @@ impl SecurityHeadersBuilder {
         Self::new()
             .hsts(Hsts::recommended())
             .nosniff(true)
-            .cache_control("no-store")
+            .cache_control("no-store, no-cache, must-revalidate, private")
             .content_security_policy(ContentSecurityPolicy::web_app())
             .referrer_policy(ReferrerPolicy::StrictOriginWhenCrossOrigin)
             .frame_options(FrameOptions::Deny)

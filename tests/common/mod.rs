@@ -72,7 +72,10 @@ impl RawResponse {
             Some("max-age=31536000; includeSubDomains; preload")
         );
         assert_eq!(self.header("x-content-type-options"), Some("nosniff"));
-        assert_eq!(self.header("cache-control"), Some("no-store"));
+        assert_eq!(
+            self.header("cache-control"),
+            Some("no-store, no-cache, must-revalidate, private")
+        );
         assert_eq!(
             self.header("content-security-policy"),
             Some("default-src 'none'; frame-ancestors 'none'")
