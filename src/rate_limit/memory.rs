@@ -402,7 +402,9 @@ impl Inner {
             return;
         }
         self.drop_stale(shard, now);
-        let target = self.shard_cap - self.shard_cap / 8;
+        // An eighth of the shard freed, at least one key: with fewer than 8 per shard an eighth
+        // is none, and the key about to come would make the shard one over its cap.
+        let target = self.shard_cap - (self.shard_cap / 8).max(1);
         if shard.len() <= target {
             return;
         }

@@ -252,3 +252,34 @@ fn the_digest_tells_scope_from_key_and_counters_from_remembered_keys() {
         SipHasher13::new_with_keys(store.inner.keys.0, store.inner.keys.1).hash(&remembered)
     );
 }
+
+/// A small cap (fewer than 8 keys per shard, where an eighth is none) holds: a full shard of
+/// live keys makes room for the next one, never one over.
+#[test]
+fn small_caps_are_never_passed() {
+    for cap in 1..=9 {
+        let clock = ManualClock::at_unix_secs(1_700_000_000);
+        let store = MemoryStore::builder()
+            .clock(clock.clone())
+            .max_keys(cap)
+            .shards(1)
+            .build();
+        let rule = Rule::new(Algorithm::TokenBucket, Quota::per_hour(10)).unwrap();
+        for i in 0u32..20 {
+            clock.advance(Duration::from_millis(1));
+            let key = i.to_le_bytes();
+            let check = Check {
+                scope: "small",
+                key: &key,
+                rule,
+                cost: 1,
+            };
+            assert!(ready(store.decide(&[check])).allowed());
+            assert!(
+                store.len() <= store.max_keys(),
+                "cap {cap}: {}",
+                store.len()
+            );
+        }
+    }
+}
