@@ -209,6 +209,23 @@ async fn authentication_decisions_and_throttled_attempts() {
         e.get("tower_shield.reason"),
         Some("invalid username or password")
     );
+    assert_eq!(e.get("http.request.method_original"), None);
+
+    // A method the conventions do not know is `_OTHER`, the method as sent beside it: the
+    // attribute's values stay a bounded set.
+    let req = Request::builder()
+        .method("PURGE")
+        .uri("/posts/7")
+        .header("authorization", basic("jane", "wrong-pass"))
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(
+        call(&app, from(req, "127.0.0.9")).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    let e = collect.one("auth.failure");
+    assert_eq!(e.get("http.request.method"), Some("_OTHER"));
+    assert_eq!(e.get("http.request.method_original"), Some("PURGE"));
 
     for _ in 0..4 {
         let req = Request::get("/posts/7")
@@ -293,6 +310,27 @@ async fn rate_limits_store_failures_cors_and_versions() {
     assert_eq!(e.get("tower_shield.problem"), Some("rate-limited"));
     assert_eq!(e.get("error.type"), Some("rate_limited"));
     assert_eq!(e.get("tower_shield.retry_after"), Some("60"));
+
+    // Shadow mode: the event says which limit would have refused, but the request went
+    // through, so there is no status of the layer's and no error type.
+    let shadow = Router::new().route("/r", get(|| async { "ok" })).layer(
+        RateLimitLayer::builder()
+            .limit(Limit::new("per-minute", Quota::per_minute(1)))
+            .shadow(true)
+            .build()
+            .unwrap(),
+    );
+    for _ in 0..2 {
+        let req = from(
+            Request::get("/r").body(Body::empty()).unwrap(),
+            "127.0.0.10",
+        );
+        assert_eq!(call(&shadow, req).await.0, StatusCode::OK);
+    }
+    let e = collect.one("rate_limit.refused");
+    assert_eq!(e.get("tower_shield.limit"), Some("per-minute"));
+    assert_eq!(e.get("http.response.status_code"), None);
+    assert_eq!(e.get("error.type"), None);
 
     let limits = RateLimitLayer::builder()
         .limit(Limit::new("per-minute", Quota::per_minute(1)))

@@ -3,13 +3,14 @@
 //!
 //! | field | when |
 //! |---|---|
-//! | `http.request.method` | always |
+//! | `http.request.method` | always: a method of RFC 9110 or PATCH, else `_OTHER` (as the conventions require: the values stay a bounded set) |
+//! | `http.request.method_original` | when the method is `_OTHER`: the method as sent |
 //! | `url.path` | always (never the query, which may hold secrets) |
 //! | `http.route` | when axum's `MatchedPath` is known |
 //! | `http.response.status_code` | when the layer answers |
 //! | `client.address` | when known (the resolved client IP, else the socket peer) |
 //! | `user.id` | the principal's subject, or the claimed identity of a failure |
-//! | `error.type` | on failures: the problem type's slug, or a store error's kind |
+//! | `error.type` | on failures only (never on a request that went through): a short code of what failed — `missing`, `invalid`, `expired`, `unsupported_scheme`, `invalid_request`, `unavailable` or `overloaded` (authentication), `insufficient_scope` or `anonymous` (scopes), `rate_limited`, `origin_not_allowed` (CORS), a problem type's slug (login throttling, versioning), or a store error's kind (`timeout`, `protocol`, `unavailable`) |
 //! | `tower_shield.event` | always: `auth.success`, `auth.failure`, ... |
 //! | `tower_shield.problem` | on refusals: the problem type's slug |
 //! | `tower_shield.*` | the layer's own: `auth.method`, `limit`, `retry_after`, `key`, `reason`, `request_id` |
@@ -98,12 +99,39 @@ fn route<'h>(head: &'h RequestHead<'_>) -> Option<&'h str> {
     }
 }
 
+/// `method` as the OpenTelemetry HTTP conventions record it: one of the known methods, or
+/// `_OTHER` (the conventions' "MUST": any other method would be an unbounded attribute value).
+fn method(method: &http::Method) -> &str {
+    if method_original(method).is_some() {
+        "_OTHER"
+    } else {
+        method.as_str()
+    }
+}
+
+/// The method as sent, when [`method`] records it as `_OTHER`.
+fn method_original(method: &http::Method) -> Option<&str> {
+    const KNOWN: [http::Method; 9] = [
+        http::Method::GET,
+        http::Method::HEAD,
+        http::Method::POST,
+        http::Method::PUT,
+        http::Method::DELETE,
+        http::Method::CONNECT,
+        http::Method::OPTIONS,
+        http::Method::TRACE,
+        http::Method::PATCH,
+    ];
+    (!KNOWN.contains(method)).then(|| method.as_str())
+}
+
 macro_rules! emit_at {
     ($target:literal, $level:expr, $kind:expr, $head:expr, $f:expr, $client:expr) => {
         tracing::event!(
             target: $target,
             $level,
-            "http.request.method" = $head.method().as_str(),
+            "http.request.method" = method($head.method()),
+            "http.request.method_original" = method_original($head.method()),
             "url.path" = $head.uri().path(),
             "http.route" = route($head),
             "http.response.status_code" = $f.status,

@@ -120,19 +120,23 @@ impl Renderer for PlainText {
 pub struct GrpcStatus;
 
 impl GrpcStatus {
-    /// The gRPC status code for an HTTP status: 400 → 3 `INVALID_ARGUMENT`, 401 → 16
-    /// `UNAUTHENTICATED`, 403 → 7 `PERMISSION_DENIED`, 404 → 12 `UNIMPLEMENTED`, 410 → 12
-    /// `UNIMPLEMENTED` (a retired API version), 413 and 429 → 8 `RESOURCE_EXHAUSTED`, 503 → 14
-    /// `UNAVAILABLE`, 504 → 4 `DEADLINE_EXCEEDED`, other 4xx → 9 `FAILED_PRECONDITION`, anything
-    /// else → 13 `INTERNAL`.
+    /// The gRPC status code for an HTTP status, as `google/rpc/code.proto` maps each code to
+    /// one ("HTTP Mapping"), read the other way: 400 and 422 → 3 `INVALID_ARGUMENT`, 401 → 16
+    /// `UNAUTHENTICATED`, 403 → 7 `PERMISSION_DENIED`, 404 → 12 `UNIMPLEMENTED` (no such
+    /// method, as gRPC answers an unknown one), 409 → 10 `ABORTED`, 410 → 12 `UNIMPLEMENTED`
+    /// (a retired API version), 413 and 429 → 8 `RESOURCE_EXHAUSTED`, 499 → 1 `CANCELLED`,
+    /// 501 → 12 `UNIMPLEMENTED`, 502 and 503 → 14 `UNAVAILABLE`, 504 → 4 `DEADLINE_EXCEEDED`,
+    /// other 4xx → 9 `FAILED_PRECONDITION`, anything else → 13 `INTERNAL`.
     pub fn code(status: StatusCode) -> u8 {
         match status.as_u16() {
-            400 => 3,
+            400 | 422 => 3,
             401 => 16,
             403 => 7,
-            404 | 410 => 12,
+            404 | 410 | 501 => 12,
+            409 => 10,
             413 | 429 => 8,
-            503 => 14,
+            499 => 1,
+            502 | 503 => 14,
             504 => 4,
             c if (400..500).contains(&c) => 9,
             _ => 13,

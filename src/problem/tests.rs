@@ -111,7 +111,14 @@ fn grpc_codes() {
         (410, 12),
         (413, 8),
         (429, 8),
-        (409, 9),
+        // google/rpc/code.proto's HTTP mappings: ABORTED 409, CANCELLED 499, UNIMPLEMENTED 501;
+        // a validation failure is an invalid argument; a bad gateway is unavailable.
+        (409, 10),
+        (422, 3),
+        (499, 1),
+        (501, 12),
+        (502, 14),
+        (412, 9),
         (500, 13),
         (503, 14),
         (504, 4),

@@ -116,11 +116,10 @@ impl Config {
             &RequestHead::of(req),
             &Fields {
                 status: (!self.shadow).then_some(429),
-                error_type: Some(if self.shadow {
-                    "shadow_limited"
-                } else {
-                    "rate_limited"
-                }),
+                // In shadow mode the request goes through: no failure to type (the conventions
+                // leave `error.type` unset on success); the event and problem still say what
+                // would have happened.
+                error_type: (!self.shadow).then_some("rate_limited"),
                 problem: Some(ProblemType::RateLimited.slug()),
                 user: req
                     .extensions()
