@@ -380,8 +380,9 @@ pub enum ConfigError {
 /// The key is hashed with SHA-256 and looked up by digest in a [`KeyStore`]: an unknown key is
 /// `401` "invalid API key"; a revoked one "API key revoked"; an expired one "API key expired".
 ///
-/// A request with the key in the query string while the query form is off is a `401` that
-/// says to use the header: the key is not used, and the client learns why. Two keys (two
+/// A request with the key in the query string only, while the query form is off, is a `401`
+/// that says to use the header: the key is not used, and the client learns why. Beside a key in
+/// the header, the query string is not read (the header's key decides). Two keys (two
 /// header lines, two query values, or a header and a query key with the query form on) are a
 /// `401` "more than one API key".
 #[derive(Clone)]

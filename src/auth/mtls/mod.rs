@@ -66,7 +66,14 @@
 //! Where a proxy terminates TLS (Envoy, Istio), it passes the client certificate in
 //! `X-Forwarded-Client-Cert`: [`MtlsBuilder::forwarded_client_cert`] believes the header from
 //! the proxies a [`ClientIp`] trusts, and refuses it (`401`)
-//! from any other peer.
+//! from any other peer. The element read is the nearest proxy's: the right-most one that opens
+//! with `By` or `Hash`, as Envoy writes them, with what follows it (Envoy does not quote `URI`
+//! and `DNS` values, so a name holding a `,` stays that name rather than passing for an element
+//! of its own).
+//!
+//! A certificate-bound token (RFC 8705) is checked against the certificate of the TLS
+//! connection only, not against a forwarded one: behind a TLS-terminating proxy such a token
+//! is refused (`401`, fail closed).
 //!
 //! # Errors
 //!
@@ -216,7 +223,14 @@ impl Config {
             let subject = grant.subject.as_deref().unwrap_or(identity).to_owned();
             (subject, grant)
         }
+        // A SPIFFE ID is an identity only as an X509-SVID's one URI SAN (X509-SVID section 2):
+        // a certificate with a `spiffe://` URI beside other URIs is no SVID, and none of its
+        // SPIFFE IDs is taken, exactly mapped or not. Other URIs map as they are.
+        let svid_rule_broken = id.uris.len() > 1 && id.uris.iter().any(|u| spiffe_id(u).is_some());
         for uri in &id.uris {
+            if svid_rule_broken && spiffe_id(uri).is_some() {
+                continue;
+            }
             if let Some(grant) = self.uris.get(uri) {
                 return Some(found(uri, grant));
             }

@@ -230,12 +230,23 @@ fn spiffe_prefixes_exact_uris_dns_and_common_names() {
         check(vec![uri("spiffe://Example.org/ns/prod/x")], None),
         refused
     );
-    // An X509-SVID has one URI SAN: two make the prefix rules refuse it.
+    // An X509-SVID has one URI SAN: two make the prefix rules refuse it, and an exact
+    // mapping too (the mapped SPIFFE ID beside another URI is no SVID's).
     assert_eq!(
         check(
             vec![
                 uri("spiffe://example.org/ns/prod/a"),
                 uri("spiffe://example.org/ns/prod/b")
+            ],
+            None
+        ),
+        refused
+    );
+    assert_eq!(
+        check(
+            vec![
+                uri("spiffe://example.org/ns/prod/sa/partner"),
+                uri("spiffe://evil.org/x")
             ],
             None
         ),
@@ -654,5 +665,43 @@ fn xfcc_trailing_comma_is_refused_by_the_authenticator() {
             &proxy
         )),
         Err("malformed X-Forwarded-Client-Cert".into())
+    );
+}
+
+/// Envoy writes `URI` and `DNS` values unquoted: a certificate name holding a `,` splits the
+/// element Envoy wrote in two. The element is read from its opening `By` or `Hash` to the end,
+/// so the tail of such a name stays part of that name, not an element of its own.
+#[test]
+fn a_comma_in_a_certificate_name_does_not_make_an_element() {
+    let hash = "a".repeat(64);
+    let header = format!(
+        "By=spiffe://example.org/gw;Hash={hash};Subject=\"CN=x\";\
+         URI=https://evil.example/a,URI=spiffe://example.org/ns/prod/sa/admin"
+    );
+    assert_eq!(
+        xfcc_read(&header),
+        names(
+            &["https://evil.example/a,URI=spiffe://example.org/ns/prod/sa/admin"],
+            &[],
+            Some("x")
+        )
+    );
+    let auth = xfcc_auth();
+    assert_eq!(
+        summary(run(
+            &auth,
+            &xfcc_header(&header),
+            &from_peer("10.1.2.3:5000")
+        )),
+        Err("client certificate identity is not allowed".into())
+    );
+    // Two elements, each from a proxy (each opening with `By`): the right-most is read.
+    let two = format!(
+        "By=spiffe://example.org/edge;Hash={hash};URI=spiffe://example.org/ns/prod/forged,\
+         By=spiffe://example.org/gw;Hash={hash};URI=spiffe://example.org/ns/prod/sa/billing"
+    );
+    assert_eq!(
+        xfcc_read(&two),
+        names(&["spiffe://example.org/ns/prod/sa/billing"], &[], None)
     );
 }

@@ -38,7 +38,8 @@ pub(crate) fn parse(value: &[u8]) -> Result<Forwarded, Malformed> {
     }
     // The last element, even empty: a header ending in `,` was not completed by the nearest
     // proxy, and what precedes it is not that proxy's.
-    let element = split_quoted(value, b',').pop().ok_or(Malformed)?;
+    let pieces = split_quoted(value, b',');
+    let element = last_element(value, &pieces).ok_or(Malformed)?;
     if element.trim().is_empty() {
         return Err(Malformed);
     }
@@ -91,6 +92,29 @@ pub(crate) fn parse(value: &[u8]) -> Result<Forwarded, Malformed> {
         identity,
         thumbprint: hash,
     })
+}
+
+/// The right-most element of `value` (split into `pieces` at its unquoted commas). Envoy
+/// writes `URI` and `DNS` values unquoted, so a certificate name holding a `,` (say a URI SAN
+/// `https://evil.example/a,URI=spiffe://example.org/admin`) splits one element in two, and its
+/// tail would pass for the element. An element Envoy writes opens with `By` or `Hash` (the
+/// latter always there when a certificate was presented): the element is the last piece that
+/// opens so, with the pieces after it, which continue its values. Without such a piece (a
+/// proxy that writes neither), the last piece.
+fn last_element<'a>(value: &'a str, pieces: &[&'a str]) -> Option<&'a str> {
+    let opens = |piece: &str| {
+        let key = piece.trim_start().split(['=', ';']).next().unwrap_or("");
+        key.trim().eq_ignore_ascii_case("by") || key.trim().eq_ignore_ascii_case("hash")
+    };
+    let last = pieces.last()?;
+    match pieces.iter().rposition(|p| opens(p)) {
+        Some(at) => {
+            // Each piece before the anchor and its comma.
+            let start: usize = pieces[..at].iter().map(|p| p.len() + 1).sum();
+            value.get(start..)
+        }
+        None => Some(last),
+    }
 }
 
 /// Splits `s` at `sep` outside double quotes. Inside them `\"` is a quote (Envoy escapes `"`
