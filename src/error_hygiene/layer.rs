@@ -19,7 +19,7 @@ use super::builder::ErrorHygieneBuilder;
 use super::replace::{Captured, replacement, strip};
 use crate::body::ResponseBody;
 use crate::core::RequestId;
-use crate::problem::{Problem, SharedRenderer};
+use crate::problem::Problem;
 
 #[derive(Debug)]
 pub(super) struct Config {
@@ -120,12 +120,7 @@ where
 
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
         // What the replacement is rendered with, should there be one: the request is gone by then.
-        let captured = Captured {
-            method: req.method().clone(),
-            uri: req.uri().clone(),
-            request_id: req.extensions().get::<RequestId>().cloned(),
-            renderer: req.extensions().get::<SharedRenderer>().cloned(),
-        };
+        let captured = Captured::of(&req);
         let config = Arc::clone(&self.config);
         let state = if config.catch_panics {
             match catch_unwind(AssertUnwindSafe(|| self.inner.call(req))) {

@@ -17,6 +17,32 @@ pub(super) struct Captured {
     pub(super) uri: Uri,
     pub(super) request_id: Option<RequestId>,
     pub(super) renderer: Option<SharedRenderer>,
+    /// With a renderer of the application's: the request's `Content-Type` and `Accept`, which
+    /// a renderer chooses its format by (gRPC or JSON); empty without one (the default renderer
+    /// reads none).
+    pub(super) headers: HeaderMap,
+}
+
+impl Captured {
+    /// What of `req` a replacement is rendered with, should there be one.
+    pub(super) fn of<B>(req: &http::Request<B>) -> Self {
+        let renderer = req.extensions().get::<SharedRenderer>().cloned();
+        let mut headers = HeaderMap::new();
+        if renderer.is_some() {
+            for name in [http::header::CONTENT_TYPE, http::header::ACCEPT] {
+                for value in req.headers().get_all(&name) {
+                    headers.append(name.clone(), value.clone());
+                }
+            }
+        }
+        Self {
+            method: req.method().clone(),
+            uri: req.uri().clone(),
+            request_id: req.extensions().get::<RequestId>().cloned(),
+            renderer,
+            headers,
+        }
+    }
 }
 
 /// The detail of every replacement: nothing about the failure itself.
@@ -67,8 +93,12 @@ pub(super) fn render(captured: &Captured, status: StatusCode) -> Response<Bytes>
     if let Some(renderer) = &captured.renderer {
         extensions.insert(renderer.clone());
     }
-    let headers = HeaderMap::new();
-    let head = RequestHead::new(&captured.method, &captured.uri, &headers, &extensions);
+    let head = RequestHead::new(
+        &captured.method,
+        &captured.uri,
+        &captured.headers,
+        &extensions,
+    );
     let mut res = render_with(&extensions, &problem, &head);
     res.extensions_mut().insert(problem);
     res

@@ -249,6 +249,42 @@ async fn the_replacement_has_the_request_id_and_the_requests_renderer() {
     assert!(!body.contains("stack trace"), "{body}");
 }
 
+/// A renderer that chooses its format by the request, as a server of gRPC and JSON does: the
+/// replacement is rendered for the request's `Content-Type`, as a rejection is.
+#[tokio::test]
+async fn the_replacement_is_rendered_for_the_requests_content_type() {
+    use crate::problem::{GrpcStatus, ProblemJson, Renderer};
+    let by_content_type = |problem: &Problem, cx: &crate::core::RequestHead<'_>| {
+        let grpc = cx
+            .headers()
+            .get(http::header::CONTENT_TYPE)
+            .is_some_and(|ct| ct.as_bytes().starts_with(b"application/grpc"));
+        if grpc {
+            GrpcStatus.render(problem, cx)
+        } else {
+            ProblemJson.render(problem, cx)
+        }
+    };
+    let svc = ServiceBuilder::new()
+        .layer(RendererLayer::new(by_content_type))
+        .layer(ErrorHygieneLayer::new())
+        .service_fn(|_: Request<()>| async {
+            Ok::<_, Infallible>(failing(StatusCode::INTERNAL_SERVER_ERROR, "stack trace"))
+        });
+    let grpc = Request::post("/pkg.Service/Method")
+        .header("content-type", "application/grpc")
+        .body(())
+        .unwrap();
+    let res = svc.clone().oneshot(grpc).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()["content-type"], "application/grpc");
+    assert_eq!(res.headers()["grpc-status"], "13");
+    let json = Request::post("/v1/items").body(()).unwrap();
+    let res = svc.oneshot(json).await.unwrap();
+    assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(res.headers()["content-type"], "application/problem+json");
+}
+
 /// Frames of `chunk` forever, counting the polls; or an error after one frame.
 struct Endless {
     polls: Arc<Mutex<usize>>,
