@@ -705,3 +705,23 @@ fn a_comma_in_a_certificate_name_does_not_make_an_element() {
         names(&["spiffe://example.org/ns/prod/sa/billing"], &[], None)
     );
 }
+
+/// The subject as Envoy writes it, from OpenSSL's RFC 2253 printer: bytes past ASCII as
+/// `\XX` hex pairs (RFC 4514), which are bytes of UTF-8, not letters.
+#[test]
+fn subject_hex_escapes_are_bytes() {
+    assert_eq!(
+        xfcc_read(r#"Subject="CN=caf\C3\A9";URI="#),
+        names(&[], &[], Some("café"))
+    );
+    assert_eq!(
+        xfcc_read(r#"Subject="CN=a\2Cb""#),
+        names(&[], &[], Some("a,b"))
+    );
+    // Escaped specials are themselves; a lone byte that is not UTF-8 is malformed.
+    assert_eq!(
+        xfcc_read(r#"Subject="CN=x\+y""#),
+        names(&[], &[], Some("x+y"))
+    );
+    assert!(xfcc_read(r#"Subject="CN=\C3""#).is_err());
+}

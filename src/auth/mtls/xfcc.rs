@@ -219,6 +219,36 @@ fn pem_certificate(pem: &[u8]) -> Result<Vec<u8>, Malformed> {
 
 /// The `CN` of a subject in RFC 4514 form (`CN=billing,OU=payments,O=Example`), when it has
 /// exactly one. `\,` and the other RFC 4514 escapes of one character are resolved.
+/// An RFC 4514 attribute value without its escapes: `\` and a character is that character,
+/// `\` and two hex digits a byte (how OpenSSL's RFC 2253 printer, which Envoy's `Subject`
+/// comes from, writes bytes past ASCII: `caf\C3\A9` is `café`). The bytes must be UTF-8.
+fn rfc4514_unescape(value: &str) -> Result<String, Malformed> {
+    let hex = |b: u8| char::from(b).to_digit(16);
+    let bytes = value.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        if b != b'\\' {
+            out.push(b);
+            i += 1;
+            continue;
+        }
+        let next = *bytes.get(i + 1).ok_or(Malformed)?;
+        match (hex(next), bytes.get(i + 2).copied().and_then(hex)) {
+            (Some(high), Some(low)) => {
+                // Two hex digits: one byte (`high * 16 + low` is at most 255).
+                out.push(u8::try_from(high * 16 + low).map_err(|_| Malformed)?);
+                i += 3;
+            }
+            _ => {
+                out.push(next);
+                i += 2;
+            }
+        }
+    }
+    String::from_utf8(out).map_err(|_| Malformed)
+}
+
 fn common_name(subject: &str) -> Result<Option<String>, Malformed> {
     let mut found = None;
     let mut count = 0;
@@ -242,16 +272,7 @@ fn common_name(subject: &str) -> Result<Option<String>, Malformed> {
         if let Some((key, value)) = attribute.split_once('=') {
             if key.trim().eq_ignore_ascii_case("cn") {
                 count += 1;
-                let mut out = String::with_capacity(value.len());
-                let mut chars = value.trim().chars();
-                while let Some(c) = chars.next() {
-                    out.push(if c == '\\' {
-                        chars.next().ok_or(Malformed)?
-                    } else {
-                        c
-                    });
-                }
-                found = Some(out);
+                found = Some(rfc4514_unescape(value.trim())?);
             }
         } else if !attribute.trim().is_empty() {
             return Err(Malformed);
