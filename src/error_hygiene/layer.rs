@@ -16,7 +16,7 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use super::builder::ErrorHygieneBuilder;
-use super::replace::{Captured, replacement, strip};
+use super::replace::{Captured, grpc_failure, replacement, strip};
 use crate::body::ResponseBody;
 use crate::core::RequestId;
 use crate::problem::Problem;
@@ -213,6 +213,9 @@ where
                     };
                     strip(config, res.headers_mut());
                     let kept = config.keep_problems && res.extensions().get::<Problem>().is_some();
+                    if !kept {
+                        grpc_failure(this.captured, res.headers_mut());
+                    }
                     if !res.status().is_server_error() || kept {
                         this.state.set(State::Ready { response: None });
                         return Poll::Ready(Ok(res.map(ResponseBody::new)));

@@ -52,6 +52,12 @@
 //! - A `5xx` that already carries a [`Problem`](crate::problem::Problem) in its extensions (a
 //!   rejection of this crate's layers, or a `Problem` a handler returned) is kept, unless
 //!   [`keep_problems(false)`](ErrorHygieneBuilder::keep_problems).
+//! - A **gRPC server failure** answered in the response's headers (`grpc-status` 2
+//!   `UNKNOWN`, 13 `INTERNAL` or 15 `DATA_LOSS` in a `200`, as tonic answers a handler's
+//!   `Err(Status)`) keeps its code, but its `grpc-message` becomes the generic detail and its
+//!   `grpc-status-details-bin` is removed; the original message is logged at `ERROR`. Other
+//!   codes are the client's own and pass whole. A status sent in trailers, after a streamed
+//!   message, is not read.
 //! - A **panic** of the inner service, in `call` or while its future runs, is caught (as
 //!   tower-http's `CatchPanicLayer` does, with `catch_unwind` around each poll) and answered
 //!   `500` with the same problem; its message is logged at `ERROR`, never sent. The process's

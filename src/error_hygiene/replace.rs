@@ -5,7 +5,7 @@ use http::header::{
     ACCEPT_RANGES, CONTENT_DISPOSITION, CONTENT_ENCODING, CONTENT_LANGUAGE, CONTENT_LENGTH,
     CONTENT_LOCATION, CONTENT_RANGE, CONTENT_TYPE, ETAG, LAST_MODIFIED, TRAILER, TRANSFER_ENCODING,
 };
-use http::{Extensions, HeaderMap, HeaderName, Method, Response, StatusCode, Uri};
+use http::{Extensions, HeaderMap, HeaderName, HeaderValue, Method, Response, StatusCode, Uri};
 
 use super::layer::Config;
 use crate::core::{RequestHead, RequestId};
@@ -77,6 +77,40 @@ pub(super) fn strip(config: &Config, headers: &mut HeaderMap) {
         headers.remove(name);
     }
 }
+
+/// gRPC codes of a server's own failure (`UNKNOWN`, `INTERNAL`, `DATA_LOSS`): a gRPC service
+/// answers them in a `200` (`grpc-status`), with the failure's text in `grpc-message`.
+const GRPC_SERVER_FAILURES: [&[u8]; 3] = [b"2", b"13", b"15"];
+
+/// A gRPC failure answered in the response's headers (a trailers-only response, as tonic
+/// answers a handler's `Err(Status)`): its `grpc-message` replaced by the generic detail and
+/// its `grpc-status-details-bin` removed, the original logged at ERROR. The code is kept.
+/// Other gRPC codes are the client's own (`INVALID_ARGUMENT`, `NOT_FOUND`, ...) and kept whole.
+pub(super) fn grpc_failure(captured: &Captured, headers: &mut HeaderMap) {
+    let failed = headers
+        .get(&GRPC_STATUS)
+        .is_some_and(|code| GRPC_SERVER_FAILURES.contains(&code.as_bytes()));
+    if !failed {
+        return;
+    }
+    tracing::error!(
+        target: "tower_shield::error_hygiene",
+        grpc_status = headers.get(&GRPC_STATUS).and_then(|v| v.to_str().ok()),
+        method = %captured.method,
+        path = captured.uri.path(),
+        request_id = captured.request_id.as_ref().map(RequestId::as_str),
+        // Percent-encoded as sent; Debug escapes anything else.
+        grpc_message = ?headers.get(&GRPC_MESSAGE).map(|v| String::from_utf8_lossy(v.as_bytes())),
+        "gRPC server failure's message replaced by a generic one"
+    );
+    // The detail is printable ASCII without `%`: its own percent-encoding.
+    headers.insert(GRPC_MESSAGE.clone(), HeaderValue::from_static(DETAIL));
+    headers.remove(&GRPC_STATUS_DETAILS);
+}
+
+static GRPC_STATUS: HeaderName = HeaderName::from_static("grpc-status");
+static GRPC_MESSAGE: HeaderName = HeaderName::from_static("grpc-message");
+static GRPC_STATUS_DETAILS: HeaderName = HeaderName::from_static("grpc-status-details-bin");
 
 /// The generic `server-error` problem with `status`, rendered by the request's renderer (with
 /// its request id), the problem in the response's extensions.

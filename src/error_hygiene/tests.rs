@@ -285,6 +285,43 @@ async fn the_replacement_is_rendered_for_the_requests_content_type() {
     assert_eq!(res.headers()["content-type"], "application/problem+json");
 }
 
+/// A gRPC service's own failure (tonic's `Status::internal(msg)`: a `200`, the code and the
+/// message in the headers) tells the client nothing either: the code stays, the message is the
+/// generic one, the details go. A client's error (`INVALID_ARGUMENT`) is kept whole.
+#[tokio::test]
+async fn a_grpc_server_failure_keeps_its_code_and_loses_its_message() {
+    fn grpc(code: &'static str) -> Response<Full<Bytes>> {
+        Response::builder()
+            .header("content-type", "application/grpc")
+            .header("grpc-status", code)
+            .header("grpc-message", "pq%3A connection to 10.0.0.7 refused")
+            .header("grpc-status-details-bin", "c2VjcmV0")
+            .body(Full::new(Bytes::new()))
+            .unwrap()
+    }
+    for code in ["2", "13", "15"] {
+        let res = match code {
+            "2" => run(ErrorHygieneLayer::new(), || grpc("2")).await.0,
+            "13" => run(ErrorHygieneLayer::new(), || grpc("13")).await.0,
+            _ => run(ErrorHygieneLayer::new(), || grpc("15")).await.0,
+        };
+        assert_eq!(res.status(), StatusCode::OK, "{code}");
+        assert_eq!(res.headers()["grpc-status"], code);
+        assert_eq!(
+            res.headers()["grpc-message"],
+            "The server could not handle this request. Quote the request id when reporting it."
+        );
+        assert!(res.headers().get("grpc-status-details-bin").is_none());
+    }
+    let (res, _) = run(ErrorHygieneLayer::new(), || grpc("3")).await;
+    assert_eq!(res.headers()["grpc-status"], "3");
+    assert_eq!(
+        res.headers()["grpc-message"],
+        "pq%3A connection to 10.0.0.7 refused"
+    );
+    assert_eq!(res.headers()["grpc-status-details-bin"], "c2VjcmV0");
+}
+
 /// Frames of `chunk` forever, counting the polls; or an error after one frame.
 struct Endless {
     polls: Arc<Mutex<usize>>,
