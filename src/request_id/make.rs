@@ -1,5 +1,6 @@
 //! New ids: the [`MakeRequestId`] strategy and its default, [`UuidV7`].
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use http::HeaderValue;
@@ -41,12 +42,16 @@ where
     }
 }
 
-/// Makes UUID v7 ids (RFC 9562): 48 bits of Unix milliseconds, then 74 bits from the
-/// thread-local CSPRNG, written lowercase with hyphens (36 characters).
+/// Makes UUID v7 ids (RFC 9562): 48 bits of Unix milliseconds and a 12-bit counter (RFC 9562
+/// section 6.2, method 1), then 62 bits from the thread-local CSPRNG, written lowercase with
+/// hyphens (36 characters).
 ///
-/// Ids sort by the millisecond they were made in (not within one millisecond: there is no
-/// counter), which keeps logs and database indexes in rough arrival order; the random part
-/// makes a collision as unlikely as for UUID v4.
+/// The ids a process makes are strictly increasing, as text and as numbers: within one
+/// millisecond the counter orders them, and a clock that steps back does not take them back
+/// (the last timestamp is kept, and counted on, until the clock passes it; past 4,096 ids in
+/// one millisecond the timestamp moves one ahead, as section 6.2 allows). Logs and database
+/// indexes stay in arrival order; the random part keeps ids unguessable, and makes a collision
+/// between processes as unlikely as for UUID v4.
 ///
 /// # Panics
 ///
@@ -55,17 +60,41 @@ where
 #[derive(Clone, Copy, Debug, Default)]
 pub struct UuidV7;
 
+/// The last id's timestamp and counter, `millis << 12 | counter`: the next one is above it.
+static LAST: AtomicU64 = AtomicU64::new(0);
+
+/// The timestamp and counter of a new id made at `millis`: the first of that millisecond, or
+/// one past the last id's when that is not below it (same millisecond, or a clock gone back).
+pub(super) fn next_stamp(millis: u64) -> u64 {
+    let now = (millis & ((1 << 48) - 1)) << 12;
+    let mut last = LAST.load(Ordering::Relaxed);
+    loop {
+        let next = if now > last {
+            now
+        } else {
+            last.wrapping_add(1)
+        };
+        match LAST.compare_exchange_weak(last, next, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => return next,
+            Err(seen) => last = seen,
+        }
+    }
+}
+
 impl MakeRequestId for UuidV7 {
     fn make_request_id(&self) -> RequestId {
         let millis = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-        // RFC 9562 section 5.7: 48-bit big-endian Unix milliseconds, version 7, 12 random bits,
-        // variant 0b10, 62 random bits.
+        let stamp = next_stamp(millis);
+        // RFC 9562 section 5.7: 48-bit big-endian Unix milliseconds, version 7, 12 bits (the
+        // counter), variant 0b10, 62 random bits.
         let mut uuid = [0u8; 16];
-        rand::rng().fill_bytes(&mut uuid[6..]);
-        uuid[..6].copy_from_slice(&millis.to_be_bytes()[2..]);
-        uuid[6] = (uuid[6] & 0x0f) | 0x70;
+        rand::rng().fill_bytes(&mut uuid[8..]);
+        uuid[..8].copy_from_slice(&(stamp << 4).to_be_bytes());
+        // The version nibble sits between the timestamp and the counter.
+        uuid[6] = 0x70 | ((stamp >> 8) & 0x0f) as u8;
+        uuid[7] = (stamp & 0xff) as u8;
         uuid[8] = (uuid[8] & 0x3f) | 0x80;
         const HEX: &[u8; 16] = b"0123456789abcdef";
         let mut text = [b'-'; 36];

@@ -4,8 +4,9 @@
 //! acceptable: 1 to 128 bytes (configurable), all from `A-Z a-z 0-9` and `-_.:+/=`
 //! (configurable). Anything else — too long, empty, repeated, or with a character that could
 //! break a log line or a header — is never echoed: a fresh id replaces it (or, if configured, the
-//! request is rejected with a `400` problem). New ids are UUID v7 (time-ordered, 74 random bits
-//! from a CSPRNG) unless you plug in your own [`MakeRequestId`].
+//! request is rejected with a `400` problem). New ids are UUID v7 (strictly increasing in a
+//! process, with a counter within a millisecond; 62 random bits from a CSPRNG) unless you plug
+//! in your own [`MakeRequestId`].
 //!
 //! The id is then
 //! - set on the request's header, so the inner service and upstream calls see the same id,

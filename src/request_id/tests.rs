@@ -143,3 +143,47 @@ fn a_full_header_map_never_passes_the_rejected_id_on() {
     assert_eq!(seen, [id.header_value()]);
     assert_eq!(id.as_str().len(), 36);
 }
+
+/// RFC 9562 section 6.2: the ids a process makes increase strictly, within one millisecond
+/// too (the counter) and across threads; as text as well, since they are fixed-width
+/// lowercase hex.
+#[test]
+fn uuid_v7_ids_increase_strictly() {
+    let ids: Vec<String> = (0..10_000)
+        .map(|_| UuidV7.make_request_id().as_str().to_owned())
+        .collect();
+    for pair in ids.windows(2) {
+        assert!(pair[0] < pair[1], "{} then {}", pair[0], pair[1]);
+    }
+    let threads: Vec<_> = (0..4)
+        .map(|_| {
+            std::thread::spawn(|| {
+                (0..2_000)
+                    .map(|_| UuidV7.make_request_id().as_str().to_owned())
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    for t in threads {
+        let ids = t.join().unwrap();
+        assert!(ids.windows(2).all(|p| p[0] < p[1]));
+        all.extend(ids);
+    }
+    let made = all.len();
+    all.sort_unstable();
+    all.dedup();
+    assert_eq!(all.len(), made, "no id twice");
+}
+
+/// A clock that steps back does not take the ids back: the last timestamp is counted on.
+/// (Stamps of the present only: the counter is the process's, shared with the other tests.)
+#[test]
+fn uuid_v7_stamps_never_go_back() {
+    let now = millis_now();
+    let first = super::make::next_stamp(now);
+    let back = super::make::next_stamp(now - 60_000);
+    // Not a minute back: on from the last stamp.
+    assert!(back > first, "{back} after {first}");
+    assert!(back >> 12 >= now, "the timestamp is not taken back");
+}
