@@ -135,6 +135,39 @@ impl Store for Down {
     }
 }
 
+/// Error hygiene's answers are problems of this crate too: a replaced 500 and a caught panic
+/// each count once in `tower_shield_rejections_total{problem="server-error"}`.
+#[test]
+fn error_hygiene_replacements_are_counted_as_rejections() {
+    let recorder = recorded(async {
+        async fn panics() -> &'static str {
+            panic!("index out of bounds")
+        }
+        let app = Router::new()
+            .route(
+                "/fails",
+                get(|| async { (StatusCode::INTERNAL_SERVER_ERROR, "db password wrong") }),
+            )
+            .route("/panics", get(panics))
+            .route("/fine", get(|| async { "ok" }))
+            .layer(tower_shield::ErrorHygieneLayer::new());
+        for (path, status) in [
+            ("/fails", StatusCode::INTERNAL_SERVER_ERROR),
+            ("/panics", StatusCode::INTERNAL_SERVER_ERROR),
+            ("/fine", StatusCode::OK),
+        ] {
+            let req = Request::get(path).body(Body::empty()).unwrap();
+            assert_eq!(call(&app, req).await.0, status, "{path}");
+        }
+    });
+    let (counters, _) = read(&recorder);
+    assert_eq!(
+        counters.get(&format!("{}{{problem=server-error}}", names::REJECTIONS)),
+        Some(&2),
+        "{counters:?}"
+    );
+}
+
 #[test]
 fn counters_and_histograms() {
     let recorder = recorded(async {

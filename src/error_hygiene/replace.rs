@@ -116,6 +116,8 @@ static GRPC_STATUS_DETAILS: HeaderName = HeaderName::from_static("grpc-status-de
 /// its request id), the problem in the response's extensions.
 pub(super) fn render(captured: &Captured, status: StatusCode) -> Response<Bytes> {
     let kind = ProblemType::ServerError;
+    // A problem this crate answered with, as every rejection is counted.
+    crate::metrics::rejection(kind.slug());
     let problem = Problem::new(status)
         .with_type(kind.type_uri())
         .with_title(kind.title())
