@@ -35,11 +35,24 @@ async fn forget(store: &impl Store, scope: &str, key: &[u8]) -> Result<(), Store
 }
 
 fn store(server: &RedisServer) -> RedisStore {
+    store_timing_out(server, Duration::from_secs(2))
+}
+
+fn store_timing_out(server: &RedisServer, timeout: Duration) -> RedisStore {
     RedisStore::builder(server.url())
         .prefix("p:")
-        .timeout(Duration::from_secs(2))
+        .timeout(timeout)
         .build()
         .unwrap()
+}
+
+/// Whether `store` admits the one check `c`.
+async fn admitted(store: &impl Store, c: &Check<'_>) -> bool {
+    try_decide(store, std::slice::from_ref(c))
+        .await
+        .unwrap()
+        .verdicts[0]
+        .allowed
 }
 
 fn rule(algorithm: Algorithm, quota: Quota) -> Rule {
@@ -164,32 +177,14 @@ async fn a_hybrid_store_reloads_its_lease_script_after_script_flush() {
     );
     let key = redis.key_of(&c);
     // First lease: 2 units spent in Redis.
-    assert!(
-        try_decide(&hybrid, std::slice::from_ref(&c))
-            .await
-            .unwrap()
-            .verdicts[0]
-            .allowed
-    );
+    assert!(admitted(&hybrid, &c).await);
     assert_eq!(server.cli(&["HGET", &key, "b"]), "2");
     assert_eq!(server.cli(&["SCRIPT", "FLUSH"]), "OK");
     // From the lease: no round trip.
-    assert!(
-        try_decide(&hybrid, std::slice::from_ref(&c))
-            .await
-            .unwrap()
-            .verdicts[0]
-            .allowed
-    );
+    assert!(admitted(&hybrid, &c).await);
     assert_eq!(server.cli(&["HGET", &key, "b"]), "2");
     // A new lease: NOSCRIPT, loaded again, spent once.
-    assert!(
-        try_decide(&hybrid, std::slice::from_ref(&c))
-            .await
-            .unwrap()
-            .verdicts[0]
-            .allowed
-    );
+    assert!(admitted(&hybrid, &c).await);
     assert_eq!(server.cli(&["HGET", &key, "b"]), "4");
 }
 
@@ -242,23 +237,11 @@ async fn a_hybrid_store_spends_only_its_lease_while_redis_is_down() {
         rule(Algorithm::TokenBucket, Quota::per_hour(100)),
         1,
     );
-    assert!(
-        try_decide(&hybrid, std::slice::from_ref(&c))
-            .await
-            .unwrap()
-            .verdicts[0]
-            .allowed
-    );
+    assert!(admitted(&hybrid, &c).await);
     server.kill();
     // The two units left of the lease, decided here.
     for _ in 0..2 {
-        assert!(
-            try_decide(&hybrid, std::slice::from_ref(&c))
-                .await
-                .unwrap()
-                .verdicts[0]
-                .allowed
-        );
+        assert!(admitted(&hybrid, &c).await);
     }
     // Then a lease is needed, and Redis is down: an error (the layer's policy), not an admit.
     let err = try_decide(&hybrid, std::slice::from_ref(&c))
@@ -280,11 +263,7 @@ async fn a_hybrid_store_spends_only_its_lease_while_redis_is_down() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hung_redis_bounds_every_waiting_request_by_one_timeout() {
     let server = RedisServer::start();
-    let redis = RedisStore::builder(server.url())
-        .prefix("p:")
-        .timeout(Duration::from_millis(100))
-        .build()
-        .unwrap();
+    let redis = store_timing_out(&server, Duration::from_millis(100));
     let hybrid = HybridStore::builder(redis)
         .lease(1)
         .lease_fraction(1)
@@ -292,13 +271,7 @@ async fn a_hung_redis_bounds_every_waiting_request_by_one_timeout() {
     let rule = rule(Algorithm::TokenBucket, Quota::per_hour(1000));
     let c = check("hung", b"hot", rule, 1);
     // The first lease, spent.
-    assert!(
-        try_decide(&hybrid, std::slice::from_ref(&c))
-            .await
-            .unwrap()
-            .verdicts[0]
-            .allowed
-    );
+    assert!(admitted(&hybrid, &c).await);
     server.cli(&["CLIENT", "PAUSE", "3000", "ALL"]);
     let started = std::time::Instant::now();
     let waits: Vec<_> = (0..20)
@@ -409,30 +382,12 @@ async fn a_leased_counter_forgotten_through_a_hybrid_store_is_fresh_again() {
         1,
     );
     for _ in 0..2 {
-        assert!(
-            try_decide(&hybrid, std::slice::from_ref(&c))
-                .await
-                .unwrap()
-                .verdicts[0]
-                .allowed
-        );
+        assert!(admitted(&hybrid, &c).await);
     }
-    assert!(
-        !try_decide(&hybrid, std::slice::from_ref(&c))
-            .await
-            .unwrap()
-            .verdicts[0]
-            .allowed
-    );
+    assert!(!admitted(&hybrid, &c).await);
     forget(&hybrid, "lf", b"user").await.unwrap();
     // The refusal remembered here is forgotten with the counter.
-    assert!(
-        try_decide(&hybrid, std::slice::from_ref(&c))
-            .await
-            .unwrap()
-            .verdicts[0]
-            .allowed
-    );
+    assert!(admitted(&hybrid, &c).await);
 }
 
 const YEAR: Duration = Duration::from_secs(366 * 24 * 3600);
