@@ -102,6 +102,7 @@ mod core;
 pub mod cors;
 pub mod csrf;
 pub mod error_hygiene;
+pub mod events;
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub mod extract;

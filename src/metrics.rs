@@ -24,7 +24,7 @@
 //! | `tower_shield_rate_limit_decisions_total` | counter | `limit` (the limit's name; `none` when no limit was checked), `outcome` (`allowed`, `limited`, `shadow_limited`, `bypassed`, `key_missing`, `store_failed`) | every decision of a `RateLimitLayer` |
 //! | `tower_shield_auth_throttled_total` | counter | `dimension` (`ip`, `identity`, `identity_ip`: the longest wait) | attempts an `AuthLayer`'s [`Throttle`](crate::auth::Throttle) refused before checking them |
 //! | `tower_shield_rate_limit_store_fallbacks_total` | counter | `to` (`local`, `remote`) | a `RateLimitLayer` with [`StoreFailure::Local`](crate::rate_limit::StoreFailure::Local) turning to its in-memory limits when the store fails, and back when a probe finds it answering |
-//! | `tower_shield_store_failures_total` | counter | `component` (`rate_limit`, `auth_throttle`), `kind` (`unavailable`, `timeout`, `protocol`) | a store that could not decide |
+//! | `tower_shield_store_failures_total` | counter | `component` (`rate_limit`, `auth_throttle`, `signature_replay`), `kind` (`unavailable`, `timeout`, `protocol`) | a store that could not decide |
 //! | `tower_shield_jwks_refreshes_total` | counter | `result` (`loaded`, `changed`, `unchanged`, `failed`) | fetches of a remote JWK set |
 //! | `tower_shield_store_decision_seconds` | histogram | `component` (`rate_limit`, `auth_throttle`) | how long a store took to decide |
 //! | `tower_shield_jwks_fetch_seconds` | histogram | `result` (`ok`, `error`) | how long a JWK set fetch took |

@@ -126,11 +126,15 @@ async fn the_log_has_a_bounded_excerpt_of_the_body_and_the_panic_message() {
         "{text}"
     );
     assert!(
-        text.contains("status=500 method=POST path=\"/orders\""),
+        text.contains(
+            "http.request.method=\"POST\" url.path=\"/orders\" http.response.status_code=500"
+        ),
         "{text}"
     );
     assert!(
-        text.contains("body=\"0123456789012345678901234\" truncated=true"),
+        text.contains(
+            "tower_shield.detail=\"0123456789012345678901234\" tower_shield.truncated=true"
+        ),
         "{text}"
     );
 
@@ -143,9 +147,9 @@ async fn the_log_has_a_bounded_excerpt_of_the_body_and_the_panic_message() {
         .unwrap();
     assert_eq!(res.status(), StatusCode::BAD_GATEWAY);
     let text = logs.take();
-    assert!(text.contains("status=502"), "{text}");
+    assert!(text.contains("http.response.status_code=502"), "{text}");
     assert!(
-        text.contains("body=\"0123456789\" truncated=true"),
+        text.contains("tower_shield.detail=\"0123456789\" tower_shield.truncated=true"),
         "{text}"
     );
 
@@ -162,5 +166,9 @@ async fn the_log_has_a_bounded_excerpt_of_the_body_and_the_panic_message() {
         text.contains("the handler panicked; answered 500"),
         "{text}"
     );
-    assert!(text.contains("panic=\"secret from call\""), "{text}");
+    assert!(
+        text.contains("error.type=\"panic\"")
+            && text.contains("tower_shield.detail=\"secret from call\""),
+        "{text}"
+    );
 }

@@ -407,3 +407,155 @@ async fn rate_limits_store_failures_cors_and_versions() {
     assert_eq!(e.get("url.path"), Some("/v1/v"));
     let _ = Duration::ZERO;
 }
+
+/// The gateway layers' refusals and error hygiene's replacements: the same vocabulary.
+#[tokio::test]
+async fn signatures_csrf_ip_filter_validation_and_error_hygiene() {
+    use tower_shield::ErrorHygieneLayer;
+    use tower_shield::csrf::CsrfLayer;
+    use tower_shield::ip_filter::IpFilterLayer;
+    use tower_shield::signature::SignatureLayer;
+    use tower_shield::validate::{Rule, ValidateRequestLayer};
+
+    const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    let collect = Collect::default();
+    let _guard = tracing::subscriber::set_default(Registry::default().with(collect.clone()));
+
+    let signatures = SignatureLayer::standard_webhooks()
+        .secret("billing", SECRET)
+        .build()
+        .unwrap();
+    let app = Router::new()
+        .route("/hooks", axum::routing::post(|| async { "ok" }))
+        .layer(signatures);
+    let req = Request::post("/hooks")
+        .header("webhook-id", "msg_1")
+        .header("webhook-timestamp", "1")
+        .header("webhook-signature", "v1,AAAA")
+        .body(Body::from("{}"))
+        .unwrap();
+    let (status, _, _) = call(&app, from(req, "127.0.0.12")).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let e = collect.one("signature.refused");
+    assert_eq!(e.target, "tower_shield::signature");
+    assert_eq!(e.level, tracing::Level::INFO);
+    assert_eq!(e.get("http.request.method"), Some("POST"));
+    assert_eq!(e.get("url.path"), Some("/hooks"));
+    assert_eq!(e.get("http.route"), Some("/hooks"));
+    assert_eq!(e.get("http.response.status_code"), Some("401"));
+    assert_eq!(e.get("client.address"), Some("127.0.0.12"));
+    assert_eq!(e.get("error.type"), Some("outside_tolerance"));
+    assert_eq!(e.get("tower_shield.problem"), Some("signature-invalid"));
+    assert_eq!(
+        e.get("tower_shield.reason"),
+        Some("timestamp outside the tolerance of 300 seconds")
+    );
+    assert!(e.fields.values().all(|v| !v.contains(&SECRET[6..])));
+
+    let app = Router::new()
+        .route("/form", axum::routing::post(|| async { "ok" }))
+        .layer(CsrfLayer::new());
+    let req = Request::post("/form")
+        .header("host", "api.example.com")
+        .header("sec-fetch-site", "cross-site")
+        .header("origin", "https://evil.example")
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(
+        call(&app, from(req, "127.0.0.13")).await.0,
+        StatusCode::FORBIDDEN
+    );
+    let e = collect.one("csrf.refused");
+    assert_eq!(e.target, "tower_shield::csrf");
+    assert_eq!(e.get("http.response.status_code"), Some("403"));
+    assert_eq!(e.get("error.type"), Some("cross_origin"));
+    assert_eq!(e.get("tower_shield.reason"), Some("sec_fetch_site"));
+    assert_eq!(
+        e.get("tower_shield.problem"),
+        Some("cross-origin-request-refused")
+    );
+    assert_eq!(e.get("client.address"), Some("127.0.0.13"));
+
+    let filter = IpFilterLayer::builder()
+        .deny(["127.0.0.14/32"])
+        .build()
+        .unwrap();
+    let app = Router::new()
+        .route("/r", get(|| async { "ok" }))
+        .layer(filter);
+    let req = Request::get("/r").body(Body::empty()).unwrap();
+    assert_eq!(
+        call(&app, from(req, "127.0.0.14")).await.0,
+        StatusCode::FORBIDDEN
+    );
+    let e = collect.one("ip_filter.refused");
+    assert_eq!(e.target, "tower_shield::ip_filter");
+    assert_eq!(e.get("error.type"), Some("ip_denied"));
+    assert_eq!(e.get("client.address"), Some("127.0.0.14"));
+    assert_eq!(e.get("tower_shield.problem"), Some("ip-not-allowed"));
+    assert_eq!(e.get("http.response.status_code"), Some("403"));
+
+    let validate = ValidateRequestLayer::builder()
+        .route(
+            http::Method::POST,
+            "/posts",
+            Rule::json(serde_json::json!({
+                "type": "object",
+                "required": ["title"],
+            })),
+        )
+        .build()
+        .unwrap();
+    let app = Router::new()
+        .route("/posts", axum::routing::post(|| async { "ok" }))
+        .layer(validate);
+    let req = Request::post("/posts")
+        .header("content-type", "application/json")
+        .body(Body::from("{}"))
+        .unwrap();
+    assert_eq!(
+        call(&app, from(req, "127.0.0.15")).await.0,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    let e = collect.one("validation.refused");
+    assert_eq!(e.target, "tower_shield::validate");
+    assert_eq!(e.get("http.response.status_code"), Some("422"));
+    assert_eq!(e.get("error.type"), Some("validation-failed"));
+    assert_eq!(e.get("tower_shield.rule"), Some("POST /posts"));
+    assert_eq!(
+        e.get("tower_shield.reason"),
+        Some("The request body breaks the schema in 1 place.")
+    );
+    assert!(
+        e.get("tower_shield.detail")
+            .is_some_and(|d| d.contains("title")),
+        "{e:?}"
+    );
+
+    let app = Router::new()
+        .route(
+            "/fail",
+            get(|| async {
+                (
+                    StatusCode::BAD_GATEWAY,
+                    "upstream 10.0.0.7:5432 refused the connection",
+                )
+            }),
+        )
+        .layer(ErrorHygieneLayer::new());
+    let req = Request::get("/fail").body(Body::empty()).unwrap();
+    let (status, _, body) = call(&app, from(req, "127.0.0.16")).await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY);
+    assert!(!String::from_utf8_lossy(&body).contains("10.0.0.7"));
+    let e = collect.one("error_hygiene.replaced");
+    assert_eq!(e.target, "tower_shield::error_hygiene");
+    assert_eq!(e.level, tracing::Level::ERROR);
+    assert_eq!(e.get("http.response.status_code"), Some("502"));
+    assert_eq!(e.get("error.type"), Some("server_error"));
+    assert_eq!(e.get("tower_shield.problem"), Some("server-error"));
+    assert_eq!(
+        e.get("tower_shield.detail"),
+        Some("\"upstream 10.0.0.7:5432 refused the connection\"")
+    );
+    assert_eq!(e.get("tower_shield.truncated"), Some("false"));
+}

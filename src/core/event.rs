@@ -1,19 +1,5 @@
-//! Security events: every layer's decisions as `tracing` events with the OpenTelemetry HTTP
-//! semantic-convention attribute names, built here and nowhere else.
-//!
-//! | field | when |
-//! |---|---|
-//! | `http.request.method` | always: a method of RFC 9110 or PATCH, else `_OTHER` (as the conventions require: the values stay a bounded set) |
-//! | `http.request.method_original` | when the method is `_OTHER`: the method as sent |
-//! | `url.path` | always (never the query, which may hold secrets) |
-//! | `http.route` | when axum's `MatchedPath` is known |
-//! | `http.response.status_code` | when the layer answers |
-//! | `client.address` | when known (the resolved client IP, else the socket peer) |
-//! | `user.id` | the principal's subject, or the claimed identity of a failure |
-//! | `error.type` | on failures only (never on a request that went through): a short code of what failed — `missing`, `invalid`, `expired`, `unsupported_scheme`, `invalid_request`, `unavailable` or `overloaded` (authentication), `insufficient_scope` or `anonymous` (scopes), `rate_limited`, `origin_not_allowed` (CORS), a problem type's slug (login throttling, versioning), or a store error's kind (`timeout`, `protocol`, `unavailable`) |
-//! | `tower_shield.event` | always: `auth.success`, `auth.failure`, ... |
-//! | `tower_shield.problem` | on refusals: the problem type's slug |
-//! | `tower_shield.*` | the layer's own: `auth.method`, `limit`, `retry_after`, `key`, `reason`, `request_id` |
+//! Security events, built here and nowhere else: see [`crate::events`] for the fields and
+//! the events.
 
 use std::fmt;
 use std::net::IpAddr;
@@ -34,6 +20,13 @@ pub(crate) enum Kind {
     CorsRefused,
     VersionRejected,
     StoreFailure,
+    SignatureRefused,
+    CsrfRefused,
+    IpRefused,
+    ValidationRefused,
+    ValidationLogged,
+    ServerErrorReplaced,
+    PanicCaught,
 }
 
 impl Kind {
@@ -49,6 +42,12 @@ impl Kind {
             Kind::CorsRefused => "cors.refused",
             Kind::VersionRejected => "versioning.rejected",
             Kind::StoreFailure => "store.failure",
+            Kind::SignatureRefused => "signature.refused",
+            Kind::CsrfRefused => "csrf.refused",
+            Kind::IpRefused => "ip_filter.refused",
+            Kind::ValidationRefused | Kind::ValidationLogged => "validation.refused",
+            Kind::ServerErrorReplaced => "error_hygiene.replaced",
+            Kind::PanicCaught => "error_hygiene.panic",
         }
     }
 
@@ -64,6 +63,13 @@ impl Kind {
             Kind::CorsRefused => "CORS origin refused",
             Kind::VersionRejected => "API version rejected",
             Kind::StoreFailure => "store failed",
+            Kind::SignatureRefused => "request signature refused",
+            Kind::CsrfRefused => "cross-origin request refused",
+            Kind::IpRefused => "client address refused",
+            Kind::ValidationRefused => "request refused by validation",
+            Kind::ValidationLogged => "request would have been refused (log-only)",
+            Kind::ServerErrorReplaced => "server error replaced by a generic problem",
+            Kind::PanicCaught => "the handler panicked; answered 500",
         }
     }
 }
@@ -82,6 +88,15 @@ pub(crate) struct Fields<'a> {
     pub(crate) client: Option<IpAddr>,
     pub(crate) key: Option<&'a dyn fmt::Display>,
     pub(crate) reason: Option<&'a str>,
+    /// The rule of the layer's that decided (a validation route's name).
+    pub(crate) rule: Option<&'a str>,
+    /// What the layer knows more, for the log only: a replaced body's first bytes, a panic's
+    /// message (recorded with `Debug`, which escapes control characters).
+    pub(crate) detail: Option<&'a str>,
+    /// A gRPC status code.
+    pub(crate) grpc_status: Option<u64>,
+    /// Whether [`detail`](Self::detail) was cut.
+    pub(crate) truncated: Option<bool>,
 }
 
 /// The route template axum matched, if any.
@@ -145,6 +160,10 @@ macro_rules! emit_at {
             "tower_shield.retry_after" = $f.retry_after,
             "tower_shield.key" = $f.key.map(display),
             "tower_shield.reason" = $f.reason,
+            "tower_shield.rule" = $f.rule,
+            "tower_shield.detail" = $f.detail.map(|d| tracing::field::debug(d)),
+            "rpc.grpc.status_code" = $f.grpc_status,
+            "tower_shield.truncated" = $f.truncated,
             "tower_shield.request_id" = $head.request_id().map(RequestId::as_str),
             "{}",
             $kind.message()
@@ -196,6 +215,43 @@ pub(crate) fn emit(kind: Kind, head: &RequestHead<'_>, f: &Fields<'_>) {
         }
         Kind::StoreFailure => {
             emit_at!("tower_shield::store", Level::WARN, kind, head, f, client)
+        }
+        Kind::SignatureRefused => {
+            emit_at!(
+                "tower_shield::signature",
+                Level::INFO,
+                kind,
+                head,
+                f,
+                client
+            )
+        }
+        Kind::CsrfRefused => emit_at!("tower_shield::csrf", Level::INFO, kind, head, f, client),
+        Kind::IpRefused => {
+            emit_at!(
+                "tower_shield::ip_filter",
+                Level::INFO,
+                kind,
+                head,
+                f,
+                client
+            )
+        }
+        Kind::ValidationRefused => {
+            emit_at!("tower_shield::validate", Level::INFO, kind, head, f, client)
+        }
+        Kind::ValidationLogged => {
+            emit_at!("tower_shield::validate", Level::WARN, kind, head, f, client)
+        }
+        Kind::ServerErrorReplaced | Kind::PanicCaught => {
+            emit_at!(
+                "tower_shield::error_hygiene",
+                Level::ERROR,
+                kind,
+                head,
+                f,
+                client
+            )
         }
     }
 }

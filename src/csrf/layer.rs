@@ -61,6 +61,17 @@ pub enum CrossOriginReason {
     SeveralOrigins,
 }
 
+impl CrossOriginReason {
+    /// A short code, for logs: `sec_fetch_site`, `origin_not_host` or `several_origins`.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::SecFetchSite => "sec_fetch_site",
+            Self::OriginNotHost => "origin_not_host",
+            Self::SeveralOrigins => "several_origins",
+        }
+    }
+}
+
 /// The rejection of a [`CsrfLayer`]: a `403` [`cross-origin-request-refused`] problem. It is in
 /// the refused response's extensions, with its [`Problem`].
 ///
@@ -180,12 +191,16 @@ impl Guard for CsrfLayer {
         match self.check(req) {
             Ok(()) => Decision::Pass(()),
             Err(reason) => {
-                tracing::info!(
-                    target: "tower_shield::csrf",
-                    method = %req.method(),
-                    path = req.uri().path(),
-                    ?reason,
-                    "cross-origin request refused"
+                crate::core::event::emit(
+                    crate::core::event::Kind::CsrfRefused,
+                    &crate::core::RequestHead::of(req),
+                    &crate::core::event::Fields {
+                        status: Some(403),
+                        error_type: Some("cross_origin"),
+                        problem: Some(ProblemType::CrossOriginRequestRefused.slug()),
+                        reason: Some(reason.code()),
+                        ..Default::default()
+                    },
                 );
                 Decision::Answer(rejection_response(req, CrossOriginRefused { reason }))
             }

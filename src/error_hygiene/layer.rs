@@ -18,7 +18,6 @@ use tower_service::Service;
 use super::builder::ErrorHygieneBuilder;
 use super::replace::{Captured, grpc_failure, replacement, strip};
 use crate::body::ResponseBody;
-use crate::core::RequestId;
 use crate::problem::Problem;
 
 #[derive(Debug)]
@@ -281,13 +280,16 @@ fn panicked(config: &Config, captured: &Captured, panic: &(dyn Any + Send)) -> R
         .copied()
         .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
         .unwrap_or("(a panic payload that is not a string)");
-    tracing::error!(
-        target: "tower_shield::error_hygiene",
-        method = %captured.method,
-        path = captured.uri.path(),
-        request_id = captured.request_id.as_ref().map(RequestId::as_str),
-        panic = ?message,
-        "the handler panicked; answered 500"
+    super::replace::event(
+        captured,
+        crate::core::event::Kind::PanicCaught,
+        &crate::core::event::Fields {
+            status: Some(500),
+            error_type: Some("panic"),
+            problem: Some(crate::problem::ProblemType::ServerError.slug()),
+            detail: Some(message),
+            ..Default::default()
+        },
     );
     let mut res = super::replace::render(captured, StatusCode::INTERNAL_SERVER_ERROR);
     strip(config, res.headers_mut());

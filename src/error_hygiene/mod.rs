@@ -46,8 +46,9 @@
 //!   `Content-Encoding`, `ETag`, ...) are replaced by a generic
 //!   [`server-error`](crate::problem#server-error) problem with the request id, rendered by the
 //!   request's [renderer](crate::problem). The first bytes of the original body (4 KiB by
-//!   default, see [`ErrorHygieneBuilder::log_body_limit`]) are logged at `ERROR` with the
-//!   status, method, path and request id, then the rest is dropped unread: the problem is sent
+//!   default, see [`ErrorHygieneBuilder::log_body_limit`]) are logged at `ERROR` (the
+//!   `error_hygiene.replaced` [security event](crate::events), the excerpt in
+//!   `tower_shield.detail`, with the status, method, path and request id), then the rest is dropped unread: the problem is sent
 //!   once those bytes (or the body's end) have arrived.
 //! - A `5xx` that already carries a [`Problem`](crate::problem::Problem) in its extensions (a
 //!   rejection of this crate's layers, or a `Problem` a handler returned) is kept, unless

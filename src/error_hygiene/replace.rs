@@ -8,6 +8,7 @@ use http::header::{
 use http::{Extensions, HeaderMap, HeaderName, HeaderValue, Method, Response, StatusCode, Uri};
 
 use super::layer::Config;
+use crate::core::event::{Fields, Kind, emit};
 use crate::core::{RequestHead, RequestId};
 use crate::problem::{Problem, ProblemType, SharedRenderer, render_with};
 
@@ -93,15 +94,24 @@ pub(super) fn grpc_failure(captured: &Captured, headers: &mut HeaderMap) {
     if !failed {
         return;
     }
-    tracing::error!(
-        target: "tower_shield::error_hygiene",
-        grpc_status = headers.get(&GRPC_STATUS).and_then(|v| v.to_str().ok()),
-        method = %captured.method,
-        path = captured.uri.path(),
-        request_id = captured.request_id.as_ref().map(RequestId::as_str),
-        // Percent-encoded as sent; Debug escapes anything else.
-        grpc_message = ?headers.get(&GRPC_MESSAGE).map(|v| String::from_utf8_lossy(v.as_bytes())),
-        "gRPC server failure's message replaced by a generic one"
+    let message = headers
+        .get(&GRPC_MESSAGE)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()));
+    let code = headers
+        .get(&GRPC_STATUS)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok());
+    event(
+        captured,
+        Kind::ServerErrorReplaced,
+        &Fields {
+            error_type: Some("grpc_server_error"),
+            problem: Some(ProblemType::ServerError.slug()),
+            grpc_status: code,
+            // Percent-encoded as sent.
+            detail: message.as_deref(),
+            ..Default::default()
+        },
     );
     // The detail is printable ASCII without `%`: its own percent-encoding.
     headers.insert(GRPC_MESSAGE.clone(), HeaderValue::from_static(DETAIL));
@@ -111,6 +121,23 @@ pub(super) fn grpc_failure(captured: &Captured, headers: &mut HeaderMap) {
 static GRPC_STATUS: HeaderName = HeaderName::from_static("grpc-status");
 static GRPC_MESSAGE: HeaderName = HeaderName::from_static("grpc-message");
 static GRPC_STATUS_DETAILS: HeaderName = HeaderName::from_static("grpc-status-details-bin");
+
+/// An `error_hygiene.*` event of the request `captured`: ERROR, with the OpenTelemetry names
+/// of the crate's other events (`detail` recorded with `Debug`, which escapes newlines and
+/// control characters).
+pub(super) fn event(captured: &Captured, kind: Kind, fields: &Fields<'_>) {
+    let mut extensions = Extensions::new();
+    if let Some(id) = &captured.request_id {
+        extensions.insert(id.clone());
+    }
+    let head = RequestHead::new(
+        &captured.method,
+        &captured.uri,
+        &captured.headers,
+        &extensions,
+    );
+    emit(kind, &head, fields);
+}
 
 /// The generic `server-error` problem with `status`, rendered by the request's renderer (with
 /// its request id), the problem in the response's extensions.
@@ -149,16 +176,18 @@ pub(super) fn replacement(
     excerpt: &[u8],
     truncated: bool,
 ) -> Response<Bytes> {
-    tracing::error!(
-        target: "tower_shield::error_hygiene",
-        status = head.status.as_u16(),
-        method = %captured.method,
-        path = captured.uri.path(),
-        request_id = captured.request_id.as_ref().map(RequestId::as_str),
-        // Debug formatting escapes newlines and control characters.
-        body = ?String::from_utf8_lossy(excerpt),
-        truncated,
-        "server error replaced by a generic problem"
+    let excerpt = String::from_utf8_lossy(excerpt);
+    event(
+        captured,
+        Kind::ServerErrorReplaced,
+        &Fields {
+            status: Some(head.status.as_u16()),
+            error_type: Some("server_error"),
+            problem: Some(ProblemType::ServerError.slug()),
+            detail: Some(&excerpt),
+            truncated: Some(truncated),
+            ..Default::default()
+        },
     );
     let mut res = render(captured, head.status);
     let headers = res.headers_mut();

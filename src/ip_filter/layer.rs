@@ -108,19 +108,7 @@ impl Guard for IpFilterLayer {
         let refusal = match shared.client_ip.address(req.extensions(), req.headers()) {
             Some(ip) => match shared.lists.load().check(ip) {
                 Ok(()) => return Decision::Pass(()),
-                Err(refusal) => {
-                    let list = match refusal {
-                        IpNotAllowed::Denied(_) => "deny",
-                        _ => "allow",
-                    };
-                    tracing::info!(
-                        target: "tower_shield::ip_filter",
-                        client = %ip,
-                        list,
-                        "client address refused"
-                    );
-                    refusal
-                }
+                Err(refusal) => refusal,
             },
             None if shared.allow_unknown => return Decision::Pass(()),
             None => {
@@ -131,15 +119,26 @@ impl Guard for IpFilterLayer {
                          `into_make_service_with_connect_info::<SocketAddr>()`, or insert \
                          `PeerAddr`; answering 403"
                     );
-                } else {
-                    tracing::info!(
-                        target: "tower_shield::ip_filter",
-                        "client address unknown (a forwarding entry that is no address)"
-                    );
                 }
                 IpNotAllowed::Unknown
             }
         };
+        let error_type = match refusal {
+            IpNotAllowed::Denied(_) => "ip_denied",
+            IpNotAllowed::NotAllowed(_) => "ip_not_allowed",
+            IpNotAllowed::Unknown => "ip_unknown",
+        };
+        crate::core::event::emit(
+            crate::core::event::Kind::IpRefused,
+            &crate::core::RequestHead::of(req),
+            &crate::core::event::Fields {
+                status: Some(403),
+                error_type: Some(error_type),
+                problem: Some(crate::problem::ProblemType::IpNotAllowed.slug()),
+                client: refusal.ip(),
+                ..Default::default()
+            },
+        );
         Decision::Answer(rejection_response(req, refusal))
     }
 

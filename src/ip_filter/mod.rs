@@ -54,8 +54,9 @@
 //!   is not an address) is refused, unless [`IpFilterBuilder::allow_unknown`] says otherwise:
 //!   a filter that lets through whoever it cannot identify filters nothing.
 //! - **A refusal** is a `403` [`ip-not-allowed`](crate::problem#ip-not-allowed) problem
-//!   ([`IpNotAllowed`]) that does not echo the address; the address is logged (INFO, target
-//!   `tower_shield::ip_filter`) and kept in the response's extensions.
+//!   ([`IpNotAllowed`]) that does not echo the address; the address is in the
+//!   `ip_filter.refused` [security event](crate::events) (`client.address`) and kept in the
+//!   response's extensions.
 //! - **Lists** are replaced at run time through an [`IpFilterHandle`] (a blocklist feed, an admin
 //!   endpoint): one atomic swap (on `arc-swap`), seen by every clone of the service from its
 //!   next request, never half-applied; a list with a bad entry is refused whole.

@@ -153,6 +153,7 @@ impl SignatureLayer {
 
     fn too_large<B>(&self, req: &Request<B>) -> Decision<Self> {
         let limit = self.config.max_body;
+        event(req, "payload_too_large", 413, None);
         Decision::Answer(rejection_response(req, PayloadTooLarge { limit }))
     }
 
@@ -258,11 +259,7 @@ impl SignatureLayer {
     }
 
     fn refuse<B>(req: &Request<B>, failure: Failure) -> Decision<Self> {
-        tracing::info!(
-            target: "tower_shield::signature",
-            failure = %failure,
-            "request signature refused"
-        );
+        event(req, failure.code(), 401, Some(&failure.to_string()));
         Decision::Answer(rejection_response(req, InvalidSignature::new(failure)))
     }
 
@@ -271,10 +268,20 @@ impl SignatureLayer {
             Ok(true) => Decision::Pass(()),
             Ok(false) => Self::refuse(req, Failure::Replayed),
             Err(e) => {
-                tracing::warn!(
-                    target: "tower_shield::signature",
-                    error = %e,
-                    "replay store unavailable: refusing the request"
+                let kind = crate::metrics::store_error_kind(e.kind());
+                crate::metrics::store_failure("signature_replay", kind);
+                let reason = e.to_string();
+                crate::core::event::emit(
+                    crate::core::event::Kind::StoreFailure,
+                    &crate::core::RequestHead::of(req),
+                    &crate::core::event::Fields {
+                        status: Some(503),
+                        error_type: Some(kind),
+                        problem: Some(crate::problem::ProblemType::SignatureUnavailable.slug()),
+                        limit: Some("signature_replay"),
+                        reason: Some(&reason),
+                        ..Default::default()
+                    },
                 );
                 Decision::Answer(rejection_response(req, SignatureUnavailable(())))
             }
@@ -452,4 +459,25 @@ impl BodyGuard for SignatureLayer {
             Resumed::Remembered(answer) => Self::remembered(req, answer),
         }
     }
+}
+
+/// The `signature.refused` event of a refusal: the rule's code as `error.type`, its text as
+/// `tower_shield.reason` (never a secret nor the signature expected).
+fn event<B>(req: &Request<B>, code: &'static str, status: u16, reason: Option<&str>) {
+    let problem = if status == 413 {
+        crate::problem::ProblemType::PayloadTooLarge
+    } else {
+        crate::problem::ProblemType::SignatureInvalid
+    };
+    crate::core::event::emit(
+        crate::core::event::Kind::SignatureRefused,
+        &crate::core::RequestHead::of(req),
+        &crate::core::event::Fields {
+            status: Some(status),
+            error_type: Some(code),
+            problem: Some(problem.slug()),
+            reason,
+            ..Default::default()
+        },
+    );
 }

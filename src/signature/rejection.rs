@@ -48,6 +48,28 @@ pub enum Failure {
     UnreadableBody,
 }
 
+impl Failure {
+    /// A short code of the rule, for logs and metrics: `missing_header`, `malformed_header`,
+    /// `outside_tolerance`, `no_matching_signature`, `replayed`, ... (the variant's name).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::MissingHeader(_) => "missing_header",
+            Self::DuplicatedHeader(_) => "duplicated_header",
+            Self::MalformedHeader(..) => "malformed_header",
+            Self::OutsideTolerance(_) => "outside_tolerance",
+            Self::Expired => "expired",
+            Self::NoMatchingSignature => "no_matching_signature",
+            Self::UnknownKey => "unknown_key",
+            Self::AlgorithmMismatch => "algorithm_mismatch",
+            Self::MissingComponent(_) => "missing_component",
+            Self::AbsentComponent(_) => "absent_component",
+            Self::DigestMismatch => "digest_mismatch",
+            Self::Replayed => "replayed",
+            Self::UnreadableBody => "unreadable_body",
+        }
+    }
+}
+
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -113,28 +113,35 @@ impl Config {
         rule: &CompiledRule,
         error: ValidationError,
     ) -> Option<Response<Bytes>> {
+        let problem = error.problem();
+        let violations = match &error {
+            ValidationError::SchemaViolations { violations, .. } => format!("{violations:?}"),
+            _ => String::new(),
+        };
+        let kind = if self.log_only {
+            crate::core::event::Kind::ValidationLogged
+        } else {
+            crate::core::event::Kind::ValidationRefused
+        };
+        // In log-only mode the request goes through: no status of the layer's, no error type
+        // (as a shadow rate limit's event); the problem it would have had says what failed.
+        let refused = !self.log_only;
+        crate::core::event::emit(
+            kind,
+            &crate::core::RequestHead::of(req),
+            &crate::core::event::Fields {
+                status: refused.then(|| problem.status().as_u16()),
+                error_type: refused.then(|| error.problem_type().slug()),
+                problem: Some(error.problem_type().slug()),
+                rule: Some(&rule.name),
+                reason: problem.detail(),
+                detail: (!violations.is_empty()).then_some(violations.as_str()),
+                ..Default::default()
+            },
+        );
         if self.log_only {
-            let problem = error.problem();
-            tracing::warn!(
-                target: "tower_shield::validate",
-                route = %rule.name,
-                status = problem.status().as_u16(),
-                problem = error.problem_type().slug(),
-                detail = problem.detail().unwrap_or_default(),
-                violations = ?match &error {
-                    ValidationError::SchemaViolations { violations, .. } => violations.as_slice(),
-                    _ => &[],
-                },
-                "request would have been refused (log-only)"
-            );
             return None;
         }
-        tracing::info!(
-            target: "tower_shield::validate",
-            route = %rule.name,
-            problem = error.problem_type().slug(),
-            "request refused"
-        );
         Some(rejection_response(req, error))
     }
 }
@@ -243,13 +250,21 @@ impl Config {
                 res
             }
             Outcome::Failed => {
-                // Not a verdict on the request: there is no body left to pass on.
-                tracing::info!(
-                    target: "tower_shield::validate",
-                    route = %rule.name,
-                    "request body unreadable"
+                // Not a verdict on the request: there is no body left to pass on, so even in
+                // log-only mode it is refused.
+                let error = ValidationError::UnreadableBody;
+                crate::core::event::emit(
+                    crate::core::event::Kind::ValidationRefused,
+                    &crate::core::RequestHead::of(req),
+                    &crate::core::event::Fields {
+                        status: Some(400),
+                        error_type: Some(error.problem_type().slug()),
+                        problem: Some(error.problem_type().slug()),
+                        rule: Some(&rule.name),
+                        ..Default::default()
+                    },
                 );
-                Some(rejection_response(req, ValidationError::UnreadableBody))
+                Some(rejection_response(req, error))
             }
         }
     }
