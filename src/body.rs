@@ -12,7 +12,9 @@ pin_project! {
     ///
     /// It is either the inner service's body, untouched, or the complete body of a rejection
     /// rendered by the request's [`Renderer`](crate::problem::Renderer). No allocation or boxing
-    /// happens for the inner body; the rejection body is a single [`Bytes`].
+    /// happens for the inner body; the rejection body is a single [`Bytes`]. (One exception:
+    /// [error hygiene](crate::error_hygiene) hands on a gRPC response's body with a hook that
+    /// cleans a server failure's message out of its trailers.)
     #[derive(Debug)]
     pub struct ResponseBody<B> {
         #[pin]
@@ -26,6 +28,7 @@ pin_project! {
     enum Kind<B> {
         Inner { #[pin] body: B },
         Full { data: Option<Bytes> },
+        Trailers { #[pin] body: B, hook: TrailerHook },
     }
 }
 
@@ -42,6 +45,30 @@ impl<B> ResponseBody<B> {
         let data = if data.is_empty() { None } else { Some(data) };
         Self {
             kind: Kind::Full { data },
+        }
+    }
+}
+
+/// What is done to a body's trailers before they are handed on.
+pub(crate) struct TrailerHook(Box<dyn Fn(&mut http::HeaderMap) + Send + Sync>);
+
+impl TrailerHook {
+    pub(crate) fn new(hook: impl Fn(&mut http::HeaderMap) + Send + Sync + 'static) -> Self {
+        Self(Box::new(hook))
+    }
+}
+
+impl std::fmt::Debug for TrailerHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TrailerHook")
+    }
+}
+
+impl<B> ResponseBody<B> {
+    /// The inner service's body, its trailers passed through `hook` first.
+    pub(crate) fn with_trailer_hook(body: B, hook: TrailerHook) -> Self {
+        Self {
+            kind: Kind::Trailers { body, hook },
         }
     }
 }
@@ -66,19 +93,28 @@ where
         match self.project().kind.project() {
             KindProj::Inner { body } => body.poll_frame(cx),
             KindProj::Full { data } => Poll::Ready(data.take().map(|d| Ok(Frame::data(d)))),
+            KindProj::Trailers { body, hook } => {
+                let mut polled = body.poll_frame(cx);
+                if let Poll::Ready(Some(Ok(frame))) = &mut polled
+                    && let Some(trailers) = frame.trailers_mut()
+                {
+                    (hook.0)(trailers);
+                }
+                polled
+            }
         }
     }
 
     fn is_end_stream(&self) -> bool {
         match &self.kind {
-            Kind::Inner { body } => body.is_end_stream(),
+            Kind::Inner { body } | Kind::Trailers { body, .. } => body.is_end_stream(),
             Kind::Full { data } => data.is_none(),
         }
     }
 
     fn size_hint(&self) -> SizeHint {
         match &self.kind {
-            Kind::Inner { body } => body.size_hint(),
+            Kind::Inner { body } | Kind::Trailers { body, .. } => body.size_hint(),
             Kind::Full { data } => {
                 SizeHint::with_exact(data.as_ref().map_or(0, |d| d.len() as u64))
             }

@@ -333,3 +333,106 @@ async fn a_rejection_is_a_trailers_only_response_on_the_wire() {
     // Trailers-only: the status is in the headers, which end the stream.
     assert!(res.into_body().frame().await.is_none());
 }
+
+/// A health service whose `Watch` stream sends one status, then fails with a message that
+/// names an internal host (as a handler's `Err(Status::internal(format!("{db_error}")))` does).
+struct FailingWatch;
+
+#[tonic::async_trait]
+impl tonic_health::pb::health_server::Health for FailingWatch {
+    async fn check(
+        &self,
+        _: tonic::Request<HealthCheckRequest>,
+    ) -> Result<tonic::Response<HealthCheckResponse>, Status> {
+        Err(Status::internal("pq: connection to 10.0.0.7:5432 refused"))
+    }
+
+    type WatchStream =
+        tonic::codegen::tokio_stream::Iter<std::vec::IntoIter<Result<HealthCheckResponse, Status>>>;
+
+    async fn watch(
+        &self,
+        _: tonic::Request<HealthCheckRequest>,
+    ) -> Result<tonic::Response<Self::WatchStream>, Status> {
+        let serving = HealthCheckResponse {
+            status: ServingStatus::Serving as i32,
+        };
+        let failure = Status::with_details(
+            Code::Internal,
+            "pq: connection to 10.0.0.7:5432 refused",
+            Bytes::from_static(b"stack: db.rs:42"),
+        );
+        Ok(tonic::Response::new(tonic::codegen::tokio_stream::iter(
+            vec![Ok(serving), Err(failure)],
+        )))
+    }
+}
+
+/// [`FailingWatch`] served by tonic, with `ErrorHygieneLayer` around it or not.
+async fn serve_failing(hygiene: bool) -> HealthClient<Channel> {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr: SocketAddr = listener.local_addr().expect("addr");
+    let service = tonic_health::pb::health_server::HealthServer::new(FailingWatch);
+    tokio::spawn(async move {
+        let incoming = TcpIncoming::from(listener);
+        if hygiene {
+            Server::builder()
+                .layer(tower_shield::ErrorHygieneLayer::new())
+                .add_service(service)
+                .serve_with_incoming(incoming)
+                .await
+        } else {
+            Server::builder()
+                .add_service(service)
+                .serve_with_incoming(incoming)
+                .await
+        }
+        .expect("serve");
+    });
+    let channel = Endpoint::from_shared(format!("http://{addr}"))
+        .expect("endpoint")
+        .connect()
+        .await
+        .expect("connect");
+    HealthClient::new(channel)
+}
+
+/// A tonic handler's failure reaches a tonic client with its code but without its message or
+/// details, whether tonic answers it in the headers (a unary call's `Err`) or in the trailers
+/// after streamed messages (a stream that fails midway).
+#[tokio::test]
+async fn error_hygiene_cleans_a_tonic_failure_in_headers_and_in_trailers() {
+    const GENERIC: &str =
+        "The server could not handle this request. Quote the request id when reporting it.";
+    let request = || HealthCheckRequest {
+        service: String::new(),
+    };
+    for hygiene in [false, true] {
+        let mut client = serve_failing(hygiene).await;
+        let unary = client.check(request()).await.expect_err("a failure");
+        let mut stream = client
+            .watch(request())
+            .await
+            .expect("a stream")
+            .into_inner();
+        let first = stream.message().await.expect("a message").expect("one");
+        assert_eq!(first.status, ServingStatus::Serving as i32);
+        let streamed = stream.message().await.expect_err("the failure");
+        for status in [&unary, &streamed] {
+            assert_eq!(status.code(), Code::Internal, "hygiene {hygiene}");
+        }
+        if hygiene {
+            assert_eq!(unary.message(), GENERIC);
+            assert_eq!(streamed.message(), GENERIC);
+            assert!(streamed.details().is_empty());
+        } else {
+            // What the layer hides: tonic sends the handler's text and details as they are.
+            assert_eq!(unary.message(), "pq: connection to 10.0.0.7:5432 refused");
+            assert_eq!(
+                streamed.message(),
+                "pq: connection to 10.0.0.7:5432 refused"
+            );
+            assert_eq!(streamed.details(), b"stack: db.rs:42");
+        }
+    }
+}

@@ -16,7 +16,7 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use super::builder::ErrorHygieneBuilder;
-use super::replace::{Captured, grpc_failure, replacement, strip};
+use super::replace::{Captured, grpc_failure, grpc_trailers, replacement, strip};
 use crate::body::ResponseBody;
 use crate::problem::Problem;
 
@@ -217,6 +217,13 @@ where
                     }
                     if !res.status().is_server_error() || kept {
                         this.state.set(State::Ready { response: None });
+                        // A gRPC response with a body may end with its status in trailers,
+                        // after streamed messages: the trailers get the same cleaning.
+                        if !kept && let Some(hook) = grpc_trailers(this.captured, res.headers()) {
+                            return Poll::Ready(Ok(
+                                res.map(|body| ResponseBody::with_trailer_hook(body, hook))
+                            ));
+                        }
                         return Poll::Ready(Ok(res.map(ResponseBody::new)));
                     }
                     let (head, body) = res.into_parts();

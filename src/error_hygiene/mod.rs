@@ -57,8 +57,12 @@
 //!   `UNKNOWN`, 13 `INTERNAL` or 15 `DATA_LOSS` in a `200`, as tonic answers a handler's
 //!   `Err(Status)`) keeps its code, but its `grpc-message` becomes the generic detail and its
 //!   `grpc-status-details-bin` is removed; the original message is logged at `ERROR`. Other
-//!   codes are the client's own and pass whole. A status sent in trailers, after a streamed
-//!   message, is not read.
+//!   codes are the client's own and pass whole. A status sent in **trailers**, after streamed
+//!   messages (a server-streaming call that fails midway), gets the same cleaning: a gRPC
+//!   response (`Content-Type: application/grpc…`) without a status in its headers has its
+//!   trailers passed through the layer before they leave; the messages are not touched.
+//!   (gRPC-Web carries its trailers inside the body: put this layer inside the gRPC-Web
+//!   translation for them to be seen.)
 //! - A **panic** of the inner service, in `call` or while its future runs, is caught (as
 //!   tower-http's `CatchPanicLayer` does, with `catch_unwind` around each poll) and answered
 //!   `500` with the same problem; its message is logged at `ERROR`, never sent. The process's

@@ -8,6 +8,7 @@ use http::header::{
 use http::{Extensions, HeaderMap, HeaderName, HeaderValue, Method, Response, StatusCode, Uri};
 
 use super::layer::Config;
+use crate::body::TrailerHook;
 use crate::core::event::{Fields, Kind, emit};
 use crate::core::{RequestHead, RequestId};
 use crate::problem::{Problem, ProblemType, SharedRenderer, render_with};
@@ -116,6 +117,29 @@ pub(super) fn grpc_failure(captured: &Captured, headers: &mut HeaderMap) {
     // The detail is printable ASCII without `%`: its own percent-encoding.
     headers.insert(GRPC_MESSAGE.clone(), HeaderValue::from_static(DETAIL));
     headers.remove(&GRPC_STATUS_DETAILS);
+}
+
+/// For a gRPC response whose status is not in its headers (it streams messages, then sends
+/// its status in trailers): the hook that gives a server failure in those trailers what
+/// [`grpc_failure`] gives one in the headers. `None` for any other response, which keeps its
+/// body untouched.
+pub(super) fn grpc_trailers(captured: &Captured, headers: &HeaderMap) -> Option<TrailerHook> {
+    let grpc = headers
+        .get(CONTENT_TYPE)
+        .is_some_and(|ct| ct.as_bytes().starts_with(b"application/grpc"));
+    if !grpc || headers.contains_key(&GRPC_STATUS) {
+        return None;
+    }
+    let captured = Captured {
+        method: captured.method.clone(),
+        uri: captured.uri.clone(),
+        request_id: captured.request_id.clone(),
+        renderer: None,
+        headers: HeaderMap::new(),
+    };
+    Some(TrailerHook::new(move |trailers| {
+        grpc_failure(&captured, trailers);
+    }))
 }
 
 static GRPC_STATUS: HeaderName = HeaderName::from_static("grpc-status");

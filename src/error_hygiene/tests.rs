@@ -322,6 +322,97 @@ async fn a_grpc_server_failure_keeps_its_code_and_loses_its_message() {
     assert_eq!(res.headers()["grpc-status-details-bin"], "c2VjcmV0");
 }
 
+/// A gRPC stream's status in trailers, after its messages (a server-streaming call that fails
+/// midway): a server failure's message and details are cleaned there too, the messages and
+/// the code pass; a client's error and a success pass whole; a body that is not gRPC keeps its
+/// trailers.
+#[tokio::test]
+async fn a_grpc_server_failure_in_trailers_loses_its_message() {
+    fn streamed(content_type: &'static str, code: &'static str) -> Response<TwoFrames> {
+        Response::builder()
+            .header("content-type", content_type)
+            .body(TwoFrames(Some(code), true))
+            .unwrap()
+    }
+    async fn frames(res: Response<ResponseBodyOf>) -> (Vec<Bytes>, http::HeaderMap) {
+        let mut body = res.into_body();
+        let mut data = Vec::new();
+        let mut trailers = http::HeaderMap::new();
+        while let Some(frame) = body.frame().await {
+            let frame = frame.unwrap();
+            match frame.into_data() {
+                Ok(d) => data.push(d),
+                Err(frame) => trailers = frame.into_trailers().unwrap(),
+            }
+        }
+        (data, trailers)
+    }
+    type ResponseBodyOf = crate::body::ResponseBody<TwoFrames>;
+    let call = |content_type: &'static str, code: &'static str| {
+        ErrorHygieneLayer::new()
+            .layer(service_fn(move |_: Request<()>| async move {
+                Ok::<_, Infallible>(streamed(content_type, code))
+            }))
+            .oneshot(Request::post("/pkg.Feed/Watch").body(()).unwrap())
+    };
+    for code in ["2", "13", "15"] {
+        let res = call("application/grpc", code).await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        let (data, trailers) = frames(res).await;
+        assert_eq!(data, [Bytes::from_static(b"\0\0\0\0\x02hi")], "{code}");
+        assert_eq!(trailers["grpc-status"], code);
+        assert_eq!(
+            trailers["grpc-message"],
+            "The server could not handle this request. Quote the request id when reporting it."
+        );
+        assert!(trailers.get("grpc-status-details-bin").is_none());
+        assert_eq!(trailers["x-trailer"], "kept");
+    }
+    for (content_type, code) in [
+        ("application/grpc+proto", "0"),
+        ("application/grpc", "5"),
+        ("application/json", "13"),
+    ] {
+        let res = call(content_type, code).await.unwrap();
+        let (data, trailers) = frames(res).await;
+        assert_eq!(data.len(), 1);
+        assert_eq!(trailers["grpc-status"], code);
+        assert_eq!(
+            trailers["grpc-message"], "pq%3A connection to 10.0.0.7 refused",
+            "{content_type} {code}"
+        );
+        assert_eq!(trailers["grpc-status-details-bin"], "c2VjcmV0");
+    }
+}
+
+/// One data frame (a gRPC message), then trailers with the status `.0`.
+struct TwoFrames(Option<&'static str>, bool);
+
+impl http_body::Body for TwoFrames {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        if std::mem::take(&mut self.1) {
+            return Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(b"\0\0\0\0\x02hi")))));
+        }
+        Poll::Ready(self.0.take().map(|code| {
+            let mut trailers = http::HeaderMap::new();
+            trailers.insert("grpc-status", code.parse().unwrap());
+            trailers.insert(
+                "grpc-message",
+                "pq%3A connection to 10.0.0.7 refused".parse().unwrap(),
+            );
+            trailers.insert("grpc-status-details-bin", "c2VjcmV0".parse().unwrap());
+            trailers.insert("x-trailer", "kept".parse().unwrap());
+            Ok(Frame::trailers(trailers))
+        }))
+    }
+}
+
 /// Frames of `chunk` forever, counting the polls; or an error after one frame.
 struct Endless {
     polls: Arc<Mutex<usize>>,
