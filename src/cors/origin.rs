@@ -226,6 +226,42 @@ pub(crate) fn parse_config_origin(s: &str) -> Result<Origin, Refusal> {
     parse_entry(s, false)
 }
 
+/// [`parse_config_origin`], and an origin of another scheme than http and https as it is
+/// written (scheme and host lowercased): the origins browsers send for pages served from an
+/// app's own scheme (`capacitor://localhost`, `tauri://localhost`, `chrome-extension://<id>`).
+/// Their hosts follow no web rules; they must still be `scheme://host[:port]`.
+pub(crate) fn parse_config_origin_any_scheme(s: &str) -> Result<Origin, Refusal> {
+    match parse_entry(s, false) {
+        Err(Refusal::Scheme(_)) => {}
+        parsed => return parsed,
+    }
+    if s.split_once("://")
+        .is_some_and(|(_, rest)| rest.contains('/'))
+    {
+        return Err(Refusal::Malformed(
+            "an origin has no path (not even a trailing `/`)",
+        ));
+    }
+    let (scheme, host, port) = split_origin(s).ok_or(Refusal::Malformed(
+        "expected scheme://host[:port], for example capacitor://localhost",
+    ))?;
+    if host.contains('*') {
+        return Err(Refusal::Malformed(
+            "a trusted origin is exact: no `*` pattern",
+        ));
+    }
+    if port == Some(0) {
+        return Err(Refusal::Malformed(
+            "port 0 is not a port a browser connects to",
+        ));
+    }
+    Ok(Origin {
+        scheme: scheme.to_ascii_lowercase(),
+        host: host.to_ascii_lowercase(),
+        port,
+    })
+}
+
 /// `scheme://*.domain[:port]`: matches hosts with at least one more label before `domain`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(super) struct Pattern {

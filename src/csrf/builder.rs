@@ -5,7 +5,7 @@ use std::sync::Arc;
 use super::ConfigError;
 use super::bypass::BypassPaths;
 use super::layer::{Config, CsrfLayer};
-use crate::cors::origin::{Refusal, parse_config_origin};
+use crate::cors::origin::{Refusal, parse_config_origin_any_scheme};
 
 /// Builds a [`CsrfLayer`]; see [`CsrfLayer::builder`].
 #[derive(Clone, Debug, Default)]
@@ -19,11 +19,14 @@ impl CsrfBuilder {
     /// Lets through every request whose `Origin` is `origin`, whatever `Sec-Fetch-Site` says:
     /// a front end on another origin that posts to this API.
     ///
-    /// The origin is `scheme://host[:port]` with the scheme `http` or `https`, parsed as
+    /// The origin is `scheme://host[:port]`. An `http` or `https` origin is parsed as
     /// [`CorsBuilder::allow_origin`](crate::cors::CorsBuilder::allow_origin) parses an exact
     /// origin: stored as a browser sends it (lowercase, default port removed, IPv6 compressed),
     /// so `HTTPS://App.Example.com:443` trusts the `https://app.example.com` a browser sends.
-    /// Patterns (`*.`) are not accepted here: trust origins one by one.
+    /// Another scheme is taken as written (lowercased), as Go's `AddTrustedOrigin` takes it:
+    /// the origin of an app's own pages, `capacitor://localhost` (Capacitor on iOS),
+    /// `tauri://localhost`, `chrome-extension://<id>`. Patterns (`*.`) are not accepted here:
+    /// trust origins one by one.
     pub fn add_trusted_origin(mut self, origin: impl Into<String>) -> Self {
         self.trusted.push(origin.into());
         self
@@ -69,8 +72,8 @@ impl CsrfBuilder {
     /// # Errors
     ///
     /// [`ConfigError::InvalidTrustedOrigin`] for an origin no browser sends (not
-    /// `scheme://host[:port]`, a path or a trailing `/`, `null`, a scheme other than http and
-    /// https, a host no browser accepts), [`ConfigError::InvalidBypassPath`] for a pattern
+    /// `scheme://host[:port]`, a path or a trailing `/`, `null`, an http or https host no
+    /// browser accepts), [`ConfigError::InvalidBypassPath`] for a pattern
     /// that is not an absolute path or `/prefix/*` (after an optional method).
     pub fn build(self) -> Result<CsrfLayer, ConfigError> {
         let mut trusted = Vec::with_capacity(self.trusted.len());
@@ -81,7 +84,7 @@ impl CsrfBuilder {
                     reason: "a trusted origin is exact: no `*` pattern".to_owned(),
                 });
             }
-            let origin = parse_config_origin(entry.trim()).map_err(|refusal| {
+            let origin = parse_config_origin_any_scheme(entry.trim()).map_err(|refusal| {
                 ConfigError::InvalidTrustedOrigin {
                     origin: entry.clone(),
                     reason: reason(refusal),

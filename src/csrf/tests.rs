@@ -276,6 +276,9 @@ fn go_trusted_origin_errors_table() {
         ("invalid url", "https://ex ample.com", false),
         ("empty string", "", false),
         ("null", "null", false),
+        // Go requires a scheme and a host, whatever the scheme.
+        ("custom scheme", "capacitor://localhost", true),
+        ("custom scheme with port", "tauri://localhost:1430", true),
     ];
     for (name, origin, ok) in cases {
         let built = CsrfLayer::builder().add_trusted_origin(origin).build();
@@ -603,8 +606,20 @@ fn bad_trusted_origins_are_build_errors_with_the_reason() {
         "a trusted origin is exact: no `*` pattern"
     );
     assert_eq!(
-        refused("ftp://example.com"),
-        "the scheme \"ftp\": only http and https origins can be trusted"
+        refused("capacitor://*.localhost"),
+        "a trusted origin is exact: no `*` pattern"
+    );
+    assert_eq!(
+        refused("capacitor://localhost/"),
+        "an origin has no path (not even a trailing `/`)"
+    );
+    assert_eq!(
+        refused("capacitor://"),
+        "expected scheme://host[:port], for example capacitor://localhost"
+    );
+    assert_eq!(
+        refused("tauri://localhost:0"),
+        "port 0 is not a port a browser connects to"
     );
     assert_eq!(
         refused("http://127.1"),
@@ -799,4 +814,37 @@ fn debug_shows_the_configuration() {
         debug.contains("bypass: [\"POST /forms/contact\", \"/hooks/*\"]"),
         "{debug}"
     );
+}
+
+/// An app's own scheme (Capacitor on iOS sends `Origin: capacitor://localhost` from its web
+/// view), trusted as Go's `AddTrustedOrigin` trusts it: its cross-site requests pass, the
+/// same host under another scheme or port does not.
+#[test]
+fn an_origin_of_another_scheme_can_be_trusted() {
+    let layer = CsrfLayer::builder()
+        .add_trusted_origin("Capacitor://LocalHost")
+        .add_trusted_origin("chrome-extension://abcdefghijklmnopabcdefghijklmnop")
+        .build()
+        .unwrap();
+    let post = |origin: &str| {
+        Request::post("/api")
+            .header("host", "api.example.com")
+            .header("sec-fetch-site", "cross-site")
+            .header("origin", origin)
+            .body(())
+            .unwrap()
+    };
+    assert_eq!(layer.check(&post("capacitor://localhost")), Ok(()));
+    assert_eq!(
+        layer.check(&post("chrome-extension://abcdefghijklmnopabcdefghijklmnop")),
+        Ok(())
+    );
+    for other in [
+        "https://localhost",
+        "capacitor://localhost:8080",
+        "ionic://localhost",
+        "chrome-extension://bbcdefghijklmnopabcdefghijklmnop",
+    ] {
+        assert_eq!(layer.check(&post(other)), Err(SecFetchSite), "{other}");
+    }
 }
