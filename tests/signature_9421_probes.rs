@@ -150,10 +150,72 @@ async fn absolute_form_gives_scheme_and_authority() {
             r#""@authority": example.com"#,
             r#""@target-uri": http://Example.com:80/a%2Fb?q=1"#,
             r#""@path": /a%2Fb"#,
-            r#""@request-target": /a%2Fb?q=1"#,
+            // §2.2.5: an HTTP/1.1 request line in absolute form is the whole URI.
+            r#""@request-target": http://Example.com:80/a%2Fb?q=1"#,
         ],
     );
     assert_eq!(call(bare(), empty(req)).await, ok());
+}
+
+/// RFC 9421 §2.2.5's four forms of the request line, and HTTP/2, which has none (`:path`).
+#[tokio::test]
+async fn request_target_is_the_request_lines() {
+    let cases = [
+        // (method, URI, version, value)
+        (
+            "GET",
+            "/path?param=value",
+            http::Version::HTTP_11,
+            "/path?param=value",
+        ),
+        (
+            "GET",
+            "https://www.example.com/path?param=value",
+            http::Version::HTTP_11,
+            "https://www.example.com/path?param=value",
+        ),
+        (
+            "CONNECT",
+            "www.example.com:80",
+            http::Version::HTTP_11,
+            "www.example.com:80",
+        ),
+        ("OPTIONS", "*", http::Version::HTTP_11, "*"),
+        (
+            "GET",
+            "https://www.example.com/path?param=value",
+            http::Version::HTTP_2,
+            "/path?param=value",
+        ),
+        (
+            "CONNECT",
+            "www.example.com:443",
+            http::Version::HTTP_2,
+            "www.example.com:443",
+        ),
+    ];
+    for (method, uri, version, value) in cases {
+        let line = format!(r#""@request-target": {value}"#);
+        let build = || {
+            Request::builder()
+                .method(method)
+                .uri(uri)
+                .version(version)
+                .header("host", "www.example.com")
+        };
+        let req = sign(build(), "sig1", r#""@request-target""#, P, &[&line]);
+        assert_eq!(
+            call(bare(), empty(req)).await,
+            ok(),
+            "{method} {uri} {version:?}"
+        );
+        // The origin form of an absolute-form HTTP/1.1 request is not its target.
+        if version == http::Version::HTTP_11 && uri.starts_with("https:") {
+            let line = r#""@request-target": /path?param=value"#;
+            let req = sign(build(), "sig1", r#""@request-target""#, P, &[line]);
+            assert_eq!(call(bare(), empty(req)).await, refused(NO_MATCH));
+        }
+    }
 }
 
 #[tokio::test]

@@ -343,6 +343,7 @@ impl SigningLayer {
                     uri: Some(req.uri()),
                     headers: req.headers(),
                     status: None,
+                    version: None,
                 };
                 let base = message.signature_base(components, &params).ok()?;
                 let signature = c.key.sign(base.as_bytes())?;

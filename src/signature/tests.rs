@@ -494,6 +494,7 @@ fn rfc9421_b_2_4_signing_a_response_using_ecdsa_p256_sha256() {
         uri: None,
         headers: &headers,
         status: Some(200),
+        version: None,
     };
     // The signature base, as printed in the RFC.
     let c = &head.candidates[0];

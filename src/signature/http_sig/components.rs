@@ -14,6 +14,10 @@ pub(crate) struct Message<'a> {
     pub(crate) uri: Option<&'a Uri>,
     pub(crate) headers: &'a HeaderMap,
     pub(crate) status: Option<u16>,
+    /// The version of a request as received, whose request line `@request-target` is (an
+    /// HTTP/1.x request in absolute form keeps its whole URI there); `None` for a request
+    /// about to be sent, whose target a client writes in origin form.
+    pub(crate) version: Option<http::Version>,
 }
 
 fn absent(name: &str) -> Failure {
@@ -55,6 +59,28 @@ impl Message<'_> {
             .to_ascii_lowercase()
     }
 
+    /// `@request-target` (RFC 9421 §2.2.5): the request line's target. An HTTP/1.x request
+    /// received in absolute form (through a proxy) has its whole URI there; `CONNECT` has the
+    /// authority; any other has the path and query (origin form, `*` for a server-wide
+    /// `OPTIONS`). HTTP/2 and HTTP/3 have no request line: `:path` stands in for it (the RFC
+    /// advises against this component beyond HTTP/1.1).
+    fn request_target(&self) -> Option<String> {
+        let uri = self.uri?;
+        if self.method == Some(&Method::CONNECT) {
+            return uri.authority().map(|a| a.as_str().to_owned());
+        }
+        let request_line = self
+            .version
+            .is_some_and(|v| v == http::Version::HTTP_11 || v == http::Version::HTTP_10);
+        if request_line && uri.scheme().is_some() {
+            return Some(uri.to_string());
+        }
+        Some(
+            uri.path_and_query()
+                .map_or_else(|| "/".to_owned(), |pq| pq.as_str().to_owned()),
+        )
+    }
+
     fn path(&self) -> Option<&str> {
         let path = self.uri?.path();
         Some(if path.is_empty() { "/" } else { path })
@@ -79,11 +105,7 @@ impl Message<'_> {
                 "scheme" => self.scheme(),
                 "path" => self.path().ok_or_else(|| absent(name))?.to_owned(),
                 "query" => format!("?{}", uri()?.query().unwrap_or("")),
-                "request-target" => {
-                    let uri = uri()?;
-                    uri.path_and_query()
-                        .map_or_else(|| "/".to_owned(), |pq| pq.as_str().to_owned())
-                }
+                "request-target" => self.request_target().ok_or_else(|| absent(name))?,
                 "target-uri" => {
                     // §2.2.2: the target URI as HTTP §7.1 rebuilds it, not normalized (unlike
                     // `@authority`): what the signer's URL says.

@@ -283,6 +283,7 @@ pub(crate) fn verify<'k>(
         uri: Some(req.uri()),
         headers: req.headers(),
         status: None,
+        version: Some(req.version()),
     };
     verify_message(head, &message, body, keys)
 }
