@@ -1,6 +1,7 @@
 //! The builder: headers to strip, the log excerpt's size, panics and problems.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use http::HeaderName;
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE, SERVER, TRANSFER_ENCODING};
@@ -15,12 +16,16 @@ pub const DEFAULT_LOG_BODY_LIMIT: usize = 4096;
 /// The largest [`ErrorHygieneBuilder::log_body_limit`]: 64 KiB.
 pub const MAX_LOG_BODY_LIMIT: usize = 64 * 1024;
 
+/// The default of [`ErrorHygieneBuilder::log_body_timeout`]: one second.
+pub const DEFAULT_LOG_BODY_TIMEOUT: Duration = Duration::from_secs(1);
+
 /// Builds an [`ErrorHygieneLayer`]; see [`ErrorHygieneLayer::builder`].
 #[derive(Clone, Debug)]
 #[must_use]
 pub struct ErrorHygieneBuilder {
     strip: Vec<String>,
     log_body_limit: usize,
+    log_body_timeout: Duration,
     catch_panics: bool,
     keep_problems: bool,
 }
@@ -30,6 +35,7 @@ impl Default for ErrorHygieneBuilder {
         Self {
             strip: Vec::new(),
             log_body_limit: DEFAULT_LOG_BODY_LIMIT,
+            log_body_timeout: DEFAULT_LOG_BODY_TIMEOUT,
             catch_panics: true,
             keep_problems: true,
         }
@@ -59,6 +65,16 @@ impl ErrorHygieneBuilder {
     /// stops there, or at the body's end, before the problem is sent.
     pub fn log_body_limit(mut self, bytes: usize) -> Self {
         self.log_body_limit = bytes;
+        self
+    }
+
+    /// How long the replaced body is waited for (default [`DEFAULT_LOG_BODY_TIMEOUT`]): past
+    /// it, the problem is sent with what has come (the log says the excerpt is truncated). A
+    /// failing handler whose body streams slowly, or never ends, does not hold the client's
+    /// answer longer. `Duration::ZERO` takes only what is ready at once. Measured on the
+    /// tokio timer; outside a tokio runtime the body is waited for without a limit.
+    pub fn log_body_timeout(mut self, timeout: Duration) -> Self {
+        self.log_body_timeout = timeout;
         self
     }
 
@@ -108,6 +124,7 @@ impl ErrorHygieneBuilder {
             config: Arc::new(Config {
                 strip: strip.into_boxed_slice(),
                 log_body_limit: self.log_body_limit,
+                log_body_timeout: self.log_body_timeout,
                 catch_panics: self.catch_panics,
                 keep_problems: self.keep_problems,
             }),

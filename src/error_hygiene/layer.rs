@@ -24,6 +24,7 @@ use crate::problem::Problem;
 pub(super) struct Config {
     pub(super) strip: Box<[HeaderName]>,
     pub(super) log_body_limit: usize,
+    pub(super) log_body_timeout: std::time::Duration,
     pub(super) catch_panics: bool,
     pub(super) keep_problems: bool,
 }
@@ -49,6 +50,7 @@ impl ErrorHygieneLayer {
             config: Arc::new(Config {
                 strip: Box::new([http::header::SERVER, crate::security_headers::X_POWERED_BY]),
                 log_body_limit: super::DEFAULT_LOG_BODY_LIMIT,
+                log_body_timeout: super::DEFAULT_LOG_BODY_TIMEOUT,
                 catch_panics: true,
                 keep_problems: true,
             }),
@@ -162,6 +164,8 @@ pin_project! {
             body: B,
             head: Option<http::response::Parts>,
             excerpt: Vec<u8>,
+            // When the excerpt stops being waited for; `None` outside a tokio runtime.
+            deadline: Option<Pin<Box<tokio::time::Sleep>>>,
         },
         /// The answer is known (the replacement of a panic in `call`); `None` once taken.
         Ready { response: Option<Response<Bytes>> },
@@ -227,16 +231,21 @@ where
                         return Poll::Ready(Ok(res.map(ResponseBody::new)));
                     }
                     let (head, body) = res.into_parts();
+                    let deadline = tokio::runtime::Handle::try_current()
+                        .is_ok()
+                        .then(|| Box::pin(tokio::time::sleep(config.log_body_timeout)));
                     this.state.set(State::Draining {
                         body,
                         head: Some(head),
                         excerpt: Vec::new(),
+                        deadline,
                     });
                 }
                 StateProj::Draining {
                     mut body,
                     head,
                     excerpt,
+                    deadline,
                 } => {
                     let limit = config.log_body_limit;
                     let mut complete = limit == 0 || body.is_end_stream();
@@ -247,7 +256,16 @@ where
                             Ok(body.as_mut().poll_frame(cx))
                         };
                         match polled {
-                            Ok(Poll::Pending) => return Poll::Pending,
+                            Ok(Poll::Pending) => {
+                                // Past the deadline, the problem goes with what came.
+                                let expired = deadline
+                                    .as_mut()
+                                    .is_some_and(|d| d.as_mut().poll(cx).is_ready());
+                                if !expired {
+                                    return Poll::Pending;
+                                }
+                                break;
+                            }
                             Ok(Poll::Ready(Some(Ok(frame)))) => {
                                 if let Ok(mut data) = frame.into_data() {
                                     while data.has_remaining() && excerpt.len() < limit {

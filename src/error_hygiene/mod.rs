@@ -49,7 +49,8 @@
 //!   default, see [`ErrorHygieneBuilder::log_body_limit`]) are logged at `ERROR` (the
 //!   `error_hygiene.replaced` [security event](crate::events), the excerpt in
 //!   `tower_shield.detail`, with the status, method, path and request id), then the rest is dropped unread: the problem is sent
-//!   once those bytes (or the body's end) have arrived.
+//!   once those bytes (or the body's end) have arrived, or after one second
+//!   ([`ErrorHygieneBuilder::log_body_timeout`]) with what has.
 //! - A `5xx` that already carries a [`Problem`](crate::problem::Problem) in its extensions (a
 //!   rejection of this crate's layers, or a `Problem` a handler returned) is kept, unless
 //!   [`keep_problems(false)`](ErrorHygieneBuilder::keep_problems).
@@ -87,7 +88,9 @@ mod builder;
 mod layer;
 mod replace;
 
-pub use builder::{DEFAULT_LOG_BODY_LIMIT, ErrorHygieneBuilder, MAX_LOG_BODY_LIMIT};
+pub use builder::{
+    DEFAULT_LOG_BODY_LIMIT, DEFAULT_LOG_BODY_TIMEOUT, ErrorHygieneBuilder, MAX_LOG_BODY_LIMIT,
+};
 pub use layer::{ErrorHygiene, ErrorHygieneLayer, ResponseFuture};
 
 /// A configuration that [`ErrorHygieneBuilder::build`] refuses.

@@ -413,6 +413,56 @@ impl http_body::Body for TwoFrames {
     }
 }
 
+/// A server error whose body sends a few bytes, then nothing more and never ends: the
+/// problem goes after the timeout (one second by default) with what came, instead of never.
+#[tokio::test(start_paused = true)]
+async fn a_stalled_error_body_is_answered_after_the_timeout() {
+    struct Stalls(bool);
+    impl http_body::Body for Stalls {
+        type Data = Bytes;
+        type Error = Infallible;
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+        ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+            if std::mem::take(&mut self.0) {
+                Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(b"Traceback")))))
+            } else {
+                Poll::Pending
+            }
+        }
+    }
+    fn stalled() -> Response<Stalls> {
+        Response::builder()
+            .status(StatusCode::INTERNAL_SERVER_ERROR)
+            .body(Stalls(true))
+            .unwrap()
+    }
+    for (layer, waited) in [
+        (ErrorHygieneLayer::new(), std::time::Duration::from_secs(1)),
+        (
+            ErrorHygieneLayer::builder()
+                .log_body_timeout(std::time::Duration::from_millis(50))
+                .build()
+                .unwrap(),
+            std::time::Duration::from_millis(50),
+        ),
+        (
+            ErrorHygieneLayer::builder()
+                .log_body_timeout(std::time::Duration::ZERO)
+                .build()
+                .unwrap(),
+            std::time::Duration::ZERO,
+        ),
+    ] {
+        let start = tokio::time::Instant::now();
+        let (res, body) = run(layer, stalled).await;
+        assert_eq!(start.elapsed(), waited);
+        assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(body, BODY_500);
+    }
+}
+
 /// Frames of `chunk` forever, counting the polls; or an error after one frame.
 struct Endless {
     polls: Arc<Mutex<usize>>,
