@@ -543,7 +543,7 @@ fn debug_and_defaults() {
     assert_eq!(
         format!("{layer:?}"),
         "ErrorHygieneLayer { config: Config { strip: [\"server\", \"x-powered-by\", \"x-debug-token\"], \
-         log_body_limit: 4096, catch_panics: true, keep_problems: true } }"
+         log_body_limit: 4096, log_body_timeout: 1s, catch_panics: true, keep_problems: true } }"
     );
     assert_eq!(
         format!("{:?}", ErrorHygieneLayer::new()),
