@@ -663,6 +663,7 @@ async fn a_local_fallback_limits_in_memory_while_redis_is_down_and_goes_back_by_
             RateLimitLayer::builder()
                 .store(store)
                 .limit(Limit::new("test", Quota::per_hour(10)).key(KeyBy::ip()))
+                .headers(tower_shield::rate_limit::HeaderStyle::Both)
                 // Two instances: each keeps half of the limit in memory.
                 .on_store_failure(StoreFailure::Local { instances: 2 })
                 .build()
@@ -684,6 +685,20 @@ async fn a_local_fallback_limits_in_memory_while_redis_is_down_and_goes_back_by_
         let remaining = header("x-ratelimit-limit")
             .zip(header("x-ratelimit-remaining"))
             .map(|(limit, remaining)| format!("{limit}/{remaining}"));
+        // The IETF policy states the limit the counts are of too.
+        let (limit, left) = remaining
+            .as_deref()
+            .and_then(|r| r.split_once('/'))
+            .expect("X-RateLimit-* headers");
+        assert_eq!(
+            header("ratelimit-policy").as_deref(),
+            Some(format!("\"test\";q={limit};w=3600").as_str())
+        );
+        assert!(
+            header("ratelimit").is_some_and(|v| v.starts_with(&format!("\"test\";r={left};t="))),
+            "{:?}",
+            header("ratelimit")
+        );
         let by = res.extensions().get::<DecidedBy>().copied();
         let status = res.status();
         let body = http_body_util::BodyExt::collect(res.into_body())
@@ -723,7 +738,7 @@ async fn a_local_fallback_limits_in_memory_while_redis_is_down_and_goes_back_by_
         );
     }
     for _ in 0..3 {
-        let (status, remaining, by, _) = call(app.clone()).await;
+        let (status, remaining, by, body) = call(app.clone()).await;
         assert_eq!(
             (status, remaining.as_deref(), by),
             (
@@ -731,6 +746,15 @@ async fn a_local_fallback_limits_in_memory_while_redis_is_down_and_goes_back_by_
                 Some("5/0"),
                 Some(DecidedBy::Local)
             )
+        );
+        // The problem names the quota that refused: this instance's share.
+        let problem: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert!(
+            problem["detail"]
+                .as_str()
+                .unwrap()
+                .starts_with("Rate limit exceeded (5 per hour). Retry in "),
+            "{problem}"
         );
         // Across a probe or two (100 ms, then 200 ms): still refused in memory.
         tokio::time::sleep(Duration::from_millis(150)).await;

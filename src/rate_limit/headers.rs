@@ -124,9 +124,14 @@ impl Config {
         plan: PlanRef<'_>,
         decision: &Decision,
     ) -> Option<Box<(HeaderValue, HeaderValue)>> {
-        // The policy of a single limit was built once; several are joined.
-        let single = match plan.entries {
-            [(l, v, _)] => self.entry(*l, *v).map(|(_, v)| v.policy_header.clone()),
+        // The policy of a single limit was built once; several are joined. Under the local
+        // fallback, a limit is this instance's share, which the policy says (as `RateLimit`'s
+        // `r` counts it).
+        let single = match (plan.entries, &decision.verdicts[..]) {
+            ([(l, v, _)], [verdict]) => self
+                .entry(*l, *v)
+                .filter(|(_, v)| verdict.status.limit == v.rule.limit())
+                .map(|(_, v)| v.policy_header.clone()),
             _ => None,
         };
         let mut policy = String::new();
@@ -142,7 +147,15 @@ impl Config {
                 if !policy.is_empty() {
                     policy.push_str(", ");
                 }
-                policy.push_str(&variant.policy);
+                if verdict.status.limit == variant.rule.limit() {
+                    policy.push_str(&variant.policy);
+                } else {
+                    let _ = write!(
+                        policy,
+                        "\"{}\";q={};w={}",
+                        limit.name, verdict.status.limit, variant.window
+                    );
+                }
             }
             // Until more quota is available: on a refusal, the Retry-After of that limit.
             let t = verdict

@@ -246,6 +246,8 @@ pub(crate) struct Variant {
     pub(crate) policy_header: http::HeaderValue,
     /// The quota as a problem detail says it: `60 per hour`.
     pub(crate) quota_text: Arc<str>,
+    /// The quota's window in seconds, as `RateLimit-Policy`'s `w` says it.
+    pub(crate) window: u64,
     /// `X-RateLimit-Limit`, built once.
     pub(crate) limit_header: http::HeaderValue,
 }
@@ -286,6 +288,7 @@ impl Limit {
                     .map_err(|_| ConfigError::InvalidName { name: name.clone() })?,
                 policy: policy.into(),
                 quota_text: quota.to_string().into(),
+                window,
                 limit_header: http::HeaderValue::from(rule.limit()),
                 scope: scope.into(),
                 rule,

@@ -309,7 +309,7 @@ impl Config {
         self.observe(&head, RateOutcome::Limited, Some(binding));
         let rejection = RateLimited {
             limit: Arc::clone(&binding.limit.name),
-            quota: Arc::clone(&binding.variant.quota_text),
+            quota: quota_text(&binding),
             retry_after,
         };
         let mut res = rejection_response(req, rejection);
@@ -443,4 +443,21 @@ fn delaying<B>(req: &Request<B>, delay: u64, report: Option<Report>) -> Next {
         Resumed::Delayed(report)
     });
     guard::Decision::Wait(wait)
+}
+
+/// The quota a refusal's detail names: the configured one, or under the local fallback this
+/// instance's share, in the words of `RateLimit-Policy` (`333 per 3600s`... `per hour`).
+fn quota_text(binding: &Binding<'_>) -> Arc<str> {
+    let variant = binding.variant;
+    if binding.decided_limit == variant.rule.limit() {
+        return Arc::clone(&variant.quota_text);
+    }
+    let per = match variant.window {
+        1 => "second".to_owned(),
+        60 => "minute".to_owned(),
+        3600 => "hour".to_owned(),
+        86_400 => "day".to_owned(),
+        secs => format!("{secs}s"),
+    };
+    format!("{} per {per}", binding.decided_limit).into()
 }
