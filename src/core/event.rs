@@ -20,10 +20,13 @@ pub(crate) enum Kind {
     CorsRefused,
     VersionRejected,
     StoreFailure,
+    #[cfg(feature = "signature")]
     SignatureRefused,
     CsrfRefused,
     IpRefused,
+    #[cfg(feature = "validate")]
     ValidationRefused,
+    #[cfg(feature = "validate")]
     ValidationLogged,
     ServerErrorReplaced,
     PanicCaught,
@@ -42,9 +45,11 @@ impl Kind {
             Kind::CorsRefused => "cors.refused",
             Kind::VersionRejected => "versioning.rejected",
             Kind::StoreFailure => "store.failure",
+            #[cfg(feature = "signature")]
             Kind::SignatureRefused => "signature.refused",
             Kind::CsrfRefused => "csrf.refused",
             Kind::IpRefused => "ip_filter.refused",
+            #[cfg(feature = "validate")]
             Kind::ValidationRefused | Kind::ValidationLogged => "validation.refused",
             Kind::ServerErrorReplaced => "error_hygiene.replaced",
             Kind::PanicCaught => "error_hygiene.panic",
@@ -63,10 +68,13 @@ impl Kind {
             Kind::CorsRefused => "CORS origin refused",
             Kind::VersionRejected => "API version rejected",
             Kind::StoreFailure => "store failed",
+            #[cfg(feature = "signature")]
             Kind::SignatureRefused => "request signature refused",
             Kind::CsrfRefused => "cross-origin request refused",
             Kind::IpRefused => "client address refused",
+            #[cfg(feature = "validate")]
             Kind::ValidationRefused => "request refused by validation",
+            #[cfg(feature = "validate")]
             Kind::ValidationLogged => "request would have been refused (log-only)",
             Kind::ServerErrorReplaced => "server error replaced by a generic problem",
             Kind::PanicCaught => "the handler panicked; answered 500",
@@ -216,6 +224,7 @@ pub(crate) fn emit(kind: Kind, head: &RequestHead<'_>, f: &Fields<'_>) {
         Kind::StoreFailure => {
             emit_at!("tower_shield::store", Level::WARN, kind, head, f, client)
         }
+        #[cfg(feature = "signature")]
         Kind::SignatureRefused => {
             emit_at!(
                 "tower_shield::signature",
@@ -237,9 +246,11 @@ pub(crate) fn emit(kind: Kind, head: &RequestHead<'_>, f: &Fields<'_>) {
                 client
             )
         }
+        #[cfg(feature = "validate")]
         Kind::ValidationRefused => {
             emit_at!("tower_shield::validate", Level::INFO, kind, head, f, client)
         }
+        #[cfg(feature = "validate")]
         Kind::ValidationLogged => {
             emit_at!("tower_shield::validate", Level::WARN, kind, head, f, client)
         }

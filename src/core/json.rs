@@ -63,6 +63,7 @@ fn arbitrary_precision() -> bool {
 /// nesting limit of 128, the same refusal of lone surrogates and of bytes that are not UTF-8),
 /// except that an object with a key twice is an error, and so is one whose first key is
 /// [`RAW_VALUE_TOKEN`] when `raw_value` is on.
+#[cfg_attr(not(any(feature = "jwt", feature = "introspection")), allow(dead_code))]
 pub(crate) fn from_slice(bytes: &[u8]) -> serde_json::Result<Value> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = Strict.deserialize(&mut de)?;
@@ -99,6 +100,7 @@ pub(crate) fn first_key<'de, A: MapAccess<'de>>(
 }
 
 /// Builds a [`Value`], refusing duplicate keys, at every level.
+#[cfg_attr(not(any(feature = "jwt", feature = "introspection")), allow(dead_code))]
 #[derive(Clone, Copy)]
 struct Strict;
 
