@@ -626,3 +626,102 @@ async fn a_stalled_handshake_times_out() {
         .expect("closed by the server");
     assert_eq!(read.unwrap(), 0);
 }
+
+/// A certificate-bound token behind a TLS-terminating proxy (Envoy): with
+/// `AuthBuilder::forwarded_client_cert`, the certificate is the one the trusted proxy's
+/// `X-Forwarded-Client-Cert` names, never the proxy's own; from another peer the header is not
+/// read. Over plain HTTP on loopback: 127.0.0.1 is the proxy, 127.0.0.2 a client.
+#[tokio::test]
+async fn a_bound_token_behind_a_trusted_proxy_is_checked_against_xfcc() {
+    use sha2::{Digest, Sha256};
+    let thumbprint: [u8; 32] = Sha256::digest(b"the client's certificate").into();
+    let other: [u8; 32] = Sha256::digest(b"another certificate").into();
+    let hex = |b: &[u8; 32]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    let x5t = {
+        use base64::Engine;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(thumbprint)
+    };
+    let bearer = format!("Bearer {}", token("user_42", Some(x5t)));
+
+    let serve = |forwarded: bool| async move {
+        let jwt = JwtAuth::builder()
+            .key(JwtKey::hmac(Algorithm::HS256, SECRET).unwrap())
+            .issuer(ISSUER)
+            .audience(AUDIENCE)
+            .build()
+            .unwrap();
+        let mut auth = AuthLayer::builder().authenticator(jwt);
+        if forwarded {
+            auth = auth.forwarded_client_cert(
+                ClientIp::builder()
+                    .trust_proxies(["127.0.0.1/32"])
+                    .build()
+                    .unwrap(),
+            );
+        }
+        let app = Router::new()
+            .route("/me", get(me))
+            .layer(auth.build().unwrap());
+        let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = tcp.local_addr().unwrap();
+        tokio::spawn(async move {
+            axum::serve(tcp, app.into_make_service_with_connect_info::<SocketAddr>())
+                .await
+                .unwrap();
+        });
+        addr
+    };
+    let call = |addr: SocketAddr, from: [u8; 4], xfcc: Option<String>| {
+        let bearer = bearer.clone();
+        async move {
+            let client = reqwest::Client::builder()
+                .local_address(std::net::IpAddr::from(from))
+                .build()
+                .unwrap();
+            let mut req = client
+                .get(format!("http://{addr}/me"))
+                .header("authorization", bearer);
+            if let Some(xfcc) = xfcc {
+                req = req.header("x-forwarded-client-cert", xfcc);
+            }
+            let res = req.send().await.unwrap();
+            let status = res.status().as_u16();
+            let body: Value = serde_json::from_slice(&res.bytes().await.unwrap()).unwrap();
+            (status, body)
+        }
+    };
+    let xfcc = |hash: &[u8; 32]| {
+        Some(format!(
+            "By=spiffe://test.example/envoy;Hash={};URI=spiffe://test.example/ns/prod/sa/billing",
+            hex(hash)
+        ))
+    };
+
+    let addr = serve(true).await;
+    let (status, body) = call(addr, [127, 0, 0, 1], xfcc(&thumbprint)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["subject"], "user_42");
+    assert_eq!(
+        call(addr, [127, 0, 0, 1], xfcc(&other)).await,
+        (
+            401,
+            unauthorized("token is bound to another client certificate")
+        )
+    );
+    let none = (
+        401,
+        unauthorized("token is bound to a client certificate, and none was presented"),
+    );
+    // The proxy forwarded no certificate: its own connection's does not count.
+    assert_eq!(call(addr, [127, 0, 0, 1], None).await, none);
+    // Not from the proxy: the header is not read.
+    assert_eq!(call(addr, [127, 0, 0, 2], xfcc(&thumbprint)).await, none);
+    assert_eq!(
+        call(addr, [127, 0, 0, 1], Some("Hash=zz".to_owned())).await,
+        none
+    );
+
+    // Without the option, only the connection's certificate counts.
+    let addr = serve(false).await;
+    assert_eq!(call(addr, [127, 0, 0, 1], xfcc(&thumbprint)).await, none);
+}

@@ -26,6 +26,8 @@ pub struct AuthBuilder {
     anonymous: bool,
     audit: Option<Arc<dyn AuditHook>>,
     throttle: Option<Throttle>,
+    #[cfg(feature = "mtls")]
+    forwarded: Option<crate::rate_limit::ClientIp>,
 }
 
 impl AuthBuilder {
@@ -63,6 +65,21 @@ impl AuthBuilder {
         self
     }
 
+    /// Checks a certificate-bound token ([RFC 8705](https://www.rfc-editor.org/rfc/rfc8705),
+    /// `cnf.x5t#S256`) behind a TLS-terminating proxy: on a request from one of `proxies`'
+    /// trusted networks, the certificate is the one the proxy's `X-Forwarded-Client-Cert`
+    /// names (Envoy's `Hash`, or its `Cert`), as
+    /// [`MtlsBuilder::forwarded_client_cert`](super::mtls::MtlsBuilder::forwarded_client_cert)
+    /// reads it; the proxy's own TLS certificate never counts, and a trusted request without
+    /// the header presented none. From any other peer the header is not read: the connection's
+    /// own certificate counts. Without this, only the connection's certificate counts.
+    #[cfg(feature = "mtls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "mtls")))]
+    pub fn forwarded_client_cert(mut self, proxies: crate::rate_limit::ClientIp) -> Self {
+        self.forwarded = Some(proxies);
+        self
+    }
+
     /// The layer.
     ///
     /// # Errors
@@ -76,6 +93,8 @@ impl AuthBuilder {
         let throttle = self.throttle.map(|t| t.compile()).transpose()?;
         let mut layer = AuthLayer::from_parts(self.chain, self.anonymous, self.audit);
         layer.set_throttle(throttle);
+        #[cfg(feature = "mtls")]
+        layer.set_forwarded(self.forwarded);
         Ok(layer)
     }
 }

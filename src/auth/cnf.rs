@@ -8,15 +8,29 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use http::Extensions;
+use http::{Extensions, HeaderMap};
 use serde_json::Value;
 
 use super::{AuthError, Principal};
 
-/// `Err` when `principal`'s claims bind it to a certificate the connection (as `extensions`
-/// tell) did not present. Without the `mtls` feature no connection presents one, so a bound
-/// token is always refused: never accepted as a plain bearer token.
-pub(crate) fn confirm(principal: &Principal, extensions: &Extensions) -> Result<(), AuthError> {
+/// Where the certificate of a request comes from: the connection, or a trusted proxy's
+/// `X-Forwarded-Client-Cert` ([`AuthBuilder::forwarded_client_cert`](super::AuthBuilder)).
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Presented<'a> {
+    #[cfg(feature = "mtls")]
+    pub(crate) forwarded: Option<&'a crate::rate_limit::ClientIp>,
+    pub(crate) _config: std::marker::PhantomData<&'a ()>,
+}
+
+/// `Err` when `principal`'s claims bind it to a certificate the request (as `headers` and
+/// `extensions` tell, per `presented`) did not present. Without the `mtls` feature no request
+/// presents one, so a bound token is always refused: never accepted as a plain bearer token.
+pub(crate) fn confirm(
+    principal: &Principal,
+    headers: &HeaderMap,
+    extensions: &Extensions,
+    from: Presented<'_>,
+) -> Result<(), AuthError> {
     let Some(cnf) = principal.raw_claims().and_then(|claims| claims.get("cnf")) else {
         return Ok(());
     };
@@ -38,7 +52,7 @@ pub(crate) fn confirm(principal: &Principal, extensions: &Extensions) -> Result<
         },
         _ => return refuse("token has a malformed cnf claim"),
     };
-    match presented(extensions) {
+    match presented(headers, extensions, from) {
         None => refuse("token is bound to a client certificate, and none was presented"),
         Some(thumbprint) if thumbprint[..] == bound[..] => Ok(()),
         Some(_) => refuse("token is bound to another client certificate"),
@@ -46,12 +60,22 @@ pub(crate) fn confirm(principal: &Principal, extensions: &Extensions) -> Result<
 }
 
 #[cfg(feature = "mtls")]
-fn presented(extensions: &Extensions) -> Option<[u8; 32]> {
+fn presented(
+    headers: &HeaderMap,
+    extensions: &Extensions,
+    from: Presented<'_>,
+) -> Option<[u8; 32]> {
+    if let Some(proxies) = from.forwarded
+        && crate::rate_limit::peer_ip(extensions).is_some_and(|ip| proxies.is_trusted_proxy(ip))
+    {
+        // The proxy's own certificate is not its client's.
+        return super::mtls::forwarded_thumbprint(headers);
+    }
     super::mtls::PeerCertificates::from_extensions(extensions).map(|p| *p.thumbprint())
 }
 
 #[cfg(not(feature = "mtls"))]
-fn presented(_: &Extensions) -> Option<[u8; 32]> {
+fn presented(_: &HeaderMap, _: &Extensions, _: Presented<'_>) -> Option<[u8; 32]> {
     None
 }
 
@@ -67,7 +91,14 @@ mod tests {
         let principal = Principal::builder("user", AuthMethod::Jwt)
             .claims(json!({ "sub": "user", "cnf": cnf }))
             .build();
-        confirm(&principal, &Extensions::new()).err().map(|e| {
+        confirm(
+            &principal,
+            &http::HeaderMap::new(),
+            &Extensions::new(),
+            super::Presented::default(),
+        )
+        .err()
+        .map(|e| {
             assert_eq!(e.kind(), AuthErrorKind::Invalid);
             e.detail().to_owned()
         })

@@ -36,6 +36,10 @@ struct Config {
     missing: Arc<[HeaderValue]>,
     audit: Option<Arc<dyn AuditHook>>,
     throttle: Option<Compiled>,
+    /// The proxies whose `X-Forwarded-Client-Cert` names the certificate a bound token is
+    /// checked against.
+    #[cfg(feature = "mtls")]
+    forwarded: Option<crate::rate_limit::ClientIp>,
 }
 
 impl Config {
@@ -95,12 +99,28 @@ impl AuthLayer {
                 missing,
                 audit,
                 throttle: None,
+                #[cfg(feature = "mtls")]
+                forwarded: None,
             }),
         }
     }
 
     pub(super) fn set_throttle(&mut self, throttle: Option<Compiled>) {
         self.config_mut().throttle = throttle;
+    }
+
+    #[cfg(feature = "mtls")]
+    pub(super) fn set_forwarded(&mut self, proxies: Option<crate::rate_limit::ClientIp>) {
+        self.config_mut().forwarded = proxies;
+    }
+
+    /// What a certificate-bound token is checked against.
+    fn presented(&self) -> cnf::Presented<'_> {
+        cnf::Presented {
+            #[cfg(feature = "mtls")]
+            forwarded: self.config.forwarded.as_ref(),
+            _config: std::marker::PhantomData,
+        }
     }
 
     /// Whether a request without any credential goes on as [`Principal::anonymous`] (default
@@ -140,7 +160,12 @@ impl AuthLayer {
             None => None,
         };
         let rejection = match outcome {
-            Outcome::Authenticated(principal) => match cnf::confirm(&principal, req.extensions()) {
+            Outcome::Authenticated(principal) => match cnf::confirm(
+                &principal,
+                req.headers(),
+                req.extensions(),
+                self.presented(),
+            ) {
                 Ok(()) => {
                     config.audit(
                         AuditOutcome::Authenticated(&principal),

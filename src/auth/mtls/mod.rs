@@ -72,8 +72,11 @@
 //! of its own).
 //!
 //! A certificate-bound token (RFC 8705) is checked against the certificate of the TLS
-//! connection only, not against a forwarded one: behind a TLS-terminating proxy such a token
-//! is refused (`401`, fail closed).
+//! connection, unless the [`AuthLayer`](super::AuthLayer) is told which proxies forward it:
+//! with [`AuthBuilder::forwarded_client_cert`](super::AuthBuilder::forwarded_client_cert), a
+//! request from a trusted proxy is checked against the certificate its
+//! `X-Forwarded-Client-Cert` names (`Hash`, or `Cert`), never against the proxy's own. Without
+//! it, such a token is refused behind a TLS-terminating proxy (`401`, fail closed).
 //!
 //! # Errors
 //!
@@ -113,6 +116,14 @@ use crate::rate_limit::ClientIp;
 
 /// Envoy's header.
 const XFCC: HeaderName = HeaderName::from_static("x-forwarded-client-cert");
+
+/// The SHA-256 of the certificate a trusted proxy's client presented, as the last
+/// `X-Forwarded-Client-Cert` line's right-most element says it (`Hash`, or computed from
+/// `Cert`); `None` without one, or when it is malformed.
+pub(crate) fn forwarded_thumbprint(headers: &http::HeaderMap) -> Option<[u8; 32]> {
+    let line = headers.get_all(XFCC).iter().next_back()?;
+    xfcc::parse(line.as_bytes()).ok()?.thumbprint
+}
 
 /// A mapping of [`MtlsAuth`] that cannot work ([`MtlsBuilder::build`]).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
