@@ -27,6 +27,8 @@ enum Script {
     Tokens(u64),
     Raw(StatusCode, &'static str),
     Slow(Duration),
+    /// Slow, and the token expires at once (`expires_in: 0`).
+    SlowExpiring(Duration),
     Huge,
 }
 
@@ -34,6 +36,8 @@ enum Script {
 struct Endpoint {
     script: Arc<Mutex<Script>>,
     issued: Arc<AtomicUsize>,
+    /// Token requests received, answered or not.
+    requests: Arc<AtomicUsize>,
     seen: Arc<Mutex<(Option<String>, String)>>,
 }
 
@@ -47,6 +51,7 @@ impl Endpoint {
 }
 
 async fn token(State(e): State<Endpoint>, headers: HeaderMap, body: Bytes) -> AxumResponse {
+    e.requests.fetch_add(1, Ordering::SeqCst);
     *e.seen.lock().unwrap() = (
         headers
             .get("authorization")
@@ -70,6 +75,10 @@ async fn token(State(e): State<Endpoint>, headers: HeaderMap, body: Bytes) -> Ax
             tokio::time::sleep(d).await;
             issue(300)
         }
+        Script::SlowExpiring(d) => {
+            tokio::time::sleep(d).await;
+            issue(0)
+        }
         Script::Huge => axum::Json(json!({
             "access_token": "a".repeat(200_000), "token_type": "Bearer",
         }))
@@ -81,6 +90,7 @@ async fn start() -> (Endpoint, String) {
     let e = Endpoint {
         script: Arc::new(Mutex::new(Script::Tokens(300))),
         issued: Arc::default(),
+        requests: Arc::default(),
         seen: Arc::default(),
     };
     let app = Router::new()
@@ -241,30 +251,92 @@ async fn one_token_request_in_flight_however_many_wait() {
     assert_eq!(ep.issued(), 1);
 }
 
+/// Requests that wait for a fetch take its outcome: a failed fetch is one token request, and
+/// every waiter gets its error; a token with `expires_in: 0` is every waiter's too.
 #[tokio::test]
-async fn a_401_is_retried_once_with_a_new_token() {
+async fn waiters_share_the_fetch_they_waited_for_even_when_it_fails() {
     let (ep, url) = start().await;
     let layer = ClientCredentialsLayer::builder(&url)
         .credentials("svc", "pw")
+        .timeout(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    // A token endpoint that answers too late: one request, every caller the timeout.
+    ep.set(Script::Slow(Duration::from_secs(5)));
+    let tasks: Vec<_> = (0..10)
+        .map(|_| {
+            let layer = layer.clone();
+            tokio::spawn(async move { layer.authorization().await })
+        })
+        .collect();
+    for t in tasks {
+        assert_eq!(
+            t.await.unwrap().unwrap_err(),
+            TokenError::Timeout {
+                url: url.clone(),
+                timeout: Duration::from_millis(300)
+            }
+        );
+    }
+    assert_eq!(ep.requests.load(Ordering::SeqCst), 1);
+
+    // A token that expires at once, fetched slowly, is still every waiter's.
+    let layer = ClientCredentialsLayer::builder(&url)
+        .credentials("svc", "pw")
+        .build()
+        .unwrap();
+    ep.set(Script::SlowExpiring(Duration::from_millis(200)));
+    let tasks: Vec<_> = (0..10)
+        .map(|_| {
+            let layer = layer.clone();
+            tokio::spawn(async move { layer.authorization().await.unwrap() })
+        })
+        .collect();
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), "Bearer tok-1");
+    }
+    assert_eq!((ep.issued(), ep.requests.load(Ordering::SeqCst)), (1, 2));
+}
+
+#[tokio::test]
+async fn a_401_is_retried_once_with_a_new_token() {
+    let (ep, url) = start().await;
+    let clock = ManualClock::at_unix_secs(1_800_000_000);
+    let layer = ClientCredentialsLayer::builder(&url)
+        .credentials("svc", "pw")
+        .clock(clock.clone())
         .build()
         .unwrap();
     let refuse = Arc::new(Mutex::new(vec!["tok-1".to_owned()]));
     let calls = Arc::new(AtomicUsize::new(0));
     let client = layer.layer(resource(refuse.clone(), calls.clone()));
+    assert_eq!(layer.authorization().await.unwrap(), "Bearer tok-1");
+    // A minute later the resource refuses it (revoked): a new token, the request again.
+    clock.advance(Duration::from_secs(60));
     let res = client.clone().oneshot(req()).await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(res.body(), "Bearer tok-2");
     assert_eq!((ep.issued(), calls.load(Ordering::SeqCst)), (2, 2));
 
-    // Refused again with the new token: the 401 is the answer, no third try.
+    // The resource refuses the fresh token too (a wrong audience, say): the 401 is the
+    // answer, and no token is fetched for it, however many requests come.
     refuse
         .lock()
         .unwrap()
         .extend(["tok-2".to_owned(), "tok-3".to_owned()]);
+    for _ in 0..20 {
+        let res = client.clone().oneshot(req()).await.unwrap();
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(res.body(), "Bearer tok-2");
+    }
+    assert_eq!((ep.issued(), calls.load(Ordering::SeqCst)), (2, 22));
+    // Ten seconds after its fetch, a 401 may mean it was revoked: one more token, one more
+    // try; refused again, the 401 is the answer, no third try.
+    clock.advance(Duration::from_secs(10));
     let res = client.clone().oneshot(req()).await.unwrap();
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(res.body(), "Bearer tok-3");
-    assert_eq!((ep.issued(), calls.load(Ordering::SeqCst)), (3, 4));
+    assert_eq!((ep.issued(), calls.load(Ordering::SeqCst)), (3, 24));
 
     // Without retries, one call.
     let layer = ClientCredentialsLayer::builder(&url)

@@ -43,8 +43,11 @@
 //! A token is used until [`refresh_before`](ClientCredentialsBuilder::refresh_before) its
 //! expiry (30 seconds by default, at most half its lifetime). Then one request fetches the next
 //! while the others keep using the current one; with no valid token, requests wait for the one
-//! fetch in flight. A token refused by the resource (`401`) is dropped and the request sent
-//! once more with a new one.
+//! fetch in flight, and share its outcome: its token, or its error (a failed fetch is not
+//! tried again by each of them). A token refused by the resource (`401`) is dropped and the
+//! request sent once more with a new one, unless the token is less than 10 seconds old: a
+//! resource that refuses a fresh token (a wrong audience, a key it does not know yet) would
+//! refuse the next as well, and the `401` is the answer.
 //!
 //! # Bodies: why `Clone`
 //!
@@ -179,9 +182,16 @@ pub enum TokenError {
 /// An access token and its times (microseconds of the clock).
 struct Token {
     header: HeaderValue,
+    /// When it was obtained (µs on the layer's clock).
+    fetched_at: u64,
     refresh_at: u64,
     expires_at: u64,
 }
+
+/// A token the resource refuses within this long of its fetch is not replaced on that `401`:
+/// a resource that refuses every token (a wrong audience, a key it does not know yet) would
+/// otherwise cost a token request per request.
+const REFUSED_YOUNG: u64 = 10_000_000;
 
 struct Inner {
     url: Url,
@@ -197,7 +207,9 @@ struct Inner {
     retry: bool,
     clock: SharedClock,
     current: ArcSwapOption<Token>,
-    fetching: Mutex<()>,
+    /// Held by the one fetch in flight. It guards the number of fetches ended and the error
+    /// of the last one, if it failed: a request that waited for a fetch takes its outcome.
+    fetching: Mutex<(u64, Option<TokenError>)>,
 }
 
 /// Sets an OAuth 2.0 access token (client credentials grant) on outbound requests; see the
@@ -425,7 +437,7 @@ impl ClientCredentialsBuilder {
                 retry: self.retry,
                 clock: self.clock.unwrap_or_else(system_clock),
                 current: ArcSwapOption::empty(),
-                fetching: Mutex::new(()),
+                fetching: Mutex::new((0, None)),
             }),
         })
     }
@@ -445,10 +457,11 @@ impl Inner {
             }
             if now < t.expires_at {
                 // Due for refresh but still valid: refresh unless someone else is.
-                let Ok(_guard) = self.fetching.try_lock() else {
+                let Ok(mut fetching) = self.fetching.try_lock() else {
                     return Ok(t);
                 };
-                return match self.fetch().await {
+                let fetched = self.fetch().await;
+                return match Self::ended(&mut fetching, fetched) {
                     Ok(new) => Ok(self.install(new)),
                     Err(e) => {
                         tracing::warn!(
@@ -461,15 +474,41 @@ impl Inner {
                 };
             }
         }
-        let _guard = self.fetching.lock().await;
-        // A fetch may have ended while this one waited: its token is this request's too.
-        if let Some(t) = self.current.load_full().filter(usable)
-            && self.clock.now() < t.refresh_at
-        {
-            return Ok(t);
+        let seen = self.fetches_ended();
+        let mut fetching = self.fetching.lock().await;
+        if fetching.0 != seen {
+            // A fetch ended while this one waited: its outcome is this request's too, its
+            // token (whatever its lifetime) or its error, without another request.
+            if let Some(e) = &fetching.1 {
+                return Err(e.clone());
+            }
+            if let Some(t) = self.current.load_full().filter(usable) {
+                return Ok(t);
+            }
         }
-        let new = self.fetch().await?;
-        Ok(self.install(new))
+        let fetched = self.fetch().await;
+        Self::ended(&mut fetching, fetched).map(|new| self.install(new))
+    }
+
+    /// How many fetches have ended (`u64::MAX` while one runs: never a count seen later).
+    fn fetches_ended(&self) -> u64 {
+        self.fetching.try_lock().map_or(u64::MAX, |f| f.0)
+    }
+
+    /// Records the outcome of a fetch, under its lock.
+    fn ended(
+        fetching: &mut (u64, Option<TokenError>),
+        fetched: Result<Token, TokenError>,
+    ) -> Result<Token, TokenError> {
+        fetching.0 = fetching.0.wrapping_add(1);
+        fetching.1 = fetched.as_ref().err().cloned();
+        fetched
+    }
+
+    /// Whether `token` was fetched so recently that a `401` to it is the resource's answer to
+    /// any token, not a reason to fetch another.
+    fn is_young(&self, token: &Token) -> bool {
+        self.clock.now().saturating_sub(token.fetched_at) < REFUSED_YOUNG
     }
 
     fn install(&self, token: Token) -> Arc<Token> {
@@ -587,6 +626,7 @@ impl Inner {
         );
         Ok(Token {
             header,
+            fetched_at: now,
             refresh_at: expires_at.saturating_sub(micros(before)),
             expires_at,
         })
@@ -677,6 +717,14 @@ where
             let Some(mut again) = again.filter(|_| res.status() == StatusCode::UNAUTHORIZED) else {
                 return Ok(res);
             };
+            if layer.is_young(&token) {
+                tracing::warn!(
+                    target: "tower_shield::client",
+                    "the resource answered 401 to a token obtained less than 10 s ago: not \
+                     fetching another (check the token's audience and scopes)"
+                );
+                return Ok(res);
+            }
             tracing::debug!(
                 target: "tower_shield::client",
                 "the resource answered 401: sending again with a new token"
