@@ -17,7 +17,8 @@ use subtle::{Choice, ConditionallySelectable, ConstantTimeEq};
 use self::slots::{Hashing, Memory, Slots};
 use super::{Answer, Overloaded, PasswordVerifier, Principal, Secret};
 
-/// Why [`Argon2Users::insert`] refused a password hash. Never shows the hash.
+/// Why [`Argon2Users::insert`] refused a user: its password hash, or its name. Never shows
+/// the hash.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum InvalidPasswordHash {
@@ -36,6 +37,11 @@ pub enum InvalidPasswordHash {
     /// The string has no salt or no hash output (parameters only).
     #[error("the password hash string has no salt or no hash")]
     Incomplete,
+    /// A user name with a `:` or a control character: Basic credentials cannot carry it
+    /// ([RFC 7617 section 2](https://www.rfc-editor.org/rfc/rfc7617#section-2): the first
+    /// colon ends the user-id), so the user could never sign in.
+    #[error("a user name cannot hold a colon or a control character (RFC 7617 section 2)")]
+    InvalidUsername,
 }
 
 /// An Argon2 hash, parsed once.
@@ -303,15 +309,19 @@ impl Argon2Users {
     /// # Errors
     ///
     /// When `phc_hash` is not a PHC string, is not an Argon2 hash (`argon2id`, `argon2i` or
-    /// `argon2d`), has parameters Argon2 refuses, or lacks its salt or hash.
+    /// `argon2d`), has parameters Argon2 refuses, or lacks its salt or hash; when `username`
+    /// holds a `:` or a control character ([`InvalidPasswordHash::InvalidUsername`]).
     pub fn insert(
         &self,
         username: impl Into<Box<str>>,
         phc_hash: &str,
         principal: Principal,
     ) -> Result<(), InvalidPasswordHash> {
-        let hash = Stored::parse(phc_hash)?;
         let name = username.into();
+        if name.chars().any(|c| c == ':' || c.is_control()) {
+            return Err(InvalidPasswordHash::InvalidUsername);
+        }
+        let hash = Stored::parse(phc_hash)?;
         let digest = Sha256::digest(name.as_bytes()).into();
         let _guard = self.writer.lock().unwrap_or_else(|e| e.into_inner());
         let mut users = Users::clone(&self.users.load());

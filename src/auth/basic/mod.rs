@@ -242,9 +242,9 @@ pub enum ConfigError {
 /// with a [`PasswordVerifier`].
 ///
 /// A request without an `Authorization` header, or with another scheme, is not this
-/// authenticator's (it skips). An `Authorization: Basic` header (scheme in any case) is
-/// rejected with `401`:
-/// - "more than one Authorization header" when the request has several;
+/// authenticator's (it skips). A request with several `Authorization` headers, whatever their
+/// schemes, is malformed: `400` (`invalid_request`), "more than one Authorization header".
+/// An `Authorization: Basic` header (scheme in any case) is rejected with `401`:
 /// - "credentials too long" when it is longer than 4 KiB;
 /// - "malformed Basic credentials" when the token is not base64 (standard alphabet, padded),
 ///   does not decode to UTF-8, has no colon, or holds control characters;

@@ -151,3 +151,23 @@ fn builder_checks_the_realm_and_builds_the_challenge() {
         );
     }
 }
+
+/// RFC 7617 section 2: the first colon ends the user-id, and control characters are not
+/// allowed. A user whose name holds either could never sign in: refused when added.
+#[test]
+fn user_names_basic_cannot_carry_are_refused() {
+    use super::argon2::InvalidPasswordHash;
+    // A valid PHC string (argon2id, small parameters): the name is checked first anyway.
+    const HASH: &str = "$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$HsfSh1dZbC3GS1kMpWSBjw";
+    let users = Argon2Users::new();
+    let principal = || Principal::builder("svc", AuthMethod::Basic).build();
+    for name in ["svc:1", ":", "a\u{0}b", "tab\there", "del\u{7f}"] {
+        assert_eq!(
+            users.insert(name, HASH, principal()),
+            Err(InvalidPasswordHash::InvalidUsername),
+            "{name:?}"
+        );
+    }
+    assert_eq!(users.insert("svc-1", HASH, principal()), Ok(()));
+    assert_eq!(users.insert("caf\u{e9}", HASH, principal()), Ok(()));
+}
