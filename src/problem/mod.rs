@@ -273,9 +273,11 @@ pub struct Problem {
 }
 
 /// The reason phrase RFC 9110 gives `status` (section 15), or `Error` for a code it does not
-/// name: the `http` crate's, except the two RFC 9110 renamed.
+/// name: the `http` crate's, except where RFC 9110 writes it otherwise (its two renamed codes,
+/// and the hyphen of 203).
 fn reason_phrase(status: StatusCode) -> &'static str {
     match status {
+        StatusCode::NON_AUTHORITATIVE_INFORMATION => "Non-Authoritative Information",
         StatusCode::PAYLOAD_TOO_LARGE => "Content Too Large",
         StatusCode::UNPROCESSABLE_ENTITY => "Unprocessable Content",
         _ => status.canonical_reason().unwrap_or("Error"),

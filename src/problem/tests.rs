@@ -138,6 +138,7 @@ fn grpc_codes() {
 #[test]
 fn about_blank_titles_are_rfc_9110_reason_phrases() {
     for (status, title) in [
+        (203, "Non-Authoritative Information"),
         (413, "Content Too Large"),
         (422, "Unprocessable Content"),
         (429, "Too Many Requests"),

@@ -44,7 +44,9 @@ where
 
 /// Makes UUID v7 ids (RFC 9562): 48 bits of Unix milliseconds and a 12-bit counter (RFC 9562
 /// section 6.2, method 1), then 62 bits from the thread-local CSPRNG, written lowercase with
-/// hyphens (36 characters).
+/// hyphens (36 characters). The counter starts each millisecond at a random value below 2,048
+/// (section 6.2's counter seeding, its top bit a rollover guard): an id does not tell how
+/// many the process made before it in that millisecond.
 ///
 /// The ids a process makes are strictly increasing, as text and as numbers: within one
 /// millisecond the counter orders them, and a clock that steps back does not take them back
@@ -63,18 +65,26 @@ pub struct UuidV7;
 /// The last id's timestamp and counter, `millis << 12 | counter`: the next one is above it.
 static LAST: AtomicU64 = AtomicU64::new(0);
 
-/// The timestamp and counter of a new id made at `millis`: the first of that millisecond, or
-/// one past the last id's when that is not below it (same millisecond, or a clock gone back).
-pub(super) fn next_stamp(millis: u64) -> u64 {
-    let now = (millis & ((1 << 48) - 1)) << 12;
-    let mut last = LAST.load(Ordering::Relaxed);
+/// The timestamp and counter of a new id made at `millis`: the first of that millisecond (its
+/// counter `seed`, below 2,048), or one past the last id's when that is not below it (same
+/// millisecond, or a clock gone back).
+pub(super) fn next_stamp(millis: u64, seed: u64) -> u64 {
+    next_stamp_after(&LAST, millis, seed)
+}
+
+/// [`next_stamp`] with the last stamp in `last`.
+pub(super) fn next_stamp_after(last_stamp: &AtomicU64, millis: u64, seed: u64) -> u64 {
+    let now = ((millis & ((1 << 48) - 1)) << 12) | (seed & 0x7ff);
+    let mut last = last_stamp.load(Ordering::Relaxed);
     loop {
-        let next = if now > last {
+        // A new millisecond starts from its seed; within the last one (or behind it), the
+        // counter goes on.
+        let next = if now >> 12 > last >> 12 {
             now
         } else {
             last.wrapping_add(1)
         };
-        match LAST.compare_exchange_weak(last, next, Ordering::Relaxed, Ordering::Relaxed) {
+        match last_stamp.compare_exchange_weak(last, next, Ordering::Relaxed, Ordering::Relaxed) {
             Ok(_) => return next,
             Err(seen) => last = seen,
         }
@@ -86,11 +96,12 @@ impl MakeRequestId for UuidV7 {
         let millis = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-        let stamp = next_stamp(millis);
         // RFC 9562 section 5.7: 48-bit big-endian Unix milliseconds, version 7, 12 bits (the
         // counter), variant 0b10, 62 random bits.
         let mut uuid = [0u8; 16];
-        rand::rng().fill_bytes(&mut uuid[8..]);
+        let mut rng = rand::rng();
+        rng.fill_bytes(&mut uuid[8..]);
+        let stamp = next_stamp(millis, u64::from(rng.next_u32()));
         uuid[..8].copy_from_slice(&(stamp << 4).to_be_bytes());
         // The version nibble sits between the timestamp and the counter.
         uuid[6] = 0x70 | ((stamp >> 8) & 0x0f) as u8;

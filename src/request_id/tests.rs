@@ -70,6 +70,12 @@ fn builder_refuses_bad_configuration() {
         "sec-fetch-site",
         "x-api-key",
         "api-version",
+        "x-frame-options",
+        "referrer-policy",
+        "traceparent",
+        "signature-input",
+        "webhook-id",
+        "grpc-status",
     ] {
         assert_eq!(
             err(RequestIdLayer::builder().header_name(reserved)),
@@ -181,9 +187,36 @@ fn uuid_v7_ids_increase_strictly() {
 #[test]
 fn uuid_v7_stamps_never_go_back() {
     let now = millis_now();
-    let first = super::make::next_stamp(now);
-    let back = super::make::next_stamp(now - 60_000);
+    let first = super::make::next_stamp(now, 0);
+    let back = super::make::next_stamp(now - 60_000, 0);
     // Not a minute back: on from the last stamp.
     assert!(back > first, "{back} after {first}");
     assert!(back >> 12 >= now, "the timestamp is not taken back");
+}
+
+/// RFC 9562 section 6.2, counter seeding: the first id of a millisecond has a random counter
+/// below 2,048 (the top bit clear, a rollover guard), not 0; the next ones of that millisecond
+/// count on from the last, whatever their seed.
+#[test]
+fn uuid_v7_counters_start_at_random() {
+    use super::make::next_stamp_after;
+    use std::sync::atomic::AtomicU64;
+    let last = AtomicU64::new(0);
+    let millis = 1_800_000_000_000;
+    for (i, seed) in [0x0u64, 0x7ff, 0xfff, 0x1234, 5].into_iter().enumerate() {
+        let millis = millis + 10 * i as u64;
+        let stamp = next_stamp_after(&last, millis, seed);
+        assert_eq!(stamp >> 12, millis);
+        assert_eq!(stamp & 0xfff, seed & 0x7ff, "{seed:#x}");
+        assert_eq!(next_stamp_after(&last, millis, 0), stamp + 1);
+        assert_eq!(next_stamp_after(&last, millis, 0x7ff), stamp + 2);
+    }
+    // Ids made milliseconds apart: their counters are not all the same.
+    let mut seen = std::collections::BTreeSet::new();
+    for _ in 0..8 {
+        let id = UuidV7.make_request_id().as_str().to_owned();
+        seen.insert(id[15..18].to_owned());
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    assert!(seen.len() > 1, "{seen:?}");
 }
