@@ -484,11 +484,76 @@ fn ip_filter(how: u8, rest: &[u8]) {
 /// At most this many tagged lines.
 const MAX_TAGGED: usize = 16;
 
-/// Whether a trusted origin must be refused: a pattern, or not `scheme://host[:port]` of http
-/// or https that a browser can send (an `xn--` label may fail the URL parser's Unicode rules,
-/// which the crate does not carry: left to the crate).
+/// Whether `entry` is of http or https (letters' case aside).
+fn is_http(entry: &str) -> bool {
+    entry.split_once("://").is_some_and(|(scheme, _)| {
+        scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https")
+    })
+}
+
+/// The default port of `scheme` (lowercase) as origins drop it: http and ws 80, https and
+/// wss 443, none for any other.
+fn default_port(scheme: &str) -> Option<&'static str> {
+    match scheme {
+        "http" | "ws" => Some("80"),
+        "https" | "wss" => Some("443"),
+        _ => None,
+    }
+}
+
+/// A trusted origin of another scheme than http and https (`capacitor://localhost`), in the
+/// form the docs say it is kept: `scheme://host[:port]` lowercased, the scheme an RFC 3986
+/// scheme, the host DNS labels of letters, digits and `-` (1 to 63 each), the port 1 to 65535
+/// without leading zeros (dropped when it is ws's or wss's default). `None` for anything else,
+/// on which the docs do not rule here.
+fn custom_origin(entry: &str) -> Option<String> {
+    let lower = entry.to_ascii_lowercase();
+    let (scheme, rest) = lower.split_once("://")?;
+    let scheme_ok = scheme.bytes().next().is_some_and(|b| b.is_ascii_lowercase())
+        && scheme
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"+-.".contains(&b));
+    if !scheme_ok || scheme == "http" || scheme == "https" {
+        return None;
+    }
+    let (host, port) = match rest.rsplit_once(':') {
+        Some((host, port)) => (host, Some(port)),
+        None => (rest, None),
+    };
+    let labels_ok = host.len() <= 253
+        && host.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && l.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        });
+    let port_ok = port.is_none_or(|p| {
+        (1..=5).contains(&p.len())
+            && !p.starts_with('0')
+            && p.bytes().all(|b| b.is_ascii_digit())
+            && p.parse::<u32>().is_ok_and(|n| (1..=65535).contains(&n))
+    });
+    if !labels_ok || !port_ok {
+        return None;
+    }
+    match port {
+        Some(p) if default_port(scheme) == Some(p) => Some(format!("{scheme}://{host}")),
+        _ => Some(lower),
+    }
+}
+
+/// Whether a trusted origin must be refused: a pattern; of http or https, not
+/// `scheme://host[:port]` that a browser can send (an `xn--` label may fail the URL parser's
+/// Unicode rules, which the crate does not carry: left to the crate); of another scheme (kept
+/// as written, as Go keeps it), no `scheme://` and a host, or a path, query, fragment or
+/// userinfo.
 fn trusted_must_be_refused(entry: &str) -> bool {
     let text = entry.trim();
+    if !is_http(text) {
+        return entry.contains('*')
+            || text
+                .split_once("://")
+                .is_none_or(|(_, rest)| rest.is_empty() || rest.contains(['/', '?', '#', '@', '\\']));
+    }
     entry.contains('*')
         || text
             .split_once("://")
@@ -575,7 +640,7 @@ impl CsrfConfig {
     fn new(trusted: &[String], bypass: &[String]) -> Self {
         let trusted = trusted
             .iter()
-            .map(|t| common::browser_origin(t.trim()))
+            .map(|t| common::browser_origin(t.trim()).or_else(|| custom_origin(t.trim())))
             .collect::<Option<Vec<_>>>();
         let (mut exact, mut prefixes) = (Vec::new(), Vec::new());
         for pattern in bypass {
@@ -625,16 +690,13 @@ impl CsrfConfig {
             return Some(false);
         };
         for t in trusted {
-            let default_port = if t.starts_with("https://") {
-                ":443"
-            } else {
-                ":80"
-            };
+            let scheme = t.split_once("://").map_or("", |(s, _)| s);
             let has_port = t
                 .rsplit_once(':')
                 .is_some_and(|(_, p)| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+            let with_default = |port: &str| origin.eq_ignore_ascii_case(&format!("{t}:{port}"));
             if origin.eq_ignore_ascii_case(t)
-                || (!has_port && origin.eq_ignore_ascii_case(&format!("{t}{default_port}")))
+                || (!has_port && default_port(scheme).is_some_and(with_default))
             {
                 return Some(true);
             }
@@ -643,9 +705,9 @@ impl CsrfConfig {
         // or no reading of which can hold one of their hosts.
         let lower = origin.to_ascii_lowercase();
         if common::browser_origin(&lower).as_deref() == Some(lower.as_str())
-            || !origin.split_once("://").is_some_and(|(scheme, _)| {
+            || (!origin.split_once("://").is_some_and(|(scheme, _)| {
                 scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https")
-            })
+            }) && trusted.iter().all(|t| is_http(t)))
             || !trusted.iter().any(|t| {
                 url::Url::parse(t)
                     .ok()
@@ -816,6 +878,10 @@ fn csrf(how: u8, rest: &[u8]) {
                 assert!(
                     origin != origin.trim() || !common::is_plain_browser_origin(&origin),
                     "the trusted origin {origin:?} is a browser's own, but was refused"
+                );
+                assert!(
+                    origin.contains('*') || custom_origin(origin.trim()).is_none(),
+                    "the trusted origin {origin:?} of an app's own scheme was refused"
                 );
                 return;
             }
