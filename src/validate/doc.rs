@@ -55,6 +55,25 @@ pub(crate) fn from_slice(bytes: &[u8]) -> serde_json::Result<Doc<'_>> {
 }
 
 impl Doc<'_> {
+    /// How many values the document holds (itself, and every item and member value within),
+    /// counted up to `max + 1` at most.
+    pub(crate) fn values_up_to(&self, max: usize) -> usize {
+        let mut count = 0;
+        let mut stack = vec![self];
+        while let Some(doc) = stack.pop() {
+            count += 1;
+            if count > max {
+                break;
+            }
+            match doc {
+                Self::Array(items) => stack.extend(items),
+                Self::Object(members) => stack.extend(members.iter().map(|(_, d)| d)),
+                _ => {}
+            }
+        }
+        count
+    }
+
     /// The same document as a `serde_json::Value` (for a violation's instance, and the
     /// comparisons of `const`, `enum` and `uniqueItems`).
     pub(crate) fn to_value(&self) -> Value {

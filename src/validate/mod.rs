@@ -77,7 +77,9 @@
 //!    an [RFC 6901](https://www.rfc-editor.org/rfc/rfc6901) JSON Pointer into the body, and a
 //!    message that never repeats the offending value — at most 20 (see
 //!    [`max_errors`](ValidateRequestBuilder::max_errors)), in the order the schema is evaluated;
-//!    `detail` gives the total. What the client wrote is bounded in each: messages of at most
+//!    `detail` gives the total. A document of more than 8,192 values
+//!    ([`MAX_VALUES_FULLY_CHECKED`]) is checked up to its first violation, which is the one
+//!    listed: counting them all would cost the server a hundred times the body's size. What the client wrote is bounded in each: messages of at most
 //!    300 characters, quoting at most five unexpected property names of at most 64 characters
 //!    (as many as fit) and counting the rest; pointers over 256 bytes shortened to their
 //!    longest ancestor that fits ([`Violation`]).
@@ -153,6 +155,14 @@ pub const DEFAULT_BODY_LIMIT: u64 = 1024 * 1024;
 
 /// How many violations a `422` lists by default.
 pub const DEFAULT_MAX_ERRORS: usize = 20;
+
+/// The most values (the document, and every array item and member value in it) a JSON body
+/// may hold for all its violations to be counted and listed (up to
+/// [`max_errors`](ValidateRequestBuilder::max_errors)): 8,192. A larger document that breaks
+/// the schema gets its first violation only (the problem's `detail` says so): `jsonschema`
+/// gathers every violation before it yields one, a few hundred bytes each, and a body of a
+/// million wrong array items would cost the server a hundred times its size.
+pub const MAX_VALUES_FULLY_CHECKED: usize = 8192;
 
 /// A JSON Schema draft.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

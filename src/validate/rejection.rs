@@ -111,8 +111,13 @@ pub enum ValidationError {
     SchemaViolations {
         /// The violations, at most the layer's cap.
         violations: Vec<Violation>,
-        /// How many there are in all.
+        /// How many there are in all; when not [`complete`](Self::SchemaViolations::complete),
+        /// how many were looked for (the first).
         total: usize,
+        /// Whether every violation was counted: `false` for a document of more than
+        /// [`MAX_VALUES_FULLY_CHECKED`](super::MAX_VALUES_FULLY_CHECKED) values, checked up to
+        /// its first violation only.
+        complete: bool,
     },
     /// `400`: the body could not be read (the client went away, or its framing is broken).
     UnreadableBody,
@@ -187,8 +192,14 @@ impl Rejection for ValidationError {
             Self::InvalidJson { detail } => {
                 problem.with_detail(format!("The request body is not valid JSON: {detail}."))
             }
-            Self::SchemaViolations { violations, total } => {
-                let detail = if *total > violations.len() {
+            Self::SchemaViolations {
+                violations,
+                total,
+                complete,
+            } => {
+                let detail = if !complete {
+                    "The request body breaks the schema; its first violation is listed.".to_owned()
+                } else if *total > violations.len() {
                     format!(
                         "The request body breaks the schema in {total} places; the first {} are listed.",
                         violations.len()

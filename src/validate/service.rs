@@ -83,6 +83,19 @@ impl Config {
         let doc = super::doc::from_slice(body).map_err(|e| ValidationError::InvalidJson {
             detail: e.to_string(),
         })?;
+        if doc.values_up_to(super::MAX_VALUES_FULLY_CHECKED) > super::MAX_VALUES_FULLY_CHECKED {
+            // `jsonschema` gathers every violation before it yields the first: for a large
+            // document (an array of a million wrong items) that is a violation per value,
+            // hundreds of bytes each. A large document is checked up to its first violation.
+            return match schema.validate(&doc) {
+                Ok(()) => Ok(()),
+                Err(error) => Err(ValidationError::SchemaViolations {
+                    violations: vec![Violation::of(&error)],
+                    total: 1,
+                    complete: false,
+                }),
+            };
+        }
         if schema.is_valid(&doc) {
             return Ok(());
         }
@@ -94,7 +107,11 @@ impl Config {
                 violations.push(Violation::of(&error));
             }
         }
-        Err(ValidationError::SchemaViolations { violations, total })
+        Err(ValidationError::SchemaViolations {
+            violations,
+            total,
+            complete: true,
+        })
     }
 
     #[cfg(test)]

@@ -645,8 +645,9 @@ fn violations_are_capped_and_counted() {
         .unwrap();
     let config = &layer.config;
     let body = serde_json::to_vec(&vec!["x"; 50]).unwrap();
-    let Err(ValidationError::SchemaViolations { violations, total }) =
-        config.check_body_for_tests(0, &body)
+    let Err(ValidationError::SchemaViolations {
+        violations, total, ..
+    }) = config.check_body_for_tests(0, &body)
     else {
         panic!("expected violations")
     };
@@ -654,6 +655,69 @@ fn violations_are_capped_and_counted() {
     let pointers: Vec<_> = violations.iter().map(|v| v.pointer()).collect();
     assert_eq!(pointers, ["/0", "/1", "/2"]);
     assert_eq!(violations[0].message(), r#"value is not of type "integer""#);
+}
+
+/// A document of more than `MAX_VALUES_FULLY_CHECKED` values is checked up to its first
+/// violation: a million wrong array items are one violation listed, not a million gathered; up
+/// to the limit, all are counted.
+#[test]
+fn a_large_body_is_checked_up_to_its_first_violation() {
+    use crate::problem::Rejection;
+    let layer = ValidateRequestLayer::builder()
+        .route(
+            Method::POST,
+            "/n",
+            Rule::json(json!({"type": "array", "items": {"type": "integer"}}))
+                .body_limit(4 * 1024 * 1024),
+        )
+        .max_errors(3)
+        .build()
+        .unwrap();
+    let config = &layer.config;
+    // The array and its items: at the limit, every violation is counted.
+    let n = super::MAX_VALUES_FULLY_CHECKED - 1;
+    let body = serde_json::to_vec(&vec!["x"; n]).unwrap();
+    let Err(ValidationError::SchemaViolations {
+        total, complete, ..
+    }) = config.check_body_for_tests(0, &body)
+    else {
+        panic!("expected violations")
+    };
+    assert_eq!((total, complete), (n, true));
+    // One more value: the first only.
+    let body = serde_json::to_vec(&vec!["x"; n + 1]).unwrap();
+    assert!(matches!(
+        config.check_body_for_tests(0, &body),
+        Err(ValidationError::SchemaViolations {
+            total: 1,
+            complete: false,
+            ..
+        })
+    ));
+    // A million of them: the first only.
+    let body = serde_json::to_vec(&vec!["x"; 1_000_000]).unwrap();
+    let Err(error) = config.check_body_for_tests(0, &body) else {
+        panic!("expected violations")
+    };
+    let ValidationError::SchemaViolations {
+        violations,
+        total,
+        complete,
+    } = &error
+    else {
+        panic!("expected violations, got {error:?}")
+    };
+    assert_eq!((violations.len(), *total, *complete), (1, 1, false));
+    assert_eq!(violations[0].pointer(), "/0");
+    assert_eq!(violations[0].message(), r#"value is not of type "integer""#);
+    let problem = error.problem();
+    assert_eq!(
+        problem.detail(),
+        Some("The request body breaks the schema; its first violation is listed.")
+    );
+    // A large valid body passes.
+    let body = serde_json::to_vec(&vec![7; 100_000]).unwrap();
+    assert!(config.check_body_for_tests(0, &body).is_ok());
 }
 
 #[test]
@@ -678,6 +742,7 @@ fn only_violation(schema: Value, body: &Value) -> Violation {
     let Err(ValidationError::SchemaViolations {
         mut violations,
         total,
+        ..
     }) = layer.config.check_body_for_tests(0, &body)
     else {
         panic!("expected violations")
