@@ -889,3 +889,68 @@ async fn a_body_must_be_covered_by_its_digest() {
         refused(r#"covered component "content-digest" is absent"#)
     );
 }
+
+/// The work a request can ask for is bounded: the signatures together cover at most 64
+/// components, a structured field read with `sf` or `key=` is at most 8 KiB, and a signature
+/// base at most 64 KiB; past any, a `401` before any key is used.
+#[tokio::test]
+async fn the_components_covered_and_the_base_are_bounded() {
+    // 16 signatures of 5 components each: 80.
+    let list = r#""@method" "@authority" "@path" "@query" "@target-uri""#;
+    let inputs: Vec<String> = (0..16).map(|i| format!("s{i}=({list}){P}")).collect();
+    let sigs: Vec<String> = (0..16).map(|i| format!("s{i}=:AAAA:")).collect();
+    let req = Request::get("/x")
+        .header("host", "example.com")
+        .header("signature-input", inputs.join(", "))
+        .header("signature", sigs.join(", "));
+    assert_eq!(
+        call(bare(), empty(req)).await,
+        refused("malformed signature-input header: too many covered components")
+    );
+    // 12 of them, 60 components: read (and no signature matches).
+    let inputs: Vec<String> = (0..12).map(|i| format!("s{i}=({list}){P}")).collect();
+    let sigs: Vec<String> = (0..12).map(|i| format!("s{i}=:AAAA:")).collect();
+    let req = Request::get("/x")
+        .header("host", "example.com")
+        .header("signature-input", inputs.join(", "))
+        .header("signature", sigs.join(", "));
+    assert_eq!(call(bare(), empty(req)).await, refused(NO_MATCH));
+
+    // A dictionary field over 8 KiB, covered by a key.
+    let big: Vec<String> = (0..1000).map(|i| format!("k{i}=\"{i:08}\"")).collect();
+    let big = big.join(", ");
+    assert!(big.len() > 8 * 1024);
+    let req = Request::get("/x").header("x-dict", &big);
+    let req = sign(
+        req,
+        "sig1",
+        r#""x-dict";key="k1""#,
+        P,
+        &[r#""x-dict";key="k1": "00000001""#],
+    );
+    assert_eq!(
+        call(bare(), empty(req)).await,
+        refused("malformed signature-input header: a structured field covered is too long")
+    );
+    // The same field under 8 KiB: read.
+    let small: Vec<String> = (0..30).map(|i| format!("k{i}=\"{i:08}\"")).collect();
+    let req = Request::get("/x").header("x-dict", small.join(", "));
+    let req = sign(
+        req,
+        "sig1",
+        r#""x-dict";key="k1""#,
+        P,
+        &[r#""x-dict";key="k1": "00000001""#],
+    );
+    assert_eq!(call(bare(), empty(req)).await, ok());
+
+    // A base over 64 KiB: a 70 KB field covered.
+    let huge = "a".repeat(70 * 1024);
+    let req = Request::get("/x").header("x-huge", &huge);
+    let line = format!(r#""x-huge": {huge}"#);
+    let req = sign(req, "sig1", r#""x-huge""#, P, &[&line]);
+    assert_eq!(
+        call(bare(), empty(req)).await,
+        refused("malformed signature-input header: the signature base is too long")
+    );
+}

@@ -189,6 +189,14 @@ impl Message<'_> {
         let joined = lines.join(", ");
         let key = param(params, "key");
         if param(params, "sf").is_some() || key.is_some() {
+            // Parsed anew for each component and signature that covers it: bounded as the
+            // signature fields are.
+            if joined.len() > crate::signature::rejection::MAX_HEADER_LEN {
+                return Err(Failure::MalformedHeader(
+                    "signature-input",
+                    "a structured field covered is too long",
+                ));
+            }
             let dict = sf::parse_dictionary(&joined).map_err(|_| absent(name))?;
             let mut out = String::new();
             match key {
@@ -251,6 +259,12 @@ impl Message<'_> {
                 ));
             }
             let value = self.value(name, p)?;
+            if base.len() + id.len() + value.len() > super::MAX_BASE_LEN {
+                return Err(Failure::MalformedHeader(
+                    "signature-input",
+                    "the signature base is too long",
+                ));
+            }
             base.push_str(&id);
             base.push_str(": ");
             base.push_str(&value);

@@ -53,6 +53,14 @@ pub(crate) struct Candidate {
     pub(crate) signature: Vec<u8>,
 }
 
+/// The most components all of a request's signatures cover together (a signature covers a
+/// dozen at most in practice; rotation sends two or three).
+pub(crate) const MAX_COMPONENTS: usize = 64;
+
+/// The longest signature base built: a base covering larger fields is refused, before any
+/// key is used (a dozen components of usual headers take a few hundred bytes).
+pub(crate) const MAX_BASE_LEN: usize = 64 * 1024;
+
 /// The signatures worth checking once the body is here.
 #[derive(Debug)]
 pub(crate) struct Head {
@@ -122,6 +130,21 @@ pub(crate) fn parse_head(
         return Err(Failure::MalformedHeader(
             SIGNATURE_INPUT,
             "too many signatures",
+        ));
+    }
+    // Each covered component is read from the request for each signature that covers it: the
+    // signatures together cover at most this many, whatever each may.
+    let covered: usize = inputs
+        .iter()
+        .map(|(_, m)| match m {
+            Member::InnerList(items, _) => items.len(),
+            Member::Item(..) => 1,
+        })
+        .sum();
+    if covered > MAX_COMPONENTS {
+        return Err(Failure::MalformedHeader(
+            SIGNATURE_INPUT,
+            "too many covered components",
         ));
     }
     let body = has_body(headers);
