@@ -208,6 +208,12 @@ async fn malformed_versions_are_a_400() {
             vec![("accept", "application/vnd.example.v1+json;q=2")],
             "media type",
         ),
+        // A minor version is no version of this layer's (not v2), as in the header.
+        (
+            "/posts",
+            vec![("accept", "application/vnd.example.v2.1+json")],
+            "media type",
+        ),
         ("/posts?version=latest", vec![], "query"),
         ("/v01/posts", vec![], "path"),
         ("/v9999999999/posts", vec![], "path"),
@@ -280,6 +286,20 @@ async fn media_types_are_negotiated_by_weight() {
             "application/vnd.example.v2+json;Q=0.4, application/vnd.example.v1+json; Q=0.9",
             "v1 /posts",
         ),
+        // The order of the ranges says nothing (RFC 9110 section 12.5.1): a tie below the
+        // highest weight is no conflict, wherever it comes.
+        (
+            "application/vnd.example.v1+json;q=0.5, application/vnd.example.v0+json;q=0.5, \
+             application/vnd.example.v2+json",
+            "v2 /posts",
+        ),
+        (
+            "application/vnd.example.v2+json, application/vnd.example.v1+json;q=0.5, \
+             application/vnd.example.v0+json;q=0.5",
+            "v2 /posts",
+        ),
+        // A format after the version (as GitHub's `v3.raw+json`) is not a minor version.
+        ("application/vnd.example.v1.raw+json", "v1 /posts"),
     ] {
         let (status, _, body) = call(&app, req("/posts", &[("accept", accept)])).await;
         assert_eq!(
@@ -404,4 +424,23 @@ async fn sunset_link_and_handler_links_are_kept_together() {
             "<https://api.example.com/sunset-policy>; rel=\"sunset\""
         ]
     );
+}
+
+/// Thousands of disagreeing versions cost no more than a few: the problem names at most
+/// eight of them.
+#[tokio::test]
+async fn many_conflicting_versions_are_named_a_few() {
+    let (app, _) = app();
+    let query: Vec<String> = (1..=3000).map(|v| format!("version={v}")).collect();
+    let mut headers: Vec<(&str, String)> = Vec::new();
+    for v in 0..50 {
+        headers.push(("api-version", (v % 2 + 1).to_string()));
+    }
+    let headers: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
+    let (status, _, body) = call(&app, req(&format!("/posts?{}", query.join("&")), &headers)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let problem: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    let detail = problem["detail"].as_str().unwrap();
+    assert!(detail.len() < 600, "{detail}");
+    assert!(body.len() < 1500, "{}", body.len());
 }

@@ -88,10 +88,14 @@ impl Sources {
         found.agreed()
     }
 
-    /// The version of the most preferred `application/vnd.<vendor>.v<N>` media range (q > 0);
-    /// other subtypes of the vendor's tree are not versions and are ignored.
+    /// The version of the most preferred `application/vnd.<vendor>.v<N>` media range (q > 0),
+    /// whatever the order of the ranges (RFC 9110 section 12.5.1: the weights say the
+    /// preference); two versions at the highest weight conflict. Other subtypes of the
+    /// vendor's tree are not versions and are ignored.
     fn media_version<B>(&self, req: &Request<B>) -> Result<Option<u32>, VersionError> {
-        let mut best: Option<(u32, u16)> = None;
+        // The highest weight seen, and the (at most two) versions at it.
+        let mut best_q = 0u16;
+        let mut best: (Option<u32>, Option<u32>) = (None, None);
         for value in req.headers().get_all(ACCEPT) {
             let Ok(text) = value.to_str() else { continue };
             for range in text.split(',') {
@@ -105,16 +109,26 @@ impl Sources {
                 let Some(rest) = media.get(prefix..).filter(|_| ours) else {
                     continue;
                 };
-                let subtype = rest.split(['+', '.']).next().unwrap_or_default();
+                let mut pieces = rest.split(['+', '.']);
+                let subtype = pieces.next().unwrap_or_default();
                 let looks_versioned = subtype
                     .strip_prefix(['v', 'V'])
                     .is_some_and(|d| d.bytes().next().is_some_and(|b| b.is_ascii_digit()));
                 if !looks_versioned {
                     continue;
                 }
-                let v = parse_number(subtype).ok_or(VersionError::Invalid {
-                    source: VersionSource::MediaType,
-                })?;
+                // `v2.1` is no version of this layer's (whole numbers only, as in the path
+                // and the header), not `v2`; a format after the version (GitHub's
+                // `v3.raw+json`) does not start with a digit.
+                let minor = rest.as_bytes().get(subtype.len()) == Some(&b'.')
+                    && pieces
+                        .next()
+                        .is_some_and(|p| p.bytes().next().is_some_and(|b| b.is_ascii_digit()));
+                let v = parse_number(subtype)
+                    .filter(|_| !minor)
+                    .ok_or(VersionError::Invalid {
+                        source: VersionSource::MediaType,
+                    })?;
                 // `q` in either case (RFC 9110 section 12.4.2 writes it in ABNF, whose strings
                 // are case-insensitive).
                 let q = parts
@@ -130,21 +144,23 @@ impl Sources {
                 if q == 0 {
                     continue;
                 }
-                best = match best {
-                    Some((seen, seen_q)) if seen_q > q => Some((seen, seen_q)),
-                    Some((seen, seen_q)) if seen_q == q && seen != v => {
-                        return Err(VersionError::Conflicting {
-                            found: vec![
-                                (VersionSource::MediaType, seen),
-                                (VersionSource::MediaType, v),
-                            ],
-                        });
-                    }
-                    _ => Some((v, q)),
-                };
+                if q > best_q {
+                    best_q = q;
+                    best = (Some(v), None);
+                } else if q == best_q && best.0 != Some(v) && best.1.is_none() {
+                    best.1 = Some(v);
+                }
             }
         }
-        Ok(best.map(|(v, _)| v))
+        match best {
+            (Some(seen), Some(other)) => Err(VersionError::Conflicting {
+                found: vec![
+                    (VersionSource::MediaType, seen),
+                    (VersionSource::MediaType, other),
+                ],
+            }),
+            (v, _) => Ok(v),
+        }
     }
 }
 
@@ -264,6 +280,9 @@ fn normalized_first_segment(path: &str) -> String {
         .map_or_else(String::new, |s| (*s).to_owned())
 }
 
+/// The most disagreeing `(source, version)` pairs kept, and named in the problem.
+const MAX_CONFLICTING: usize = 8;
+
 /// The versions the sources said, each `(source, version)` once, in the order said. While they
 /// agree (the common case: one source, or several saying the same) they fit inline, one per
 /// source; a disagreement lists them all, on the heap, for the problem's detail.
@@ -294,7 +313,9 @@ impl Found {
             // A disagreement (or, impossibly, a fifth agreeing source): list them all.
             self.conflicting.extend(self.agreeing.iter().flatten());
         }
-        if !self.conflicting.contains(&pair) {
+        // A few are enough to say what disagrees: a request listing thousands of versions
+        // costs no more than one listing eight.
+        if self.conflicting.len() < MAX_CONFLICTING && !self.conflicting.contains(&pair) {
             self.conflicting.push(pair);
         }
     }
