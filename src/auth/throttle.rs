@@ -1,6 +1,7 @@
 //! Failed-credential throttling: [`Throttle`], the counters an [`AuthLayer`](super::AuthLayer)
 //! checks before any password hash or signature, and the `429` it answers.
 
+use sha2::Digest as _;
 use std::fmt;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -288,12 +289,31 @@ impl Dimension {
     }
 }
 
+/// Claimed identities longer than this are counted under their SHA-256.
+const MAX_IDENTITY_KEY: usize = 64;
+
+/// The key of a claimed identity's counters: the name, or `\x01` and the SHA-256 of a name
+/// over [`MAX_IDENTITY_KEY`] bytes (no name a client can claim starts with a control
+/// character: Basic refuses them).
+fn identity_key(identity: &str) -> Vec<u8> {
+    if identity.len() <= MAX_IDENTITY_KEY {
+        return identity.as_bytes().to_vec();
+    }
+    let mut key = Vec::with_capacity(33);
+    key.push(1);
+    key.extend_from_slice(&sha2::Sha256::digest(identity.as_bytes()));
+    key
+}
+
 /// Who an attempt comes from and claims to be: the keys of its counters. Kept in the
 /// request's extensions from the read to the outcome.
 #[derive(Clone, Debug)]
 pub(crate) struct Attempt {
     pub(super) ip: Option<IpAddr>,
     pub(super) identity: Option<String>,
+    /// The identity as its counters' key: as it is, or past [`MAX_IDENTITY_KEY`] bytes its
+    /// SHA-256 (so a client's long names do not become long keys in a shared store).
+    identity_key: Vec<u8>,
     ip_key: SmallVec<[u8; 17]>,
     pair_key: Vec<u8>,
     /// Whether the pair's counter held failures when read (a success then clears it).
@@ -339,10 +359,11 @@ impl Compiled {
             Some(IpAddr::V6(v6)) => std::iter::once(6).chain(v6.octets()).collect(),
             None => SmallVec::from_slice(UNKNOWN_IP),
         };
+        let identity_key = identity.as_deref().map_or_else(Vec::new, identity_key);
         let pair_key = match &identity {
-            Some(id) if self.pair.is_some() => {
-                let mut k = Vec::with_capacity(id.len() + 1 + ip_key.len());
-                k.extend_from_slice(id.as_bytes());
+            Some(_) if self.pair.is_some() => {
+                let mut k = Vec::with_capacity(identity_key.len() + 1 + ip_key.len());
+                k.extend_from_slice(&identity_key);
                 k.push(0);
                 k.extend_from_slice(&ip_key);
                 k
@@ -352,6 +373,7 @@ impl Compiled {
         Attempt {
             ip,
             identity,
+            identity_key,
             ip_key,
             pair_key,
             pair_failed: false,
@@ -377,11 +399,11 @@ impl Compiled {
         if let Some(rule) = self.ip {
             out.push((Dimension::Ip, check(SCOPE_IP, &attempt.ip_key[..], rule)));
         }
-        if let Some(id) = &attempt.identity {
+        if attempt.identity.is_some() {
             if let Some(rule) = self.identity {
                 out.push((
                     Dimension::Identity,
-                    check(SCOPE_IDENTITY, id.as_bytes(), rule),
+                    check(SCOPE_IDENTITY, &attempt.identity_key[..], rule),
                 ));
             }
             if let Some(rule) = self.pair {
@@ -525,5 +547,26 @@ impl Rejection for Throttled {
             .with_detail(detail)
             .with_extension("retry_after", s)
             .with_header(RETRY_AFTER, HeaderValue::from(s))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{MAX_IDENTITY_KEY, identity_key};
+    use sha2::{Digest, Sha256};
+
+    /// A claimed name is its counters' key up to 64 bytes; a longer one is keyed by its
+    /// SHA-256, so a client's 3 KB user names do not become 3 KB keys in Redis.
+    #[test]
+    fn long_identities_are_keyed_by_their_digest() {
+        assert_eq!(identity_key("jane"), b"jane");
+        let edge = "a".repeat(MAX_IDENTITY_KEY);
+        assert_eq!(identity_key(&edge), edge.as_bytes());
+        let long = "b".repeat(3000);
+        let key = identity_key(&long);
+        assert_eq!(key.len(), 33);
+        assert_eq!(key[0], 1);
+        assert_eq!(&key[1..], &Sha256::digest(long.as_bytes())[..]);
+        assert_ne!(identity_key(&"c".repeat(3000)), key);
     }
 }
