@@ -125,13 +125,24 @@ impl ScopeLayer {
             (Mode::AllOf, _) => format!("This request needs every {what} of: {required}."),
             (Mode::AnyOf, _) => format!("This request needs one {what} of: {required}."),
         };
-        // RFC 6750 defines `scope` for scopes; roles get the error code alone.
-        let bearer_challenge = match kind {
-            Kind::Scopes => HeaderValue::from_str(&format!(
+        // RFC 6750 defines `scope` for scopes ("the required scope of the access token");
+        // roles get the error code alone. When any one of several does, the token needs only
+        // one: the challenge names the first, and its description all of them (a client that
+        // asked for every scope listed would get more access than the request needs).
+        let bearer_challenge = match (kind, mode) {
+            (Kind::Scopes, Mode::AnyOf) if required.len() > 1 => {
+                let first = required.iter().next().unwrap_or_default();
+                HeaderValue::from_str(&format!(
+                    "Bearer error=\"insufficient_scope\", \
+                     error_description=\"one scope of: {required}\", scope=\"{first}\""
+                ))
+                .ok()
+            }
+            (Kind::Scopes, _) => HeaderValue::from_str(&format!(
                 "Bearer error=\"insufficient_scope\", scope=\"{required}\""
             ))
             .ok(),
-            Kind::Roles => Some(HeaderValue::from_static(
+            (Kind::Roles, _) => Some(HeaderValue::from_static(
                 r#"Bearer error="insufficient_scope""#,
             )),
         };
@@ -170,7 +181,9 @@ impl ScopeLayer {
         Self::new(scopes, Mode::AllOf, Kind::Scopes)
     }
 
-    /// Requires at least one of `scopes`.
+    /// Requires at least one of `scopes`. A Bearer principal without any gets the RFC 6750
+    /// challenge `Bearer error="insufficient_scope", error_description="one scope of: a b",
+    /// scope="a"`: one scope is what the token needs.
     ///
     /// # Errors
     ///

@@ -675,3 +675,41 @@ fn configuration_errors() {
         Err(ConfigError::InvalidKey(_))
     ));
 }
+
+/// `any_of`: a token needs one of the scopes, so the RFC 6750 challenge asks for one (the
+/// first), and its description names them all; asking for every scope would ask for more
+/// access than the request needs.
+#[tokio::test]
+async fn an_any_of_challenge_asks_for_one_scope() {
+    let app = Router::new()
+        .route(
+            "/posts",
+            get(|| async { "[]" })
+                .route_layer(ScopeLayer::any_of(["delete:posts", "write:posts"]).unwrap()),
+        )
+        .layer(AuthLayer::new(jwt()));
+    let mut c = claims();
+    c["scope"] = json!("read:posts");
+    let req = get_with(
+        "/posts",
+        "authorization",
+        format!("Bearer {}", rs256(&c)).as_bytes(),
+    );
+    let (status, headers, bytes) = call(&app, req).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        headers["www-authenticate"],
+        r#"Bearer error="insufficient_scope", error_description="one scope of: delete:posts write:posts", scope="delete:posts""#
+    );
+    assert_eq!(
+        body(&bytes)["detail"],
+        "This request needs one scope of: delete:posts write:posts."
+    );
+    c["scope"] = json!("write:posts");
+    let req = get_with(
+        "/posts",
+        "authorization",
+        format!("Bearer {}", rs256(&c)).as_bytes(),
+    );
+    assert_eq!(call(&app, req).await.0, StatusCode::OK);
+}
