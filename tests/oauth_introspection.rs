@@ -507,6 +507,48 @@ async fn a_waiter_that_goes_away_does_not_cancel_the_flight() {
     assert_eq!(srv.calls(), 1);
 }
 
+/// At most `max_in_flight` introspections are in the air, each for another token: past it, a
+/// new token is a `503 auth-overloaded` with `Retry-After: 1`, not sent; a token already being
+/// asked about joins its flight.
+#[tokio::test]
+async fn introspections_in_the_air_are_bounded() {
+    let (srv, issuer) = start(true).await;
+    srv.set(Script::Slow(
+        Duration::from_millis(400),
+        json!({"active": true, "sub": "a"}),
+    ));
+    let auth = IntrospectionAuth::builder(format!("{issuer}/introspect"))
+        .credentials("rs", "secret")
+        .max_in_flight(2)
+        .build()
+        .unwrap();
+    let app = app(auth);
+    let flying: Vec<_> = ["one", "two"]
+        .into_iter()
+        .map(|token| {
+            let app = app.clone();
+            tokio::spawn(async move { call(&app, bearer(token)).await.0 })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let (status, body, headers) = problem(&app, "three").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(headers["retry-after"], "1");
+    assert_eq!(
+        body["type"],
+        "https://docs.rs/tower-shield/latest/tower_shield/problem/index.html#auth-overloaded"
+    );
+    // A token in the air joins its flight.
+    assert_eq!(call(&app, bearer("one")).await.0, StatusCode::OK);
+    for t in flying {
+        assert_eq!(t.await.unwrap(), StatusCode::OK);
+    }
+    assert_eq!(srv.calls(), 2);
+    // Once they have landed, the third is asked about.
+    assert_eq!(call(&app, bearer("three")).await.0, StatusCode::OK);
+    assert_eq!(srv.calls(), 3);
+}
+
 #[test]
 fn configuration_errors() {
     let e = |b: tower_shield::auth::IntrospectionBuilder| b.build().unwrap_err();

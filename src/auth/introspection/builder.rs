@@ -20,6 +20,7 @@ const DEFAULT_MAX_TTL: Duration = Duration::from_secs(30);
 const DEFAULT_INACTIVE_TTL: Duration = Duration::from_secs(5);
 const DEFAULT_CACHE: usize = 10_000;
 const DEFAULT_MAX_LEN: usize = 4096;
+const DEFAULT_MAX_IN_FLIGHT: usize = 256;
 
 /// Builds an [`IntrospectionAuth`]; see [`IntrospectionAuth::builder`] and
 /// [`IntrospectionAuth::discover`]. `Debug` never shows the client secret.
@@ -40,6 +41,7 @@ pub struct IntrospectionBuilder {
     tier: Tier,
     realm: String,
     max_len: usize,
+    max_in_flight: usize,
     skip_jwts: bool,
     client: Option<Client>,
     allow_insecure_http: bool,
@@ -76,6 +78,7 @@ impl IntrospectionBuilder {
             tier: Tier::AUTHENTICATED,
             realm: "api".into(),
             max_len: DEFAULT_MAX_LEN,
+            max_in_flight: DEFAULT_MAX_IN_FLIGHT,
             skip_jwts: false,
             client: None,
             allow_insecure_http: false,
@@ -117,6 +120,17 @@ impl IntrospectionBuilder {
     /// not read further than the cap.
     pub fn max_body(mut self, bytes: usize) -> Self {
         self.max_body = bytes;
+        self
+    }
+
+    /// How many introspection requests may be in the air at once (default 256), each for
+    /// another token: past it, a token that is neither cached nor already being asked about is
+    /// answered `503 auth-overloaded` with `Retry-After: 1`, not sent. Each runs to its end
+    /// (its answer is cached) even when its client has gone: without a bound, a client sending
+    /// fresh random tokens would have the server keep that many requests open to the
+    /// authorization server.
+    pub fn max_in_flight(mut self, requests: usize) -> Self {
+        self.max_in_flight = requests;
         self
     }
 
@@ -224,6 +238,9 @@ impl IntrospectionBuilder {
         if self.max_len == 0 {
             return Err(ConfigError::InvalidSetting("max_token_len is zero"));
         }
+        if self.max_in_flight == 0 {
+            return Err(ConfigError::InvalidSetting("max_in_flight is zero"));
+        }
         if self.inactive_ttl > self.max_ttl {
             return Err(ConfigError::InvalidSetting(
                 "inactive_ttl is longer than max_cache_ttl",
@@ -268,6 +285,7 @@ impl IntrospectionBuilder {
                 realm: self.realm,
                 challenge,
                 max_len: self.max_len,
+                max_in_flight: self.max_in_flight,
                 skip_jwts: self.skip_jwts,
                 clock: self.clock.unwrap_or_else(system_clock),
                 last_warning: AtomicU64::new(0),

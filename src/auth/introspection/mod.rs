@@ -222,6 +222,8 @@ impl Refusal {
 enum Verdict {
     Known(Result<Principal, Refusal>),
     Unavailable,
+    /// Not asked: as many requests are in the air as allowed.
+    Overloaded,
 }
 
 impl Verdict {
@@ -232,6 +234,10 @@ impl Verdict {
             Self::Unavailable => Outcome::Rejected(AuthError::unavailable(
                 AuthMethod::BearerToken,
                 "The authorization server could not check the token; try again later.",
+            )),
+            Self::Overloaded => Outcome::Rejected(AuthError::overloaded(
+                AuthMethod::BearerToken,
+                std::time::Duration::from_secs(1),
             )),
         }
     }
@@ -251,6 +257,7 @@ struct Config {
     realm: String,
     challenge: HeaderValue,
     max_len: usize,
+    max_in_flight: usize,
     skip_jwts: bool,
     clock: SharedClock,
     /// When a failure was last logged (microseconds of `clock`).
@@ -418,6 +425,7 @@ impl Config {
             }
             match flights.get(&digest) {
                 Some(rx) => rx.clone(),
+                None if flights.len() >= config.max_in_flight => return Verdict::Overloaded,
                 None => {
                     let (tx, rx) = watch::channel(None);
                     flights.insert(digest, rx.clone());
