@@ -558,4 +558,5 @@ async fn signatures_csrf_ip_filter_validation_and_error_hygiene() {
         Some("\"upstream 10.0.0.7:5432 refused the connection\"")
     );
     assert_eq!(e.get("tower_shield.truncated"), Some("false"));
+    assert_eq!(e.get("client.address"), Some("127.0.0.16"));
 }

@@ -725,3 +725,50 @@ async fn a_bound_token_behind_a_trusted_proxy_is_checked_against_xfcc() {
     let addr = serve(false).await;
     assert_eq!(call(addr, [127, 0, 0, 1], xfcc(&thumbprint)).await, none);
 }
+
+/// With `forwarded_client_cert`, a trusted proxy's own connection certificate never stands
+/// for its client's, even when it is the very certificate the token is bound to; from a peer
+/// that is not a trusted proxy, the connection's certificate counts.
+#[tokio::test]
+async fn a_trusted_proxys_own_certificate_never_confirms_a_bound_token() {
+    let ca = Ca::new("tower-shield test CA");
+    let leaf = ca.client(
+        vec![spiffe("spiffe://test.example/ns/prod/sa/billing")],
+        "billing",
+    );
+    let peer = PeerCertificates::new(vec![leaf.der.clone()]).unwrap();
+    let bearer = format!("Bearer {}", token("user_42", Some(peer.x5t_s256())));
+    let jwt = JwtAuth::builder()
+        .key(JwtKey::hmac(Algorithm::HS256, SECRET).unwrap())
+        .issuer(ISSUER)
+        .audience(AUDIENCE)
+        .build()
+        .unwrap();
+    let app = Router::new().route("/me", get(me)).layer(
+        AuthLayer::builder()
+            .authenticator(jwt)
+            .forwarded_client_cert(
+                ClientIp::builder()
+                    .trust_proxies(["10.0.0.0/8"])
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+            .unwrap(),
+    );
+    let call = |from: &str| {
+        let mut req = http::Request::get("/me")
+            .header("authorization", &bearer)
+            .body(axum::body::Body::empty())
+            .unwrap();
+        req.extensions_mut()
+            .insert(tower_shield::rate_limit::PeerAddr(
+                format!("{from}:40000").parse().unwrap(),
+            ));
+        req.extensions_mut().insert(peer.clone());
+        let app = app.clone();
+        async move { app.oneshot(req).await.unwrap().status() }
+    };
+    assert_eq!(call("10.0.0.7").await, StatusCode::UNAUTHORIZED);
+    assert_eq!(call("192.0.2.1").await, StatusCode::OK);
+}

@@ -298,6 +298,42 @@ async fn waiters_share_the_fetch_they_waited_for_even_when_it_fails() {
     assert_eq!((ep.issued(), ep.requests.load(Ordering::SeqCst)), (1, 2));
 }
 
+/// A fetch whose caller went away (its future dropped) ended nothing: a request that waited
+/// for it fetches for itself, and never takes an older fetch's outcome for that one's.
+#[tokio::test]
+async fn a_waiter_behind_an_abandoned_fetch_fetches_for_itself() {
+    let (ep, url) = start().await;
+    let layer = ClientCredentialsLayer::builder(&url)
+        .credentials("svc", "pw")
+        .build()
+        .unwrap();
+    // An old failure.
+    ep.set(Script::Raw(StatusCode::SERVICE_UNAVAILABLE, ""));
+    assert!(layer.authorization().await.is_err());
+    ep.set(Script::Slow(Duration::from_millis(300)));
+    let abandoned = {
+        let layer = layer.clone();
+        tokio::spawn(async move {
+            tokio::time::timeout(Duration::from_millis(100), layer.authorization()).await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let waiter = {
+        let layer = layer.clone();
+        tokio::spawn(async move { layer.authorization().await })
+    };
+    assert!(
+        abandoned.await.unwrap().is_err(),
+        "the first caller gave up"
+    );
+    let got = waiter.await.unwrap().unwrap();
+    assert!(
+        got.to_str().unwrap().starts_with("Bearer tok-"),
+        "{:?}",
+        got.to_str()
+    );
+}
+
 #[tokio::test]
 async fn a_401_is_retried_once_with_a_new_token() {
     let (ep, url) = start().await;

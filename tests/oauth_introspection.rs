@@ -513,8 +513,9 @@ async fn a_waiter_that_goes_away_does_not_cancel_the_flight() {
 #[tokio::test]
 async fn introspections_in_the_air_are_bounded() {
     let (srv, issuer) = start(true).await;
+    // Slow enough that the two flights are surely in the air when the third token comes.
     srv.set(Script::Slow(
-        Duration::from_millis(400),
+        Duration::from_millis(1500),
         json!({"active": true, "sub": "a"}),
     ));
     let auth = IntrospectionAuth::builder(format!("{issuer}/introspect"))

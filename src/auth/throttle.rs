@@ -292,12 +292,15 @@ impl Dimension {
 /// Claimed identities longer than this are counted under their SHA-256.
 const MAX_IDENTITY_KEY: usize = 64;
 
-/// The key of a claimed identity's counters: the name, or `\x01` and the SHA-256 of a name
-/// over [`MAX_IDENTITY_KEY`] bytes (no name a client can claim starts with a control
-/// character: Basic refuses them).
+/// The key of a claimed identity's counters: `\x00` and the name, or `\x01` and the SHA-256
+/// of a name over [`MAX_IDENTITY_KEY`] bytes (the tags keep the two apart, whatever names an
+/// authenticator claims).
 fn identity_key(identity: &str) -> Vec<u8> {
     if identity.len() <= MAX_IDENTITY_KEY {
-        return identity.as_bytes().to_vec();
+        let mut key = Vec::with_capacity(identity.len() + 1);
+        key.push(0);
+        key.extend_from_slice(identity.as_bytes());
+        return key;
     }
     let mut key = Vec::with_capacity(33);
     key.push(1);
@@ -559,9 +562,12 @@ mod tests {
     /// SHA-256, so a client's 3 KB user names do not become 3 KB keys in Redis.
     #[test]
     fn long_identities_are_keyed_by_their_digest() {
-        assert_eq!(identity_key("jane"), b"jane");
+        assert_eq!(identity_key("jane"), b"\0jane");
         let edge = "a".repeat(MAX_IDENTITY_KEY);
-        assert_eq!(identity_key(&edge), edge.as_bytes());
+        assert_eq!(identity_key(&edge)[1..], *edge.as_bytes());
+        // A name that looks like a digest key is still a name.
+        let lookalike = format!("\u{1}{}", "x".repeat(32));
+        assert_ne!(identity_key(&lookalike)[0], 1);
         let long = "b".repeat(3000);
         let key = identity_key(&long);
         assert_eq!(key.len(), 33);

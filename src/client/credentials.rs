@@ -207,9 +207,13 @@ struct Inner {
     retry: bool,
     clock: SharedClock,
     current: ArcSwapOption<Token>,
-    /// Held by the one fetch in flight. It guards the number of fetches ended and the error
-    /// of the last one, if it failed: a request that waited for a fetch takes its outcome.
-    fetching: Mutex<(u64, Option<TokenError>)>,
+    /// Held by the one fetch in flight; it keeps the outcome of the last fetch that ended:
+    /// a request that waited for a fetch takes that outcome.
+    fetching: Mutex<Option<Result<Arc<Token>, TokenError>>>,
+    /// How many fetches have ended (recorded their outcome), read without the lock. A fetch
+    /// dropped before it ended (its caller went away) records nothing, and a request that
+    /// waited for it fetches for itself.
+    ended: std::sync::atomic::AtomicU64,
 }
 
 /// Sets an OAuth 2.0 access token (client credentials grant) on outbound requests; see the
@@ -437,7 +441,8 @@ impl ClientCredentialsBuilder {
                 retry: self.retry,
                 clock: self.clock.unwrap_or_else(system_clock),
                 current: ArcSwapOption::empty(),
-                fetching: Mutex::new((0, None)),
+                fetching: Mutex::new(None),
+                ended: std::sync::atomic::AtomicU64::new(0),
             }),
         })
     }
@@ -457,12 +462,12 @@ impl Inner {
             }
             if now < t.expires_at {
                 // Due for refresh but still valid: refresh unless someone else is.
-                let Ok(mut fetching) = self.fetching.try_lock() else {
+                let Ok(mut last) = self.fetching.try_lock() else {
                     return Ok(t);
                 };
                 let fetched = self.fetch().await;
-                return match Self::ended(&mut fetching, fetched) {
-                    Ok(new) => Ok(self.install(new)),
+                return match self.ended(&mut last, fetched) {
+                    Ok(new) => Ok(new),
                     Err(e) => {
                         tracing::warn!(
                             target: "tower_shield::client",
@@ -474,35 +479,32 @@ impl Inner {
                 };
             }
         }
-        let seen = self.fetches_ended();
-        let mut fetching = self.fetching.lock().await;
-        if fetching.0 != seen {
+        let seen = self.ended.load(std::sync::atomic::Ordering::Acquire);
+        let mut last = self.fetching.lock().await;
+        if self.ended.load(std::sync::atomic::Ordering::Acquire) != seen {
             // A fetch ended while this one waited: its outcome is this request's too, its
             // token (whatever its lifetime) or its error, without another request.
-            if let Some(e) = &fetching.1 {
-                return Err(e.clone());
-            }
-            if let Some(t) = self.current.load_full().filter(usable) {
-                return Ok(t);
+            match &*last {
+                Some(Err(e)) => return Err(e.clone()),
+                Some(Ok(t)) if usable(t) => return Ok(Arc::clone(t)),
+                _ => {}
             }
         }
         let fetched = self.fetch().await;
-        Self::ended(&mut fetching, fetched).map(|new| self.install(new))
+        self.ended(&mut last, fetched)
     }
 
-    /// How many fetches have ended (`u64::MAX` while one runs: never a count seen later).
-    fn fetches_ended(&self) -> u64 {
-        self.fetching.try_lock().map_or(u64::MAX, |f| f.0)
-    }
-
-    /// Records the outcome of a fetch, under its lock.
+    /// Records the outcome of a fetch, under its lock, and installs its token.
     fn ended(
-        fetching: &mut (u64, Option<TokenError>),
+        &self,
+        last: &mut Option<Result<Arc<Token>, TokenError>>,
         fetched: Result<Token, TokenError>,
-    ) -> Result<Token, TokenError> {
-        fetching.0 = fetching.0.wrapping_add(1);
-        fetching.1 = fetched.as_ref().err().cloned();
-        fetched
+    ) -> Result<Arc<Token>, TokenError> {
+        let outcome = fetched.map(|token| self.install(token));
+        *last = Some(outcome.clone());
+        self.ended
+            .fetch_add(1, std::sync::atomic::Ordering::Release);
+        outcome
     }
 
     /// Whether `token` was fetched so recently that a `401` to it is the resource's answer to

@@ -187,6 +187,9 @@ impl<F, B> fmt::Debug for ResponseFuture<F, B> {
 
 const POLLED_AFTER_COMPLETION: &str = "future polled after completion";
 
+/// The most frames of a replaced body read in one poll before the task yields.
+const FRAMES_PER_POLL: usize = 32;
+
 impl<F, B, E> Future for ResponseFuture<F, B>
 where
     F: Future<Output = Result<Response<B>, E>>,
@@ -231,9 +234,7 @@ where
                         return Poll::Ready(Ok(res.map(ResponseBody::new)));
                     }
                     let (head, body) = res.into_parts();
-                    let deadline = tokio::runtime::Handle::try_current()
-                        .is_ok()
-                        .then(|| Box::pin(tokio::time::sleep(config.log_body_timeout)));
+                    let deadline = deadline(config.log_body_timeout);
                     this.state.set(State::Draining {
                         body,
                         head: Some(head),
@@ -249,6 +250,7 @@ where
                 } => {
                     let limit = config.log_body_limit;
                     let mut complete = limit == 0 || body.is_end_stream();
+                    let mut frames = 0;
                     while !complete && excerpt.len() < limit {
                         let polled = if config.catch_panics {
                             catch_unwind(AssertUnwindSafe(|| body.as_mut().poll_frame(cx)))
@@ -274,6 +276,20 @@ where
                                         excerpt.extend_from_slice(&chunk[..n]);
                                         data.advance(n);
                                     }
+                                }
+                                // A body always ready with empty frames would never return
+                                // `Pending`: past a few frames in one poll, the task yields
+                                // (so the timer can fire), unless the deadline has passed.
+                                frames += 1;
+                                if frames == FRAMES_PER_POLL {
+                                    if deadline
+                                        .as_mut()
+                                        .is_some_and(|d| d.as_mut().poll(cx).is_ready())
+                                    {
+                                        break;
+                                    }
+                                    cx.waker().wake_by_ref();
+                                    return Poll::Pending;
                                 }
                             }
                             // A body that fails or panics ends the excerpt; it is never sent.
@@ -308,7 +324,7 @@ fn panicked(config: &Config, captured: &Captured, panic: &(dyn Any + Send)) -> R
     super::replace::event(
         captured,
         crate::core::event::Kind::PanicCaught,
-        &crate::core::event::Fields {
+        crate::core::event::Fields {
             status: Some(500),
             error_type: Some("panic"),
             problem: Some(crate::problem::ProblemType::ServerError.slug()),
@@ -319,4 +335,12 @@ fn panicked(config: &Config, captured: &Captured, panic: &(dyn Any + Send)) -> R
     let mut res = super::replace::render(captured, StatusCode::INTERNAL_SERVER_ERROR);
     strip(config, res.headers_mut());
     res
+}
+
+/// The deadline of a replaced body's excerpt, on tokio's timer: `None` outside a tokio
+/// runtime, or in one built without its time driver (where `tokio::time::sleep` panics; the
+/// panic is caught, and the body is then waited for without a limit).
+fn deadline(timeout: std::time::Duration) -> Option<Pin<Box<tokio::time::Sleep>>> {
+    tokio::runtime::Handle::try_current().ok()?;
+    catch_unwind(|| Box::pin(tokio::time::sleep(timeout))).ok()
 }

@@ -23,6 +23,8 @@ pub(super) struct Captured {
     /// a renderer chooses its format by (gRPC or JSON); empty without one (the default renderer
     /// reads none).
     pub(super) headers: HeaderMap,
+    /// The socket peer, for the log.
+    pub(super) peer: Option<std::net::IpAddr>,
 }
 
 impl Captured {
@@ -43,6 +45,7 @@ impl Captured {
             request_id: req.extensions().get::<RequestId>().cloned(),
             renderer,
             headers,
+            peer: crate::rate_limit::peer_ip(req.extensions()),
         }
     }
 }
@@ -105,7 +108,7 @@ pub(super) fn grpc_failure(captured: &Captured, headers: &mut HeaderMap) {
     event(
         captured,
         Kind::ServerErrorReplaced,
-        &Fields {
+        Fields {
             error_type: Some("grpc_server_error"),
             problem: Some(ProblemType::ServerError.slug()),
             grpc_status: code,
@@ -136,6 +139,7 @@ pub(super) fn grpc_trailers(captured: &Captured, headers: &HeaderMap) -> Option<
         request_id: captured.request_id.clone(),
         renderer: None,
         headers: HeaderMap::new(),
+        peer: captured.peer,
     };
     Some(TrailerHook::new(move |trailers| {
         grpc_failure(&captured, trailers);
@@ -149,7 +153,8 @@ static GRPC_STATUS_DETAILS: HeaderName = HeaderName::from_static("grpc-status-de
 /// An `error_hygiene.*` event of the request `captured`: ERROR, with the OpenTelemetry names
 /// of the crate's other events (`detail` recorded with `Debug`, which escapes newlines and
 /// control characters).
-pub(super) fn event(captured: &Captured, kind: Kind, fields: &Fields<'_>) {
+pub(super) fn event(captured: &Captured, kind: Kind, mut fields: Fields<'_>) {
+    fields.client = fields.client.or(captured.peer);
     let mut extensions = Extensions::new();
     if let Some(id) = &captured.request_id {
         extensions.insert(id.clone());
@@ -160,7 +165,7 @@ pub(super) fn event(captured: &Captured, kind: Kind, fields: &Fields<'_>) {
         &captured.headers,
         &extensions,
     );
-    emit(kind, &head, fields);
+    emit(kind, &head, &fields);
 }
 
 /// The generic `server-error` problem with `status`, rendered by the request's renderer (with
@@ -204,7 +209,7 @@ pub(super) fn replacement(
     event(
         captured,
         Kind::ServerErrorReplaced,
-        &Fields {
+        Fields {
             status: Some(head.status.as_u16()),
             error_type: Some("server_error"),
             problem: Some(ProblemType::ServerError.slug()),

@@ -463,6 +463,38 @@ async fn a_stalled_error_body_is_answered_after_the_timeout() {
     }
 }
 
+/// A server error whose body is always ready with empty frames, and never ends: the task
+/// yields between batches of frames, and the problem goes at the deadline.
+#[tokio::test]
+async fn an_endless_body_of_empty_frames_is_answered_at_the_deadline() {
+    struct Empty;
+    impl http_body::Body for Empty {
+        type Data = Bytes;
+        type Error = Infallible;
+        fn poll_frame(
+            self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+        ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+            Poll::Ready(Some(Ok(Frame::data(Bytes::new()))))
+        }
+    }
+    fn empty() -> Response<Empty> {
+        Response::builder()
+            .status(StatusCode::BAD_GATEWAY)
+            .body(Empty)
+            .unwrap()
+    }
+    let layer = ErrorHygieneLayer::builder()
+        .log_body_timeout(std::time::Duration::from_millis(50))
+        .build()
+        .unwrap();
+    let answered = tokio::time::timeout(std::time::Duration::from_secs(10), run(layer, empty))
+        .await
+        .expect("answered, not spinning forever");
+    assert_eq!(answered.0.status(), StatusCode::BAD_GATEWAY);
+    assert!(answered.1.contains("Server error"), "{}", answered.1);
+}
+
 /// Frames of `chunk` forever, counting the polls; or an error after one frame.
 struct Endless {
     polls: Arc<Mutex<usize>>,

@@ -37,7 +37,7 @@ pub enum InvalidPasswordHash {
     /// The string has no salt or no hash output (parameters only).
     #[error("the password hash string has no salt or no hash")]
     Incomplete,
-    /// A user name with a `:` or a control character: Basic credentials cannot carry it
+    /// A user name with a `:` or an ASCII control character: Basic credentials cannot carry it
     /// ([RFC 7617 section 2](https://www.rfc-editor.org/rfc/rfc7617#section-2): the first
     /// colon ends the user-id), so the user could never sign in.
     #[error("a user name cannot hold a colon or a control character (RFC 7617 section 2)")]
@@ -318,7 +318,7 @@ impl Argon2Users {
         principal: Principal,
     ) -> Result<(), InvalidPasswordHash> {
         let name = username.into();
-        if name.chars().any(|c| c == ':' || c.is_control()) {
+        if name.chars().any(|c| c == ':' || c.is_ascii_control()) {
             return Err(InvalidPasswordHash::InvalidUsername);
         }
         let hash = Stored::parse(phc_hash)?;

@@ -259,7 +259,7 @@ impl Message<'_> {
                 ));
             }
             let value = self.value(name, p)?;
-            if base.len() + id.len() + value.len() > super::MAX_BASE_LEN {
+            if base.len() + id.len() + value.len() + 3 > super::MAX_BASE_LEN {
                 return Err(Failure::MalformedHeader(
                     "signature-input",
                     "the signature base is too long",
