@@ -72,7 +72,9 @@ impl ErrorHygieneBuilder {
     /// it, the problem is sent with what has come (the log says the excerpt is truncated). A
     /// failing handler whose body streams slowly, or never ends, does not hold the client's
     /// answer longer. `Duration::ZERO` takes only what is ready at once. Measured on the
-    /// tokio timer; outside a tokio runtime the body is waited for without a limit.
+    /// tokio timer (`#[tokio::main]` and `Builder::enable_all` have it); outside a tokio
+    /// runtime, or in one built without `enable_time` (where tokio panics, and its panic
+    /// message is printed), the body is waited for without a limit.
     pub fn log_body_timeout(mut self, timeout: Duration) -> Self {
         self.log_body_timeout = timeout;
         self
