@@ -230,13 +230,17 @@ fn segment_version(segment: &str) -> Option<Result<u32, ()>> {
 }
 
 /// Whether a normalization could change the path's first segment: a cheap superset (a `%`,
-/// a backslash, an empty segment, a segment starting with `.`).
+/// a backslash, a `;` (path parameters, which servlet-style servers drop), an empty segment,
+/// a segment starting with `.`).
 fn may_normalize(path: &str) -> bool {
     // One pass over the bytes: `str::contains` with a string needle sets up a searcher each
     // time, which cost more than the whole check on every request.
     let bytes = path.as_bytes();
     bytes.iter().enumerate().any(|(i, &b)| {
-        b == b'%' || b == b'\\' || (b == b'/' && matches!(bytes.get(i + 1), Some(b'/' | b'.')))
+        b == b'%'
+            || b == b'\\'
+            || b == b';'
+            || (b == b'/' && matches!(bytes.get(i + 1), Some(b'/' | b'.')))
     })
 }
 
@@ -267,6 +271,8 @@ fn normalized_first_segment(path: &str) -> String {
     let decoded = String::from_utf8_lossy(&decoded);
     let mut segments: Vec<&str> = Vec::new();
     for segment in decoded.split('/') {
+        // `;` path parameters dropped, as servlet-style servers drop them (`..;x` is `..`).
+        let segment = segment.split(';').next().unwrap_or(segment);
         match segment {
             "" | "." => {}
             ".." => {

@@ -114,7 +114,12 @@ fn a_path_that_normalizes_to_another_version_is_refused() {
     assert_eq!(path_version("/.well-known/x"), None);
     assert_eq!(path_version("/posts/%zz"), None);
     assert_eq!(path_version("/v2.0/posts"), None);
-    assert_eq!(path_version("/v2;x/posts"), None);
+    // Path parameters, which servlet-style servers drop: `/v1;x` would be routed as v1.
+    assert_eq!(path_version("/v2;x/posts"), Some(Err(())));
+    assert_eq!(path_version("/v1;jsessionid=1/posts"), Some(Err(())));
+    assert_eq!(path_version("/v2/..;/v1/posts"), Some(Err(())));
+    assert_eq!(path_version("/posts;x"), None);
+    assert_eq!(path_version("/v2/posts;x"), Some(Ok((2, "/posts;x"))));
     assert_eq!(path_version("/v99999999999999999999/"), Some(Err(())));
     assert_eq!(path_version("/v"), None);
     assert_eq!(path_version("%"), None);
