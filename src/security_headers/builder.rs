@@ -457,6 +457,11 @@ impl SecurityHeadersBuilder {
                         url: url.clone(),
                     });
                 }
+                // A structured-field dictionary keeps the last member of a name: a second
+                // endpoint of the same name would silently replace the first.
+                if self.reporting_endpoints[..i].iter().any(|(n, _)| n == name) {
+                    return Err(ConfigError::DuplicateReportingEndpoint(name.clone()));
+                }
                 if i > 0 {
                     text.push_str(", ");
                 }

@@ -142,6 +142,10 @@ pub enum ConfigError {
         /// Its URL.
         url: String,
     },
+    /// Two reporting endpoints of one name (`Reporting-Endpoints` is a dictionary: the last
+    /// would replace the first).
+    #[error("reporting endpoint {0:?} is given twice")]
+    DuplicateReportingEndpoint(String),
     /// A custom header whose name or value is invalid.
     #[error("invalid header {0:?}")]
     InvalidHeader(String),

@@ -77,6 +77,15 @@ fn reporting_endpoint_names_and_report_groups() {
         build("csp", "nowhere").unwrap_err(),
         ConfigError::UnknownReportGroup("nowhere".into())
     );
+    // One name twice: the dictionary would keep the second only.
+    assert_eq!(
+        SecurityHeadersBuilder::new()
+            .reporting_endpoint("csp", "/reports")
+            .reporting_endpoint("csp", "/other")
+            .build()
+            .unwrap_err(),
+        ConfigError::DuplicateReportingEndpoint("csp".into())
+    );
 }
 
 #[test]
