@@ -429,6 +429,13 @@ async fn a_token_endpoint_down_slow_or_answering_garbage_is_a_typed_error() {
                 |e| matches!(e, TokenError::InvalidResponse { reason, .. } if reason == "the answer is not JSON"),
             ),
         ),
+        // An error answer in a `200`, as some servers send it: the error, not "no token".
+        (
+            Script::Raw(StatusCode::OK, r#"{"error":"invalid_client"}"#),
+            Box::new(
+                |e| matches!(e, TokenError::Refused { status: 200, error: Some(c), .. } if c == "invalid_client"),
+            ),
+        ),
         (
             Script::Raw(StatusCode::OK, r#"{"token_type":"Bearer"}"#),
             Box::new(

@@ -571,13 +571,15 @@ impl Inner {
                 })
             })?;
         let doc: Option<Value> = serde_json::from_slice(&body).ok();
-        if status != StatusCode::OK {
-            let error = doc
-                .as_ref()
-                .and_then(|d| d.get("error"))
-                .and_then(Value::as_str)
-                .filter(|e| e.len() <= 64 && e.bytes().all(|b| b.is_ascii_graphic()))
-                .map(str::to_owned);
+        let error = doc
+            .as_ref()
+            .and_then(|d| d.get("error"))
+            .and_then(Value::as_str)
+            .filter(|e| e.len() <= 64 && e.bytes().all(|b| b.is_ascii_graphic()))
+            .map(str::to_owned);
+        // An error answer (RFC 6749 section 5.2), even in a `200` as some servers send it.
+        let no_token = doc.as_ref().and_then(|d| d.get("access_token")).is_none();
+        if status != StatusCode::OK || (error.is_some() && no_token) {
             return Err(TokenError::Refused {
                 url,
                 status: status.as_u16(),
