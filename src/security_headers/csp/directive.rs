@@ -190,10 +190,15 @@ pub(super) fn check_source(s: &str) -> Result<(), &'static str> {
         let Some(inner) = quoted.strip_suffix('\'') else {
             return Err("unbalanced quote");
         };
-        if KEYWORDS.contains(&inner) {
+        // Source expressions are matched without case (CSP Level 3, section 2.3.1): browsers
+        // read `'SELF'` as `'self'`.
+        if KEYWORDS.iter().any(|k| k.eq_ignore_ascii_case(inner)) {
             return Ok(());
         }
-        if inner.starts_with("nonce-") {
+        if inner
+            .get(..6)
+            .is_some_and(|p| p.eq_ignore_ascii_case("nonce-"))
+        {
             return Err("a fixed nonce defeats its purpose; use Source::Nonce for a fresh one");
         }
         for (alg, unpadded, padded) in [
@@ -201,7 +206,10 @@ pub(super) fn check_source(s: &str) -> Result<(), &'static str> {
             ("sha384-", 64, 64),
             ("sha512-", 86, 88),
         ] {
-            if let Some(hash) = inner.strip_prefix(alg) {
+            let prefixed = inner
+                .get(..alg.len())
+                .is_some_and(|p| p.eq_ignore_ascii_case(alg));
+            if let Some(hash) = inner.get(alg.len()..).filter(|_| prefixed) {
                 if !is_base64_value(hash) {
                     return Err("the hash is not base64");
                 }

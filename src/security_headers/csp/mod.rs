@@ -310,7 +310,7 @@ impl ContentSecurityPolicy {
             }
             let is_none = |s: &Source| match s {
                 Source::None => true,
-                Source::Expr(text) => text.as_ref() == "'none'",
+                Source::Expr(text) => text.eq_ignore_ascii_case("'none'"),
                 _ => false,
             };
             if sources.len() > 1 && sources.iter().any(is_none) {
@@ -338,8 +338,8 @@ impl ContentSecurityPolicy {
                 };
                 if *directive == Directive::FrameAncestors
                     && text.starts_with('\'')
-                    && text != "'self'"
-                    && text != "'none'"
+                    && !text.eq_ignore_ascii_case("'self'")
+                    && !text.eq_ignore_ascii_case("'none'")
                 {
                     return Err(CspError::InvalidSource {
                         directive: *directive,

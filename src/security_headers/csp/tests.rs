@@ -141,8 +141,24 @@ fn valid_sources_the_grammar_allows() {
         "a.com/x://y",
         "https://cdn.example.com/js/app%20v1.js",
         "https://*.example.com:*",
+        // Source expressions are matched without case (CSP Level 3, section 2.3.1).
+        "'SELF'",
+        "'Strict-Dynamic'",
+        "'SHA256-RFWPLDbv2BY+rCkDzsE+0fr8ylGr2R2faWMhq4lfEQc='",
     ]);
     assert!(policy.compile().is_ok(), "{:?}", policy.compile());
+    // And so are `'none'` alone and the fixed nonce refused.
+    assert_eq!(
+        ContentSecurityPolicy::new()
+            .default_src(["'NONE'".into(), Source::SelfOrigin])
+            .compile()
+            .unwrap_err(),
+        CspError::NoneWithOtherSources(Directive::DefaultSrc)
+    );
+    assert_eq!(
+        invalid("'NONCE-abc123'"),
+        "a fixed nonce defeats its purpose; use Source::Nonce for a fresh one"
+    );
 }
 
 #[test]
