@@ -7,7 +7,7 @@
 //! parser reads it; only an `xn--` label may fail the Unicode rules this crate does not carry,
 //! as documented), and the built layer allows that origin as a browser serializes it, echoing
 //! it exactly; an accepted pattern allows a subdomain as a browser serializes it and never the
-//! bare domain; an IPv4 address refused as not dotted decimal names the origin a browser sends,
+//! bare domain (with `:*`, at any port); an IPv4 address refused as not dotted decimal names the origin a browser sends,
 //! and that one builds; an origin already in a browser's serialization (an http(s) host of
 //! letters, digits, `-`, `_` and dots, or an IP address) is never refused.
 
@@ -37,7 +37,10 @@ fuzz_target!(|data: &[u8]| {
     let entry = String::from_utf8_lossy(data);
     let built = CorsLayer::builder().allow_origin(entry.clone()).build();
     let trimmed = entry.trim();
-    let pattern = trimmed.contains("://*");
+    // `:*` for the port: any port (`http://localhost:*`, `https://*.example.com:*`).
+    let any_port = trimmed.ends_with(":*");
+    let subdomains = trimmed.contains("://*");
+    let pattern = subdomains || any_port;
     match built {
         Ok(layer) if !pattern => match common::browser_origin(trimmed) {
             Some(origin) => assert!(
@@ -50,13 +53,20 @@ fuzz_target!(|data: &[u8]| {
             ),
         },
         Ok(layer) => {
-            if let Some(origin) = common::browser_origin(&trimmed.replacen('*', "sub", 1)) {
+            // A port for the `:*`, then a subdomain for the `*.`.
+            let concrete = match trimmed.strip_suffix(":*") {
+                Some(fixed) => format!("{fixed}:8123"),
+                None => trimmed.to_owned(),
+            };
+            if let Some(origin) = common::browser_origin(&concrete.replacen('*', "sub", 1)) {
                 assert!(
                     allows(&layer, &origin),
                     "{trimmed:?} does not allow {origin:?}"
                 );
             }
-            if let Some(origin) = common::browser_origin(&trimmed.replacen("*.", "", 1)) {
+            if subdomains
+                && let Some(origin) = common::browser_origin(&concrete.replacen("*.", "", 1))
+            {
                 assert!(
                     !allows(&layer, &origin),
                     "{trimmed:?} allows its bare domain"
@@ -64,8 +74,10 @@ fuzz_target!(|data: &[u8]| {
             }
         }
         Err(ConfigError::Ipv4NotDottedDecimal { browser_form, .. }) => {
+            // Named without the `:*` of an any-port entry.
+            let base = trimmed.strip_suffix(":*").unwrap_or(trimmed);
             assert_eq!(
-                common::browser_origin(trimmed).as_deref(),
+                common::browser_origin(base).as_deref(),
                 Some(browser_form.as_str()),
                 "the browser form named for {trimmed:?}"
             );

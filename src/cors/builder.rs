@@ -57,8 +57,10 @@ impl Default for CorsBuilder {
 }
 
 impl CorsBuilder {
-    /// Allows an exact origin (`https://app.example.com`, `http://localhost:5173`) or an anchored
-    /// subdomain pattern (`https://*.example.com`).
+    /// Allows an exact origin (`https://app.example.com`, `http://localhost:5173`), an anchored
+    /// subdomain pattern (`https://*.example.com`), or either with any port (`:*`:
+    /// `http://localhost:*` for a development server on whatever port it takes,
+    /// `https://*.example.com:*`; the scheme's default port included).
     ///
     /// An entry is compared with the `Origin` header as browsers write it, the
     /// [WHATWG URL Standard](https://url.spec.whatwg.org/#concept-url-origin)'s serialization, so
@@ -248,7 +250,7 @@ impl CorsBuilder {
                         reason: "use allow_any_origin(true) for `*`",
                     });
                 }
-                if trimmed.contains("://*") {
+                if trimmed.contains("://*") || trimmed.ends_with(":*") {
                     patterns.push(parse_pattern(trimmed).map_err(|refusal| {
                         refused(origin, refusal, |reason| ConfigError::InvalidPattern {
                             pattern: origin.clone(),

@@ -262,27 +262,65 @@ pub(crate) fn parse_config_origin_any_scheme(s: &str) -> Result<Origin, Refusal>
     })
 }
 
-/// `scheme://*.domain[:port]`: matches hosts with at least one more label before `domain`.
+/// `scheme://*.domain[:port]`: matches hosts with at least one more label before `domain`;
+/// with `:*` for the port (`http://localhost:*`, `https://*.example.com:*`), any port.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(super) struct Pattern {
     scheme: String,
-    /// `.domain`, lowercase, with its leading dot.
+    /// `.domain`, lowercase, with its leading dot; or, for an exact host with any port, the
+    /// host itself (`exact_host`).
     suffix: String,
+    exact_host: bool,
+    /// `None`: the scheme's default port; ignored when `any_port`.
     port: Option<u16>,
+    any_port: bool,
 }
 
 impl fmt::Display for Pattern {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}://*{}", self.scheme, self.suffix)?;
-        match self.port {
-            Some(port) => write!(f, ":{port}"),
-            None => Ok(()),
+        let star = if self.exact_host { "" } else { "*" };
+        write!(f, "{}://{star}{}", self.scheme, self.suffix)?;
+        match (self.any_port, self.port) {
+            (true, _) => f.write_str(":*"),
+            (false, Some(port)) => write!(f, ":{port}"),
+            (false, None) => Ok(()),
         }
     }
 }
 
-/// Parses a configured pattern; its fixed part follows the rules of exact origins.
+/// Parses a configured pattern; its fixed part follows the rules of exact origins. A `:*`
+/// port matches any port (and none: the scheme's default), as jub0bs/cors writes it; the host
+/// before it is exact, or a subdomain pattern.
 pub(super) fn parse_pattern(s: &str) -> Result<Pattern, Refusal> {
+    if let Some(fixed) = s.strip_suffix(":*") {
+        // A port written before `:*` (even the scheme's default, which parsing drops).
+        let authority = fixed.split_once("://").map_or(fixed, |(_, a)| a);
+        if authority
+            .rsplit_once(':')
+            .is_some_and(|(host, port)| !host.ends_with('[') && !port.contains(']'))
+        {
+            return Err(Refusal::Malformed("a port and `:*` both"));
+        }
+        if !fixed.contains('*') {
+            let origin = parse_entry(fixed, false)?;
+            if origin.port.is_some() {
+                return Err(Refusal::Malformed("a port and `:*` both"));
+            }
+            return Ok(Pattern {
+                scheme: origin.scheme,
+                suffix: origin.host,
+                exact_host: true,
+                port: None,
+                any_port: true,
+            });
+        }
+        let mut pattern = parse_pattern(fixed)?;
+        if pattern.port.is_some() {
+            return Err(Refusal::Malformed("a port and `:*` both"));
+        }
+        pattern.any_port = true;
+        return Ok(pattern);
+    }
     if !s
         .split_once("://")
         .is_some_and(|(_, rest)| rest.starts_with("*."))
@@ -309,14 +347,19 @@ pub(super) fn parse_pattern(s: &str) -> Result<Pattern, Refusal> {
     Ok(Pattern {
         scheme: parsed.scheme,
         suffix: format!(".{domain}"),
+        exact_host: false,
         port: parsed.port,
+        any_port: false,
     })
 }
 
 impl Pattern {
     fn matches(&self, scheme: &str, host: &str, port: Option<u16>) -> bool {
-        if port != self.port || !scheme.eq_ignore_ascii_case(&self.scheme) {
+        if (!self.any_port && port != self.port) || !scheme.eq_ignore_ascii_case(&self.scheme) {
             return false;
+        }
+        if self.exact_host {
+            return host.eq_ignore_ascii_case(&self.suffix);
         }
         let Some(prefix_len) = host.len().checked_sub(self.suffix.len()) else {
             return false;

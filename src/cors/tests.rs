@@ -104,6 +104,63 @@ fn pattern_with_port() {
     assert!(!allowed(&layer, "https://a.example.com"));
 }
 
+/// `:*` for the port: any port, the scheme's default included, for an exact host or a
+/// subdomain pattern; the host and scheme still exact.
+#[test]
+fn any_port_patterns() {
+    let layer = CorsLayer::builder()
+        .allow_origin("http://localhost:*")
+        .allow_origin("http://127.0.0.1:*")
+        .allow_origin("http://[::1]:*")
+        .allow_origin("https://*.example.com:*")
+        .build()
+        .unwrap();
+    for ok in [
+        "http://localhost:5173",
+        "http://localhost:3000",
+        "http://localhost",
+        "http://LOCALHOST:8080",
+        "http://127.0.0.1:9999",
+        "http://[::1]:5173",
+        "https://a.example.com:8443",
+        "https://a.b.example.com",
+    ] {
+        assert!(allowed(&layer, ok), "{ok}");
+    }
+    for refused in [
+        "https://localhost:5173",
+        "http://evil.localhost:5173",
+        "http://localhost.evil.com:5173",
+        "http://127.0.0.2:9999",
+        "https://example.com:8443",
+        "http://a.example.com:8443",
+        "https://a.example.com.evil.com:8443",
+    ] {
+        assert!(!allowed(&layer, refused), "{refused}");
+    }
+    assert_eq!(
+        parse_pattern("http://localhost:*").unwrap().to_string(),
+        "http://localhost:*"
+    );
+    assert_eq!(
+        parse_pattern("https://*.Example.com:*")
+            .unwrap()
+            .to_string(),
+        "https://*.example.com:*"
+    );
+    for bad in [
+        "http://localhost:8080:*",
+        "https://*.example.com:443:*",
+        "http://*:*",
+        "https://*.com:*",
+    ] {
+        assert!(
+            CorsLayer::builder().allow_origin(bad).build().is_err(),
+            "{bad}"
+        );
+    }
+}
+
 #[test]
 fn build_errors() {
     let err = |b: CorsBuilder| b.build().unwrap_err();
