@@ -1068,9 +1068,11 @@ fn refused_configurations() {
             CorsLayer::builder().allow_origin("https://*.*.example.com"),
             |e| matches!(e, ConfigError::InvalidPattern { .. }),
         ),
+        // `:*` alone is any port (as jub0bs/cors and rs/cors read it); a port and `:*` both
+        // is no origin.
         (
-            "wildcard port",
-            CorsLayer::builder().allow_origin("https://app.example.com:*"),
+            "a port and a wildcard port",
+            CorsLayer::builder().allow_origin("https://app.example.com:8443:*"),
             |e| {
                 matches!(
                     e,
