@@ -566,13 +566,14 @@ async fn token_endpoint_errors_are_typed_and_not_retried() {
         // One request: an error is the answer, not retried.
         assert_eq!(srv.calls(), before + 1, "{body}");
     }
-    // A 200 with an error body is not a token response.
+    // A 200 with an error body is not a token response: the error, as Go's oauth2 reports it.
     srv.json(&json!({"error": "invalid_client"}));
     assert_eq!(
         credentials(&url).authorization().await,
-        Err(TokenError::InvalidResponse {
+        Err(TokenError::Refused {
             url: url.clone(),
-            reason: "the answer has no access_token".into(),
+            status: 200,
+            error: Some("invalid_client".into()),
         })
     );
     // 10 MB: refused at the cap (64 KiB by default).
