@@ -25,8 +25,9 @@ impl CsrfBuilder {
     /// so `HTTPS://App.Example.com:443` trusts the `https://app.example.com` a browser sends.
     /// Another scheme is taken as written (lowercased), as Go's `AddTrustedOrigin` takes it:
     /// the origin of an app's own pages, `capacitor://localhost` (Capacitor on iOS),
-    /// `tauri://localhost`, `chrome-extension://<id>`. Patterns (`*.`) are not accepted here:
-    /// trust origins one by one.
+    /// `tauri://localhost`, `chrome-extension://<id>`. Such an origin names a framework, not
+    /// an app: every Capacitor app sends `capacitor://localhost`, each from its own web view
+    /// and its own cookies. Patterns (`*.`) are not accepted here: trust origins one by one.
     pub fn add_trusted_origin(mut self, origin: impl Into<String>) -> Self {
         self.trusted.push(origin.into());
         self
