@@ -1068,7 +1068,7 @@ fn refused_configurations() {
             CorsLayer::builder().allow_origin("https://*.*.example.com"),
             |e| matches!(e, ConfigError::InvalidPattern { .. }),
         ),
-        // `:*` alone is any port (as jub0bs/cors and rs/cors read it); a port and `:*` both
+        // `:*` alone is any port (a form rs/cors accepts too); a port and `:*` both
         // is no origin.
         (
             "a port and a wildcard port",

@@ -289,7 +289,7 @@ impl fmt::Display for Pattern {
 }
 
 /// Parses a configured pattern; its fixed part follows the rules of exact origins. A `:*`
-/// port matches any port (and none: the scheme's default), as jub0bs/cors writes it; the host
+/// port matches any port (and none: the scheme's default), a form rs/cors accepts too; the host
 /// before it is exact, or a subdomain pattern.
 pub(super) fn parse_pattern(s: &str) -> Result<Pattern, Refusal> {
     if let Some(fixed) = s.strip_suffix(":*") {
