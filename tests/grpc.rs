@@ -114,12 +114,17 @@ async fn serve_channel() -> (Channel, ManualClock) {
             .await
             .expect("serve");
     });
-    let channel = Endpoint::from_shared(format!("http://{addr}"))
+    let channel = connect(addr).await;
+    (channel, clock)
+}
+
+/// A channel to the server at `addr`.
+async fn connect(addr: SocketAddr) -> Channel {
+    Endpoint::from_shared(format!("http://{addr}"))
         .expect("endpoint")
         .connect()
         .await
-        .expect("connect");
-    (channel, clock)
+        .expect("connect")
 }
 
 /// Calls `Check` for the whole server, with these metadata entries.
@@ -389,11 +394,7 @@ async fn serve_failing(hygiene: bool) -> HealthClient<Channel> {
         }
         .expect("serve");
     });
-    let channel = Endpoint::from_shared(format!("http://{addr}"))
-        .expect("endpoint")
-        .connect()
-        .await
-        .expect("connect");
+    let channel = connect(addr).await;
     HealthClient::new(channel)
 }
 

@@ -105,6 +105,16 @@ async fn me(principal: Principal) -> Json<Principal> {
     Json(principal)
 }
 
+/// The tokens' authenticator: HS256 with [`SECRET`], [`ISSUER`] and [`AUDIENCE`].
+fn jwt() -> JwtAuth {
+    JwtAuth::builder()
+        .key(JwtKey::hmac(Algorithm::HS256, SECRET).unwrap())
+        .issuer(ISSUER)
+        .audience(AUDIENCE)
+        .build()
+        .unwrap()
+}
+
 /// A token of `sub`, bound to `x5t` when given.
 fn token(sub: &str, x5t: Option<String>) -> String {
     let mut claims = json!({
@@ -148,12 +158,7 @@ async fn start() -> World {
         .unwrap();
     tls.alpn_protocols = vec![b"http/1.1".to_vec()];
 
-    let jwt = JwtAuth::builder()
-        .key(JwtKey::hmac(Algorithm::HS256, SECRET).unwrap())
-        .issuer(ISSUER)
-        .audience(AUDIENCE)
-        .build()
-        .unwrap();
+    let jwt = jwt();
     let mtls = MtlsAuth::builder()
         .spiffe(
             "test.example",
@@ -644,12 +649,7 @@ async fn a_bound_token_behind_a_trusted_proxy_is_checked_against_xfcc() {
     let bearer = format!("Bearer {}", token("user_42", Some(x5t)));
 
     let serve = |forwarded: bool| async move {
-        let jwt = JwtAuth::builder()
-            .key(JwtKey::hmac(Algorithm::HS256, SECRET).unwrap())
-            .issuer(ISSUER)
-            .audience(AUDIENCE)
-            .build()
-            .unwrap();
+        let jwt = jwt();
         let mut auth = AuthLayer::builder().authenticator(jwt);
         if forwarded {
             auth = auth.forwarded_client_cert(
@@ -738,12 +738,7 @@ async fn a_trusted_proxys_own_certificate_never_confirms_a_bound_token() {
     );
     let peer = PeerCertificates::new(vec![leaf.der.clone()]).unwrap();
     let bearer = format!("Bearer {}", token("user_42", Some(peer.x5t_s256())));
-    let jwt = JwtAuth::builder()
-        .key(JwtKey::hmac(Algorithm::HS256, SECRET).unwrap())
-        .issuer(ISSUER)
-        .audience(AUDIENCE)
-        .build()
-        .unwrap();
+    let jwt = jwt();
     let app = Router::new().route("/me", get(me)).layer(
         AuthLayer::builder()
             .authenticator(jwt)

@@ -895,26 +895,23 @@ async fn a_body_must_be_covered_by_its_digest() {
 /// base at most 64 KiB; past any, a `401` before any key is used.
 #[tokio::test]
 async fn the_components_covered_and_the_base_are_bounded() {
-    // 16 signatures of 5 components each: 80.
-    let list = r#""@method" "@authority" "@path" "@query" "@target-uri""#;
-    let inputs: Vec<String> = (0..16).map(|i| format!("s{i}=({list}){P}")).collect();
-    let sigs: Vec<String> = (0..16).map(|i| format!("s{i}=:AAAA:")).collect();
-    let req = Request::get("/x")
-        .header("host", "example.com")
-        .header("signature-input", inputs.join(", "))
-        .header("signature", sigs.join(", "));
+    // `n` signatures of 5 components each, none of which verifies.
+    let signed_by = |n: usize| {
+        let list = r#""@method" "@authority" "@path" "@query" "@target-uri""#;
+        let inputs: Vec<String> = (0..n).map(|i| format!("s{i}=({list}){P}")).collect();
+        let sigs: Vec<String> = (0..n).map(|i| format!("s{i}=:AAAA:")).collect();
+        Request::get("/x")
+            .header("host", "example.com")
+            .header("signature-input", inputs.join(", "))
+            .header("signature", sigs.join(", "))
+    };
+    // 16 of them, 80 components.
     assert_eq!(
-        call(bare(), empty(req)).await,
+        call(bare(), empty(signed_by(16))).await,
         refused("malformed signature-input header: too many covered components")
     );
     // 12 of them, 60 components: read (and no signature matches).
-    let inputs: Vec<String> = (0..12).map(|i| format!("s{i}=({list}){P}")).collect();
-    let sigs: Vec<String> = (0..12).map(|i| format!("s{i}=:AAAA:")).collect();
-    let req = Request::get("/x")
-        .header("host", "example.com")
-        .header("signature-input", inputs.join(", "))
-        .header("signature", sigs.join(", "));
-    assert_eq!(call(bare(), empty(req)).await, refused(NO_MATCH));
+    assert_eq!(call(bare(), empty(signed_by(12))).await, refused(NO_MATCH));
 
     // A dictionary field over 8 KiB, covered by a key.
     let big: Vec<String> = (0..1000).map(|i| format!("k{i}=\"{i:08}\"")).collect();

@@ -417,25 +417,13 @@ impl http_body::Body for TwoFrames {
 /// problem goes after the timeout (one second by default) with what came, instead of never.
 #[tokio::test(start_paused = true)]
 async fn a_stalled_error_body_is_answered_after_the_timeout() {
-    struct Stalls(bool);
-    impl http_body::Body for Stalls {
-        type Data = Bytes;
-        type Error = Infallible;
-        fn poll_frame(
-            mut self: Pin<&mut Self>,
-            _: &mut Context<'_>,
-        ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-            if std::mem::take(&mut self.0) {
-                Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(b"Traceback")))))
-            } else {
-                Poll::Pending
-            }
-        }
-    }
-    fn stalled() -> Response<Stalls> {
+    fn stalled() -> Response<Unending> {
         Response::builder()
             .status(StatusCode::INTERNAL_SERVER_ERROR)
-            .body(Stalls(true))
+            .body(Unending {
+                first: Some(Bytes::from_static(b"Traceback")),
+                stall: true,
+            })
             .unwrap()
     }
     for (layer, waited) in [
@@ -467,21 +455,13 @@ async fn a_stalled_error_body_is_answered_after_the_timeout() {
 /// yields between batches of frames, and the problem goes at the deadline.
 #[tokio::test]
 async fn an_endless_body_of_empty_frames_is_answered_at_the_deadline() {
-    struct Empty;
-    impl http_body::Body for Empty {
-        type Data = Bytes;
-        type Error = Infallible;
-        fn poll_frame(
-            self: Pin<&mut Self>,
-            _: &mut Context<'_>,
-        ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-            Poll::Ready(Some(Ok(Frame::data(Bytes::new()))))
-        }
-    }
-    fn empty() -> Response<Empty> {
+    fn empty() -> Response<Unending> {
         Response::builder()
             .status(StatusCode::BAD_GATEWAY)
-            .body(Empty)
+            .body(Unending {
+                first: None,
+                stall: false,
+            })
             .unwrap()
     }
     let layer = ErrorHygieneLayer::builder()
@@ -493,6 +473,29 @@ async fn an_endless_body_of_empty_frames_is_answered_at_the_deadline() {
         .expect("answered, not spinning forever");
     assert_eq!(answered.0.status(), StatusCode::BAD_GATEWAY);
     assert!(answered.1.contains("Server error"), "{}", answered.1);
+}
+
+/// A body that never ends: `first` once, then nothing for ever (`stall`: `Pending`, and no
+/// wake-up) or empty data frames, always ready.
+struct Unending {
+    first: Option<Bytes>,
+    stall: bool,
+}
+
+impl http_body::Body for Unending {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        match self.first.take() {
+            Some(first) => Poll::Ready(Some(Ok(Frame::data(first)))),
+            None if self.stall => Poll::Pending,
+            None => Poll::Ready(Some(Ok(Frame::data(Bytes::new())))),
+        }
+    }
 }
 
 /// Frames of `chunk` forever, counting the polls; or an error after one frame.
