@@ -354,7 +354,9 @@ impl Scenario {
         match self.rule {
             Rule::TokenBucket { capacity, .. } => Some(capacity),
             Rule::FixedWindow { limit, .. } | Rule::SlidingWindow { limit, .. } => Some(limit),
-            Rule::LeakyBucket { .. } => None,
+            Rule::LeakyBucket {
+                interval, max_wait, ..
+            } => Some(max_wait / interval + 1),
             _ => unreachable!("a new rule: teach these tests about it"),
         }
     }
@@ -541,13 +543,16 @@ fn check_leaky_bucket(sc: &Scenario, steps: &[Step]) -> Result<(), TestCaseError
             prop_assert_eq!(s.out.status.delay, 0, "step {}: read delayed", k);
             continue;
         }
+        // Its last turn, (cost − 1) intervals after its first, within max_wait too.
+        let last_turn = wait + (u64::from(s.cost) - 1) * interval;
         prop_assert!(
-            s.out.allowed == (wait <= max_wait),
-            "step {}: cost {} at {} would wait {} µs, max_wait {}",
+            s.out.allowed == (last_turn <= max_wait),
+            "step {}: cost {} at {} would wait {} µs (its last turn {} µs), max_wait {}",
             k,
             s.cost,
             s.t,
             wait,
+            last_turn,
             max_wait
         );
         if !s.out.allowed {

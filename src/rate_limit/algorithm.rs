@@ -10,7 +10,7 @@
 //! | token bucket (GCRA) | theoretical arrival time | a burst of `burst`, refilled at `limit / period` | burst | whole tokens left | when the bucket is full |
 //! | fixed window | window start, count | `limit` per window aligned on the Unix epoch | limit | `limit - count` | end of the window |
 //! | sliding window | window start, count, previous count | `limit` of the weighted count `previous × (1 − elapsed/period) + current` | limit | `limit − weighted` rounded down | when the weighted count is 0 |
-//! | leaky bucket (queue) | time the queue drains | requests start one per `period / limit`, each waits at most `max_wait` | queue capacity | queue slots left | when the queue is empty |
+//! | leaky bucket (queue) | time the queue drains | requests start one per `period / limit`, each waits at most `max_wait`; a request of cost `n` takes `n` turns, all of them within `max_wait` | queue capacity | queue slots left | when the queue is empty |
 //! | backoff (failures) | blocked until, failures, last failure | a read (cost 0) while not blocked; a cost ≥ 1 records failures, and from the `free`-th on blocks for `base × 2ⁿ` (at most `max`) | free | free failures left | when the failures are forgotten |
 
 use std::time::Duration;
@@ -40,7 +40,9 @@ pub enum Algorithm {
     /// still overlaps the last period, plus the current window's count.
     SlidingWindow,
     /// Leaky bucket as a queue: requests start at the drain rate (`period / limit` apart); a
-    /// request that would wait longer than `max_wait` is refused. The layer delays admitted
+    /// request that would wait longer than `max_wait` is refused. A request of cost `n` takes
+    /// `n` turns in a row and is refused unless the last of them is within `max_wait` too, so
+    /// a cost over the queue's capacity is always refused. The layer delays admitted
     /// requests until their turn, on tokio's timer (so it needs a tokio runtime with time
     /// enabled, as axum and tonic have).
     LeakyBucket {
@@ -613,7 +615,13 @@ fn leaky(t: u64, max_wait: u64, state: &State, now: u64, cost: u64) -> Outcome {
     let begin = state.a.max(now);
     // A read (cost 0) takes no turn: it is admitted at once, whatever the queue holds.
     let delay = if cost == 0 { 0 } else { begin - now };
-    let allowed = delay <= max_wait;
+    // A request of cost n takes n turns, the last (n − 1) turns after its first: admitted when
+    // that last turn is within `max_wait` too, so that it fits in the queue whole (it is
+    // admitted exactly when `remaining ≥ cost`, as with the other algorithms). A cost over
+    // the queue's capacity never fits.
+    let extra = cost.saturating_sub(1).saturating_mul(t);
+    let last = delay.saturating_add(extra);
+    let allowed = last <= max_wait;
     let kept = if allowed {
         begin.saturating_add(cost.saturating_mul(t))
     } else {
@@ -635,10 +643,13 @@ fn leaky(t: u64, max_wait: u64, state: &State, now: u64, cost: u64) -> Outcome {
             limit: max_wait / t.max(1) + 1,
             remaining,
             reset_after: ahead,
-            retry_after: if allowed {
+            // Refused with the queue ahead: its last turn is within `max_wait` once the queue
+            // has drained `last − max_wait` more. Refused with an empty queue: the cost is
+            // over the capacity, and no wait helps.
+            retry_after: if allowed || extra > max_wait {
                 None
             } else {
-                Some(state.a - max_wait - now)
+                Some(last - max_wait)
             },
             delay: if allowed { delay } else { 0 },
             expires_after: ahead,

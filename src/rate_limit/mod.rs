@@ -45,7 +45,7 @@
 //! | `TokenBucket` (default; GCRA) | bursts up to [`Quota::burst`] (the whole limit by default), refilled evenly: `per_hour(1000).burst(20)` is 20 at once, one more every 3.6 s | the burst | when the bucket is full again |
 //! | `FixedWindow` | `limit` per window aligned on the Unix epoch; twice the limit can pass around a boundary | the limit | the window's end |
 //! | `SlidingWindow` | the previous window's count weighted by its overlap with the last period, plus the current count: 80 × 0.5 + 30 = 70 of 100 | the limit | when the weighted count is 0 |
-//! | `LeakyBucket { max_wait }` | a queue drained at `limit / period`: requests are delayed to their turn, refused if the turn is more than `max_wait` away | the queue's capacity | when the queue is empty |
+//! | `LeakyBucket { max_wait }` | a queue drained at `limit / period`: requests are delayed to their turn, refused if the turn is more than `max_wait` away (a cost of `n` takes `n` turns, the last within `max_wait`) | the queue's capacity | when the queue is empty |
 //!
 //! The IETF `RateLimit` field's `t` ([`HeaderStyle::Ietf`]) is not `X-RateLimit-Reset`: it is,
 //! as draft-ietf-httpapi-ratelimit-headers-10 defines it, the seconds until *more* quota is

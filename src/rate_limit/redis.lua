@@ -92,13 +92,15 @@ end
 local function leaky(iv, max_wait, a, now, cost)
   local begin = math.max(a, now)
   local delay = (cost == 0) and 0 or (begin - now)
-  local allowed = delay <= max_wait
+  local extra = math.max(cost - 1, 0) * iv
+  local last = delay + extra
+  local allowed = last <= max_wait
   local kept = allowed and (begin + cost * iv) or a
   local ahead = math.max(kept - now, 0)
   local remaining = 0
   if ahead <= max_wait then remaining = fdiv(max_wait - ahead, iv) + 1 end
   local retry = -1
-  if not allowed then retry = a - max_wait - now end
+  if not allowed and extra <= max_wait then retry = last - max_wait end
   return allowed, { allowed and kept or a, 0, 0 },
     { fdiv(max_wait, iv) + 1, remaining, ahead, retry, allowed and delay or 0, ahead }
 end
@@ -145,7 +147,8 @@ local function decide(rule, s, cost)
   if kind == 2 then return fixed(p1, p2, s[1], s[2], s[3], now, cost) end
   if kind == 3 then return sliding(p1, p2, s[1], s[2], s[3], now, cost) end
   if kind == 5 then return backoff(p1, p2, rule[4], rule[5], s[1], s[2], s[3], now, cost) end
-  return leaky(p1, p2, s[1], now, math.min(cost, units(p1)))
+  -- A queue's max wait bounded too: a state is then at most two spans ahead of now.
+  return leaky(p1, math.min(p2, 2 ^ 51), s[1], now, math.min(cost, units(p1)))
 end
 
 local n = #KEYS

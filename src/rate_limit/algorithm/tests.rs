@@ -252,6 +252,42 @@ fn leaky_bucket_queues_then_refuses() {
 }
 
 #[test]
+fn leaky_bucket_admits_a_cost_only_when_all_its_turns_fit_in_the_queue() {
+    // One per second, waiting at most 2 s: a queue of 3 turns.
+    let r = rule(
+        Algorithm::LeakyBucket {
+            max_wait: Duration::from_secs(2),
+        },
+        Quota::per_second(1),
+    );
+    // A cost of 4 never fits, even in an empty queue: refused, and no wait helps.
+    let o = decide(&r, &State::default(), T0, 4);
+    assert!(!o.allowed);
+    assert_eq!(o.status.retry_after, None);
+    assert_eq!(o.status.remaining, 3);
+    assert_eq!(o.state, State::default());
+    // A cost of 3 fills it: turns at 0, 1 and 2 s.
+    let o = decide(&r, &State::default(), T0, 3);
+    assert!(o.allowed);
+    assert_eq!((o.status.delay, o.status.remaining), (0, 0));
+    // One turn taken: a cost of 3 would end 3 s ahead, refused until one turn has drained.
+    let one = decide(&r, &State::default(), T0, 1).state;
+    let o = decide(&r, &one, T0, 3);
+    assert!(!o.allowed);
+    assert_eq!(o.status.retry_after, Some(S));
+    assert_eq!(o.status.remaining, 2);
+    let o = decide(&r, &one, T0 + S - 1, 3);
+    assert!(!o.allowed, "1 µs before retry_after");
+    let o = decide(&r, &one, T0 + S, 3);
+    assert!(o.allowed);
+    assert_eq!(o.status.delay, 0);
+    // A cost of 2 behind it fits: its turns are at 1 and 2 s.
+    let o = decide(&r, &one, T0, 2);
+    assert!(o.allowed);
+    assert_eq!((o.status.delay, o.status.remaining), (S, 0));
+}
+
+#[test]
 fn leaky_bucket_spaces_requests_evenly() {
     let r = rule(
         Algorithm::LeakyBucket {
