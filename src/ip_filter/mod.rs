@@ -48,6 +48,9 @@
 //!   the forwarding header that is not a trusted proxy — never the left-most entry, which the
 //!   client writes. An IPv4-mapped IPv6 address (`::ffff:192.0.2.1`) is its IPv4 address. The
 //!   full address is decided on: the `ClientIp`'s prefixes (for rate-limit keys) do not apply.
+//!   A trusted proxy that sends no forwarding header is itself the client (a health check, or
+//!   the proxy's own call): an allow list that holds the proxies' network lets such requests
+//!   through, so keep proxies out of an allow list meant for clients.
 //! - **The decision**: an address in the deny list is refused; otherwise, when there is an allow
 //!   list, an address outside it is refused; everything else passes. Deny wins.
 //! - **An unknown client address** (no peer address, or a trusted proxy's forwarding entry that

@@ -458,6 +458,60 @@ fn behind_trusted_proxies_the_client_is_the_right_most_untrusted_hop() {
     assert!(answer(&l, request_from(Some("192.0.2.66:1"), Some("198.51.100.1"))).is_some());
 }
 
+/// A trusted proxy that names no client is the client (documented on `ClientIp`): the filter
+/// decides on the proxy's own address, so an allow-list that holds the proxy's network lets
+/// its header-less requests through, and a deny-list that holds it refuses them. When every
+/// entry is trusted, the left-most one is the client.
+#[test]
+fn a_trusted_proxy_that_names_no_client_is_decided_on_itself() {
+    let client_ip = || {
+        ClientIp::builder()
+            .trust_proxies(["10.0.0.0/8"])
+            .build()
+            .unwrap()
+    };
+    let internal_only = layer(
+        IpFilterLayer::builder()
+            .allow(["10.0.0.0/8"])
+            .client_ip(client_ip()),
+    );
+    assert!(answer(&internal_only, request_from(Some("10.0.0.2:4000"), None)).is_none());
+    let res = answer(
+        &internal_only,
+        request_from(Some("10.0.0.2:4000"), Some("203.0.113.9")),
+    )
+    .unwrap();
+    assert_eq!(
+        res.extensions().get::<IpNotAllowed>(),
+        Some(&IpNotAllowed::NotAllowed(ip("203.0.113.9")))
+    );
+    // Every entry trusted: the left-most, 10.0.0.7, is the client.
+    assert!(
+        answer(
+            &internal_only,
+            request_from(Some("10.0.0.2:4000"), Some("10.0.0.7, 10.0.0.3"))
+        )
+        .is_none()
+    );
+    let deny_proxy = layer(
+        IpFilterLayer::builder()
+            .deny(["10.0.0.2"])
+            .client_ip(client_ip()),
+    );
+    let res = answer(&deny_proxy, request_from(Some("10.0.0.2:4000"), None)).unwrap();
+    assert_eq!(
+        res.extensions().get::<IpNotAllowed>(),
+        Some(&IpNotAllowed::Denied(ip("10.0.0.2")))
+    );
+    assert!(
+        answer(
+            &deny_proxy,
+            request_from(Some("10.0.0.2:4000"), Some("203.0.113.9"))
+        )
+        .is_none()
+    );
+}
+
 #[test]
 fn the_debug_output_counts_instead_of_listing() {
     let l = layer(IpFilterLayer::builder().deny(["10.0.0.0/8", "10.1.0.0/16", "2001:db8::/32"]));
