@@ -196,14 +196,14 @@ async fn jub0bs_credentialed_table() {
             cors: &[(VARY, "origin")],
         },
         Probe {
-            // jub0bs adds no Vary to OPTIONS (RFC 9110 says OPTIONS is not cacheable); this
-            // crate adds it to every response: harmless, and right for the caches that do.
+            // jub0bs's rows: every OPTIONS answer varies by the preflight headers too, so a
+            // cache that stores OPTIONS answers never serves this one to a preflight.
             name: "non-CORS OPTIONS reaches the handler",
             method: "OPTIONS",
             headers: &[],
             status: 200,
             handler: true,
-            cors: &[(VARY, "origin")],
+            cors: &[(VARY, VARY_PREFLIGHT)],
         },
         Probe {
             name: "OPTIONS with ACRM but no Origin is no preflight: the handler answers",
@@ -211,7 +211,7 @@ async fn jub0bs_credentialed_table() {
             headers: &[(ACRM, "PURGE")],
             status: 200,
             handler: true,
-            cors: &[(VARY, "origin")],
+            cors: &[(VARY, VARY_PREFLIGHT)],
         },
         Probe {
             name: "actual GET from allowed",
@@ -251,7 +251,12 @@ async fn jub0bs_credentialed_table() {
             headers: &[(O, LOCAL)],
             status: 200,
             handler: true,
-            cors: CREDENTIALED_ACTUAL,
+            cors: &[
+                (ACAO, LOCAL),
+                (ACAC, "true"),
+                (ACEH, "x-foo, x-bar"),
+                (VARY, VARY_PREFLIGHT),
+            ],
         },
         Probe {
             name: "actual OPTIONS from disallowed reaches the handler",
@@ -259,7 +264,7 @@ async fn jub0bs_credentialed_table() {
             headers: &[(O, "https://example.com")],
             status: 200,
             handler: true,
-            cors: &[(VARY, "origin")],
+            cors: &[(VARY, VARY_PREFLIGHT)],
         },
         Probe {
             name: "actual POST with ACRM (not OPTIONS) is no preflight",
@@ -645,12 +650,21 @@ async fn any_origin_table() {
             cors: preflight,
         },
         Probe {
+            // Under `*` too: a preflight to this URL is answered otherwise.
             name: "plain OPTIONS",
             method: "OPTIONS",
             headers: &[(O, "https://example.com")],
             status: 200,
             handler: true,
-            cors: actual,
+            cors: &[(ACAO, "*"), (ACEH, "*"), (VARY, VARY_PREFLIGHT)],
+        },
+        Probe {
+            name: "non-CORS OPTIONS",
+            method: "OPTIONS",
+            headers: &[],
+            status: 200,
+            handler: true,
+            cors: &[(ACAO, "*"), (ACEH, "*"), (VARY, VARY_PREFLIGHT)],
         },
     ];
     assert_all(run(&layer, &probes).await);
@@ -874,7 +888,7 @@ async fn private_network_access_table() {
             headers: &[(ACRM, "GET"), (ACRPN, "true")],
             status: 200,
             handler: true,
-            cors: &[(VARY, "origin")],
+            cors: &[(VARY, VARY_PNA)],
         },
     ];
     assert_all(run(&layer, &probes).await);
@@ -927,7 +941,7 @@ async fn rejecting_disallowed_origins_table() {
             headers: &[(O, "https://evil.example")],
             status: 403,
             handler: false,
-            cors: &[(VARY, "origin")],
+            cors: &[(VARY, VARY_PREFLIGHT)],
         },
         Probe {
             name: "allowed origin is served",

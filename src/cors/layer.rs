@@ -131,6 +131,10 @@ impl Rejection for OriginNotAllowed {
 pub(crate) struct Respond {
     config: Arc<Config>,
     action: Action,
+    /// An `OPTIONS` request that is no preflight: its answer varies by the preflight headers
+    /// too, or a cache that stores `OPTIONS` answers would serve it to the preflights of the
+    /// same URL (jub0bs/cors and tower-http vary them so).
+    options: bool,
 }
 
 #[derive(Debug)]
@@ -171,17 +175,26 @@ impl Guard for CorsLayer {
     }
 
     fn respond<B>(state: Respond, res: &mut Response<B>) {
-        let Respond { config, action } = state;
+        let Respond {
+            config,
+            action,
+            options,
+        } = state;
         let headers = res.headers_mut();
         match action {
             Action::Grant(allow_origin) => actual_headers(headers, &config, allow_origin),
             Action::Keep => {}
             Action::Strip => strip_cors(headers),
         }
-        // `*` answers the same to everyone, so caches need no `Vary`.
-        if !matches!(config.origins, Origins::Any)
+        if options {
+            // Whatever the policy: a preflight to this URL is answered otherwise.
+            if let Some(vary) = &config.vary_preflight {
+                vary.apply(headers);
+            }
+        } else if !matches!(config.origins, Origins::Any)
             && let Some(vary) = &config.vary
         {
+            // `*` answers the same to everyone, so caches need no `Vary` then.
             vary.apply(headers);
         }
     }
@@ -200,10 +213,11 @@ impl CorsLayer {
             return Decision::Pass(Respond {
                 config: Arc::clone(config),
                 action,
+                options: req.method() == Method::OPTIONS,
             });
         };
-        let preflight = req.method() == Method::OPTIONS
-            && req.headers().contains_key(ACCESS_CONTROL_REQUEST_METHOD);
+        let options = req.method() == Method::OPTIONS;
+        let preflight = options && req.headers().contains_key(ACCESS_CONTROL_REQUEST_METHOD);
         // Browsers send `Origin` on same-origin POSTs too; `Sec-Fetch-Site` (which pages cannot
         // forge) tells those apart, so the API's own front end is not refused.
         let same_origin = || {
@@ -228,7 +242,7 @@ impl CorsLayer {
                 },
             );
             let mut res = problem::rejection_response(req, OriginNotAllowed);
-            let vary = if preflight {
+            let vary = if options {
                 &config.vary_preflight
             } else {
                 &config.vary
@@ -258,6 +272,7 @@ impl CorsLayer {
         Decision::Pass(Respond {
             config: Arc::clone(config),
             action,
+            options,
         })
     }
 }

@@ -57,7 +57,9 @@
 //!   ([`CorsBuilder::allow_headers`]), or the ones the browser asks for
 //!   ([`CorsBuilder::mirror_request_headers`], which works with credentials where `*` does not).
 //! - **`Vary`** gets `Origin` (and the request-method/headers on preflights) merged into what is
-//!   there, never duplicated when layers stack.
+//!   there, never duplicated when layers stack. Every `OPTIONS` answer, preflight or not, and
+//!   under `*` too, varies by the preflight headers, so that a cache which stores `OPTIONS`
+//!   answers never serves a plain one to a preflight (as jub0bs/cors and tower-http do).
 //! - **Exposed headers** default to the crate's own ([`DEFAULT_EXPOSE_HEADERS`]): the request
 //!   id, rate-limit and deprecation headers.
 //! - A **disallowed origin** gets no `Access-Control-Allow-*` header at all (any the inner
