@@ -57,7 +57,8 @@
 //!   several `Origin`s are refused unless bypassed; `Sec-Fetch-Site` `same-origin` or `none`
 //!   passes, any other value or several refused unless trusted or bypassed; without it no
 //!   `Origin` passes, an `Origin` whose host\[:port\] is the target's authority or else `Host`
-//!   passes, letters' case aside, and any other is refused unless trusted or bypassed).
+//!   passes, letters' case aside and its scheme's default port written or not on either side,
+//!   and any other is refused unless trusted or bypassed).
 //! - Validation: a schema from the input builds exactly when `jsonschema` (draft 2020-12 unless
 //!   `$schema` says) compiles it, else `InvalidSchema` naming `POST /v1/items`. The answer is
 //!   the inner service's `200` with the body and trailers byte for byte, or `415
@@ -722,7 +723,8 @@ impl CsrfConfig {
 }
 
 /// Whether `origin`'s host\[:port\] is the request's `host`: `http://` or `https://` and then
-/// exactly that, letters' case aside. `None`: undecided, for an `Origin` that is no serialized
+/// exactly that, letters' case aside, the scheme's default port written or not on either
+/// side. `None`: undecided, for an `Origin` that is no serialized
 /// origin (another scheme, a path, userinfo) and that one reading makes the host: the rest as
 /// written (the crate's) or the URL's authority (Go's `url.Parse`).
 fn origin_is_host(origin: &[u8], host: Option<&[u8]>) -> Option<bool> {
@@ -739,7 +741,16 @@ fn origin_is_host(origin: &[u8], host: Option<&[u8]>) -> Option<bool> {
         return Some(false);
     }
     if http && !rest.iter().any(|b| b"/?#@\\".contains(b)) {
-        return Some(rest.eq_ignore_ascii_case(host));
+        // The scheme's default port counts as written or not on either side.
+        let port: &[u8] = if scheme == b"https" { b":443" } else { b":80" };
+        let with_port = |short: &[u8], long: &[u8]| {
+            let mut written = short.to_ascii_lowercase();
+            written.extend_from_slice(port);
+            written.eq_ignore_ascii_case(long)
+        };
+        return Some(
+            rest.eq_ignore_ascii_case(host) || with_port(rest, host) || with_port(host, rest),
+        );
     }
     let end = rest
         .iter()

@@ -161,12 +161,16 @@ impl CsrfLayer {
 /// Whether `origin`'s `host[:port]` is the request's own: the request target's authority
 /// (HTTP/2 `:authority`, an absolute-form target) or else `Host`, compared byte for byte but
 /// for the case of letters, without looking at the scheme (the request does not tell it).
+/// The origin scheme's default port counts as written or not on either side, as tower-http's
+/// `CsrfLayer` compares effective ports: `Host: example.com:443` (a proxy that writes the
+/// port) is the host of `https://example.com`.
 fn origin_is_host<B>(origin: &[u8], req: &Request<B>) -> bool {
-    let authority = origin
-        .strip_prefix(b"https://")
-        .or_else(|| origin.strip_prefix(b"http://"));
-    let Some(authority) = authority else {
-        return false;
+    let (authority, default_port) = match origin.strip_prefix(b"https://") {
+        Some(rest) => (rest, &b":443"[..]),
+        None => match origin.strip_prefix(b"http://") {
+            Some(rest) => (rest, &b":80"[..]),
+            None => return false,
+        },
     };
     let host = match req.uri().authority() {
         Some(a) => a.as_str().as_bytes(),
@@ -175,7 +179,18 @@ fn origin_is_host<B>(origin: &[u8], req: &Request<B>) -> bool {
             None => return false,
         },
     };
-    !authority.is_empty() && authority.eq_ignore_ascii_case(host)
+    if authority.is_empty() || host.is_empty() {
+        return false;
+    }
+    // `longer` is `shorter` with the default port written.
+    let with_default_port = |longer: &[u8], shorter: &[u8]| {
+        longer.len() == shorter.len() + default_port.len()
+            && longer[..shorter.len()].eq_ignore_ascii_case(shorter)
+            && &longer[shorter.len()..] == default_port
+    };
+    authority.eq_ignore_ascii_case(host)
+        || with_default_port(authority, host)
+        || with_default_port(host, authority)
 }
 
 fn host_header(headers: &HeaderMap) -> Option<&[u8]> {

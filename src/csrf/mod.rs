@@ -52,8 +52,9 @@
 //!    header since 2023.
 //! 3. Without `Sec-Fetch-Site`: no `Origin` either passes (a client that is no browser, or
 //!    an old browser's same-origin request); an `Origin` whose `host[:port]` is the request's
-//!    own (the `:authority` or absolute target, else `Host`; letters compared without case)
-//!    passes; any other is refused unless trusted or bypassed. The comparison cannot see the
+//!    own (the `:authority` or absolute target, else `Host`; letters compared without case,
+//!    the origin scheme's default port written or not on either side, as tower-http's
+//!    `CsrfLayer` compares effective ports; Go compares the text) passes; any other is refused unless trusted or bypassed. The comparison cannot see the
 //!    scheme: an `http://` page of the same host passes, which
 //!    [HSTS](crate::security_headers) prevents.
 //! 4. Several `Origin` headers are refused (unless the path is bypassed): no browser sends that.
