@@ -810,6 +810,21 @@ fn bad_configuration_is_an_error_at_build_time() {
             value: "10.0.0.0/33".into()
         }
     );
+    // Bits past the prefix would exempt a whole network: refused, naming it.
+    let e = err(RateLimitLayer::builder()
+        .limit(Limit::new("a", Quota::per_hour(1)))
+        .allow_networks(["198.51.100.7/16"]));
+    assert_eq!(
+        e,
+        ConfigError::HostBitsSet {
+            value: "198.51.100.7/16".into(),
+            network: "198.51.0.0/16".into()
+        }
+    );
+    assert_eq!(
+        e.to_string(),
+        r#"allow-listed network "198.51.100.7/16" has bits set past its prefix: write "198.51.0.0/16" if you mean it"#
+    );
     assert_eq!(
         err(RateLimitLayer::builder().limit(Limit::new("p", Quota::per_hour(1)).path("search"))),
         ConfigError::InvalidPath {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
 use super::ConfigError;
-use super::client_ip::{ClientIp, Network};
+use super::client_ip::{ClientIp, ClientIpError, Network};
 use super::fallback::Fallback;
 use super::headers::HeaderStyle;
 use super::layer::{Config, Predicate, RateLimitLayer};
@@ -79,7 +79,8 @@ impl RateLimitBuilder {
     /// Never limits clients in these networks (`"10.0.0.0/8"`, `"2001:db8::/32"`, a single
     /// address). The client IP is found as for [`KeyBy::ip`](super::KeyBy::ip), and compared
     /// whole: not grouped by the [`ClientIp`]'s prefixes as keys are, so a single IPv6 address
-    /// listed exempts that host, not its /64.
+    /// listed exempts that host, not its /64. A network with bits set past its prefix
+    /// (`"198.51.100.7/16"`) is a build error ([`ConfigError::HostBitsSet`]), not masked.
     pub fn allow_networks<I, S>(mut self, networks: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -172,7 +173,13 @@ impl RateLimitBuilder {
             .allow_networks
             .iter()
             .map(|n| {
-                Network::parse(n).map_err(|_| ConfigError::InvalidNetwork { value: n.clone() })
+                Network::parse(n).map_err(|e| match e {
+                    ClientIpError::HostBitsSet { network, .. } => ConfigError::HostBitsSet {
+                        value: n.clone(),
+                        network,
+                    },
+                    _ => ConfigError::InvalidNetwork { value: n.clone() },
+                })
             })
             .collect::<Result<_, _>>()?;
         let fallback = match self.failure {

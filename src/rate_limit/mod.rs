@@ -249,4 +249,13 @@ pub enum ConfigError {
         /// The network as given.
         value: String,
     },
+    /// An allow-listed network with bits set past its prefix (`"198.51.100.7/16"`): refused
+    /// rather than masked, since a wrong prefix length would exempt a whole network.
+    #[error("allow-listed network {value:?} has bits set past its prefix: write {network:?} if you mean it")]
+    HostBitsSet {
+        /// The network as given.
+        value: String,
+        /// The network it would be with those bits cleared.
+        network: String,
+    },
 }

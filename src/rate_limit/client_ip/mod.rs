@@ -319,7 +319,10 @@ impl ClientIpBuilder {
     /// Trusts proxies at these addresses or networks, e.g. `"10.0.0.0/8"`, `"192.168.1.7"`,
     /// `"::1"`, `"fd00::/8"`. Adds to the networks given before.
     ///
-    /// Bits set past the prefix are ignored (`"10.1.2.3/8"` is `10.0.0.0/8`). IPv4-mapped
+    /// A network with bits set past its prefix (`"10.1.2.3/8"`) is refused
+    /// ([`ClientIpError::HostBitsSet`], which names the network it would be), not masked: a
+    /// wrong prefix length in a trust list lets a whole network choose its client address, as
+    /// the [IP filter](crate::ip_filter) refuses it in an access list. IPv4-mapped
     /// IPv6 networks (`"::ffff:10.0.0.0/104"`) are taken as the IPv4 network, as addresses
     /// are. A prefix of 0 (`"0.0.0.0/0"`, `"::/0"`) is refused: trusting every address would
     /// let any client choose its own address.
@@ -366,6 +369,7 @@ impl ClientIpBuilder {
     /// - [`ClientIpError::InvalidNetwork`]: a trusted network is not an IP address or CIDR
     ///   network, or its prefix is longer than the address (`"10.0.0.0/33"`). The first such
     ///   network is reported.
+    /// - [`ClientIpError::HostBitsSet`]: a trusted network has bits set past its prefix.
     /// - [`ClientIpError::NetworkTooWide`]: a trusted network has a prefix of 0.
     /// - [`ClientIpError::InvalidPrefix`]: an IPv4 prefix outside 1 to 32 or an IPv6 prefix
     ///   outside 1 to 128 (a prefix of 0 would give every client the same key).
@@ -407,6 +411,18 @@ pub enum ClientIpError {
     InvalidNetwork {
         /// The network as given (trimmed).
         value: String,
+    },
+    /// A trusted proxy network has bits set past its prefix (`"203.0.113.7/8"`): refused
+    /// rather than masked, since a wrong prefix length would trust a whole network.
+    #[error(
+        "trusted proxy network {value:?} has bits set past its prefix: write {network:?} if \
+         you mean it"
+    )]
+    HostBitsSet {
+        /// The network as given (trimmed).
+        value: String,
+        /// The network it would be with those bits cleared.
+        network: String,
     },
     /// A trusted proxy network has a prefix of 0, so it would trust every address.
     #[error("trusted proxy network {value:?} has a prefix of 0 and would trust every address")]

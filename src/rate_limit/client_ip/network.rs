@@ -24,7 +24,11 @@ impl Network {
                     value: value.to_owned(),
                 })
             }
-            Some((network, _)) => Ok(network),
+            Some((network, true)) => Err(ClientIpError::HostBitsSet {
+                value: value.to_owned(),
+                network: format!("{network:?}"),
+            }),
+            Some((network, false)) => Ok(network),
         }
     }
 

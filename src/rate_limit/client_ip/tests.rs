@@ -393,9 +393,24 @@ fn mapped_network_is_ipv4_network() {
 }
 
 #[test]
-fn host_bits_of_networks_are_ignored() {
+fn host_bits_of_trusted_networks_are_refused_with_the_network_they_would_be() {
+    assert_eq!(
+        ClientIp::builder()
+            .trust_proxies([" 10.1.2.3/8 "])
+            .build()
+            .unwrap_err(),
+        ClientIpError::HostBitsSet {
+            value: "10.1.2.3/8".into(),
+            network: "10.0.0.0/8".into(),
+        }
+    );
+    assert!(matches!(
+        ClientIp::builder().trust_proxies(["fd00::1/8"]).build(),
+        Err(ClientIpError::HostBitsSet { network, .. }) if network == "fd00::/8"
+    ));
+    // Written without host bits, they are the same networks.
     let client_ip = ClientIp::builder()
-        .trust_proxies([" 10.1.2.3/8 ", "fd00::1/8"])
+        .trust_proxies(["10.0.0.0/8", "fd00::/8", "10.1.2.3", "10.1.2.3/32"])
         .build()
         .unwrap();
     assert!(client_ip.is_trusted_proxy(ip("10.200.0.1")));
