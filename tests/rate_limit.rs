@@ -257,11 +257,14 @@ async fn ietf_headers_alone() {
 
 /// A token bucket's policy window is its quota's: `per_second(3)` is 3 per second (`w=1`),
 /// though its refill interval, rounded up to the microsecond, times 3 passes a second; a burst
-/// of 20 at 2 per second fills in 10 s; 7 per minute is a 60 s window.
+/// of 20 at 2 per second fills in 10 s; 7 per minute is a 60 s window. A window under a
+/// second (a burst of 1 at two million per second: half a microsecond) is `w=1`: the draft's
+/// window is a non-zero integer.
 #[tokio::test]
 async fn token_bucket_policy_windows_are_the_quotas() {
     for (quota, policy) in [
         (Quota::per_second(3), r#""q";q=3;w=1"#),
+        (Quota::per_second(2_000_000).burst(1), r#""q";q=1;w=1"#),
         (Quota::per_minute(7), r#""q";q=7;w=60"#),
         (Quota::per_hour(7), r#""q";q=7;w=3600"#),
         (Quota::per_second(2).burst(20), r#""q";q=20;w=10"#),

@@ -361,7 +361,9 @@ impl Inner {
         map.retain(|_, l| {
             Arc::strong_count(&l.fetching) > 1 || l.left_at(now) > 0 || l.blocked_until > now
         });
-        let target = self.shard_cap - self.shard_cap / 8;
+        // An eighth freed, at least one: with fewer than 8 per shard an eighth is none, and the
+        // counter about to come would make the shard one over its cap.
+        let target = self.shard_cap - (self.shard_cap / 8).max(1);
         if map.len() > target {
             let mut excess = map.len() - target;
             map.retain(|_, l| {
@@ -682,10 +684,14 @@ impl HybridStoreBuilder {
 
     /// The store.
     pub fn build(self) -> HybridStore {
-        let shards = (std::thread::available_parallelism().map_or(4, |n| n.get()) * 4)
+        let mut shards = (std::thread::available_parallelism().map_or(4, |n| n.get()) * 4)
             .clamp(1, 1024)
-            .next_power_of_two()
-            .min(self.max_leases.next_power_of_two());
+            .next_power_of_two();
+        // Every shard holds at least 8 leases, and all of them together at most `max_leases`
+        // (a shard of one could not be held to its cap).
+        while shards > 1 && self.max_leases / shards < 8 {
+            shards /= 2;
+        }
         let shard_cap = (self.max_leases / shards).max(1);
         // The lease script: the Redis store's decision functions, then its own main part.
         let prelude = RedisStore::SCRIPT

@@ -280,7 +280,9 @@ impl Limit {
                 }
                 _ => rule.window(),
             };
-            let window = window_us.div_ceil(super::algorithm::MICROS_PER_SEC);
+            // At least one second: the draft's `w` is "a non-negative, non-zero" integer (a
+            // quota of millions per second has a window under a microsecond).
+            let window = window_us.div_ceil(super::algorithm::MICROS_PER_SEC).max(1);
             let policy = format!("\"{name}\";q={};w={window}", rule.limit());
             Ok::<_, ConfigError>(Variant {
                 tier,
