@@ -95,6 +95,64 @@ fn builder(clock: &ManualClock) -> RateLimitBuilder {
     RateLimitLayer::builder().store(store(clock))
 }
 
+/// A layer on a route (a tight limit) inside one around the Router (a loose one): the outer
+/// layer's headers are added beside the inner layer's, never over them. On the inner layer's
+/// `429`, `X-RateLimit-*` and `Retry-After` are of the limit that refused, and `RateLimit`
+/// holds both limits' items, one field line each.
+#[tokio::test]
+async fn nested_layers_report_both_limits_and_the_refusing_one_wins() {
+    let clock = clock();
+    let inner = builder(&clock)
+        .limit(Limit::new("search", Quota::per_minute(1)).key(KeyBy::ip()))
+        .headers(HeaderStyle::Both)
+        .build()
+        .unwrap();
+    let outer = builder(&clock)
+        .limit(Limit::new("hourly", Quota::per_hour(100)).key(KeyBy::ip()))
+        .headers(HeaderStyle::Both)
+        .build()
+        .unwrap();
+    let app = Router::new()
+        .route("/search", get(|| async { "results" }).route_layer(inner))
+        .route("/posts", get(|| async { "posts" }))
+        .layer(outer);
+    let lines = |h: &HeaderMap, name: &str| -> Vec<String> {
+        h.get_all(name)
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect()
+    };
+    let (status, h, _) = call(&app, from("203.0.113.7", "/search")).await;
+    assert_eq!(status, StatusCode::OK);
+    // The route's limit is the closer one (0 left against 99).
+    assert_eq!(h["x-ratelimit-limit"], "1");
+    assert_eq!(h["x-ratelimit-remaining"], "0");
+    assert_eq!(
+        lines(&h, "ratelimit-policy"),
+        [r#""search";q=1;w=60"#, r#""hourly";q=100;w=3600"#]
+    );
+    assert_eq!(
+        lines(&h, "ratelimit"),
+        [r#""search";r=0;t=60"#, r#""hourly";r=99;t=36"#]
+    );
+    let (status, h, _) = call(&app, from("203.0.113.7", "/search")).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(h["retry-after"], "60");
+    assert_eq!(h["x-ratelimit-limit"], "1");
+    assert_eq!(h["x-ratelimit-remaining"], "0");
+    assert_eq!(h["x-ratelimit-reset"], (T0 + 60).to_string().as_str());
+    assert_eq!(
+        lines(&h, "ratelimit"),
+        [r#""search";r=0;t=60"#, r#""hourly";r=98;t=36"#]
+    );
+    // Elsewhere only the outer limit applies, its headers alone.
+    let (status, h, _) = call(&app, from("203.0.113.7", "/posts")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(h["x-ratelimit-limit"], "100");
+    assert_eq!(h["x-ratelimit-remaining"], "97");
+    assert_eq!(lines(&h, "ratelimit"), [r#""hourly";r=97;t=36"#]);
+}
+
 #[tokio::test]
 async fn every_response_carries_the_headers_and_a_429_is_a_problem() {
     let clock = clock();

@@ -73,17 +73,33 @@ impl Report {
         Some(report)
     }
 
-    /// Writes the headers, replacing any of the same name.
+    /// Writes the headers beside those an inner rate-limit layer wrote (one on a route, with
+    /// this one around the Router): `X-RateLimit-*` stay the inner layer's when they show as
+    /// few remaining or fewer (the limit closest to refusing, and on the inner layer's `429`
+    /// the limit that refused), and this layer's `RateLimit` and `RateLimit-Policy` items are
+    /// added as field lines of their own, which the draft allows.
     pub(super) fn apply(self, headers: &mut HeaderMap) {
         if let Some((limit, remaining, reset)) = self.x {
-            set_header(headers, X_LIMIT, limit);
-            set_header(headers, X_REMAINING, number(remaining));
-            set_header(headers, X_RESET, number(reset));
+            let inner_closer = headers
+                .get(X_REMAINING)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok())
+                .is_some_and(|theirs| theirs <= remaining);
+            if !inner_closer {
+                set_header(headers, X_LIMIT, limit);
+                set_header(headers, X_REMAINING, number(remaining));
+                set_header(headers, X_RESET, number(reset));
+            }
         }
         if let Some(ietf) = self.ietf {
             let (policy, state) = *ietf;
-            set_header(headers, RATELIMIT_POLICY, policy);
-            set_header(headers, RATELIMIT, state);
+            if headers.contains_key(RATELIMIT) || headers.contains_key(RATELIMIT_POLICY) {
+                headers.append(RATELIMIT_POLICY, policy);
+                headers.append(RATELIMIT, state);
+            } else {
+                set_header(headers, RATELIMIT_POLICY, policy);
+                set_header(headers, RATELIMIT, state);
+            }
         }
     }
 }
