@@ -794,7 +794,9 @@ async fn kid_junk_is_an_unknown_key_never_echoed() {
         &ec_private(),
         Alg::ES256,
     );
-    assert_refused(&mixed, &es_named_other, NO_KEY).await;
+    // None of the kid-less keys is of its algorithm: a key the set does not hold (a remote
+    // set is refreshed for it), not a key of the wrong kind.
+    assert_refused(&mixed, &es_named_other, UNKNOWN_KID).await;
 }
 
 /// RFC 7517 section 4.5: keys may share a kid when their types differ. Every key with the
@@ -1124,6 +1126,49 @@ async fn numeric_dates_are_numbers_and_compared_with_the_leeway() {
     assert_accepted(&strict, &rs(&c)).await;
     c["nbf"] = json!(T0 + 1);
     assert_refused(&strict, &rs(&c), NOT_YET).await;
+}
+
+/// A clock between two seconds: fractional `exp` and `nbf` are compared with the exact time,
+/// not with the second it is in (RFC 7519 section 4.1.4: "the current date/time MUST be
+/// before" `exp`).
+#[tokio::test]
+async fn fractional_dates_are_compared_with_the_exact_time() {
+    let clock = ManualClock::at_unix_secs(T0);
+    clock.set_micros(T0 * 1_000_000 + 900_000); // T0 + 0.9 s
+    let app = app(JwtAuth::builder()
+        .issuer(ISS)
+        .audience(AUD)
+        .clock(clock)
+        .leeway(std::time::Duration::ZERO)
+        .key(JwtKey::rsa_pem(Algorithm::RS256, PUBLIC).unwrap())
+        .build()
+        .unwrap());
+    let token =
+        |name: &str, value: &str| rs_raw(r#"{"alg":"RS256"}"#, &with_raw_claim(name, value));
+    assert_refused(&app, &token("exp", &format!("{T0}.5")), EXPIRED).await;
+    assert_refused(&app, &token("exp", &format!("{T0}.9")), EXPIRED).await;
+    assert_accepted(&app, &token("exp", &format!("{T0}.95"))).await;
+    assert_accepted(&app, &token("nbf", &format!("{T0}.5"))).await;
+    assert_accepted(&app, &token("nbf", &format!("{T0}.9"))).await;
+    assert_refused(&app, &token("nbf", &format!("{T0}.95")), NOT_YET).await;
+}
+
+/// A required claim set to `null` is missing, as PyJWT reads it (and as `sub: null` is no
+/// subject here).
+#[tokio::test]
+async fn a_required_claim_set_to_null_is_missing() {
+    let app = app(builder()
+        .key(JwtKey::rsa_pem(Algorithm::RS256, PUBLIC).unwrap())
+        .require_claim("jti")
+        .build()
+        .unwrap());
+    let mut c = claims();
+    c["jti"] = json!("a1");
+    assert_accepted(&app, &rs(&c)).await;
+    c["jti"] = json!(null);
+    assert_refused(&app, &rs(&c), "token lacks a required claim").await;
+    c.as_object_mut().unwrap().remove("jti");
+    assert_refused(&app, &rs(&c), "token lacks a required claim").await;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -441,13 +441,28 @@ async fn the_largest_cost_on_a_leaky_bucket_never_wedges_a_counter() {
         Algorithm::LeakyBucket { max_wait: YEAR },
         Quota::new(1, YEAR),
     );
+    // More turns than the queue of 2 holds: refused whatever it holds, no wait helps, and
+    // nothing is written.
     let c = check("leaky", b"client", r, u32::MAX);
     let d = try_decide(&store, std::slice::from_ref(&c)).await.unwrap();
-    assert!(d.verdicts[0].allowed);
-    assert_eq!(d.verdicts[0].status.limit, 2);
-    let pttl: i64 = server.cli(&["PTTL", &store.key_of(&c)]).parse().unwrap();
-    assert!(pttl > 0, "{pttl}");
-    // Queued far beyond the longest wait: refused, and an answer, not an error.
-    let d = try_decide(&store, std::slice::from_ref(&c)).await.unwrap();
     assert!(!d.verdicts[0].allowed);
+    assert_eq!(d.verdicts[0].status.limit, 2);
+    assert_eq!(d.verdicts[0].status.retry_after, None);
+    assert_eq!(server.cli(&["EXISTS", &store.key_of(&c)]), "0");
+    // The whole queue at once: admitted, and its state expires.
+    let full = check("leaky", b"client", r, 2);
+    let d = try_decide(&store, std::slice::from_ref(&full))
+        .await
+        .unwrap();
+    assert!(d.verdicts[0].allowed);
+    let pttl: i64 = server.cli(&["PTTL", &store.key_of(&full)]).parse().unwrap();
+    assert!(pttl > 0, "{pttl}");
+    // Queued beyond the longest wait: refused, with a wait that helps, and an answer, not an
+    // error.
+    let one = check("leaky", b"client", r, 1);
+    let d = try_decide(&store, std::slice::from_ref(&one))
+        .await
+        .unwrap();
+    assert!(!d.verdicts[0].allowed);
+    assert!(d.verdicts[0].status.retry_after.is_some());
 }

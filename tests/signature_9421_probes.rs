@@ -33,7 +33,8 @@ fn bare() -> SignatureBuilder {
         .clock(ManualClock::at_unix_secs(NOW))
 }
 
-/// The layer's default policy (`@method`, `@authority`, `@path`, `content-digest`).
+/// The layer's default policy (`@method`, `@authority`, `@path`, `@query` when there is a
+/// query, `content-digest` when there is a body).
 fn defaults() -> SignatureBuilder {
     SignatureLayer::http_message_signatures()
         .key(key())
@@ -291,6 +292,71 @@ async fn query_absent_empty_and_encoded() {
         let req = sign(Request::get(uri), "sig1", r#""@query""#, P, &[&line]);
         assert_eq!(call(bare(), empty(req)).await, ok(), "{uri}");
     }
+}
+
+/// The default policy requires the query to be covered when the target has one (RFC 9421
+/// section 7.2.1: what no signature covers can be rewritten on the way): by `@query`, or by
+/// `@target-uri` or `@request-target`, which hold it. A target without a query needs none.
+#[tokio::test]
+async fn the_default_policy_requires_a_query_to_be_covered() {
+    let list = r#""@method" "@authority" "@path""#;
+    let lines = |path: &'static str| {
+        [
+            r#""@method": GET"#.to_owned(),
+            r#""@authority": example.com"#.to_owned(),
+            format!(r#""@path": {path}"#),
+        ]
+    };
+    let signed = |uri: &str, list: &str, extra: &[String]| {
+        let mut all: Vec<String> = lines("/transfer").to_vec();
+        all.extend_from_slice(extra);
+        let all: Vec<&str> = all.iter().map(String::as_str).collect();
+        empty(sign(
+            Request::get(uri).header("host", "example.com"),
+            "sig1",
+            list,
+            P,
+            &all,
+        ))
+    };
+    assert_eq!(call(defaults(), signed("/transfer", list, &[])).await, ok());
+    // An intermediary's `?to=mallory` on a request signed without its query.
+    assert_eq!(
+        call(defaults(), signed("/transfer?to=mallory", list, &[])).await,
+        refused("signature does not cover @query")
+    );
+    let with_query = format!(r#"{list} "@query""#);
+    assert_eq!(
+        call(
+            defaults(),
+            signed(
+                "/transfer?to=alice",
+                &with_query,
+                &[r#""@query": ?to=alice"#.into()]
+            )
+        )
+        .await,
+        ok()
+    );
+    let with_target = format!(r#"{list} "@target-uri""#);
+    assert_eq!(
+        call(
+            defaults(),
+            signed(
+                "/transfer?to=alice",
+                &with_target,
+                &[r#""@target-uri": https://example.com/transfer?to=alice"#.into()]
+            )
+        )
+        .await,
+        ok()
+    );
+    // A policy without `@query` does not ask for it.
+    let no_query = defaults().require_components(["@method", "@authority", "@path"]);
+    assert_eq!(
+        call(no_query, signed("/transfer?to=mallory", list, &[])).await,
+        ok()
+    );
 }
 
 // --- @query-param (§2.2.8) ---

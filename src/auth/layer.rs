@@ -46,7 +46,10 @@ impl Config {
     fn challenges(&self, failure: Option<&AuthError>) -> Arc<[HeaderValue]> {
         match failure {
             None => Arc::clone(&self.missing),
-            Some(failure) => distinct(self.chain.iter().filter_map(|a| a.challenge(Some(failure)))),
+            Some(failure) => {
+                let all = distinct(self.chain.iter().filter_map(|a| a.challenge(Some(failure))));
+                without_bare_duplicates(all)
+            }
         }
     }
 
@@ -497,6 +500,29 @@ impl Guard for AuthLayer {
 
 /// The challenges in order, each once: two Bearer authenticators of one realm (a `JwtAuth` and
 /// an `IntrospectionAuth`) would otherwise send the same `WWW-Authenticate` twice.
+/// The challenges but those that another one repeats with parameters added: two Bearer
+/// authenticators of one realm (introspection, then JWTs) answer a failed token with one
+/// challenge, the one that carries the `error` (RFC 6750 section 3: "SHOULD include the
+/// `error` attribute"), not that one after a bare `Bearer realm="api"`, which a client reads
+/// first and takes for "no token sent".
+pub(super) fn without_bare_duplicates(challenges: Arc<[HeaderValue]>) -> Arc<[HeaderValue]> {
+    let repeated = |c: &HeaderValue| {
+        challenges.iter().any(|d| {
+            d.as_bytes().len() > c.as_bytes().len()
+                && d.as_bytes().starts_with(c.as_bytes())
+                && d.as_bytes()[c.as_bytes().len()..].starts_with(b", ")
+        })
+    };
+    if !challenges.iter().any(&repeated) {
+        return challenges;
+    }
+    challenges
+        .iter()
+        .filter(|c| !repeated(c))
+        .cloned()
+        .collect()
+}
+
 fn distinct(challenges: impl Iterator<Item = HeaderValue>) -> Arc<[HeaderValue]> {
     let mut out: Vec<HeaderValue> = Vec::new();
     for c in challenges {

@@ -236,3 +236,35 @@ fn a_bearer_challenge_leaves_out_a_detail_it_cannot_quote() {
         );
     }
 }
+
+/// Two Bearer authenticators of one realm (introspection with `skip_jwts`, then JWTs): a
+/// failed token is answered with the one challenge that carries the `error` (RFC 6750 section
+/// 3), not after a bare `Bearer realm="api"` a client would read first as "no token sent".
+/// Challenges of other schemes or realms stay, in order.
+#[test]
+fn a_bare_challenge_repeated_with_an_error_is_left_out() {
+    let v = |s: &str| HeaderValue::from_str(s).unwrap();
+    let kept = |all: &[&str]| -> Vec<String> {
+        layer::without_bare_duplicates(all.iter().map(|s| v(s)).collect())
+            .iter()
+            .map(|h| h.to_str().unwrap().to_owned())
+            .collect()
+    };
+    let errored = r#"Bearer realm="api", error="invalid_token", error_description="token expired""#;
+    assert_eq!(kept(&[r#"Bearer realm="api""#, errored]), [errored]);
+    assert_eq!(
+        kept(&[
+            r#"ApiKey realm="api""#,
+            r#"Bearer realm="api""#,
+            errored,
+            r#"Basic realm="api""#
+        ]),
+        [r#"ApiKey realm="api""#, errored, r#"Basic realm="api""#]
+    );
+    // Another realm, or a name that only begins the same: kept.
+    assert_eq!(
+        kept(&[r#"Bearer realm="ap""#, r#"Bearer realm="other""#, errored]),
+        [r#"Bearer realm="ap""#, r#"Bearer realm="other""#, errored]
+    );
+    assert_eq!(kept(&[r#"Bearer realm="api""#]), [r#"Bearer realm="api""#]);
+}

@@ -251,7 +251,9 @@ pub enum ConfigError {
     },
     /// An allow-listed network with bits set past its prefix (`"198.51.100.7/16"`): refused
     /// rather than masked, since a wrong prefix length would exempt a whole network.
-    #[error("allow-listed network {value:?} has bits set past its prefix: write {network:?} if you mean it")]
+    #[error(
+        "allow-listed network {value:?} has bits set past its prefix: write {network:?} if you mean it"
+    )]
     HostBitsSet {
         /// The network as given.
         value: String,

@@ -156,8 +156,11 @@ impl SignatureBuilder {
     }
 
     /// RFC 9421: the components every signature must cover (default `@method`, `@authority`,
-    /// `@path` and, on requests with a body, `content-digest`). Names are lowercase
-    /// (`@method`, `content-type`).
+    /// `@path`, `@query` and `content-digest`). Names are lowercase (`@method`,
+    /// `content-type`). `content-digest` is required only of requests with a body, and
+    /// `@query` only of requests whose target has a query, which `@target-uri` or
+    /// `@request-target` cover too: a query no signature covers could be rewritten on the way
+    /// (RFC 9421 section 7.2.1).
     pub fn require_components<S: AsRef<str>>(
         mut self,
         components: impl IntoIterator<Item = S>,

@@ -186,6 +186,7 @@ impl SignatureLayer {
             Scheme::GitHub => Head::GitHub(github::parse_head(headers)?),
             Scheme::HttpMessageSignatures => Head::Http(http_sig::parse_head(
                 headers,
+                req.uri().query().is_some_and(|q| !q.is_empty()),
                 &c.http,
                 &c.keys,
                 self.now_secs(),

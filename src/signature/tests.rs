@@ -488,7 +488,7 @@ fn rfc9421_b_2_4_signing_a_response_using_ecdsa_p256_sha256() {
         tag: None,
     };
     let keys = [key];
-    let head = http_sig::parse_head(&headers, &policy, &keys, 1_618_884_473, 300).unwrap();
+    let head = http_sig::parse_head(&headers, false, &policy, &keys, 1_618_884_473, 300).unwrap();
     let message = Message {
         method: None,
         uri: None,

@@ -71,6 +71,70 @@ fn ec_alg(key: &DecodingKey) -> Option<Algorithm> {
     }
 }
 
+/// The smallest RSA modulus accepted, in bits: RFC 7518 section 3.3, "a key of size 2048
+/// bits or larger MUST be used with these algorithms" (RFC 8725 section 3.5 too). A smaller
+/// key is a build error, and dropped from a key set, rather than a key that verifies nothing:
+/// aws-lc-rs refuses to verify with it.
+const MIN_RSA_BITS: usize = 2048;
+
+/// The size in bits of an unsigned big-endian integer.
+fn bit_len(bytes: &[u8]) -> usize {
+    let bytes = match bytes.iter().position(|&b| b != 0) {
+        Some(i) => &bytes[i..],
+        None => return 0,
+    };
+    bytes.len() * 8 - bytes[0].leading_zeros() as usize
+}
+
+/// The modulus of a PKCS#1 `RSAPublicKey` (`SEQUENCE { modulus INTEGER, publicExponent
+/// INTEGER }`, DER); `None` when the bytes are not that.
+fn pkcs1_modulus(der: &[u8]) -> Option<&[u8]> {
+    /// A DER header: the tag, then the content and what follows it.
+    fn header(der: &[u8], tag: u8) -> Option<(&[u8], &[u8])> {
+        let (&t, rest) = der.split_first()?;
+        if t != tag {
+            return None;
+        }
+        let (&first, rest) = rest.split_first()?;
+        let (len, rest) = if first < 0x80 {
+            (usize::from(first), rest)
+        } else {
+            let n = usize::from(first & 0x7f);
+            if n == 0 || n > 4 || rest.len() < n {
+                return None;
+            }
+            let len = rest[..n]
+                .iter()
+                .fold(0usize, |acc, &b| (acc << 8) | usize::from(b));
+            (len, &rest[n..])
+        };
+        (rest.len() >= len).then(|| rest.split_at(len))
+    }
+    let (sequence, _) = header(der, 0x30)?;
+    let (modulus, _) = header(sequence, 0x02)?;
+    Some(modulus)
+}
+
+/// The size in bits of an RSA key's modulus; `None` for another kind of key.
+fn rsa_bits(key: &DecodingKey) -> Option<usize> {
+    match key.kind() {
+        DecodingKeyKind::RsaModulusExponent { n, .. } => Some(bit_len(n)),
+        DecodingKeyKind::SecretOrDer(der) => pkcs1_modulus(der).map(bit_len),
+    }
+}
+
+/// Refuses an RSA key under [`MIN_RSA_BITS`].
+fn check_rsa_size(key: &DecodingKey) -> Result<(), String> {
+    match rsa_bits(key) {
+        Some(bits) if bits < MIN_RSA_BITS => Err(format!(
+            "the RSA key has {bits} bits: at least {MIN_RSA_BITS} are required (RFC 7518 \
+             section 3.3)"
+        )),
+        Some(_) => Ok(()),
+        None => Err("the RSA key is not a PKCS#1 public key".into()),
+    }
+}
+
 impl JwtKey {
     fn checked(
         key: jsonwebtoken::errors::Result<DecodingKey>,
@@ -81,6 +145,9 @@ impl JwtKey {
             return Err(ConfigError::KeyAlgorithmMismatch(alg_name(alg)));
         }
         let key = key.map_err(|e| ConfigError::InvalidKey(e.to_string()))?;
+        if family == AlgorithmFamily::Rsa {
+            check_rsa_size(&key).map_err(ConfigError::InvalidKey)?;
+        }
         // Each EC key has one algorithm, that of its curve (RFC 8725 section 3.1): a P-256 key
         // made for `ES384` would refuse every token, so it is refused here, at build.
         if family == AlgorithmFamily::Ec && ec_alg(&key) != Some(alg) {
@@ -216,6 +283,17 @@ impl JwtKey {
         {
             return Err("the JWK is not for signatures".into());
         }
+        // RFC 7517 section 4.3: the operations the key is for; when given, verifying must be
+        // one of them (and `use: sig` with `key_ops` of another kind is inconsistent, which
+        // the same rule refuses).
+        match obj.get("key_ops") {
+            None => {}
+            Some(Value::Array(ops)) if ops.iter().any(|op| op.as_str() == Some("verify")) => {}
+            Some(Value::Array(_)) => {
+                return Err("the JWK's key_ops do not include verify".into());
+            }
+            Some(_) => return Err("the JWK's key_ops is not an array".into()),
+        }
         if obj.contains_key("d") {
             return Err("the JWK holds a private key; give the public key".into());
         }
@@ -241,21 +319,34 @@ impl JwtKey {
             return Err("symmetric JWKs are not accepted".into());
         }
         let ed25519 = matches!(key.kind(), DecodingKeyKind::SecretOrDer(x) if x.len() == 32);
+        let crv = obj.get("crv").and_then(Value::as_str);
         match key.family() {
             // One algorithm per EC key, that of its curve: a P-256 key never verifies `ES384`.
-            AlgorithmFamily::Ec => match (alg, ec_alg(&key)) {
-                (_, None) => return Err("unsupported EC curve".into()),
-                (Some(alg), Some(curve)) if alg != curve => {
+            AlgorithmFamily::Ec => {
+                let curve = ec_alg(&key).ok_or("unsupported EC curve")?;
+                if let Some(alg) = alg
+                    && alg != curve
+                {
                     return Err(format!(
                         "the JWK's alg {} does not fit its key",
                         alg_name(alg)
                     ));
                 }
-                _ => {}
-            },
-            AlgorithmFamily::Ed if !ed25519 => {
+                // RFC 7518 section 6.2.1.2: the coordinates are the full size of `crv`'s; the
+                // curve is not guessed from their length.
+                let named = if curve == Algorithm::ES256 {
+                    "P-256"
+                } else {
+                    "P-384"
+                };
+                if crv != Some(named) {
+                    return Err("the JWK's crv does not fit its key".into());
+                }
+            }
+            AlgorithmFamily::Ed if !ed25519 || crv != Some("Ed25519") => {
                 return Err("unsupported OKP curve: only Ed25519 keys are accepted".into());
             }
+            AlgorithmFamily::Rsa => check_rsa_size(&key)?,
             _ => {}
         }
         let kid = match obj.get("kid") {
@@ -361,7 +452,15 @@ impl KeySet {
         let keys = match kid {
             Some(kid) => match self.by_kid.get(kid) {
                 Some(named) => fitting(named.iter().map(|&i| &self.keys[i]), alg),
-                None if self.kidless => fitting(self.keys.iter().filter(|k| k.kid.is_none()), alg),
+                // No kid-less key of the token's algorithm either: a key the set does not hold
+                // yet (a rotation), so the set is refreshed, as for a set without kid-less keys.
+                None if self.kidless => {
+                    let keys = fitting(self.keys.iter().filter(|k| k.kid.is_none()), alg);
+                    if keys.is_empty() {
+                        return Selection::UnknownKid;
+                    }
+                    keys
+                }
                 None => return Selection::UnknownKid,
             },
             None => fitting(self.keys.iter(), alg),

@@ -391,12 +391,16 @@ impl JwtAuth {
         let Value::Object(map) = &claims else {
             return Err(Failure::Invalid("malformed token"));
         };
-        let now = c.clock.unix_secs();
+        // In microseconds: `exp` and `nbf` may have fractions (RFC 7519's NumericDate), which
+        // a clock truncated to the second would misjudge by up to a second.
+        let now_us = c.clock.now();
+        let now = now_us / 1_000_000;
+        let now_exact = now_us as f64 / 1e6;
         let leeway = c.leeway as f64;
         let exp = numeric_date(map.get("exp"))
             .map_err(|()| Failure::Invalid("token exp claim is not a number"))?;
         match exp {
-            Some(exp) if now as f64 >= exp + leeway => {
+            Some(exp) if now_exact >= exp + leeway => {
                 return Err(Failure::Expired("token expired"));
             }
             None if c.require_exp => return Err(Failure::Invalid("token has no exp claim")),
@@ -404,7 +408,7 @@ impl JwtAuth {
         }
         let nbf = numeric_date(map.get("nbf"))
             .map_err(|()| Failure::Invalid("token nbf claim is not a number"))?;
-        if nbf.is_some_and(|nbf| nbf > now as f64 + leeway) {
+        if nbf.is_some_and(|nbf| nbf > now_exact + leeway) {
             return Err(Failure::Expired("token not yet valid"));
         }
         // Not compared with the clock (`exp` bounds the token's life), but a NumericDate when
@@ -432,7 +436,11 @@ impl JwtAuth {
                 return Err(Failure::Invalid("token audience not accepted"));
             }
         }
-        if c.required_claims.iter().any(|name| !map.contains_key(name)) {
+        // A claim set to `null` is no claim (as `sub: null` is none below, and PyJWT reads it).
+        if c.required_claims
+            .iter()
+            .any(|name| map.get(name).is_none_or(Value::is_null))
+        {
             return Err(Failure::Invalid("token lacks a required claim"));
         }
         // `sub` is optional in RFC 7519 (section 4.1.2), but a principal names someone: without

@@ -1,7 +1,7 @@
 //! Unit tests of the JWT authenticator: keys and algorithms, the verified-token cache, and
 //! (feature `jwks`) the remote key set and its fetches.
 
-use super::keys::{alg_by_name, alg_name};
+use super::keys::{KeySet, Selection, alg_by_name, alg_name};
 use super::*;
 use crate::auth::token_cache::{CacheEntry, TokenCache};
 
@@ -131,6 +131,121 @@ fn ec_keys_are_bound_to_their_curve() {
     );
     let ed25519 = serde_json::json!({"kty": "OKP", "crv": "Ed25519", "x": coord(32)});
     assert!(JwtKey::jwk(&ed25519.to_string()).is_ok());
+}
+
+/// RFC 7518 section 6.2.1.2 and RFC 8037 section 2: the curve is the JWK's `crv`, which the
+/// coordinates must fit; it is not guessed from their length.
+#[test]
+fn a_jwk_curve_is_its_crv_and_must_fit_its_coordinates() {
+    let coord = |n: usize| URL_SAFE_NO_PAD.encode(vec![7u8; n]);
+    let crv_mismatch = ConfigError::InvalidKey("the JWK's crv does not fit its key".into());
+    for (crv, n) in [("P-256", 48), ("P-521", 32), ("P-384", 32)] {
+        let v = serde_json::json!({"kty": "EC", "crv": crv, "x": coord(n), "y": coord(n)});
+        assert_eq!(
+            JwtKey::jwk(&v.to_string()).unwrap_err(),
+            crv_mismatch,
+            "{crv} {n}"
+        );
+    }
+    let no_crv = serde_json::json!({"kty": "EC", "x": coord(32), "y": coord(32)});
+    assert!(JwtKey::jwk(&no_crv.to_string()).is_err());
+    let okp = serde_json::json!({"kty": "OKP", "crv": "P-256", "x": coord(32)});
+    assert!(JwtKey::jwk(&okp.to_string()).is_err());
+    let x25519 = serde_json::json!({"kty": "OKP", "crv": "X25519", "x": coord(32)});
+    assert!(JwtKey::jwk(&x25519.to_string()).is_err());
+}
+
+/// RFC 7517 section 4.3: a JWK whose `key_ops` do not include `verify` is not for verifying
+/// signatures, as one whose `use` is `enc` is not.
+#[test]
+fn a_jwk_for_other_operations_is_refused() {
+    let coord = URL_SAFE_NO_PAD.encode([7u8; 32]);
+    let jwk = |ops: serde_json::Value| {
+        JwtKey::jwk(
+            &serde_json::json!({"kty": "OKP", "crv": "Ed25519", "x": coord, "key_ops": ops})
+                .to_string(),
+        )
+    };
+    assert!(jwk(serde_json::json!(["verify"])).is_ok());
+    assert!(jwk(serde_json::json!(["sign", "verify"])).is_ok());
+    for ops in [
+        serde_json::json!(["encrypt"]),
+        serde_json::json!([]),
+        serde_json::json!(["sign"]),
+    ] {
+        assert_eq!(
+            jwk(ops).unwrap_err(),
+            ConfigError::InvalidKey("the JWK's key_ops do not include verify".into())
+        );
+    }
+    assert_eq!(
+        jwk(serde_json::json!("verify")).unwrap_err(),
+        ConfigError::InvalidKey("the JWK's key_ops is not an array".into())
+    );
+}
+
+/// RFC 7518 section 3.3: RSA keys of 2048 bits or more. A 1024-bit key is refused at build,
+/// as PEM and as a JWK (and so dropped from a key set).
+#[test]
+fn rsa_keys_under_2048_bits_are_refused() {
+    let small = include_bytes!("../../../tests/keys/rsa1024_public.pem");
+    let refused = ConfigError::InvalidKey(
+        "the RSA key has 1024 bits: at least 2048 are required (RFC 7518 section 3.3)".into(),
+    );
+    assert_eq!(
+        JwtKey::rsa_pem(Algorithm::RS256, small).unwrap_err(),
+        refused
+    );
+    assert_eq!(
+        JwtKey::rsa_pem(Algorithm::PS256, small).unwrap_err(),
+        refused
+    );
+    let big = include_bytes!("../../../tests/keys/sig_rsa_public.pem");
+    assert!(JwtKey::rsa_pem(Algorithm::RS256, big).is_ok());
+    // As a JWK: a 1024-bit modulus (its top bit set), then one of 2048 bits.
+    let jwk = |n: Vec<u8>| {
+        JwtKey::jwk(
+            &serde_json::json!({"kty": "RSA", "n": URL_SAFE_NO_PAD.encode(n), "e": "AQAB"})
+                .to_string(),
+        )
+    };
+    let mut n = vec![0xc5u8; 128];
+    assert_eq!(jwk(n.clone()).unwrap_err(), refused);
+    // A leading zero byte adds no bits.
+    n.insert(0, 0);
+    assert_eq!(jwk(n).unwrap_err(), refused);
+    assert!(jwk(vec![0xc5u8; 256]).is_ok());
+    let set = KeySet::from_jwk_set(
+        serde_json::json!({"keys": [
+            {"kty": "RSA", "kid": "small", "n": URL_SAFE_NO_PAD.encode([0xc5u8; 128]), "e": "AQAB"}
+        ]})
+        .to_string()
+        .as_bytes(),
+    )
+    .unwrap();
+    assert!(matches!(
+        set.select(Some("small"), Algorithm::RS256),
+        Selection::UnknownKid
+    ));
+}
+
+/// A kid the set lacks, with kid-less keys of another type only: the key is new (a rotation
+/// to another algorithm), so the set is to be refreshed, as when there is no kid-less key.
+#[test]
+fn an_unknown_kid_with_no_kidless_key_of_its_algorithm_is_unknown() {
+    let rsa =
+        serde_json::json!({"kty": "RSA", "n": URL_SAFE_NO_PAD.encode([0xc5u8; 256]), "e": "AQAB"});
+    let set =
+        KeySet::from_jwk_set(serde_json::json!({ "keys": [rsa] }).to_string().as_bytes()).unwrap();
+    assert!(matches!(
+        set.select(Some("ec-2"), Algorithm::ES256),
+        Selection::UnknownKid
+    ));
+    // The kid-less RSA key is still tried for an RS256 token naming any kid.
+    assert!(matches!(
+        set.select(Some("rsa-9"), Algorithm::RS256),
+        Selection::Keys(keys) if keys.len() == 1
+    ));
 }
 
 #[test]

@@ -21,11 +21,19 @@ use super::rejection::{Failure, MAX_HEADER_LEN, MAX_SIGNATURES};
 
 pub(crate) const SIGNATURE_INPUT: &str = "signature-input";
 pub(crate) const SIGNATURE: &str = "signature";
+/// `@query`.
+pub(crate) const QUERY: &str = "@query";
+
+/// The derived components that hold the query (RFC 9421 section 2.2): covering one of them
+/// covers `@query`.
+const HOLD_THE_QUERY: [&str; 3] = [QUERY, "@target-uri", "@request-target"];
 
 /// What an RFC 9421 signature must cover and carry.
 #[derive(Clone, Debug)]
 pub(crate) struct Policy {
-    /// Components every signature must cover (`content-digest` only when there is a body).
+    /// Components every signature must cover (`content-digest` only when there is a body;
+    /// `@query` only when the target has a query, and `@target-uri` or `@request-target`,
+    /// which hold it, cover it too).
     pub(crate) required: Vec<String>,
     pub(crate) require_created: bool,
     pub(crate) tag: Option<String>,
@@ -34,7 +42,7 @@ pub(crate) struct Policy {
 impl Default for Policy {
     fn default() -> Self {
         Self {
-            required: ["@method", "@authority", "@path", "content-digest"]
+            required: ["@method", "@authority", "@path", QUERY, "content-digest"]
                 .map(String::from)
                 .to_vec(),
             require_created: true,
@@ -114,6 +122,7 @@ fn has_body(headers: &HeaderMap) -> bool {
 /// `alg`). When none is left, the failure of the first one says why.
 pub(crate) fn parse_head(
     headers: &HeaderMap,
+    query: bool,
     policy: &Policy,
     keys: &[VerifyingKey],
     now: u64,
@@ -163,7 +172,7 @@ pub(crate) fn parse_head(
             keys,
             now,
             tolerance,
-            body,
+            (body, query),
         );
         match result {
             Ok(Some(c)) => {
@@ -195,7 +204,7 @@ fn candidate(
     keys: &[VerifyingKey],
     now: u64,
     tolerance: u64,
-    body: bool,
+    (body, query): (bool, bool),
 ) -> Result<Option<Candidate>, Failure> {
     let Member::InnerList(components, params) = member else {
         return Err(Failure::MalformedHeader(
@@ -277,9 +286,19 @@ fn candidate(
         if required == content_digest::HEADER && !body {
             continue;
         }
-        let covered = components
-            .iter()
-            .any(|(i, p)| matches!(i, Item::String(n) if n == required) && p.is_empty());
+        let covered = if required == QUERY {
+            // A query no signature covers could be rewritten on the way (RFC 9421 section
+            // 7.2.1); a request without one has nothing to cover.
+            !query
+                || components.iter().any(|(i, p)| {
+                    matches!(i, Item::String(n) if HOLD_THE_QUERY.contains(&n.as_str()))
+                        && p.is_empty()
+                })
+        } else {
+            components
+                .iter()
+                .any(|(i, p)| matches!(i, Item::String(n) if n == required) && p.is_empty())
+        };
         if !covered {
             return Err(Failure::MissingComponent(Cow::Owned(required.clone())));
         }
