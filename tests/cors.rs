@@ -428,7 +428,8 @@ async fn the_403_varies_by_origin_and_same_origin_requests_pass() {
     let (status, headers, _) =
         call(&app, with_origin(Method::POST, "https://evil-example.com")).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    assert_eq!(headers["vary"], "origin");
+    // The answer depends on `Sec-Fetch-Site` too (the API's own pages pass).
+    assert_eq!(headers["vary"], "origin, sec-fetch-site");
     let (status, headers, _) = call(&app, preflight("https://evil-example.com")).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert_eq!(
@@ -444,7 +445,35 @@ async fn the_403_varies_by_origin_and_same_origin_requests_pass() {
     let (status, headers, _) = call(&app, same_origin).await;
     assert_eq!(status, StatusCode::CREATED);
     assert!(headers.get("access-control-allow-origin").is_none());
+    assert_eq!(headers["vary"], "origin, sec-fetch-site");
     assert_eq!(calls.load(Ordering::SeqCst), 1);
+    // A browser without Fetch Metadata: its `Origin` is the request's own host, as the CSRF
+    // layer tells them apart (the default port written or not).
+    for host in ["api.internal.test", "api.internal.test:443"] {
+        let mut own = with_origin(Method::POST, "https://api.internal.test");
+        own.headers_mut()
+            .insert("host", http::HeaderValue::from_str(host).unwrap());
+        let (status, headers, _) = call(&app, own).await;
+        assert_eq!(status, StatusCode::CREATED, "{host}");
+        assert!(headers.get("access-control-allow-origin").is_none());
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 3);
+    // Another host, or a cross-site `Sec-Fetch-Site` beside its own `Origin`: refused.
+    let mut other = with_origin(Method::POST, "https://api.internal.test");
+    other
+        .headers_mut()
+        .insert("host", http::HeaderValue::from_static("api.internal.test:8443"));
+    assert_eq!(call(&app, other).await.0, StatusCode::FORBIDDEN);
+    let mut cross = with_origin(Method::POST, "https://api.internal.test");
+    cross
+        .headers_mut()
+        .insert("host", http::HeaderValue::from_static("api.internal.test"));
+    cross.headers_mut().insert(
+        "sec-fetch-site",
+        http::HeaderValue::from_static("cross-site"),
+    );
+    assert_eq!(call(&app, cross).await.0, StatusCode::FORBIDDEN);
+    assert_eq!(calls.load(Ordering::SeqCst), 3);
 }
 
 #[tokio::test]

@@ -139,7 +139,8 @@ impl CorsBuilder {
 
     /// Whether to answer `Access-Control-Allow-Origin: *`: any site may read responses, without
     /// credentials (default `false`). Refused at build together with
-    /// [`allow_credentials`](Self::allow_credentials).
+    /// [`allow_credentials`](Self::allow_credentials), and together with listed origins or a
+    /// predicate ([`ConfigError::AnyOriginWithList`]), which it would make pointless.
     pub fn allow_any_origin(mut self, on: bool) -> Self {
         self.any_origin = on;
         self
@@ -210,6 +211,11 @@ impl CorsBuilder {
 
     /// Whether requests from a disallowed origin are answered `403` (a problem) instead of
     /// served without CORS headers (default `false`: the browser then hides the response).
+    ///
+    /// The API's own pages are never refused: a request whose `Sec-Fetch-Site` is
+    /// `same-origin`, or, from a browser without Fetch Metadata, whose `Origin` is the
+    /// request's own host (as the [CSRF layer](crate::csrf) compares them), passes without
+    /// CORS headers. Answers then vary by `Sec-Fetch-Site` too.
     pub fn reject_disallowed(mut self, on: bool) -> Self {
         self.reject_disallowed = on;
         self
@@ -233,6 +239,12 @@ impl CorsBuilder {
         }
         if self.methods.is_empty() {
             return Err(ConfigError::NoMethod);
+        }
+        let listed = !self.origins.is_empty()
+            || self.predicate.is_some()
+            || self.async_predicate.is_some();
+        if self.any_origin && listed {
+            return Err(ConfigError::AnyOriginWithList);
         }
         let origins = if self.any_origin {
             Origins::Any
@@ -299,7 +311,11 @@ impl CorsBuilder {
                 mirror_headers: self.mirror_headers,
                 private_network: self.private_network,
                 reject_disallowed: self.reject_disallowed,
-                vary: vary_actual(),
+                vary: if self.reject_disallowed {
+                    crate::core::util::Vary::new(&["origin", "sec-fetch-site"])
+                } else {
+                    vary_actual()
+                },
                 vary_preflight: vary_preflight(self.private_network),
             }),
         })

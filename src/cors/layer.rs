@@ -219,11 +219,12 @@ impl CorsLayer {
         let options = req.method() == Method::OPTIONS;
         let preflight = options && req.headers().contains_key(ACCESS_CONTROL_REQUEST_METHOD);
         // Browsers send `Origin` on same-origin POSTs too; `Sec-Fetch-Site` (which pages cannot
-        // forge) tells those apart, so the API's own front end is not refused.
-        let same_origin = || {
-            req.headers()
-                .get(crate::csrf::SEC_FETCH_SITE)
-                .is_some_and(|v| v.as_bytes() == b"same-origin")
+        // forge) tells those apart, so the API's own front end is not refused. A browser
+        // without Fetch Metadata is told apart as the CSRF layer does: by its `Origin` being
+        // the request's own host.
+        let same_origin = || match req.headers().get(crate::csrf::SEC_FETCH_SITE) {
+            Some(v) => v.as_bytes() == b"same-origin",
+            None => crate::csrf::origin_is_host(origin.as_bytes(), req),
         };
         if !allowed && config.reject_disallowed && !same_origin() {
             let origin = req

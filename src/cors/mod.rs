@@ -103,6 +103,10 @@ pub enum ConfigError {
     /// user's cookies or HTTP authentication. Browsers refuse it; this crate refuses to build it.
     #[error("CORS: any origin together with credentials lets every site act as the user")]
     AnyOriginWithCredentials,
+    /// `*` (any origin) together with listed origins or a predicate, which it would silently
+    /// make pointless (a list that was meant to restrict, or a typo in it, going unnoticed).
+    #[error("CORS: any origin together with listed origins or a predicate: choose one")]
+    AnyOriginWithList,
     /// `*` for the allowed or exposed headers together with credentials: browsers treat `*`
     /// literally there when credentials are allowed, which is never what was meant.
     #[error("CORS: `*` for allowed or exposed headers is taken literally with credentials")]

@@ -170,6 +170,17 @@ fn build_errors() {
             .allow_credentials(true)),
         ConfigError::AnyOriginWithCredentials
     );
+    // `*` with a list (even one that would not build) or a predicate: one or the other.
+    for builder in [
+        CorsLayer::builder().allow_origin("null"),
+        CorsLayer::builder().allow_origin("https://a.com"),
+        CorsLayer::builder().allow_origin_predicate(|_: &str| true),
+    ] {
+        assert_eq!(
+            err(builder.allow_any_origin(true)),
+            ConfigError::AnyOriginWithList
+        );
+    }
     assert_eq!(
         err(CorsLayer::builder()
             .allow_origin("https://a.com")

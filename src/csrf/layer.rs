@@ -164,7 +164,7 @@ impl CsrfLayer {
 /// The origin scheme's default port counts as written or not on either side, as tower-http's
 /// `CsrfLayer` compares effective ports: `Host: example.com:443` (a proxy that writes the
 /// port) is the host of `https://example.com`.
-fn origin_is_host<B>(origin: &[u8], req: &Request<B>) -> bool {
+pub(crate) fn origin_is_host<B>(origin: &[u8], req: &Request<B>) -> bool {
     let (authority, default_port) = match origin.strip_prefix(b"https://") {
         Some(rest) => (rest, &b":443"[..]),
         None => match origin.strip_prefix(b"http://") {

@@ -87,6 +87,7 @@ mod bypass;
 mod layer;
 
 pub use builder::CsrfBuilder;
+pub(crate) use layer::origin_is_host;
 pub use layer::{
     CrossOriginReason, CrossOriginRefused, Csrf, CsrfLayer, ResponseFuture, SEC_FETCH_SITE,
 };
