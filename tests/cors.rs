@@ -460,9 +460,10 @@ async fn the_403_varies_by_origin_and_same_origin_requests_pass() {
     assert_eq!(calls.load(Ordering::SeqCst), 3);
     // Another host, or a cross-site `Sec-Fetch-Site` beside its own `Origin`: refused.
     let mut other = with_origin(Method::POST, "https://api.internal.test");
-    other
-        .headers_mut()
-        .insert("host", http::HeaderValue::from_static("api.internal.test:8443"));
+    other.headers_mut().insert(
+        "host",
+        http::HeaderValue::from_static("api.internal.test:8443"),
+    );
     assert_eq!(call(&app, other).await.0, StatusCode::FORBIDDEN);
     let mut cross = with_origin(Method::POST, "https://api.internal.test");
     cross

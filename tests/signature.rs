@@ -146,6 +146,62 @@ async fn a_replayed_message_id_is_refused() {
     );
 }
 
+/// A message the handler failed (an error status) is forgotten: the sender's retry, with a
+/// new timestamp and signature as Standard Webhooks retries (or the same bytes), reaches the
+/// handler again, and once a retry is answered `2xx` the message is remembered for good.
+#[tokio::test]
+async fn a_message_the_handler_failed_can_be_retried() {
+    let clock = clock();
+    let failures = Arc::new(AtomicUsize::new(2));
+    let calls = Arc::new(AtomicUsize::new(0));
+    let (f, c) = (Arc::clone(&failures), Arc::clone(&calls));
+    let app = Router::new()
+        .route(
+            "/hook",
+            post(move || {
+                let (f, c) = (Arc::clone(&f), Arc::clone(&c));
+                async move {
+                    c.fetch_add(1, Ordering::SeqCst);
+                    match f.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)) {
+                        // First a 500, then a 422: both failures.
+                        Ok(2) => StatusCode::INTERNAL_SERVER_ERROR,
+                        Ok(_) => StatusCode::UNPROCESSABLE_ENTITY,
+                        Err(_) => StatusCode::NO_CONTENT,
+                    }
+                }
+            }),
+        )
+        .layer(sw_layer(&clock));
+    let attempt = |ts: u64| {
+        sw_request(
+            "msg_retry",
+            &ts.to_string(),
+            &sw_sig(SECRET, "msg_retry", ts, BODY),
+            BODY,
+        )
+    };
+    assert_eq!(
+        call(&app, attempt(NOW)).await.0,
+        StatusCode::INTERNAL_SERVER_ERROR
+    );
+    // The same bytes again: the failed message was forgotten.
+    assert_eq!(
+        call(&app, attempt(NOW)).await.0,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    // The sender's retry five seconds later, signed anew.
+    clock.advance(Duration::from_secs(5));
+    assert_eq!(call(&app, attempt(NOW + 5)).await.0, StatusCode::NO_CONTENT);
+    assert_eq!(calls.load(Ordering::SeqCst), 3);
+    // Delivered: any copy of it now is a replay, the handler not called.
+    for ts in [NOW, NOW + 5] {
+        let (status, detail) = refused(&app, attempt(ts)).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert_eq!(detail, "replayed message: its id was seen already");
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 3);
+}
+
 /// A message signed for rotation under a new and an old secret (of differently named owners,
 /// as a rotation names them), replayed with only the old secret's signature: the same message,
 /// refused. The replay memory knows a message by what it says, not by the key that verified it.

@@ -126,3 +126,47 @@ async fn a_replay_to_another_instance_on_the_same_redis_is_refused_until_the_id_
     accepted(&b).await;
     refused_as_replay(&a).await;
 }
+
+/// A message the handler failed is forgotten in Redis too (a `DEL` on a task, the answer not
+/// waiting for it): the sender's retry reaches the handler on either instance, and once it is
+/// answered `2xx` the message is a replay everywhere.
+#[tokio::test]
+async fn a_failed_message_is_forgotten_on_every_instance() {
+    let server = RedisServer::start();
+    let url = server.url();
+    let prefix = "sig-fail:";
+    let failing = {
+        let store = RedisStore::builder(&url)
+            .prefix(prefix)
+            .timeout(Duration::from_secs(2))
+            .build()
+            .unwrap();
+        Router::new()
+            .route("/hook", post(|| async { StatusCode::SERVICE_UNAVAILABLE }))
+            .layer(
+                SignatureLayer::standard_webhooks()
+                    .secret("billing", SECRET)
+                    .clock(ManualClock::at_unix_secs(NOW))
+                    .replay_store(store)
+                    .build()
+                    .unwrap(),
+            )
+    };
+    let (status, _, _) = call(&failing, signed()).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    // The key goes when the task has run.
+    let mut waited = 0;
+    while !remembered(&server, prefix).is_empty() {
+        assert!(waited < 2_000, "the failed message is still remembered");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        waited += 10;
+    }
+    let other = instance(&url, prefix);
+    accepted(&other).await;
+    assert_eq!(remembered(&server, prefix).len(), 1);
+    refused_as_replay(&other).await;
+    // A failure on the first instance now: a replay, refused before its handler.
+    let (status, _, _) = call(&failing, signed()).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(remembered(&server, prefix).len(), 1);
+}

@@ -240,9 +240,8 @@ impl CorsBuilder {
         if self.methods.is_empty() {
             return Err(ConfigError::NoMethod);
         }
-        let listed = !self.origins.is_empty()
-            || self.predicate.is_some()
-            || self.async_predicate.is_some();
+        let listed =
+            !self.origins.is_empty() || self.predicate.is_some() || self.async_predicate.is_some();
         if self.any_origin && listed {
             return Err(ConfigError::AnyOriginWithList);
         }

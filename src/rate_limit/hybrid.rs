@@ -626,6 +626,11 @@ impl Store for HybridStore {
     fn remember(&self, key: &[u8], ttl_us: u64) -> Answer<Result<bool, StoreError>> {
         self.inner.redis.remember(key, ttl_us)
     }
+
+    /// Forgotten in Redis.
+    fn forget_remembered(&self, key: &[u8]) -> Answer<Result<(), StoreError>> {
+        self.inner.redis.forget_remembered(key)
+    }
 }
 
 impl fmt::Debug for HybridStore {

@@ -471,6 +471,12 @@ impl Store for MemoryStore {
         map.insert(digest, Entry::new(State::default(), now, until));
         Answer::Ready(Ok(true))
     }
+
+    fn forget_remembered(&self, key: &[u8]) -> Answer<Result<(), StoreError>> {
+        let digest = self.remembered_digest(key);
+        write(&self.inner.shards[self.shard_of(digest)]).remove(&digest);
+        Answer::Ready(Ok(()))
+    }
 }
 
 impl Default for MemoryStore {

@@ -208,6 +208,20 @@ impl Store for RedisStore {
         })
     }
 
+    /// `DEL` of the remembered key, within the store's timeout.
+    fn forget_remembered(&self, key: &[u8]) -> Answer<Result<(), StoreError>> {
+        let key = self.remember_key(key);
+        let inner = Arc::clone(&self.inner);
+        Answer::later(async move {
+            let mut cmd = redis::cmd("DEL");
+            cmd.arg(&key);
+            match tokio::time::timeout(inner.timeout, Self::query::<i64>(&inner, &cmd)).await {
+                Ok(result) => result.map(|_| ()),
+                Err(_) => Err(StoreError::timeout()),
+            }
+        })
+    }
+
     /// `DEL` of the counter, within the store's timeout.
     fn forget(&self, scope: &str, key: &[u8]) -> Answer<Result<(), StoreError>> {
         let key = self.counter_key(scope, key);

@@ -86,6 +86,20 @@ pub trait Store: Send + Sync + 'static {
         )))
     }
 
+    /// Forgets `key`, remembered with [`remember`](Store::remember): the next `remember` of it
+    /// is a first sighting again. `SignatureLayer` forgets a message the inner service failed
+    /// (an error status), so that the sender's retry of it is not refused as a replay.
+    ///
+    /// The default answers an error (the layer then logs nothing and the key expires on its
+    /// own: retries of a failed message are refused until then).
+    fn forget_remembered(&self, key: &[u8]) -> Answer<Result<(), StoreError>> {
+        let _ = key;
+        Answer::Ready(Err(StoreError::new(
+            StoreErrorKind::Unavailable,
+            "this store does not forget remembered keys",
+        )))
+    }
+
     /// Forgets the counter of `scope` and `key`, as if it had never counted anything: the
     /// authentication [`Throttle`](crate::auth::Throttle) clears a client's failures with an
     /// identity when it logs in.
@@ -112,6 +126,10 @@ impl<S: Store + ?Sized> Store for Arc<S> {
 
     fn remember(&self, key: &[u8], ttl_us: u64) -> Answer<Result<bool, StoreError>> {
         (**self).remember(key, ttl_us)
+    }
+
+    fn forget_remembered(&self, key: &[u8]) -> Answer<Result<(), StoreError>> {
+        (**self).forget_remembered(key)
     }
 }
 

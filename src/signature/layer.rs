@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
 use bytes::Bytes;
-use http::{Request, header::CONTENT_LENGTH};
+use http::{Request, Response, header::CONTENT_LENGTH};
 use sha2::{Digest as _, Sha256};
 use tower_layer::Layer;
 
@@ -85,15 +85,15 @@ pub(crate) enum Head {
 pub(crate) enum Wait {
     /// The body, being read; the head is taken when it is.
     Read(Option<Head>, Read),
-    /// The replay store's answer.
-    Remember(BoxFuture<Result<bool, StoreError>>),
+    /// The replay store's answer, and the key it was asked to remember.
+    Remember(BoxFuture<Result<bool, StoreError>>, Option<Vec<u8>>),
 }
 
 impl fmt::Debug for Wait {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Self::Read(..) => "Wait::Read",
-            Self::Remember(_) => "Wait::Remember",
+            Self::Remember(..) => "Wait::Remember",
         })
     }
 }
@@ -106,7 +106,10 @@ impl Future for Wait {
             Self::Read(head, read) => Pin::new(read)
                 .poll(cx)
                 .map(|read| Resumed::Read(head.take(), read)),
-            Self::Remember(answer) => answer.as_mut().poll(cx).map(Resumed::Remembered),
+            Self::Remember(answer, key) => answer
+                .as_mut()
+                .poll(cx)
+                .map(|answer| Resumed::Remembered(answer, key.take())),
         }
     }
 }
@@ -116,8 +119,8 @@ impl Future for Wait {
 pub(crate) enum Resumed {
     /// The body, read (or not), with the head (`None` only if polled again after it).
     Read(Option<Head>, Result<Bytes, ReadError>),
-    /// The replay store's answer.
-    Remembered(Result<bool, StoreError>),
+    /// The replay store's answer, with the key remembered (`None` only if polled again).
+    Remembered(Result<bool, StoreError>, Option<Vec<u8>>),
 }
 
 /// A verified signature: whose key, and what identifies the message against replays (made
@@ -264,9 +267,20 @@ impl SignatureLayer {
         Decision::Answer(rejection_response(req, InvalidSignature::new(failure)))
     }
 
-    fn remembered<B>(req: &Request<B>, answer: Result<bool, StoreError>) -> Decision<Self> {
+    fn remembered<B>(
+        &self,
+        req: &Request<B>,
+        answer: Result<bool, StoreError>,
+        key: Option<Vec<u8>>,
+    ) -> Decision<Self> {
         match answer {
-            Ok(true) => Decision::Pass(()),
+            Ok(true) => Decision::Pass(match (&self.config.replay, key) {
+                (Some(store), Some(key)) => Some(Box::new(Release {
+                    store: Arc::clone(store),
+                    key,
+                })),
+                _ => None,
+            }),
             Ok(false) => Self::refuse(req, Failure::Replayed),
             Err(e) => {
                 let kind = crate::metrics::store_error_kind(e.kind());
@@ -334,15 +348,15 @@ impl SignatureLayer {
         req.extensions_mut().insert(key.principal());
         *req.body_mut() = SignedBody::new(bytes);
         let (Some(store), Some(id)) = (&self.config.replay, replay) else {
-            return Decision::Pass(());
+            return Decision::Pass(None);
         };
         // Remembered for twice the tolerance and a second: a timestamp is accepted from
         // `tolerance` before now to `tolerance` after, in whole seconds both ends included, so
         // a message can come back until the second after that span.
         let ttl_us = replay_ttl_us(self.config.tolerance);
         match store.remember(&id, ttl_us) {
-            Answer::Ready(answer) => Self::remembered(req, answer),
-            Answer::Later(fut) => Decision::Wait(Wait::Remember(fut)),
+            Answer::Ready(answer) => self.remembered(req, answer, Some(id)),
+            Answer::Later(fut) => Decision::Wait(Wait::Remember(fut, Some(id))),
         }
     }
 
@@ -394,7 +408,8 @@ pub(crate) fn replay_ttl_us(tolerance: u64) -> u64 {
 }
 
 impl Guard for SignatureLayer {
-    type State = ();
+    /// The message remembered against replays, forgotten if the inner service fails it.
+    type State = Option<Box<Release>>;
     type Wait = Wait;
     type Resumed = Resumed;
 
@@ -406,6 +421,48 @@ impl Guard for SignatureLayer {
 
     fn resume<B>(&self, req: &mut Request<B>, _: Resumed) -> Decision<Self> {
         Decision::Answer(rejection_response(req, internal_error()))
+    }
+
+    /// An error status from the inner service (a handler that failed, a limiter inside this
+    /// layer): the message is forgotten, so that the sender's retry of it (Standard Webhooks
+    /// and Stripe retry what was not answered `2xx`) is not refused as a replay.
+    fn respond<B>(state: Option<Box<Release>>, res: &mut Response<B>) {
+        if let Some(release) = state
+            && (res.status().is_client_error() || res.status().is_server_error())
+        {
+            release.run();
+        }
+    }
+}
+
+/// A message remembered against replays, to forget if the inner service fails it.
+pub(crate) struct Release {
+    store: Arc<dyn Store>,
+    key: Vec<u8>,
+}
+
+impl fmt::Debug for Release {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Release(..)")
+    }
+}
+
+impl Release {
+    /// Forgets the message: at once in memory, on a task of the current runtime for a remote
+    /// store (the response does not wait for it). A failure leaves the key to expire.
+    fn run(self) {
+        match self.store.forget_remembered(&self.key) {
+            Answer::Ready(_) => {}
+            Answer::Later(fut) => {
+                if let Ok(handle) = tokio::runtime::Handle::try_current() {
+                    handle.spawn(async move {
+                        if let Err(e) = fut.await {
+                            tracing::debug!(error = %e, "signature replay store: could not forget a failed message");
+                        }
+                    });
+                }
+            }
+        }
     }
 }
 
@@ -457,7 +514,7 @@ impl BodyGuard for SignatureLayer {
         match resumed {
             Resumed::Read(Some(head), read) => self.read(req, &head, read),
             Resumed::Read(None, _) => Decision::Answer(rejection_response(req, internal_error())),
-            Resumed::Remembered(answer) => Self::remembered(req, answer),
+            Resumed::Remembered(answer, key) => self.remembered(req, answer, key),
         }
     }
 }

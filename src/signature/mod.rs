@@ -72,6 +72,12 @@
 //!   secret's signature of a message signed for rotation is refused too. An RFC 9421 message
 //!   signed under several labels by different keys is remembered by the signature that
 //!   verified; give it a `nonce` to have it refused whichever signature a replay keeps.
+//!   A message the inner service answers with an error status (`4xx`, `5xx`: the handler
+//!   failed, or a layer inside refused it) is forgotten (`Store::forget_remembered`), so the
+//!   sender's retry of it (Standard Webhooks and Stripe retry what was not answered `2xx`,
+//!   with the same id) reaches the handler; a message answered `2xx` is remembered until the
+//!   span ends. Later retries of a delivered message (a lost response) are for the handler to
+//!   recognize by their id, as Standard Webhooks asks of receivers.
 //!
 //! A verified request carries a [`Principal`](crate::Principal) with method
 //! [`Signature`](crate::auth::AuthMethod::Signature) and the key's owner as subject, so
