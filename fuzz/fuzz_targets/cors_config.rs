@@ -58,7 +58,9 @@ fuzz_target!(|data: &[u8]| {
                 Some(fixed) => format!("{fixed}:8123"),
                 None => trimmed.to_owned(),
             };
-            if let Some(origin) = common::browser_origin(&concrete.replacen('*', "sub", 1)) {
+            // A one-letter subdomain: a host is at most 253 characters, which a pattern leaves
+            // room for (its domain at most 251).
+            if let Some(origin) = common::browser_origin(&concrete.replacen('*', "a", 1)) {
                 assert!(
                     allows(&layer, &origin),
                     "{trimmed:?} does not allow {origin:?}"

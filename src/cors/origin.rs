@@ -336,6 +336,14 @@ pub(super) fn parse_pattern(s: &str) -> Result<Pattern, Refusal> {
     }
     let parsed = parse_entry(s, true)?;
     let domain = &parsed.host[2..];
+    // A host is at most 253 characters (RFC 1035): past 251, no subdomain fits, and the
+    // pattern would allow nothing.
+    if domain.trim_end_matches('.').len() > 251 {
+        return Err(Refusal::Malformed(
+            "the domain after `*.` leaves no room for a subdomain (a host is at most 253 \
+             characters)",
+        ));
+    }
     // Anyone can register a name under a public suffix (com, co.uk, github.io, vercel.app...):
     // a pattern on one would allow every attacker's site. `localhost` is reserved (RFC 6761).
     if domain != "localhost" && psl::domain_str(domain).is_none() {

@@ -1,10 +1,11 @@
 //! Unit tests of the CORS layer: origin parsing and matching, build errors.
 
-use http::{HeaderValue, Method};
+use http::{HeaderValue, Method, Request, Response};
 
 use super::host::{ends_in_a_number, parse_ipv4, punycode_decode, serialize_ipv6};
 use super::origin::{Check, parse_config_origin, parse_pattern};
 use super::{ConfigError, CorsBuilder, CorsLayer};
+use crate::guard::{Decision, Guard};
 
 fn allowed(layer: &CorsLayer, origin: &'static str) -> bool {
     matches!(
@@ -671,4 +672,48 @@ fn max_age_is_capped_at_a_day() {
             .unwrap();
         assert_eq!(layer.config.max_age.as_ref().unwrap(), sent, "{given:?}");
     }
+}
+
+/// A host is at most 253 characters: a pattern whose domain leaves no room for a subdomain
+/// (past 251) is refused, and one that leaves room allows a one-letter subdomain.
+#[test]
+fn a_pattern_leaves_room_for_a_subdomain() {
+    // Labels of 49 and 50 letters, then `example.com`: a domain of `len` characters.
+    let domain = |len: usize| {
+        let mut d = String::from("example.com");
+        while d.len() < len {
+            let label = (len - d.len() - 1).clamp(1, 50);
+            d = format!("{}.{d}", "a".repeat(label));
+        }
+        assert_eq!(d.len(), len);
+        d
+    };
+    let ok = CorsLayer::builder()
+        .allow_origin(format!("https://*.{}", domain(251)))
+        .build()
+        .unwrap();
+    let req = |host: String| {
+        Request::get("/")
+            .header("origin", format!("https://{host}"))
+            .body(())
+            .unwrap()
+    };
+    let allowed = |layer: &CorsLayer, host: String| {
+        let mut req = req(host);
+        match Guard::decide(layer, &mut req) {
+            Decision::Pass(state) => {
+                let mut res = Response::new(());
+                CorsLayer::respond(state, &mut res);
+                res.headers().contains_key("access-control-allow-origin")
+            }
+            _ => false,
+        }
+    };
+    assert!(allowed(&ok, format!("x.{}", domain(251))));
+    assert!(!allowed(&ok, format!("xy.{}", domain(251))));
+    let refused = CorsLayer::builder()
+        .allow_origin(format!("https://*.{}", domain(252)))
+        .build()
+        .unwrap_err();
+    assert!(matches!(refused, ConfigError::InvalidPattern { .. }), "{refused:?}");
 }
