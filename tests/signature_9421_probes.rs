@@ -359,6 +359,45 @@ async fn the_default_policy_requires_a_query_to_be_covered() {
     );
 }
 
+/// `require_components` takes an identifier with parameters as `Signature-Input` writes it,
+/// matched whatever the order of its parameters (and a `@query-param` name however encoded);
+/// one that does not parse is a build error.
+#[tokio::test]
+async fn required_components_may_have_parameters() {
+    let layer = || bare().require_components(["@method", r#""@query-param";name="Id""#]);
+    let signed = |name: &str| {
+        let list = format!(r#""@method" "@query-param";name="{name}""#);
+        let line = format!(r#""@query-param";name="{name}": 7"#);
+        empty(sign(
+            Request::get("/p?Id=7"),
+            "sig1",
+            &list,
+            P,
+            &[r#""@method": GET"#, &line],
+        ))
+    };
+    assert_eq!(call(layer(), signed("Id")).await, ok());
+    assert_eq!(call(layer(), signed("%49d")).await, ok());
+    let other = empty(sign(
+        Request::get("/p?Id=7&id=8"),
+        "sig1",
+        r#""@method" "@query-param";name="id""#,
+        P,
+        &[r#""@method": GET"#, r#""@query-param";name="id": 8"#],
+    ));
+    assert_eq!(
+        call(layer(), other).await,
+        refused(r#"signature does not cover "@query-param";name="Id""#)
+    );
+    for bad in [r#""@query-param";name="#, r#""@Method""#, r#""a" "b""#] {
+        assert_eq!(
+            bare().require_components([bad]).build().unwrap_err(),
+            tower_shield::signature::ConfigError::InvalidComponent(bad.to_owned()),
+            "{bad}"
+        );
+    }
+}
+
 // --- @query-param (§2.2.8) ---
 
 #[tokio::test]
@@ -525,6 +564,36 @@ async fn the_same_component_twice_is_refused() {
         &[r#""date": x"#, r#""date";bs: :eA==:"#],
     );
     assert_eq!(call(bare(), empty(req)).await, ok());
+    // One identifier written twice: its parameters in another order, or a `@query-param`
+    // name encoded (`%61` is `a`).
+    let req = sign(
+        Request::get("/p").header("example-dict", "a=1"),
+        "sig1",
+        r#""example-dict";sf;key="a" "example-dict";key="a";sf"#,
+        P,
+        &[
+            r#""example-dict";sf;key="a": 1"#,
+            r#""example-dict";key="a";sf: 1"#,
+        ],
+    );
+    assert_eq!(
+        call(bare(), empty(req)).await,
+        refused("malformed signature-input header: a component twice")
+    );
+    let req = sign(
+        Request::get("/p?a=1"),
+        "sig1",
+        r#""@query-param";name="a" "@query-param";name="%61""#,
+        P,
+        &[
+            r#""@query-param";name="a": 1"#,
+            r#""@query-param";name="%61": 1"#,
+        ],
+    );
+    assert_eq!(
+        call(bare(), empty(req)).await,
+        refused("malformed signature-input header: a component twice")
+    );
 }
 
 #[tokio::test]

@@ -715,5 +715,8 @@ fn a_pattern_leaves_room_for_a_subdomain() {
         .allow_origin(format!("https://*.{}", domain(252)))
         .build()
         .unwrap_err();
-    assert!(matches!(refused, ConfigError::InvalidPattern { .. }), "{refused:?}");
+    assert!(
+        matches!(refused, ConfigError::InvalidPattern { .. }),
+        "{refused:?}"
+    );
 }

@@ -161,14 +161,39 @@ impl SignatureBuilder {
     /// `@query` only of requests whose target has a query, which `@target-uri` or
     /// `@request-target` cover too: a query no signature covers could be rewritten on the way
     /// (RFC 9421 section 7.2.1).
+    ///
+    /// A component with parameters is written as `Signature-Input` writes it, a quoted name
+    /// then its parameters (`"\"@query-param\";name=\"id\""`, `"\"example-dict\";key=\"a\""`),
+    /// and matches whatever the order of its parameters. An entry that does not parse is a
+    /// build error ([`ConfigError::InvalidComponent`]).
     pub fn require_components<S: AsRef<str>>(
         mut self,
         components: impl IntoIterator<Item = S>,
     ) -> Self {
-        self.http.required = components
-            .into_iter()
-            .map(|c| c.as_ref().to_ascii_lowercase())
-            .collect();
+        let mut required = Vec::new();
+        for c in components {
+            let c = c.as_ref().trim();
+            if !c.starts_with('"') {
+                required.push(c.to_ascii_lowercase());
+                continue;
+            }
+            match http_sig::sf::parse_item(c) {
+                Ok((http_sig::sf::Item::String(name), params))
+                    if !name.bytes().any(|b| b.is_ascii_uppercase()) =>
+                {
+                    required.push(if params.is_empty() {
+                        name
+                    } else {
+                        http_sig::components::identity(&name, &params)
+                    });
+                }
+                _ => {
+                    self.error
+                        .get_or_insert(ConfigError::InvalidComponent(c.to_owned()));
+                }
+            }
+        }
+        self.http.required = required;
         self
     }
 

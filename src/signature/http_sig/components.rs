@@ -246,12 +246,17 @@ impl Message<'_> {
             let mut id = String::new();
             sf::write_item(&mut id, item);
             sf::write_params(&mut id, p);
-            if seen.contains(&id) {
+            // §2.5: a component identifier "(including its parameters)" twice is an error,
+            // whatever the order of its parameters, and `@query-param` names the parameter
+            // its name decodes to (`a` and `%61` are one).
+            let identity = identity(name, p);
+            if seen.contains(&identity) {
                 return Err(Failure::MalformedHeader(
                     "signature-input",
                     "a component twice",
                 ));
             }
+            seen.push(identity);
             if name.bytes().any(|b| b.is_ascii_uppercase()) {
                 return Err(Failure::MalformedHeader(
                     "signature-input",
@@ -269,12 +274,31 @@ impl Message<'_> {
             base.push_str(": ");
             base.push_str(&value);
             base.push('\n');
-            seen.push(id);
         }
         base.push_str("\"@signature-params\": ");
         sf::write_inner_list(&mut base, components, params);
         Ok(base)
     }
+}
+
+/// A component identifier in one canonical form, for telling two identifiers of one
+/// component from two components: its parameters sorted by key, the name of a `@query-param`
+/// decoded and encoded again (`a` and `%61` are one), serialized as `Signature-Input` writes
+/// it (`"@query-param";name="a"`).
+pub(crate) fn identity(name: &str, params: &Params) -> String {
+    let mut sorted = params.clone();
+    sorted.sort_by(|a, b| a.0.cmp(&b.0));
+    if name == "@query-param" {
+        for (k, v) in &mut sorted {
+            if let (true, Item::String(s)) = (k == "name", &mut *v) {
+                *s = form_encode(&form_decode(s));
+            }
+        }
+    }
+    let mut id = String::new();
+    sf::write_item(&mut id, &Item::String(name.to_owned()));
+    sf::write_params(&mut id, &sorted);
+    id
 }
 
 /// The parameters of a field component (§2.1): `sf`, `key` and `bs`, flags being `true`,

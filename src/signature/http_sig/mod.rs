@@ -33,7 +33,8 @@ const HOLD_THE_QUERY: [&str; 3] = [QUERY, "@target-uri", "@request-target"];
 pub(crate) struct Policy {
     /// Components every signature must cover (`content-digest` only when there is a body;
     /// `@query` only when the target has a query, and `@target-uri` or `@request-target`,
-    /// which hold it, cover it too).
+    /// which hold it, cover it too): a name alone, or an identifier with parameters as
+    /// [`components::identity`] writes it.
     pub(crate) required: Vec<String>,
     pub(crate) require_created: bool,
     pub(crate) tag: Option<String>,
@@ -295,9 +296,12 @@ fn candidate(
                         && p.is_empty()
                 })
         } else {
-            components
-                .iter()
-                .any(|(i, p)| matches!(i, Item::String(n) if n == required) && p.is_empty())
+            // The identifier as configured, its parameters in any order.
+            components.iter().any(|(i, p)| match i {
+                Item::String(n) if p.is_empty() => n == required,
+                Item::String(n) => components::identity(n, p) == *required,
+                _ => false,
+            })
         };
         if !covered {
             return Err(Failure::MissingComponent(Cow::Owned(required.clone())));
