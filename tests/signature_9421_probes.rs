@@ -629,6 +629,75 @@ async fn structured_dictionary_fields() {
     );
 }
 
+/// `;sf` serializes a field by its type's rules (§2.1.1): a known List keeps every member
+/// (`a, b, a`), a known Item is one item; a field of unknown type is read as a Dictionary
+/// unless a key repeats, which a Dictionary would collapse: a signature over `a, b` would
+/// then cover `a, b, b` too.
+#[tokio::test]
+async fn structured_fields_by_their_type() {
+    let one = |field: &str, value: &str, line: &str| {
+        let list = format!(r#""{field}";sf"#);
+        let line = format!(r#""{field}";sf: {line}"#);
+        empty(sign(
+            Request::get("/p").header(field, value),
+            "sig1",
+            &list,
+            P,
+            &[&line],
+        ))
+    };
+    // A List (RFC 8942's Accept-CH), its members all kept, spaces canonical.
+    assert_eq!(
+        call(
+            bare(),
+            one(
+                "accept-ch",
+                "sec-ch-ua-model,  sec-ch-ua-model",
+                "sec-ch-ua-model, sec-ch-ua-model"
+            )
+        )
+        .await,
+        ok()
+    );
+    // An Item (Fetch Metadata's Sec-Fetch-Site, a token).
+    assert_eq!(
+        call(bare(), one("sec-fetch-site", " same-origin", "same-origin")).await,
+        ok()
+    );
+    assert_eq!(
+        call(bare(), one("sec-fetch-site", "a, b", "a, b")).await,
+        refused("malformed signature-input header: a covered Item field does not parse")
+    );
+    // Unknown type, a key twice: the signer's `a, b` does not cover the `a, b, b` sent.
+    assert_eq!(
+        call(bare(), one("example-list", "a, b, b", "a, b")).await,
+        refused(
+            "malformed signature-input header: a covered structured field of unknown type \
+             repeats a key"
+        )
+    );
+    // Unknown type, no Dictionary (an Item-like integer).
+    assert_eq!(
+        call(bare(), one("example-int", "1", "1")).await,
+        refused(
+            "malformed signature-input header: a covered structured field of unknown type is \
+             no Dictionary"
+        )
+    );
+    // `key` of a field that is no Dictionary.
+    let r = empty(sign(
+        Request::get("/p").header("accept-ch", "a"),
+        "sig1",
+        r#""accept-ch";key="a""#,
+        P,
+        &[r#""accept-ch";key="a": ?1"#],
+    ));
+    assert_eq!(
+        call(bare(), r).await,
+        refused("malformed signature-input header: key names a member of a dictionary field")
+    );
+}
+
 #[tokio::test]
 async fn byte_sequence_fields() {
     // §2.1.3's example, and a line that is not ASCII.

@@ -197,8 +197,53 @@ impl Message<'_> {
                     "a structured field covered is too long",
                 ));
             }
-            let dict = sf::parse_dictionary(&joined).map_err(|_| absent(name))?;
             let mut out = String::new();
+            let kind = structured_type(name);
+            if key.is_some() && !matches!(kind, None | Some(SfType::Dictionary)) {
+                return Err(Failure::MalformedHeader(
+                    "signature-input",
+                    "key names a member of a dictionary field",
+                ));
+            }
+            // §2.1.1: serialized by the rules of the field's type. A List or an Item is
+            // written as such; a field of no known type is read as a Dictionary (as the RFC's
+            // `Example-Dict`), unless a key comes twice in it: a List such as `a, b, a` read
+            // as one would lose a member, and a signature over the shorter text would cover a
+            // field changed by repeating a member.
+            let unreadable = |why: &'static str| Failure::MalformedHeader("signature-input", why);
+            match kind {
+                Some(SfType::List) => {
+                    let list = sf::parse_list(&joined)
+                        .map_err(|_| unreadable("a covered List field does not parse"))?;
+                    for (i, member) in list.iter().enumerate() {
+                        if i > 0 {
+                            out.push_str(", ");
+                        }
+                        write_member(&mut out, member);
+                    }
+                    return Ok(out);
+                }
+                Some(SfType::Item) => {
+                    let (item, params) = sf::parse_item(&joined)
+                        .map_err(|_| unreadable("a covered Item field does not parse"))?;
+                    sf::write_item(&mut out, &item);
+                    sf::write_params(&mut out, &params);
+                    return Ok(out);
+                }
+                Some(SfType::Dictionary) | None => {}
+            }
+            let (dict, repeated) = sf::parse_dictionary_counted(&joined).map_err(|_| {
+                if kind.is_some() {
+                    unreadable("a covered Dictionary field does not parse")
+                } else {
+                    unreadable("a covered structured field of unknown type is no Dictionary")
+                }
+            })?;
+            if repeated && kind.is_none() {
+                return Err(unreadable(
+                    "a covered structured field of unknown type repeats a key",
+                ));
+            }
             match key {
                 Some(Item::String(k)) => {
                     let (_, member) = dict
@@ -279,6 +324,54 @@ impl Message<'_> {
         sf::write_inner_list(&mut base, components, params);
         Ok(base)
     }
+}
+
+/// The type of a structured field (RFC 9651 section 3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum SfType {
+    List,
+    Dictionary,
+    Item,
+}
+
+/// The type of the structured fields this layer knows by name (their RFCs, and the
+/// registry's structured-type column): `;sf` serializes them by their type's rules.
+fn structured_type(name: &str) -> Option<SfType> {
+    Some(match name {
+        "accept-ch"
+        | "cache-status"
+        | "client-cert-chain"
+        | "proxy-status"
+        | "ratelimit"
+        | "ratelimit-policy"
+        | "sec-ch-ua"
+        | "sec-ch-ua-full-version-list" => SfType::List,
+        "cdn-cache-control"
+        | "content-digest"
+        | "permissions-policy"
+        | "priority"
+        | "repr-digest"
+        | "reporting-endpoints"
+        | "signature"
+        | "signature-input"
+        | "want-content-digest"
+        | "want-repr-digest" => SfType::Dictionary,
+        "client-cert"
+        | "origin-agent-cluster"
+        | "sec-ch-ua-arch"
+        | "sec-ch-ua-bitness"
+        | "sec-ch-ua-full-version"
+        | "sec-ch-ua-mobile"
+        | "sec-ch-ua-model"
+        | "sec-ch-ua-platform"
+        | "sec-ch-ua-platform-version"
+        | "sec-fetch-dest"
+        | "sec-fetch-mode"
+        | "sec-fetch-site"
+        | "sec-fetch-user"
+        | "sec-purpose" => SfType::Item,
+        _ => return None,
+    })
 }
 
 /// A component identifier in one canonical form, for telling two identifiers of one

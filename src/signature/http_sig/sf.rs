@@ -52,7 +52,15 @@ pub(crate) enum Member {
 ///
 /// A key seen again keeps its first place and takes the later value (§4.2.2: "overwrite").
 pub(crate) fn parse_dictionary(text: &str) -> Result<Vec<(String, Member)>, &'static str> {
+    parse_dictionary_counted(text).map(|(members, _)| members)
+}
+
+/// [`parse_dictionary`], and whether a key came more than once (its earlier values lost).
+pub(crate) fn parse_dictionary_counted(
+    text: &str,
+) -> Result<(Vec<(String, Member)>, bool), &'static str> {
     let mut out: Vec<(String, Member)> = Vec::new();
+    let mut repeated = false;
     comma_separated(text, |p| {
         let key = p.key()?;
         let member = if p.eat(b'=') {
@@ -62,6 +70,7 @@ pub(crate) fn parse_dictionary(text: &str) -> Result<Vec<(String, Member)>, &'st
         };
         if let Some(slot) = out.iter_mut().find(|(k, _)| *k == key) {
             slot.1 = member;
+            repeated = true;
         } else if out.len() >= MAX_MEMBERS {
             return Err("too many members");
         } else {
@@ -69,12 +78,10 @@ pub(crate) fn parse_dictionary(text: &str) -> Result<Vec<(String, Member)>, &'st
         }
         Ok(())
     })?;
-    Ok(out)
+    Ok((out, repeated))
 }
 
-/// Parses a list (RFC 8941 §4.2.1), with the same bounds as [`parse_dictionary`]. Signatures
-/// use no list field; this runs the suite's list cases through the shared member grammar.
-#[cfg(test)]
+/// Parses a list (RFC 8941 §4.2.1), with the same bounds as [`parse_dictionary`].
 pub(crate) fn parse_list(text: &str) -> Result<Vec<Member>, &'static str> {
     let mut out = Vec::new();
     comma_separated(text, |p| {
