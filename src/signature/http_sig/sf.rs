@@ -40,6 +40,9 @@ pub(crate) enum Item {
 /// Parameters, in order.
 pub(crate) type Params = Vec<(String, Item)>;
 
+/// A dictionary's members, by key, in order.
+pub(crate) type Dictionary = Vec<(String, Member)>;
+
 /// A dictionary member's value.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) enum Member {
@@ -58,7 +61,7 @@ pub(crate) fn parse_dictionary(text: &str) -> Result<Vec<(String, Member)>, &'st
 /// [`parse_dictionary`], and whether a key came more than once (its earlier values lost).
 pub(crate) fn parse_dictionary_counted(
     text: &str,
-) -> Result<(Vec<(String, Member)>, bool), &'static str> {
+) -> Result<(Dictionary, bool), &'static str> {
     let mut out: Vec<(String, Member)> = Vec::new();
     let mut repeated = false;
     comma_separated(text, |p| {
