@@ -258,6 +258,56 @@ async fn rfc9421_outbound_verifies_here_and_in_python_and_back() {
     }
 }
 
+/// RFC 9421 section 4.3: a message may carry several signatures. A second signer (another
+/// label, another key) adds its own beside the first one's, and each verifies; the same
+/// label again is not signed over (it would make one member of two).
+#[tokio::test]
+async fn a_second_outbound_signature_is_added_beside_the_first() {
+    let first = SigningLayer::http_message_signatures()
+        .key(rfc_signing_key("test-shared-secret"))
+        .label("hop1")
+        .build()
+        .unwrap();
+    let second = |label: &str| {
+        SigningLayer::http_message_signatures()
+            .key(rfc_signing_key("test-key-ed25519"))
+            .label(label)
+            .build()
+            .unwrap()
+    };
+    let once = send(&first, post("https://api.example.com/orders?id=7", "{}")).await;
+    let again = |label: &str| {
+        let (parts, body) = once.clone().into_parts();
+        let client = second(label).layer(service_fn(|req: Request<SignedBody>| async move {
+            let (parts, body) = req.into_parts();
+            let body = body.collect().await.unwrap().to_bytes();
+            let mut res = Response::new(Full::new(Bytes::new()));
+            res.extensions_mut()
+                .insert(Request::from_parts(parts, body));
+            Ok::<_, Infallible>(res)
+        }));
+        client.oneshot(Request::from_parts(parts, Full::new(body)))
+    };
+    let res = again("hop2").await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let twice = res.extensions().get::<Request<Bytes>>().unwrap().clone();
+    let lines = |name: &str| twice.headers().get_all(name).iter().count();
+    assert_eq!((lines("signature-input"), lines("signature")), (2, 2));
+    for (key, owner) in [(0, "partner-hmac"), (1, "partner-ed")] {
+        let verifier = SignatureLayer::http_message_signatures()
+            .key(rfc_verifying_keys().swap_remove(key))
+            .build()
+            .unwrap();
+        assert_eq!(
+            receive(&verifier, twice.clone()).await,
+            (StatusCode::OK, owner.into()),
+            "{owner}"
+        );
+    }
+    let res = again("hop1").await.unwrap();
+    assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
+}
+
 #[tokio::test]
 async fn an_outbound_body_over_the_limit_is_not_sent() {
     let signer = SigningLayer::standard_webhooks()
@@ -280,6 +330,53 @@ async fn an_outbound_body_over_the_limit_is_not_sent() {
         .unwrap();
     assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE);
     assert!(sent.lock().unwrap().is_none());
+}
+
+/// A `webhook-id` given by the caller that Standard Webhooks cannot sign unambiguously (a
+/// `.`, a space, nothing, too long) is not sent: the message `id.timestamp.body` would read
+/// two ways, and receivers of this crate refuse it. A valid one is signed as given.
+#[tokio::test]
+async fn an_outbound_webhook_id_that_cannot_be_signed_is_not_sent() {
+    let signer = SigningLayer::standard_webhooks()
+        .secret(SECRET)
+        .build()
+        .unwrap();
+    let sent: Sent = Arc::default();
+    let keep = Arc::clone(&sent);
+    let client = signer.layer(service_fn(move |req: Request<SignedBody>| {
+        let keep = Arc::clone(&keep);
+        async move {
+            let (parts, _) = req.into_parts();
+            *keep.lock().unwrap() = Some(Request::from_parts(parts, Bytes::new()));
+            Ok::<_, Infallible>(Response::new(Full::new(Bytes::new())))
+        }
+    }));
+    let long = "m".repeat(257);
+    for id in ["msg.1", "msg 1", "", long.as_str()] {
+        let mut req = post("https://x.example/", "{}");
+        req.headers_mut().insert("webhook-id", id.parse().unwrap());
+        let res = client.clone().oneshot(req).await.unwrap();
+        assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR, "{id:?}");
+        let body = res.into_body().collect().await.unwrap().to_bytes();
+        let problem: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(
+            problem["detail"],
+            "the request's webhook-id cannot be signed: it must be 1 to 256 visible ASCII \
+             characters, none of them `.`"
+        );
+        assert!(sent.lock().unwrap().is_none(), "{id:?} was sent");
+    }
+    let mut req = post("https://x.example/", "{}");
+    req.headers_mut().insert(
+        "webhook-id",
+        "msg_2KWPBgLlAfxdpx2AI54pPJ85f4W".parse().unwrap(),
+    );
+    assert_eq!(client.oneshot(req).await.unwrap().status(), StatusCode::OK);
+    let sent = sent.lock().unwrap().take().unwrap();
+    assert_eq!(
+        sent.headers()["webhook-id"],
+        "msg_2KWPBgLlAfxdpx2AI54pPJ85f4W"
+    );
 }
 
 #[test]

@@ -350,9 +350,30 @@ impl SigningLayer {
                 let mut input = format!("{label}=");
                 sf::write_inner_list(&mut input, components, &params);
                 let value = format!("{label}=:{}:", STANDARD.encode(signature));
+                // A message may carry several signatures (RFC 9421 section 4.3): one already
+                // there (an upstream layer's) is kept, and this one added as a member of its
+                // own, unless it is under the same label (which would make two members of one
+                // key, the later overwriting the earlier). A field that does not parse is not
+                // added to.
+                let taken = |name: &'static str| -> Option<bool> {
+                    let lines: Vec<&str> = req
+                        .headers()
+                        .get_all(name)
+                        .iter()
+                        .map(|v| v.to_str().ok())
+                        .collect::<Option<_>>()?;
+                    if lines.is_empty() {
+                        return Some(false);
+                    }
+                    let dict = sf::parse_dictionary(&lines.join(", ")).ok()?;
+                    Some(dict.iter().any(|(k, _)| k == label))
+                };
+                if taken(SIGNATURE_INPUT)? || taken(SIGNATURE)? {
+                    return None;
+                }
                 let h = req.headers_mut();
-                h.insert(HeaderName::from_static(SIGNATURE_INPUT), header(&input)?);
-                h.insert(HeaderName::from_static(SIGNATURE), header(&value)?);
+                h.append(HeaderName::from_static(SIGNATURE_INPUT), header(&input)?);
+                h.append(HeaderName::from_static(SIGNATURE), header(&value)?);
             }
         }
         Some(())
@@ -412,6 +433,21 @@ impl BodyGuard for SigningLayer {
                 return Decision::Answer(rejection_response(req, problem));
             }
         };
+        // Standard Webhooks signs `id.timestamp.body`: an id with a `.` would make two
+        // messages one (the spec: ids must "not be allowed to include any `.`"), and a
+        // receiver of this crate refuses it. Not signed, rather than signed ambiguously.
+        if let (Format::StandardWebhooks, Some(id)) = (
+            &self.config.format,
+            req.headers().get(&standard_webhooks::ID),
+        ) && !id.to_str().is_ok_and(standard_webhooks::valid_id)
+        {
+            tracing::error!(target: "tower_shield::signature", "an outbound webhook-id cannot be signed");
+            let problem = Problem::of(ProblemType::InternalError).with_detail(
+                "the request's webhook-id cannot be signed: it must be 1 to 256 visible ASCII \
+                 characters, none of them `.`",
+            );
+            return Decision::Answer(rejection_response(req, problem));
+        }
         if self.sign(req, &bytes).is_none() {
             tracing::error!(target: "tower_shield::signature", "could not sign an outbound request");
             let problem = Problem::of(ProblemType::InternalError)

@@ -243,6 +243,15 @@ fn is_message_id(id: &[u8]) -> bool {
     )
 }
 
+/// Whether `id` can be a `webhook-id` this crate verifies: 1 to 256 bytes of visible ASCII
+/// with no `.` (the signing client checks the ids it is given).
+pub(crate) fn valid_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= MAX_ID_LEN
+        && id.bytes().all(|b| (0x21..0x7f).contains(&b))
+        && is_message_id(id.as_bytes())
+}
+
 fn malformed(why: &'static str) -> Failure {
     Failure::MalformedHeader(SIGNATURE.as_str(), why)
 }

@@ -59,9 +59,7 @@ pub(crate) fn parse_dictionary(text: &str) -> Result<Vec<(String, Member)>, &'st
 }
 
 /// [`parse_dictionary`], and whether a key came more than once (its earlier values lost).
-pub(crate) fn parse_dictionary_counted(
-    text: &str,
-) -> Result<(Dictionary, bool), &'static str> {
+pub(crate) fn parse_dictionary_counted(text: &str) -> Result<(Dictionary, bool), &'static str> {
     let mut out: Vec<(String, Member)> = Vec::new();
     let mut repeated = false;
     comma_separated(text, |p| {
