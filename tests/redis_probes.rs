@@ -433,6 +433,35 @@ async fn the_largest_burst_and_cost_never_wedge_a_counter() {
     assert!(hybrid.is_empty());
 }
 
+/// A fixed-window limit lowered under the same name with a count above the new limit in
+/// Redis: refused with nothing left, an answer and not a protocol error (under
+/// `StoreFailure::Open` an error would let the heaviest client through uncounted).
+#[tokio::test]
+async fn a_count_over_a_lowered_fixed_window_limit_is_refused_not_an_error() {
+    let server = RedisServer::start();
+    let store = store(&server);
+    let before = rule(Algorithm::FixedWindow, Quota::per_hour(1000));
+    let after = rule(Algorithm::FixedWindow, Quota::per_hour(500));
+    let spend = check("hourly", b"client", before, 800);
+    let d = try_decide(&store, std::slice::from_ref(&spend))
+        .await
+        .unwrap();
+    assert!(d.verdicts[0].allowed, "{:?}", d.verdicts[0]);
+    let next = check("hourly", b"client", after, 1);
+    let d = try_decide(&store, std::slice::from_ref(&next))
+        .await
+        .unwrap();
+    assert!(!d.verdicts[0].allowed);
+    assert_eq!(d.verdicts[0].status.remaining, 0);
+    assert!(d.verdicts[0].status.retry_after.is_some());
+    let read = check("hourly", b"client", after, 0);
+    let d = try_decide(&store, std::slice::from_ref(&read))
+        .await
+        .unwrap();
+    assert!(d.verdicts[0].allowed);
+    assert_eq!(d.verdicts[0].status.remaining, 0);
+}
+
 #[tokio::test]
 async fn the_largest_cost_on_a_leaky_bucket_never_wedges_a_counter() {
     let server = RedisServer::start();

@@ -462,7 +462,9 @@ fn gcra(t: u64, capacity: u64, state: &State, now: u64, cost: u64) -> Outcome {
     let tau = t.saturating_mul(capacity);
     let tat = state.a.max(now);
     let new_tat = tat.saturating_add(cost.saturating_mul(t));
-    let allowed = new_tat - now <= tau;
+    // A read (cost 0) is admitted whatever the state (a capacity lowered under the same
+    // name may leave the stored time further ahead than the new one allows).
+    let allowed = cost == 0 || new_tat - now <= tau;
     let kept = if allowed { new_tat } else { tat };
     let remaining = tau.saturating_sub(kept - now) / t.max(1);
     let retry_after = if allowed || cost > capacity {
@@ -494,7 +496,7 @@ fn fixed(window: u64, limit: u64, state: &State, now: u64, cost: u64) -> Outcome
     let start = now - now % window;
     let count = if state.a == start { state.b } else { 0 };
     let total = count.saturating_add(cost);
-    let allowed = total <= limit;
+    let allowed = cost == 0 || total <= limit;
     let kept = if allowed { total } else { count };
     let end = start.saturating_add(window) - now;
     let retry_after = if allowed || cost > limit {
@@ -515,7 +517,9 @@ fn fixed(window: u64, limit: u64, state: &State, now: u64, cost: u64) -> Outcome
         },
         status: Status {
             limit,
-            remaining: limit - kept,
+            // A count over the limit (a limit lowered under the same name, mid-window) leaves
+            // nothing, not a negative.
+            remaining: limit.saturating_sub(kept),
             reset_after: if kept == 0 { 0 } else { end },
             retry_after,
             delay: 0,
@@ -540,7 +544,7 @@ fn sliding(window: u64, limit: u64, state: &State, now: u64, cost: u64) -> Outco
     let carried = u128::from(previous) * u128::from(window - elapsed);
     let budget = u128::from(limit) * w;
     let total = current.saturating_add(cost);
-    let allowed = carried + u128::from(total) * w <= budget;
+    let allowed = cost == 0 || carried + u128::from(total) * w <= budget;
     let kept = if allowed { total } else { current };
     let used = carried + u128::from(kept) * w;
     let remaining = u64::try_from(budget.saturating_sub(used) / w).unwrap_or(0);

@@ -27,7 +27,7 @@ local function gcra(iv, cap, a, now, cost)
   local tau = iv * cap
   local tat = math.max(a, now)
   local new_tat = tat + cost * iv
-  local allowed = new_tat - now <= tau
+  local allowed = cost == 0 or new_tat - now <= tau
   local kept = allowed and new_tat or tat
   local retry = -1
   if not allowed and cost <= cap then retry = new_tat - tau - now end
@@ -40,14 +40,14 @@ local function fixed(w, limit, a, b, c, now, cost)
   local start = now - now % w
   local count = (a == start) and b or 0
   local total = count + cost
-  local allowed = total <= limit
+  local allowed = cost == 0 or total <= limit
   local kept = allowed and total or count
   local ends = start + w - now
   local retry = -1
   if not allowed and cost <= limit then retry = ends end
   local state = allowed and { start, total, 0 } or { a, b, c }
   local reset = (kept == 0) and 0 or ends
-  return allowed, state, { limit, limit - kept, reset, retry, 0, reset }
+  return allowed, state, { limit, math.max(limit - kept, 0), reset, retry, 0, reset }
 end
 
 local function sliding_retry(w, limit, start, elapsed, prev, cur, cost)
@@ -75,7 +75,7 @@ local function sliding(w, limit, a, b, c, now, cost)
   local carried = prev * (w - elapsed)
   local budget = limit * w
   local total = cur + cost
-  local allowed = carried + total * w <= budget
+  local allowed = cost == 0 or carried + total * w <= budget
   local kept = allowed and total or cur
   local remaining = fdiv(math.max(budget - (carried + kept * w), 0), w)
   local full_at = now

@@ -137,6 +137,28 @@ fn token_bucket_costs() {
     assert_eq!(o4.status.remaining, 3);
 }
 
+/// A limit lowered under the same name in mid-window (a redeploy from 1,000 to 500 an hour):
+/// a count of 800 already spent leaves nothing, and the next request waits for the window's
+/// end, as it would have under the new limit. The count over it made `remaining` negative.
+#[test]
+fn a_fixed_window_count_over_a_lowered_limit_leaves_nothing() {
+    let before = rule(Algorithm::FixedWindow, Quota::per_hour(1000));
+    let after = rule(Algorithm::FixedWindow, Quota::per_hour(500));
+    let start = T0 - T0 % (3600 * S);
+    let spent = decide(&before, &State::default(), start, 800).state;
+    let o = decide(&after, &spent, start + S, 1);
+    assert!(!o.allowed);
+    assert_eq!(o.status.remaining, 0);
+    assert_eq!(o.status.retry_after, Some(3599 * S));
+    let read = decide(&after, &spent, start + S, 0);
+    assert!(read.allowed);
+    assert_eq!(read.status.remaining, 0);
+    // The next window starts afresh.
+    let o = decide(&after, &spent, start + 3600 * S, 1);
+    assert!(o.allowed);
+    assert_eq!(o.status.remaining, 499);
+}
+
 #[test]
 fn fixed_window_counts_per_aligned_window() {
     let r = rule(Algorithm::FixedWindow, Quota::per_minute(3));
