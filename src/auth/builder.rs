@@ -28,6 +28,8 @@ pub struct AuthBuilder {
     throttle: Option<Throttle>,
     #[cfg(feature = "mtls")]
     forwarded: Option<crate::rate_limit::ClientIp>,
+    #[cfg(feature = "mtls")]
+    xfcc_mode: super::mtls::XfccMode,
 }
 
 impl AuthBuilder {
@@ -80,6 +82,18 @@ impl AuthBuilder {
         self
     }
 
+    /// How the trusted proxies write `X-Forwarded-Client-Cert`, as
+    /// [`MtlsBuilder::forwarded_client_cert_mode`](super::mtls::MtlsBuilder::forwarded_client_cert_mode)
+    /// reads it (default [`XfccMode::Sanitize`](super::mtls::XfccMode::Sanitize): the whole
+    /// header is the client's element; a second `Hash` in it is malformed, and the token
+    /// refused).
+    #[cfg(feature = "mtls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "mtls")))]
+    pub fn forwarded_client_cert_mode(mut self, mode: super::mtls::XfccMode) -> Self {
+        self.xfcc_mode = mode;
+        self
+    }
+
     /// The layer.
     ///
     /// # Errors
@@ -94,7 +108,7 @@ impl AuthBuilder {
         let mut layer = AuthLayer::from_parts(self.chain, self.anonymous, self.audit);
         layer.set_throttle(throttle);
         #[cfg(feature = "mtls")]
-        layer.set_forwarded(self.forwarded);
+        layer.set_forwarded(self.forwarded.map(|proxies| (proxies, self.xfcc_mode)));
         Ok(layer)
     }
 }

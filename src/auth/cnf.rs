@@ -18,7 +18,7 @@ use super::{AuthError, Principal};
 #[derive(Clone, Copy, Default)]
 pub(crate) struct Presented<'a> {
     #[cfg(feature = "mtls")]
-    pub(crate) forwarded: Option<&'a crate::rate_limit::ClientIp>,
+    pub(crate) forwarded: Option<&'a (crate::rate_limit::ClientIp, super::mtls::XfccMode)>,
     pub(crate) _config: std::marker::PhantomData<&'a ()>,
 }
 
@@ -65,11 +65,11 @@ fn presented(
     extensions: &Extensions,
     from: Presented<'_>,
 ) -> Option<[u8; 32]> {
-    if let Some(proxies) = from.forwarded
+    if let Some((proxies, mode)) = from.forwarded
         && crate::rate_limit::peer_ip(extensions).is_some_and(|ip| proxies.is_trusted_proxy(ip))
     {
         // The proxy's own certificate is not its client's.
-        return super::mtls::forwarded_thumbprint(headers);
+        return super::mtls::forwarded_thumbprint(headers, *mode);
     }
     super::mtls::PeerCertificates::from_extensions(extensions).map(|p| *p.thumbprint())
 }

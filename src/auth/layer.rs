@@ -39,7 +39,7 @@ struct Config {
     /// The proxies whose `X-Forwarded-Client-Cert` names the certificate a bound token is
     /// checked against.
     #[cfg(feature = "mtls")]
-    forwarded: Option<crate::rate_limit::ClientIp>,
+    forwarded: Option<(crate::rate_limit::ClientIp, super::mtls::XfccMode)>,
 }
 
 impl Config {
@@ -113,7 +113,10 @@ impl AuthLayer {
     }
 
     #[cfg(feature = "mtls")]
-    pub(super) fn set_forwarded(&mut self, proxies: Option<crate::rate_limit::ClientIp>) {
+    pub(super) fn set_forwarded(
+        &mut self,
+        proxies: Option<(crate::rate_limit::ClientIp, super::mtls::XfccMode)>,
+    ) {
         self.config_mut().forwarded = proxies;
     }
 

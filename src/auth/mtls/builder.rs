@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
-use super::{Config, ConfigError, Grant, MtlsAuth, SpiffeRule};
+use super::{Config, ConfigError, Grant, MtlsAuth, SpiffeRule, XfccMode};
 use crate::core::{Clock, SharedClock, system_clock};
 use crate::rate_limit::ClientIp;
 
@@ -16,6 +16,7 @@ pub struct MtlsBuilder {
     common_names: Vec<(String, Grant)>,
     spiffe: Vec<(String, String, Grant)>,
     proxies: Option<ClientIp>,
+    xfcc_mode: XfccMode,
     clock: SharedClock,
 }
 
@@ -39,6 +40,7 @@ impl MtlsBuilder {
             common_names: Vec::new(),
             spiffe: Vec::new(),
             proxies: None,
+            xfcc_mode: XfccMode::Sanitize,
             clock: system_clock(),
         }
     }
@@ -96,8 +98,22 @@ impl MtlsBuilder {
     /// with `forward_client_cert_details: SANITIZE_SET` (the header then describes the
     /// client of the proxy alone) and `set_current_client_cert_details` with `cert: true`
     /// (the certificate's dates are then checked too) or at least `uri`, `dns`, `subject`.
+    ///
+    /// The header is read as Envoy's `SANITIZE_SET` writes it: one element, the client's
+    /// ([`XfccMode::Sanitize`]). A proxy that appends to the header it received (Envoy's
+    /// `APPEND_FORWARD`) is [`XfccMode::Append`]: see
+    /// [`forwarded_client_cert_mode`](Self::forwarded_client_cert_mode).
     pub fn forwarded_client_cert(mut self, proxies: ClientIp) -> Self {
         self.proxies = Some(proxies);
+        self
+    }
+
+    /// How the trusted proxies write `X-Forwarded-Client-Cert` (default
+    /// [`XfccMode::Sanitize`]: the whole header is their client's element). Give
+    /// [`AuthBuilder::forwarded_client_cert_mode`](crate::auth::AuthBuilder::forwarded_client_cert_mode)
+    /// the same, for certificate-bound tokens.
+    pub fn forwarded_client_cert_mode(mut self, mode: XfccMode) -> Self {
+        self.xfcc_mode = mode;
         self
     }
 
@@ -163,6 +179,7 @@ impl MtlsBuilder {
                 common_names,
                 spiffe,
                 proxies: self.proxies,
+                xfcc_mode: self.xfcc_mode,
                 clock: self.clock,
             }),
         })

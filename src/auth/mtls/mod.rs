@@ -66,10 +66,17 @@
 //! Where a proxy terminates TLS (Envoy, Istio), it passes the client certificate in
 //! `X-Forwarded-Client-Cert`: [`MtlsBuilder::forwarded_client_cert`] believes the header from
 //! the proxies a [`ClientIp`] trusts, and refuses it (`401`)
-//! from any other peer. The element read is the nearest proxy's: the right-most one that opens
-//! with `By` or `Hash`, as Envoy writes them, with what follows it (Envoy does not quote `URI`
-//! and `DNS` values, so a name holding a `,` stays that name rather than passing for an element
-//! of its own).
+//! from any other peer. By default the header is read as Envoy's `SANITIZE_SET` writes it,
+//! the client's element alone ([`XfccMode::Sanitize`]); a proxy that appends to the header it
+//! received (`APPEND_FORWARD`) is [`XfccMode::Append`], the right-most element read.
+//!
+//! Envoy does not quote `URI` and `DNS` values, so a certificate name holding `,`, `;` or `=`
+//! could pass for pairs or elements of its own. The pairs must come in Envoy's order (`By`,
+//! `Hash`, `Cert`, `Chain`, `Subject`, `URI`, `DNS`) and `By`, `Hash`, `Cert` and `Subject`
+//! once each, so such a name can add no `Hash` (the thumbprint stays the one Envoy wrote)
+//! and no subject; and several `URI` pairs are not used at all, since one name holding
+//! `;URI=` reads the same. Forward the certificate itself (`cert: true`) to use several URI
+//! SANs: the names are then read from it.
 //!
 //! A certificate-bound token (RFC 8705) is checked against the certificate of the TLS
 //! connection, unless the [`AuthLayer`](super::AuthLayer) is told which proxies forward it:
@@ -106,6 +113,7 @@ pub use builder::MtlsBuilder;
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub use tls::TlsListener;
 pub use tls::{PeerCertificates, TlsConnectInfo};
+pub use xfcc::XfccMode;
 
 use self::cert::Identity;
 use super::{
@@ -120,9 +128,9 @@ const XFCC: HeaderName = HeaderName::from_static("x-forwarded-client-cert");
 /// The SHA-256 of the certificate a trusted proxy's client presented, as the last
 /// `X-Forwarded-Client-Cert` line's right-most element says it (`Hash`, or computed from
 /// `Cert`); `None` without one, or when it is malformed.
-pub(crate) fn forwarded_thumbprint(headers: &http::HeaderMap) -> Option<[u8; 32]> {
+pub(crate) fn forwarded_thumbprint(headers: &http::HeaderMap, mode: XfccMode) -> Option<[u8; 32]> {
     let line = headers.get_all(XFCC).iter().next_back()?;
-    xfcc::parse(line.as_bytes()).ok()?.thumbprint
+    xfcc::parse(line.as_bytes(), mode).ok()?.thumbprint
 }
 
 /// A mapping of [`MtlsAuth`] that cannot work ([`MtlsBuilder::build`]).
@@ -223,6 +231,7 @@ struct Config {
     /// Longest prefix first.
     spiffe: Vec<SpiffeRule>,
     proxies: Option<ClientIp>,
+    xfcc_mode: XfccMode,
     clock: SharedClock,
 }
 
@@ -374,7 +383,7 @@ impl MtlsAuth {
                         "X-Forwarded-Client-Cert is only accepted from trusted proxies",
                     );
                 }
-                return match xfcc::parse(line.as_bytes()) {
+                return match xfcc::parse(line.as_bytes(), self.config.xfcc_mode) {
                     Ok(forwarded) => {
                         self.identify(&forwarded.identity, forwarded.thumbprint.as_ref())
                     }

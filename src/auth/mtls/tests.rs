@@ -7,7 +7,7 @@ use rcgen::{CertificateParams, DistinguishedName, DnType, KeyPair, SanType, date
 use tokio_rustls::rustls::pki_types::CertificateDer;
 
 use super::cert::{self, Identity, Malformed};
-use super::{ConfigError, Grant, MtlsAuth, PeerCertificates, xfcc};
+use super::{ConfigError, Grant, MtlsAuth, PeerCertificates, XfccMode, xfcc};
 use crate::auth::{AuthErrorKind, AuthMethod, Outcome, RequestHead, Tier};
 use crate::core::ManualClock;
 use crate::rate_limit::{ClientIp, PeerAddr};
@@ -156,7 +156,8 @@ proptest! {
     #[test]
     fn parsing_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
         let _ = cert::parse(&bytes);
-        let _ = xfcc::parse(&bytes);
+        let _ = xfcc::parse(&bytes, XfccMode::Sanitize);
+        let _ = xfcc::parse(&bytes, XfccMode::Append);
     }
 
     #[test]
@@ -390,6 +391,10 @@ fn configuration_errors() {
 }
 
 fn xfcc_auth() -> MtlsAuth {
+    xfcc_auth_in(XfccMode::Sanitize)
+}
+
+fn xfcc_auth_in(mode: XfccMode) -> MtlsAuth {
     let proxies = ClientIp::builder()
         .trust_proxies(["10.0.0.0/8"])
         .build()
@@ -398,6 +403,7 @@ fn xfcc_auth() -> MtlsAuth {
         .spiffe("example.org", "/ns/prod", Grant::new())
         .common_name("legacy, batch", Grant::new())
         .forwarded_client_cert(proxies)
+        .forwarded_client_cert_mode(mode)
         .clock(ManualClock::at_unix_secs(NOW))
         .build()
         .unwrap()
@@ -434,16 +440,24 @@ fn xfcc_from_a_trusted_proxy() {
         p.key_id(),
         Some("qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqo")
     );
-    // The right-most element is the nearest proxy's; what the client put left is not read.
+    // A proxy that appends: the right-most element is the nearest proxy's; what the client
+    // put left is not read.
+    let append = xfcc_auth_in(XfccMode::Append);
     let header = "URI=spiffe://example.org/ns/prod/forged,Subject=\"CN=legacy\\, batch\";DNS=x";
     assert_eq!(
-        summary(run(&auth, &xfcc_header(header), &proxy)),
+        summary(run(&append, &xfcc_header(header), &proxy)),
         Err("client certificate identity is not allowed".into())
     );
     let header = "URI=spiffe://example.org/ns/prod/forged,Subject=\"CN=legacy\\, batch,O=Example\"";
     assert_eq!(
-        summary(run(&auth, &xfcc_header(header), &proxy)),
+        summary(run(&append, &xfcc_header(header), &proxy)),
         ok("legacy, batch", "internal", "", "")
+    );
+    // A proxy that sets the header alone: the same header is not an element Envoy writes
+    // (its `Subject` after a `URI`, a quote inside an unquoted value).
+    assert_eq!(
+        summary(run(&auth, &xfcc_header(header), &proxy)),
+        Err("malformed X-Forwarded-Client-Cert".into())
     );
     // A trusted proxy without the header: its own certificate is not its client's.
     let mut proxy_with_cert = proxy.clone();
@@ -557,7 +571,11 @@ fn auth_without_xfcc() -> MtlsAuth {
 type Read = Result<(Vec<String>, Vec<String>, Option<String>), ()>;
 
 fn xfcc_read(header: &str) -> Read {
-    xfcc::parse(header.as_bytes())
+    xfcc_read_in(header, XfccMode::Sanitize)
+}
+
+fn xfcc_read_in(header: &str, mode: XfccMode) -> Read {
+    xfcc::parse(header.as_bytes(), mode)
         .map(|f| {
             (
                 f.identity.uris,
@@ -581,34 +599,44 @@ fn xfcc_envoy_format_probes() {
     // Keys are case-insensitive (Envoy's docs); URI and DNS repeat, once per SAN.
     assert_eq!(
         xfcc_read(
-            "by=spiffe://gw;HASH=00000000000000000000000000000000000000000000000000000000000000ff;uri=spiffe://a/1;Uri=spiffe://a/2;dns=API.example.com;DNS=b.example.com"
+            "by=spiffe://gw;HASH=00000000000000000000000000000000000000000000000000000000000000ff;uri=spiffe://a/1;dns=API.example.com;DNS=b.example.com"
         ),
         names(
-            &["spiffe://a/1", "spiffe://a/2"],
+            &["spiffe://a/1"],
             &["api.example.com", "b.example.com"],
             None
         )
+    );
+    // Several URIs without the certificate: one name holding `;URI=` reads the same, so
+    // none is used (nor the common name: the certificate has names).
+    assert_eq!(
+        xfcc_read(
+            r#"By=spiffe://gw;Subject="CN=x";URI=spiffe://a/1;Uri=spiffe://a/2;DNS=b.example.com"#
+        ),
+        names(&[], &["b.example.com"], None)
     );
     // A quoted value holding `,`, `;` and `=` is one value, in one element.
     assert_eq!(
         xfcc_read(r#"By=spiffe://gw;URI="spiffe://a/x,y;z=w""#),
         names(&["spiffe://a/x,y;z=w"], &[], None)
     );
-    // Several elements: the last one (the one the nearest proxy appended) only.
+    // Several elements, from a proxy that appends: the last one (the one the nearest proxy
+    // appended) only. From a proxy that sets the header alone, no element Envoy writes.
+    let several =
+        r#"URI=spiffe://client/forged;Subject="CN=forged",By=spiffe://gw;URI=spiffe://a/real"#;
     assert_eq!(
-        xfcc_read(
-            r#"URI=spiffe://client/forged;Subject="CN=forged",By=spiffe://gw;URI=spiffe://a/real"#
-        ),
+        xfcc_read_in(several, XfccMode::Append),
         names(&["spiffe://a/real"], &[], None)
     );
+    assert_eq!(xfcc_read(several), Err(()));
 }
 
 #[test]
 fn xfcc_subject_escapes_are_read_as_envoy_writes_them() {
-    // A CN `a"; URI=spiffe://a/admin`: RFC 4514 escapes it `a\"\; URI=...`, then Envoy writes
-    // `"` as `\"`. The `\` before `\"` is the subject's own: the quotes do not end there, and
-    // nothing of the subject becomes a pair of its own.
-    let header = r#"By=spiffe://gw;Subject="CN=a\\"\; URI=spiffe://a/admin";URI=spiffe://a/real"#;
+    // A CN `a"; URI=spiffe://a/admin`: OpenSSL's RFC 2253 printer escapes it
+    // `a\"\; URI=...`, and Envoy quotes that as it is. The escaped quote does not end the
+    // value, and nothing of the subject becomes a pair of its own.
+    let header = r#"By=spiffe://gw;Subject="CN=a\"\; URI=spiffe://a/admin";URI=spiffe://a/real"#;
     assert_eq!(
         xfcc_read(header),
         names(
@@ -618,10 +646,21 @@ fn xfcc_subject_escapes_are_read_as_envoy_writes_them() {
         )
     );
     // The same subject as the last pair: still one value.
-    let header = r#"By=spiffe://gw;Subject="CN=a\\"\;URI=spiffe://a/admin""#;
+    let header = r#"By=spiffe://gw;Subject="CN=a\"\;URI=spiffe://a/admin""#;
     assert_eq!(
         xfcc_read(header),
         names(&[], &[], Some(r#"a";URI=spiffe://a/admin"#))
+    );
+    // A CN ending in a backslash (`x\`, printed `x\\`): the quote after the escaped
+    // backslash closes the value.
+    assert_eq!(
+        xfcc_read(r#"By=spiffe://gw;Subject="CN=x\\";DNS=a.example"#),
+        names(&[], &["a.example"], Some(r"x\"))
+    );
+    // A CN `a\"` (printed `a\\\"`): an escaped backslash, then an escaped quote.
+    assert_eq!(
+        xfcc_read(r#"Subject="CN=a\\\"";DNS=a.example"#),
+        names(&[], &["a.example"], Some(r#"a\""#))
     );
 }
 
@@ -639,19 +678,31 @@ fn xfcc_ambiguities_are_malformed() {
         "URI=\"spiffe://a/x",
         "URI=spiffe://a/x;Subject=\"CN=a\\\"",
         "URI=spiffe://a/forged;Subject=\"x,By=spiffe://gw;Subject=\"CN=real\"",
+        // Keys out of Envoy's order: a name holding `;Hash=`, or two elements read as one.
+        &format!(
+            "By=spiffe://gw;URI=https://evil.example/a;Hash={}",
+            "b".repeat(64)
+        ),
+        "URI=spiffe://a/x;By=spiffe://gw",
+        "DNS=a.example;URI=spiffe://a/x",
+        "By=spiffe://gw;By=spiffe://gw2",
     ] {
         assert_eq!(xfcc_read(bad), Err(()), "{bad}");
+        assert_eq!(xfcc_read_in(bad, XfccMode::Append), Err(()), "{bad}");
     }
     // Huge: refused before any work past the length.
     let huge = format!("URI=\"{}", ",;".repeat(xfcc::MAX_LEN));
     assert_eq!(xfcc_read(&huge), Err(()));
-    // At the limit, many elements: linear work, the last one read.
+    // At the limit, many elements from a proxy that appends: linear work, the last one read.
     let many = format!(
         "{}URI=spiffe://a/last",
         "URI=x,".repeat((xfcc::MAX_LEN - 20) / 6)
     );
     assert!(many.len() <= xfcc::MAX_LEN);
-    assert_eq!(xfcc_read(&many), names(&["spiffe://a/last"], &[], None));
+    assert_eq!(
+        xfcc_read_in(&many, XfccMode::Append),
+        names(&["spiffe://a/last"], &[], None)
+    );
 }
 
 #[test]
@@ -701,8 +752,49 @@ fn a_comma_in_a_certificate_name_does_not_make_an_element() {
          By=spiffe://example.org/gw;Hash={hash};URI=spiffe://example.org/ns/prod/sa/billing"
     );
     assert_eq!(
-        xfcc_read(&two),
+        xfcc_read_in(&two, XfccMode::Append),
         names(&["spiffe://example.org/ns/prod/sa/billing"], &[], None)
+    );
+}
+
+/// A URI SAN holding `,Hash=…;URI=…` passes, in the element Envoy writes, for another
+/// element with its own `Hash` and name. Read as the one element a proxy that sets the
+/// header writes (the default), the genuine `Hash` is the thumbprint and the two URI pairs
+/// name nobody; a `;Hash=` in a name is a second `Hash`, malformed.
+#[test]
+fn a_certificate_name_cannot_forge_the_hash_or_the_identity() {
+    let (a, b) = ("a".repeat(64), "b".repeat(64));
+    let forged = format!(
+        "By=spiffe://example.org/gw;Hash={a};URI=https://evil.example/a,Hash={b};\
+         URI=spiffe://example.org/ns/prod/sa/admin"
+    );
+    let auth = xfcc_auth();
+    let proxy = from_peer("10.1.2.3:5000");
+    assert_eq!(
+        summary(run(&auth, &xfcc_header(&forged), &proxy)),
+        Err("client certificate identity is not allowed".into())
+    );
+    let headers = xfcc_header(&forged);
+    assert_eq!(
+        super::forwarded_thumbprint(&headers, XfccMode::Sanitize),
+        Some([0xaa; 32])
+    );
+    let semicolon = format!(
+        "By=spiffe://example.org/gw;Hash={a};URI=https://evil.example/a;Hash={b};\
+         URI=spiffe://example.org/ns/prod/sa/admin"
+    );
+    assert_eq!(
+        summary(run(&auth, &xfcc_header(&semicolon), &proxy)),
+        Err("malformed X-Forwarded-Client-Cert".into())
+    );
+    assert_eq!(
+        super::forwarded_thumbprint(&xfcc_header(&semicolon), XfccMode::Sanitize),
+        None
+    );
+    // What a proxy that appends cannot tell apart (documented on `XfccMode::Append`).
+    assert_eq!(
+        super::forwarded_thumbprint(&headers, XfccMode::Append),
+        Some([0xbb; 32])
     );
 }
 

@@ -3,8 +3,16 @@
 //!
 //! `By=spiffe://example.org/gateway;Hash=4b1f…;Subject="CN=billing";URI=spiffe://example.org/billing`
 //! — elements separated by `,` (each proxy on the way may append one), pairs by `;`, values
-//! optionally between double quotes with `\"` escapes. The right-most element is the one the
-//! nearest proxy wrote; it is the only one read.
+//! optionally between double quotes with `\"` escapes, keys in the order Envoy writes them
+//! (`By`, `Hash`, `Cert`, `Chain`, `Subject`, `URI`, `DNS`). The element read is the nearest
+//! proxy's: the whole header when it sets it alone ([`XfccMode::Sanitize`]), the right-most
+//! one when it appends ([`XfccMode::Append`]).
+//!
+//! Envoy writes `URI` and `DNS` values unquoted, so a certificate name holding `,`, `;` or
+//! `=` can look like pairs or elements of their own. Whatever such a name adds comes after the
+//! element's `Hash`, `Cert` and `Subject` (Envoy's order), so it can repeat them (refused) or
+//! add names: several `URI` pairs are therefore not used without the certificate itself
+//! (`Cert`), whose names are read from it.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -24,8 +32,41 @@ pub(crate) struct Forwarded {
     pub(crate) thumbprint: Option<[u8; 32]>,
 }
 
-/// Parses the right-most element of the header's last line.
-pub(crate) fn parse(value: &[u8]) -> Result<Forwarded, Malformed> {
+/// How the nearest proxy writes `X-Forwarded-Client-Cert`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum XfccMode {
+    /// The proxy sets the header to its client's element alone (Envoy
+    /// `forward_client_cert_details: SANITIZE_SET`, Istio's gateways): the whole header is
+    /// read as that one element, and a second `Hash`, `Cert`, `Subject` or `By` in it (a
+    /// certificate name written to pass for another element) makes it malformed. The default.
+    #[default]
+    Sanitize,
+    /// The proxy appends its client's element to the header it received (Envoy
+    /// `APPEND_FORWARD`): the element read is the right-most one that opens with `By` or
+    /// `Hash`, with what follows it. A client certificate whose URI SAN holds `,Hash=` can then
+    /// pass a tail of its own name for that element (its `Hash` and names): use it only where
+    /// the CA issues no such names, or with `Cert` forwarded.
+    Append,
+}
+
+/// The rank of a key in the order Envoy writes an element's pairs (`None`: a key Envoy does
+/// not write, skipped).
+fn rank(key: &str) -> Option<u8> {
+    Some(match key {
+        "by" => 0,
+        "hash" => 1,
+        "cert" => 2,
+        "chain" => 3,
+        "subject" => 4,
+        "uri" => 5,
+        "dns" => 6,
+        _ => return None,
+    })
+}
+
+/// Parses the nearest proxy's element of the header's last line, as `mode` says it is written.
+pub(crate) fn parse(value: &[u8], mode: XfccMode) -> Result<Forwarded, Malformed> {
     if value.len() > MAX_LEN {
         return Err(Malformed);
     }
@@ -36,16 +77,23 @@ pub(crate) fn parse(value: &[u8]) -> Result<Forwarded, Malformed> {
     {
         return Err(Malformed);
     }
-    // The last element, even empty: a header ending in `,` was not completed by the nearest
-    // proxy, and what precedes it is not that proxy's.
-    let pieces = split_quoted(value, b',');
-    let element = last_element(value, &pieces).ok_or(Malformed)?;
-    if element.trim().is_empty() {
+    let element = match mode {
+        XfccMode::Sanitize => value,
+        // The last element, even empty: a header ending in `,` was not completed by the
+        // nearest proxy, and what precedes it is not that proxy's.
+        XfccMode::Append => {
+            let pieces = split_quoted(value, b',');
+            last_element(value, &pieces).ok_or(Malformed)?
+        }
+    };
+    if element.trim().is_empty() || element.trim_end().ends_with(',') {
         return Err(Malformed);
     }
     let mut hash = None;
     let mut cert = None;
     let mut subject = None;
+    let mut by = false;
+    let mut last_rank = 0;
     let mut identity = Identity::default();
     for pair in split_quoted(element, b';') {
         let pair = pair.trim();
@@ -54,9 +102,22 @@ pub(crate) fn parse(value: &[u8]) -> Result<Forwarded, Malformed> {
         }
         let (key, raw) = pair.split_once('=').ok_or(Malformed)?;
         let value = unquote(raw.trim())?;
-        // A proxy writes `Hash`, `Cert` and `Subject` once; `URI` and `DNS` once per name.
+        let key = key.trim().to_ascii_lowercase();
+        // In Envoy's order: a key out of it was written by no proxy (a name holding `;`, or
+        // two elements read as one).
+        if let Some(rank) = rank(&key) {
+            if rank < last_rank {
+                return Err(Malformed);
+            }
+            last_rank = rank;
+        }
+        // A proxy writes `By`, `Hash`, `Cert` and `Subject` once; `URI` and `DNS` once per name.
         let once = |slot: bool| if slot { Err(Malformed) } else { Ok(()) };
-        match key.trim().to_ascii_lowercase().as_str() {
+        match key.as_str() {
+            "by" => {
+                once(by)?;
+                by = true;
+            }
             "hash" => {
                 once(hash.is_some())?;
                 hash = Some(hex32(&value)?);
@@ -88,6 +149,13 @@ pub(crate) fn parse(value: &[u8]) -> Result<Forwarded, Malformed> {
         });
     }
     identity.common_name = subject.as_deref().map(common_name).transpose()?.flatten();
+    // Several `URI` pairs may be one name holding `;URI=` (Envoy does not quote them): without
+    // the certificate to tell, none is used.
+    if identity.uris.len() > 1 {
+        identity.uris.clear();
+        // Nor the common name: the certificate has names (RFC 6125 section 6.4.4).
+        identity.common_name = None;
+    }
     Ok(Forwarded {
         identity,
         thumbprint: hash,
@@ -117,31 +185,36 @@ fn last_element<'a>(value: &'a str, pieces: &[&'a str]) -> Option<&'a str> {
     }
 }
 
-/// Splits `s` at `sep` outside double quotes. Inside them `\"` is a quote (Envoy escapes `"`
-/// only, as [`unquote`] reads it): any other `\` is the value's own, such as the `\` of an
-/// RFC 4514 escape in a subject (`CN=a\"\;b` is written `"CN=a\\"\;b"`).
+/// Splits `s` at `sep` outside double quotes. Inside them a `"` after an odd run of `\` is
+/// the value's own: Envoy quotes the subject without escaping it, and the subject is RFC 4514
+/// text (OpenSSL's RFC 2253 printer), where `\"` is an escaped quote and `\\` an escaped
+/// backslash. So `"CN=x\\"` closes after the second `\` (a CN `x\`), and `"CN=a\"b"` does not
+/// close after the `a` (a CN `a"b`).
 fn split_quoted(s: &str, sep: u8) -> Vec<&str> {
     let mut parts = Vec::new();
-    let (mut start, mut quoted) = (0, false);
-    let bytes = s.as_bytes();
-    let mut i = 0;
-    while let Some(&b) = bytes.get(i) {
+    let (mut start, mut quoted, mut backslashes) = (0, false, 0usize);
+    for (i, b) in s.bytes().enumerate() {
         match b {
-            b'\\' if quoted && bytes.get(i + 1) == Some(&b'"') => i += 1,
-            b'"' => quoted = !quoted,
+            b'\\' if quoted => {
+                backslashes += 1;
+                continue;
+            }
+            b'"' if !quoted || backslashes.is_multiple_of(2) => quoted = !quoted,
             _ if b == sep && !quoted => {
                 parts.push(&s[start..i]);
                 start = i + 1;
             }
             _ => {}
         }
-        i += 1;
+        backslashes = 0;
     }
     parts.push(&s[start..]);
     parts
 }
 
-/// A value as it is, or the contents of a quoted one with its `\"` escapes resolved.
+/// A value as it is, or the contents of a quoted one as they are (RFC 4514 escapes and all:
+/// Envoy adds none of its own). A `"` inside that no odd run of `\` escapes, or a value that
+/// does not close, is malformed.
 fn unquote(raw: &str) -> Result<String, Malformed> {
     let Some(inner) = raw.strip_prefix('"') else {
         return if raw.contains('"') {
@@ -151,21 +224,19 @@ fn unquote(raw: &str) -> Result<String, Malformed> {
         };
     };
     let inner = inner.strip_suffix('"').ok_or(Malformed)?;
-    // Envoy escapes `"` only; any other `\` is the value's own (a subject's `\,`).
-    let mut out = String::with_capacity(inner.len());
-    let mut chars = inner.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '\\' if chars.peek() == Some(&'"') => {
-                chars.next();
-                out.push('"');
-            }
-            '\\' if chars.peek().is_none() => return Err(Malformed),
-            '"' => return Err(Malformed),
-            c => out.push(c),
+    let mut backslashes = 0usize;
+    for b in inner.bytes() {
+        match b {
+            b'\\' => backslashes += 1,
+            b'"' if backslashes.is_multiple_of(2) => return Err(Malformed),
+            _ => backslashes = 0,
         }
     }
-    Ok(out)
+    // The closing quote itself escaped: the value never closed.
+    if !backslashes.is_multiple_of(2) {
+        return Err(Malformed);
+    }
+    Ok(inner.to_owned())
 }
 
 /// 64 hex digits.
