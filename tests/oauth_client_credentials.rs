@@ -29,6 +29,8 @@ enum Script {
     Slow(Duration),
     /// Slow, and the token expires at once (`expires_in: 0`).
     SlowExpiring(Duration),
+    /// The clock moved on by this much while the token was made, then `expires_in: 30`.
+    Late(ManualClock, Duration),
     Huge,
 }
 
@@ -78,6 +80,10 @@ async fn token(State(e): State<Endpoint>, headers: HeaderMap, body: Bytes) -> Ax
         Script::SlowExpiring(d) => {
             tokio::time::sleep(d).await;
             issue(0)
+        }
+        Script::Late(clock, d) => {
+            clock.advance(d);
+            issue(30)
         }
         Script::Huge => axum::Json(json!({
             "access_token": "a".repeat(200_000), "token_type": "Bearer",
@@ -228,6 +234,34 @@ async fn refreshed_before_expiry_and_fetched_again_after() {
     assert_eq!(layer.authorization().await.unwrap(), "Bearer tok-3");
     clock.advance(Duration::from_secs(1));
     assert_eq!(layer.authorization().await.unwrap(), "Bearer tok-4");
+}
+
+/// RFC 6749 section 5.1: `expires_in` counts "from the time the response was generated",
+/// which is no earlier than the request: a token whose answer took 20 s of its 30 is expired
+/// 30 s after it was asked for, not 30 s after it was read.
+#[tokio::test]
+async fn a_token_lives_from_when_it_was_asked_for() {
+    let (ep, url) = start().await;
+    let clock = ManualClock::at_unix_secs(1_800_000_000);
+    ep.set(Script::Late(clock.clone(), Duration::from_secs(20)));
+    let layer = ClientCredentialsLayer::builder(&url)
+        .credentials("svc", "pw")
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    assert_eq!(layer.authorization().await.unwrap(), "Bearer tok-1");
+    ep.set(Script::Raw(StatusCode::SERVICE_UNAVAILABLE, ""));
+    // 31 s after it was asked for: expired, and the refresh fails.
+    clock.advance(Duration::from_secs(11));
+    assert_eq!(
+        layer.authorization().await.unwrap_err(),
+        TokenError::Refused {
+            url: url.clone(),
+            status: 503,
+            error: None
+        }
+    );
+    assert_eq!(ep.issued(), 1);
 }
 
 #[tokio::test]

@@ -309,14 +309,41 @@ async fn introspection_members_of_odd_types() {
             json!({"active": true, "username": "ada"}),
             refused("token names no subject"),
         ),
-        // `token_type`: informational, except DPoP (RFC 9449), which this does not check.
+        // `token_type`: a bearer access token's (any case), or absent. DPoP (RFC 9449) is not
+        // checked here; `N_A` (RFC 8693: not an access token), a refresh token or `mac` is no
+        // bearer access token (RFC 7662 section 2.2, RFC 6749 section 1.5), nor is Hydra's
+        // `token_use` of a refresh token.
         (
             json!({"active": true, "sub": "a", "token_type": "Bearer"}),
             ok("a", ""),
         ),
         (
-            json!({"active": true, "sub": "a", "token_type": "N_A"}),
+            json!({"active": true, "sub": "a", "token_type": "bearer"}),
             ok("a", ""),
+        ),
+        (
+            json!({"active": true, "sub": "a", "token_type": "Bearer", "token_use": "access_token"}),
+            ok("a", ""),
+        ),
+        (
+            json!({"active": true, "sub": "a", "token_type": "N_A"}),
+            refused("token is not a bearer access token"),
+        ),
+        (
+            json!({"active": true, "sub": "a", "token_type": "refresh_token"}),
+            refused("token is not a bearer access token"),
+        ),
+        (
+            json!({"active": true, "sub": "a", "token_type": "mac"}),
+            refused("token is not a bearer access token"),
+        ),
+        (
+            json!({"active": true, "sub": "a", "token_type": 1}),
+            refused("token is not a bearer access token"),
+        ),
+        (
+            json!({"active": true, "sub": "a", "token_use": "refresh_token"}),
+            refused("token is not a bearer access token"),
         ),
         (
             json!({"active": true, "sub": "a", "token_type": "DPoP"}),

@@ -562,6 +562,10 @@ impl Inner {
                 })?;
             Ok::<_, TokenError>((status, body))
         };
+        // The token's life counts from when it was asked for (RFC 6749 section 5.1: "from the
+        // time the response was generated", which is no earlier): an answer read late does
+        // not make it last longer.
+        let asked = self.clock.now();
         let (status, body) = tokio::time::timeout(self.timeout, exchange)
             .await
             .unwrap_or_else(|_| {
@@ -620,7 +624,7 @@ impl Inner {
         };
         let micros = |d: Duration| u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
         let now = self.clock.now();
-        let expires_at = now.saturating_add(micros(lifetime));
+        let expires_at = asked.saturating_add(micros(lifetime));
         let before = self.refresh_before.min(lifetime / 2);
         tracing::debug!(
             target: "tower_shield::client",

@@ -201,6 +201,8 @@ enum Refusal {
     Audience,
     NoSubject,
     DpopBound,
+    /// `token_type` (or `token_use`) says it is no bearer access token.
+    NotBearer,
 }
 
 impl Refusal {
@@ -213,6 +215,7 @@ impl Refusal {
             Self::Audience => AuthError::invalid(m, "token is not for this audience"),
             Self::NoSubject => AuthError::invalid(m, "token names no subject"),
             Self::DpopBound => AuthError::invalid(m, "token is bound to a DPoP key"),
+            Self::NotBearer => AuthError::invalid(m, "token is not a bearer access token"),
         }
     }
 }
@@ -519,6 +522,19 @@ impl Config {
             || f.get("cnf").and_then(|c| c.get("jkt")).is_some();
         if dpop {
             return refused(Refusal::DpopBound);
+        }
+        // RFC 7662 section 2.2: `token_type` is the token's type (RFC 6749 section 5.1); an
+        // active token of another type (`N_A`, RFC 8693's "not an access token", a
+        // `refresh_token`, `mac`) is no bearer access token, and a refresh token is never for
+        // a resource server (RFC 6749 section 1.5). The hint sent does not keep them out: a
+        // server that does not find the token as an access token searches every type
+        // (section 2.1). Ory Hydra's `token_use` says the same.
+        let not_bearer = |member: &str, expected: &str| {
+            f.get(member)
+                .is_some_and(|t| !t.as_str().is_some_and(|t| t.eq_ignore_ascii_case(expected)))
+        };
+        if not_bearer("token_type", "bearer") || not_bearer("token_use", "access_token") {
+            return refused(Refusal::NotBearer);
         }
         let subject = match (f.get("sub"), f.get("client_id")) {
             (Some(Value::String(sub)), _) if !sub.is_empty() => sub,
