@@ -55,7 +55,8 @@
 //!   rejection of this crate's layers, or a `Problem` a handler returned) is kept, unless
 //!   [`keep_problems(false)`](ErrorHygieneBuilder::keep_problems).
 //! - A **gRPC server failure** answered in the response's headers (`grpc-status` 2
-//!   `UNKNOWN`, 13 `INTERNAL` or 15 `DATA_LOSS` in a `200`, as tonic answers a handler's
+//!   `UNKNOWN`, 4 `DEADLINE_EXCEEDED`, 13 `INTERNAL`, 14 `UNAVAILABLE` or 15 `DATA_LOSS` in a
+//!   `200`, the codes of HTTP's `500`, `503` and `504`, as tonic answers a handler's
 //!   `Err(Status)`) keeps its code, but its `grpc-message` becomes the generic detail and its
 //!   `grpc-status-details-bin` is removed; the original message is logged at `ERROR`. Other
 //!   codes are the client's own and pass whole. A status sent in **trailers**, after streamed

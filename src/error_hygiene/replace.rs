@@ -83,9 +83,11 @@ pub(super) fn strip(config: &Config, headers: &mut HeaderMap) {
     }
 }
 
-/// gRPC codes of a server's own failure (`UNKNOWN`, `INTERNAL`, `DATA_LOSS`): a gRPC service
-/// answers them in a `200` (`grpc-status`), with the failure's text in `grpc-message`.
-const GRPC_SERVER_FAILURES: [&[u8]; 3] = [b"2", b"13", b"15"];
+/// gRPC codes of a server's own failure (`UNKNOWN`, `DEADLINE_EXCEEDED`, `INTERNAL`,
+/// `UNAVAILABLE`, `DATA_LOSS`; the last three and `DEADLINE_EXCEEDED` are what HTTP's `500`,
+/// `503` and `504` map to): a gRPC service answers them in a `200` (`grpc-status`), with the
+/// failure's text in `grpc-message` (`unavailable: connection to 10.0.0.7:5432 refused`).
+const GRPC_SERVER_FAILURES: [&[u8]; 5] = [b"2", b"4", b"13", b"14", b"15"];
 
 /// A gRPC failure answered in the response's headers (a trailers-only response, as tonic
 /// answers a handler's `Err(Status)`): its `grpc-message` replaced by the generic detail and

@@ -299,10 +299,12 @@ async fn a_grpc_server_failure_keeps_its_code_and_loses_its_message() {
             .body(Full::new(Bytes::new()))
             .unwrap()
     }
-    for code in ["2", "13", "15"] {
+    for code in ["2", "4", "13", "14", "15"] {
         let res = match code {
             "2" => run(ErrorHygieneLayer::new(), || grpc("2")).await.0,
+            "4" => run(ErrorHygieneLayer::new(), || grpc("4")).await.0,
             "13" => run(ErrorHygieneLayer::new(), || grpc("13")).await.0,
+            "14" => run(ErrorHygieneLayer::new(), || grpc("14")).await.0,
             _ => run(ErrorHygieneLayer::new(), || grpc("15")).await.0,
         };
         assert_eq!(res.status(), StatusCode::OK, "{code}");
@@ -355,7 +357,7 @@ async fn a_grpc_server_failure_in_trailers_loses_its_message() {
             }))
             .oneshot(Request::post("/pkg.Feed/Watch").body(()).unwrap())
     };
-    for code in ["2", "13", "15"] {
+    for code in ["2", "4", "13", "14", "15"] {
         let res = call("application/grpc", code).await.unwrap();
         assert_eq!(res.status(), StatusCode::OK);
         let (data, trailers) = frames(res).await;

@@ -66,6 +66,12 @@ impl Violation {
             Kind::UnevaluatedProperties { unexpected } => {
                 unexpected_names("Unevaluated properties are not allowed", unexpected)
             }
+            // `jsonschema` masks the error, but not the property name's own one inside it,
+            // whose value is the name the client wrote (an API key pasted as a key).
+            Kind::PropertyNames { error } => clip(
+                &error.masked_with("a property name").to_string(),
+                MAX_MESSAGE_LEN,
+            ),
             _ => clip(&error.masked().to_string(), MAX_MESSAGE_LEN),
         };
         Self::new(pointer_within(error.instance_path().as_str()), message)
@@ -104,7 +110,9 @@ pub enum ValidationError {
     },
     /// `400`: the body is not JSON (or nests deeper than 128 levels).
     InvalidJson {
-        /// The parser's message: what and where (line and column), never the body.
+        /// The parser's message: what and where (line and column), never a value of the body
+        /// (a key written twice is named, cut at 64 characters, as the schema's messages name
+        /// unexpected properties).
         detail: String,
     },
     /// `422`: the JSON body breaks the route's schema.

@@ -751,6 +751,28 @@ fn only_violation(schema: Value, body: &Value) -> Violation {
     violations.remove(0)
 }
 
+/// `propertyNames`: the name a client wrote (an API key pasted as a key) is not repeated in
+/// the message; `jsonschema` masks the value but not the name inside its error.
+#[test]
+fn a_property_name_is_not_repeated_in_its_violation() {
+    let v = only_violation(
+        json!({"type": "object", "propertyNames": {"pattern": "^[a-z]+$"}}),
+        &json!({"sk_live_SECRETSECRET": 1}),
+    );
+    assert_eq!(v.message(), r#"a property name does not match "^[a-z]+$""#);
+    assert_eq!(v.pointer(), "");
+    let v = only_violation(
+        json!({"type": "object", "propertyNames": {"maxLength": 3}}),
+        &json!({"sk_live_SECRETSECRET": 1}),
+    );
+    assert!(!v.message().contains("sk_live"), "{}", v.message());
+    let v = only_violation(
+        json!({"type": "object", "propertyNames": false}),
+        &json!({"sk_live_SECRETSECRET": 1}),
+    );
+    assert!(!v.message().contains("sk_live"), "{}", v.message());
+}
+
 #[test]
 fn what_the_client_wrote_is_bounded_in_a_violation() {
     let closed =
