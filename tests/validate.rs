@@ -293,6 +293,17 @@ async fn content_type_missing_wrong_or_in_another_charset_is_a_415() {
     .await;
     assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
     assert_eq!(headers["accept-patch"], "application/json");
+    assert!(headers.get("accept").is_none());
+    // Another method: `Accept` says what would have been accepted (RFC 9110 section
+    // 15.5.16).
+    let (status, headers, _) = call(
+        &app,
+        json_request(Method::PUT, "/v2/posts/1", "text/plain", "{}"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert_eq!(headers["accept"], "application/json");
+    assert!(headers.get("accept-post").is_none());
     assert_eq!(calls.load(Ordering::SeqCst), 0);
 }
 

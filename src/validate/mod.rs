@@ -56,7 +56,8 @@
 //! 1. **`Content-Type`** (when the rule names media types; [`Rule::json`] names
 //!    `application/json`): missing, repeated, malformed or not accepted → `415`
 //!    ([`unsupported-media-type`](crate::problem#unsupported-media-type)), with
-//!    `accepted_media_types` in the problem and `Accept-Post` / `Accept-Patch` headers. The
+//!    `accepted_media_types` in the problem and an `Accept-Post` (`POST`), `Accept-Patch`
+//!    (`PATCH`) or `Accept` (other methods, RFC 9110 section 15.5.16) header. The
 //!    media type is compared case-insensitively, parameters are parsed
 //!    (`application/json; charset="UTF-8"` is fine); a JSON body declared in any charset but
 //!    UTF-8 → `415` ([RFC 8259 section 8.1](https://www.rfc-editor.org/rfc/rfc8259#section-8.1)).

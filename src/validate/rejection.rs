@@ -100,7 +100,8 @@ pub enum ValidationError {
         refusal: MediaTypeRefusal,
         /// The media types the route accepts.
         accepted: Arc<[String]>,
-        /// The request method (a `POST` gets `Accept-Post`, a `PATCH` `Accept-Patch`).
+        /// The request method (a `POST` gets `Accept-Post`, a `PATCH` `Accept-Patch`, any
+        /// other `Accept`).
         method: Method,
     },
     /// `413`: the body is larger than the route's limit.
@@ -178,9 +179,15 @@ impl Rejection for ValidationError {
                 let mut problem = problem
                     .with_detail(detail)
                     .with_extension("accepted_media_types", accepted.to_vec());
-                let header = match *method {
-                    Method::POST => Some(HeaderName::from_static("accept-post")),
-                    Method::PATCH => Some(HeaderName::from_static("accept-patch")),
+                // RFC 9110 section 15.5.16: "the Accept response header field can be used to
+                // indicate which media types would have been accepted"; a `POST` and a
+                // `PATCH` have fields of their own for it (RFC 7694's and RFC 5789's).
+                let header = match (*method == Method::POST, *method == Method::PATCH) {
+                    (true, _) => Some(HeaderName::from_static("accept-post")),
+                    (_, true) => Some(HeaderName::from_static("accept-patch")),
+                    _ if *refusal != MediaTypeRefusal::ContentEncoding => {
+                        Some(http::header::ACCEPT)
+                    }
                     _ => None,
                 };
                 if let (Some(name), Ok(value)) = (header, HeaderValue::from_str(&list)) {
