@@ -6,8 +6,8 @@ mod common;
 #[path = "common/redis.rs"]
 mod redis_support;
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
@@ -682,8 +682,10 @@ async fn a_local_fallback_limits_in_memory_while_redis_is_down_and_goes_back_by_
         );
     // (status, "limit/remaining", decided by (response extension), decided by (as the
     // handler saw it)): in memory the limit reported is this instance's share, which the
-    // counts are of.
-    let call = |app: Router| async move {
+    // counts are of. Every `RateLimit` answered is kept, in order.
+    let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+    let call = |app: Router| async {
+        let seen = Arc::clone(&seen);
         let res = tokio::time::timeout(Duration::from_secs(5), app.oneshot(from("192.0.2.1")))
             .await
             .expect("no hang")
@@ -710,6 +712,7 @@ async fn a_local_fallback_limits_in_memory_while_redis_is_down_and_goes_back_by_
             "{:?}",
             header("ratelimit")
         );
+        seen.lock().unwrap().extend(header("ratelimit"));
         let by = res.extensions().get::<DecidedBy>().copied();
         let status = res.status();
         let body = http_body_util::BodyExt::collect(res.into_body())
@@ -748,6 +751,11 @@ async fn a_local_fallback_limits_in_memory_while_redis_is_down_and_goes_back_by_
             )
         );
     }
+    // `t` is of the share too: its tokens come back every 720 s (5 an hour), not 360.
+    assert_eq!(
+        seen.lock().unwrap()[2..4],
+        [r#""test";r=4;t=720"#, r#""test";r=3;t=720"#]
+    );
     for _ in 0..3 {
         let (status, remaining, by, body) = call(app.clone()).await;
         assert_eq!(

@@ -67,6 +67,11 @@ pub(super) struct Fallback {
 }
 
 impl Fallback {
+    /// How many instances share each limit: each decides on `1 / instances` of it in memory.
+    pub(super) fn instances(&self) -> u32 {
+        self.instances
+    }
+
     pub(super) fn new(instances: u32, clock: SharedClock) -> Self {
         Self {
             memory: MemoryStore::builder()

@@ -107,11 +107,13 @@ impl Report {
 impl Config {
     /// The headers to report for a decision whose binding limit is `b`, in the configured
     /// [`HeaderStyle`]; `None` when there are none to write.
+    /// `share`: the decision was made in memory, on `1 / share` of each limit.
     pub(super) fn report(
         &self,
         plan: PlanRef<'_>,
         decision: &Decision,
         b: &Binding<'_>,
+        share: Option<u32>,
     ) -> Option<Report> {
         let x = matches!(self.headers, HeaderStyle::XRateLimit | HeaderStyle::Both).then(|| {
             let reset = decision
@@ -127,7 +129,7 @@ impl Config {
             (limit, b.remaining, reset)
         });
         let ietf = if matches!(self.headers, HeaderStyle::Ietf | HeaderStyle::Both) {
-            self.ietf(plan, decision)
+            self.ietf(plan, decision, share)
         } else {
             None
         };
@@ -139,6 +141,7 @@ impl Config {
         &self,
         plan: PlanRef<'_>,
         decision: &Decision,
+        share: Option<u32>,
     ) -> Option<Box<(HeaderValue, HeaderValue)>> {
         // The policy of a single limit was built once; several are joined. Under the local
         // fallback, a limit is this instance's share, which the policy says (as `RateLimit`'s
@@ -173,10 +176,12 @@ impl Config {
                     );
                 }
             }
-            // Until more quota is available: on a refusal, the Retry-After of that limit.
+            // Until more quota is available: on a refusal, the Retry-After of that limit. Of
+            // the rule that decided: this instance's share, under the local fallback.
+            let rule = share.map_or(variant.rule, |n| variant.rule.share(n));
             let t = verdict
                 .status
-                .more_quota_after(&variant.rule)
+                .more_quota_after(&rule)
                 .div_ceil(MICROS_PER_SEC);
             let _ = write!(
                 state,

@@ -12,7 +12,7 @@ use smallvec::SmallVec;
 
 use super::algorithm::MICROS_PER_SEC;
 use super::error::{KeyMissing, RateLimitUnavailable, RateLimited};
-use super::fallback::Route;
+use super::fallback::{DecidedBy, Fallback, Route};
 use super::headers::Report;
 use super::key::{KeyBuf, KeyContext};
 use super::layer::{Config, Next, Resumed};
@@ -276,7 +276,13 @@ impl Config {
         let Some(binding) = self.binding(plan, &decision) else {
             return guard::Decision::Pass(None);
         };
-        let mut report = self.report(plan, &decision, &binding);
+        // Decided in memory: on this instance's share of each limit.
+        let share = self
+            .fallback
+            .as_ref()
+            .filter(|_| route.decided_by() == DecidedBy::Local)
+            .map(Fallback::instances);
+        let mut report = self.report(plan, &decision, &binding, share);
         if self.fallback.is_some() {
             let by = route.decided_by();
             req.extensions_mut().insert(by);
