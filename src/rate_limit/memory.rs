@@ -166,9 +166,11 @@ impl Entry {
                 .compare_exchange_weak(current, outcome.state.a, AcqRel, Relaxed)
             {
                 Ok(_) => {
-                    self.seen.store(now, Relaxed);
+                    // Concurrent swaps may store in either order: the later state's time wins,
+                    // so an entry still in use never looks stale to the sweep.
+                    self.seen.fetch_max(now, Relaxed);
                     self.fresh_at
-                        .store(now.saturating_add(outcome.status.expires_after), Relaxed);
+                        .fetch_max(now.saturating_add(outcome.status.expires_after), Relaxed);
                     return outcome;
                 }
                 Err(actual) => current = actual,
