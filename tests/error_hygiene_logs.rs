@@ -171,4 +171,44 @@ async fn the_log_has_a_bounded_excerpt_of_the_body_and_the_panic_message() {
             && text.contains("tower_shield.detail=\"secret from call\""),
         "{text}"
     );
+
+    // `truncated` says whether the excerpt is the whole body: a body of exactly the limit is
+    // whole; with a limit of 0, a body that has something is not.
+    let failing = |body: &'static str| {
+        service_fn(move |_: Request<()>| async move {
+            let mut res = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
+            *res.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+            Ok::<_, Infallible>(res)
+        })
+    };
+    for (limit, body, logged) in [
+        (
+            10,
+            "0123456789",
+            "tower_shield.detail=\"0123456789\" tower_shield.truncated=false",
+        ),
+        (
+            0,
+            "secret",
+            "tower_shield.detail=\"\" tower_shield.truncated=true",
+        ),
+        (
+            0,
+            "",
+            "tower_shield.detail=\"\" tower_shield.truncated=false",
+        ),
+    ] {
+        let layer = ErrorHygieneLayer::builder()
+            .log_body_limit(limit)
+            .build()
+            .unwrap();
+        let res = layer
+            .layer(failing(body))
+            .oneshot(Request::get("/").body(()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let text = logs.take();
+        assert!(text.contains(logged), "{limit} {body:?}: {text}");
+    }
 }

@@ -249,7 +249,7 @@ where
                     deadline,
                 } => {
                     let limit = config.log_body_limit;
-                    let mut complete = limit == 0 || body.is_end_stream();
+                    let mut complete = body.is_end_stream();
                     let mut frames = 0;
                     while !complete && excerpt.len() < limit {
                         let polled = if config.catch_panics {
@@ -297,6 +297,8 @@ where
                             Ok(Poll::Ready(None)) => complete = true,
                         }
                     }
+                    // Filled to the limit with nothing more to come: the whole body, not cut.
+                    complete = complete || body.is_end_stream();
                     let head = head.take().expect(POLLED_AFTER_COMPLETION);
                     let excerpt = std::mem::take(excerpt);
                     let res = replacement(this.captured, head, &excerpt, !complete);
