@@ -524,6 +524,10 @@ impl HybridStore {
         for _ in 0..ROUNDS {
             // One lease request per counter at a time: wait for the one under way, if any,
             // then look again.
+            let locked: SmallVec<[u64; 2]> = short
+                .iter()
+                .filter_map(|&(i, _)| items.get(i).map(|it| it.digest))
+                .collect();
             let locks = inner.fetch_locks(&items, &short, inner.clock.now());
             let mut guards = Vec::with_capacity(locks.len());
             for l in locks {
@@ -534,6 +538,16 @@ impl HybridStore {
                 Local::Decided(verdicts) => return Ok(Decision { now, verdicts }),
                 Local::Short(short) => short,
             };
+            // While this waited, another counter of the request may have run short: it is
+            // leased only under its own lock (one lease request per counter at a time, or
+            // one process could hold several leases of it), so look again, locking it too.
+            let unlocked = short
+                .iter()
+                .any(|&(i, _)| items.get(i).is_none_or(|it| !locked.contains(&it.digest)));
+            if unlocked {
+                drop(guards);
+                continue;
+            }
             if let Some(verdicts) = inner.lease(&items, &redis_keys, &short).await? {
                 return Ok(Decision {
                     now: inner.clock.now(),
