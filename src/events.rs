@@ -20,7 +20,7 @@
 //!
 //! | field | when |
 //! |---|---|
-//! | `http.request.method` | always: a method of RFC 9110 or PATCH, else `_OTHER` (as the conventions require: the values stay a bounded set) |
+//! | `http.request.method` | always: a method of RFC 9110, PATCH or QUERY, else `_OTHER` (as the conventions require: the values stay a bounded set) |
 //! | `http.request.method_original` | when the method is `_OTHER`: the method as sent |
 //! | `url.path` | always (never the query, which may hold secrets) |
 //! | `http.route` | when axum's `MatchedPath` is known |

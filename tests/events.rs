@@ -227,6 +227,21 @@ async fn authentication_decisions_and_throttled_attempts() {
     assert_eq!(e.get("http.request.method"), Some("_OTHER"));
     assert_eq!(e.get("http.request.method_original"), Some("PURGE"));
 
+    // QUERY, the safe method with a body, is one the conventions know.
+    let req = Request::builder()
+        .method("QUERY")
+        .uri("/posts/7")
+        .header("authorization", basic("query-user", "wrong-pass"))
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(
+        call(&app, from(req, "127.0.0.10")).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    let e = collect.one("auth.failure");
+    assert_eq!(e.get("http.request.method"), Some("QUERY"));
+    assert_eq!(e.get("http.request.method_original"), None);
+
     for _ in 0..4 {
         let req = Request::get("/posts/7")
             .header("authorization", basic("jane", "wrong-pass"))
