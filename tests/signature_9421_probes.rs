@@ -1037,6 +1037,116 @@ async fn content_digest_algorithms() {
     );
 }
 
+/// The `Want-Content-Digest` of the layer's answer to `req` (RFC 9530 section 4), with its
+/// status and detail.
+async fn want_digest(
+    layer: SignatureBuilder,
+    req: Request<Full<Bytes>>,
+) -> (StatusCode, Option<String>, String) {
+    let svc = layer
+        .build()
+        .unwrap()
+        .layer(service_fn(|_req: Request<SignedBody>| async move {
+            Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"ok"))))
+        }));
+    let res = svc.oneshot(req).await.unwrap();
+    let status = res.status();
+    let want = res
+        .headers()
+        .get("want-content-digest")
+        .map(|v| v.to_str().unwrap().to_owned());
+    let body = res.into_body().collect().await.unwrap().to_bytes();
+    let detail = serde_json::from_slice::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|p| p["detail"].as_str().map(str::to_owned))
+        .unwrap_or_default();
+    (status, want, detail)
+}
+
+/// A refusal about the body's digest says which digests the layer checks (RFC 9530 section
+/// 4: `Want-Content-Digest` in a response states the preference for future requests); other
+/// refusals and acceptances do not carry it.
+#[tokio::test]
+async fn a_refusal_about_the_digest_carries_want_content_digest() {
+    const WANT: Option<&str> = Some("sha-256=10, sha-512=10");
+    let one_wrong = format!("{SHA256}, sha-512=:AAAA:");
+    assert_eq!(
+        want_digest(defaults(), digest_request(&one_wrong, BODY, true)).await,
+        (
+            StatusCode::UNAUTHORIZED,
+            WANT.map(str::to_owned),
+            "Content-Digest does not match the body".to_owned()
+        )
+    );
+    assert_eq!(
+        want_digest(defaults(), digest_request("md5=:AAAA:", BODY, true)).await,
+        (
+            StatusCode::UNAUTHORIZED,
+            WANT.map(str::to_owned),
+            "malformed content-digest header: no sha-256 or sha-512 digest".to_owned()
+        )
+    );
+    // A body whose signature does not cover its digest, under the default policy.
+    let req = Request::post("/p")
+        .header("host", "example.com")
+        .header("content-length", BODY.len().to_string());
+    let req = sign(
+        req,
+        "sig1",
+        r#""@method" "@authority" "@path""#,
+        P,
+        &[
+            r#""@method": POST"#,
+            r#""@authority": example.com"#,
+            r#""@path": /p"#,
+        ],
+    );
+    assert_eq!(
+        want_digest(
+            defaults(),
+            req.body(Full::new(Bytes::from_static(BODY))).unwrap()
+        )
+        .await,
+        (
+            StatusCode::UNAUTHORIZED,
+            WANT.map(str::to_owned),
+            "signature does not cover content-digest".to_owned()
+        )
+    );
+    // A covered digest that is not sent.
+    let req = Request::post("/p").header("host", "example.com");
+    let req = sign(
+        req,
+        "sig1",
+        r#""content-digest""#,
+        P,
+        &[r#""content-digest": x"#],
+    );
+    assert_eq!(
+        want_digest(
+            bare(),
+            req.body(Full::new(Bytes::from_static(BODY))).unwrap()
+        )
+        .await,
+        (
+            StatusCode::UNAUTHORIZED,
+            WANT.map(str::to_owned),
+            "covered component \"content-digest\" is absent".to_owned()
+        )
+    );
+    // Refusals about something else, and an accepted request, say nothing of digests.
+    let req = Request::get("/x");
+    let req = sign(req, "sig1", r#""@method""#, P, &[r#""@method": POST"#]);
+    assert_eq!(
+        want_digest(bare(), empty(req)).await,
+        (StatusCode::UNAUTHORIZED, None, NO_MATCH.to_owned())
+    );
+    assert_eq!(
+        want_digest(defaults(), digest_request(SHA256, BODY, true)).await,
+        (StatusCode::OK, None, String::new())
+    );
+}
+
 #[tokio::test]
 async fn a_body_must_be_covered_by_its_digest() {
     let list = r#""@method" "@authority" "@path""#;

@@ -42,7 +42,9 @@
 //!   `@path`, `@query`, `@target-uri`, ...) and header components; parameters `created`,
 //!   `expires`, `nonce`, `keyid`, `alg`, `tag`; algorithms `hmac-sha256`, `ed25519`,
 //!   `ecdsa-p256-sha256`, `rsa-pss-sha512`, `rsa-v1_5-sha256`, keys found by `keyid`; the body
-//!   covered through an [RFC 9530](https://www.rfc-editor.org/rfc/rfc9530) `Content-Digest`.
+//!   covered through an [RFC 9530](https://www.rfc-editor.org/rfc/rfc9530) `Content-Digest`
+//!   (`sha-256` or `sha-512`; a refusal about the digest carries `Want-Content-Digest:
+//!   sha-256=10, sha-512=10`, RFC 9530 section 4).
 //!   `@authority` is normalized (lowercase, no default port); `@target-uri` is the authority as
 //!   sent with the path and query; a request in origin form is taken as `https`; a repeated
 //!   `@query-param` name is refused (RFC 9421 section 2.2.8: sign `@query` instead).

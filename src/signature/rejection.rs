@@ -110,9 +110,38 @@ impl InvalidSignature {
     }
 }
 
+/// What a refusal about the body's `Content-Digest` asks for (RFC 9530 section 4): the two
+/// algorithms checked, equally welcome.
+const WANT_CONTENT_DIGEST: &str = "sha-256=10, sha-512=10";
+
+impl Failure {
+    /// Whether the rule that failed is about the body's `Content-Digest`: absent, not covered,
+    /// malformed or without an algorithm checked, or not matching the body.
+    fn is_about_content_digest(&self) -> bool {
+        const NAME: &str = super::http_sig::content_digest::HEADER;
+        match self {
+            Self::DigestMismatch => true,
+            Self::MalformedHeader(h, _) => *h == NAME,
+            Self::MissingComponent(c) | Self::AbsentComponent(c) => c.trim_matches('"') == NAME,
+            _ => false,
+        }
+    }
+}
+
 impl Rejection for InvalidSignature {
+    /// A refusal about the body's `Content-Digest` carries `Want-Content-Digest` (RFC 9530
+    /// section 4), saying which digests the layer checks.
     fn problem(&self) -> Problem {
-        Problem::of(ProblemType::SignatureInvalid).with_detail(self.failure.to_string())
+        let problem =
+            Problem::of(ProblemType::SignatureInvalid).with_detail(self.failure.to_string());
+        if self.failure.is_about_content_digest() {
+            problem.with_header(
+                HeaderName::from_static("want-content-digest"),
+                HeaderValue::from_static(WANT_CONTENT_DIGEST),
+            )
+        } else {
+            problem
+        }
     }
 }
 
