@@ -763,6 +763,60 @@ async fn webhooks_are_verified_once_and_fresh() {
     res.assert_json_api_headers();
 }
 
+/// The banner's ready command (a shell pipeline of `date`, `base64`, `od`, `openssl` and
+/// `curl`) signs an event the server accepts; with its id fixed, the same command twice is a
+/// replay.
+#[tokio::test]
+async fn the_banners_webhook_command_signs_and_sends_an_event() {
+    let addr = start().await;
+    let banner = quickstart::banner(addr, &[], &quickstart::Credentials::demo(), None);
+    let start_at = banner.find("id=msg_").expect("the webhook command");
+    let command: String = banner[start_at..]
+        .lines()
+        .take_while(|l| !l.is_empty())
+        .take(4)
+        .map(|l| format!("{}\n", l.trim()))
+        .collect();
+    assert!(
+        command.starts_with("id=msg_$(date +%s); ts=$(date +%s); body='{\"type\":\"ping\"}'\n"),
+        "{command}"
+    );
+    assert!(
+        command.ends_with(&format!("http://{addr}/v2/webhooks\n")),
+        "{command}"
+    );
+    let run = |command: String| async move {
+        let out = tokio::process::Command::new("bash")
+            .arg("-c")
+            .arg(format!("set -eo pipefail\n{command}"))
+            // A proxy of the machine's must not take the loopback request.
+            .env("NO_PROXY", "*")
+            .env("no_proxy", "*")
+            .output()
+            .await
+            .expect("bash");
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "{stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        stdout
+    };
+    let out = run(command.clone()).await;
+    assert!(out.starts_with("HTTP/1.1 204 No Content\r\n"), "{out}");
+
+    let fixed = command.replacen("id=msg_$(date +%s)", "id=msg_banner_fixed", 1);
+    let out = run(fixed.clone()).await;
+    assert!(out.starts_with("HTTP/1.1 204 No Content\r\n"), "{out}");
+    let out = run(fixed).await;
+    assert!(out.starts_with("HTTP/1.1 401 Unauthorized\r\n"), "{out}");
+    assert!(
+        out.contains(r#""detail":"replayed message: its id was seen already""#),
+        "{out}"
+    );
+}
+
 #[tokio::test]
 async fn quickstart_deny_ips_feeds_the_ip_deny_list() {
     use tower::ServiceExt;

@@ -1022,6 +1022,24 @@ async fn content_digest_algorithms() {
         call(defaults(), digest_request("sha-256=AAAA", BODY, true)).await,
         refused("malformed content-digest header: expected byte sequences")
     );
+    // RFC 9530's own example (section 2, Appendix B.1): the same JSON with a newline.
+    let rfc9530 = b"{\"hello\": \"world\"}\n";
+    assert_eq!(
+        call(
+            defaults(),
+            digest_request(
+                "sha-256=:RK/0qy18MlBSVnWgjwz6lZEWjP/lF5HF9bvEF8FabDg=:",
+                rfc9530,
+                true
+            )
+        )
+        .await,
+        ok()
+    );
+    assert_eq!(
+        call(defaults(), digest_request(SHA256, rfc9530, true)).await,
+        refused("Content-Digest does not match the body")
+    );
     // The digest of an empty body.
     assert_eq!(
         call(defaults(), digest_request(SHA256_EMPTY, b"", false)).await,

@@ -513,9 +513,10 @@ fn rfc9421_b_2_4_signing_a_response_using_ecdsa_p256_sha256() {
     );
 }
 
-/// RFC 9530 Appendix B: `{"hello": "world"}` and its digests.
+/// RFC 9421's examples (section 2.4, Appendix B): `{"hello": "world"}`, without a newline, and
+/// its digests.
 #[test]
-fn rfc9530_content_digest_examples() {
+fn rfc9421_content_digest_examples() {
     use super::http_sig::content_digest;
     let body = br#"{"hello": "world"}"#;
     assert_eq!(
@@ -535,6 +536,53 @@ fn rfc9530_content_digest_examples() {
     // Unknown algorithms alone are not enough; a malformed value is malformed.
     assert!(content_digest::verify("md5=:AAAA:", body).is_err());
     assert!(content_digest::verify("sha-256=X48E", body).is_err());
+}
+
+/// RFC 9530's own examples: `{"hello": "world"}` followed by a newline (section 2, Appendix
+/// B.1), empty content (B.2, a `HEAD` or `204`'s), and a partial content `"world"}` plus the
+/// newline (B.3: what a `206` carries is the content digested, not the whole representation).
+#[test]
+fn rfc9530_content_digest_examples() {
+    use super::http_sig::content_digest;
+    let body = b"{\"hello\": \"world\"}\n";
+    let sha256 = "sha-256=:RK/0qy18MlBSVnWgjwz6lZEWjP/lF5HF9bvEF8FabDg=:";
+    let sha512 = "sha-512=:YMAam51Jz/jOATT6/zvHrLVgOYTGFy1d6GJiOHTohq4yP+pgk4vf2aCsyRZOtw8MjkM7iw7yZ/WkppmM44T3qg==:";
+    assert_eq!(content_digest::sha256_value(body), sha256);
+    assert_eq!(content_digest::sha512_value(body), sha512);
+    assert_eq!(content_digest::verify(sha256, body), Ok(()));
+    assert_eq!(content_digest::verify(sha512, body), Ok(()));
+    assert_eq!(
+        content_digest::verify(&format!("{sha512}, {sha256}"), body),
+        Ok(())
+    );
+    // Appendix B.1's "sha-256=10, sha=3" preference list names `sha`, which never counts:
+    // beside a right sha-256 it is skipped, alone it is not enough.
+    assert_eq!(
+        content_digest::verify(&format!("sha=:AAAA:, {sha256}"), body),
+        Ok(())
+    );
+    // The same content changed (Appendix B's mismatch example, `woXYZ`).
+    assert_eq!(
+        content_digest::verify(sha256, b"{\"hello\": \"woXYZ\"}\n"),
+        Err(Failure::DigestMismatch)
+    );
+    // B.2: empty content.
+    let empty = "sha-256=:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=:";
+    assert_eq!(content_digest::sha256_value(b""), empty);
+    assert_eq!(content_digest::verify(empty, b""), Ok(()));
+    assert_eq!(
+        content_digest::sha512_value(b""),
+        "sha-512=:z4PhNX7vuL3xVChQ1m2AB9Yg5AULVxXcg/SpIdNs6c5H0NE8XYXysP+DGNKHfuwvY7kxvUdBeoGlODJ6+SfaPg==:"
+    );
+    // B.3: partial content.
+    let partial = b"\"world\"}\n";
+    let partial_sha256 = "sha-256=:jjcgBDWNAtbYUXI37CVG3gRuGOAjaaDRGpIUFsdyepQ=:";
+    assert_eq!(content_digest::sha256_value(partial), partial_sha256);
+    assert_eq!(content_digest::verify(partial_sha256, partial), Ok(()));
+    assert_eq!(
+        content_digest::verify(partial_sha256, body),
+        Err(Failure::DigestMismatch)
+    );
 }
 
 #[test]

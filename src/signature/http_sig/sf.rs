@@ -333,7 +333,10 @@ impl Parser<'_> {
         }
         let b64 = &self.s[start..self.i];
         if !self.eat(b':') {
-            return Err("unterminated byte sequence");
+            return Err(match self.peek() {
+                None => "unterminated byte sequence",
+                Some(_) => "byte sequence is not base64",
+            });
         }
         LENIENT
             .decode(b64)
