@@ -277,7 +277,7 @@ async fn http_message_signature_bad_headers_are_401_problems_that_name_the_rule(
         ),
         (
             both(
-                &format!(r#"sig1=("@method");created=99999999999999999999;keyid="k1""#),
+                r#"sig1=("@method");created=99999999999999999999;keyid="k1""#,
                 &signature,
             ),
             "malformed signature-input header: number too long",
