@@ -308,3 +308,46 @@ fn base64_encode(bytes: &[u8]) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
+
+/// A body over the limit sent chunked, without `Content-Length`, over a real connection
+/// (`axum::serve`): a `413` `payload-too-large` problem naming the limit. (That no more than
+/// the limit is buffered is counted frame by frame in `tests/signature.rs`.)
+#[tokio::test]
+async fn a_chunked_body_over_the_limit_on_a_socket_is_413() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = app(SignatureLayer::github()
+        .secret("repo", GITHUB_SECRET)
+        .max_body(64)
+        .build()
+        .unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let chunk = "y".repeat(50);
+    let body = format!("32\r\n{chunk}\r\n32\r\n{chunk}\r\n32\r\n{chunk}\r\n0\r\n\r\n");
+    let tag = hex(&hmac(GITHUB_SECRET.as_bytes(), chunk.repeat(3).as_bytes()));
+    let head = format!(
+        "POST /hook HTTP/1.1\r\nTransfer-Encoding: chunked\r\nX-Hub-Signature-256: sha256={tag}"
+    );
+    let res = common::raw_with_body(addr, head.as_bytes(), body.as_bytes()).await;
+    assert_eq!(res.status, 413);
+    assert_eq!(res.header("content-type"), Some("application/problem+json"));
+    let problem: Value = serde_json::from_slice(&res.body).unwrap();
+    assert_eq!(
+        problem["type"],
+        "https://docs.rs/tower-shield/latest/tower_shield/problem/index.html#payload-too-large"
+    );
+    assert_eq!(problem["status"], 413);
+    assert_eq!(problem["detail"], "the body is larger than 64 bytes");
+    assert_eq!(problem["limit"], 64);
+
+    // Within the limit, the same way, it is verified.
+    let small = "z".repeat(40);
+    let tag = hex(&hmac(GITHUB_SECRET.as_bytes(), small.as_bytes()));
+    let head = format!(
+        "POST /hook HTTP/1.1\r\nTransfer-Encoding: chunked\r\nX-Hub-Signature-256: sha256={tag}"
+    );
+    let body = format!("28\r\n{small}\r\n0\r\n\r\n");
+    let res = common::raw_with_body(addr, head.as_bytes(), body.as_bytes()).await;
+    assert_eq!(res.status, 200);
+    assert_eq!(res.body, b"ok");
+}
