@@ -456,8 +456,11 @@ impl Store for MemoryStore {
         Answer::Ready(Ok(()))
     }
 
-    /// Remembered keys share the table, and its bound, with the counters: under a flood of
-    /// new keys the oldest remembered ones may be forgotten early (and a warning logged).
+    /// Remembered keys share the table, and its bound, with the counters, but a full table
+    /// forgets counters first: a remembered key counts as used until it expires, so neither
+    /// the idle timeout nor a flood of new counter keys (which any client can send when the
+    /// store is shared with a rate limit) makes it forgotten early. Only a table full of
+    /// remembered keys forgets the ones that expire soonest (and logs a warning).
     fn remember(&self, key: &[u8], ttl_us: u64) -> Answer<Result<bool, StoreError>> {
         let now = self.inner.clock.now();
         let digest = self.remembered_digest(key);
@@ -470,7 +473,8 @@ impl Store for MemoryStore {
         }
         self.inner.make_room(&mut map, now);
         let until = now.saturating_add(ttl_us.max(1));
-        map.insert(digest, Entry::new(State::default(), now, until));
+        // Seen at its expiry: the last to go when room is made, never idle before then.
+        map.insert(digest, Entry::new(State::default(), until, until));
         Answer::Ready(Ok(true))
     }
 

@@ -188,6 +188,60 @@ fn remembered_keys_are_refused_until_they_expire() {
     assert!(remember(b"msg_3"));
 }
 
+/// A remembered key outlives a flood of counter keys through a full table, and the idle
+/// timeout: a client that can make counters (any client, when the store also limits rates)
+/// cannot make a replay store forget a message early.
+#[test]
+fn remembered_keys_survive_a_flood_of_counters_and_the_idle_timeout() {
+    let clock = ManualClock::at_unix_secs(1_700_000_000);
+    let store = MemoryStore::builder()
+        .clock(clock.clone())
+        .max_keys(16)
+        .shards(1)
+        .idle_timeout(Duration::from_secs(10))
+        .build();
+    let remember = |k: &[u8]| store.remember(k, 60_000_000).into_ready().unwrap().unwrap();
+    assert!(remember(b"msg_1"));
+    let rule = Rule::new(Algorithm::FixedWindow, Quota::per_hour(5)).unwrap();
+    for i in 0..1_000u32 {
+        let key = i.to_be_bytes();
+        let check = Check {
+            scope: "ip",
+            key: &key,
+            rule,
+            cost: 1,
+        };
+        assert!(ready(store.decide(&[check])).allowed());
+        clock.advance(Duration::from_millis(20));
+    }
+    // 20 s later: past the idle timeout, 1,000 counters through a table of 16.
+    assert!(store.len() <= 16);
+    assert!(!remember(b"msg_1"));
+    clock.advance(Duration::from_secs(39));
+    assert!(!remember(b"msg_1"));
+    clock.advance(Duration::from_secs(2));
+    assert!(remember(b"msg_1"));
+
+    // A table full of remembered keys forgets those that expire soonest.
+    let store = MemoryStore::builder()
+        .clock(clock.clone())
+        .max_keys(8)
+        .shards(1)
+        .build();
+    let remember_for = |k: &[u8], secs: u64| {
+        store
+            .remember(k, secs * 1_000_000)
+            .into_ready()
+            .unwrap()
+            .unwrap()
+    };
+    assert!(remember_for(b"long", 600));
+    for i in 0..20u32 {
+        assert!(remember_for(&i.to_be_bytes(), 60));
+    }
+    assert!(!remember_for(b"long", 600));
+}
+
 #[test]
 fn bytes_per_key() {
     assert_eq!(BYTES_PER_KEY, 48);
