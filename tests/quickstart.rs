@@ -768,6 +768,11 @@ async fn webhooks_are_verified_once_and_fresh() {
 /// replay.
 #[tokio::test]
 async fn the_banners_webhook_command_signs_and_sends_an_event() {
+    if std::env::var_os("QUICKSTART_WEBHOOK_SECRET").is_some_and(|s| !s.is_empty()) {
+        // The banner prints the command for the demo secret only.
+        eprintln!("QUICKSTART_WEBHOOK_SECRET is set: the banner has no command to run");
+        return;
+    }
     let addr = start().await;
     let banner = quickstart::banner(addr, &[], &quickstart::Credentials::demo(), None);
     let start_at = banner.find("id=msg_").expect("the webhook command");

@@ -1152,6 +1152,23 @@ async fn a_refusal_about_the_digest_carries_want_content_digest() {
             "covered component \"content-digest\" is absent".to_owned()
         )
     );
+    // A required `"content-digest";sf` not covered (the identifier with a parameter).
+    let req = Request::post("/p")
+        .header("host", "example.com")
+        .header("content-length", BODY.len().to_string());
+    let req = sign(req, "sig1", r#""@method""#, P, &[r#""@method": POST"#]);
+    assert_eq!(
+        want_digest(
+            bare().require_components([r#""content-digest";sf"#]),
+            req.body(Full::new(Bytes::from_static(BODY))).unwrap()
+        )
+        .await,
+        (
+            StatusCode::UNAUTHORIZED,
+            WANT.map(str::to_owned),
+            r#"signature does not cover "content-digest";sf"#.to_owned()
+        )
+    );
     // Refusals about something else, and an accepted request, say nothing of digests.
     let req = Request::get("/x");
     let req = sign(req, "sig1", r#""@method""#, P, &[r#""@method": POST"#]);

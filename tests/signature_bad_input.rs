@@ -268,6 +268,10 @@ async fn http_message_signature_bad_headers_are_401_problems_that_name_the_rule(
             "malformed signature header: unterminated byte sequence",
         ),
         (
+            both(&input, &format!("sig1=:{good}, sig2=x")),
+            "malformed signature header: unterminated byte sequence",
+        ),
+        (
             both(&seventeen_inputs, &seventeen_sigs),
             "malformed signature-input header: too many signatures",
         ),
@@ -301,7 +305,8 @@ async fn http_message_signature_bad_headers_are_401_problems_that_name_the_rule(
             "no matching signature",
         ),
     ];
-    assert_refusals(&app, cases, &[&good]).await;
+    let secret = String::from_utf8(HTTP_SECRET.to_vec()).unwrap();
+    assert_refusals(&app, cases, &[&good, &secret]).await;
 }
 
 fn base64_encode(bytes: &[u8]) -> String {

@@ -145,7 +145,7 @@ fn method_original(method: &http::Method) -> Option<&str> {
         http::Method::TRACE,
         http::Method::PATCH,
     ];
-    // QUERY (the safe method with a body), known to the conventions since it was registered.
+    // QUERY (draft-ietf-httpbis-safe-method-w-body), in the conventions' list since v1.38.
     (!KNOWN.contains(method) && method.as_str() != "QUERY").then(|| method.as_str())
 }
 

@@ -42,7 +42,8 @@ pub const BYTES_PER_KEY: usize = std::mem::size_of::<(Digest, Entry)>();
 ///   first, since forgetting them changes nothing, then keys idle longer than
 ///   [`idle_timeout`](MemoryStoreBuilder::idle_timeout), then, if the shard is still over 7/8
 ///   full, the keys idle the longest. A flood of new keys therefore cannot grow memory, and
-///   evicts the quietest clients first, never a client that is being limited right now.
+///   evicts the quietest clients first. A key remembered against replays
+///   ([`Store::remember`]) counts as used until it expires: counters go before it.
 /// - [`sweep`](MemoryStore::sweep) does the same for every shard; call it from a timer to
 ///   return memory after a burst (it is never needed for the bound).
 ///
@@ -428,6 +429,15 @@ impl Inner {
             evicted = excess - budget,
             "memory store full: forgot the keys idle the longest (raise max_keys?)"
         );
+        // Only remembered keys count as used after now (a second's margin for counters used
+        // by a thread whose clock read came later): one forgotten early is a replay accepted.
+        if cutoff > now.saturating_add(1_000_000) {
+            tracing::warn!(
+                target: "tower_shield::rate_limit",
+                "memory store full of remembered keys: some forgotten before they expire, \
+                 so replays of those messages would be accepted (raise max_keys)"
+            );
+        }
     }
 }
 

@@ -122,7 +122,10 @@ impl Failure {
         match self {
             Self::DigestMismatch => true,
             Self::MalformedHeader(h, _) => *h == NAME,
-            Self::MissingComponent(c) | Self::AbsentComponent(c) => c.trim_matches('"') == NAME,
+            // The field's name, quoted or not, with parameters (`"content-digest";sf`) or not.
+            Self::MissingComponent(c) | Self::AbsentComponent(c) => {
+                c.trim_start_matches('"').split('"').next() == Some(NAME)
+            }
             _ => false,
         }
     }

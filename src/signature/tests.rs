@@ -513,10 +513,10 @@ fn rfc9421_b_2_4_signing_a_response_using_ecdsa_p256_sha256() {
     );
 }
 
-/// RFC 9421's examples (section 2.4, Appendix B): `{"hello": "world"}`, without a newline, and
-/// its digests.
+/// RFC 9530 Appendix D's sample digests (the values RFC 9421's examples use too):
+/// `{"hello": "world"}`, without a newline.
 #[test]
-fn rfc9421_content_digest_examples() {
+fn rfc9530_appendix_d_sample_digests() {
     use super::http_sig::content_digest;
     let body = br#"{"hello": "world"}"#;
     assert_eq!(
@@ -533,14 +533,37 @@ fn rfc9421_content_digest_examples() {
         content_digest::verify(both, b"{\"hello\": \"world\"}\n"),
         Err(Failure::DigestMismatch)
     );
-    // Unknown algorithms alone are not enough; a malformed value is malformed.
-    assert!(content_digest::verify("md5=:AAAA:", body).is_err());
-    assert!(content_digest::verify("sha-256=X48E", body).is_err());
+    // Appendix D's md5 and sha values are right, and insecure (RFC 9530 registers both as
+    // deprecated): they never count alone, and are skipped beside sha-256.
+    let insecure = "md5=:Sd/dVLAcvNLSq16eXua5uQ==:, sha=:07CavjDP4u3/TungoUHJO/Wzr4c=:";
+    assert_eq!(
+        content_digest::verify(insecure, body),
+        Err(Failure::MalformedHeader(
+            "content-digest",
+            "no sha-256 or sha-512 digest"
+        ))
+    );
+    assert_eq!(
+        content_digest::verify(
+            &format!("{insecure}, sha-256=:X48E9qOokqqrvdts8nOJRJN3OWDUoyWxBf7kbu9DBPE=:"),
+            body
+        ),
+        Ok(())
+    );
+    // A malformed value is malformed.
+    assert_eq!(
+        content_digest::verify("sha-256=X48E", body),
+        Err(Failure::MalformedHeader(
+            "content-digest",
+            "expected byte sequences"
+        ))
+    );
 }
 
-/// RFC 9530's own examples: `{"hello": "world"}` followed by a newline (section 2, Appendix
-/// B.1), empty content (B.2, a `HEAD` or `204`'s), and a partial content `"world"}` plus the
-/// newline (B.3: what a `206` carries is the content digested, not the whole representation).
+/// RFC 9530's examples of messages: `{"hello": "world"}` followed by a newline (section 2,
+/// Appendix B.1), the empty content of a `HEAD` answer (B.2), and the partial content
+/// `"world"}` plus the newline (B.3: a `206` digests what it carries, not the whole
+/// representation).
 #[test]
 fn rfc9530_content_digest_examples() {
     use super::http_sig::content_digest;
@@ -555,13 +578,12 @@ fn rfc9530_content_digest_examples() {
         content_digest::verify(&format!("{sha512}, {sha256}"), body),
         Ok(())
     );
-    // Appendix B.1's "sha-256=10, sha=3" preference list names `sha`, which never counts:
-    // beside a right sha-256 it is skipped, alone it is not enough.
+    // A `sha` digest (deprecated) beside a right sha-256 is skipped.
     assert_eq!(
         content_digest::verify(&format!("sha=:AAAA:, {sha256}"), body),
         Ok(())
     );
-    // The same content changed (Appendix B's mismatch example, `woXYZ`).
+    // The same content changed.
     assert_eq!(
         content_digest::verify(sha256, b"{\"hello\": \"woXYZ\"}\n"),
         Err(Failure::DigestMismatch)

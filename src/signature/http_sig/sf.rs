@@ -333,9 +333,12 @@ impl Parser<'_> {
         }
         let b64 = &self.s[start..self.i];
         if !self.eat(b':') {
-            return Err(match self.peek() {
-                None => "unterminated byte sequence",
-                Some(_) => "byte sequence is not base64",
+            // RFC 9651 section 4.2.7: no closing `:` at all fails first; a closing one after a
+            // character outside base64 is a byte sequence that is not base64.
+            return Err(if self.s[self.i..].contains(&b':') {
+                "byte sequence is not base64"
+            } else {
+                "unterminated byte sequence"
             });
         }
         LENIENT
