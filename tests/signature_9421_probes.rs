@@ -70,8 +70,8 @@ fn empty(req: Builder) -> Request<Full<Bytes>> {
     req.body(Full::new(Bytes::new())).unwrap()
 }
 
-/// `200` and `"ok"`, or the status and the problem's detail.
-async fn call(layer: SignatureBuilder, req: Request<Full<Bytes>>) -> (StatusCode, String) {
+/// The layer's answer to `req`, around a service that answers `"ok"`.
+async fn answer(layer: SignatureBuilder, req: Request<Full<Bytes>>) -> Response<Bytes> {
     let svc = layer
         .build()
         .unwrap()
@@ -79,8 +79,15 @@ async fn call(layer: SignatureBuilder, req: Request<Full<Bytes>>) -> (StatusCode
             Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"ok"))))
         }));
     let res = svc.oneshot(req).await.unwrap();
+    let (parts, body) = res.into_parts();
+    Response::from_parts(parts, body.collect().await.unwrap().to_bytes())
+}
+
+/// `200` and `"ok"`, or the status and the problem's detail.
+async fn call(layer: SignatureBuilder, req: Request<Full<Bytes>>) -> (StatusCode, String) {
+    let res = answer(layer, req).await;
     let status = res.status();
-    let body = res.into_body().collect().await.unwrap().to_bytes();
+    let body = res.into_body();
     if status == StatusCode::OK {
         return (status, String::from_utf8_lossy(&body).into_owned());
     }
@@ -1055,30 +1062,27 @@ async fn content_digest_algorithms() {
     );
 }
 
-/// The `Want-Content-Digest` of the layer's answer to `req` (RFC 9530 section 4), with its
-/// status and detail.
+/// The `Want-Content-Digest` of the layer's answer to `req` (RFC 9530 section 4), beside what
+/// [`call`] says of it.
 async fn want_digest(
     layer: SignatureBuilder,
     req: Request<Full<Bytes>>,
-) -> (StatusCode, Option<String>, String) {
-    let svc = layer
-        .build()
-        .unwrap()
-        .layer(service_fn(|_req: Request<SignedBody>| async move {
-            Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"ok"))))
-        }));
-    let res = svc.oneshot(req).await.unwrap();
-    let status = res.status();
-    let want = res
-        .headers()
+) -> (Option<String>, (StatusCode, String)) {
+    let (head, body) = answer(layer, req).await.into_parts();
+    let want = head
+        .headers
         .get("want-content-digest")
         .map(|v| v.to_str().unwrap().to_owned());
-    let body = res.into_body().collect().await.unwrap().to_bytes();
     let detail = serde_json::from_slice::<serde_json::Value>(&body)
         .ok()
         .and_then(|p| p["detail"].as_str().map(str::to_owned))
-        .unwrap_or_default();
-    (status, want, detail)
+        .unwrap_or_else(|| String::from_utf8_lossy(&body).into_owned());
+    (want, (head.status, detail))
+}
+
+/// A `401` about the digest: its detail, with the digests the layer wants.
+fn refused_wanting_digest(detail: &str) -> (Option<String>, (StatusCode, String)) {
+    (Some("sha-256=10, sha-512=10".to_owned()), refused(detail))
 }
 
 /// A refusal about the body's digest says which digests the layer checks (RFC 9530 section
@@ -1086,23 +1090,14 @@ async fn want_digest(
 /// refusals and acceptances do not carry it.
 #[tokio::test]
 async fn a_refusal_about_the_digest_carries_want_content_digest() {
-    const WANT: Option<&str> = Some("sha-256=10, sha-512=10");
     let one_wrong = format!("{SHA256}, sha-512=:AAAA:");
     assert_eq!(
         want_digest(defaults(), digest_request(&one_wrong, BODY, true)).await,
-        (
-            StatusCode::UNAUTHORIZED,
-            WANT.map(str::to_owned),
-            "Content-Digest does not match the body".to_owned()
-        )
+        refused_wanting_digest("Content-Digest does not match the body")
     );
     assert_eq!(
         want_digest(defaults(), digest_request("md5=:AAAA:", BODY, true)).await,
-        (
-            StatusCode::UNAUTHORIZED,
-            WANT.map(str::to_owned),
-            "malformed content-digest header: no sha-256 or sha-512 digest".to_owned()
-        )
+        refused_wanting_digest("malformed content-digest header: no sha-256 or sha-512 digest")
     );
     // A body whose signature does not cover its digest, under the default policy.
     let req = Request::post("/p")
@@ -1125,11 +1120,7 @@ async fn a_refusal_about_the_digest_carries_want_content_digest() {
             req.body(Full::new(Bytes::from_static(BODY))).unwrap()
         )
         .await,
-        (
-            StatusCode::UNAUTHORIZED,
-            WANT.map(str::to_owned),
-            "signature does not cover content-digest".to_owned()
-        )
+        refused_wanting_digest("signature does not cover content-digest")
     );
     // A covered digest that is not sent.
     let req = Request::post("/p").header("host", "example.com");
@@ -1146,11 +1137,7 @@ async fn a_refusal_about_the_digest_carries_want_content_digest() {
             req.body(Full::new(Bytes::from_static(BODY))).unwrap()
         )
         .await,
-        (
-            StatusCode::UNAUTHORIZED,
-            WANT.map(str::to_owned),
-            "covered component \"content-digest\" is absent".to_owned()
-        )
+        refused_wanting_digest("covered component \"content-digest\" is absent")
     );
     // A required `"content-digest";sf` not covered (the identifier with a parameter).
     let req = Request::post("/p")
@@ -1163,22 +1150,18 @@ async fn a_refusal_about_the_digest_carries_want_content_digest() {
             req.body(Full::new(Bytes::from_static(BODY))).unwrap()
         )
         .await,
-        (
-            StatusCode::UNAUTHORIZED,
-            WANT.map(str::to_owned),
-            r#"signature does not cover "content-digest";sf"#.to_owned()
-        )
+        refused_wanting_digest(r#"signature does not cover "content-digest";sf"#)
     );
     // Refusals about something else, and an accepted request, say nothing of digests.
     let req = Request::get("/x");
     let req = sign(req, "sig1", r#""@method""#, P, &[r#""@method": POST"#]);
     assert_eq!(
         want_digest(bare(), empty(req)).await,
-        (StatusCode::UNAUTHORIZED, None, NO_MATCH.to_owned())
+        (None, refused(NO_MATCH))
     );
     assert_eq!(
         want_digest(defaults(), digest_request(SHA256, BODY, true)).await,
-        (StatusCode::OK, None, String::new())
+        (None, ok())
     );
 }
 
