@@ -210,30 +210,12 @@ impl Store for RedisStore {
 
     /// `DEL` of the remembered key, within the store's timeout.
     fn forget_remembered(&self, key: &[u8]) -> Answer<Result<(), StoreError>> {
-        let key = self.remember_key(key);
-        let inner = Arc::clone(&self.inner);
-        Answer::later(async move {
-            let mut cmd = redis::cmd("DEL");
-            cmd.arg(&key);
-            match tokio::time::timeout(inner.timeout, Self::query::<i64>(&inner, &cmd)).await {
-                Ok(result) => result.map(|_| ()),
-                Err(_) => Err(StoreError::timeout()),
-            }
-        })
+        self.del(self.remember_key(key))
     }
 
     /// `DEL` of the counter, within the store's timeout.
     fn forget(&self, scope: &str, key: &[u8]) -> Answer<Result<(), StoreError>> {
-        let key = self.counter_key(scope, key);
-        let inner = Arc::clone(&self.inner);
-        Answer::later(async move {
-            let mut cmd = redis::cmd("DEL");
-            cmd.arg(&key);
-            match tokio::time::timeout(inner.timeout, Self::query::<i64>(&inner, &cmd)).await {
-                Ok(result) => result.map(|_| ()),
-                Err(_) => Err(StoreError::timeout()),
-            }
-        })
+        self.del(self.counter_key(scope, key))
     }
 
     fn decide(&self, checks: &[Check<'_>]) -> Pending {
@@ -305,6 +287,19 @@ impl Store for RedisStore {
 }
 
 impl RedisStore {
+    /// `DEL key`, within the store's timeout.
+    fn del(&self, key: String) -> Answer<Result<(), StoreError>> {
+        let inner = Arc::clone(&self.inner);
+        Answer::later(async move {
+            let mut cmd = redis::cmd("DEL");
+            cmd.arg(&key);
+            match tokio::time::timeout(inner.timeout, Self::query::<i64>(&inner, &cmd)).await {
+                Ok(result) => result.map(|_| ()),
+                Err(_) => Err(StoreError::timeout()),
+            }
+        })
+    }
+
     /// The Redis key of a remembered key: `{prefix}remember:{<key in hex>}`.
     fn remember_key(&self, key: &[u8]) -> String {
         let mut out = String::with_capacity(self.inner.prefix.len() + key.len() * 2 + 12);
